@@ -1,0 +1,243 @@
+/*
+ * lmscore.h — the one C ABI between Go and the native cores.
+ *
+ * Two libraries implement it with the same symbol names:
+ *   - the CPU core (csrc/), compiled into the Go binary by cgo;
+ *   - the CUDA core (kernels/), built by CMake into liblmscore_cuda.so and
+ *     loaded by binding/ at run time with dlopen, so one binary serves both.
+ *
+ * Division of labour: Go plans, C executes. The Go scheduler decides which
+ * tokens to compute, where their K/V go (paged blocks) and which rows to
+ * score; a step arrives here as flat, pointer-free int32 arrays and runs in
+ * one call. Nothing in this header names a C++ or CUDA type.
+ *
+ * Conventions (after llama.h):
+ *   - opaque handles with init/free pairs;
+ *   - every fallible function returns lmscore_status; on failure it leaves
+ *     a message readable through lmscore_last_error() on the same thread;
+ *   - the caller owns every input and output buffer;
+ *   - tensor shapes are given innermost first (GGML's ne order):
+ *     a weight of ne = {n_in, n_out} is n_out rows of n_in values,
+ *     i.e. PyTorch's nn.Linear layout (out_features, in_features).
+ *   - library code never exits or aborts.
+ */
+#ifndef LMSCORE_H
+#define LMSCORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(LMSCORE_BUILD_SHARED)
+#define LMSCORE_API __attribute__((visibility("default")))
+#else
+#define LMSCORE_API
+#endif
+
+/* Bumped on any incompatible change; binding/ refuses a library whose
+ * lmscore_abi_version() differs from the header it was compiled with. */
+#define LMSCORE_ABI_VERSION 1
+
+/* ---------------------------------------------------------------- status */
+
+typedef enum lmscore_status {
+    LMSCORE_STATUS_OK               = 0,
+    LMSCORE_STATUS_INVALID_ARGUMENT = 1, /* a bad shape, id, slot or pointer in the input */
+    LMSCORE_STATUS_UNSUPPORTED      = 2, /* architecture, tensor type or feature not built in */
+    LMSCORE_STATUS_OUT_OF_MEMORY    = 3, /* host or device allocation failed */
+    LMSCORE_STATUS_DEVICE_ERROR     = 4, /* a CUDA error; the handle stays usable when it was not sticky */
+    LMSCORE_STATUS_INTERNAL         = 5, /* a bug: please report the message */
+} lmscore_status;
+
+/* The message of the last failed call made on this thread ("" if none).
+ * Valid until the next lmscore call on the same thread. */
+LMSCORE_API const char *lmscore_last_error(void);
+
+LMSCORE_API int32_t lmscore_abi_version(void);
+
+/* "cpu" or "cuda"; useful in error messages and logs. */
+LMSCORE_API const char *lmscore_backend_name(void);
+
+/* ----------------------------------------------------------------- model */
+
+typedef enum lmscore_arch {
+    LMSCORE_ARCH_LLAMA = 1, /* RMSNorm, SwiGLU, GQA, RoPE NORM, no biases */
+    LMSCORE_ARCH_QWEN2 = 2, /* as llama, plus q/k/v biases; RoPE NEOX */
+    LMSCORE_ARCH_GPT2  = 3, /* learned positions, LayerNorm with bias, GELU (tanh), fused QKV with bias */
+} lmscore_arch;
+
+typedef enum lmscore_rope_type {
+    LMSCORE_ROPE_TYPE_NONE = 0,
+    LMSCORE_ROPE_TYPE_NORM = 1, /* rotate consecutive pairs (2i, 2i+1): llama.cpp LLAMA_ROPE_TYPE_NORM */
+    LMSCORE_ROPE_TYPE_NEOX = 2, /* rotate (i, i + d/2): llama.cpp LLAMA_ROPE_TYPE_NEOX */
+} lmscore_rope_type;
+
+/* Tensor element types, numbered as GGML numbers them. */
+typedef enum lmscore_type {
+    LMSCORE_TYPE_F32  = 0,
+    LMSCORE_TYPE_F16  = 1,
+    LMSCORE_TYPE_Q8_0 = 8,  /* blocks of 32: fp16 scale d, then 32 int8 q; value = d * q */
+    LMSCORE_TYPE_BF16 = 30,
+} lmscore_type;
+
+typedef struct lmscore_tensor {
+    const void *data; /* NULL: absent (optional tensors only) */
+    int32_t     type; /* lmscore_type */
+    int64_t     ne[2];/* ne[0] innermost; a vector has ne[1] == 1 */
+} lmscore_tensor;
+
+/* Per-layer tensor roles. Index: layer * LMSCORE_LAYER_ROLE_COUNT + role. */
+typedef enum lmscore_layer_role {
+    LMSCORE_LAYER_ATTN_NORM   = 0,  /* (n_embd) */
+    LMSCORE_LAYER_ATTN_NORM_B = 1,  /* (n_embd), gpt2 */
+    LMSCORE_LAYER_WQ          = 2,  /* (n_embd, n_head*head_dim), llama/qwen2 */
+    LMSCORE_LAYER_WK          = 3,  /* (n_embd, n_head_kv*head_dim) */
+    LMSCORE_LAYER_WV          = 4,  /* (n_embd, n_head_kv*head_dim) */
+    LMSCORE_LAYER_BQ          = 5,  /* qwen2 */
+    LMSCORE_LAYER_BK          = 6,
+    LMSCORE_LAYER_BV          = 7,
+    LMSCORE_LAYER_WQKV        = 8,  /* (n_embd, 3*n_embd), gpt2: rows q, then k, then v */
+    LMSCORE_LAYER_BQKV        = 9,  /* (3*n_embd), gpt2 */
+    LMSCORE_LAYER_WO          = 10, /* (n_head*head_dim, n_embd) */
+    LMSCORE_LAYER_BO          = 11, /* gpt2 */
+    LMSCORE_LAYER_FFN_NORM    = 12,
+    LMSCORE_LAYER_FFN_NORM_B  = 13, /* gpt2 */
+    LMSCORE_LAYER_FFN_GATE    = 14, /* (n_embd, n_ff), llama/qwen2 */
+    LMSCORE_LAYER_FFN_UP      = 15, /* (n_embd, n_ff) */
+    LMSCORE_LAYER_FFN_UP_B    = 16, /* gpt2 */
+    LMSCORE_LAYER_FFN_DOWN    = 17, /* (n_ff, n_embd) */
+    LMSCORE_LAYER_FFN_DOWN_B  = 18, /* gpt2 */
+    LMSCORE_LAYER_ROLE_COUNT  = 19,
+} lmscore_layer_role;
+
+typedef struct lmscore_model_desc {
+    int32_t arch;        /* lmscore_arch */
+    int32_t n_vocab;
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t n_ff;
+    int32_t n_ctx_train; /* positions must stay below this */
+    int32_t rope_type;   /* lmscore_rope_type */
+    float   rope_freq_base;
+    float   norm_eps;    /* RMSNorm or LayerNorm epsilon */
+
+    lmscore_tensor tok_embd;      /* (n_embd, n_vocab) */
+    lmscore_tensor pos_embd;      /* (n_embd, n_ctx_train), gpt2 */
+    lmscore_tensor output_norm;   /* (n_embd) */
+    lmscore_tensor output_norm_b; /* (n_embd), gpt2 */
+    lmscore_tensor output;        /* (n_embd, n_vocab); absent: tied to tok_embd */
+
+    const lmscore_tensor *layers; /* n_layer * LMSCORE_LAYER_ROLE_COUNT entries */
+} lmscore_model_desc;
+
+typedef enum lmscore_precision {
+    LMSCORE_PRECISION_FP32 = 0, /* CPU: always; CUDA: the check mode */
+    LMSCORE_PRECISION_BF16 = 1, /* CUDA: bf16 weights and activations, fp32 accumulation */
+} lmscore_precision;
+
+typedef struct lmscore_backend_params {
+    int32_t n_threads; /* CPU: worker threads; <= 0 means all cores */
+    int32_t device;    /* CUDA: device ordinal */
+    int32_t precision; /* lmscore_precision */
+} lmscore_backend_params;
+
+LMSCORE_API lmscore_backend_params lmscore_backend_default_params(void);
+
+typedef struct lmscore_model lmscore_model;
+
+/* Loads (copies and converts) the weights described by desc. The tensor data
+ * need only stay valid for the duration of the call. */
+LMSCORE_API lmscore_status lmscore_model_load(const lmscore_model_desc *desc,
+                                              lmscore_backend_params params,
+                                              lmscore_model **out);
+LMSCORE_API void lmscore_model_free(lmscore_model *model);
+
+/* ------------------------------------------------------------- KV blocks */
+
+/* A pool of n_blocks KV blocks of block_size token slots each, for every
+ * layer. Block ids run 0..n_blocks-1; the scheduler owns their allocation.
+ * Slot s = block * block_size + offset. */
+typedef struct lmscore_kv lmscore_kv;
+
+/* Bytes one block takes on this backend (all layers, K and V). */
+LMSCORE_API lmscore_status lmscore_kv_block_bytes(const lmscore_model *model,
+                                                  int32_t block_size,
+                                                  int64_t *out_bytes);
+LMSCORE_API lmscore_status lmscore_kv_init(lmscore_model *model,
+                                           int32_t block_size, int32_t n_blocks,
+                                           lmscore_kv **out);
+LMSCORE_API void lmscore_kv_free(lmscore_kv *kv);
+
+/* ----------------------------------------------------------------- steps */
+
+/* One step: a flat, unpadded batch of tokens from many sequence segments.
+ *
+ * A segment is a run of consecutive positions of one sequence. Its block
+ * table lists, in position order, the blocks holding that sequence's K/V
+ * from position 0 up to its last token in this step; cached positions and
+ * the ones this step writes alike. Token t of segment s attends to every
+ * position p <= positions[t] of its sequence, reading position p from
+ * block block_indices[block_indptr[s] + p / block_size], offset
+ * p % block_size. All of a step's K/V writes happen, layer by layer,
+ * before that layer's attention reads. */
+typedef struct lmscore_batch {
+    int32_t        n_tokens;
+    const int32_t *token_ids;      /* (n_tokens) */
+    const int32_t *positions;      /* (n_tokens) absolute position in its sequence */
+    const int32_t *slots;          /* (n_tokens) where its K/V is written */
+
+    int32_t        n_segments;
+    const int32_t *seg_token_start;/* (n_segments + 1) CSR over tokens; must start at 0, end at n_tokens */
+    const int32_t *block_indptr;   /* (n_segments + 1) CSR over block_indices */
+    const int32_t *block_indices;  /* (block_indptr[n_segments]) */
+
+    /* Done before anything else in the step: copy the K/V of the first
+     * copy_n_tokens[i] slots of block copy_src[i] into block copy_dst[i], all layers. */
+    int32_t        n_copies;
+    const int32_t *copy_src;
+    const int32_t *copy_dst;
+    const int32_t *copy_n_tokens;
+
+    /* Output rows: the log-probability of out_target[i] predicted at the
+     * step token out_token_index[i] (i.e. the next-token distribution after it). */
+    int32_t        n_outputs;
+    const int32_t *out_token_index;/* (n_outputs) */
+    const int32_t *out_target;     /* (n_outputs) */
+    int32_t        top_n;          /* >= 0; also report the top_n most likely tokens per row */
+} lmscore_batch;
+
+typedef struct lmscore_batch_result {
+    float   *logprob;   /* (n_outputs) natural log, fp32 log-softmax over the whole vocabulary */
+    uint8_t *is_greedy; /* (n_outputs) 1 when the target's logit equals the maximum logit */
+    int32_t *top_ids;   /* (n_outputs, top_n) in decreasing probability; may be NULL when top_n == 0 */
+    float   *top_logprobs; /* (n_outputs, top_n) */
+} lmscore_batch_result;
+
+/* A step executor: the scratch space for steps of up to max_tokens tokens
+ * and max_outputs output rows, sized once. Not safe for concurrent use;
+ * create one per thread of control. */
+typedef struct lmscore_step lmscore_step;
+
+LMSCORE_API lmscore_status lmscore_step_init(lmscore_model *model,
+                                             int32_t max_tokens, int32_t max_outputs,
+                                             lmscore_step **out);
+LMSCORE_API void lmscore_step_free(lmscore_step *step);
+
+/* Runs one batch. Validates every index first (token ids < n_vocab,
+ * positions < n_ctx_train, slots and blocks inside the pool, CSR arrays
+ * monotone) and returns LMSCORE_STATUS_INVALID_ARGUMENT before touching the
+ * KV pool if any is out of range. */
+LMSCORE_API lmscore_status lmscore_step_run(lmscore_step *step, lmscore_kv *kv,
+                                            const lmscore_batch *batch,
+                                            lmscore_batch_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LMSCORE_H */
