@@ -7,7 +7,7 @@ package scheduler
 type Batch struct {
 	TokenIDs  []int32 // (n_tokens)
 	Positions []int32 // (n_tokens) absolute position in its sequence
-	Slots     []int32 // (n_tokens) block*blockSize + offset where its K/V is written
+	Slots     []int32 // (n_tokens) block*blockSize + offset where its K/V is written; -1: already cached, not written
 
 	SegTokenStart []int32 // (n_segments+1) CSR over tokens, from 0 to n_tokens
 	BlockIndptr   []int32 // (n_segments+1) CSR over BlockIndices

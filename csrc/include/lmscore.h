@@ -189,7 +189,9 @@ typedef struct lmscore_batch {
     int32_t        n_tokens;
     const int32_t *token_ids;      /* (n_tokens) */
     const int32_t *positions;      /* (n_tokens) absolute position in its sequence */
-    const int32_t *slots;          /* (n_tokens) where its K/V is written */
+    const int32_t *slots;          /* (n_tokens) where its K/V is written; -1: its K/V is already
+                                    * cached at its position (a recomputed last context token,
+                                    * run only for its logits) and is not written again */
 
     int32_t        n_segments;
     const int32_t *seg_token_start;/* (n_segments + 1) CSR over tokens; must start at 0, end at n_tokens */
