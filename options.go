@@ -1,0 +1,91 @@
+package lmscore
+
+import "time"
+
+// Options configure a Model. The zero value is valid: the CPU backend with
+// every default below.
+type Options struct {
+	// Backend is "cpu" (the default) or "cuda".
+	Backend string
+	// CUDALibrary is the path of liblmscore_cuda.so. Empty: the
+	// LMSCORE_CUDA_LIB environment variable, then the file next to the
+	// executable.
+	CUDALibrary string
+	// Precision is the CUDA arithmetic: "bf16" (the default) or "fp32"
+	// (the check mode). The CPU always computes in fp32.
+	Precision string
+	// Device is the CUDA device ordinal.
+	Device int
+	// Threads is the CPU worker count; 0 means all cores.
+	Threads int
+
+	// BlockSize is the KV block size in tokens (default 16).
+	BlockSize int
+	// MaxBatchTokens caps the tokens of one step (default 2048 on the CPU,
+	// 8192 on CUDA).
+	MaxBatchTokens int
+	// KVMemory is the KV cache budget in bytes (default 1 GiB on the CPU,
+	// 8 GiB on CUDA). KVBlocks, when set, overrides it.
+	KVMemory int64
+	KVBlocks int
+	// NoCache computes every request on its own, sharing nothing: the
+	// baseline that caching must match bit for bit on the CPU.
+	NoCache bool
+	// MaxLength is the context window; longer pairs are left-truncated.
+	// 0 means the model's training context length.
+	MaxLength int
+}
+
+// ScoreOptions tune one Score call.
+type ScoreOptions struct {
+	// TopN also reports the TopN most likely tokens at every scored position.
+	TopN int
+	// OnResult, when set, receives each result as soon as all of its tokens
+	// are scored, before Score returns (results of large inputs stream out).
+	// An error from it stops the run and is returned by Score.
+	OnResult func(Result) error
+	// OnProgress, when set, is called after every step.
+	OnProgress func(Progress)
+}
+
+// Progress reports how far a Score call has come.
+type Progress struct {
+	DoneTokens   int64 // tokens computed so far
+	UniqueTokens int64 // tokens the plan computes in all
+	DoneRequests int
+	Requests     int
+	Elapsed      time.Duration
+}
+
+// TokenLogProb is one candidate token at a scored position.
+type TokenLogProb struct {
+	Token   int32
+	LogProb float32
+}
+
+// Stats describe one Score call.
+type Stats struct {
+	Requests int `json:"requests"`
+	// TotalTokens counts the input tokens of every request, as a cacheless
+	// engine would compute them; UniqueTokens those of the prefix trie.
+	TotalTokens  int64 `json:"total_tokens"`
+	UniqueTokens int64 `json:"unique_tokens"`
+	// ComputedTokens ran through the model; ReusedTokens came from KV blocks
+	// computed by an earlier call or shared within this one; RecomputedTokens
+	// were computed again after their blocks were evicted.
+	ComputedTokens   int64 `json:"computed_tokens"`
+	ReusedTokens     int64 `json:"reused_tokens"`
+	RecomputedTokens int64 `json:"recomputed_tokens"`
+	CopiedBlocks     int64 `json:"copied_blocks"`
+	Evictions        int64 `json:"evictions"`
+	Steps            int   `json:"steps"`
+	PeakKVBlocks     int   `json:"peak_kv_blocks"`
+	PeakKVBytes      int64 `json:"peak_kv_bytes"`
+
+	Wall time.Duration `json:"wall_ns"`
+	// TokensPerSecond is TotalTokens / Wall: the rate a cacheless engine
+	// would need to match this run.
+	TokensPerSecond float64 `json:"tokens_per_second"`
+	// ComputedPerSecond is ComputedTokens / Wall.
+	ComputedPerSecond float64 `json:"computed_tokens_per_second"`
+}
