@@ -89,3 +89,22 @@ type Stats struct {
 	// ComputedPerSecond is ComputedTokens / Wall.
 	ComputedPerSecond float64 `json:"computed_tokens_per_second"`
 }
+
+// ModelInfo describes an open model.
+type ModelInfo struct {
+	Name    string // the file's base name without .gguf
+	Arch    string
+	NVocab  int
+	NCtx    int // the context window requests are truncated to
+	BOS     int32
+	AddBOS  bool
+	Backend string
+}
+
+// CacheStats describe the KV block pool that persists across Score calls.
+type CacheStats struct {
+	BlocksTotal      int   // usable blocks in the pool
+	BlocksUsed       int   // referenced by a running call
+	BlocksCachedFree int   // free but still holding a cached prefix
+	BlockBytes       int64 // bytes one block takes on the backend
+}

@@ -32,6 +32,9 @@ type Result struct {
 	LogProb float64
 	// TokenLogProbs holds each continuation token's log-probability.
 	TokenLogProbs []float32
+	// TopLogProbs holds, per continuation token, the ScoreOptions.TopN most
+	// likely tokens at its position; nil when TopN is 0.
+	TopLogProbs [][]TokenLogProb
 	// NTokens is the number of continuation tokens; NBytes the number of
 	// bytes of the continuation (its text, or its tokens' decoded bytes).
 	NTokens int
