@@ -1,0 +1,303 @@
+// Package server serves a model over HTTP as an OpenAI-compatible
+// completions endpoint for scoring: POST /v1/completions with echo and
+// logprobs, the request lm-eval-harness's local-completions model sends for
+// log-likelihoods. Requests that arrive together are merged into one Score
+// call (a short batching window), and the model's KV block pool persists
+// across calls, so a few-shot prefix shared by many requests is computed once
+// per server lifetime, not once per request.
+//
+// Endpoints: POST /v1/completions, GET /v1/models, GET /health, GET /metrics
+// (Prometheus text format), and vLLM's tokenizer endpoints POST /tokenize,
+// POST /detokenize and GET /tokenizer_info, which lm-eval-harness uses to
+// tokenize with the served model's own vocabulary.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config tunes a Server. The zero value takes every default below.
+type Config struct {
+	// ModelName is the name clients put in "model"; default the model's
+	// own name (its file name without .gguf).
+	ModelName string
+	// BatchWindow is how long an idle server waits for more requests to
+	// merge with the first one (default 5ms; negative: no waiting).
+	BatchWindow time.Duration
+	// MaxMergeTokens stops merging requests into one Score call once it
+	// holds this many prompt tokens (default 262144).
+	MaxMergeTokens int
+	// MaxBodyBytes caps a request body (default 64 MiB).
+	MaxBodyBytes int64
+	// MaxPrompts caps the prompts of one request (default 4096).
+	MaxPrompts int
+	// MaxPromptTokens caps one prompt's tokens plus max_tokens (default and
+	// at most the model's context window: a longer prompt would be
+	// truncated, and echo must score every token it returns).
+	MaxPromptTokens int
+	// MaxLogprobs caps "logprobs", the top-N per position (default 20).
+	MaxLogprobs int
+	// ShutdownTimeout bounds how long Serve waits for requests in flight
+	// once its context is cancelled (default 2 minutes); past it, the
+	// running batch is cancelled and connections are closed.
+	ShutdownTimeout time.Duration
+	// Logger receives startup, shutdown and server-fault lines; nil: none.
+	Logger *log.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.BatchWindow == 0 {
+		c.BatchWindow = 5 * time.Millisecond
+	}
+	if c.BatchWindow < 0 {
+		c.BatchWindow = 0
+	}
+	if c.MaxMergeTokens <= 0 {
+		c.MaxMergeTokens = 1 << 18
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 64 << 20
+	}
+	if c.MaxPrompts <= 0 {
+		c.MaxPrompts = 4096
+	}
+	if c.MaxLogprobs <= 0 {
+		c.MaxLogprobs = 20
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 2 * time.Minute
+	}
+	return c
+}
+
+// Server answers the HTTP API for one model.
+type Server struct {
+	model   Scorer
+	cfg     Config
+	info    infoSnapshot
+	name    string
+	bosText string // the BOS token's text, "" when it has none
+	vocab   *vocab
+
+	maxPromptTokens int
+	metrics         *metrics
+	batcher         *batcher
+	mux             *http.ServeMux
+	inFlight        atomic.Int64
+	closing         atomic.Bool
+	closeOnce       sync.Once
+
+	idPrefix string
+	idSeq    atomic.Uint64
+	started  time.Time
+}
+
+// infoSnapshot is the model description read once at start.
+type infoSnapshot struct {
+	NVocab int
+	NCtx   int
+	BOS    int32
+	AddBOS bool
+	Arch   string
+}
+
+// New builds a server for the model and starts its batcher. Close it (or
+// let Serve return) to stop the batcher; the model stays the caller's.
+func New(model Scorer, cfg Config) (*Server, error) {
+	if model == nil {
+		return nil, errors.New("server: no model")
+	}
+	cfg = cfg.withDefaults()
+	mi := model.Info()
+	if mi.NVocab <= 0 || mi.NCtx <= 1 {
+		return nil, fmt.Errorf("server: the model reports %d vocabulary entries and a context window of %d tokens", mi.NVocab, mi.NCtx)
+	}
+	s := &Server{
+		model:    model,
+		cfg:      cfg,
+		info:     infoSnapshot{NVocab: mi.NVocab, NCtx: mi.NCtx, BOS: mi.BOS, AddBOS: mi.AddBOS, Arch: mi.Arch},
+		name:     cfg.ModelName,
+		metrics:  newMetrics(),
+		started:  time.Now(),
+		idPrefix: fmt.Sprintf("cmpl-%x", time.Now().UnixNano()),
+	}
+	if s.name == "" {
+		s.name = mi.Name
+	}
+	s.maxPromptTokens = mi.NCtx
+	if cfg.MaxPromptTokens > 0 && cfg.MaxPromptTokens < mi.NCtx {
+		s.maxPromptTokens = cfg.MaxPromptTokens
+	}
+	s.vocab = newVocab(model, mi.NVocab)
+	if mi.BOS >= 0 && int(mi.BOS) < mi.NVocab {
+		s.bosText = string(s.vocab.bytes[mi.BOS])
+	}
+	s.batcher = newBatcher(model, s.metrics, cfg.BatchWindow, cfg.MaxMergeTokens)
+	s.routes()
+	return s, nil
+}
+
+// Name is the model name clients must send.
+func (s *Server) Name() string { return s.name }
+
+// Handler is the server's HTTP handler, for embedding in another server.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+func (s *Server) routes() {
+	s.mux = http.NewServeMux()
+	handle := func(pattern, label string, h http.HandlerFunc) {
+		s.mux.Handle(pattern, s.count(label, h))
+	}
+	handle("POST /v1/completions", "/v1/completions", s.handleCompletions)
+	handle("GET /v1/models", "/v1/models", s.handleModels)
+	handle("GET /health", "/health", s.handleHealth)
+	handle("GET /metrics", "/metrics", s.handleMetrics)
+	handle("POST /tokenize", "/tokenize", s.handleTokenize)
+	handle("POST /detokenize", "/detokenize", s.handleDetokenize)
+	handle("GET /tokenizer_info", "/tokenizer_info", s.handleTokenizerInfo)
+	// Everything else: OpenAI-style 404 and 405 bodies rather than Go's
+	// plain-text ones, so that clients show a readable message.
+	known := []string{"/v1/completions", "/v1/models", "/health", "/metrics", "/tokenize", "/detokenize", "/tokenizer_info"}
+	handle("/", "other", func(w http.ResponseWriter, r *http.Request) {
+		for _, p := range known {
+			if r.URL.Path == p {
+				writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Type: typeInvalidRequest, Code: "method_not_allowed",
+					Message: fmt.Sprintf("%s does not take %s", p, r.Method)})
+				return
+			}
+		}
+		writeError(w, &apiError{Status: http.StatusNotFound, Type: typeNotFound, Code: "not_found",
+			Message: fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path)})
+	})
+}
+
+// statusRecorder keeps the status code a handler wrote, for the request
+// counter.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// count wraps a handler to count its requests by label and status. Labels
+// are the fixed endpoint names, never the raw path, so that a scan of random
+// URLs cannot grow the metric without bound.
+func (s *Server) count(label string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		h(rec, r)
+		s.metrics.countRequest(label, rec.code)
+	})
+}
+
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"object": "list",
+		"data": []map[string]any{{
+			"id":            s.name,
+			"object":        "model",
+			"created":       s.started.Unix(),
+			"owned_by":      "lmscore",
+			"max_model_len": s.info.NCtx,
+		}},
+	})
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if s.closing.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	cache := s.model.CacheStats()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	_ = s.metrics.write(w, cache, int(s.inFlight.Load()), int(s.batcher.queued.Load()))
+}
+
+func (s *Server) nextID() string {
+	return fmt.Sprintf("%s-%d", s.idPrefix, s.idSeq.Add(1))
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.cfg.Logger != nil {
+		s.cfg.Logger.Printf(format, args...)
+	}
+}
+
+// Close stops the batcher after the Score call in progress; requests that
+// reach it later get a 503. It does not close the model.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.closing.Store(true)
+		s.batcher.stop(false)
+	})
+	return nil
+}
+
+// Serve answers HTTP on ln until ctx is cancelled, then shuts down
+// gracefully: it stops accepting connections, lets the requests in flight
+// finish (within Config.ShutdownTimeout), stops the batcher and returns nil.
+// Serve may be called once.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          s.cfg.Logger,
+	}
+	s.logf("serving %s (%s, %d tokens of context) on http://%s; %s", s.name, s.info.Arch, s.info.NCtx, ln.Addr(), s.batcher)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		// The listener failed on its own: nothing is left to drain.
+		s.Close()
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	s.closing.Store(true)
+	s.logf("shutting down: finishing %d requests in flight", s.inFlight.Load())
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if err != nil {
+		// Out of patience: cancel the running batch and drop connections.
+		s.batcher.stop(true)
+		hs.Close()
+	}
+	s.Close()
+	<-errc // http.ErrServerClosed
+	if err != nil {
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	s.logf("shut down")
+	return nil
+}
+
+// ListenAndServe listens on addr (host:port; port 0 picks a free one) and
+// serves until ctx is cancelled. ready, when set, gets the bound address
+// once the server accepts connections.
+func (s *Server) ListenAndServe(ctx context.Context, addr string, ready func(net.Addr)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w", addr, err)
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	return s.Serve(ctx, ln)
+}
