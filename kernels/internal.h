@@ -1,0 +1,131 @@
+// internal.h — the CUDA core's definitions of the ABI's opaque handles and
+// its error helpers. Host code only; never seen outside kernels/.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <new>
+
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "lmscore.h"
+
+namespace lmscore_cuda {
+
+// Records msg as this thread's last error and returns status.
+lmscore_status fail(lmscore_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void clear_error();
+
+// Maps a CUDA error to a status: allocation failures are OUT_OF_MEMORY, the
+// rest DEVICE_ERROR, with cudaGetErrorString in the message. The error is
+// also taken off the thread's CUDA state, so that a non-sticky error does
+// not resurface in a later, unrelated call.
+lmscore_status cuda_fail(cudaError_t err, const char *what);
+lmscore_status cublas_fail(cublasStatus_t st, const char *what);
+
+// Makes `device` current on this thread: binding/ may call from any OS thread.
+lmscore_status use_device(int device);
+
+// Y (n_rows, n_out) = X (n_rows, n_in) * W^T, W (n_out, n_in) as nn.Linear
+// stores it. X and W are of dtype; Y is of y_type. fp32 accumulation; in
+// fp32 mode this is true fp32 (no TF32), the check mode's contract.
+cublasStatus_t gemm(cublasHandle_t handle, DType dtype, const void *W, const void *X, void *Y,
+                    DType y_type, int n_rows, int n_in, int n_out);
+
+// What a batch is checked against before anything is launched.
+struct BatchLimits {
+    int n_vocab, n_ctx_train;
+    int block_size, n_blocks;
+    int max_tokens, max_outputs;
+};
+
+// The ABI's validation rules (lmscore_step_run): every id, position, slot,
+// block and output index in range, CSR arrays monotone and complete, each
+// segment's block table long enough for its positions. INVALID_ARGUMENT with
+// the first offending array, index and value in the message.
+lmscore_status validate_batch(const lmscore_batch *b, const lmscore_batch_result *r, const BatchLimits &lim);
+
+struct LayerWeights {
+    // Vectors are fp32 whatever the precision: they are tiny, and norms and
+    // biases are applied in fp32 anyway.
+    float *attn_norm = nullptr, *attn_norm_b = nullptr;
+    void *wqkv = nullptr; // (q_dim + 2*kv_dim, n_embd): llama's q, k, v stacked into one GEMM
+    float *bqkv = nullptr;
+    void *wo = nullptr;
+    float *bo = nullptr;
+    float *ffn_norm = nullptr, *ffn_norm_b = nullptr;
+    void *w_up = nullptr; // llama: (2*n_ff, n_embd), gate rows then up rows; gpt2: (n_ff, n_embd)
+    float *b_up = nullptr;
+    void *w_down = nullptr;
+    float *b_down = nullptr;
+};
+
+} // namespace lmscore_cuda
+
+struct lmscore_model {
+    lmscore_model_desc hp{}; // hyperparameters; the tensor fields are cleared
+    int device = 0;
+    lmscore_cuda::DType dtype = lmscore_cuda::DType::BF16;
+    int head_dim = 0, q_dim = 0, kv_dim = 0, qkv_dim = 0;
+    bool gated_ffn = true;              // SwiGLU (llama, qwen2) or GELU (gpt2)
+    lmscore_cuda::NormKind norm_kind = lmscore_cuda::NormKind::RMS;
+    lmscore_cuda::RopeKind rope = lmscore_cuda::RopeKind::None;
+
+    void *tok_embd = nullptr, *pos_embd = nullptr;
+    float *output_norm = nullptr, *output_norm_b = nullptr;
+    const void *output = nullptr;       // tok_embd when tied
+    std::vector<lmscore_cuda::LayerWeights> layers;
+    std::vector<void *> allocations;    // everything above, freed together
+    size_t weight_bytes = 0;
+};
+
+struct lmscore_kv {
+    lmscore_model *model = nullptr;
+    int block_size = 0, n_blocks = 0;
+    // (n_layer, 2, n_blocks * block_size, kv_dim): each layer's K plane then its V plane.
+    void *data = nullptr;
+    int64_t plane_elems = 0;
+
+    void *k_plane(int layer) const { return plane(2 * layer); }
+    void *v_plane(int layer) const { return plane(2 * layer + 1); }
+    void *plane(int i) const {
+        return (char *)data + (size_t)i * plane_elems * lmscore_cuda::dtype_size(model->dtype);
+    }
+};
+
+struct lmscore_step {
+    lmscore_model *model = nullptr;
+    int max_tokens = 0, max_outputs = 0, logits_rows = 0;
+    cudaStream_t stream = nullptr;
+    cublasHandle_t cublas = nullptr;
+    void *cublas_workspace = nullptr;
+
+    // Activations for max_tokens tokens, one allocation.
+    void *arena = nullptr;
+    float *x = nullptr;       // (max_tokens, n_embd) fp32 residual stream
+    void *hn = nullptr;       // (max_tokens, n_embd) normalised
+    void *qkv = nullptr;      // (max_tokens, qkv_dim)
+    void *q = nullptr;        // (max_tokens, q_dim) rotated queries
+    void *attn = nullptr;     // (max_tokens, q_dim)
+    void *proj = nullptr;     // (max_tokens, n_embd) output of wo and w_down
+    void *ff = nullptr;       // (max_tokens, 2*n_ff or n_ff)
+    void *act = nullptr;      // (max_tokens, n_ff)
+    void *out_hn = nullptr;   // (max_outputs, n_embd) final-normed output rows
+    float *logits = nullptr;  // (logits_rows, n_vocab) one chunk of output rows
+    // Results: logprob (max_outputs) f32, is_greedy (max_outputs) i32,
+    // top_ids (max_outputs * kMaxTopN) i32, top_logprobs (same) f32.
+    void *d_results = nullptr, *h_results = nullptr;
+    size_t results_bytes = 0;
+
+    // Step inputs: one pinned host buffer packed per step, one device copy.
+    // Grows (rarely) when a step's block tables outgrow it.
+    int32_t *h_inputs = nullptr, *d_inputs = nullptr;
+    size_t inputs_cap = 0; // int32 words
+
+    std::vector<lmscore_cuda::AttnTile> tiles; // host scratch
+};

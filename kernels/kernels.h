@@ -1,0 +1,150 @@
+// kernels.h — the CUDA kernels of lmscore's CUDA core, as host launchers.
+//
+// Each launcher takes raw device pointers plus sizes, enqueues its work on
+// `stream` and returns the launch's cudaError_t; none synchronises. Nothing
+// here names a framework type, so kernels/tests can drive every kernel
+// directly against a CPU reference.
+//
+// Activations and weights are either fp32 or bf16 (DType); norms, RoPE,
+// softmax and log-softmax compute in fp32 whatever the storage type. The
+// residual stream and every vector parameter (norm weights, biases) are fp32.
+// Shapes are written (rows, cols), row-major, innermost last.
+#pragma once
+
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+namespace lmscore_cuda {
+
+enum class DType : int { F32 = 0, BF16 = 1 };
+
+inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
+
+// Query tokens per attention work item. The host splits every segment into
+// tiles of at most this many consecutive tokens.
+constexpr int kAttnTileQ = 64;
+
+// The largest top_n the fused log-softmax kernel supports: each thread keeps
+// a sorted list of this length in local memory.
+constexpr int kMaxTopN = 64;
+
+// One attention work item: tokens [tok_begin, tok_end) of one segment, whose
+// block table starts at block_indices[blk_begin].
+struct AttnTile {
+    int32_t tok_begin;
+    int32_t tok_end;
+    int32_t blk_begin;
+    int32_t n_blocks; // entries of this segment's block table
+};
+
+// Head dimensions the attention kernel is instantiated for.
+bool attention_supports_head_dim(int head_dim);
+
+// ---------------------------------------------------------------- weights
+
+// Converts n elements of a GGML-typed tensor (src, on the device; type as
+// lmscore_type: F32, F16, BF16 or Q8_0 with row length ne0) into dst (dtype).
+cudaError_t convert_tensor(const void *src, int32_t src_type, int64_t ne0, int64_t n,
+                           void *dst, DType dst_type, cudaStream_t stream);
+
+// ------------------------------------------------------------- embeddings
+
+// x (n_tokens, n_embd) fp32 = tok_embd[token_ids[t]] (+ pos_embd[positions[t]]
+// when pos_embd is not null). Tables are (rows, n_embd) of dtype.
+cudaError_t embed(const int32_t *token_ids, const int32_t *positions, const void *tok_embd,
+                  const void *pos_embd, DType dtype, int n_tokens, int n_embd, float *x,
+                  cudaStream_t stream);
+
+// ------------------------------------------------------------------ norms
+
+enum class NormKind : int { RMS = 0, Layer = 1 };
+
+// out[i] (n_rows, n) dtype = norm(x[rows ? rows[i] : i]) * w (+ b), in fp32.
+// RMS: x / sqrt(mean(x^2) + eps); Layer: (x - mean) / sqrt(var + eps).
+cudaError_t norm(NormKind kind, const float *x, const int32_t *rows, int n_rows, int n,
+                 const float *w, const float *b, float eps, void *out, DType dtype,
+                 cudaStream_t stream);
+
+// ---------------------------------------------------- rope and KV writing
+
+enum class RopeKind : int { None = 0, Norm = 1, Neox = 2 }; // as lmscore_rope_type
+
+struct RopeKVParams {
+    const void *qkv;  // (n_tokens, (n_head + 2*n_head_kv) * head_dim): q heads, k heads, v heads
+    const float *bias;// ((n_head + 2*n_head_kv) * head_dim) or null
+    const int32_t *positions; // (n_tokens)
+    const int32_t *slots;     // (n_tokens) KV slot, -1: don't write
+    void *q_out;      // (n_tokens, n_head * head_dim)
+    void *k_cache;    // (n_slots, n_head_kv * head_dim) of this layer
+    void *v_cache;    // (n_slots, n_head_kv * head_dim)
+    int n_tokens, n_head, n_head_kv, head_dim;
+    RopeKind rope;
+    float freq_base;
+};
+
+// Adds the bias, rotates q and k by their position (angles computed in
+// double, applied in fp32), writes q to q_out and k, v into their slots.
+cudaError_t rope_kv_write(const RopeKVParams &p, DType dtype, cudaStream_t stream);
+
+// -------------------------------------------------------------- attention
+
+struct AttentionParams {
+    const void *q;               // (n_tokens, n_head * head_dim), rotated
+    const void *k_cache;         // (n_slots, n_head_kv * head_dim) of this layer
+    const void *v_cache;
+    const int32_t *positions;    // (n_tokens)
+    const AttnTile *tiles;       // (n_tiles)
+    const int32_t *block_indices;// CSR block tables (see lmscore_batch)
+    void *out;                   // (n_tokens, n_head * head_dim)
+    int n_tiles, n_head, n_head_kv, head_dim, block_size;
+    float scale;                 // usually 1/sqrt(head_dim)
+};
+
+// Flash-style paged attention: each query token t attends to every position
+// p <= positions[t] of its segment's sequence, reading K/V of position p from
+// slot block_indices[blk_begin + p / block_size] * block_size + p % block_size.
+// Online softmax in fp32; grouped-query heads share kv head h / (n_head / n_head_kv).
+cudaError_t paged_attention(const AttentionParams &p, DType dtype, cudaStream_t stream);
+
+// ------------------------------------------------- activations, residual
+
+// out (n_tokens, n_ff) = silu(gu[:, :n_ff]) * gu[:, n_ff:], gu is (n_tokens, 2*n_ff).
+cudaError_t swiglu(const void *gu, int n_tokens, int n_ff, void *out, DType dtype,
+                   cudaStream_t stream);
+
+// out (n_tokens, n_ff) = gelu_tanh(up + bias); bias (n_ff) may be null. out may alias up.
+cudaError_t gelu_bias(const void *up, const float *bias, int n_tokens, int n_ff, void *out,
+                      DType dtype, cudaStream_t stream);
+
+// x (n_tokens, n) fp32 += y (dtype) + bias (n, fp32, may be null).
+cudaError_t residual_add(float *x, const void *y, const float *bias, int n_tokens, int n,
+                         DType dtype, cudaStream_t stream);
+
+// -------------------------------------------------------------- KV blocks
+
+// For every copy i and every one of n_planes planes (layers times K and V,
+// each plane_elems elements apart): the first n_tok[i] slots of block src[i]
+// go to block dst[i]. slot_elems elements per slot. Copies within one launch
+// run in any order: the host serialises chains.
+cudaError_t block_copy(void *cache, DType dtype, int n_planes, int64_t plane_elems,
+                       int block_size, int slot_elems, const int32_t *src, const int32_t *dst,
+                       const int32_t *n_tok, int n_copies, cudaStream_t stream);
+
+// ----------------------------------------------------------------- logits
+
+struct LogitsParams {
+    const float *logits;  // (n_rows, n_vocab) fp32
+    const int32_t *target;// (n_rows)
+    int n_rows, n_vocab, top_n;
+    float *logprob;       // (n_rows) log-softmax at the target
+    int32_t *is_greedy;   // (n_rows) 1 when the target's logit equals the maximum
+    int32_t *top_ids;     // (n_rows, top_n), decreasing probability, ties to the lower id
+    float *top_logprobs;  // (n_rows, top_n)
+};
+
+// One pass over each row: running max and sum of exponentials, the target's
+// logit, the arg-max and the top_n candidates (top_n <= kMaxTopN).
+cudaError_t logits_reduce(const LogitsParams &p, cudaStream_t stream);
+
+} // namespace lmscore_cuda

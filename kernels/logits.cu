@@ -1,0 +1,133 @@
+// logits.cu — log-softmax at the target, arg-max and top-n in one pass over the vocabulary.
+#include <limits.h>
+
+#include "device_util.cuh"
+
+namespace lmscore_cuda {
+namespace {
+
+constexpr int kThreads = 512;
+constexpr int kWarps = kThreads / 32;
+constexpr float kNegInf = -INFINITY;
+
+// (max, sum of exp(x - max)) pairs merge exactly up to rounding, in any order.
+__device__ __forceinline__ void lse_merge(float &m, float &s, float m2, float s2) {
+    const float mn = fmaxf(m, m2);
+    if (mn == kNegInf) return; // both empty
+    s = s * expf(m - mn) + s2 * expf(m2 - mn);
+    m = mn;
+}
+
+// Larger value wins; equal values go to the lower id, so results do not
+// depend on the thread layout.
+__device__ __forceinline__ bool beats(float v, int i, float v2, int i2) {
+    return v > v2 || (v == v2 && i < i2);
+}
+
+struct Best {
+    float v;
+    int i;
+};
+
+__device__ Best block_best(Best b, Best *scratch) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float v2 = __shfl_xor_sync(0xffffffffu, b.v, o);
+        const int i2 = __shfl_xor_sync(0xffffffffu, b.i, o);
+        if (beats(v2, i2, b.v, b.i)) b = {v2, i2};
+    }
+    if (lane == 0) scratch[warp] = b;
+    __syncthreads();
+    Best r = scratch[0];
+    for (int w = 1; w < kWarps; ++w)
+        if (beats(scratch[w].v, scratch[w].i, r.v, r.i)) r = scratch[w];
+    __syncthreads();
+    return r;
+}
+
+// One block per output row.
+__global__ void __launch_bounds__(kThreads) logits_kernel(LogitsParams p) {
+    __shared__ float sm_m[kWarps], sm_s[kWarps];
+    __shared__ Best sm_best[kWarps];
+    const int row = blockIdx.x;
+    const int V = p.n_vocab, K = p.top_n;
+    const float *x = p.logits + (int64_t)row * V;
+
+    float m = kNegInf, s = 0.f;
+    Best best = {kNegInf, INT_MAX};
+    // Each thread's own top-K, sorted by decreasing value; it sees ids in
+    // increasing order, so keeping an earlier equal value keeps the lower id.
+    float top_v[kMaxTopN];
+    int top_i[kMaxTopN];
+    int n_top = 0;
+
+    for (int i = threadIdx.x; i < V; i += kThreads) {
+        const float v = x[i];
+        if (v > m) {
+            s = s * expf(m - v) + 1.f;
+            m = v;
+        } else if (v > kNegInf) { // a -inf logit adds nothing (and -inf - -inf is NaN)
+            s += expf(v - m);
+        }
+        if (v > best.v) best = {v, i};
+        if (K > 0 && (n_top < K || v > top_v[n_top - 1])) {
+            int j = n_top < K ? n_top++ : K - 1;
+            while (j > 0 && top_v[j - 1] < v) {
+                top_v[j] = top_v[j - 1];
+                top_i[j] = top_i[j - 1];
+                --j;
+            }
+            top_v[j] = v;
+            top_i[j] = i;
+        }
+    }
+
+    // Log-sum-exp over the block.
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float m2 = __shfl_xor_sync(0xffffffffu, m, o);
+        const float s2 = __shfl_xor_sync(0xffffffffu, s, o);
+        lse_merge(m, s, m2, s2);
+    }
+    if (lane == 0) {
+        sm_m[warp] = m;
+        sm_s[warp] = s;
+    }
+    __syncthreads();
+    float M = sm_m[0], S = sm_s[0];
+    for (int w = 1; w < kWarps; ++w) lse_merge(M, S, sm_m[w], sm_s[w]);
+    const float lse = M + logf(S);
+
+    best = block_best(best, sm_best);
+    if (threadIdx.x == 0) {
+        const float xt = x[p.target[row]];
+        p.logprob[row] = xt - lse;
+        p.is_greedy[row] = xt == best.v ? 1 : 0;
+    }
+
+    // Merge the per-thread lists: K rounds of a block-wide arg-max over each
+    // thread's next candidate.
+    int head = 0;
+    for (int k = 0; k < K; ++k) {
+        Best mine = head < n_top ? Best{top_v[head], top_i[head]} : Best{kNegInf, INT_MAX};
+        const Best win = block_best(mine, sm_best);
+        if (head < n_top && mine.i == win.i) ++head;
+        if (threadIdx.x == 0) {
+            p.top_ids[(int64_t)row * K + k] = win.i;
+            p.top_logprobs[(int64_t)row * K + k] = win.v - lse;
+        }
+    }
+}
+
+} // namespace
+
+cudaError_t logits_reduce(const LogitsParams &p, cudaStream_t stream) {
+    if (p.n_rows == 0) return cudaSuccess;
+    if (p.top_n < 0 || p.top_n > kMaxTopN || p.top_n > p.n_vocab) return cudaErrorInvalidValue;
+    logits_kernel<<<p.n_rows, kThreads, 0, stream>>>(p);
+    return cudaGetLastError();
+}
+
+} // namespace lmscore_cuda

@@ -1,0 +1,319 @@
+// model_load.cpp — lmscore_model_load: checks the description, uploads the
+// weights and converts them on the device to the run's precision.
+#include <string.h>
+
+#include <string>
+
+#include "internal.h"
+
+using lmscore_cuda::DType;
+using lmscore_cuda::fail;
+
+namespace {
+
+const char *kRoleNames[LMSCORE_LAYER_ROLE_COUNT] = {
+    "attn_norm", "attn_norm_b", "wq",       "wk",         "wv",       "bq",     "bk",
+    "bv",        "wqkv",        "bqkv",     "wo",         "bo",       "ffn_norm", "ffn_norm_b",
+    "ffn_gate",  "ffn_up",      "ffn_up_b", "ffn_down",   "ffn_down_b",
+};
+
+bool raw_bytes(const lmscore_tensor &t, int64_t *out) {
+    const int64_t n = t.ne[0] * t.ne[1];
+    switch (t.type) {
+    case LMSCORE_TYPE_F32: *out = 4 * n; return true;
+    case LMSCORE_TYPE_F16:
+    case LMSCORE_TYPE_BF16: *out = 2 * n; return true;
+    case LMSCORE_TYPE_Q8_0:
+        if (t.ne[0] % 32 != 0) return false;
+        *out = t.ne[1] * (t.ne[0] / 32) * 34;
+        return true;
+    }
+    return false;
+}
+
+// Uploads tensors one at a time through a device staging buffer, so host
+// memory never holds a converted copy of the model.
+class Loader {
+  public:
+    explicit Loader(lmscore_model *m) : m_(m) {}
+    ~Loader() {
+        if (staging_) cudaFree(staging_);
+    }
+
+    lmscore_status alloc(size_t bytes, void **out) {
+        *out = nullptr;
+        if (bytes == 0) return LMSCORE_STATUS_OK;
+        cudaError_t err = cudaMalloc(out, bytes);
+        if (err != cudaSuccess) {
+            *out = nullptr;
+            char what[96];
+            snprintf(what, sizeof what, "allocating %zu bytes of weights", bytes);
+            return lmscore_cuda::cuda_fail(err, what);
+        }
+        m_->allocations.push_back(*out);
+        m_->weight_bytes += bytes;
+        return LMSCORE_STATUS_OK;
+    }
+
+    // Checks t against the expected shape {ne0, ne1} and converts it into
+    // dst (element offset 0) as dtype.
+    lmscore_status upload(const lmscore_tensor &t, const std::string &name, int64_t ne0, int64_t ne1, void *dst,
+                          DType dtype) {
+        if (!t.data) return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: tensor %s is missing", name.c_str());
+        if (t.ne[0] != ne0 || t.ne[1] != ne1)
+            return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: tensor %s has shape {%lld, %lld}, want {%lld, %lld}",
+                        name.c_str(), (long long)t.ne[0], (long long)t.ne[1], (long long)ne0, (long long)ne1);
+        int64_t bytes = 0;
+        if (!raw_bytes(t, &bytes))
+            return fail(LMSCORE_STATUS_UNSUPPORTED, "model: tensor %s has type %d, which the CUDA core cannot load%s",
+                        name.c_str(), (int)t.type, t.type == LMSCORE_TYPE_Q8_0 ? " (rows not a multiple of 32)" : "");
+        if ((size_t)bytes > staging_bytes_) {
+            if (staging_) cudaFree(staging_);
+            staging_ = nullptr;
+            staging_bytes_ = 0;
+            cudaError_t err = cudaMalloc(&staging_, (size_t)bytes);
+            if (err != cudaSuccess) {
+                staging_ = nullptr;
+                return lmscore_cuda::cuda_fail(err, "allocating the weight staging buffer");
+            }
+            staging_bytes_ = (size_t)bytes;
+        }
+        // Legacy default stream: the copy waits for the previous conversion
+        // that read the staging buffer.
+        cudaError_t err = cudaMemcpy(staging_, t.data, (size_t)bytes, cudaMemcpyHostToDevice);
+        if (err != cudaSuccess) return lmscore_cuda::cuda_fail(err, ("uploading " + name).c_str());
+        err = lmscore_cuda::convert_tensor(staging_, t.type, ne0, ne0 * ne1, dst, dtype, nullptr);
+        if (err != cudaSuccess) return lmscore_cuda::cuda_fail(err, ("converting " + name).c_str());
+        return LMSCORE_STATUS_OK;
+    }
+
+    // A matrix of n_out rows of n_in values in the run's precision.
+    lmscore_status matrix(const lmscore_tensor &t, const std::string &name, int64_t n_in, int64_t n_out,
+                          void **out) {
+        lmscore_status st = alloc((size_t)(n_in * n_out) * lmscore_cuda::dtype_size(m_->dtype), out);
+        if (st != LMSCORE_STATUS_OK) return st;
+        return upload(t, name, n_in, n_out, *out, m_->dtype);
+    }
+
+    // Several matrices with the same n_in stacked by rows into one, so that
+    // one GEMM computes them all.
+    lmscore_status stacked(const lmscore_tensor *const *ts, const std::string *names, const int64_t *n_outs,
+                           int count, int64_t n_in, void **out) {
+        int64_t rows = 0;
+        for (int i = 0; i < count; ++i) rows += n_outs[i];
+        const size_t es = lmscore_cuda::dtype_size(m_->dtype);
+        lmscore_status st = alloc((size_t)(rows * n_in) * es, out);
+        if (st != LMSCORE_STATUS_OK) return st;
+        int64_t row = 0;
+        for (int i = 0; i < count; ++i) {
+            st = upload(*ts[i], names[i], n_in, n_outs[i], (char *)*out + (size_t)(row * n_in) * es, m_->dtype);
+            if (st != LMSCORE_STATUS_OK) return st;
+            row += n_outs[i];
+        }
+        return LMSCORE_STATUS_OK;
+    }
+
+    // An fp32 vector of n values; an absent optional one stays null.
+    lmscore_status vector(const lmscore_tensor &t, const std::string &name, int64_t n, bool required, float **out) {
+        *out = nullptr;
+        if (!t.data) {
+            if (required) return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: tensor %s is missing", name.c_str());
+            return LMSCORE_STATUS_OK;
+        }
+        void *p = nullptr;
+        lmscore_status st = alloc((size_t)n * 4, &p);
+        if (st != LMSCORE_STATUS_OK) return st;
+        *out = (float *)p;
+        return upload(t, name, n, 1, p, DType::F32);
+    }
+
+    // Concatenated optional bias vectors; absent parts are zero. Null when all are absent.
+    lmscore_status stacked_bias(const lmscore_tensor *const *ts, const std::string *names, const int64_t *ns,
+                                int count, float **out) {
+        *out = nullptr;
+        bool any = false;
+        int64_t total = 0;
+        for (int i = 0; i < count; ++i) {
+            any = any || ts[i]->data;
+            total += ns[i];
+        }
+        if (!any) return LMSCORE_STATUS_OK;
+        void *p = nullptr;
+        lmscore_status st = alloc((size_t)total * 4, &p);
+        if (st != LMSCORE_STATUS_OK) return st;
+        cudaError_t err = cudaMemset(p, 0, (size_t)total * 4);
+        if (err != cudaSuccess) return lmscore_cuda::cuda_fail(err, "clearing a bias");
+        *out = (float *)p;
+        int64_t off = 0;
+        for (int i = 0; i < count; ++i) {
+            if (ts[i]->data) {
+                st = upload(*ts[i], names[i], ns[i], 1, (float *)p + off, DType::F32);
+                if (st != LMSCORE_STATUS_OK) return st;
+            }
+            off += ns[i];
+        }
+        return LMSCORE_STATUS_OK;
+    }
+
+  private:
+    lmscore_model *m_;
+    void *staging_ = nullptr;
+    size_t staging_bytes_ = 0;
+};
+
+lmscore_status check_hparams(const lmscore_model_desc &d, const lmscore_backend_params &params) {
+    if (d.arch != LMSCORE_ARCH_LLAMA && d.arch != LMSCORE_ARCH_QWEN2 && d.arch != LMSCORE_ARCH_GPT2)
+        return fail(LMSCORE_STATUS_UNSUPPORTED, "model: unknown architecture %d", d.arch);
+    if (d.n_vocab <= 0 || d.n_embd <= 0 || d.n_layer <= 0 || d.n_head <= 0 || d.n_head_kv <= 0 || d.n_ff <= 0 ||
+        d.n_ctx_train <= 0)
+        return fail(LMSCORE_STATUS_INVALID_ARGUMENT,
+                    "model: sizes must be positive (n_vocab %d, n_embd %d, n_layer %d, n_head %d, n_head_kv %d, "
+                    "n_ff %d, n_ctx_train %d)",
+                    d.n_vocab, d.n_embd, d.n_layer, d.n_head, d.n_head_kv, d.n_ff, d.n_ctx_train);
+    if (d.n_embd % d.n_head != 0)
+        return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: n_head %d does not divide n_embd %d", d.n_head, d.n_embd);
+    if (d.n_head % d.n_head_kv != 0)
+        return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: n_head_kv %d does not divide n_head %d", d.n_head_kv,
+                    d.n_head);
+    const int head_dim = d.n_embd / d.n_head;
+    if (!lmscore_cuda::attention_supports_head_dim(head_dim))
+        return fail(LMSCORE_STATUS_UNSUPPORTED,
+                    "model: head_dim %d is not built into the CUDA attention kernel (16, 32, 48, 64, 80, 96, 128, 256)",
+                    head_dim);
+    if (d.rope_type != LMSCORE_ROPE_TYPE_NONE && d.rope_type != LMSCORE_ROPE_TYPE_NORM &&
+        d.rope_type != LMSCORE_ROPE_TYPE_NEOX)
+        return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: unknown rope_type %d", d.rope_type);
+    if (d.rope_type != LMSCORE_ROPE_TYPE_NONE && !(d.rope_freq_base > 0.f))
+        return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: rope_freq_base %g must be positive", d.rope_freq_base);
+    if (!(d.norm_eps >= 0.f)) return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: norm_eps %g is negative", d.norm_eps);
+    if (d.arch == LMSCORE_ARCH_GPT2 && d.n_head_kv != d.n_head)
+        return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: gpt2 has n_head_kv %d != n_head %d", d.n_head_kv, d.n_head);
+    if (!d.layers) return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: layers is null");
+    if (params.precision != LMSCORE_PRECISION_FP32 && params.precision != LMSCORE_PRECISION_BF16)
+        return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "params: unknown precision %d", params.precision);
+    return LMSCORE_STATUS_OK;
+}
+
+lmscore_status load_layers(lmscore_model *m, const lmscore_model_desc &d, Loader &ld) {
+    const int64_t E = d.n_embd, F = d.n_ff, Q = m->q_dim, KV = m->kv_dim;
+    const bool gpt2 = d.arch == LMSCORE_ARCH_GPT2;
+    m->layers.resize(d.n_layer);
+    for (int l = 0; l < d.n_layer; ++l) {
+        const lmscore_tensor *t = d.layers + (size_t)l * LMSCORE_LAYER_ROLE_COUNT;
+        auto name = [&](int role) { return "layers[" + std::to_string(l) + "]." + kRoleNames[role]; };
+        lmscore_cuda::LayerWeights &w = m->layers[l];
+        lmscore_status st;
+#define TRY(expr)                                                                                                 \
+    do {                                                                                                          \
+        st = (expr);                                                                                              \
+        if (st != LMSCORE_STATUS_OK) return st;                                                                   \
+    } while (0)
+        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_NORM], name(LMSCORE_LAYER_ATTN_NORM), E, true, &w.attn_norm));
+        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_NORM_B], name(LMSCORE_LAYER_ATTN_NORM_B), E, gpt2, &w.attn_norm_b));
+        TRY(ld.vector(t[LMSCORE_LAYER_FFN_NORM], name(LMSCORE_LAYER_FFN_NORM), E, true, &w.ffn_norm));
+        TRY(ld.vector(t[LMSCORE_LAYER_FFN_NORM_B], name(LMSCORE_LAYER_FFN_NORM_B), E, gpt2, &w.ffn_norm_b));
+        if (gpt2) {
+            TRY(ld.matrix(t[LMSCORE_LAYER_WQKV], name(LMSCORE_LAYER_WQKV), E, 3 * E, &w.wqkv));
+            TRY(ld.vector(t[LMSCORE_LAYER_BQKV], name(LMSCORE_LAYER_BQKV), 3 * E, false, &w.bqkv));
+            TRY(ld.matrix(t[LMSCORE_LAYER_FFN_UP], name(LMSCORE_LAYER_FFN_UP), E, F, &w.w_up));
+        } else {
+            const lmscore_tensor *ws[3] = {&t[LMSCORE_LAYER_WQ], &t[LMSCORE_LAYER_WK], &t[LMSCORE_LAYER_WV]};
+            const std::string wn[3] = {name(LMSCORE_LAYER_WQ), name(LMSCORE_LAYER_WK), name(LMSCORE_LAYER_WV)};
+            const int64_t rows[3] = {Q, KV, KV};
+            TRY(ld.stacked(ws, wn, rows, 3, E, &w.wqkv));
+            const lmscore_tensor *bs[3] = {&t[LMSCORE_LAYER_BQ], &t[LMSCORE_LAYER_BK], &t[LMSCORE_LAYER_BV]};
+            const std::string bn[3] = {name(LMSCORE_LAYER_BQ), name(LMSCORE_LAYER_BK), name(LMSCORE_LAYER_BV)};
+            TRY(ld.stacked_bias(bs, bn, rows, 3, &w.bqkv));
+            const lmscore_tensor *ffn[2] = {&t[LMSCORE_LAYER_FFN_GATE], &t[LMSCORE_LAYER_FFN_UP]};
+            const std::string fn[2] = {name(LMSCORE_LAYER_FFN_GATE), name(LMSCORE_LAYER_FFN_UP)};
+            const int64_t frows[2] = {F, F};
+            TRY(ld.stacked(ffn, fn, frows, 2, E, &w.w_up));
+        }
+        TRY(ld.matrix(t[LMSCORE_LAYER_WO], name(LMSCORE_LAYER_WO), Q, E, &w.wo));
+        TRY(ld.vector(t[LMSCORE_LAYER_BO], name(LMSCORE_LAYER_BO), E, false, &w.bo));
+        TRY(ld.vector(t[LMSCORE_LAYER_FFN_UP_B], name(LMSCORE_LAYER_FFN_UP_B), F, false, &w.b_up));
+        TRY(ld.matrix(t[LMSCORE_LAYER_FFN_DOWN], name(LMSCORE_LAYER_FFN_DOWN), F, E, &w.w_down));
+        TRY(ld.vector(t[LMSCORE_LAYER_FFN_DOWN_B], name(LMSCORE_LAYER_FFN_DOWN_B), E, false, &w.b_down));
+#undef TRY
+    }
+    return LMSCORE_STATUS_OK;
+}
+
+lmscore_status load(lmscore_model *m, const lmscore_model_desc &d, Loader &ld) {
+    const int64_t E = d.n_embd;
+    lmscore_status st = ld.matrix(d.tok_embd, "tok_embd", E, d.n_vocab, &m->tok_embd);
+    if (st != LMSCORE_STATUS_OK) return st;
+    if (d.arch == LMSCORE_ARCH_GPT2) {
+        st = ld.matrix(d.pos_embd, "pos_embd", E, d.n_ctx_train, &m->pos_embd);
+        if (st != LMSCORE_STATUS_OK) return st;
+    }
+    st = ld.vector(d.output_norm, "output_norm", E, true, &m->output_norm);
+    if (st != LMSCORE_STATUS_OK) return st;
+    st = ld.vector(d.output_norm_b, "output_norm_b", E, d.arch == LMSCORE_ARCH_GPT2, &m->output_norm_b);
+    if (st != LMSCORE_STATUS_OK) return st;
+    if (d.output.data) {
+        void *out = nullptr;
+        st = ld.matrix(d.output, "output", E, d.n_vocab, &out);
+        if (st != LMSCORE_STATUS_OK) return st;
+        m->output = out;
+    } else {
+        m->output = m->tok_embd; // tied embeddings
+    }
+    st = load_layers(m, d, ld);
+    if (st != LMSCORE_STATUS_OK) return st;
+    cudaError_t err = cudaDeviceSynchronize();
+    if (err != cudaSuccess) return lmscore_cuda::cuda_fail(err, "converting the weights");
+    return LMSCORE_STATUS_OK;
+}
+
+} // namespace
+
+extern "C" {
+
+LMSCORE_API lmscore_status lmscore_model_load(const lmscore_model_desc *desc, lmscore_backend_params params,
+                                              lmscore_model **out) {
+    lmscore_cuda::clear_error();
+    if (!desc || !out) return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "lmscore_model_load: null argument");
+    *out = nullptr;
+    lmscore_status st = check_hparams(*desc, params);
+    if (st != LMSCORE_STATUS_OK) return st;
+    st = lmscore_cuda::use_device(params.device);
+    if (st != LMSCORE_STATUS_OK) return st;
+
+    lmscore_model *m = new (std::nothrow) lmscore_model();
+    if (!m) return fail(LMSCORE_STATUS_OUT_OF_MEMORY, "model: out of host memory");
+    m->hp = *desc;
+    m->hp.tok_embd = m->hp.pos_embd = m->hp.output_norm = m->hp.output_norm_b = m->hp.output = lmscore_tensor{};
+    m->hp.layers = nullptr;
+    m->device = params.device;
+    m->dtype = params.precision == LMSCORE_PRECISION_FP32 ? DType::F32 : DType::BF16;
+    m->head_dim = desc->n_embd / desc->n_head;
+    m->q_dim = desc->n_head * m->head_dim;
+    m->kv_dim = desc->n_head_kv * m->head_dim;
+    m->qkv_dim = m->q_dim + 2 * m->kv_dim;
+    m->gated_ffn = desc->arch != LMSCORE_ARCH_GPT2;
+    m->norm_kind = desc->arch == LMSCORE_ARCH_GPT2 ? lmscore_cuda::NormKind::Layer : lmscore_cuda::NormKind::RMS;
+    m->rope = (lmscore_cuda::RopeKind)desc->rope_type;
+
+    {
+        Loader ld(m);
+        st = load(m, *desc, ld);
+    }
+    if (st != LMSCORE_STATUS_OK) {
+        lmscore_model_free(m);
+        return st;
+    }
+    *out = m;
+    return LMSCORE_STATUS_OK;
+}
+
+LMSCORE_API void lmscore_model_free(lmscore_model *model) {
+    if (!model) return;
+    if (cudaSetDevice(model->device) == cudaSuccess) {
+        for (void *p : model->allocations) cudaFree(p);
+    }
+    cudaGetLastError();
+    delete model;
+}
+
+} // extern "C"

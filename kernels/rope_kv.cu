@@ -1,0 +1,82 @@
+// rope_kv.cu — q/k/v bias, rotary position embedding and the K/V write into paged slots.
+#include "device_util.cuh"
+
+namespace lmscore_cuda {
+namespace {
+
+constexpr int kRopeThreads = 128;
+constexpr int kMaxHalfDim = 128; // head_dim <= 256
+
+// One block per token. All heads of a token share its position, so the
+// block computes each pair's cos/sin once, in double (an fp32 angle loses
+// ~1e-3 rad at position 8192), and applies them in fp32.
+template <typename T>
+__global__ void __launch_bounds__(kRopeThreads) rope_kv_kernel(RopeKVParams p) {
+    __shared__ float cos_s[kMaxHalfDim], sin_s[kMaxHalfDim];
+    const int t = blockIdx.x;
+    const int D = p.head_dim, half = D / 2;
+    const int q_dim = p.n_head * D, kv_dim = p.n_head_kv * D;
+    const int qkv_dim = q_dim + 2 * kv_dim;
+    const T *row = (const T *)p.qkv + (int64_t)t * qkv_dim;
+    const int pos = p.positions[t];
+    const int slot = p.slots[t];
+
+    if (p.rope != RopeKind::None) {
+        for (int i = threadIdx.x; i < half; i += blockDim.x) {
+            const double freq = pow((double)p.freq_base, -2.0 * i / D);
+            double s, c;
+            sincos((double)pos * freq, &s, &c);
+            cos_s[i] = (float)c;
+            sin_s[i] = (float)s;
+        }
+        __syncthreads();
+    }
+
+    auto in = [&](int j) {
+        float v = to_f32(row[j]);
+        if (p.bias) v += p.bias[j];
+        return v;
+    };
+    T *q_out = (T *)p.q_out + (int64_t)t * q_dim;
+    T *k_out = slot >= 0 ? (T *)p.k_cache + (int64_t)slot * kv_dim : nullptr;
+    T *v_out = slot >= 0 ? (T *)p.v_cache + (int64_t)slot * kv_dim : nullptr;
+
+    // q and k heads, one rotation pair per work item.
+    const int n_rot_heads = p.n_head + (k_out ? p.n_head_kv : 0);
+    for (int item = threadIdx.x; item < n_rot_heads * half; item += blockDim.x) {
+        const int h = item / half, i = item % half;
+        int i0, i1;
+        if (p.rope == RopeKind::Neox) {
+            i0 = i;
+            i1 = i + half;
+        } else {
+            i0 = 2 * i;
+            i1 = 2 * i + 1;
+        }
+        const int base = h * D; // q heads then k heads are contiguous in qkv
+        float x0 = in(base + i0), x1 = in(base + i1);
+        if (p.rope != RopeKind::None) {
+            const float c = cos_s[i], s = sin_s[i];
+            const float r0 = x0 * c - x1 * s, r1 = x0 * s + x1 * c;
+            x0 = r0;
+            x1 = r1;
+        }
+        T *dst = h < p.n_head ? q_out + base : k_out + (base - q_dim);
+        dst[i0] = from_f32<T>(x0);
+        dst[i1] = from_f32<T>(x1);
+    }
+    if (v_out) {
+        for (int j = threadIdx.x; j < kv_dim; j += blockDim.x) v_out[j] = from_f32<T>(in(q_dim + kv_dim + j));
+    }
+}
+
+} // namespace
+
+cudaError_t rope_kv_write(const RopeKVParams &p, DType dtype, cudaStream_t stream) {
+    if (p.n_tokens == 0) return cudaSuccess;
+    if (p.head_dim % 2 != 0 || p.head_dim / 2 > kMaxHalfDim) return cudaErrorInvalidValue;
+    LMSCORE_DISPATCH_DTYPE(dtype, T, rope_kv_kernel<T><<<p.n_tokens, kRopeThreads, 0, stream>>>(p));
+    return cudaGetLastError();
+}
+
+} // namespace lmscore_cuda

@@ -1,0 +1,432 @@
+// step.cpp — the step executor: workspace sized once, one input upload and
+// one result download per step, everything between on one stream.
+#include <math.h>
+#include <string.h>
+
+#include <algorithm>
+
+#include "internal.h"
+
+using lmscore_cuda::DType;
+using lmscore_cuda::fail;
+
+namespace {
+
+constexpr size_t kAlign = 256;
+// cuBLAS's recommended workspace on Hopper; set explicitly so that no GEMM
+// allocates during a step.
+constexpr size_t kCublasWorkspace = 32u << 20;
+// The LM head runs over output rows in chunks whose fp32 logits stay under
+// this many bytes, so max_outputs does not multiply the vocabulary's size.
+constexpr size_t kLogitsChunkBytes = 256u << 20;
+
+size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+// Sections of one step's packed int32 inputs, each 16-byte aligned.
+struct InputLayout {
+    size_t ids, pos, slots, tiles, blocks, copy_src, copy_dst, copy_n, out_index, out_target, total;
+};
+
+size_t pad4(size_t words) { return (words + 3) & ~size_t(3); }
+
+InputLayout layout_inputs(int n_tokens, int n_tiles, int n_block_indices, int n_copies, int n_outputs) {
+    InputLayout L{};
+    size_t off = 0;
+    auto take = [&](size_t words) {
+        const size_t at = off;
+        off += pad4(words);
+        return at;
+    };
+    L.ids = take(n_tokens);
+    L.pos = take(n_tokens);
+    L.slots = take(n_tokens);
+    L.tiles = take(4 * (size_t)n_tiles);
+    L.blocks = take(n_block_indices);
+    L.copy_src = take(n_copies);
+    L.copy_dst = take(n_copies);
+    L.copy_n = take(n_copies);
+    L.out_index = take(n_outputs);
+    L.out_target = take(n_outputs);
+    L.total = off;
+    return L;
+}
+
+void free_inputs(lmscore_step *s) {
+    if (s->h_inputs) cudaFreeHost(s->h_inputs);
+    if (s->d_inputs) cudaFree(s->d_inputs);
+    s->h_inputs = s->d_inputs = nullptr;
+    s->inputs_cap = 0;
+}
+
+lmscore_status reserve_inputs(lmscore_step *s, size_t words) {
+    if (words <= s->inputs_cap) return LMSCORE_STATUS_OK;
+    // Only a step whose block tables outgrow every earlier one gets here; the
+    // previous step has finished (every step ends with a synchronisation).
+    const size_t cap = std::max(words, s->inputs_cap * 2);
+    free_inputs(s);
+    cudaError_t err = cudaMallocHost(&s->h_inputs, cap * 4);
+    if (err != cudaSuccess) {
+        s->h_inputs = nullptr;
+        return lmscore_cuda::cuda_fail(err, "allocating pinned step inputs");
+    }
+    err = cudaMalloc(&s->d_inputs, cap * 4);
+    if (err != cudaSuccess) {
+        s->d_inputs = nullptr;
+        free_inputs(s);
+        return lmscore_cuda::cuda_fail(err, "allocating device step inputs");
+    }
+    s->inputs_cap = cap;
+    return LMSCORE_STATUS_OK;
+}
+
+void destroy(lmscore_step *s) {
+    if (!s) return;
+    if (cudaSetDevice(s->model->device) == cudaSuccess) {
+        if (s->stream) cudaStreamSynchronize(s->stream);
+        if (s->cublas) cublasDestroy(s->cublas);
+        if (s->stream) cudaStreamDestroy(s->stream);
+        if (s->cublas_workspace) cudaFree(s->cublas_workspace);
+        if (s->arena) cudaFree(s->arena);
+        if (s->d_results) cudaFree(s->d_results);
+        if (s->h_results) cudaFreeHost(s->h_results);
+        free_inputs(s);
+    }
+    cudaGetLastError();
+    delete s;
+}
+
+lmscore_status init(lmscore_step *s) {
+    const lmscore_model *m = s->model;
+    const int64_t N = s->max_tokens, E = m->hp.n_embd, F = m->hp.n_ff, V = m->hp.n_vocab;
+    const size_t es = lmscore_cuda::dtype_size(m->dtype);
+
+    cudaError_t err = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking);
+    if (err != cudaSuccess) return lmscore_cuda::cuda_fail(err, "creating the step stream");
+    cublasStatus_t cst = cublasCreate(&s->cublas);
+    if (cst != CUBLAS_STATUS_SUCCESS) {
+        s->cublas = nullptr;
+        return lmscore_cuda::cublas_fail(cst, "cublasCreate");
+    }
+    cst = cublasSetStream(s->cublas, s->stream);
+    if (cst != CUBLAS_STATUS_SUCCESS) return lmscore_cuda::cublas_fail(cst, "cublasSetStream");
+    err = cudaMalloc(&s->cublas_workspace, kCublasWorkspace);
+    if (err != cudaSuccess) {
+        s->cublas_workspace = nullptr;
+        return lmscore_cuda::cuda_fail(err, "allocating the cuBLAS workspace");
+    }
+    cst = cublasSetWorkspace(s->cublas, s->cublas_workspace, kCublasWorkspace);
+    if (cst != CUBLAS_STATUS_SUCCESS) return lmscore_cuda::cublas_fail(cst, "cublasSetWorkspace");
+
+    s->logits_rows = (int)std::max<int64_t>(1, std::min<int64_t>(std::max(s->max_outputs, 1),
+                                                                 (int64_t)(kLogitsChunkBytes / (size_t)(V * 4))));
+    const int64_t ff_cols = m->gated_ffn ? 2 * F : F;
+    size_t sizes[] = {
+        (size_t)(N * E) * 4,                           // x
+        (size_t)(N * E) * es,                          // hn
+        (size_t)(N * m->qkv_dim) * es,                 // qkv
+        (size_t)(N * m->q_dim) * es,                   // q
+        (size_t)(N * m->q_dim) * es,                   // attn
+        (size_t)(N * E) * es,                          // proj
+        (size_t)(N * ff_cols) * es,                    // ff
+        m->gated_ffn ? (size_t)(N * F) * es : 0,       // act (gelu works in place)
+        (size_t)((int64_t)std::max(s->max_outputs, 1) * E) * es, // out_hn
+        (size_t)((int64_t)s->logits_rows * V) * 4,     // logits
+    };
+    size_t total = 0;
+    for (size_t b : sizes) total += align_up(b);
+    err = cudaMalloc(&s->arena, total);
+    if (err != cudaSuccess) {
+        s->arena = nullptr;
+        char what[128];
+        snprintf(what, sizeof what, "allocating a %zu-byte workspace for %d tokens", total, s->max_tokens);
+        return lmscore_cuda::cuda_fail(err, what);
+    }
+    void **parts[] = {(void **)&s->x, &s->hn, &s->qkv, &s->q, &s->attn, &s->proj, &s->ff, &s->act,
+                      &s->out_hn, (void **)&s->logits};
+    char *p = (char *)s->arena;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) {
+        *parts[i] = sizes[i] ? p : nullptr;
+        p += align_up(sizes[i]);
+    }
+    if (!m->gated_ffn) s->act = s->ff;
+
+    s->results_bytes = (size_t)std::max(s->max_outputs, 1) * (2 + 2 * lmscore_cuda::kMaxTopN) * 4;
+    err = cudaMalloc(&s->d_results, s->results_bytes);
+    if (err != cudaSuccess) {
+        s->d_results = nullptr;
+        return lmscore_cuda::cuda_fail(err, "allocating device results");
+    }
+    err = cudaMallocHost(&s->h_results, s->results_bytes);
+    if (err != cudaSuccess) {
+        s->h_results = nullptr;
+        return lmscore_cuda::cuda_fail(err, "allocating pinned results");
+    }
+    // Room for typical block tables: a few blocks' worth of entries per token.
+    const size_t words = layout_inputs(s->max_tokens, s->max_tokens / lmscore_cuda::kAttnTileQ + 64,
+                                       8 * s->max_tokens + 4096, 256, s->max_outputs)
+                             .total;
+    return reserve_inputs(s, words);
+}
+
+// True when one copy's destination is another copy's source or destination:
+// then the copies must run one after another, in order, as the ABI reads.
+bool copies_conflict(const lmscore_batch *b) {
+    for (int i = 0; i < b->n_copies; ++i)
+        for (int j = 0; j < b->n_copies; ++j)
+            if (i != j && (b->copy_dst[i] == b->copy_src[j] || b->copy_dst[i] == b->copy_dst[j])) return true;
+    return false;
+}
+
+struct Fail {}; // unwinds run_device() after its error is recorded
+
+class StepRunner {
+  public:
+    StepRunner(lmscore_step *s, lmscore_kv *kv) : s_(s), kv_(kv), m_(s->model) {}
+
+    void check(cudaError_t err, const char *what) {
+        if (err != cudaSuccess) {
+            status_ = lmscore_cuda::cuda_fail(err, what);
+            throw Fail{};
+        }
+    }
+    void check(cublasStatus_t st, const char *what) {
+        if (st != CUBLAS_STATUS_SUCCESS) {
+            status_ = lmscore_cuda::cublas_fail(st, what);
+            throw Fail{};
+        }
+    }
+
+    lmscore_status run(const lmscore_batch *b, lmscore_batch_result *r) {
+        try {
+            enqueue(b);
+            finish(b, r);
+        } catch (const Fail &) {
+        } catch (const std::bad_alloc &) {
+            status_ = fail(LMSCORE_STATUS_OUT_OF_MEMORY, "step: out of host memory");
+        }
+        if (status_ != LMSCORE_STATUS_OK) {
+            // Let queued work drain before the buffers are reused by the next step.
+            cudaStreamSynchronize(s_->stream);
+            cudaGetLastError();
+            return status_;
+        }
+        return LMSCORE_STATUS_OK;
+    }
+
+  private:
+    void enqueue(const lmscore_batch *b) {
+        const int n = b->n_tokens;
+        const int bs = kv_->block_size;
+        const cudaStream_t st = s_->stream;
+        const DType dt = m_->dtype;
+        const int E = m_->hp.n_embd, F = m_->hp.n_ff, V = m_->hp.n_vocab;
+
+        // Attention work items: each segment in tiles of kAttnTileQ tokens.
+        std::vector<lmscore_cuda::AttnTile> &tiles = s_->tiles;
+        tiles.clear();
+        for (int seg = 0; seg < b->n_segments; ++seg) {
+            const int t0 = b->seg_token_start[seg], t1 = b->seg_token_start[seg + 1];
+            for (int t = t0; t < t1; t += lmscore_cuda::kAttnTileQ)
+                tiles.push_back({t, std::min(t + lmscore_cuda::kAttnTileQ, t1), b->block_indptr[seg],
+                                 b->block_indptr[seg + 1] - b->block_indptr[seg]});
+        }
+        const int n_indices = b->n_segments > 0 ? b->block_indptr[b->n_segments] : 0;
+        const InputLayout L = layout_inputs(n, (int)tiles.size(), n_indices, b->n_copies, b->n_outputs);
+        lmscore_status rs = reserve_inputs(s_, L.total);
+        if (rs != LMSCORE_STATUS_OK) {
+            status_ = rs;
+            throw Fail{};
+        }
+        int32_t *h = s_->h_inputs;
+        auto put = [&](size_t at, const int32_t *src, size_t count) {
+            if (count) memcpy(h + at, src, count * 4);
+        };
+        put(L.ids, b->token_ids, n);
+        put(L.pos, b->positions, n);
+        put(L.slots, b->slots, n);
+        put(L.tiles, (const int32_t *)tiles.data(), 4 * tiles.size());
+        put(L.blocks, b->block_indices, n_indices);
+        put(L.copy_src, b->copy_src, b->n_copies);
+        put(L.copy_dst, b->copy_dst, b->n_copies);
+        put(L.copy_n, b->copy_n_tokens, b->n_copies);
+        put(L.out_index, b->out_token_index, b->n_outputs);
+        put(L.out_target, b->out_target, b->n_outputs);
+        check(cudaMemcpyAsync(s_->d_inputs, h, L.total * 4, cudaMemcpyHostToDevice, st), "uploading step inputs");
+        const int32_t *d = s_->d_inputs;
+        const int32_t *d_ids = d + L.ids, *d_pos = d + L.pos, *d_slots = d + L.slots;
+        const auto *d_tiles = (const lmscore_cuda::AttnTile *)(d + L.tiles);
+        const int32_t *d_blocks = d + L.blocks;
+
+        // Copies first: the step's writes may land in a freshly copied block.
+        const int n_planes = 2 * m_->hp.n_layer;
+        if (b->n_copies > 0) {
+            if (!copies_conflict(b)) {
+                check(lmscore_cuda::block_copy(kv_->data, dt, n_planes, kv_->plane_elems, bs, m_->kv_dim,
+                                               d + L.copy_src, d + L.copy_dst, d + L.copy_n, b->n_copies, st),
+                      "block copy");
+            } else {
+                for (int i = 0; i < b->n_copies; ++i)
+                    check(lmscore_cuda::block_copy(kv_->data, dt, n_planes, kv_->plane_elems, bs, m_->kv_dim,
+                                                   d + L.copy_src + i, d + L.copy_dst + i, d + L.copy_n + i, 1, st),
+                          "block copy");
+            }
+        }
+        if (n == 0) return;
+
+        const float eps = m_->hp.norm_eps;
+        const lmscore_cuda::NormKind nk = m_->norm_kind;
+        check(lmscore_cuda::embed(d_ids, d_pos, m_->tok_embd, m_->pos_embd, dt, n, E, s_->x, st), "embed");
+        for (int l = 0; l < m_->hp.n_layer; ++l) {
+            const lmscore_cuda::LayerWeights &w = m_->layers[l];
+            check(lmscore_cuda::norm(nk, s_->x, nullptr, n, E, w.attn_norm, w.attn_norm_b, eps, s_->hn, dt, st),
+                  "attn norm");
+            check(lmscore_cuda::gemm(s_->cublas, dt, w.wqkv, s_->hn, s_->qkv, dt, n, E, m_->qkv_dim), "qkv gemm");
+
+            lmscore_cuda::RopeKVParams rp{};
+            rp.qkv = s_->qkv;
+            rp.bias = w.bqkv;
+            rp.positions = d_pos;
+            rp.slots = d_slots;
+            rp.q_out = s_->q;
+            rp.k_cache = kv_->k_plane(l);
+            rp.v_cache = kv_->v_plane(l);
+            rp.n_tokens = n;
+            rp.n_head = m_->hp.n_head;
+            rp.n_head_kv = m_->hp.n_head_kv;
+            rp.head_dim = m_->head_dim;
+            rp.rope = m_->rope;
+            rp.freq_base = m_->hp.rope_freq_base;
+            check(lmscore_cuda::rope_kv_write(rp, dt, st), "rope and kv write");
+
+            lmscore_cuda::AttentionParams ap{};
+            ap.q = s_->q;
+            ap.k_cache = kv_->k_plane(l);
+            ap.v_cache = kv_->v_plane(l);
+            ap.positions = d_pos;
+            ap.tiles = d_tiles;
+            ap.block_indices = d_blocks;
+            ap.out = s_->attn;
+            ap.n_tiles = (int)tiles.size();
+            ap.n_head = m_->hp.n_head;
+            ap.n_head_kv = m_->hp.n_head_kv;
+            ap.head_dim = m_->head_dim;
+            ap.block_size = bs;
+            ap.scale = 1.f / sqrtf((float)m_->head_dim);
+            check(lmscore_cuda::paged_attention(ap, dt, st), "attention");
+
+            check(lmscore_cuda::gemm(s_->cublas, dt, w.wo, s_->attn, s_->proj, dt, n, m_->q_dim, E), "wo gemm");
+            check(lmscore_cuda::residual_add(s_->x, s_->proj, w.bo, n, E, dt, st), "attn residual");
+
+            check(lmscore_cuda::norm(nk, s_->x, nullptr, n, E, w.ffn_norm, w.ffn_norm_b, eps, s_->hn, dt, st),
+                  "ffn norm");
+            if (m_->gated_ffn) {
+                check(lmscore_cuda::gemm(s_->cublas, dt, w.w_up, s_->hn, s_->ff, dt, n, E, 2 * F), "gate/up gemm");
+                check(lmscore_cuda::swiglu(s_->ff, n, F, s_->act, dt, st), "swiglu");
+            } else {
+                check(lmscore_cuda::gemm(s_->cublas, dt, w.w_up, s_->hn, s_->ff, dt, n, E, F), "up gemm");
+                check(lmscore_cuda::gelu_bias(s_->ff, w.b_up, n, F, s_->act, dt, st), "gelu");
+            }
+            check(lmscore_cuda::gemm(s_->cublas, dt, w.w_down, s_->act, s_->proj, dt, n, F, E), "down gemm");
+            check(lmscore_cuda::residual_add(s_->x, s_->proj, w.b_down, n, E, dt, st), "ffn residual");
+        }
+
+        // The LM head only on output rows: gather them through the final norm.
+        const int no = b->n_outputs;
+        if (no == 0) return;
+        const int K = b->top_n;
+        check(lmscore_cuda::norm(nk, s_->x, d + L.out_index, no, E, m_->output_norm, m_->output_norm_b, eps,
+                                 s_->out_hn, dt, st),
+              "output norm");
+        float *res = (float *)s_->d_results;
+        for (int c0 = 0; c0 < no; c0 += s_->logits_rows) {
+            const int rows = std::min(s_->logits_rows, no - c0);
+            check(lmscore_cuda::gemm(s_->cublas, dt, m_->output, (const char *)s_->out_hn + (size_t)c0 * E * lmscore_cuda::dtype_size(dt),
+                                     s_->logits, DType::F32, rows, E, V),
+                  "lm head gemm");
+            lmscore_cuda::LogitsParams lp{};
+            lp.logits = s_->logits;
+            lp.target = d + L.out_target + c0;
+            lp.n_rows = rows;
+            lp.n_vocab = V;
+            lp.top_n = K;
+            lp.logprob = res + c0;
+            lp.is_greedy = (int32_t *)(res + no) + c0;
+            lp.top_ids = (int32_t *)(res + 2 * (size_t)no) + (size_t)c0 * K;
+            lp.top_logprobs = res + 2 * (size_t)no + (size_t)no * K + (size_t)c0 * K;
+            check(lmscore_cuda::logits_reduce(lp, st), "log-softmax");
+        }
+    }
+
+    void finish(const lmscore_batch *b, lmscore_batch_result *r) {
+        const int no = b->n_tokens > 0 ? b->n_outputs : 0;
+        const int K = b->top_n;
+        const size_t bytes = (size_t)no * (2 + 2 * (size_t)K) * 4;
+        if (bytes)
+            check(cudaMemcpyAsync(s_->h_results, s_->d_results, bytes, cudaMemcpyDeviceToHost, s_->stream),
+                  "downloading results");
+        // The step's one synchronisation; it also surfaces any kernel fault.
+        check(cudaStreamSynchronize(s_->stream), "running the step");
+        if (!no) return;
+        const float *h = (const float *)s_->h_results;
+        memcpy(r->logprob, h, (size_t)no * 4);
+        const int32_t *greedy = (const int32_t *)(h + no);
+        for (int i = 0; i < no; ++i) r->is_greedy[i] = (uint8_t)greedy[i];
+        if (K > 0) {
+            memcpy(r->top_ids, h + 2 * (size_t)no, (size_t)no * K * 4);
+            memcpy(r->top_logprobs, h + 2 * (size_t)no + (size_t)no * K, (size_t)no * K * 4);
+        }
+    }
+
+    lmscore_step *s_;
+    lmscore_kv *kv_;
+    const lmscore_model *m_;
+    lmscore_status status_ = LMSCORE_STATUS_OK;
+};
+
+} // namespace
+
+extern "C" {
+
+LMSCORE_API lmscore_status lmscore_step_init(lmscore_model *model, int32_t max_tokens, int32_t max_outputs,
+                                             lmscore_step **out) {
+    lmscore_cuda::clear_error();
+    if (!model || !out) return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "lmscore_step_init: null argument");
+    *out = nullptr;
+    if (max_tokens <= 0 || max_outputs < 0)
+        return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "step: max_tokens %d must be positive, max_outputs %d non-negative",
+                    max_tokens, max_outputs);
+    lmscore_status st = lmscore_cuda::use_device(model->device);
+    if (st != LMSCORE_STATUS_OK) return st;
+    lmscore_step *s = new (std::nothrow) lmscore_step();
+    if (!s) return fail(LMSCORE_STATUS_OUT_OF_MEMORY, "step: out of host memory");
+    s->model = model;
+    s->max_tokens = max_tokens;
+    s->max_outputs = max_outputs;
+    st = init(s);
+    if (st != LMSCORE_STATUS_OK) {
+        destroy(s);
+        return st;
+    }
+    *out = s;
+    return LMSCORE_STATUS_OK;
+}
+
+LMSCORE_API void lmscore_step_free(lmscore_step *step) { destroy(step); }
+
+LMSCORE_API lmscore_status lmscore_step_run(lmscore_step *step, lmscore_kv *kv, const lmscore_batch *batch,
+                                            lmscore_batch_result *result) {
+    lmscore_cuda::clear_error();
+    if (!step || !kv) return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "lmscore_step_run: step or kv is null");
+    if (kv->model != step->model)
+        return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "lmscore_step_run: the KV pool belongs to another model");
+    const lmscore_model *m = step->model;
+    lmscore_cuda::BatchLimits lim{m->hp.n_vocab, m->hp.n_ctx_train, kv->block_size, kv->n_blocks, step->max_tokens,
+                                  step->max_outputs};
+    lmscore_status st = lmscore_cuda::validate_batch(batch, result, lim);
+    if (st != LMSCORE_STATUS_OK) return st;
+    st = lmscore_cuda::use_device(m->device);
+    if (st != LMSCORE_STATUS_OK) return st;
+    return StepRunner(step, kv).run(batch, result);
+}
+
+} // extern "C"
