@@ -1,0 +1,184 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/lmscore/lmscore/gguf"
+)
+
+// ParseArch maps llama.cpp's general.architecture name to an Arch.
+func ParseArch(name string) (Arch, error) {
+	switch name {
+	case "llama":
+		return ArchLlama, nil
+	case "qwen2":
+		return ArchQwen2, nil
+	case "gpt2":
+		return ArchGPT2, nil
+	}
+	return 0, fmt.Errorf("unsupported architecture %q (lmscore supports llama, qwen2 and gpt2)", name)
+}
+
+// archRope is the RoPE each architecture uses, as llama.cpp assigns it.
+var archRope = map[Arch]RopeType{ArchLlama: RopeNorm, ArchQwen2: RopeNeox, ArchGPT2: RopeNone}
+
+// Validate checks that the hyperparameters describe a model the cores can
+// run: positive sizes that fit the C ABI's int32, whole heads, and the RoPE
+// type of the architecture.
+func (c Config) Validate() error {
+	rope, ok := archRope[c.Arch]
+	if !ok {
+		return fmt.Errorf("unsupported architecture %s", c.Arch)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"n_vocab", c.NVocab}, {"n_embd", c.NEmbd}, {"n_layer", c.NLayer}, {"n_head", c.NHead},
+		{"n_head_kv", c.NHeadKV}, {"n_ff", c.NFF}, {"n_ctx_train", c.NCtxTrain}} {
+		if f.v <= 0 || f.v > math.MaxInt32 {
+			return fmt.Errorf("%s is %d, want 1 to %d", f.name, f.v, math.MaxInt32)
+		}
+	}
+	if c.NEmbd%c.NHead != 0 {
+		return fmt.Errorf("n_embd %d is not a multiple of n_head %d", c.NEmbd, c.NHead)
+	}
+	if c.NHead%c.NHeadKV != 0 {
+		return fmt.Errorf("n_head %d is not a multiple of n_head_kv %d", c.NHead, c.NHeadKV)
+	}
+	if c.Arch == ArchGPT2 && c.NHeadKV != c.NHead {
+		return fmt.Errorf("gpt2 has no grouped-query attention: n_head_kv %d differs from n_head %d", c.NHeadKV, c.NHead)
+	}
+	if c.RopeType != rope {
+		return fmt.Errorf("%s uses RoPE type %s, not %s", c.Arch, rope, c.RopeType)
+	}
+	if rope != RopeNone {
+		if c.HeadDim()%2 != 0 {
+			return fmt.Errorf("head_dim %d is odd: RoPE rotates pairs", c.HeadDim())
+		}
+		if !(c.RopeFreqBase > 0) || math.IsInf(float64(c.RopeFreqBase), 0) {
+			return fmt.Errorf("rope freq_base is %v, want a positive number", c.RopeFreqBase)
+		}
+	}
+	if !(c.NormEps > 0) || math.IsInf(float64(c.NormEps), 0) {
+		return fmt.Errorf("norm epsilon is %v, want a positive number", c.NormEps)
+	}
+	return nil
+}
+
+// ConfigFromGGUF reads the hyperparameters from llama.cpp's metadata keys.
+// The vocabulary size comes from token_embd.weight, which every model file
+// has; a tokenizer or {arch}.vocab_size that disagrees with it is an error.
+// Features lmscore does not implement (RoPE scaling, a partial rotary
+// dimension, a head width other than n_embd/n_head) are refused rather than
+// silently ignored.
+func ConfigFromGGUF(f *gguf.File) (Config, error) {
+	var c Config
+	archName, err := f.String("general.architecture")
+	if err != nil {
+		return c, err
+	}
+	if c.Arch, err = ParseArch(archName); err != nil {
+		return c, fmt.Errorf("model: %s: %w", f.Name, err)
+	}
+	p := archName + "."
+	intKey := func(key string, dst *int) {
+		if err != nil {
+			return
+		}
+		var n int64
+		if n, err = f.Int(p + key); err == nil {
+			if n <= 0 || n > math.MaxInt32 {
+				err = fmt.Errorf("model: %s: %s%s is %d, want 1 to %d", f.Name, p, key, n, math.MaxInt32)
+			}
+			*dst = int(n)
+		}
+	}
+	intKey("context_length", &c.NCtxTrain)
+	intKey("embedding_length", &c.NEmbd)
+	intKey("block_count", &c.NLayer)
+	intKey("feed_forward_length", &c.NFF)
+	intKey("attention.head_count", &c.NHead)
+	if err != nil {
+		return c, err
+	}
+	c.NHeadKV = c.NHead
+	if f.Has(p + "attention.head_count_kv") {
+		intKey("attention.head_count_kv", &c.NHeadKV)
+		if err != nil {
+			return c, err
+		}
+	}
+	c.RopeType = archRope[c.Arch]
+	epsKey := p + "attention.layer_norm_rms_epsilon"
+	if c.Arch == ArchGPT2 {
+		epsKey = p + "attention.layer_norm_epsilon"
+	}
+	eps, err := f.Float(epsKey)
+	if err != nil {
+		return c, err
+	}
+	c.NormEps = float32(eps)
+	if c.RopeType != RopeNone {
+		c.RopeFreqBase = 10000 // llama.cpp's default
+		if f.Has(p + "rope.freq_base") {
+			base, err := f.Float(p + "rope.freq_base")
+			if err != nil {
+				return c, err
+			}
+			c.RopeFreqBase = float32(base)
+		}
+	}
+	if c.NHead > 0 && c.NEmbd%c.NHead == 0 {
+		hd := int64(c.NEmbd / c.NHead)
+		for _, key := range []string{"rope.dimension_count", "attention.key_length", "attention.value_length"} {
+			if !f.Has(p + key) {
+				continue
+			}
+			n, err := f.Int(p + key)
+			if err != nil {
+				return c, err
+			}
+			if n != hd {
+				return c, fmt.Errorf("model: %s: %s%s is %d but n_embd/n_head is %d; lmscore does not support that", f.Name, p, key, n, hd)
+			}
+		}
+	}
+	if f.Has(p + "rope.scaling.type") {
+		s, err := f.String(p + "rope.scaling.type")
+		if err != nil {
+			return c, err
+		}
+		if s != "none" {
+			return c, fmt.Errorf("model: %s: RoPE scaling %q is not supported", f.Name, s)
+		}
+	}
+
+	emb, ok := f.Tensor(NameTokEmbd)
+	if !ok {
+		return c, fmt.Errorf("model: %s: missing tensor %q (a vocabulary-only file cannot be scored with)", f.Name, NameTokEmbd)
+	}
+	if len(emb.Dims) < 2 || emb.Dims[1] <= 0 || emb.Dims[1] > math.MaxInt32 {
+		return c, fmt.Errorf("model: %s: tensor %q has shape %v, want [n_embd n_vocab]", f.Name, NameTokEmbd, emb.Dims)
+	}
+	c.NVocab = int(emb.Dims[1])
+	if f.Has(p + "vocab_size") {
+		n, err := f.Int(p + "vocab_size")
+		if err != nil {
+			return c, err
+		}
+		if n != int64(c.NVocab) {
+			return c, fmt.Errorf("model: %s: %svocab_size is %d but %s has %d rows", f.Name, p, n, NameTokEmbd, c.NVocab)
+		}
+	}
+	if toks, err := f.Strings("tokenizer.ggml.tokens"); err == nil && len(toks) != c.NVocab {
+		return c, fmt.Errorf("model: %s: the tokenizer has %d tokens but %s has %d rows", f.Name, len(toks), NameTokEmbd, c.NVocab)
+	} else if err != nil && !errors.Is(err, gguf.ErrKeyNotFound) {
+		return c, err
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("model: %s: %w", f.Name, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,150 @@
+package model
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/lmscore/lmscore/gguf"
+)
+
+// Model is a loaded model: its hyperparameters and its weights. Weights
+// loaded from a file point into File's memory map, so they are valid until
+// Close.
+type Model struct {
+	Config  Config
+	Weights Weights
+	File    *gguf.File // nil for a model built in memory
+}
+
+// Close releases the file behind the weights.
+func (m *Model) Close() error {
+	if m == nil || m.File == nil {
+		return nil
+	}
+	return m.File.Close()
+}
+
+// Load opens a GGUF model file.
+func Load(path string) (*Model, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := FromGGUF(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// FromGGUF reads the config from f's metadata and takes every tensor by its
+// llama.cpp name, checking names, shapes and types against the config. The
+// weights alias f's data; the Model owns f from here on (Close closes it).
+func FromGGUF(f *gguf.File) (*Model, error) {
+	cfg, err := ConfigFromGGUF(f)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Config: cfg, File: f}
+	used := map[string]bool{}
+	for _, s := range specs(cfg, &m.Weights) {
+		info, ok := f.Tensor(s.name)
+		if !ok {
+			if s.presence == required {
+				return nil, fmt.Errorf("model: %s: missing tensor %q (%s needs it)", f.Name, s.name, cfg.Arch)
+			}
+			continue
+		}
+		if s.presence == absent {
+			return nil, fmt.Errorf("model: %s: unexpected tensor %q: %s has no such tensor", f.Name, s.name, cfg.Arch)
+		}
+		used[s.name] = true
+		t, err := tensorFromFile(f, info)
+		if err != nil {
+			return nil, err
+		}
+		if t.Shape != s.shape {
+			return nil, fmt.Errorf("model: %s: tensor %q has shape %v, want %v (%s)", f.Name, s.name, info.Dims, dimsOf(s.shape), s.why)
+		}
+		*s.slot = t
+	}
+	if len(used) != len(f.Tensors) {
+		var extra []string
+		for _, t := range f.Tensors {
+			if !used[t.Name] {
+				extra = append(extra, fmt.Sprintf("%q", t.Name))
+			}
+		}
+		sort.Strings(extra)
+		if len(extra) > 5 {
+			extra = append(extra[:5], fmt.Sprintf("and %d more", len(extra)-5))
+		}
+		return nil, fmt.Errorf("model: %s: unexpected tensors for %s with %d layers: %s", f.Name, cfg.Arch, cfg.NLayer, strings.Join(extra, ", "))
+	}
+	return m, nil
+}
+
+func tensorFromFile(f *gguf.File, info *gguf.TensorInfo) (*Tensor, error) {
+	typ := TensorType(info.Type)
+	if !typ.Supported() {
+		return nil, fmt.Errorf("model: %s: tensor %q has type %s; lmscore supports F32, F16, BF16 and Q8_0", f.Name, info.Name, info.Type)
+	}
+	shape := [2]int64{info.Dims[0], 1}
+	if len(info.Dims) > 1 {
+		shape[1] = info.Dims[1]
+	}
+	for _, d := range info.Dims[min(len(info.Dims), 2):] {
+		if d != 1 {
+			return nil, fmt.Errorf("model: %s: tensor %q has shape %v; lmscore's tensors have at most 2 dimensions", f.Name, info.Name, info.Dims)
+		}
+	}
+	data, err := f.TensorData(info.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &Tensor{Name: info.Name, Type: typ, Shape: shape, Data: data}, nil
+}
+
+// dimsOf is the GGUF dimension list of a shape: vectors have one.
+func dimsOf(s [2]int64) []int64 {
+	if s[1] == 1 {
+		return []int64{s[0]}
+	}
+	return []int64{s[0], s[1]}
+}
+
+// Check verifies that w holds exactly cfg's tensors with the right shapes,
+// supported types and data sizes.
+func (w *Weights) Check(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if len(w.Layers) != cfg.NLayer {
+		return fmt.Errorf("weights have %d layers, the config %d", len(w.Layers), cfg.NLayer)
+	}
+	for _, s := range specs(cfg, w) {
+		t := *s.slot
+		switch {
+		case t == nil && s.presence == required:
+			return fmt.Errorf("missing tensor %q (%s needs it)", s.name, cfg.Arch)
+		case t == nil:
+			continue
+		case s.presence == absent:
+			return fmt.Errorf("unexpected tensor %q: %s has no such tensor", s.name, cfg.Arch)
+		case !t.Type.Supported():
+			return fmt.Errorf("tensor %q has unsupported type %s", s.name, t.Type)
+		case t.Shape != s.shape:
+			return fmt.Errorf("tensor %q has shape %v, want %v (%s)", s.name, t.Shape, s.shape, s.why)
+		}
+		row, err := t.Type.RowBytes(t.Shape[0])
+		if err != nil {
+			return fmt.Errorf("tensor %q: %w", s.name, err)
+		}
+		if int64(len(t.Data)) != row*t.Shape[1] {
+			return fmt.Errorf("tensor %q: %d bytes of data, %s shape %v takes %d", s.name, len(t.Data), t.Type, t.Shape, row*t.Shape[1])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+)
+
+// RandomWeights makes a model of cfg's shape with reproducible random
+// weights (a PCG stream seeded by seed, stable across Go releases), for
+// tests and benchmarks that need no trained model. Matrices are uniform
+// with variance 1/fan-in so activations keep their scale through the
+// layers; norm weights are near 1 and biases near 0. Matrices are encoded
+// as typ (Q8_0 falls back to F16 for rows that are not whole blocks, as
+// llama.cpp's converter does); vectors are always F32. Llama and qwen2 get
+// an untied output matrix, gpt2 ties it to the embedding as GPT-2 does; set
+// Output to nil to tie one.
+func RandomWeights(cfg Config, seed uint64, typ TensorType) (*Weights, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	if !typ.Supported() {
+		return nil, fmt.Errorf("model: unsupported tensor type %s", typ)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x6c6d73636f7265)) // "lmscore"
+	w := &Weights{}
+	for _, s := range specs(cfg, w) {
+		if s.presence == absent || (s.name == NameOutput && cfg.Arch == ArchGPT2) {
+			continue
+		}
+		n := s.shape[0] * s.shape[1]
+		x := make([]float32, n)
+		var lo, hi float64
+		switch {
+		case s.shape[1] > 1 && s.name != NameTokEmbd && s.name != NamePosEmbd:
+			a := math.Sqrt(3 / float64(s.shape[0]))
+			lo, hi = -a, a
+		case s.shape[1] > 1:
+			lo, hi = -1, 1
+		case isNormName(s.name):
+			lo, hi = 0.9, 1.1
+		default:
+			lo, hi = -0.1, 0.1
+		}
+		for i := range x {
+			x[i] = float32(lo + (hi-lo)*rng.Float64())
+		}
+		t, err := NewTensor(s.name, matrixType(typ, s.shape), s.shape, x)
+		if err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+		*s.slot = t
+	}
+	return w, nil
+}
+
+func isNormName(name string) bool {
+	return name == NameOutputNorm || strings.HasSuffix(name, "_norm.weight")
+}
+
+// matrixType is the type a tensor of this shape gets when a model is
+// written as typ: vectors stay F32 and Q8_0 needs whole blocks per row.
+func matrixType(typ TensorType, shape [2]int64) TensorType {
+	if shape[1] == 1 {
+		return TypeF32
+	}
+	if typ == TypeQ8_0 && shape[0]%Q8Block != 0 {
+		return TypeF16
+	}
+	return typ
+}
+
+// Convert re-encodes every matrix as typ and every vector as F32, the way
+// llama.cpp's converter chooses types (see RandomWeights).
+func (w *Weights) Convert(typ TensorType) (*Weights, error) {
+	if !typ.Supported() {
+		return nil, fmt.Errorf("model: unsupported tensor type %s", typ)
+	}
+	conv := func(t *Tensor) (*Tensor, error) {
+		if t == nil {
+			return nil, nil
+		}
+		return t.Convert(matrixType(typ, t.Shape))
+	}
+	out := &Weights{Layers: make([][LayerRoleCount]*Tensor, len(w.Layers))}
+	var err error
+	for _, p := range []struct{ dst, src **Tensor }{{&out.TokEmbd, &w.TokEmbd}, {&out.PosEmbd, &w.PosEmbd},
+		{&out.OutputNorm, &w.OutputNorm}, {&out.OutputNormB, &w.OutputNormB}, {&out.Output, &w.Output}} {
+		if *p.dst, err = conv(*p.src); err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+	}
+	for l := range w.Layers {
+		for r := range w.Layers[l] {
+			if out.Layers[l][r], err = conv(w.Layers[l][r]); err != nil {
+				return nil, fmt.Errorf("model: %w", err)
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,125 @@
+package model
+
+import "fmt"
+
+// Tensor names are llama.cpp's (llama-arch.cpp), so that a GGUF file made
+// by llama.cpp's converters loads here and one written here loads there.
+const (
+	NameTokEmbd     = "token_embd.weight"
+	NamePosEmbd     = "position_embd.weight"
+	NameOutputNorm  = "output_norm.weight"
+	NameOutputNormB = "output_norm.bias"
+	NameOutput      = "output.weight"
+)
+
+// layerRoleNames are the per-layer names after "blk.N.".
+var layerRoleNames = [LayerRoleCount]string{
+	AttnNorm:  "attn_norm.weight",
+	AttnNormB: "attn_norm.bias",
+	WQ:        "attn_q.weight",
+	WK:        "attn_k.weight",
+	WV:        "attn_v.weight",
+	BQ:        "attn_q.bias",
+	BK:        "attn_k.bias",
+	BV:        "attn_v.bias",
+	WQKV:      "attn_qkv.weight",
+	BQKV:      "attn_qkv.bias",
+	WO:        "attn_output.weight",
+	BO:        "attn_output.bias",
+	FFNNorm:   "ffn_norm.weight",
+	FFNNormB:  "ffn_norm.bias",
+	FFNGate:   "ffn_gate.weight",
+	FFNUp:     "ffn_up.weight",
+	FFNUpB:    "ffn_up.bias",
+	FFNDown:   "ffn_down.weight",
+	FFNDownB:  "ffn_down.bias",
+}
+
+// LayerTensorName is the GGUF name of a layer's tensor, e.g.
+// "blk.3.attn_k.weight".
+func LayerTensorName(layer int, role LayerRole) string {
+	return fmt.Sprintf("blk.%d.%s", layer, layerRoleNames[role])
+}
+
+func (r LayerRole) String() string {
+	if r >= 0 && r < LayerRoleCount {
+		return layerRoleNames[r]
+	}
+	return fmt.Sprintf("role(%d)", int(r))
+}
+
+// presence says whether an architecture has a tensor.
+type presence int
+
+const (
+	absent presence = iota
+	required
+	optional
+)
+
+// tensorSpec is one tensor an architecture may hold: its name, its shape
+// for a given Config and where it lives in Weights.
+type tensorSpec struct {
+	name     string
+	shape    [2]int64
+	presence presence
+	slot     **Tensor
+	why      string // how the shape follows from the config, for errors
+}
+
+// layerRoles lists which per-layer tensors each architecture has.
+var layerRoles = map[Arch][]LayerRole{
+	ArchLlama: {AttnNorm, WQ, WK, WV, WO, FFNNorm, FFNGate, FFNUp, FFNDown},
+	ArchQwen2: {AttnNorm, WQ, WK, WV, BQ, BK, BV, WO, FFNNorm, FFNGate, FFNUp, FFNDown},
+	ArchGPT2:  {AttnNorm, AttnNormB, WQKV, BQKV, WO, BO, FFNNorm, FFNNormB, FFNUp, FFNUpB, FFNDown, FFNDownB},
+}
+
+// specs lists every tensor of cfg's architecture in the order files are
+// written, pointing into w (whose Layers it sizes to cfg.NLayer).
+func specs(cfg Config, w *Weights) []tensorSpec {
+	e, v, ff := int64(cfg.NEmbd), int64(cfg.NVocab), int64(cfg.NFF)
+	kv := int64(cfg.NHeadKV * cfg.HeadDim())
+	if len(w.Layers) != cfg.NLayer {
+		w.Layers = make([][LayerRoleCount]*Tensor, cfg.NLayer)
+	}
+	gpt2 := cfg.Arch == ArchGPT2
+	pick := func(b bool) presence {
+		if b {
+			return required
+		}
+		return absent
+	}
+	out := []tensorSpec{
+		{NameTokEmbd, [2]int64{e, v}, required, &w.TokEmbd, "n_embd × n_vocab"},
+		{NamePosEmbd, [2]int64{e, int64(cfg.NCtxTrain)}, pick(gpt2), &w.PosEmbd, "n_embd × n_ctx_train"},
+	}
+	roleShape := map[LayerRole]struct {
+		s   [2]int64
+		why string
+	}{
+		AttnNorm: {[2]int64{e, 1}, "n_embd"}, AttnNormB: {[2]int64{e, 1}, "n_embd"},
+		WQ: {[2]int64{e, e}, "n_embd × n_embd"}, WK: {[2]int64{e, kv}, "n_embd × n_head_kv·head_dim"},
+		WV: {[2]int64{e, kv}, "n_embd × n_head_kv·head_dim"},
+		BQ: {[2]int64{e, 1}, "n_embd"}, BK: {[2]int64{kv, 1}, "n_head_kv·head_dim"}, BV: {[2]int64{kv, 1}, "n_head_kv·head_dim"},
+		WQKV: {[2]int64{e, 3 * e}, "n_embd × 3·n_embd"}, BQKV: {[2]int64{3 * e, 1}, "3·n_embd"},
+		WO: {[2]int64{e, e}, "n_embd × n_embd"}, BO: {[2]int64{e, 1}, "n_embd"},
+		FFNNorm: {[2]int64{e, 1}, "n_embd"}, FFNNormB: {[2]int64{e, 1}, "n_embd"},
+		FFNGate: {[2]int64{e, ff}, "n_embd × n_ff"}, FFNUp: {[2]int64{e, ff}, "n_embd × n_ff"},
+		FFNUpB: {[2]int64{ff, 1}, "n_ff"}, FFNDown: {[2]int64{ff, e}, "n_ff × n_embd"}, FFNDownB: {[2]int64{e, 1}, "n_embd"},
+	}
+	has := map[LayerRole]bool{}
+	for _, r := range layerRoles[cfg.Arch] {
+		has[r] = true
+	}
+	for l := 0; l < cfg.NLayer; l++ {
+		for r := LayerRole(0); r < LayerRoleCount; r++ {
+			rs := roleShape[r]
+			out = append(out, tensorSpec{LayerTensorName(l, r), rs.s, pick(has[r]), &w.Layers[l][r], rs.why})
+		}
+	}
+	return append(out,
+		tensorSpec{NameOutputNorm, [2]int64{e, 1}, required, &w.OutputNorm, "n_embd"},
+		tensorSpec{NameOutputNormB, [2]int64{e, 1}, pick(gpt2), &w.OutputNormB, "n_embd"},
+		tensorSpec{NameOutput, [2]int64{e, v}, optional, &w.Output, "n_embd × n_vocab"},
+	)
+}
