@@ -46,7 +46,7 @@ func RandomWeights(cfg Config, seed uint64, typ TensorType) (*Weights, error) {
 		for i := range x {
 			x[i] = float32(lo + (hi-lo)*rng.Float64())
 		}
-		t, err := NewTensor(s.name, matrixType(typ, s.shape), s.shape, x)
+		t, err := NewTensor(s.name, StorageType(typ, s.shape), s.shape, x)
 		if err != nil {
 			return nil, fmt.Errorf("model: %w", err)
 		}
@@ -59,9 +59,10 @@ func isNormName(name string) bool {
 	return name == NameOutputNorm || strings.HasSuffix(name, "_norm.weight")
 }
 
-// matrixType is the type a tensor of this shape gets when a model is
-// written as typ: vectors stay F32 and Q8_0 needs whole blocks per row.
-func matrixType(typ TensorType, shape [2]int64) TensorType {
+// StorageType is the type a tensor of this shape gets when a model is
+// written as typ, as llama.cpp's converter chooses: vectors (norms, biases)
+// stay F32, and Q8_0 falls back to F16 for rows that are not whole blocks.
+func StorageType(typ TensorType, shape [2]int64) TensorType {
 	if shape[1] == 1 {
 		return TypeF32
 	}
@@ -81,7 +82,7 @@ func (w *Weights) Convert(typ TensorType) (*Weights, error) {
 		if t == nil {
 			return nil, nil
 		}
-		return t.Convert(matrixType(typ, t.Shape))
+		return t.Convert(StorageType(typ, t.Shape))
 	}
 	out := &Weights{Layers: make([][LayerRoleCount]*Tensor, len(w.Layers))}
 	var err error

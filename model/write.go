@@ -10,41 +10,59 @@ import (
 // only displays.
 var fileTypes = map[TensorType]uint32{TypeF32: 0, TypeF16: 1, TypeQ8_0: 7, TypeBF16: 32}
 
+// GGUFMetadata is the metadata lmscore writes for cfg, as llama.cpp's
+// converters write it: general.architecture, the hyperparameters under
+// "{arch}.", general.file_type for mainType (the type of most matrices) and,
+// for Q8_0, general.quantization_version.
+func GGUFMetadata(cfg Config, mainType TensorType) []gguf.KV {
+	var kvs []gguf.KV
+	set := func(key string, x any) {
+		v, err := gguf.ValueOf(x)
+		if err != nil {
+			panic(err) // only fixed-width types are passed below
+		}
+		kvs = append(kvs, gguf.KV{Key: key, Value: v})
+	}
+	arch := cfg.Arch.String()
+	p := arch + "."
+	set("general.architecture", arch)
+	set(p+"vocab_size", uint32(cfg.NVocab))
+	set(p+"context_length", uint32(cfg.NCtxTrain))
+	set(p+"embedding_length", uint32(cfg.NEmbd))
+	set(p+"block_count", uint32(cfg.NLayer))
+	set(p+"feed_forward_length", uint32(cfg.NFF))
+	set(p+"attention.head_count", uint32(cfg.NHead))
+	set(p+"attention.head_count_kv", uint32(cfg.NHeadKV))
+	if cfg.Arch == ArchGPT2 {
+		set(p+"attention.layer_norm_epsilon", cfg.NormEps)
+	} else {
+		set(p+"rope.dimension_count", uint32(cfg.HeadDim()))
+		set(p+"rope.freq_base", cfg.RopeFreqBase)
+		set(p+"attention.layer_norm_rms_epsilon", cfg.NormEps)
+	}
+	set("general.file_type", fileTypes[mainType])
+	if mainType == TypeQ8_0 {
+		set("general.quantization_version", uint32(2))
+	}
+	return kvs
+}
+
 // NewGGUFWriter returns a Writer holding cfg as llama.cpp's metadata keys
-// and w's tensors under llama.cpp's names. Add a tokenizer (tokenizer.ggml.*
-// keys) before writing if llama.cpp is to load the file; lmscore itself
-// scores token ids and does not need one. The tensor data is referenced, not
-// copied.
+// (GGUFMetadata) and w's tensors under llama.cpp's names. Add a tokenizer
+// (tokenizer.ggml.* keys) before writing if llama.cpp is to load the file;
+// lmscore itself scores token ids and does not need one. The tensor data is
+// referenced, not copied.
 func NewGGUFWriter(cfg Config, w *Weights) (*gguf.Writer, error) {
 	if err := w.Check(cfg); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
-	gw := gguf.NewWriter()
-	arch := cfg.Arch.String()
-	p := arch + "."
-	gw.Set("general.architecture", arch)
-	gw.Set(p+"vocab_size", uint32(cfg.NVocab))
-	gw.Set(p+"context_length", uint32(cfg.NCtxTrain))
-	gw.Set(p+"embedding_length", uint32(cfg.NEmbd))
-	gw.Set(p+"block_count", uint32(cfg.NLayer))
-	gw.Set(p+"feed_forward_length", uint32(cfg.NFF))
-	gw.Set(p+"attention.head_count", uint32(cfg.NHead))
-	gw.Set(p+"attention.head_count_kv", uint32(cfg.NHeadKV))
-	if cfg.Arch == ArchGPT2 {
-		gw.Set(p+"attention.layer_norm_epsilon", cfg.NormEps)
-	} else {
-		gw.Set(p+"rope.dimension_count", uint32(cfg.HeadDim()))
-		gw.Set(p+"rope.freq_base", cfg.RopeFreqBase)
-		gw.Set(p+"attention.layer_norm_rms_epsilon", cfg.NormEps)
-	}
 	count := map[TensorType]int{}
-	hasQ8 := false
+	gw := gguf.NewWriter()
 	for _, s := range specs(cfg, w) {
 		if t := *s.slot; t != nil {
 			if t.Shape[1] > 1 {
 				count[t.Type]++
 			}
-			hasQ8 = hasQ8 || t.Type == TypeQ8_0
 			gw.AddTensor(s.name, gguf.TensorType(t.Type), dimsOf(t.Shape), t.Data)
 		}
 	}
@@ -54,15 +72,36 @@ func NewGGUFWriter(cfg Config, w *Weights) (*gguf.Writer, error) {
 			main = t
 		}
 	}
-	gw.Set("general.file_type", fileTypes[main])
-	if hasQ8 {
-		gw.Set("general.quantization_version", uint32(2))
+	for _, kv := range GGUFMetadata(cfg, main) {
+		gw.Set(kv.Key, kv.Value)
 	}
 	if err := gw.Err(); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	return gw, nil
 }
+
+// TensorSpec is one tensor of an architecture, as TensorSpecs lists them.
+type TensorSpec struct {
+	Name     string
+	Shape    [2]int64 // GGML order; vectors have Shape[1] == 1
+	Required bool     // false only for output.weight, absent when tied
+}
+
+// TensorSpecs lists the tensors a model of cfg has, in the order lmscore
+// writes them, for importers that produce tensors one at a time.
+func TensorSpecs(cfg Config) []TensorSpec {
+	var out []TensorSpec
+	for _, s := range specs(cfg, &Weights{}) {
+		if s.presence != absent {
+			out = append(out, TensorSpec{Name: s.name, Shape: s.shape, Required: s.presence == required})
+		}
+	}
+	return out
+}
+
+// Dims is the GGUF dimension list of a shape: a vector has one dimension.
+func Dims(shape [2]int64) []int64 { return dimsOf(shape) }
 
 // WriteGGUF writes a model file for cfg and w; extra metadata (general.name,
 // a tokenizer) follows the architecture's keys in the order given.
