@@ -6,7 +6,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"math"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,13 +88,23 @@ func (f *fakeModel) CacheStats() lmscore.CacheStats {
 // hashed logits, computed in float64 and rounded to float32 once, so that a
 // token's log-probability and its entry in the top-N are the same number.
 func fakeLogProbs(prefix []int32) []float32 {
-	h := fnv.New64a()
-	var buf [4]byte
+	var seed uint64
 	for _, t := range prefix {
-		binary.LittleEndian.PutUint32(buf[:], uint32(t))
-		h.Write(buf[:])
+		seed = fakeChain(seed, t)
 	}
-	seed := h.Sum64()
+	return fakeDist(seed)
+}
+
+// fakeChain extends the hash of a prefix by one token (splitmix64 steps).
+func fakeChain(seed uint64, t int32) uint64 {
+	x := seed ^ (uint64(uint32(t))+0x9e3779b97f4a7c15)*0xbf58476d1ce4e5b9
+	x ^= x >> 31
+	x *= 0x94d049bb133111eb
+	x ^= x >> 29
+	return x
+}
+
+func fakeDist(seed uint64) []float32 {
 	logits := make([]float64, fakeNVocab)
 	maxLogit := math.Inf(-1)
 	for v := range logits {
@@ -118,14 +128,20 @@ func fakeLogProbs(prefix []int32) []float32 {
 }
 
 func topOf(lp []float32, n int) []lmscore.TokenLogProb {
-	ids := make([]int, len(lp))
-	for i := range ids {
-		ids[i] = i
-	}
-	sort.SliceStable(ids, func(a, b int) bool { return lp[ids[a]] > lp[ids[b]] })
-	out := make([]lmscore.TokenLogProb, n)
-	for i := range n {
-		out[i] = lmscore.TokenLogProb{Token: int32(ids[i]), LogProb: lp[ids[i]]}
+	// Selection of the n best, ties to the lower id, as a stable sort
+	// would give; n is small.
+	out := make([]lmscore.TokenLogProb, 0, n+1)
+	for id, v := range lp {
+		i := len(out)
+		for i > 0 && v > out[i-1].LogProb {
+			i--
+		}
+		if i < n {
+			out = slices.Insert(out, i, lmscore.TokenLogProb{Token: int32(id), LogProb: v})
+			if len(out) > n {
+				out = out[:n]
+			}
+		}
 	}
 	return out
 }
@@ -168,13 +184,18 @@ func (f *fakeModel) Score(ctx context.Context, reqs []lmscore.Request, opts lmsc
 			return nil, lmscore.Stats{}, errors.New("fake: over the context window")
 		}
 		inputs := seq[:len(seq)-1]
+		var seed uint64
+		for _, t := range ctxToks {
+			seed = fakeChain(seed, t)
+		}
 		st.TotalTokens += int64(len(inputs))
 		computed, reused := f.runBlocks(inputs, &st)
 		st.ComputedTokens += computed
 		st.ReusedTokens += reused
 		res := lmscore.Result{Index: i, ID: r.ID, IsGreedy: true, NTokens: len(r.ContinuationTokens)}
-		for k, tgt := range r.ContinuationTokens {
-			lp := fakeLogProbs(seq[:len(ctxToks)+k])
+		for _, tgt := range r.ContinuationTokens {
+			lp := fakeDist(seed)
+			seed = fakeChain(seed, tgt)
 			res.TokenLogProbs = append(res.TokenLogProbs, lp[tgt])
 			res.LogProb += float64(lp[tgt])
 			if opts.TopN > 0 {
