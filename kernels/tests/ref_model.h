@@ -1,0 +1,52 @@
+// ref_model.h — small random models of each architecture, described through
+// the ABI's lmscore_model_desc, and an independent float64 forward pass over
+// whole sequences (no cache, no paging) to score them against.
+#pragma once
+
+#include <stdint.h>
+
+#include <vector>
+
+#include "lmscore.h"
+#include "test_util.h"
+
+namespace lmscore_test {
+
+struct ModelShape {
+    int32_t arch, n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx_train, rope_type;
+    float rope_freq_base, norm_eps;
+    bool tied;
+};
+
+// Weights in fp32 with random values scaled so activations stay O(1) and
+// next-token distributions are neither flat nor one-hot.
+class RandomModel {
+  public:
+    RandomModel(const ModelShape &shape, uint64_t seed);
+    RandomModel(const RandomModel &) = delete;
+    RandomModel &operator=(const RandomModel &) = delete;
+
+    const lmscore_model_desc &desc() const { return desc_; }
+    const ModelShape &shape() const { return s_; }
+    int head_dim() const { return s_.n_embd / s_.n_head; }
+
+    // logits[t] (n_vocab) after tokens[0..t], in float64.
+    std::vector<std::vector<double>> forward(const std::vector<int32_t> &tokens) const;
+
+  private:
+    struct T {
+        std::vector<float> v;
+        int64_t ne0 = 0, ne1 = 0;
+    };
+    T make(Rng &rng, int64_t ne0, int64_t ne1, float sd, float mean = 0.f);
+    static lmscore_tensor view(const T &t);
+    const T &layer(int l, int role) const { return layers_[(size_t)l * LMSCORE_LAYER_ROLE_COUNT + role]; }
+
+    ModelShape s_;
+    T tok_, pos_, out_norm_, out_norm_b_, out_;
+    std::vector<T> layers_;
+    std::vector<lmscore_tensor> layer_views_;
+    lmscore_model_desc desc_{};
+};
+
+} // namespace lmscore_test
