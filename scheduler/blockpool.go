@@ -1,0 +1,272 @@
+package scheduler
+
+import "fmt"
+
+// NullBlock is the reserved block id 0: never handed out, so that a zeroed
+// block table entry can never alias live K/V.
+const NullBlock int32 = 0
+
+const noBlock int32 = -1
+
+// BlockPool is the bookkeeping of the KV cache, after vLLM's BlockPool: a
+// fixed array of blocks with reference counts; the free blocks linked
+// through the blocks themselves in LRU order (head: evicted first); full
+// blocks registered under their chained hash so that a later call with the
+// same prefix finds them. The K/V memory itself lives in the native core,
+// indexed by the same block ids (lmscore_kv_init with NumBlocks blocks).
+//
+// One pool serves many planning calls in sequence (a server keeps one for
+// its lifetime); it is not safe for concurrent use, and the steps of a call
+// must be executed, in order, before the next call's steps. If execution
+// fails part-way, the cached contents can no longer be trusted: call Reset.
+type BlockPool struct {
+	blockSize int32
+	blocks    []poolBlock
+	// Free list, doubly linked through poolBlock.prev/next so that a hit on
+	// a cached free block unlinks it in O(1).
+	freeHead, freeTail int32
+	numFree            int
+	numCachedFree      int
+	cached             map[BlockHash]int32
+	evictions          int64
+	evicted            evictedSet
+
+	// OnEvict, when set, is called with each block whose cached content is
+	// dropped to make room (tests pin the eviction order with it).
+	OnEvict func(block int32)
+}
+
+type poolBlock struct {
+	ref        int32
+	prev, next int32
+	free       bool
+	hash       BlockHash
+}
+
+// NewBlockPool returns a pool of numBlocks blocks of blockSize token slots,
+// block 0 reserved, all others free and empty.
+func NewBlockPool(numBlocks, blockSize int) (*BlockPool, error) {
+	if blockSize < 1 || blockSize > 1<<16 {
+		return nil, fmt.Errorf("block pool: block size %d out of range [1, 65536]", blockSize)
+	}
+	if numBlocks < 2 {
+		return nil, fmt.Errorf("block pool: %d blocks: need at least 2 (block 0 is reserved)", numBlocks)
+	}
+	if int64(numBlocks)*int64(blockSize) > 1<<31-1 {
+		return nil, fmt.Errorf("block pool: %d blocks of %d slots overflow the int32 slot ids of the ABI", numBlocks, blockSize)
+	}
+	p := &BlockPool{blockSize: int32(blockSize), blocks: make([]poolBlock, numBlocks)}
+	p.Reset()
+	return p, nil
+}
+
+// Reset forgets every cached prefix and reference: all blocks but the null
+// block become free and empty, in id order.
+func (p *BlockPool) Reset() {
+	p.cached = make(map[BlockHash]int32)
+	p.freeHead, p.freeTail = noBlock, noBlock
+	p.numFree, p.numCachedFree = 0, 0
+	p.evicted = newEvictedSet(max(len(p.blocks), 1024))
+	for i := range p.blocks {
+		p.blocks[i] = poolBlock{prev: noBlock, next: noBlock}
+	}
+	for i := int32(1); i < int32(len(p.blocks)); i++ {
+		p.pushTail(i)
+	}
+}
+
+// BlockSize is the number of token slots per block.
+func (p *BlockPool) BlockSize() int { return int(p.blockSize) }
+
+// NumBlocks is the size of the block array, the null block included: the
+// n_blocks to give lmscore_kv_init.
+func (p *BlockPool) NumBlocks() int { return len(p.blocks) }
+
+// Usable is the number of blocks that can hold K/V (all but the null block).
+func (p *BlockPool) Usable() int { return len(p.blocks) - 1 }
+
+// NumUsed counts the blocks referenced by a plan in progress.
+func (p *BlockPool) NumUsed() int { return p.Usable() - p.numFree }
+
+// NumFree counts the unreferenced blocks, cached or empty.
+func (p *BlockPool) NumFree() int { return p.numFree }
+
+// NumCachedFree counts the unreferenced blocks that still hold a cached prefix.
+func (p *BlockPool) NumCachedFree() int { return p.numCachedFree }
+
+// Evictions counts the cached blocks dropped to make room since creation.
+func (p *BlockPool) Evictions() int64 { return p.evictions }
+
+// RefCount returns a block's reference count.
+func (p *BlockPool) RefCount(block int32) int { return int(p.blocks[block].ref) }
+
+// Hash returns the hash a block is registered under (zero if none).
+func (p *BlockPool) Hash(block int32) BlockHash { return p.blocks[block].hash }
+
+// FreeOrder lists the free blocks from the next to be reused to the last.
+func (p *BlockPool) FreeOrder() []int32 {
+	out := make([]int32, 0, p.numFree)
+	for b := p.freeHead; b != noBlock; b = p.blocks[b].next {
+		out = append(out, b)
+	}
+	return out
+}
+
+// ---------------------------------------------------------------------------
+// Used by the planner.
+
+// allocate takes the least recently used free block, dropping its cached
+// content if it has any, with one reference. ok is false when every block
+// is referenced.
+func (p *BlockPool) allocate() (block int32, ok bool) {
+	b := p.freeHead
+	if b == noBlock {
+		return noBlock, false
+	}
+	p.unlink(b)
+	if h := p.blocks[b].hash; !h.IsZero() {
+		delete(p.cached, h)
+		p.blocks[b].hash = BlockHash{}
+		p.evictions++
+		p.evicted.add(h)
+		if p.OnEvict != nil {
+			p.OnEvict(b)
+		}
+	}
+	p.blocks[b].ref = 1
+	return b, true
+}
+
+// lookup returns the block cached under h with one more reference, taking
+// it off the free list if it was there.
+func (p *BlockPool) lookup(h BlockHash) (block int32, ok bool) {
+	b, ok := p.cached[h]
+	if !ok {
+		return noBlock, false
+	}
+	if p.blocks[b].free {
+		p.unlink(b)
+	}
+	p.blocks[b].ref++
+	return b, true
+}
+
+// register records that block (referenced, being filled by the plan) will
+// hold the full block hashed h. It reports whether h was evicted from this
+// pool before, i.e. whether this content is being computed again.
+func (p *BlockPool) register(block int32, h BlockHash) (recomputed bool) {
+	if _, dup := p.cached[h]; dup {
+		// Only possible if a caller computes a block it could have hit;
+		// keep the first so that the map and the blocks agree.
+		return false
+	}
+	p.blocks[block].hash = h
+	p.cached[h] = block
+	return p.evicted.remove(h)
+}
+
+func (p *BlockPool) retain(block int32) { p.blocks[block].ref++ }
+
+// release drops one reference. A block nobody references goes on the free
+// list: at the tail (evicted last) if it holds a cached prefix, at the head
+// (reused first) if it holds nothing worth keeping.
+func (p *BlockPool) release(block int32) {
+	pb := &p.blocks[block]
+	if pb.ref <= 0 {
+		panic(fmt.Sprintf("scheduler: block %d released more often than referenced", block)) // a planner bug, never input
+	}
+	pb.ref--
+	if pb.ref > 0 {
+		return
+	}
+	if pb.hash.IsZero() {
+		p.pushHead(block)
+	} else {
+		p.pushTail(block)
+	}
+}
+
+func (p *BlockPool) pushTail(b int32) {
+	pb := &p.blocks[b]
+	pb.free, pb.prev, pb.next = true, p.freeTail, noBlock
+	if p.freeTail != noBlock {
+		p.blocks[p.freeTail].next = b
+	} else {
+		p.freeHead = b
+	}
+	p.freeTail = b
+	p.countFree(pb, 1)
+}
+
+func (p *BlockPool) pushHead(b int32) {
+	pb := &p.blocks[b]
+	pb.free, pb.prev, pb.next = true, noBlock, p.freeHead
+	if p.freeHead != noBlock {
+		p.blocks[p.freeHead].prev = b
+	} else {
+		p.freeTail = b
+	}
+	p.freeHead = b
+	p.countFree(pb, 1)
+}
+
+func (p *BlockPool) unlink(b int32) {
+	pb := &p.blocks[b]
+	if pb.prev != noBlock {
+		p.blocks[pb.prev].next = pb.next
+	} else {
+		p.freeHead = pb.next
+	}
+	if pb.next != noBlock {
+		p.blocks[pb.next].prev = pb.prev
+	} else {
+		p.freeTail = pb.prev
+	}
+	pb.free, pb.prev, pb.next = false, noBlock, noBlock
+	p.countFree(pb, -1)
+}
+
+func (p *BlockPool) countFree(pb *poolBlock, d int) {
+	p.numFree += d
+	if !pb.hash.IsZero() {
+		p.numCachedFree += d
+	}
+}
+
+// evictedSet remembers the hashes of the last n evicted blocks (a FIFO
+// ring plus an index), so that computing one of them again can be counted
+// as a recomputation without the memory growing over a server's lifetime.
+type evictedSet struct {
+	ring []BlockHash
+	next int
+	at   map[BlockHash]int32
+}
+
+func newEvictedSet(n int) evictedSet {
+	return evictedSet{ring: make([]BlockHash, 0, n), at: make(map[BlockHash]int32)}
+}
+
+func (s *evictedSet) add(h BlockHash) {
+	if _, ok := s.at[h]; ok {
+		return
+	}
+	if len(s.ring) < cap(s.ring) {
+		s.at[h] = int32(len(s.ring))
+		s.ring = append(s.ring, h)
+		return
+	}
+	if old := s.ring[s.next]; s.at[old] == int32(s.next) {
+		delete(s.at, old)
+	}
+	s.ring[s.next] = h
+	s.at[h] = int32(s.next)
+	s.next = (s.next + 1) % len(s.ring)
+}
+
+func (s *evictedSet) remove(h BlockHash) bool {
+	if _, ok := s.at[h]; !ok {
+		return false
+	}
+	delete(s.at, h)
+	return true
+}

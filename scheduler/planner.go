@@ -1,0 +1,297 @@
+package scheduler
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/lmscore/lmscore/prefixtrie"
+)
+
+// Planner turns a set of requests into steps, one at a time, so that the
+// executor can run each step as soon as it is planned and memory stays
+// bounded by the open steps.
+//
+// How it plans. The requests' inputs go into a radix trie; the planner walks
+// it depth first. Each node, when reached, takes references on the blocks of
+// its edge (hits in the pool's cache, the parent's partial tail block taken
+// over in place, or fresh blocks) and emits the positions it must compute
+// as segments. A node keeps its blocks until its whole subtree is done, so
+// the live set is one root-to-leaf path (plus, at a branch inside a block,
+// the parent's tail kept as the source of copies). Finished subtrees release
+// their blocks to the pool's LRU list, where a later plan may hit them.
+//
+// Memory. If the pool is too small to keep a branch point's tail for
+// copying (the peak computed up front says so), that branch point goes
+// "tight": its later branches recompute the shared head of the block instead
+// of copying it, so that every path holds exactly its own blocks. Only a
+// request whose own inputs need more blocks than the pool has is refused.
+//
+// Steps. Segments are packed first-fit into a window of open steps, which
+// lets a segment wait for a later step (a copy must read a block written in
+// an earlier step; a reused block must not be overwritten while an earlier
+// step still reads it) without stopping the rest from filling the current
+// one. Long edges are split across steps; a child may run in the same step
+// as its parent (the ABI writes all K/V of a layer before any attention
+// reads it) or later.
+type Planner struct {
+	pool *BlockPool
+	opts Options
+	bs   int32 // block size
+	ns   BlockHash
+	trie *prefixtrie.Trie
+
+	remaining []int32 // per request: scored tokens not yet emitted
+	truncated []bool
+
+	nodes []nodeState
+	stack []prefixtrie.NodeID // depth-first work list
+
+	// The path from the root to the node being planned: its tokens, the
+	// block at each block index and the hash of each full block.
+	pathTokens []int32
+	pathBlocks []int32
+	pathHash   []BlockHash
+
+	heldBlocks []int32 // each node's references, at nodes[n].held
+	lastUse    []int32 // per pool block: the last step of this plan that touches it
+	work       []int32 // scratch: (position, slot) pairs of the node being planned
+
+	open  []*stepBuilder // open[i] is step base+i
+	base  int32
+	ready []*Step
+	stats Stats
+	// evictionsBefore is the pool's eviction count when this plan began.
+	evictionsBefore int64
+	err             error
+	closed          bool
+}
+
+type nodeState struct {
+	held, nHeld int32 // heldBlocks[held : held+nHeld]: one per block index from floor(start/bs)
+	pending     int32 // children not yet done
+	readyStep   int32 // every position of the path to this node's end is written by this step
+	inPlace     prefixtrie.NodeID
+	tight       bool // later branches recompute the shared tail instead of copying it
+	tailGiven   bool // the tail's reference went to the in-place child (tight nodes)
+}
+
+// NewPlanner builds the trie of the requests and prepares to plan them on
+// pool. The pool must not be in use by another plan.
+func NewPlanner(pool *BlockPool, reqs []Request, opts Options) (*Planner, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	if pool.NumUsed() != 0 {
+		return nil, fmt.Errorf("scheduler: the block pool has %d referenced blocks: an earlier plan was not finished or closed", pool.NumUsed())
+	}
+	if len(reqs) > 1<<31-1 {
+		return nil, fmt.Errorf("scheduler: %d requests: at most 2^31-1", len(reqs))
+	}
+	p := &Planner{
+		pool:      pool,
+		opts:      opts,
+		bs:        pool.blockSize,
+		ns:        NamespaceHash(opts.Namespace),
+		remaining: make([]int32, len(reqs)),
+		truncated: make([]bool, len(reqs)),
+		lastUse:   make([]int32, pool.NumBlocks()),
+
+		evictionsBefore: pool.Evictions(),
+	}
+	for i := range p.lastUse {
+		p.lastUse[i] = -1
+	}
+	if err := p.buildTrie(reqs); err != nil {
+		return nil, err
+	}
+	p.prepare()
+	p.stack = append(p.stack, prefixtrie.Root)
+	p.stats.Requests = len(reqs)
+	p.stats.TotalTokens = p.trie.TotalTokens()
+	p.stats.UniqueTokens = p.trie.UniqueTokens()
+	p.stats.Outputs = int64(p.trie.NumOutputs())
+	p.stats.ScoredTokens = int64(p.trie.NumRoutes())
+	return p, nil
+}
+
+func (p *Planner) buildTrie(reqs []Request) error {
+	if p.opts.NoCache {
+		p.trie = prefixtrie.NewUnshared()
+	} else {
+		p.trie = prefixtrie.New()
+	}
+	ends := make([]prefixtrie.NodeID, len(reqs))
+	usable := p.pool.Usable()
+	maxDepth := 0
+	for i := range reqs {
+		r := &reqs[i]
+		head, tail, cut, err := inputs(r, i, p.opts.MaxLen)
+		if err != nil {
+			return err
+		}
+		n := len(head) + len(tail)
+		if need := (n + int(p.bs) - 1) / int(p.bs); need > usable {
+			return fmt.Errorf("request %s: its %d input tokens need %d KV blocks of %d tokens (--kv-blocks %d), but the pool has %d (--kv-blocks %d; block 0 is reserved)",
+				requestName(r, i), n, need, p.bs, need+1, usable, usable+1)
+		}
+		maxDepth = max(maxDepth, n)
+		if ends[i], err = p.trie.Insert(head, tail); err != nil {
+			return err
+		}
+		if err := p.trie.AddEnd(ends[i], int32(i)); err != nil {
+			return err
+		}
+		p.truncated[i] = cut > 0
+		if cut > 0 {
+			p.stats.TruncatedRequests++
+		}
+		p.remaining[i] = int32(len(r.Continuation))
+	}
+	// Outputs only once every insert is done: a later insert may split an
+	// edge, moving a position to the new upper node.
+	for i := range reqs {
+		cont := reqs[i].Continuation
+		n := ends[i]
+		depth := p.trie.End(n)
+		for j := len(cont) - 1; j >= 0; j-- {
+			pos := depth - int32(len(cont)-j)
+			for pos < p.trie.Start(n) {
+				n = p.trie.Parent(n)
+			}
+			if err := p.trie.AddOutput(n, pos, cont[j], int32(i), int32(j)); err != nil {
+				return err
+			}
+		}
+	}
+	p.trie.Freeze()
+	p.pathTokens = make([]int32, maxDepth)
+	nIdx := (maxDepth + int(p.bs) - 1) / int(p.bs)
+	p.pathBlocks = make([]int32, nIdx)
+	p.pathHash = make([]BlockHash, nIdx)
+	p.stats.KVBlocksMin = nIdx + 1
+	return nil
+}
+
+// prepare computes, bottom up, each subtree's peak of live blocks when every
+// branch point copies (peak[n], assuming n's first block is its own), picks
+// each branch point's in-place child (the one with the highest peak, so the
+// block it saves counts where it matters), then marks top down the branch
+// points that must go tight for the plan to fit the pool.
+func (p *Planner) prepare() {
+	t := p.trie
+	n := t.NumNodes()
+	p.nodes = make([]nodeState, n)
+	order := make([]prefixtrie.NodeID, 0, n)
+	order = append(order, prefixtrie.Root)
+	for i := 0; i < len(order); i++ { // breadth first: parents before children
+		order = append(order, t.Children(order[i])...)
+	}
+	peak := make([]int32, n)
+	bs := p.bs
+	for i := len(order) - 1; i >= 0; i-- {
+		id := order[i]
+		st := &p.nodes[id]
+		st.inPlace = prefixtrie.None
+		var own int32
+		if id != prefixtrie.Root {
+			own = (t.End(id)-1)/bs - t.Start(id)/bs + 1
+		}
+		kids := t.Children(id)
+		st.pending = int32(len(kids))
+		var most int32
+		if t.End(id)%bs != 0 && len(kids) > 0 {
+			best := kids[0]
+			for _, c := range kids[1:] {
+				if peak[c] > peak[best] {
+					best = c
+				}
+			}
+			st.inPlace = best
+			most = peak[best] - 1 // it shares this node's tail block
+			for _, c := range kids {
+				if c != best {
+					most = max(most, peak[c])
+				}
+			}
+		} else {
+			for _, c := range kids {
+				most = max(most, peak[c])
+			}
+		}
+		peak[id] = own + most
+	}
+	p.stats.KVBlocksNoRecompute = int(peak[prefixtrie.Root]) + 1
+	usable := int32(p.pool.Usable())
+	// While a tight node's descendants run, the path above a child c holds
+	// exactly the block indices below c's first fresh block; c's subtree
+	// then peaks at peak[c] from floor(start/bs) on (one less if it is in
+	// place, but then it also starts one index later): the same sum.
+	p.nodes[prefixtrie.Root].tight = peak[prefixtrie.Root] > usable
+	for _, id := range order {
+		if !p.nodes[id].tight {
+			continue
+		}
+		for _, c := range t.Children(id) {
+			p.nodes[c].tight = t.Start(c)/bs+peak[c] > usable
+		}
+	}
+}
+
+// Truncated reports whether request i was left-truncated to fit MaxLen.
+func (p *Planner) Truncated(i int) bool { return p.truncated[i] }
+
+// Trie is the prefix trie of the requests' inputs (read-only).
+func (p *Planner) Trie() *prefixtrie.Trie { return p.trie }
+
+// Stats returns the statistics so far; after Next returns io.EOF, the plan's.
+func (p *Planner) Stats() Stats {
+	s := p.stats
+	s.RecomputedTokens = s.RecomputedEvictedTokens + s.RecomputedBranchTokens
+	return s
+}
+
+// Next plans and returns the next step, or io.EOF when every output has
+// been emitted. After an error the planner is done; Close it.
+func (p *Planner) Next() (*Step, error) {
+	for len(p.ready) == 0 {
+		if p.err != nil {
+			return nil, p.err
+		}
+		if p.closed {
+			return nil, io.EOF
+		}
+		if len(p.stack) == 0 {
+			p.closeUpTo(p.base + int32(len(p.open)))
+			p.closed = true
+			if used := p.pool.NumUsed(); used != 0 {
+				p.err = fmt.Errorf("scheduler: internal error: %d blocks still referenced at the end of the plan", used)
+			}
+			continue
+		}
+		n := p.stack[len(p.stack)-1]
+		p.stack = p.stack[:len(p.stack)-1]
+		if err := p.planNode(n); err != nil {
+			p.err = err
+		}
+		p.closeFull()
+	}
+	s := p.ready[0]
+	p.ready[0] = nil
+	p.ready = p.ready[1:]
+	return s, nil
+}
+
+// Close releases the pool if the plan was abandoned part-way: the blocks it
+// registered may never have been written, so the pool forgets every cached
+// prefix (Reset). After a complete plan it does nothing.
+func (p *Planner) Close() {
+	if p.closed && p.err == nil {
+		return
+	}
+	p.pool.Reset()
+	p.closed = true
+	if p.err == nil {
+		p.err = errors.New("scheduler: planner closed")
+	}
+}

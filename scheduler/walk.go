@@ -1,0 +1,186 @@
+package scheduler
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/lmscore/lmscore/prefixtrie"
+)
+
+// planNode takes n's blocks, emits the positions it must compute and, if n
+// is a leaf, releases what its finished subtree held.
+func (p *Planner) planNode(id prefixtrie.NodeID) error {
+	t := p.trie
+	st := &p.nodes[id]
+	if id == prefixtrie.Root {
+		st.readyStep = -1
+		p.pushChildren(id)
+		return nil
+	}
+	parent := t.Parent(id)
+	ps := &p.nodes[parent]
+	bs := p.bs
+	start, end := t.Start(id), t.End(id)
+	copy(p.pathTokens[start:end], t.Label(id))
+	b0, last := start/bs, (end-1)/bs
+	partial := start%bs != 0
+	inPlace := partial && ps.inPlace == id
+	tail := noBlock
+	if partial {
+		// The parent's block at index b0 holds the head of this node's
+		// first block: the parent's last block (every node holds one block
+		// per index of its edge, and its edge ends inside b0).
+		tail = p.heldBlocks[ps.held+ps.nHeld-1]
+	}
+	st.held, st.nHeld = int32(len(p.heldBlocks)), last-b0+1
+	st.readyStep = ps.readyStep
+	minStep := ps.readyStep
+	cp := copyOp{}
+	p.work = p.work[:0]
+	outLo, outHi := t.Outputs(id)
+	outPos := t.OutputPositions(outLo, outHi)
+
+	for b := b0; b <= last; b++ {
+		lo, hi := max(b*bs, start), min((b+1)*bs, end)
+		full := (b+1)*bs <= end
+		var h BlockHash
+		if full {
+			prev := p.ns
+			if b > 0 {
+				prev = p.pathHash[b-1]
+			}
+			h = chainHash(prev, p.ns, p.pathTokens[b*bs:(b+1)*bs])
+			p.pathHash[b] = h
+			// The in-place branch never looks its first block up: holding
+			// a cached copy as well as the parent's tail would take one
+			// block more than the budget was checked for.
+			if !p.opts.NoCache && !(b == b0 && inPlace) {
+				if blk, ok := p.pool.lookup(h); ok {
+					p.heldBlocks = append(p.heldBlocks, blk)
+					p.pathBlocks[b] = blk
+					p.stats.CacheHitBlocks++
+					p.stats.ReusedBlocks++
+					p.stats.CachedTokens += int64(hi - lo)
+					// Cached K/V, but a scored position still needs its
+					// logits: run it again, writing nothing (slot -1).
+					for i := sort.Search(len(outPos), func(i int) bool { return outPos[i] >= lo }); i < len(outPos) && outPos[i] < hi; i++ {
+						if i == 0 || outPos[i] != outPos[i-1] {
+							p.work = append(p.work, outPos[i], -1)
+						}
+					}
+					continue
+				}
+			}
+		}
+		var blk int32
+		if b == b0 && inPlace {
+			blk = tail
+			p.pool.retain(blk)
+			p.stats.InPlaceBlocks++
+			p.stats.ReusedBlocks++
+			if ps.tight {
+				p.giveTail(ps, tail)
+			}
+		} else {
+			var ok bool
+			if blk, ok = p.pool.allocate(); !ok {
+				return fmt.Errorf("scheduler: internal error: no free KV block for node %d (pool of %d, %d in use)", id, p.pool.Usable(), p.pool.NumUsed())
+			}
+			minStep = max(minStep, p.lastUse[blk]+1)
+			if b == b0 && partial {
+				if ps.tight {
+					// Too little memory to keep the parent's tail for a
+					// copy: compute the block's head again.
+					p.stats.RecomputedBranchTokens += int64(start - b*bs)
+					lo = b * bs
+				} else {
+					cp = copyOp{src: tail, dst: blk, n: start % bs, valid: true}
+					minStep = max(minStep, ps.readyStep+1)
+					p.stats.CopiedBlocks++
+				}
+			}
+		}
+		p.heldBlocks = append(p.heldBlocks, blk)
+		p.pathBlocks[b] = blk
+		if full && !p.opts.NoCache && p.pool.register(blk, h) {
+			// Evicted earlier and computed again (a recomputed head is
+			// already counted above).
+			p.stats.RecomputedEvictedTokens += int64(hi - max(b*bs, start))
+		}
+		for pos := lo; pos < hi; pos++ {
+			p.work = append(p.work, pos, blk*bs+pos%bs)
+		}
+	}
+	p.stats.PeakLiveBlocks = max(p.stats.PeakLiveBlocks, p.pool.NumUsed())
+	p.stats.Evictions = p.pool.evictions - p.evictionsBefore
+
+	// Emit the work as runs of consecutive positions, each a segment (split
+	// across steps as needed). A run may follow the previous one in the
+	// same step: it reads what that one writes, which the ABI allows.
+	s := max(minStep, p.base, 0)
+	for i := 0; i < len(p.work); {
+		j := i + 2
+		for j < len(p.work) && p.work[j] == p.work[j-2]+1 {
+			j += 2
+		}
+		s = p.placeRun(id, p.work[i], p.work[i:j], s, &cp)
+		st.readyStep = max(st.readyStep, s)
+		i = j
+	}
+	if len(t.Children(id)) == 0 {
+		p.complete(id)
+	} else {
+		p.pushChildren(id)
+	}
+	return nil
+}
+
+// giveTail drops the parent's reference on its tail block when the parent is
+// tight: its later branches recompute the head instead of copying it, so
+// the block lives only as long as the in-place branch needs it.
+func (p *Planner) giveTail(ps *nodeState, tail int32) {
+	if ps.tailGiven {
+		return
+	}
+	ps.tailGiven = true
+	p.pool.release(tail)
+}
+
+// pushChildren schedules n's children depth first: the in-place child (if
+// any) first, since it needs no copy and may share its parent's step; the
+// others by first token.
+func (p *Planner) pushChildren(id prefixtrie.NodeID) {
+	kids := p.trie.Children(id)
+	first := p.nodes[id].inPlace
+	for i := len(kids) - 1; i >= 0; i-- {
+		if kids[i] != first {
+			p.stack = append(p.stack, kids[i])
+		}
+	}
+	if first != prefixtrie.None {
+		p.stack = append(p.stack, first)
+	}
+}
+
+// complete releases the blocks of a finished leaf and of every ancestor
+// whose last child this was. A node's blocks are released last index
+// first, and children before parents, so that the free list evicts the
+// deepest (least shared) blocks first.
+func (p *Planner) complete(id prefixtrie.NodeID) {
+	for id != prefixtrie.Root {
+		st := &p.nodes[id]
+		held := p.heldBlocks[st.held : st.held+st.nHeld]
+		if st.tailGiven {
+			held = held[:len(held)-1]
+		}
+		for i := len(held) - 1; i >= 0; i-- {
+			p.pool.release(held[i])
+		}
+		id = p.trie.Parent(id)
+		ps := &p.nodes[id]
+		ps.pending--
+		if ps.pending > 0 {
+			return
+		}
+	}
+}
