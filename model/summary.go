@@ -1,6 +1,10 @@
 package model
 
-import "github.com/lmscore/lmscore/gguf"
+import (
+	"strconv"
+
+	"github.com/lmscore/lmscore/gguf"
+)
 
 // Summary describes a GGUF file for `lmscore inspect`. It is filled
 // leniently, so that files lmscore cannot score with (a vocabulary-only
@@ -71,14 +75,14 @@ func Summarize(f *gguf.File) Summary {
 	if a, err := ParseArch(s.Architecture); err == nil {
 		s.RopeType = archRope[a].String()
 	}
-	if x, err := f.Float(p + "rope.freq_base"); err == nil {
+	if x, ok := shortFloat(f, p+"rope.freq_base"); ok {
 		s.RopeFreqBase = &x
 	} else if s.RopeType == RopeNorm.String() || s.RopeType == RopeNeox.String() {
 		x := 10000.0
 		s.RopeFreqBase = &x
 	}
 	for _, key := range []string{"attention.layer_norm_rms_epsilon", "attention.layer_norm_epsilon"} {
-		if x, err := f.Float(p + key); err == nil {
+		if x, ok := shortFloat(f, p+key); ok {
 			s.NormEps = &x
 			break
 		}
@@ -142,4 +146,21 @@ func Summarize(f *gguf.File) Summary {
 		s.Loadable = true
 	}
 	return s
+}
+
+// shortFloat reads a float key; a float32 is given as the shortest decimal
+// that rounds to it (1e-05, not 9.999999747378752e-06).
+func shortFloat(f *gguf.File, key string) (float64, bool) {
+	v, ok := f.Get(key)
+	if !ok {
+		return 0, false
+	}
+	switch x := v.Any().(type) {
+	case float32:
+		r, _ := strconv.ParseFloat(strconv.FormatFloat(float64(x), 'g', -1, 32), 64)
+		return r, true
+	case float64:
+		return x, true
+	}
+	return 0, false
 }
