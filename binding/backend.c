@@ -1,0 +1,119 @@
+//go:build cgo
+
+#include "backend.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const lmscore_backend cpu_backend = {
+    lmscore_last_error, lmscore_abi_version, lmscore_backend_name, lmscore_backend_default_params,
+    lmscore_model_load, lmscore_model_free, lmscore_kv_block_bytes, lmscore_kv_init,
+    lmscore_kv_free,    lmscore_step_init,  lmscore_step_free,      lmscore_step_run,
+};
+
+const lmscore_backend *lmscore_go_cpu_backend(void) { return &cpu_backend; }
+
+static void copy_error(const lmscore_backend *be, lmscore_status st, char *err, size_t err_cap) {
+    if (st == LMSCORE_STATUS_OK || err == NULL || err_cap == 0) return;
+    const char *msg = be->last_error();
+    snprintf(err, err_cap, "%s", msg ? msg : "");
+}
+
+const lmscore_backend *lmscore_go_open_backend(const char *path, char *err, size_t err_cap) {
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        const char *why = dlerror();
+        snprintf(err, err_cap, "%s", why ? why : "dlopen failed");
+        return NULL;
+    }
+    lmscore_backend be;
+    memset(&be, 0, sizeof be);
+    struct {
+        const char *name;
+        void **slot;
+    } syms[] = {
+        {"lmscore_last_error", (void **)&be.last_error},
+        {"lmscore_abi_version", (void **)&be.abi_version},
+        {"lmscore_backend_name", (void **)&be.backend_name},
+        {"lmscore_backend_default_params", (void **)&be.backend_default_params},
+        {"lmscore_model_load", (void **)&be.model_load},
+        {"lmscore_model_free", (void **)&be.model_free},
+        {"lmscore_kv_block_bytes", (void **)&be.kv_block_bytes},
+        {"lmscore_kv_init", (void **)&be.kv_init},
+        {"lmscore_kv_free", (void **)&be.kv_free},
+        {"lmscore_step_init", (void **)&be.step_init},
+        {"lmscore_step_free", (void **)&be.step_free},
+        {"lmscore_step_run", (void **)&be.step_run},
+    };
+    for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
+        *syms[i].slot = dlsym(h, syms[i].name);
+        if (*syms[i].slot == NULL) {
+            snprintf(err, err_cap, "%s: missing symbol %s", path, syms[i].name);
+            dlclose(h);
+            return NULL;
+        }
+    }
+    int32_t v = be.abi_version();
+    if (v != LMSCORE_ABI_VERSION) {
+        snprintf(err, err_cap, "%s: ABI version %d, this binary needs %d", path, (int)v,
+                 LMSCORE_ABI_VERSION);
+        dlclose(h);
+        return NULL;
+    }
+    /* Never freed: CUDA runtimes do not take well to being unloaded, and
+     * binding/ opens each library once per process. */
+    lmscore_backend *out = (lmscore_backend *)malloc(sizeof be);
+    if (out == NULL) {
+        snprintf(err, err_cap, "%s: out of memory", path);
+        return NULL;
+    }
+    *out = be;
+    return out;
+}
+
+lmscore_status lmscore_go_model_load(const lmscore_backend *be, const lmscore_model_desc *desc,
+                                     lmscore_backend_params params, lmscore_model **out,
+                                     char *err, size_t err_cap) {
+    lmscore_status st = be->model_load(desc, params, out);
+    copy_error(be, st, err, err_cap);
+    return st;
+}
+
+lmscore_status lmscore_go_kv_block_bytes(const lmscore_backend *be, const lmscore_model *model,
+                                         int32_t block_size, int64_t *out, char *err, size_t err_cap) {
+    lmscore_status st = be->kv_block_bytes(model, block_size, out);
+    copy_error(be, st, err, err_cap);
+    return st;
+}
+
+lmscore_status lmscore_go_kv_init(const lmscore_backend *be, lmscore_model *model, int32_t block_size,
+                                  int32_t n_blocks, lmscore_kv **out, char *err, size_t err_cap) {
+    lmscore_status st = be->kv_init(model, block_size, n_blocks, out);
+    copy_error(be, st, err, err_cap);
+    return st;
+}
+
+lmscore_status lmscore_go_step_init(const lmscore_backend *be, lmscore_model *model, int32_t max_tokens,
+                                    int32_t max_outputs, lmscore_step **out, char *err, size_t err_cap) {
+    lmscore_status st = be->step_init(model, max_tokens, max_outputs, out);
+    copy_error(be, st, err, err_cap);
+    return st;
+}
+
+lmscore_status lmscore_go_step_run(const lmscore_backend *be, lmscore_step *step, lmscore_kv *kv,
+                                   const lmscore_batch *batch, lmscore_batch_result *result,
+                                   char *err, size_t err_cap) {
+    lmscore_status st = be->step_run(step, kv, batch, result);
+    copy_error(be, st, err, err_cap);
+    return st;
+}
+
+void lmscore_go_model_free(const lmscore_backend *be, lmscore_model *m) { be->model_free(m); }
+void lmscore_go_kv_free(const lmscore_backend *be, lmscore_kv *kv) { be->kv_free(kv); }
+void lmscore_go_step_free(const lmscore_backend *be, lmscore_step *s) { be->step_free(s); }
+lmscore_backend_params lmscore_go_default_params(const lmscore_backend *be) {
+    return be->backend_default_params();
+}
+const char *lmscore_go_backend_name(const lmscore_backend *be) { return be->backend_name(); }

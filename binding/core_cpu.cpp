@@ -1,0 +1,14 @@
+//go:build cgo
+
+// cgo compiles only the files in a package's own directory, so this unity
+// file pulls the CPU core in from csrc/.
+#include "../csrc/cpu/api.cpp"
+#include "../csrc/cpu/common.cpp"
+#include "../csrc/cpu/gemm.cpp"
+#include "../csrc/cpu/kernels.cpp"
+#include "../csrc/cpu/kv.cpp"
+#include "../csrc/cpu/model.cpp"
+#include "../csrc/cpu/ops.cpp"
+#include "../csrc/cpu/step.cpp"
+#include "../csrc/cpu/threadpool.cpp"
+#include "../csrc/cpu/validate.cpp"

@@ -1,0 +1,108 @@
+#include "gemm.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace lmscore {
+
+void PackedMatrix::init(int64_t n, int64_t k) {
+    n_ = n;
+    k_ = k;
+    int64_t panels = ceil_div(n, kPanel);
+    data_.reset(size_t(checked_mul(checked_mul(panels, k, "packed weight"), kPanel, "packed weight")),
+                /*zero=*/true);
+}
+
+void PackedMatrix::set_row(int64_t row, const float *values) {
+    float *dst = data_.data() + (row / kPanel) * k_ * kPanel + row % kPanel;
+    for (int64_t i = 0; i < k_; i++) dst[i * kPanel] = values[i];
+}
+
+void PackedMatrix::get_row(int64_t row, float *values) const {
+    const float *src = data_.data() + (row / kPanel) * k_ * kPanel + row % kPanel;
+    for (int64_t i = 0; i < k_; i++) values[i] = src[i * kPanel];
+}
+
+namespace {
+
+struct KBlocks {
+    int n_blocks;
+    int size; // every block but the last has this many; the last the rest
+};
+
+KBlocks k_blocks(int64_t k) {
+    int n = int(ceil_div(k, kMaxKC));
+    if (n < 1) n = 1;
+    int size = int(round_up(ceil_div(k, n), 8));
+    return {n, size};
+}
+
+int row_block(const Kernels &kern) { return kern.mr * 8; }
+
+} // namespace
+
+int64_t gemm_scratch_floats(const Kernels &kern, int64_t k) {
+    KBlocks kb = k_blocks(k);
+    // Packed A block, then a tile for the last, partial panel of columns.
+    return int64_t(row_block(kern)) * kb.size + int64_t(kern.mr) * kPanel + 16;
+}
+
+void gemm(ThreadPool &pool, const Kernels &kern, float *const *scratch, const float *a,
+          int64_t lda, int64_t m, const PackedMatrix &w, float *c, int64_t ldc) {
+    if (m <= 0) return;
+    const int64_t n = w.n(), k = w.k();
+    const int mr = kern.mr;
+    const int mc = row_block(kern);
+    const KBlocks kb = k_blocks(k);
+    const int64_t n_panels = w.n_panels();
+    const int64_t m_blocks = ceil_div(m, mc);
+    // Enough tasks to balance the threads; a few panels per task otherwise
+    // so that each task reuses its packed block of A.
+    int64_t panels_per_task = 4;
+    int64_t want_tasks = int64_t(pool.size()) * 4;
+    if (m_blocks * ceil_div(n_panels, panels_per_task) < want_tasks) {
+        int64_t n_chunks = ceil_div(want_tasks, m_blocks);
+        panels_per_task = std::max<int64_t>(1, n_panels / n_chunks);
+    }
+    const int64_t n_chunks = ceil_div(n_panels, panels_per_task);
+
+    pool.run(m_blocks * n_chunks, [&](int64_t task, int thread) {
+        const int64_t mi = task / n_chunks, ni = task % n_chunks;
+        const int64_t m0 = mi * mc;
+        const int rows = int(std::min<int64_t>(mc, m - m0));
+        const int64_t p_begin = ni * panels_per_task;
+        const int64_t p_end = std::min(n_panels, p_begin + panels_per_task);
+        float *a_pack = scratch[thread];
+        float *tile = a_pack + int64_t(mc) * kb.size;
+        for (int64_t k0 = 0; k0 < k; k0 += kb.size) {
+            const int kc = int(std::min<int64_t>(kb.size, k - k0));
+            const bool accumulate = k0 > 0;
+            kern.pack_a(a + m0 * lda + k0, lda, rows, kc, a_pack);
+            for (int64_t p = p_begin; p < p_end; p++) {
+                const float *bp = w.panel(p) + k0 * kPanel;
+                const int64_t col = p * kPanel;
+                const int cols = int(std::min<int64_t>(kPanel, n - col));
+                for (int s = 0; s < rows; s += mr) {
+                    const int r = std::min(mr, rows - s);
+                    const float *as = a_pack + int64_t(s) * kc;
+                    float *cs = c + (m0 + s) * ldc + col;
+                    if (cols == kPanel) {
+                        kern.gemm_tile(kc, as, bp, cs, ldc, r, accumulate);
+                        continue;
+                    }
+                    // A partial panel: run the same kernel on a full-width
+                    // tile and copy the valid columns, carrying the chain
+                    // through the tile exactly as through C.
+                    if (accumulate)
+                        for (int i = 0; i < r; i++)
+                            std::memcpy(tile + i * kPanel, cs + i * ldc, sizeof(float) * cols);
+                    kern.gemm_tile(kc, as, bp, tile, kPanel, r, accumulate);
+                    for (int i = 0; i < r; i++)
+                        std::memcpy(cs + i * ldc, tile + i * kPanel, sizeof(float) * cols);
+                }
+            }
+        }
+    });
+}
+
+} // namespace lmscore

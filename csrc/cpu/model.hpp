@@ -1,0 +1,69 @@
+// The model as the CPU core holds it: hyperparameters, and every weight
+// converted to fp32 at load (F16, BF16 and Q8_0 dequantized), matrices
+// packed for the GEMM micro-kernel. Nothing points into the caller's data.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "common.hpp"
+#include "gemm.hpp"
+#include "kernels.hpp"
+#include "threadpool.hpp"
+
+namespace lmscore {
+
+struct Hparams {
+    lmscore_arch arch;
+    int n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_ctx_train;
+    lmscore_rope_type rope_type;
+    float rope_freq_base, norm_eps;
+
+    int n_q() const { return n_head * head_dim; }
+    int n_kv() const { return n_head_kv * head_dim; }
+    int n_qkv() const { return n_q() + 2 * n_kv(); }
+    bool gated_ffn() const { return arch != LMSCORE_ARCH_GPT2; }
+    // Columns of the first FFN product: gate then up, or up alone.
+    int n_ffn_in() const { return gated_ffn() ? 2 * n_ff : n_ff; }
+};
+
+using Vector = AlignedBuffer<float>; // empty: absent
+
+struct LayerWeights {
+    Vector attn_norm, attn_norm_b;
+    PackedMatrix wqkv; // rows q (n_head*head_dim), then k, then v (n_head_kv*head_dim each)
+    Vector bqkv;
+    PackedMatrix wo;
+    Vector bo;
+    Vector ffn_norm, ffn_norm_b;
+    PackedMatrix ffn_in; // gated: n_ff gate rows then n_ff up rows; else up
+    Vector ffn_in_b;
+    PackedMatrix ffn_down;
+    Vector ffn_down_b;
+};
+
+} // namespace lmscore
+
+struct lmscore_model {
+    lmscore::Hparams hp;
+    const lmscore::Kernels *kern = nullptr;
+    std::unique_ptr<lmscore::ThreadPool> pool;
+    // Steps on one model share its thread pool, so they take turns.
+    std::mutex run_mu;
+
+    lmscore::Vector tok_embd; // n_vocab x n_embd rows; empty when tied to output
+    lmscore::Vector pos_embd; // n_ctx_train x n_embd, gpt2
+    lmscore::Vector output_norm, output_norm_b;
+    lmscore::PackedMatrix output;
+    std::vector<lmscore::LayerWeights> layers;
+
+    // embed copies token id's embedding row into out.
+    void embed(int32_t id, float *out) const;
+};
+
+namespace lmscore {
+// load_model validates desc and builds the model; it throws Error.
+std::unique_ptr<lmscore_model> load_model(const lmscore_model_desc &desc,
+                                          const lmscore_backend_params &params);
+} // namespace lmscore

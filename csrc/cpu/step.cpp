@@ -1,0 +1,283 @@
+#include "step.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "ops.hpp"
+
+namespace lmscore {
+
+int32_t validate_batch(lmscore_step &st, const lmscore_kv &kv, const lmscore_batch &b,
+                       const lmscore_batch_result &res);
+
+namespace {
+
+// Rows of attention per tile (tokens x query heads): enough to reuse each
+// gathered key and value many times, few enough for the scores to stay in
+// cache.
+constexpr int kAttnTargetRows = 16;
+
+// Logits are computed this many floats at a time at most.
+constexpr int64_t kLogitsFloats = int64_t(16) << 20;
+
+void norm(const Hparams &hp, const Vector &w, const Vector &b, const float *x, float *y) {
+    if (hp.arch == LMSCORE_ARCH_GPT2) {
+        layer_norm(hp.n_embd, x, w.data(), b.empty() ? nullptr : b.data(), hp.norm_eps, y);
+    } else {
+        rms_norm(hp.n_embd, x, w.data(), hp.norm_eps, y);
+    }
+}
+
+// add_bias adds b (if present) to n values.
+inline void add_bias(float *x, const Vector &b, int64_t n) {
+    if (b.empty()) return;
+    for (int64_t i = 0; i < n; i++) x[i] += b[i];
+}
+
+void build_attn_items(const Hparams &hp, const lmscore_batch &b, std::vector<AttnItem> &items) {
+    items.clear();
+    const int group = hp.n_head / hp.n_head_kv;
+    const int heads = std::min(group, kAttnMaxRows);
+    const int tokens = std::max(1, kAttnTargetRows / heads);
+    for (int32_t s = 0; s < b.n_segments; s++) {
+        const int32_t t0 = b.seg_token_start[s], t1 = b.seg_token_start[s + 1];
+        for (int32_t t = t0; t < t1; t += tokens) {
+            const int32_t n = std::min<int32_t>(tokens, t1 - t);
+            const int64_t cost = int64_t(n) * (b.positions[t] + n);
+            for (int kh = 0; kh < hp.n_head_kv; kh++)
+                for (int g = 0; g < group; g += heads)
+                    items.push_back({s, t, n, kh, g, std::min(heads, group - g), cost * heads});
+        }
+    }
+    std::stable_sort(items.begin(), items.end(),
+                     [](const AttnItem &a, const AttnItem &c) { return a.cost > c.cost; });
+}
+
+void copy_blocks(lmscore_kv &kv, const lmscore_batch &b) {
+    const Hparams &hp = kv.model->hp;
+    const int64_t rows = int64_t(kv.block_size) * hp.head_dim; // one head's K or V in a block
+    for (int32_t i = 0; i < b.n_copies; i++) {
+        const int32_t src = b.copy_src[i], dst = b.copy_dst[i], n = b.copy_n_tokens[i];
+        if (src == dst || n == 0) continue;
+        for (int l = 0; l < hp.n_layer; l++) {
+            const float *s = kv.block(l, src);
+            float *d = kv.block(l, dst);
+            for (int hh = 0; hh < 2 * hp.n_head_kv; hh++)
+                std::memcpy(d + hh * rows, s + hh * rows, sizeof(float) * size_t(n) * hp.head_dim);
+        }
+    }
+}
+
+// output_row turns one row of logits into the result of output i.
+void output_row(const Kernels &kern, const Hparams &hp, const float *row, int32_t target, int32_t top_n,
+                std::vector<std::pair<float, int32_t>> &top, lmscore_batch_result &res, int32_t i) {
+    const int32_t V = hp.n_vocab;
+    float max = row[0];
+    for (int32_t v = 1; v < V; v++) max = row[v] > max ? row[v] : max;
+    const float log_sum = std::log(kern.sum_exp(V, row, max));
+    res.logprob[i] = (row[target] - max) - log_sum;
+    res.is_greedy[i] = row[target] == max ? 1 : 0;
+    if (top_n == 0) return;
+    // The top_n largest logits, larger first and lower ids first on ties:
+    // a min-heap of the best so far.
+    auto better = [](const std::pair<float, int32_t> &a, const std::pair<float, int32_t> &c) {
+        return a.first > c.first || (a.first == c.first && a.second < c.second);
+    };
+    top.clear();
+    for (int32_t v = 0; v < V; v++) {
+        std::pair<float, int32_t> e{row[v], v};
+        if (int32_t(top.size()) < top_n) {
+            top.push_back(e);
+            std::push_heap(top.begin(), top.end(), better);
+        } else if (better(e, top.front())) {
+            std::pop_heap(top.begin(), top.end(), better);
+            top.back() = e;
+            std::push_heap(top.begin(), top.end(), better);
+        }
+    }
+    std::sort_heap(top.begin(), top.end(), better);
+    for (int32_t j = 0; j < top_n; j++) {
+        res.top_ids[int64_t(i) * top_n + j] = top[size_t(j)].second;
+        res.top_logprobs[int64_t(i) * top_n + j] = (top[size_t(j)].first - max) - log_sum;
+    }
+}
+
+} // namespace
+
+std::unique_ptr<lmscore_step> make_step(lmscore_model &m, int32_t max_tokens, int32_t max_outputs) {
+    if (max_tokens <= 0) fail(LMSCORE_STATUS_INVALID_ARGUMENT, "step: max_tokens %d, want > 0", max_tokens);
+    if (max_outputs < 0) fail(LMSCORE_STATUS_INVALID_ARGUMENT, "step: max_outputs %d, want >= 0", max_outputs);
+    const Hparams &hp = m.hp;
+    auto st = std::make_unique<lmscore_step>();
+    st->model = &m;
+    st->max_tokens = max_tokens;
+    st->max_outputs = max_outputs;
+    const int64_t T = max_tokens;
+    auto rows = [&](int64_t width) { return size_t(checked_mul(T, width, "step buffer")); };
+    st->x.reset(rows(hp.n_embd));
+    st->h.reset(rows(hp.n_embd));
+    st->qkv.reset(rows(hp.n_qkv()));
+    st->attn.reset(rows(hp.n_q()));
+    st->tmp.reset(rows(hp.n_embd));
+    st->ffn_in.reset(rows(hp.n_ffn_in()));
+    st->act.reset(rows(hp.n_ff));
+    st->rope.reset(rows(hp.head_dim));
+    st->out_chunk = int32_t(std::max<int64_t>(1, std::min<int64_t>(max_outputs, kLogitsFloats / hp.n_vocab)));
+    if (max_outputs > 0) {
+        st->out_h.reset(size_t(st->out_chunk) * size_t(hp.n_embd));
+        st->logits.reset(size_t(checked_mul(st->out_chunk, hp.n_vocab, "logits")));
+    }
+    const int n_threads = m.pool->size();
+    const int64_t gemm_k = std::max<int64_t>({hp.n_embd, hp.n_q(), hp.n_ff});
+    st->gemm_scratch.resize(size_t(n_threads));
+    st->attn_scratch.resize(size_t(n_threads));
+    st->top_scratch.resize(size_t(n_threads));
+    for (int i = 0; i < n_threads; i++) {
+        st->gemm_scratch[size_t(i)].reset(size_t(gemm_scratch_floats(*m.kern, gemm_k)));
+        st->gemm_ptrs.push_back(st->gemm_scratch[size_t(i)].data());
+        st->attn_ptrs.push_back(nullptr);
+    }
+    st->items.reserve(size_t(T) * size_t(hp.n_head_kv));
+    st->slot_check.reserve(size_t(T));
+    return st;
+}
+
+void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_batch_result &res) {
+    lmscore_model &m = *st.model;
+    if (kv.model != &m) fail(LMSCORE_STATUS_INVALID_ARGUMENT, "step: the KV pool belongs to another model");
+    std::lock_guard<std::mutex> lock(m.run_mu);
+
+    const int32_t max_keys = validate_batch(st, kv, b, res);
+    const Hparams &hp = m.hp;
+    const Kernels &kern = *m.kern;
+    ThreadPool &pool = *m.pool;
+    const int32_t T = b.n_tokens;
+    const int64_t E = hp.n_embd, hd = hp.head_dim, nq = hp.n_q(), nkv = hp.n_kv(), nqkv = hp.n_qkv();
+    const int64_t n_in = hp.n_ffn_in(), ff = hp.n_ff;
+
+    // Everything that can fail to allocate happens before the KV pool is touched.
+    build_attn_items(hp, b, st.items);
+    for (int i = 0; i < pool.size(); i++) {
+        st.attn_scratch[size_t(i)].grow(size_t(attn_scratch_floats(int(hd), max_keys)));
+        st.attn_ptrs[size_t(i)] = st.attn_scratch[size_t(i)].data();
+        st.top_scratch[size_t(i)].reserve(size_t(b.top_n));
+    }
+
+    copy_blocks(kv, b);
+    if (T == 0) return;
+
+    float *x = st.x.data(), *h = st.h.data(), *qkv = st.qkv.data(), *attn = st.attn.data();
+    float *tmp = st.tmp.data(), *ffn_in = st.ffn_in.data(), *act = st.act.data(), *rope = st.rope.data();
+
+    pool.run(T, [&](int64_t t, int) {
+        float *xt = x + t * E;
+        m.embed(b.token_ids[t], xt);
+        if (!m.pos_embd.empty()) {
+            const float *pe = m.pos_embd.data() + int64_t(b.positions[t]) * E;
+            for (int64_t i = 0; i < E; i++) xt[i] += pe[i];
+        }
+        if (hp.rope_type != LMSCORE_ROPE_TYPE_NONE) rope_angles(b.positions[t], int(hd), hp.rope_freq_base, rope + t * hd);
+        norm(hp, m.layers[0].attn_norm, m.layers[0].attn_norm_b, xt, h + t * E);
+    });
+
+    const float scale = 1.0f / std::sqrt(float(hd));
+    for (int l = 0; l < hp.n_layer; l++) {
+        const LayerWeights &lw = m.layers[size_t(l)];
+        gemm(pool, kern, st.gemm_ptrs.data(), h, E, T, lw.wqkv, qkv, nqkv);
+
+        pool.run(T, [&](int64_t t, int) {
+            float *row = qkv + t * nqkv;
+            add_bias(row, lw.bqkv, nqkv);
+            if (hp.rope_type == LMSCORE_ROPE_TYPE_NORM) {
+                rope_norm(row, hp.n_head, int(hd), rope + t * hd);
+                rope_norm(row + nq, hp.n_head_kv, int(hd), rope + t * hd);
+            } else if (hp.rope_type == LMSCORE_ROPE_TYPE_NEOX) {
+                rope_neox(row, hp.n_head, int(hd), rope + t * hd);
+                rope_neox(row + nq, hp.n_head_kv, int(hd), rope + t * hd);
+            }
+            const int32_t slot = b.slots[t];
+            if (slot < 0) return;
+            float *blk = kv.block(l, slot / kv.block_size);
+            const int64_t off = int64_t(slot % kv.block_size) * hd;
+            const int64_t head_rows = int64_t(kv.block_size) * hd;
+            for (int kh = 0; kh < hp.n_head_kv; kh++) {
+                std::memcpy(blk + kh * head_rows + off, row + nq + kh * hd, sizeof(float) * size_t(hd));
+                std::memcpy(blk + (hp.n_head_kv + kh) * head_rows + off, row + nq + nkv + kh * hd,
+                            sizeof(float) * size_t(hd));
+            }
+        });
+
+        const float *layer_kv = kv.block(l, 0);
+        pool.run(int64_t(st.items.size()), [&](int64_t i, int thread) {
+            const AttnItem &it = st.items[size_t(i)];
+            const int group = hp.n_head / hp.n_head_kv;
+            const int64_t head = int64_t(it.kv_head) * group + it.head0;
+            AttnTile tile;
+            tile.head_dim = int(hd);
+            tile.n_rows = it.n_tokens * it.n_heads;
+            tile.group = it.n_heads;
+            tile.pos0 = b.positions[it.token0];
+            tile.q = qkv + int64_t(it.token0) * nqkv + head * hd;
+            tile.q_stride = nqkv;
+            tile.out = attn + int64_t(it.token0) * nq + head * hd;
+            tile.out_stride = nq;
+            tile.k_base = layer_kv + int64_t(it.kv_head) * kv.block_size * hd;
+            tile.v_base = layer_kv + int64_t(hp.n_head_kv + it.kv_head) * kv.block_size * hd;
+            tile.block_stride = kv.block_floats;
+            tile.block_size = kv.block_size;
+            tile.blocks = b.block_indices + b.block_indptr[it.segment];
+            tile.scale = scale;
+            kern.attention(tile, st.attn_ptrs[size_t(thread)]);
+        });
+
+        gemm(pool, kern, st.gemm_ptrs.data(), attn, nq, T, lw.wo, tmp, E);
+        pool.run(T, [&](int64_t t, int) {
+            float *xt = x + t * E, *yt = tmp + t * E;
+            add_bias(yt, lw.bo, E);
+            for (int64_t i = 0; i < E; i++) xt[i] += yt[i];
+            norm(hp, lw.ffn_norm, lw.ffn_norm_b, xt, h + t * E);
+        });
+
+        gemm(pool, kern, st.gemm_ptrs.data(), h, E, T, lw.ffn_in, ffn_in, n_in);
+        pool.run(T, [&](int64_t t, int) {
+            float *in = ffn_in + t * n_in;
+            if (hp.gated_ffn()) {
+                add_bias(in, lw.ffn_in_b, n_in);
+                kern.silu_mul(ff, in, in + ff, act + t * ff);
+            } else {
+                add_bias(in, lw.ffn_in_b, ff);
+                kern.gelu(ff, in, act + t * ff);
+            }
+        });
+
+        gemm(pool, kern, st.gemm_ptrs.data(), act, ff, T, lw.ffn_down, tmp, E);
+        const bool last = l + 1 == hp.n_layer;
+        pool.run(T, [&](int64_t t, int) {
+            float *xt = x + t * E, *yt = tmp + t * E;
+            add_bias(yt, lw.ffn_down_b, E);
+            for (int64_t i = 0; i < E; i++) xt[i] += yt[i];
+            if (!last) {
+                const LayerWeights &nw = m.layers[size_t(l + 1)];
+                norm(hp, nw.attn_norm, nw.attn_norm_b, xt, h + t * E);
+            }
+        });
+    }
+
+    const int64_t V = hp.n_vocab;
+    for (int32_t o0 = 0; o0 < b.n_outputs; o0 += st.out_chunk) {
+        const int32_t n = std::min(st.out_chunk, b.n_outputs - o0);
+        float *oh = st.out_h.data(), *logits = st.logits.data();
+        pool.run(n, [&](int64_t i, int) {
+            const float *xt = x + int64_t(b.out_token_index[o0 + i]) * E;
+            norm(hp, m.output_norm, m.output_norm_b, xt, oh + i * E);
+        });
+        gemm(pool, kern, st.gemm_ptrs.data(), oh, E, n, m.output, logits, V);
+        pool.run(n, [&](int64_t i, int thread) {
+            output_row(kern, hp, logits + i * V, b.out_target[o0 + i], b.top_n,
+                       st.top_scratch[size_t(thread)], res, o0 + int32_t(i));
+        });
+    }
+}
+
+} // namespace lmscore
