@@ -58,9 +58,14 @@ lmscore_status use_device(int device) {
     cudaError_t err = cudaGetDeviceCount(&n);
     if (err != cudaSuccess) {
         cudaGetLastError();
-        return fail(LMSCORE_STATUS_DEVICE_ERROR, "cuda: no usable CUDA device: %s (%s)", cudaGetErrorString(err),
-                    cudaGetErrorName(err));
+        // With no GPU or no driver the runtime says "driver version is
+        // insufficient", which misleads; name the likely causes first.
+        return fail(LMSCORE_STATUS_DEVICE_ERROR,
+                    "cuda: no usable CUDA device (no NVIDIA GPU, or no driver for CUDA 13 or newer): %s (%s)",
+                    cudaGetErrorString(err), cudaGetErrorName(err));
     }
+    if (n == 0)
+        return fail(LMSCORE_STATUS_DEVICE_ERROR, "cuda: no usable CUDA device: the driver reports no GPU");
     if (device < 0 || device >= n)
         return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "cuda: device %d does not exist (%d device%s found)", device, n,
                     n == 1 ? "" : "s");

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One call on the GPU machine (the device tool): build everything, run every
+# device test, compute-sanitizer memcheck on a small model, the throughput
+# probe; logs under $OUT. Each stage goes on after a failure so one call
+# reports everything.
+#
+# Usage (repo root, on the GPU machine): bash kernels/tests/device_run.sh
+set -uo pipefail
+out="${OUT:-/tmp/lmscore-device}"
+mkdir -p "$out"
+build=build/cuda-device
+command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv
+  nvcc --version | tail -2
+  cmake --version | head -1
+} 2>&1 | tee "$out/env.log"
+
+# sm_90 only here: the portable list (sm_80 + PTX) is compiled by
+# cuda-compile-check; this saves device minutes.
+t0=$(date +%s)
+{
+  cmake -S . -B $build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90-real &&
+  cmake --build $build -j 16 &&
+  { ! ls csrc/*.cpp csrc/*.cc >/dev/null 2>&1 || cmake --build $build -j 16 --target model_tests_cpu || echo "model_tests_cpu: CPU core did not build"; }
+} > "$out/build.log" 2>&1
+echo "build rc=$? in $(( $(date +%s) - t0 )) s"; tail -3 "$out/build.log"
+
+bash kernels/tests/run_device_tests.sh $build --throughput 2>&1 | tee "$out/tests.log"
+echo "tests rc=${PIPESTATUS[0]}"
+
+# memcheck on a small model end to end (every kernel runs in it).
+echo "=== compute-sanitizer memcheck model_tests --quick"
+timeout "${MEMCHECK_TIMEOUT:-180}" compute-sanitizer --tool memcheck --error-exitcode 99 --leak-check full \
+  $build/kernels/tests/model_tests $build/liblmscore_cuda.so --quick > "$out/memcheck.log" 2>&1
+echo "memcheck rc=$?"
+grep -E "ERROR SUMMARY|LEAK SUMMARY|passed,|Device not supported|^FAIL" "$out/memcheck.log" | head -8
+
+echo "=== summary"
+grep -hE "^(FAIL|SKIP)|passed, |INFO (perf|throughput|cuBLAS|device)" "$out/tests.log"
