@@ -181,7 +181,11 @@ func (c *hfConfig) modelConfig(path string) (model.Config, error) {
 			return fail("head_dim %d × %d heads differs from hidden_size %d; lmscore does not support that", *c.HeadDim, cfg.NHead, cfg.NEmbd)
 		}
 		if len(c.RopeScaling) > 0 && !bytes.Equal(bytes.TrimSpace(c.RopeScaling), []byte("null")) {
-			return fail("rope_scaling %s is not supported", c.RopeScaling)
+			var compact bytes.Buffer
+			if json.Compact(&compact, c.RopeScaling) != nil {
+				compact.Write(c.RopeScaling)
+			}
+			return fail("rope_scaling %s is not supported", compact.String())
 		}
 		if c.HiddenAct != nil && *c.HiddenAct != "silu" {
 			return fail("hidden_act %q is not supported (want silu)", *c.HiddenAct)

@@ -101,7 +101,7 @@ func readTokenizerJSON(path string, arch model.Arch) (*vocab, error) {
 		}
 		for i, t := range v.tokens {
 			if r, ok := rank[t]; ok {
-				v.scores[i] = -float32(r)
+				v.scores[i] = float32(-r) // not -0
 			}
 			if v.types[i] == TokenNormal && isByteToken(t) {
 				v.types[i] = TokenByte
