@@ -1,7 +1,6 @@
 package tokenizer
 
 import (
-	"container/heap"
 	"fmt"
 	"hash/maphash"
 	"strings"
@@ -108,6 +107,7 @@ func (m *bpeModel) encodePiece(dst []int32, piece string, w *bpeWork) []int32 {
 type bpeSymbol struct {
 	sym        int32
 	prev, next int32 // indexes into the piece's symbols; -1 at the ends
+	rank       int32 // mergeShort: rank of the pair (this, next)
 }
 
 // bpePair is a candidate merge of two adjacent symbols.
@@ -117,25 +117,15 @@ type bpePair struct {
 	lsym, rsym  int32 // their symbols when the pair was found
 }
 
-type pairHeap []bpePair
-
-func (h pairHeap) Len() int { return len(h) }
-func (h pairHeap) Less(i, j int) bool {
-	return h[i].rank < h[j].rank || (h[i].rank == h[j].rank && h[i].left < h[j].left)
-}
-func (h pairHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *pairHeap) Push(x any)   { *h = append(*h, x.(bpePair)) }
-func (h *pairHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+// before orders the queue: lowest rank first, then leftmost.
+func (p bpePair) before(o bpePair) bool {
+	return p.rank < o.rank || (p.rank == o.rank && p.left < o.left)
 }
 
 // bpeWork is scratch space reused across pieces.
 type bpeWork struct {
 	syms  []bpeSymbol
-	queue pairHeap
+	queue []bpePair
 }
 
 func (m *bpeModel) rank(a, b int32) (int32, bool) {
@@ -176,13 +166,27 @@ func (m *bpeModel) merge(dst []int32, piece string, w *bpeWork) []int32 {
 }
 
 // mergeShort merges a short piece by scanning all pairs each round: the same
-// order as the heap (lowest rank, then leftmost), without its overhead.
+// order as the heap (lowest rank, then leftmost), without its overhead. Each
+// symbol keeps the rank of the pair it starts, so a merge looks up only the
+// two pairs it changes.
 func (m *bpeModel) mergeShort(syms []bpeSymbol) {
+	const none = int32(1<<31 - 1)
+	pairRank := func(i int32) int32 {
+		if n := syms[i].next; n != -1 {
+			if r, ok := m.rank(syms[i].sym, syms[n].sym); ok {
+				return r
+			}
+		}
+		return none
+	}
+	for i := range syms {
+		syms[i].rank = pairRank(int32(i))
+	}
 	for {
-		best, bestRank := int32(-1), int32(0)
-		for i := int32(0); syms[i].next != -1; i = syms[i].next {
-			if r, ok := m.rank(syms[i].sym, syms[syms[i].next].sym); ok && (best < 0 || r < bestRank) {
-				best, bestRank = i, r
+		best, bestRank := int32(-1), none
+		for i := int32(0); i != -1; i = syms[i].next {
+			if syms[i].rank < bestRank {
+				best, bestRank = i, syms[i].rank
 			}
 		}
 		if best < 0 {
@@ -193,6 +197,10 @@ func (m *bpeModel) mergeShort(syms []bpeSymbol) {
 		syms[best].next = syms[right].next
 		if n := syms[right].next; n != -1 {
 			syms[n].prev = best
+		}
+		syms[best].rank = pairRank(best)
+		if p := syms[best].prev; p != -1 {
+			syms[p].rank = pairRank(p)
 		}
 	}
 }
@@ -207,15 +215,16 @@ func (m *bpeModel) mergeLong(syms []bpeSymbol, w *bpeWork) {
 			return
 		}
 		if rank, ok := m.rank(syms[l].sym, syms[r].sym); ok {
-			heap.Push(&q, bpePair{rank: rank, left: l, right: r, lsym: syms[l].sym, rsym: syms[r].sym})
+			q = heapPush(q, bpePair{rank: rank, left: l, right: r, lsym: syms[l].sym, rsym: syms[r].sym})
 		}
 	}
 	for i := int32(1); i < int32(len(syms)); i++ {
 		push(i-1, i)
 	}
 	const dead = -2 // prev of a symbol merged into its left neighbour
-	for q.Len() > 0 {
-		p := heap.Pop(&q).(bpePair)
+	for len(q) > 0 {
+		var p bpePair
+		p, q = heapPop(q)
 		l, r := &syms[p.left], &syms[p.right]
 		// Stale: one side was merged away or has grown since.
 		if r.prev == dead || l.prev == dead || l.next != p.right || l.sym != p.lsym || r.sym != p.rsym {
@@ -238,8 +247,9 @@ func (m *bpeModel) mergeLong(syms []bpeSymbol, w *bpeWork) {
 // calls from contending on one lock, and each shard is emptied when full so
 // that memory stays bounded.
 type wordCache struct {
-	seed   maphash.Seed
-	shards [64]cacheShard
+	disabled bool // for benchmarks of BPE itself
+	seed     maphash.Seed
+	shards   [64]cacheShard
 }
 
 type cacheShard struct {
@@ -264,7 +274,7 @@ func (c *wordCache) shard(piece string) *cacheShard {
 }
 
 func (c *wordCache) get(piece string) ([]int32, bool) {
-	if len(piece) > cacheMaxPiece {
+	if c.disabled || len(piece) > cacheMaxPiece {
 		return nil, false
 	}
 	s := c.shard(piece)
@@ -275,7 +285,7 @@ func (c *wordCache) get(piece string) ([]int32, bool) {
 }
 
 func (c *wordCache) put(piece string, ids []int32) {
-	if len(piece) > cacheMaxPiece {
+	if c.disabled || len(piece) > cacheMaxPiece {
 		return
 	}
 	s := c.shard(piece)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 )
 
 // LoadLlama2c reads a tokenizer in llama2.c's format (tokenizer.bin,
@@ -12,6 +13,11 @@ import (
 // int32 byte length and the bytes. The format stores no types or special
 // ids, so they follow llama2.c's SentencePiece export: id 0 <unk>, 1 <s>
 // (BOS), 2 </s> (EOS), "<0xXX>" pieces are byte fallback, the rest normal.
+//
+// The export also rewrote the pieces, and this undoes it as llama.cpp's
+// convert-llama2c-to-ggml does: SentencePiece's "▁" was written as a plain
+// space and is restored, and BOS and EOS, written "\n<s>\n" and "\n</s>\n",
+// get their SentencePiece names back.
 func LoadLlama2c(path string) (*Vocab, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -44,14 +50,16 @@ func parseLlama2c(data []byte) (*Vocab, error) {
 		if n < 0 || n > maxLen || int(n) > len(data)-off {
 			return nil, fmt.Errorf("llama2.c tokenizer: token %d: length %d at byte %d (max %d, %d bytes left)", id, n, off-4, maxLen, len(data)-off)
 		}
-		text := string(data[off : off+int(n)])
+		text := strings.ReplaceAll(string(data[off:off+int(n)]), " ", spmSpace)
 		off += int(n)
 		typ := TypeNormal
 		switch {
 		case id == 0:
-			typ = TypeUnknown
-		case id == 1 || id == 2:
-			typ = TypeControl
+			text, typ = "<unk>", TypeUnknown
+		case id == 1:
+			text, typ = "<s>", TypeControl
+		case id == 2:
+			text, typ = "</s>", TypeControl
 		case isByteToken(text):
 			typ = TypeByte
 		}

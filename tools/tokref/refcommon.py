@@ -39,7 +39,9 @@ NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 def read_tok512(path):
     """llama2.c's tokenizer.bin: int32 max_token_length, then per id:
     float32 score, int32 length, the bytes. Returns (pieces, scores, types)
-    with the id layout stories260K's README documents."""
+    as a SentencePiece vocabulary, undoing llama2.c's export the way
+    llama.cpp's convert-llama2c-to-ggml does: the export wrote spaces for
+    SentencePiece's "\u2581" and "\n<s>\n", "\n</s>\n" for BOS and EOS."""
     with open(path, "rb") as f:
         data = f.read()
     off = 4
@@ -53,13 +55,19 @@ def read_tok512(path):
     types = []
     for i, p in enumerate(pieces):
         if i == 0:
+            pieces[i] = "<unk>"
             types.append(UNKNOWN)
-        elif i in (1, 2):
+        elif i == 1:
+            pieces[i] = "<s>"
+            types.append(CONTROL)
+        elif i == 2:
+            pieces[i] = "</s>"
             types.append(CONTROL)
         elif p.startswith("<0x") and p.endswith(">") and len(p) == 6:
             types.append(BYTE)
         else:
             types.append(NORMAL)
+        pieces[i] = pieces[i].replace(" ", "\u2581")
     return pieces, scores, types
 
 
