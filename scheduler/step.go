@@ -37,6 +37,9 @@ type stepBuilder struct {
 	routeStart   []int32
 	routeRequest []int32
 	routeToken   []int32
+	// release holds the blocks freed by the plan while this step still
+	// reads them; they go back to the pool when it closes.
+	release []int32
 }
 
 func (p *Planner) newStepBuilder() *stepBuilder {
@@ -72,6 +75,11 @@ func (p *Planner) closeUpTo(s int32) {
 			if len(sb.b.TokenIDs) > 0 {
 				p.ready = append(p.ready, p.finish(sb))
 			}
+			p.base++ // before releasing: release() files blocks by lastUse >= base
+			for _, blk := range sb.release {
+				p.release(blk)
+			}
+			continue
 		}
 		p.base++
 	}
@@ -137,15 +145,16 @@ func (p *Planner) placeRun(id prefixtrie.NodeID, pos0 int32, work []int32, s int
 		oEnd := outLo + lowerBound(outPos, pos0+a+k)
 		if oEnd-o > capO {
 			cut := t.OutputPos(o + capO)
-			k = cut - (pos0 + a)
-			if k == 0 {
-				if atCut := outLo + lowerBound(outPos, cut+1) - o; atCut <= maxO || capO == 0 {
-					s++
-					continue
-				}
-				p.emit(sb, s, pos0+a, work[2*a:2*a+2], logitOnly, o, o+capO, cp)
-				o += capO
-				logitOnly = true
+			if atCut := lowerBound(outPos, cut+1) - lowerBound(outPos, cut); atCut > maxO && capO > 0 {
+				// No step holds all of this position's outputs: take it with
+				// as many as fit, and run it again for the rest.
+				k = cut - (pos0 + a) + 1
+				p.emit(sb, s, pos0+a, work[2*a:2*(a+k)], logitOnly, o, o+capO, cp)
+				a, o, logitOnly = a+k-1, o+capO, true
+				s++
+				continue
+			}
+			if k = cut - (pos0 + a); k == 0 {
 				s++
 				continue
 			}

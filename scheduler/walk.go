@@ -82,9 +82,9 @@ func (p *Planner) planNode(id prefixtrie.NodeID) error {
 				p.giveTail(ps, tail)
 			}
 		} else {
-			var ok bool
-			if blk, ok = p.pool.allocate(); !ok {
-				return fmt.Errorf("scheduler: internal error: no free KV block for node %d (pool of %d, %d in use)", id, p.pool.Usable(), p.pool.NumUsed())
+			var err error
+			if blk, err = p.allocate(id); err != nil {
+				return err
 			}
 			minStep = max(minStep, p.lastUse[blk]+1)
 			if b == b0 && partial {
@@ -143,7 +143,7 @@ func (p *Planner) giveTail(ps *nodeState, tail int32) {
 		return
 	}
 	ps.tailGiven = true
-	p.pool.release(tail)
+	p.release(tail)
 }
 
 // pushChildren schedules n's children depth first: the in-place child (if
@@ -174,7 +174,7 @@ func (p *Planner) complete(id prefixtrie.NodeID) {
 			held = held[:len(held)-1]
 		}
 		for i := len(held) - 1; i >= 0; i-- {
-			p.pool.release(held[i])
+			p.release(held[i])
 		}
 		id = p.trie.Parent(id)
 		ps := &p.nodes[id]
@@ -182,5 +182,32 @@ func (p *Planner) complete(id prefixtrie.NodeID) {
 		if ps.pending > 0 {
 			return
 		}
+	}
+}
+
+// release drops a reference for the plan. A block an open step still reads
+// goes back to the pool only when that step closes: the pool then never
+// hands out a block an unexecuted step reads, so a new block never makes a
+// segment wait for a later step.
+func (p *Planner) release(blk int32) {
+	if s := p.lastUse[blk]; s >= p.base {
+		sb := p.open[s-p.base]
+		sb.release = append(sb.release, blk)
+		return
+	}
+	p.pool.release(blk)
+}
+
+// allocate takes a free block, closing the oldest open steps (which returns
+// the blocks they held back) while the pool has none.
+func (p *Planner) allocate(id prefixtrie.NodeID) (int32, error) {
+	for {
+		if blk, ok := p.pool.allocate(); ok {
+			return blk, nil
+		}
+		if len(p.open) == 0 {
+			return noBlock, fmt.Errorf("scheduler: internal error: no free KV block for node %d (pool of %d, %d in use)", id, p.pool.Usable(), p.pool.NumUsed())
+		}
+		p.closeUpTo(p.base + 1)
 	}
 }
