@@ -117,8 +117,8 @@ struct lmscore_step {
     void *act = nullptr;      // (max_tokens, n_ff)
     void *out_hn = nullptr;   // (max_outputs, n_embd) final-normed output rows
     float *logits = nullptr;  // (logits_rows, n_vocab) one chunk of output rows
-    // Results: logprob (max_outputs) f32, is_greedy (max_outputs) i32,
-    // top_ids (max_outputs * kMaxTopN) i32, top_logprobs (same) f32.
+    // Results of a step of n outputs and top_n: logprob (n) f32, is_greedy
+    // (n) i32, top_ids (n * top_n) i32, top_logprobs (n * top_n) f32.
     void *d_results = nullptr, *h_results = nullptr;
     size_t results_bytes = 0;
 

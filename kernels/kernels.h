@@ -25,8 +25,9 @@ inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
 // tiles of at most this many consecutive tokens.
 constexpr int kAttnTileQ = 64;
 
-// The largest top_n the fused log-softmax kernel supports: each thread keeps
-// a sorted list of this length in local memory.
+// The largest top_n the one-pass log-softmax kernel handles: each thread
+// keeps a sorted list of this length in local memory. Larger top_n (up to
+// n_vocab) take a slower second kernel of top_n passes.
 constexpr int kMaxTopN = 64;
 
 // One attention work item: tokens [tok_begin, tok_end) of one segment, whose
@@ -144,7 +145,8 @@ struct LogitsParams {
 };
 
 // One pass over each row: running max and sum of exponentials, the target's
-// logit, the arg-max and the top_n candidates (top_n <= kMaxTopN).
+// logit, the arg-max and the top_n candidates (top_n <= kMaxTopN; beyond
+// that, top_n further passes). top_n <= n_vocab.
 cudaError_t logits_reduce(const LogitsParams &p, cudaStream_t stream);
 
 } // namespace lmscore_cuda

@@ -1,5 +1,6 @@
 // logits.cu — log-softmax at the target, arg-max and top-n in one pass over the vocabulary.
 #include <limits.h>
+#include <math_constants.h>
 
 #include "device_util.cuh"
 
@@ -121,12 +122,71 @@ __global__ void __launch_bounds__(kThreads) logits_kernel(LogitsParams p) {
     }
 }
 
+// top_n > kMaxTopN: too many for per-thread lists. K rounds over the row,
+// each taking the best element strictly after the previous pick in the
+// order (larger value, then lower id): O(top_n * n_vocab) per row, for the
+// rare caller that asks for that many.
+__global__ void __launch_bounds__(kThreads) top_rounds_kernel(LogitsParams p) {
+    __shared__ float sm_m[kWarps], sm_s[kWarps];
+    __shared__ Best sm_best[kWarps];
+    const int row = blockIdx.x;
+    const int V = p.n_vocab;
+    const float *x = p.logits + (int64_t)row * V;
+    float m = kNegInf, s = 0.f;
+    for (int i = threadIdx.x; i < V; i += kThreads) {
+        const float v = x[i];
+        if (v > m) {
+            s = s * expf(m - v) + 1.f;
+            m = v;
+        } else if (v > kNegInf) {
+            s += expf(v - m);
+        }
+    }
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float m2 = __shfl_xor_sync(0xffffffffu, m, o);
+        const float s2 = __shfl_xor_sync(0xffffffffu, s, o);
+        lse_merge(m, s, m2, s2);
+    }
+    if (lane == 0) {
+        sm_m[warp] = m;
+        sm_s[warp] = s;
+    }
+    __syncthreads();
+    float M = sm_m[0], S = sm_s[0];
+    for (int w = 1; w < kWarps; ++w) lse_merge(M, S, sm_m[w], sm_s[w]);
+    const float lse = M + logf(S);
+
+    Best prev = {CUDART_INF_F, -1};
+    for (int k = 0; k < p.top_n; ++k) {
+        Best b = {kNegInf, INT_MAX};
+        for (int i = threadIdx.x; i < V; i += kThreads) {
+            const float v = x[i];
+            const bool after = v < prev.v || (v == prev.v && i > prev.i);
+            if (after && beats(v, i, b.v, b.i)) b = {v, i};
+        }
+        prev = block_best(b, sm_best);
+        if (threadIdx.x == 0) {
+            p.top_ids[(int64_t)row * p.top_n + k] = prev.i;
+            p.top_logprobs[(int64_t)row * p.top_n + k] = prev.v - lse;
+        }
+    }
+}
+
 } // namespace
 
 cudaError_t logits_reduce(const LogitsParams &p, cudaStream_t stream) {
     if (p.n_rows == 0) return cudaSuccess;
-    if (p.top_n < 0 || p.top_n > kMaxTopN || p.top_n > p.n_vocab) return cudaErrorInvalidValue;
-    logits_kernel<<<p.n_rows, kThreads, 0, stream>>>(p);
+    if (p.top_n < 0 || p.top_n > p.n_vocab) return cudaErrorInvalidValue;
+    if (p.top_n <= kMaxTopN) {
+        logits_kernel<<<p.n_rows, kThreads, 0, stream>>>(p);
+        return cudaGetLastError();
+    }
+    LogitsParams q = p;
+    q.top_n = 0;
+    logits_kernel<<<p.n_rows, kThreads, 0, stream>>>(q);
+    top_rounds_kernel<<<p.n_rows, kThreads, 0, stream>>>(p);
     return cudaGetLastError();
 }
 

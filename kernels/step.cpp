@@ -79,6 +79,31 @@ lmscore_status reserve_inputs(lmscore_step *s, size_t words) {
     return LMSCORE_STATUS_OK;
 }
 
+// Results of one step: logprob and is_greedy per row, then top ids and
+// logprobs. Sized at init for top_n <= kMaxTopN; a step that asks for more
+// grows it.
+lmscore_status reserve_results(lmscore_step *s, size_t bytes) {
+    if (bytes <= s->results_bytes) return LMSCORE_STATUS_OK;
+    if (s->d_results) cudaFree(s->d_results);
+    if (s->h_results) cudaFreeHost(s->h_results);
+    s->d_results = s->h_results = nullptr;
+    s->results_bytes = 0;
+    cudaError_t err = cudaMalloc(&s->d_results, bytes);
+    if (err != cudaSuccess) {
+        s->d_results = nullptr;
+        return lmscore_cuda::cuda_fail(err, "allocating device results");
+    }
+    err = cudaMallocHost(&s->h_results, bytes);
+    if (err != cudaSuccess) {
+        s->h_results = nullptr;
+        cudaFree(s->d_results);
+        s->d_results = nullptr;
+        return lmscore_cuda::cuda_fail(err, "allocating pinned results");
+    }
+    s->results_bytes = bytes;
+    return LMSCORE_STATUS_OK;
+}
+
 void destroy(lmscore_step *s) {
     if (!s) return;
     if (cudaSetDevice(s->model->device) == cudaSuccess) {
@@ -150,17 +175,8 @@ lmscore_status init(lmscore_step *s) {
     }
     if (!m->gated_ffn) s->act = s->ff;
 
-    s->results_bytes = (size_t)std::max(s->max_outputs, 1) * (2 + 2 * lmscore_cuda::kMaxTopN) * 4;
-    err = cudaMalloc(&s->d_results, s->results_bytes);
-    if (err != cudaSuccess) {
-        s->d_results = nullptr;
-        return lmscore_cuda::cuda_fail(err, "allocating device results");
-    }
-    err = cudaMallocHost(&s->h_results, s->results_bytes);
-    if (err != cudaSuccess) {
-        s->h_results = nullptr;
-        return lmscore_cuda::cuda_fail(err, "allocating pinned results");
-    }
+    lmscore_status st = reserve_results(s, (size_t)std::max(s->max_outputs, 1) * (2 + 2 * lmscore_cuda::kMaxTopN) * 4);
+    if (st != LMSCORE_STATUS_OK) return st;
     // Room for typical block tables: a few blocks' worth of entries per token.
     const size_t words = layout_inputs(s->max_tokens, s->max_tokens / lmscore_cuda::kAttnTileQ + 64,
                                        8 * s->max_tokens + 4096, 256, s->max_outputs)
@@ -233,6 +249,8 @@ class StepRunner {
         const int n_indices = b->n_segments > 0 ? b->block_indptr[b->n_segments] : 0;
         const InputLayout L = layout_inputs(n, (int)tiles.size(), n_indices, b->n_copies, b->n_outputs);
         lmscore_status rs = reserve_inputs(s_, L.total);
+        if (rs == LMSCORE_STATUS_OK)
+            rs = reserve_results(s_, (size_t)b->n_outputs * (2 + 2 * (size_t)b->top_n) * 4);
         if (rs != LMSCORE_STATUS_OK) {
             status_ = rs;
             throw Fail{};

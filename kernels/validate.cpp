@@ -81,8 +81,7 @@ lmscore_status validate_batch(const lmscore_batch *b, const lmscore_batch_result
 
     const int no = b->n_outputs;
     if (no < 0 || no > lim.max_outputs) return bad("n_outputs %d outside [0, max_outputs %d]", no, lim.max_outputs);
-    if (b->top_n < 0 || b->top_n > std::min(kMaxTopN, lim.n_vocab))
-        return bad("top_n %d outside [0, %d]", b->top_n, std::min(kMaxTopN, lim.n_vocab));
+    if (b->top_n < 0 || b->top_n > lim.n_vocab) return bad("top_n %d outside [0, n_vocab %d]", b->top_n, lim.n_vocab);
     if (no > 0) {
         if (!b->out_token_index || !b->out_target) return bad("out_token_index or out_target is null");
         for (int i = 0; i < no; ++i) {

@@ -13,8 +13,9 @@
 // between its top two choices exceeds 0.1; cached vs uncached identical picks
 // and |delta| <= 1e-3.
 //
-// Usage: model_tests path/to/liblmscore_cuda.so [--quick]
+// Usage: model_tests path/to/liblmscore_cuda.so [--quick] [--cpu-only]
 //   --quick: one block size and fewer tasks (for compute-sanitizer runs).
+//   --cpu-only (model_tests_cpu): the CPU core as the subject, no GPU needed.
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -245,7 +246,10 @@ bool bitwise_equal(const std::vector<PairScore> &a, const std::vector<PairScore>
 
 // ------------------------------------------------------------ per model
 
-void test_model(const Abi &cuda, const Abi *cpu, const ModelShape &shape, uint64_t seed, bool quick) {
+// subject: the core under test (the CUDA core; or, with --cpu-only, the
+// CPU core, which checks this harness and the reference on a machine
+// without a GPU). cpu: the CPU core to compare with, if linked in.
+void test_model(const Abi &cuda, const Abi *cpu, const ModelShape &shape, uint64_t seed, bool quick, bool fp32_only) {
     RandomModel m(shape, seed);
     Rng rng(seed * 7 + 1);
     const std::vector<Pair> pairs = make_tasks(rng, shape.n_vocab, quick ? 3 : 8);
@@ -255,18 +259,19 @@ void test_model(const Abi &cuda, const Abi *cpu, const ModelShape &shape, uint64
 
     for (int precision : {LMSCORE_PRECISION_FP32, LMSCORE_PRECISION_BF16}) {
         const bool fp32 = precision == LMSCORE_PRECISION_FP32;
+        if (!fp32 && fp32_only) continue;
         for (int bs : block_sizes) {
             if (!fp32 && bs != 16 && !quick) continue; // bf16: one block size; paging is precision-blind
             const std::string name = label(shape, fp32 ? "fp32" : "bf16", bs);
             // max_tokens 512 forces the uncached pairs into several steps.
-            Engine e(cuda, m.desc(), precision, bs, 4096 / bs + 200, 512, 256);
+            Engine e(cuda, m.desc(), precision, bs, 4096 / bs + 200, 1024, 512);
             if (!R.check(e.ok(), name + " load", "%s", e.ok() ? "ok" : e.error().c_str())) continue;
             std::vector<PairScore> unc, cac, cac2;
             std::string err;
-            if (!R.check(score_uncached(e, pairs, top_n, &unc, &err), name + " uncached run", "%s", err.c_str()))
+            if (!R.check(score_uncached(e, pairs, top_n, &unc, &err), name + " uncached run", "%s", err.empty() ? "ok" : err.c_str()))
                 continue;
             check_against_ref(name, pairs, unc, ref, fp32, top_n);
-            if (!R.check(score_cached(e, pairs, 0, true, 12345, &cac, &err), name + " cached run", "%s", err.c_str()))
+            if (!R.check(score_cached(e, pairs, 0, true, 12345, &cac, &err), name + " cached run", "%s", err.empty() ? "ok" : err.c_str()))
                 continue;
             check_cached(name, pairs, cac, unc);
             // Same cached plan, unshuffled and unsplit: order and chunking must not matter.
@@ -280,10 +285,10 @@ void test_model(const Abi &cuda, const Abi *cpu, const ModelShape &shape, uint64
         }
     }
 
-    if (cpu) {
+    if (cpu && cpu != &cuda) {
         // The CPU core is the reference the issue names: fp32 within 1e-3,
         // bf16 mean within 0.02 and the same picks where it is clear.
-        Engine ce(*cpu, m.desc(), LMSCORE_PRECISION_FP32, 16, 4096 / 16 + 200, 512, 256);
+        Engine ce(*cpu, m.desc(), LMSCORE_PRECISION_FP32, 16, 4096 / 16 + 200, 1024, 512);
         std::vector<PairScore> cpu_s;
         std::string err;
         if (!R.check(ce.ok() && score_uncached(ce, pairs, 0, &cpu_s, &err), label(shape, "cpu", 16) + " cpu core run",
@@ -291,7 +296,7 @@ void test_model(const Abi &cuda, const Abi *cpu, const ModelShape &shape, uint64
             return;
         for (int precision : {LMSCORE_PRECISION_FP32, LMSCORE_PRECISION_BF16}) {
             const bool fp32 = precision == LMSCORE_PRECISION_FP32;
-            Engine e(cuda, m.desc(), precision, 16, 4096 / 16 + 200, 512, 256);
+            Engine e(cuda, m.desc(), precision, 16, 4096 / 16 + 200, 1024, 512);
             std::vector<PairScore> s;
             if (!e.ok() || !score_uncached(e, pairs, 0, &s, &err)) {
                 R.check(false, label(shape, fp32 ? "fp32" : "bf16", 16) + " vs cpu core", "%s", e.ok() ? err.c_str() : e.error().c_str());
@@ -324,7 +329,7 @@ void test_errors(const Abi &cuda) {
     if (!R.check(e.ok(), "errors: load", "%s", e.error().c_str())) return;
     std::vector<PairScore> before, after;
     std::string err;
-    if (!R.check(score_uncached(e, pairs, 3, &before, &err), "errors: baseline run", "%s", err.c_str())) return;
+    if (!R.check(score_uncached(e, pairs, 3, &before, &err), "errors: baseline run", "%s", err.empty() ? "ok" : err.c_str())) return;
 
     // One valid step to mutate: the first pair, uncached.
     const Pair &p = pairs[0];
@@ -358,7 +363,7 @@ void test_errors(const Abi &cuda) {
         {"out_target = n_vocab", [](StepBuilder &s, int v, int) { s.out_target[0] = v; }, 0},
         {"copy_n_tokens > block_size", [](StepBuilder &s, int, int) { s.copy_n[0] = 17; }, 0},
         {"copy_dst past the pool", [](StepBuilder &s, int, int) { s.copy_dst[0] = 64; }, 0},
-        {"top_n above the limit", [](StepBuilder &, int, int) {}, 65},
+        {"top_n > n_vocab", [](StepBuilder &, int, int) {}, 513},
     };
     for (const Mutation &mu : muts) {
         StepBuilder sb = base();
@@ -429,9 +434,28 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: model_tests path/to/liblmscore_cuda.so [--quick]\n");
         return 2;
     }
-    bool quick = false;
-    for (int i = 2; i < argc; ++i)
+    bool quick = false, cpu_only = false;
+    for (int i = 2; i < argc; ++i) {
         if (!strcmp(argv[i], "--quick")) quick = true;
+        if (!strcmp(argv[i], "--cpu-only")) cpu_only = true;
+    }
+#ifdef LMSCORE_WITH_CPU_CORE
+    if (cpu_only) {
+        // The harness itself, on any machine: the CPU core against the
+        // float64 reference, through the same planner and checks.
+        Abi cpu = Abi::linked();
+        R.info("--cpu-only: checking the CPU core and this harness against the float64 reference");
+        test_model(cpu, nullptr, llama_shape(), 11, quick, true);
+        test_model(cpu, nullptr, qwen2_shape(), 22, quick, true);
+        test_model(cpu, nullptr, gpt2_shape(), 33, quick, true);
+        return R.finish("model_tests --cpu-only");
+    }
+#else
+    if (cpu_only) {
+        fprintf(stderr, "--cpu-only needs the CPU core: build the model_tests_cpu target\n");
+        return 2;
+    }
+#endif
     Abi cuda;
     std::string err;
     if (!cuda.open(argv[1], &err)) {
@@ -465,9 +489,9 @@ int main(int argc, char **argv) {
     const Abi *cpu_ptr = nullptr;
     R.info("built without the CPU core: comparing with the float64 reference only");
 #endif
-    test_model(cuda, cpu_ptr, llama_shape(), 11, quick);
-    test_model(cuda, cpu_ptr, qwen2_shape(), 22, quick);
-    test_model(cuda, cpu_ptr, gpt2_shape(), 33, quick);
+    test_model(cuda, cpu_ptr, llama_shape(), 11, quick, false);
+    test_model(cuda, cpu_ptr, qwen2_shape(), 22, quick, false);
+    test_model(cuda, cpu_ptr, gpt2_shape(), 33, quick, false);
     test_errors(cuda);
     return R.finish("model_tests");
 }

@@ -8,6 +8,7 @@
 set -uo pipefail
 
 build="${1:-build/cuda}"
+[[ "$build" == --* ]] && build=build/cuda
 throughput=0
 for a in "$@"; do [[ "$a" == --throughput ]] && throughput=1; done
 lib="$build/liblmscore_cuda.so"
