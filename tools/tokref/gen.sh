@@ -63,6 +63,7 @@ for v in gpt2-gpt-2 llama2; do
 done
 
 # EncodePair: lm-evaluation-harness's pair logic over reference encoders.
+(cd "$here" && "$py" ref_sentencepiece.py unk "$ex/spm-unknown.sentencepiece.json")
 p="$td/pairs.jsonl"
 (cd "$here" && "$py" ref_pairs.py llama2 "$shared/tokenizers/llama2/tokenizer.model" "$p" "$ex/pairs.llama2.jsonl")
 (cd "$here" && "$py" ref_pairs.py stories260K "$shared/models/stories260K/tok512.bin" "$p" "$ex/pairs.stories260K.jsonl")

@@ -13,9 +13,15 @@ Two vocabularies:
 
 Ids are without BOS, matching tokenizer.Encode.
 
+A third mode writes a self-contained case file for unknown-character
+handling: a small vocabulary without byte fallback, where SentencePiece turns
+each run of characters it cannot encode into one <unk>.
+
 Usage: ref_sentencepiece.py tok512 <tok512.bin> <strings.jsonl> <out.jsonl>
        ref_sentencepiece.py model  <tokenizer.model> <strings.jsonl> <out.jsonl>
+       ref_sentencepiece.py unk    <out.json>
 """
+import json
 import sys
 
 import sentencepiece as spm
@@ -46,7 +52,41 @@ def tok512_model(path):
     return m.SerializeToString()
 
 
+UNK_PIECES = [
+    ("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3), ("\u2581", -1.0, 1),
+    ("a", -2.0, 1), ("b", -3.0, 1), ("\u2581a", -4.0, 1), ("ab", -5.0, 1),
+]
+UNK_TEXTS = ["ab", "axyb", "a\u4e2d\u6587b", "xy", "ab zz", "a\u00e9", "", " ", "x a y", "b\nb"]
+
+
+def unk_cases(out_path):
+    m = pb.ModelProto()
+    for p, sc, t in UNK_PIECES:
+        sp = m.pieces.add()
+        sp.piece, sp.score, sp.type = p, sc, t
+    m.trainer_spec.model_type = pb.TrainerSpec.BPE
+    m.trainer_spec.vocab_size = len(UNK_PIECES)
+    m.normalizer_spec.name = "identity"
+    m.normalizer_spec.add_dummy_prefix = True
+    m.normalizer_spec.remove_extra_whitespaces = False
+    sp = spm.SentencePieceProcessor(model_proto=m.SerializeToString())
+    out = {
+        "reference": f"sentencepiece@{spm.__version__}",
+        "pieces": [p for p, _, _ in UNK_PIECES],
+        "scores": [s for _, s, _ in UNK_PIECES],
+        "types": [t for _, _, t in UNK_PIECES],
+        "cases": [{"text": t, "ids": sp.encode(t)} for t in UNK_TEXTS],
+    }
+    with open(out_path, "w", encoding="utf-8") as f:
+        json.dump(out, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+    print(f"sentencepiece unknown-character cases -> {out_path}")
+
+
 def main():
+    if sys.argv[1] == "unk":
+        unk_cases(sys.argv[2])
+        return
     kind, src, corpus_path, out_path = sys.argv[1:5]
     if kind == "tok512":
         sp = spm.SentencePieceProcessor(model_proto=tok512_model(src))
