@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+"""llama.cpp agreement check for lmscore's GGUF files.
+
+Checks, with llama.cpp's own code from PyPI (the `gguf` package and
+llama-cpp-python), that:
+
+  1. GGUF files lmscore writes (3 architectures x F32/F16/BF16/Q8_0, random
+     weights) are read by the gguf package with the same metadata and tensor
+     bytes; that gguf's dequantization equals lmscore's float32 decoding bit
+     for bit; that gguf's F16/BF16/Q8_0 quantization of the F32 weights gives
+     lmscore's bytes; that gguf's GGUFWriter, fed what GGUFReader read,
+     rewrites each file byte for byte; and that llama.cpp loads every file
+     and computes logits that agree across the four types.
+  2. stories260K converted by `lmscore convert llama2c` runs in llama.cpp:
+     greedy text and log-likelihoods as its README gives them.
+  3. A GGUF written by the gguf package (every value type, nested arrays,
+     F32/F16/BF16/Q8_0/Q4_0 tensors, and a whole model) is read by lmscore
+     with the same metadata and tensor bytes.
+  4. With --hf DIR (folders made by tools/hf_models/make_models.py, each with
+     reference.json): `lmscore convert hf` output gives llama.cpp logits
+     that match transformers' float32 logits, and the tokenizer converted
+     with --vocab-only tokenizes like transformers.
+
+Run from the repository root:  .venv/bin/python tools/gguf_check/check.py [--hf DIR]
+Exit status 0 when every check passes; each failure is printed.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import gguf
+import llama_cpp
+
+FAILURES = []
+
+
+def check(cond, what):
+    if not cond:
+        FAILURES.append(what)
+        print("FAIL:", what)
+    return cond
+
+
+def run(*args, **kw):
+    return subprocess.run(args, check=True, capture_output=True, text=True, **kw).stdout
+
+
+def sha(b):
+    return hashlib.sha256(bytes(b)).hexdigest()
+
+
+def raw_bytes(reader, t):
+    return bytes(reader.data[t.data_offset:t.data_offset + t.n_bytes])
+
+
+def raw_tensor(reader, t):
+    """A tensor's bytes shaped as GGUFWriter.add_tensor wants raw data:
+    outer dimensions first, the innermost given in bytes."""
+    ne = [int(x) for x in t.shape]
+    bs, ts = gguf.GGML_QUANT_SIZES[t.tensor_type]
+    shape = list(reversed(ne[1:])) + [ne[0] // bs * ts]
+    return np.frombuffer(raw_bytes(reader, t), dtype=np.uint8).reshape(shape)
+
+
+def ok(msg, failed_before):
+    if len(FAILURES) == failed_before:
+        print("ok ", msg)
+
+
+def flatten(v):
+    return [y for x in v for y in flatten(x)] if isinstance(v, list) else [v]
+
+
+def same_field(f, value):
+    """Compares a GGUFReader field with the value lmscore dumped. The gguf
+    package's contents() flattens an array of arrays, so those compare
+    flattened (the nesting itself is checked by lmscore's own tests)."""
+    if f.types[0] == gguf.GGUFValueType.ARRAY and f.types[1] == gguf.GGUFValueType.ARRAY:
+        return same_value(flatten(f.contents()), flatten(value))
+    return same_value(f.contents(), value)
+
+
+def same_value(a, b):
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        if isinstance(a, str) or isinstance(b, str):
+            return str(float(a)) == str(float(b))
+        return np.float64(a) == np.float64(b) or (np.isnan(a) and np.isnan(b))
+    return a == b
+
+
+def type_name(f):
+    names = {int(t): t.name.lower() for t in gguf.GGUFValueType}
+    if f.types[0] == gguf.GGUFValueType.ARRAY:
+        return "array[%s]" % names[int(f.types[1])]
+    return names[int(f.types[0])]
+
+
+def llama_logits(path, tokens, **kw):
+    m = llama_cpp.Llama(model_path=path, n_ctx=max(64, len(tokens) + 1), logits_all=True, verbose=False,
+                        n_threads=1, n_batch=512, **kw)
+    m.eval(tokens)
+    out = np.array(m.scores[:len(tokens)], dtype=np.float32)
+    del m
+    return out
+
+
+def log_softmax(x):
+    x = x.astype(np.float64)
+    m = x.max(axis=-1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+
+
+# ---------------------------------------------------------------- check 1
+
+def check_random(tools, tmp):
+    out = os.path.join(tmp, "random")
+    run(tools["ggufcheck"], "write-random", out)
+    files = json.load(open(os.path.join(out, "manifest.json")))["files"]
+    f32_values = {}  # arch -> tensor name -> float32 array
+    logits = {}
+    tokens = [1, 17, 300, 5, 42, 259, 7, 99]
+    for name in files:
+        failed_before = len(FAILURES)
+        path = os.path.join(out, name)
+        arch, typ = name[:-5].split("-")
+        dump = json.loads(run(tools["ggufcheck"], "dump", path))
+        r = gguf.GGUFReader(path)
+        fields = [f for f in r.fields.values() if not f.name.startswith("GGUF.")]
+        check([f.name for f in fields] == [kv["key"] for kv in dump["kv"]], f"{name}: key order differs")
+        for f, kv in zip(fields, dump["kv"]):
+            check(type_name(f) == kv["type"], f"{name}: {f.name}: type {type_name(f)} vs {kv['type']}")
+            check(same_field(f, kv["value"]), f"{name}: {f.name}: value differs")
+        check(len(r.tensors) == len(dump["tensors"]), f"{name}: tensor count")
+        for t, d in zip(r.tensors, dump["tensors"]):
+            check(t.name == d["name"] and int(t.tensor_type) == d["type_id"] and list(map(int, t.shape)) == d["dims"],
+                  f"{name}: tensor {t.name} info differs")
+            raw = raw_bytes(r, t)
+            check(sha(raw) == d["sha256"], f"{name}: {t.name}: bytes differ")
+            deq = gguf.quants.dequantize(np.frombuffer(raw, dtype=np.uint8).reshape(-1) if t.tensor_type not in
+                                         (gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16) else t.data,
+                                         t.tensor_type).astype(np.float32)
+            check(sha(deq.tobytes()) == d["f32_sha256"], f"{name}: {t.name}: gguf dequantization differs from lmscore's")
+            if typ == "F32":
+                f32_values.setdefault(arch, {})[t.name] = np.array(t.data, dtype=np.float32).reshape(-1)
+        # The gguf package's writer, given what its reader read, must
+        # reproduce the file byte for byte.
+        rewrite = os.path.join(tmp, "rewrite-" + name)
+        tools["last_rewrite"] = rewrite
+        w = gguf.GGUFWriter(rewrite, arch)
+        for f in fields:
+            if f.name == "general.architecture":
+                continue
+            vt = f.types[0]
+            sub = f.types[1] if vt == gguf.GGUFValueType.ARRAY else None
+            w.add_key_value(f.name, f.contents(), vt, sub_type=sub)
+        for t in r.tensors:
+            w.add_tensor(t.name, raw_tensor(r, t), raw_dtype=t.tensor_type)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        check(open(rewrite, "rb").read() == open(path, "rb").read(), f"{name}: gguf's GGUFWriter rewrite is not byte-identical")
+        logits[(arch, typ)] = llama_logits(path, tokens)
+        check(np.isfinite(logits[(arch, typ)]).all(), f"{name}: llama.cpp logits not finite")
+        ok(f"{name}: gguf reads it, rewrites it byte for byte; llama.cpp loads it", failed_before)
+
+    # Quantization agreement: lmscore's F16/BF16/Q8_0 bytes are the gguf
+    # package's quantization of the same F32 weights.
+    failed_before = len(FAILURES)
+    for name in files:
+        arch, typ = name[:-5].split("-")
+        if typ == "F32":
+            continue
+        r = gguf.GGUFReader(os.path.join(out, name))
+        for t in r.tensors:
+            x = f32_values[arch][t.name]
+            ne = [int(s) for s in t.shape]
+            shaped = x.reshape(list(reversed(ne)))
+            q = gguf.quants.quantize(shaped, t.tensor_type)
+            check(bytes(q.tobytes()) == raw_bytes(r, t), f"{name}: {t.name} ({t.tensor_type.name}): gguf quantization differs")
+    ok("F16/BF16/Q8_0 bytes equal the gguf package's quantization of the F32 weights", failed_before)
+
+    # llama.cpp's logits from the four encodings of the same weights agree.
+    for arch in ["llama", "qwen2", "gpt2"]:
+        ref = logits[(arch, "F32")]
+        scale = np.abs(ref).max()
+        for typ, tol in [("F16", 0.01), ("BF16", 0.05), ("Q8_0", 0.05)]:
+            failed_before = len(FAILURES)
+            diff = np.abs(logits[(arch, typ)] - ref).max() / scale
+            check(diff < tol, f"{arch}: llama.cpp logits of {typ} differ from F32 by {diff:.4f} of their range")
+            ok(f"{arch} {typ}: llama.cpp logits within {diff:.5f} of F32 (relative to max |logit| {scale:.2f})", failed_before)
+
+
+# ---------------------------------------------------------------- check 2
+
+STORIES = os.path.join("..", "shared", "models", "stories260K")
+
+
+def check_stories(tools, tmp):
+    if not os.path.exists(os.path.join(STORIES, "stories260K.bin")):
+        print("skip stories260K: ../shared/models/stories260K is absent")
+        return
+    failed_before = len(FAILURES)
+    path = os.path.join(tmp, "stories260K.gguf")
+    run(tools["lmscore"], "convert", "llama2c", "--model", os.path.join(STORIES, "stories260K.bin"),
+        "--tokenizer", os.path.join(STORIES, "tok512.bin"), "--out", path)
+    info = json.loads(run(tools["lmscore"], "inspect", path))
+    check((info["architecture"], info["n_layer"], info["n_embd"], info["n_head"], info["n_head_kv"], info["n_ff"],
+           info["n_vocab"], info["tokenizer"]["model"], info["tokenizer"]["n_tokens"]) ==
+          ("llama", 5, 64, 8, 4, 172, 512, "llama", 512), f"stories260K inspect: {info}")
+    m = llama_cpp.Llama(model_path=path, n_ctx=512, logits_all=True, verbose=False, n_threads=1)
+    toks = [1]
+    for _ in range(60):
+        m.reset()
+        m.eval(toks)
+        toks.append(int(np.argmax(m.scores[len(toks) - 1])))
+    text = m.detokenize(toks[1:]).decode()
+    want = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park."
+    check(text.strip().startswith(want), f"stories260K greedy text: {text!r}")
+    pairs = [("Once upon a time, there was a little girl named Lily. She loved to play outside in the", " park.", -1.66),
+             ("Once upon a time, there was a little girl named Lily. She loved to play outside in the", " spoon.", -11.69),
+             ("Tom was very hungry, so he asked his mom for", " some food.", -5.83),
+             ("Tom was very hungry, so he asked his mom for", " a big rock.", -8.81)]
+    for ctx, cont, want_ll in pairs:
+        c = m.tokenize(ctx.encode(), add_bos=True)
+        whole = m.tokenize((ctx + cont).encode(), add_bos=True)
+        m.reset()
+        m.eval(whole)
+        lp = log_softmax(np.array(m.scores[:len(whole)]))
+        ll = sum(lp[i - 1, whole[i]] for i in range(len(c), len(whole)))
+        check(abs(ll - want_ll) < 0.01, f"stories260K loglik of {cont!r}: {ll:.3f}, README {want_ll}")
+    ok("stories260K: inspect, greedy text and README log-likelihoods in llama.cpp", failed_before)
+
+
+# ---------------------------------------------------------------- check 3
+
+def check_gguf_written(tools, tmp):
+    failed_before = len(FAILURES)
+    path = os.path.join(tmp, "from-gguf-py.gguf")
+    w = gguf.GGUFWriter(path, "llama")
+    V = gguf.GGUFValueType
+    values = [("t.u8", 200, V.UINT8), ("t.i8", -100, V.INT8), ("t.u16", 60000, V.UINT16), ("t.i16", -30000, V.INT16),
+              ("t.u32", 4000000000, V.UINT32), ("t.i32", -2000000000, V.INT32), ("t.u64", 2**63 + 5, V.UINT64),
+              ("t.i64", -2**62, V.INT64), ("t.f32", 3.25, V.FLOAT32), ("t.f64", 3.141592653589793, V.FLOAT64),
+              ("t.bool", True, V.BOOL), ("t.str", "héllo ▁world", V.STRING)]
+    for k, v, t in values:
+        w.add_key_value(k, v, t)
+    arrays = [("t.a.i32", [-5, 5, 7], V.INT32), ("t.a.f32", [0.5, -1.5], V.FLOAT32), ("t.a.str", ["a", "", "<0x0A>"], V.STRING),
+              ("t.a.bool", [True, False], V.BOOL), ("t.a.u8", [1, 2, 255], V.UINT8), ("t.a.f64", [1e300], V.FLOAT64)]
+    for k, v, t in arrays:
+        w.add_key_value(k, v, V.ARRAY, sub_type=t)
+    w.add_array("t.a.nested", [[1, 2], [3]])
+    w.add_custom_alignment(64)  # sets general.alignment and pads to it
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 64)).astype(np.float32)
+    tensors = {"f32": (x, None), "f16": (x.astype(np.float16), None),
+               "bf16": (gguf.quants.quantize(x, gguf.GGMLQuantizationType.BF16), gguf.GGMLQuantizationType.BF16),
+               "q8_0": (gguf.quants.quantize(x, gguf.GGMLQuantizationType.Q8_0), gguf.GGMLQuantizationType.Q8_0),
+               "q4_0": (gguf.quants.quantize(x, gguf.GGMLQuantizationType.Q4_0), gguf.GGMLQuantizationType.Q4_0)}
+    for name, (arr, qt) in tensors.items():
+        if qt is None:
+            w.add_tensor(name, arr)
+        else:
+            w.add_tensor(name, arr, raw_dtype=qt)  # arr holds bytes, shaped (rows, row bytes)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+    dump = json.loads(run(tools["ggufcheck"], "dump", path))
+    r = gguf.GGUFReader(path)
+    fields = [f for f in r.fields.values() if not f.name.startswith("GGUF.")]
+    check([f.name for f in fields] == [kv["key"] for kv in dump["kv"]], "gguf-py file: key order differs in lmscore")
+    for f, kv in zip(fields, dump["kv"]):
+        check(type_name(f) == kv["type"] and same_field(f, kv["value"]),
+              f"gguf-py file: {f.name}: lmscore read {kv['type']} {kv['value']!r}, gguf wrote {type_name(f)} {f.contents()!r}")
+    check(dump["alignment"] == 64, "gguf-py file: alignment")
+    for t, d in zip(r.tensors, dump["tensors"]):
+        check(t.name == d["name"] and sha(raw_bytes(r, t)) == d["sha256"] and list(map(int, t.shape)) == d["dims"],
+              f"gguf-py file: tensor {t.name} differs in lmscore")
+        if d.get("f32_sha256"):
+            deq = gguf.quants.dequantize(np.frombuffer(raw_bytes(r, t), dtype=np.uint8), t.tensor_type).astype(np.float32)
+            check(sha(deq.tobytes()) == d["f32_sha256"], f"gguf-py file: {t.name}: lmscore decodes differently")
+    check(len(dump["tensors"]) == 5, "gguf-py file: tensor count")
+
+    # A whole model written by the gguf package loads in lmscore.
+    src = os.path.join(tmp, "random", "qwen2-Q8_0.gguf")
+    r = gguf.GGUFReader(src)
+    path = os.path.join(tmp, "model-from-gguf-py.gguf")
+    w = gguf.GGUFWriter(path, "qwen2")
+    for f in r.fields.values():
+        if f.name.startswith("GGUF.") or f.name == "general.architecture":
+            continue
+        vt = f.types[0]
+        w.add_key_value(f.name, f.contents(), vt, sub_type=f.types[1] if vt == V.ARRAY else None)
+    for t in reversed(r.tensors):  # another order than lmscore's
+        w.add_tensor(t.name, raw_tensor(r, t), raw_dtype=t.tensor_type)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    dump = json.loads(run(tools["ggufcheck"], "dump", path))
+    check(dump.get("loadable") is True, f"model written by gguf-py does not load in lmscore: {dump.get('load_error')}")
+    ok("files written by the gguf package: lmscore reads the same metadata and tensors, and loads the model", failed_before)
+
+
+# ---------------------------------------------------------------- check 4
+
+def check_hf(tools, tmp, hf_dir):
+    for name in sorted(os.listdir(hf_dir)):
+        d = os.path.join(hf_dir, name)
+        ref_path = os.path.join(d, "reference.json")
+        if not os.path.exists(ref_path):
+            continue
+        ref = json.load(open(ref_path))
+        for typ, tol in [("f32", 2e-3), ("q8_0", None)]:
+            failed_before = len(FAILURES)
+            out = os.path.join(tmp, f"hf-{name}-{typ}.gguf")
+            run(tools["lmscore"], "convert", "hf", "--dir", d, "--out", out, "--type", typ)
+            worst = 0.0
+            for seq in ref["sequences"]:
+                got = log_softmax(llama_logits(out, seq["tokens"]))
+                want = log_softmax(np.array(seq["logits"], dtype=np.float64))
+                worst = max(worst, float(np.abs(got - want).max()))
+            if tol is not None:
+                check(worst < tol, f"hf {name} {typ}: llama.cpp log-probs differ from transformers by {worst:.2e}")
+            ok(f"hf {name} {typ}: llama.cpp log-probs within {worst:.2e} of transformers float32", failed_before)
+        failed_before = len(FAILURES)
+        vocab = os.path.join(tmp, f"hf-{name}-vocab.gguf")
+        run(tools["lmscore"], "convert", "hf", "--dir", d, "--out", vocab, "--vocab-only")
+        m = llama_cpp.Llama(model_path=vocab, vocab_only=True, verbose=False)
+        for text, ids in ref.get("tokenized", []):
+            got = m.tokenize(text.encode(), add_bos=False, special=False)
+            check(got == ids, f"hf {name}: llama.cpp tokenizes {text!r} as {got}, transformers as {ids}")
+        ok(f"hf {name}: vocab-only GGUF loads in llama.cpp and tokenizes like transformers", failed_before)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hf", help="folder of Hugging Face models made by tools/hf_models/make_models.py")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tools = {}
+        for name, pkg in [("lmscore", "./cmd/lmscore"), ("ggufcheck", "./tools/gguf_check/ggufcheck")]:
+            tools[name] = os.path.join(tmp, name)
+            run("go", "build", "-o", tools[name], pkg)
+        check_random(tools, tmp)
+        check_stories(tools, tmp)
+        check_gguf_written(tools, tmp)
+        if args.hf:
+            check_hf(tools, tmp, args.hf)
+    if FAILURES:
+        print(f"{len(FAILURES)} check(s) failed")
+        sys.exit(1)
+    print("all checks passed")
+
+
+if __name__ == "__main__":
+    main()
