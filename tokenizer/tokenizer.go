@@ -45,7 +45,6 @@ type work struct {
 	spm      spmWork
 	frags    []fragment
 	fragsTmp []fragment
-	buf      []byte
 }
 
 // fragment is a run of text, or a special token when id >= 0.
@@ -185,7 +184,7 @@ func (tk *Tokenizer) Encode(text string) []int32 {
 // turns the text of control tokens into those tokens.
 func (tk *Tokenizer) EncodeSpecial(text string, addSpecial, parseSpecial bool) []int32 {
 	w := tk.scratch.Get().(*work)
-	defer tk.scratch.Put(w)
+	defer tk.release(w)
 
 	out := make([]int32, 0, len(text)/3+2)
 	if addSpecial && tk.addBOS {
@@ -209,6 +208,16 @@ func (tk *Tokenizer) EncodeSpecial(text string, addSpecial, parseSpecial bool) [
 		out = append(out, tk.eos)
 	}
 	return out
+}
+
+// release returns w to the pool unless one huge text grew its buffers:
+// those are left to the garbage collector rather than kept for good.
+func (tk *Tokenizer) release(w *work) {
+	const keep = 1 << 16
+	if cap(w.text.r) > keep || cap(w.bpe.syms) > keep || cap(w.spm.syms) > keep || cap(w.spm.buf) > 4*keep {
+		return
+	}
+	tk.scratch.Put(w)
 }
 
 // partition cuts text at the special tokens it contains.
