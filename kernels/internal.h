@@ -109,11 +109,12 @@ struct lmscore_step {
     void *arena = nullptr;
     float *x = nullptr;       // (max_tokens, n_embd) fp32 residual stream
     void *hn = nullptr;       // (max_tokens, n_embd) normalised
-    void *qkv = nullptr;      // (max_tokens, qkv_dim)
+    // GEMM outputs are fp32 (see kernels.h); the rest is of the model's dtype.
+    float *qkv = nullptr;     // (max_tokens, qkv_dim)
     void *q = nullptr;        // (max_tokens, q_dim) rotated queries
     void *attn = nullptr;     // (max_tokens, q_dim)
-    void *proj = nullptr;     // (max_tokens, n_embd) output of wo and w_down
-    void *ff = nullptr;       // (max_tokens, 2*n_ff or n_ff)
+    float *proj = nullptr;    // (max_tokens, n_embd) output of wo and w_down
+    float *ff = nullptr;      // (max_tokens, 2*n_ff or n_ff)
     void *act = nullptr;      // (max_tokens, n_ff)
     void *out_hn = nullptr;   // (max_outputs, n_embd) final-normed output rows
     float *logits = nullptr;  // (logits_rows, n_vocab) one chunk of output rows

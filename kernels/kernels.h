@@ -5,9 +5,12 @@
 // here names a framework type, so kernels/tests can drive every kernel
 // directly against a CPU reference.
 //
-// Activations and weights are either fp32 or bf16 (DType); norms, RoPE,
-// softmax and log-softmax compute in fp32 whatever the storage type. The
-// residual stream and every vector parameter (norm weights, biases) are fp32.
+// Weights, and the activations that feed a GEMM or the KV pool, are either
+// fp32 or bf16 (DType). GEMMs accumulate and write in fp32, and the kernels
+// after them read fp32 and round once, when they write the next GEMM's input:
+// bf16 mode rounds each value as few times as it can. Norms, RoPE, softmax
+// and log-softmax compute in fp32; the residual stream and every vector
+// parameter (norm weights, biases) are fp32.
 // Shapes are written (rows, cols), row-major, innermost last.
 #pragma once
 
@@ -72,13 +75,13 @@ cudaError_t norm(NormKind kind, const float *x, const int32_t *rows, int n_rows,
 enum class RopeKind : int { None = 0, Norm = 1, Neox = 2 }; // as lmscore_rope_type
 
 struct RopeKVParams {
-    const void *qkv;  // (n_tokens, (n_head + 2*n_head_kv) * head_dim): q heads, k heads, v heads
+    const float *qkv; // (n_tokens, (n_head + 2*n_head_kv) * head_dim) fp32: q heads, k heads, v heads
     const float *bias;// ((n_head + 2*n_head_kv) * head_dim) or null
     const int32_t *positions; // (n_tokens)
     const int32_t *slots;     // (n_tokens) KV slot, -1: don't write
-    void *q_out;      // (n_tokens, n_head * head_dim)
-    void *k_cache;    // (n_slots, n_head_kv * head_dim) of this layer
-    void *v_cache;    // (n_slots, n_head_kv * head_dim)
+    void *q_out;      // (n_tokens, n_head * head_dim) of dtype
+    void *k_cache;    // (n_slots, n_head_kv * head_dim) of dtype, this layer's
+    void *v_cache;    // (n_slots, n_head_kv * head_dim) of dtype
     int n_tokens, n_head, n_head_kv, head_dim;
     RopeKind rope;
     float freq_base;
@@ -110,17 +113,17 @@ cudaError_t paged_attention(const AttentionParams &p, DType dtype, cudaStream_t 
 
 // ------------------------------------------------- activations, residual
 
-// out (n_tokens, n_ff) = silu(gu[:, :n_ff]) * gu[:, n_ff:], gu is (n_tokens, 2*n_ff).
-cudaError_t swiglu(const void *gu, int n_tokens, int n_ff, void *out, DType dtype,
+// out (n_tokens, n_ff) of dtype = silu(gu[:, :n_ff]) * gu[:, n_ff:], gu fp32 (n_tokens, 2*n_ff).
+cudaError_t swiglu(const float *gu, int n_tokens, int n_ff, void *out, DType dtype,
                    cudaStream_t stream);
 
-// out (n_tokens, n_ff) = gelu_tanh(up + bias); bias (n_ff) may be null. out may alias up.
-cudaError_t gelu_bias(const void *up, const float *bias, int n_tokens, int n_ff, void *out,
+// out (n_tokens, n_ff) of dtype = gelu_tanh(up + bias); up fp32; bias (n_ff) may be null.
+cudaError_t gelu_bias(const float *up, const float *bias, int n_tokens, int n_ff, void *out,
                       DType dtype, cudaStream_t stream);
 
-// x (n_tokens, n) fp32 += y (dtype) + bias (n, fp32, may be null).
-cudaError_t residual_add(float *x, const void *y, const float *bias, int n_tokens, int n,
-                         DType dtype, cudaStream_t stream);
+// x (n_tokens, n) fp32 += y (fp32) + bias (n, fp32, may be null).
+cudaError_t residual_add(float *x, const float *y, const float *bias, int n_tokens, int n,
+                         cudaStream_t stream);
 
 // -------------------------------------------------------------- KV blocks
 

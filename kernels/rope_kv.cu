@@ -17,7 +17,7 @@ __global__ void __launch_bounds__(kRopeThreads) rope_kv_kernel(RopeKVParams p) {
     const int D = p.head_dim, half = D / 2;
     const int q_dim = p.n_head * D, kv_dim = p.n_head_kv * D;
     const int qkv_dim = q_dim + 2 * kv_dim;
-    const T *row = (const T *)p.qkv + (int64_t)t * qkv_dim;
+    const float *row = p.qkv + (int64_t)t * qkv_dim;
     const int pos = p.positions[t];
     const int slot = p.slots[t];
 
@@ -33,7 +33,7 @@ __global__ void __launch_bounds__(kRopeThreads) rope_kv_kernel(RopeKVParams p) {
     }
 
     auto in = [&](int j) {
-        float v = to_f32(row[j]);
+        float v = row[j];
         if (p.bias) v += p.bias[j];
         return v;
     };

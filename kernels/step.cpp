@@ -148,12 +148,12 @@ lmscore_status init(lmscore_step *s) {
     size_t sizes[] = {
         (size_t)(N * E) * 4,                           // x
         (size_t)(N * E) * es,                          // hn
-        (size_t)(N * m->qkv_dim) * es,                 // qkv
+        (size_t)(N * m->qkv_dim) * 4,                  // qkv
         (size_t)(N * m->q_dim) * es,                   // q
         (size_t)(N * m->q_dim) * es,                   // attn
-        (size_t)(N * E) * es,                          // proj
-        (size_t)(N * ff_cols) * es,                    // ff
-        m->gated_ffn ? (size_t)(N * F) * es : 0,       // act (gelu works in place)
+        (size_t)(N * E) * 4,                           // proj
+        (size_t)(N * ff_cols) * 4,                     // ff
+        (size_t)(N * F) * es,                          // act
         (size_t)((int64_t)std::max(s->max_outputs, 1) * E) * es, // out_hn
         (size_t)((int64_t)s->logits_rows * V) * 4,     // logits
     };
@@ -166,14 +166,13 @@ lmscore_status init(lmscore_step *s) {
         snprintf(what, sizeof what, "allocating a %zu-byte workspace for %d tokens", total, s->max_tokens);
         return lmscore_cuda::cuda_fail(err, what);
     }
-    void **parts[] = {(void **)&s->x, &s->hn, &s->qkv, &s->q, &s->attn, &s->proj, &s->ff, &s->act,
-                      &s->out_hn, (void **)&s->logits};
+    void **parts[] = {(void **)&s->x, &s->hn,  (void **)&s->qkv, &s->q,       &s->attn,
+                      (void **)&s->proj, (void **)&s->ff, &s->act, &s->out_hn, (void **)&s->logits};
     char *p = (char *)s->arena;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) {
         *parts[i] = sizes[i] ? p : nullptr;
         p += align_up(sizes[i]);
     }
-    if (!m->gated_ffn) s->act = s->ff;
 
     lmscore_status st = reserve_results(s, (size_t)std::max(s->max_outputs, 1) * (2 + 2 * lmscore_cuda::kMaxTopN) * 4);
     if (st != LMSCORE_STATUS_OK) return st;
@@ -298,7 +297,8 @@ class StepRunner {
             const lmscore_cuda::LayerWeights &w = m_->layers[l];
             check(lmscore_cuda::norm(nk, s_->x, nullptr, n, E, w.attn_norm, w.attn_norm_b, eps, s_->hn, dt, st),
                   "attn norm");
-            check(lmscore_cuda::gemm(s_->cublas, dt, w.wqkv, s_->hn, s_->qkv, dt, n, E, m_->qkv_dim), "qkv gemm");
+            check(lmscore_cuda::gemm(s_->cublas, dt, w.wqkv, s_->hn, s_->qkv, DType::F32, n, E, m_->qkv_dim),
+                  "qkv gemm");
 
             lmscore_cuda::RopeKVParams rp{};
             rp.qkv = s_->qkv;
@@ -332,20 +332,23 @@ class StepRunner {
             ap.scale = 1.f / sqrtf((float)m_->head_dim);
             check(lmscore_cuda::paged_attention(ap, dt, st), "attention");
 
-            check(lmscore_cuda::gemm(s_->cublas, dt, w.wo, s_->attn, s_->proj, dt, n, m_->q_dim, E), "wo gemm");
-            check(lmscore_cuda::residual_add(s_->x, s_->proj, w.bo, n, E, dt, st), "attn residual");
+            check(lmscore_cuda::gemm(s_->cublas, dt, w.wo, s_->attn, s_->proj, DType::F32, n, m_->q_dim, E),
+                  "wo gemm");
+            check(lmscore_cuda::residual_add(s_->x, s_->proj, w.bo, n, E, st), "attn residual");
 
             check(lmscore_cuda::norm(nk, s_->x, nullptr, n, E, w.ffn_norm, w.ffn_norm_b, eps, s_->hn, dt, st),
                   "ffn norm");
             if (m_->gated_ffn) {
-                check(lmscore_cuda::gemm(s_->cublas, dt, w.w_up, s_->hn, s_->ff, dt, n, E, 2 * F), "gate/up gemm");
+                check(lmscore_cuda::gemm(s_->cublas, dt, w.w_up, s_->hn, s_->ff, DType::F32, n, E, 2 * F),
+                      "gate/up gemm");
                 check(lmscore_cuda::swiglu(s_->ff, n, F, s_->act, dt, st), "swiglu");
             } else {
-                check(lmscore_cuda::gemm(s_->cublas, dt, w.w_up, s_->hn, s_->ff, dt, n, E, F), "up gemm");
+                check(lmscore_cuda::gemm(s_->cublas, dt, w.w_up, s_->hn, s_->ff, DType::F32, n, E, F), "up gemm");
                 check(lmscore_cuda::gelu_bias(s_->ff, w.b_up, n, F, s_->act, dt, st), "gelu");
             }
-            check(lmscore_cuda::gemm(s_->cublas, dt, w.w_down, s_->act, s_->proj, dt, n, F, E), "down gemm");
-            check(lmscore_cuda::residual_add(s_->x, s_->proj, w.b_down, n, E, dt, st), "ffn residual");
+            check(lmscore_cuda::gemm(s_->cublas, dt, w.w_down, s_->act, s_->proj, DType::F32, n, F, E),
+                  "down gemm");
+            check(lmscore_cuda::residual_add(s_->x, s_->proj, w.b_down, n, E, st), "ffn residual");
         }
 
         // The LM head only on output rows: gather them through the final norm.

@@ -16,6 +16,8 @@
 // Usage: model_tests path/to/liblmscore_cuda.so [--quick] [--cpu-only]
 //   --quick: one block size and fewer tasks (for compute-sanitizer runs).
 //   --cpu-only (model_tests_cpu): the CPU core as the subject, no GPU needed.
+//   --no-oom: skip the out-of-memory checks (compute-sanitizer reports the
+//     deliberately failed allocations as API errors).
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -216,12 +218,14 @@ void check_against_ref(const std::string &name, const std::vector<Pair> &pairs, 
                     // Only where the reference order is clear on both sides.
                     const double gap_prev = k > 0 ? rt[k - 1].first - rt[k].first : 1.0;
                     const double gap_next = rt[k].first - rt[k + 1].first;
-                    if (std::min(gap_prev, gap_next) < (fp32 ? 1e-3 : 0.1)) continue;
+                    // bf16 logits err by up to ~0.1, so a rank is clear only
+                    // when both neighbours are more than twice that away.
+                    if (std::min(gap_prev, gap_next) < (fp32 ? 1e-3 : 0.25)) continue;
                     ++t_cmp;
                     if (got[i].top_ids[j * top_n + k] != rt[k].second) ++t_bad;
                     t_max = std::max(t_max, fabs(got[i].top_logprobs[j * top_n + k] - rt[k].first));
                 }
-        const double bound = fp32 ? 1e-3 : 0.1;
+        const double bound = fp32 ? 1e-3 : 0.15;
         R.check(t_bad == 0 && t_max <= bound, name + " top-" + std::to_string(top_n),
                 "%d clear ranks compared, %d wrong ids, max |dlogprob| %.3g (bound %.1g)", t_cmp, t_bad, t_max, bound);
     }
@@ -319,7 +323,7 @@ void test_model(const Abi &cuda, const Abi *cpu, const ModelShape &shape, uint64
 
 // ----------------------------------------------------------------- errors
 
-void test_errors(const Abi &cuda) {
+void test_errors(const Abi &cuda, bool oom) {
     const ModelShape shape = llama_shape();
     RandomModel m(shape, 99);
     Rng rng(5);
@@ -387,8 +391,9 @@ void test_errors(const Abi &cuda) {
         R.check(st == LMSCORE_STATUS_INVALID_ARGUMENT, "errors: n_tokens > max_tokens", "status %d, message \"%s\"",
                 (int)st, msg.c_str());
     }
-    // Device out-of-memory: a pool and a workspace no GPU has.
-    {
+    // Device out-of-memory: a pool and a workspace no GPU has. (Skipped
+    // under compute-sanitizer, which reports the failed cudaMalloc calls.)
+    if (oom) {
         lmscore_kv *kv = nullptr;
         const lmscore_status st = cuda.kv_init(e.model(), 64, 1 << 24, &kv);
         const std::string msg = cuda.last_error();
@@ -434,9 +439,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: model_tests path/to/liblmscore_cuda.so [--quick]\n");
         return 2;
     }
-    bool quick = false, cpu_only = false;
+    bool quick = false, cpu_only = false, oom = true;
     for (int i = 2; i < argc; ++i) {
         if (!strcmp(argv[i], "--quick")) quick = true;
+        if (!strcmp(argv[i], "--no-oom")) oom = false;
         if (!strcmp(argv[i], "--cpu-only")) cpu_only = true;
     }
 #ifdef LMSCORE_WITH_CPU_CORE
@@ -492,6 +498,6 @@ int main(int argc, char **argv) {
     test_model(cuda, cpu_ptr, llama_shape(), 11, quick, false);
     test_model(cuda, cpu_ptr, qwen2_shape(), 22, quick, false);
     test_model(cuda, cpu_ptr, gpt2_shape(), 33, quick, false);
-    test_errors(cuda);
+    test_errors(cuda, oom);
     return R.finish("model_tests");
 }
