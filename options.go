@@ -40,6 +40,9 @@ type Options struct {
 type ScoreOptions struct {
 	// TopN also reports the TopN most likely tokens at every scored position.
 	TopN int
+	// NoCache computes this call without sharing or the prefix cache, as
+	// Options.NoCache does for every call.
+	NoCache bool
 	// OnResult, when set, receives each result as soon as all of its tokens
 	// are scored, before Score returns (results of large inputs stream out).
 	// An error from it stops the run and is returned by Score.

@@ -1,0 +1,238 @@
+// Package lmscore scores (context, continuation) pairs with a causal
+// language model: the log-likelihood workload behind multiple-choice and
+// few-shot evaluation, rank classification and reranking.
+//
+// It computes every shared prompt prefix once. Requests go into a radix
+// trie; the scheduler plans flat, unpadded steps over paged KV blocks keyed
+// by a chained prefix hash and shared by reference; the native core (CPU in
+// the binary, CUDA loaded at run time) runs each step in one call. On the
+// CPU, scores are bitwise identical with and without the cache and in any
+// request order.
+//
+//	m, err := lmscore.Open("model.gguf", lmscore.Options{})
+//	...
+//	defer m.Close()
+//	results, stats, err := m.Score(ctx, []lmscore.Request{
+//		{Context: "The capital of France is", Continuation: " Paris"},
+//	}, lmscore.ScoreOptions{})
+//
+// A Model is safe for concurrent use: Score calls are serialized, since they
+// share the KV block pool, which persists across calls as a prefix cache.
+package lmscore
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/lmscore/lmscore/binding"
+	"github.com/lmscore/lmscore/model"
+	"github.com/lmscore/lmscore/scheduler"
+	"github.com/lmscore/lmscore/tokenizer"
+)
+
+// ErrClosed is returned by a Model's methods after Close.
+var ErrClosed = errors.New("lmscore: model is closed")
+
+// Model is a model opened on a backend, with its KV cache.
+type Model struct {
+	mu   sync.Mutex // serializes Score: the pool, KV and step are single
+	opts Options
+	info ModelInfo
+
+	weights *model.Model
+	tok     *tokenizer.Tokenizer // nil when the file carries no tokenizer
+	tokErr  error                // why tok is nil
+
+	engine     *binding.Model
+	kv         *binding.KV
+	step       *binding.Step
+	pool       *scheduler.BlockPool
+	blockBytes int64
+	closed     bool
+}
+
+// Open loads a GGUF model file on the backend Options name.
+func Open(path string, opts Options) (*Model, error) {
+	weights, err := model.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := open(weights, strings.TrimSuffix(filepath.Base(path), ".gguf"), opts)
+	if err != nil {
+		weights.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func open(weights *model.Model, name string, opts Options) (*Model, error) {
+	if err := applyDefaults(&opts); err != nil {
+		return nil, err
+	}
+	m := &Model{opts: opts, weights: weights}
+	if weights.File != nil {
+		m.tok, m.tokErr = tokenizer.FromGGUF(weights.File)
+	} else {
+		m.tokErr = errors.New("the model was built in memory, without a tokenizer")
+	}
+	cfg := weights.Config
+	if opts.MaxLength == 0 || opts.MaxLength > cfg.NCtxTrain {
+		// Positions past the training window have no embedding (gpt2) or
+		// untrained rotations; the core rejects them, so truncate to it.
+		m.opts.MaxLength = cfg.NCtxTrain
+	}
+	m.info = ModelInfo{
+		Name: name, Arch: cfg.Arch.String(), NVocab: cfg.NVocab, NCtx: m.opts.MaxLength,
+		BOS: -1, Backend: opts.Backend,
+	}
+	if m.tok != nil {
+		m.info.BOS, m.info.AddBOS = m.tok.BOS(), m.tok.AddBOS()
+		if m.info.BOS < 0 {
+			m.info.BOS = m.tok.EOS() // lm-eval-harness's prefix token for GPT-2-style vocabularies
+		}
+	}
+
+	var err error
+	switch opts.Backend {
+	case "cpu":
+		m.engine, err = binding.OpenCPU(weights, opts.Threads)
+	case "cuda":
+		prec := binding.PrecisionBF16
+		if opts.Precision == "fp32" {
+			prec = binding.PrecisionFP32
+		}
+		m.engine, err = binding.OpenCUDA(weights, opts.CUDALibrary, prec, opts.Device)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := m.allocate(); err != nil {
+		m.engine.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func applyDefaults(o *Options) error {
+	if o.Backend == "" {
+		o.Backend = "cpu"
+	}
+	if o.Backend != "cpu" && o.Backend != "cuda" {
+		return fmt.Errorf("lmscore: unknown backend %q (want cpu or cuda)", o.Backend)
+	}
+	switch o.Precision {
+	case "", "bf16", "fp32":
+	default:
+		return fmt.Errorf("lmscore: unknown precision %q (want bf16 or fp32)", o.Precision)
+	}
+	if o.BlockSize == 0 {
+		o.BlockSize = 16
+	}
+	if o.MaxBatchTokens == 0 {
+		o.MaxBatchTokens = 2048
+		if o.Backend == "cuda" {
+			o.MaxBatchTokens = 8192
+		}
+	}
+	if o.KVMemory == 0 && o.KVBlocks == 0 {
+		o.KVMemory = 1 << 30
+		if o.Backend == "cuda" {
+			o.KVMemory = 8 << 30
+		}
+	}
+	switch {
+	case o.BlockSize < 1 || o.BlockSize > 1024:
+		return fmt.Errorf("lmscore: block size %d: want 1 to 1024", o.BlockSize)
+	case o.MaxBatchTokens < 1:
+		return fmt.Errorf("lmscore: max batch tokens %d: want at least 1", o.MaxBatchTokens)
+	case o.KVMemory < 0 || o.KVBlocks < 0:
+		return errors.New("lmscore: negative KV budget")
+	case o.MaxLength < 0:
+		return fmt.Errorf("lmscore: max length %d is negative", o.MaxLength)
+	case o.Threads < 0:
+		return fmt.Errorf("lmscore: threads %d is negative", o.Threads)
+	}
+	return nil
+}
+
+// allocate sizes the KV pool from the budget and creates the step executor.
+func (m *Model) allocate() error {
+	var err error
+	if m.blockBytes, err = m.engine.KVBlockBytes(m.opts.BlockSize); err != nil {
+		return err
+	}
+	nBlocks := m.opts.KVBlocks
+	if nBlocks == 0 {
+		nBlocks = int(min(m.opts.KVMemory/m.blockBytes, 1<<30)) + 1 // +1: the reserved null block
+	}
+	if nBlocks < 2 {
+		return &BudgetError{Need: 2 * m.blockBytes, Have: m.opts.KVMemory,
+			Msg: fmt.Sprintf("a KV budget of %d bytes holds no block of %d bytes", m.opts.KVMemory, m.blockBytes)}
+	}
+	if m.pool, err = scheduler.NewBlockPool(nBlocks, m.opts.BlockSize); err != nil {
+		return err
+	}
+	if m.kv, err = m.engine.NewKV(m.opts.BlockSize, nBlocks); err != nil {
+		return err
+	}
+	if m.step, err = m.engine.NewStep(m.opts.MaxBatchTokens, m.opts.MaxBatchTokens); err != nil {
+		m.kv.Close()
+		return err
+	}
+	return nil
+}
+
+// Close frees the model, its KV cache and the file mapping.
+func (m *Model) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	errs := []error{m.step.Close(), m.kv.Close(), m.engine.Close(), m.weights.Close()}
+	return errors.Join(errs...)
+}
+
+// Info describes the model.
+func (m *Model) Info() ModelInfo { return m.info }
+
+// Options returns the options in force, defaults filled in.
+func (m *Model) Options() Options { return m.opts }
+
+// CacheStats describes the KV block pool.
+func (m *Model) CacheStats() CacheStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return CacheStats{
+		BlocksTotal:      m.pool.Usable(),
+		BlocksUsed:       m.pool.NumUsed(),
+		BlocksCachedFree: m.pool.NumCachedFree(),
+		BlockBytes:       m.blockBytes,
+	}
+}
+
+// Tokenize encodes text with the model's tokenizer, with BOS first when
+// addBOS is set and the model's vocabulary adds one.
+func (m *Model) Tokenize(text string, addBOS bool) ([]int32, error) {
+	if m.tok == nil {
+		return nil, m.noTokenizer()
+	}
+	return m.tok.EncodeSpecial(text, addBOS, false), nil
+}
+
+// TokenBytes returns the bytes token id decodes to (nil when there is no
+// tokenizer or the id is out of range).
+func (m *Model) TokenBytes(id int32) []byte {
+	if m.tok == nil {
+		return nil
+	}
+	return m.tok.TokenBytes(id)
+}
+
+func (m *Model) noTokenizer() error {
+	return fmt.Errorf("lmscore: %s: text requests need a tokenizer: %w", m.info.Name, m.tokErr)
+}

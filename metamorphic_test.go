@@ -1,0 +1,109 @@
+package lmscore
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/lmscore/lmscore/internal/testmodel"
+	"github.com/lmscore/lmscore/model"
+)
+
+// randomRequests draws token requests that share prefixes at every level:
+// a few "task" prefixes, several questions per task, several choices per
+// question, with lengths that are not multiples of any block size.
+func randomRequests(seed uint64, vocab, n int) []Request {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	toks := func(k int) []int32 {
+		t := make([]int32, k)
+		for i := range t {
+			t[i] = int32(1 + rng.IntN(vocab-1))
+		}
+		return t
+	}
+	var reqs []Request
+	tasks := [][]int32{toks(37), toks(17), toks(1)}
+	for len(reqs) < n {
+		task := tasks[rng.IntN(len(tasks))]
+		q := append(append([]int32{}, task...), toks(1+rng.IntN(23))...)
+		for c := 0; c < 1+rng.IntN(4) && len(reqs) < n; c++ {
+			reqs = append(reqs, Request{ContextTokens: q, ContinuationTokens: toks(1 + rng.IntN(6))})
+		}
+	}
+	return reqs
+}
+
+func openTest(t *testing.T, m *model.Model, o Options) *Model {
+	t.Helper()
+	if o.KVMemory == 0 && o.KVBlocks == 0 {
+		o.KVMemory = 16 << 20 // the 1 GiB default is for real models
+	}
+	sm, err := open(m, "test", o)
+	require.NoError(t, err)
+	t.Cleanup(func() { sm.Close() })
+	return sm
+}
+
+func scoreAll(t *testing.T, m *Model, reqs []Request, so ScoreOptions) []Result {
+	t.Helper()
+	res, _, err := m.Score(context.Background(), reqs, so)
+	require.NoError(t, err)
+	require.Len(t, res, len(reqs))
+	return res
+}
+
+// requireBitwise compares every per-token log-probability bit for bit.
+func requireBitwise(t *testing.T, want, got []Result, what string) {
+	t.Helper()
+	require.Len(t, got, len(want), what)
+	for i := range want {
+		require.Equal(t, want[i].TokenLogProbs, got[i].TokenLogProbs, "%s: request %d", what, i)
+		require.Equal(t, want[i].LogProb, got[i].LogProb, "%s: request %d", what, i)
+		require.Equal(t, want[i].IsGreedy, got[i].IsGreedy, "%s: request %d", what, i)
+	}
+}
+
+func TestMetamorphicCPU(t *testing.T) {
+	for _, arch := range []model.Arch{model.ArchLlama, model.ArchQwen2, model.ArchGPT2} {
+		t.Run(arch.String(), func(t *testing.T) {
+			weights := testmodel.Must(testmodel.Options{Arch: arch, Seed: 5, NVocab: 97, NCtx: 128})
+			reqs := randomRequests(uint64(arch), 97, 60)
+			base := openTest(t, weights, Options{Threads: 2, NoCache: true})
+			want := scoreAll(t, base, reqs, ScoreOptions{})
+
+			cached := openTest(t, weights, Options{Threads: 2})
+			requireBitwise(t, want, scoreAll(t, cached, reqs, ScoreOptions{}), "cache on vs off")
+			// The second call reads the prefix cache the first one filled.
+			requireBitwise(t, want, scoreAll(t, cached, reqs, ScoreOptions{}), "warm cache")
+
+			perm := rand.New(rand.NewPCG(1, 2)).Perm(len(reqs))
+			shuffled := make([]Request, len(reqs))
+			for i, p := range perm {
+				shuffled[i] = reqs[p]
+			}
+			got := scoreAll(t, cached, shuffled, ScoreOptions{})
+			unshuffled := make([]Result, len(reqs))
+			for i, p := range perm {
+				unshuffled[p] = got[i]
+			}
+			requireBitwise(t, want, unshuffled, "shuffled")
+
+			doubled := scoreAll(t, cached, append(append([]Request{}, reqs...), reqs...), ScoreOptions{})
+			requireBitwise(t, want, doubled[:len(reqs)], "duplicated, first copy")
+			requireBitwise(t, want, doubled[len(reqs):], "duplicated, second copy")
+
+			for _, bs := range []int{1, 16, 64} {
+				m := openTest(t, weights, Options{Threads: 2, BlockSize: bs})
+				requireBitwise(t, want, scoreAll(t, m, reqs, ScoreOptions{}), "block size")
+			}
+			tight := openTest(t, weights, Options{Threads: 2, BlockSize: 4, KVBlocks: 40})
+			requireBitwise(t, want, scoreAll(t, tight, reqs, ScoreOptions{}), "tight KV budget")
+			for _, mbt := range []int{64, 8192} {
+				m := openTest(t, weights, Options{Threads: 2, MaxBatchTokens: mbt})
+				requireBitwise(t, want, scoreAll(t, m, reqs, ScoreOptions{}), "max batch tokens")
+			}
+		})
+	}
+}

@@ -1,0 +1,234 @@
+package lmscore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/lmscore/lmscore/scheduler"
+	"github.com/lmscore/lmscore/tokenizer"
+)
+
+// prepared is a request in tokens, checked against the vocabulary.
+type prepared struct {
+	ctx, cont []int32
+	nBytes    int
+}
+
+// Check reports whether a request can be scored (non-empty continuation,
+// token ids inside the vocabulary, a tokenizer for text) without scoring it.
+func (m *Model) Check(r Request) error {
+	_, err := m.prepare(&r)
+	return err
+}
+
+func (m *Model) prepare(r *Request) (prepared, error) {
+	var p prepared
+	if r.tokenForm() {
+		if r.Context != "" || r.Continuation != "" {
+			return p, errors.New("give either text (context, continuation) or tokens, not both")
+		}
+		p.ctx, p.cont = r.ContextTokens, r.ContinuationTokens
+		for _, id := range p.cont {
+			if id >= 0 && m.tok != nil {
+				p.nBytes += len(m.tok.TokenBytes(id))
+			}
+		}
+	} else {
+		if len(r.ContextTokens) > 0 {
+			return p, errors.New("context tokens without continuation tokens")
+		}
+		if r.Continuation == "" {
+			return p, errors.New("empty continuation")
+		}
+		if m.tok == nil {
+			return p, m.noTokenizer()
+		}
+		p.ctx, p.cont = tokenizer.EncodePair(m.tok, r.Context, r.Continuation)
+		if len(p.cont) == 0 {
+			return p, fmt.Errorf("continuation %q adds no token after the context", r.Continuation)
+		}
+		p.nBytes = len(r.Continuation)
+	}
+	if len(p.ctx) == 0 {
+		if m.info.BOS < 0 {
+			return p, errors.New("empty context and the vocabulary has no BOS or EOS token to stand for it")
+		}
+		p.ctx = []int32{m.info.BOS}
+	}
+	for _, part := range [2][]int32{p.ctx, p.cont} {
+		for _, id := range part {
+			if id < 0 || int(id) >= m.info.NVocab {
+				return p, fmt.Errorf("token id %d outside the vocabulary of %d", id, m.info.NVocab)
+			}
+		}
+	}
+	return p, nil
+}
+
+// Score scores every request and returns the results in input order. It
+// stops at the first request that cannot be scored (a *RequestError naming
+// it), or when ctx is cancelled; results already delivered through
+// ScoreOptions.OnResult stay valid either way.
+func (m *Model) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Result, Stats, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, Stats{}, ErrClosed
+	}
+	start := time.Now()
+	results := make([]Result, len(reqs))
+	sreqs := make([]scheduler.Request, len(reqs))
+	for i := range reqs {
+		p, err := m.prepare(&reqs[i])
+		if err != nil {
+			return nil, Stats{}, &RequestError{Index: i, ID: reqs[i].ID, Err: err}
+		}
+		sreqs[i] = scheduler.Request{ID: reqs[i].ID, Context: p.ctx, Continuation: p.cont}
+		results[i] = Result{
+			Index: i, ID: reqs[i].ID, NTokens: len(p.cont), NBytes: p.nBytes, IsGreedy: true,
+			TokenLogProbs: make([]float32, len(p.cont)),
+		}
+		if so.TopN > 0 {
+			results[i].TopLogProbs = make([][]TokenLogProb, len(p.cont))
+		}
+	}
+	if so.TopN < 0 {
+		return nil, Stats{}, fmt.Errorf("lmscore: top-n %d is negative", so.TopN)
+	}
+	planner, err := scheduler.NewPlanner(m.pool, sreqs, scheduler.Options{
+		MaxBatchTokens: m.opts.MaxBatchTokens,
+		MaxLen:         m.opts.MaxLength,
+		NoCache:        m.opts.NoCache || so.NoCache,
+		Namespace:      m.info.Name + "/" + m.info.Arch,
+		TopN:           int32(so.TopN),
+	})
+	if err != nil {
+		return nil, Stats{}, m.planError(err)
+	}
+	for i := range results {
+		results[i].Truncated = planner.Truncated(i)
+	}
+	run := executor{m: m, planner: planner, results: results, so: so, start: start}
+	err = run.loop(ctx)
+	planner.Close()
+	if err != nil {
+		// Blocks registered by the plan may never have been written: the
+		// cache must forget them all.
+		m.pool.Reset()
+		return nil, run.stats(), err
+	}
+	return results, run.stats(), nil
+}
+
+// planError is where a planner's budget failure would become a BudgetError.
+func (m *Model) planError(err error) error { return err }
+
+// executor runs one plan: each step through the native core, each output
+// row routed back to the requests that asked for it.
+type executor struct {
+	m       *Model
+	planner *scheduler.Planner
+	results []Result
+	so      ScoreOptions
+	start   time.Time
+	res     scheduler.Result
+	done    int
+	tokens  int64
+}
+
+func (x *executor) loop(ctx context.Context) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		step, err := x.planner.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return x.m.planError(err)
+		}
+		if err := x.m.step.Run(x.m.kv, &step.Batch, &x.res); err != nil {
+			return fmt.Errorf("lmscore: step %d: %w", step.Index, err)
+		}
+		x.route(step)
+		x.tokens += int64(step.Batch.NumTokens())
+		for _, r := range step.Done {
+			x.done++
+			if x.so.OnResult != nil {
+				if err := x.so.OnResult(x.finish(int(r))); err != nil {
+					return err
+				}
+			} else {
+				x.finish(int(r))
+			}
+		}
+		if x.so.OnProgress != nil {
+			x.so.OnProgress(Progress{
+				DoneTokens: x.tokens, UniqueTokens: x.planner.Stats().UniqueTokens,
+				DoneRequests: x.done, Requests: len(x.results), Elapsed: time.Since(x.start),
+			})
+		}
+	}
+}
+
+func (x *executor) route(step *scheduler.Step) {
+	topN := int(step.Batch.TopN)
+	for row := 0; row+1 < len(step.RouteStart); row++ {
+		lp, greedy := x.res.LogProb[row], x.res.IsGreedy[row]
+		var top []TokenLogProb
+		if topN > 0 {
+			top = make([]TokenLogProb, topN)
+			for k := range top {
+				top[k] = TokenLogProb{Token: x.res.TopIDs[row*topN+k], LogProb: x.res.TopLogProbs[row*topN+k]}
+			}
+		}
+		for k := step.RouteStart[row]; k < step.RouteStart[row+1]; k++ {
+			r := &x.results[step.RouteRequest[k]]
+			j := step.RouteToken[k]
+			r.TokenLogProbs[j] = lp
+			r.IsGreedy = r.IsGreedy && greedy
+			if top != nil {
+				r.TopLogProbs[j] = top
+			}
+		}
+	}
+}
+
+// finish sums a completed request's log-probabilities in token order, so
+// the sum is the same whatever order its tokens were computed in.
+func (x *executor) finish(i int) Result {
+	r := &x.results[i]
+	r.LogProb = 0
+	for _, lp := range r.TokenLogProbs {
+		r.LogProb += float64(lp)
+	}
+	return *r
+}
+
+func (x *executor) stats() Stats {
+	ps := x.planner.Stats()
+	wall := time.Since(x.start)
+	s := Stats{
+		Requests:         ps.Requests,
+		TotalTokens:      ps.TotalTokens,
+		UniqueTokens:     ps.UniqueTokens,
+		ComputedTokens:   ps.PlannedComputedTokens + ps.LogitOnlyTokens,
+		ReusedTokens:     max(ps.TotalTokens-ps.PlannedComputedTokens, 0),
+		RecomputedTokens: ps.RecomputedTokens,
+		CopiedBlocks:     ps.CopiedBlocks,
+		Evictions:        ps.Evictions,
+		Steps:            ps.Steps,
+		PeakKVBlocks:     ps.PeakLiveBlocks,
+		PeakKVBytes:      int64(ps.PeakLiveBlocks) * x.m.blockBytes,
+		Wall:             wall,
+	}
+	if sec := wall.Seconds(); sec > 0 {
+		s.TokensPerSecond = float64(s.TotalTokens) / sec
+		s.ComputedPerSecond = float64(s.ComputedTokens) / sec
+	}
+	return s
+}
