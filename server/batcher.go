@@ -41,6 +41,11 @@ type batcher struct {
 	window    time.Duration
 	maxTokens int // stop merging once a call holds this many tokens
 
+	// cache is the KV pool's state after the last call. The batcher reads
+	// it between calls because the model's CacheStats waits for a running
+	// Score: /metrics reads this snapshot and never stalls behind a batch.
+	cache atomic.Pointer[lmscore.CacheStats]
+
 	queue    chan *batchJob
 	queued   atomic.Int64
 	ctx      context.Context // Score's: cancelled only when shutdown gives up waiting
@@ -57,6 +62,8 @@ func newBatcher(model Scorer, m *metrics, window time.Duration, maxTokens int) *
 		queue: make(chan *batchJob), ctx: ctx, cancel: cancel,
 		quit: make(chan struct{}), stopped: make(chan struct{}),
 	}
+	cs := model.CacheStats()
+	b.cache.Store(&cs)
 	go b.run()
 	return b
 }
@@ -145,6 +152,8 @@ func (b *batcher) run() {
 			timer.Stop()
 		}
 		b.execute(jobs)
+		cs := b.model.CacheStats()
+		b.cache.Store(&cs)
 	}
 }
 

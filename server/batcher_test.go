@@ -44,7 +44,7 @@ func TestBatchingWindow(t *testing.T) {
 	assert.Equal(t, []int{n}, fake.sizes)
 	assert.Equal(t, []int{2}, topNs)
 	for i, r := range resps {
-		toks := fake.Tokenize(fmt.Sprintf("shared few-shot prefix, question %d", i), true)
+		toks := fake.tokens(fmt.Sprintf("shared few-shot prefix, question %d", i), true)
 		lp := r.Choices[0].Logprobs
 		require.Len(t, lp.TokenLogprobs, len(toks))
 		last := len(toks) - 1

@@ -166,7 +166,10 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) (*completio
 	for i, p := range prompts {
 		toks := p.tokens
 		if !p.isTokens {
-			toks = s.model.Tokenize(p.text, s.info.AddBOS)
+			var err error
+			if toks, err = s.model.Tokenize(p.text, s.info.AddBOS); err != nil {
+				return nil, badRequest("prompt", "no_tokenizer", "prompt %d is text, but %v: send token ids", i, err)
+			}
 			if len(toks) == 0 {
 				return nil, badRequest("prompt", "invalid_prompt", "prompt %d is empty: it has no tokens", i)
 			}

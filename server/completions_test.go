@@ -18,7 +18,7 @@ func TestCompletionsPromptForms(t *testing.T) {
 	fake := newFakeModel()
 	ts := startServer(t, fake, Config{})
 
-	ids := func(s string) []int32 { return fake.Tokenize(s, true) }
+	ids := func(s string) []int32 { return fake.tokens(s, true) }
 	cases := []struct {
 		name   string
 		prompt any
@@ -176,8 +176,8 @@ func TestCompletionsOneGreedyToken(t *testing.T) {
 func TestCompletionsMatchDirectScore(t *testing.T) {
 	fake := newFakeModel()
 	ts := startServer(t, fake, Config{})
-	ctx := fake.Tokenize("The capital of France is", true)
-	cont := fake.Tokenize(" Paris", false)
+	ctx := fake.tokens("The capital of France is", true)
+	cont := fake.tokens(" Paris", false)
 	res, _, err := newFakeModel().Score(t.Context(), []lmscore.Request{{ContextTokens: ctx, ContinuationTokens: cont}}, lmscore.ScoreOptions{})
 	require.NoError(t, err)
 

@@ -32,11 +32,12 @@ type fakeModel struct {
 	clock int64
 	used  atomic.Int64
 
-	delay  time.Duration                          // per Score call, to hold requests in flight
-	fail   func([]lmscore.Request) error          // injected faults
-	calls  atomic.Int64                           // Score calls
-	sizes  []int                                  // requests per call
-	onCall func(n int, opts lmscore.ScoreOptions) // observes calls
+	noTokenizer bool
+	delay       time.Duration                          // per Score call, to hold requests in flight
+	fail        func([]lmscore.Request) error          // injected faults
+	calls       atomic.Int64                           // Score calls
+	sizes       []int                                  // requests per call
+	onCall      func(n int, opts lmscore.ScoreOptions) // observes calls
 }
 
 const (
@@ -54,7 +55,15 @@ func (f *fakeModel) Info() lmscore.ModelInfo {
 	return lmscore.ModelInfo{Name: "fake", Arch: "fake", NVocab: fakeNVocab, NCtx: f.nCtx, BOS: fakeBOS, AddBOS: true, Backend: "cpu"}
 }
 
-func (f *fakeModel) Tokenize(text string, addBOS bool) []int32 {
+func (f *fakeModel) Tokenize(text string, addBOS bool) ([]int32, error) {
+	if f.noTokenizer {
+		return nil, errors.New("fake: the model file carries no tokenizer")
+	}
+	return f.tokens(text, addBOS), nil
+}
+
+// tokens is Tokenize for tests, which know the fake has a tokenizer.
+func (f *fakeModel) tokens(text string, addBOS bool) []int32 {
 	var out []int32
 	if addBOS {
 		out = append(out, fakeBOS)

@@ -224,7 +224,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	cache := s.model.CacheStats()
+	cache := *s.batcher.cache.Load()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	_ = s.metrics.write(w, cache, int(s.inFlight.Load()), int(s.batcher.queued.Load()))
 }

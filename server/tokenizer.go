@@ -47,7 +47,11 @@ func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addSpecial := req.AddSpecialTokens == nil || *req.AddSpecialTokens
-	toks := s.tokenizeSpecial(*req.Prompt, addSpecial && s.info.AddBOS)
+	toks, err := s.tokenizeSpecial(*req.Prompt, addSpecial && s.info.AddBOS)
+	if err != nil {
+		writeError(w, badRequest("prompt", "no_tokenizer", "%v", err))
+		return
+	}
 	writeJSON(w, http.StatusOK, tokenizeResponse{Count: len(toks), MaxModelLen: s.info.NCtx, Tokens: toks})
 }
 
@@ -55,23 +59,29 @@ func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
 // appears as that token, as a Hugging Face tokenizer reads special tokens in
 // text. lm-eval-harness finds the BOS id by tokenizing tokenizer_info's
 // bos_token with add_special_tokens false and taking the first id.
-func (s *Server) tokenizeSpecial(text string, addBOS bool) []int32 {
+func (s *Server) tokenizeSpecial(text string, addBOS bool) ([]int32, error) {
 	var out []int32
 	if addBOS {
 		out = append(out, s.info.BOS)
 	}
-	if s.bosText == "" {
-		return append(out, s.model.Tokenize(text, false)...)
+	parts := []string{text}
+	if s.bosText != "" {
+		parts = strings.Split(text, s.bosText)
 	}
-	for i, part := range strings.Split(text, s.bosText) {
+	for i, part := range parts {
 		if i > 0 {
 			out = append(out, s.info.BOS)
 		}
-		if part != "" {
-			out = append(out, s.model.Tokenize(part, false)...)
+		if part == "" {
+			continue
 		}
+		toks, err := s.model.Tokenize(part, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, toks...)
 	}
-	return out
+	return out, nil
 }
 
 func (s *Server) handleDetokenize(w http.ResponseWriter, r *http.Request) {

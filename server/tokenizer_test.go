@@ -33,14 +33,14 @@ func TestTokenizerEndpoints(t *testing.T) {
 	}
 	// lm-eval's probe and its encode(): add_special_tokens false.
 	r := tokenize(`{"prompt": "test", "add_special_tokens": false}`)
-	assert.Equal(t, fake.Tokenize("test", false), r.Tokens)
+	assert.Equal(t, fake.tokens("test", false), r.Tokens)
 	assert.Equal(t, 4, r.Count)
 	assert.Equal(t, fake.nCtx, r.MaxModelLen)
 	// vLLM's default adds the special tokens (BOS, as the model says).
-	assert.Equal(t, fake.Tokenize("test", true), tokenize(`{"prompt": "test"}`).Tokens)
+	assert.Equal(t, fake.tokens("test", true), tokenize(`{"prompt": "test"}`).Tokens)
 	// bos_token_id = encode(bos_token)[0]
 	assert.Equal(t, []int32{fakeBOS}, tokenize(`{"prompt": "<s>", "add_special_tokens": false}`).Tokens)
-	assert.Equal(t, append(append(fake.Tokenize("a", false), fakeBOS), fake.Tokenize("b", false)...),
+	assert.Equal(t, append(append(fake.tokens("a", false), fakeBOS), fake.tokens("b", false)...),
 		tokenize(`{"prompt": "a<s>b", "add_special_tokens": false}`).Tokens)
 
 	code, body = ts.post(t, "/detokenize", `{"tokens": [75, 76, 77]}`)
