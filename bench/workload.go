@@ -5,6 +5,7 @@ package bench
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,11 +39,14 @@ type WorkloadOptions struct {
 	// each context to Window tokens, as a harness does near the window.
 	Long   bool
 	Window int
+	// Demos overrides metaicl16's 16 demonstrations (0 keeps the default),
+	// for models whose window is shorter than gpt2-large's.
+	Demos int
 }
 
 // Workloads lists the generators by name.
 var Workloads = map[string]func(WorkloadOptions) []Line{
-	"metaicl16": func(o WorkloadOptions) []Line { return metaICL(o, 16) },
+	"metaicl16": func(o WorkloadOptions) []Line { return metaICL(o, cmp.Or(o.Demos, 16)) },
 	"metaicl0":  func(o WorkloadOptions) []Line { return metaICL(o, 0) },
 	"hellaswag": hellaSwag,
 	"sysprompt": sysPrompt,
