@@ -27,7 +27,12 @@ type BlockPool struct {
 	freeHead, freeTail int32
 	numFree            int
 	numCachedFree      int
-	cached             map[BlockHash]int32
+	// cached maps a registered hash's low half to its block; the block
+	// stores the whole hash, so a lookup checks the high half too and a
+	// collision of low halves (chance 2^-64 per pair) costs a miss, never a
+	// false hit. uint64 keys hash and compare much faster than 128-bit ones,
+	// which matters at millions of blocks per plan.
+	cached             map[uint64]int32
 	evictions          int64
 	evicted            evictedSet
 
@@ -63,10 +68,10 @@ func NewBlockPool(numBlocks, blockSize int) (*BlockPool, error) {
 // Reset forgets every cached prefix and reference: all blocks but the null
 // block become free and empty, in id order.
 func (p *BlockPool) Reset() {
-	p.cached = make(map[BlockHash]int32)
+	p.cached = make(map[uint64]int32)
 	p.freeHead, p.freeTail = noBlock, noBlock
 	p.numFree, p.numCachedFree = 0, 0
-	p.evicted = newEvictedSet(max(len(p.blocks), 1024))
+	p.evicted = newEvictedSet(len(p.blocks))
 	for i := range p.blocks {
 		p.blocks[i] = poolBlock{prev: noBlock, next: noBlock}
 	}
@@ -125,7 +130,9 @@ func (p *BlockPool) allocate() (block int32, ok bool) {
 	}
 	p.unlink(b)
 	if h := p.blocks[b].hash; !h.IsZero() {
-		delete(p.cached, h)
+		if p.cached[h.Lo] == b {
+			delete(p.cached, h.Lo)
+		}
 		p.blocks[b].hash = BlockHash{}
 		p.evictions++
 		p.evicted.add(h)
@@ -140,8 +147,8 @@ func (p *BlockPool) allocate() (block int32, ok bool) {
 // lookup returns the block cached under h with one more reference, taking
 // it off the free list if it was there.
 func (p *BlockPool) lookup(h BlockHash) (block int32, ok bool) {
-	b, ok := p.cached[h]
-	if !ok {
+	b, ok := p.cached[h.Lo]
+	if !ok || p.blocks[b].hash != h {
 		return noBlock, false
 	}
 	if p.blocks[b].free {
@@ -151,18 +158,31 @@ func (p *BlockPool) lookup(h BlockHash) (block int32, ok bool) {
 	return b, true
 }
 
+// has reports whether a block is cached under h, without touching it.
+func (p *BlockPool) has(h BlockHash) bool {
+	b, ok := p.cached[h.Lo]
+	return ok && p.blocks[b].hash == h
+}
+
 // register records that block (referenced, being filled by the plan) will
-// hold the full block hashed h. It reports whether h was evicted from this
-// pool before, i.e. whether this content is being computed again.
-func (p *BlockPool) register(block int32, h BlockHash) (recomputed bool) {
-	if _, dup := p.cached[h]; dup {
-		// Only possible if a caller computes a block it could have hit;
-		// keep the first so that the map and the blocks agree.
-		return false
+// hold the full block hashed h. With checkEvicted, it reports whether h was
+// evicted from this pool lately, i.e. whether this content is being
+// computed again.
+func (p *BlockPool) register(block int32, h BlockHash, checkEvicted bool) (recomputed bool) {
+	if checkEvicted {
+		if _, dup := p.cached[h.Lo]; dup {
+			// A block the caller could have hit, or a collision of low
+			// halves: leave this one unregistered (simply not cached).
+			return false
+		}
 	}
+	// Without checkEvicted the caller knows the pool has never seen the
+	// block's predecessor, hence not the block: skip the probe. Should a
+	// low half collide anyway, the map forgets the older block, which then
+	// is merely never hit (lookups compare the whole hash).
 	p.blocks[block].hash = h
-	p.cached[h] = block
-	return p.evicted.remove(h)
+	p.cached[h.Lo] = block
+	return checkEvicted && p.evicted.remove(h)
 }
 
 func (p *BlockPool) retain(block int32) { p.blocks[block].ref++ }
@@ -233,40 +253,34 @@ func (p *BlockPool) countFree(pb *poolBlock, d int) {
 	}
 }
 
-// evictedSet remembers the hashes of the last n evicted blocks (a FIFO
-// ring plus an index), so that computing one of them again can be counted
-// as a recomputation without the memory growing over a server's lifetime.
+// evictedSet remembers the hashes of recently evicted blocks, so that
+// computing one of them again can be counted as a recomputation. It only
+// feeds a statistic, so it is a direct-mapped table of low hash halves, two
+// slots per pool block: O(1) without a map's overhead (it sees every
+// eviction), bounded memory over a server's lifetime, and a rare slot
+// collision merely forgets one eviction (the count errs low, never high).
 type evictedSet struct {
-	ring []BlockHash
-	next int
-	at   map[BlockHash]int32
+	slots []uint64
+	mask  uint64
 }
 
 func newEvictedSet(n int) evictedSet {
-	return evictedSet{ring: make([]BlockHash, 0, n), at: make(map[BlockHash]int32)}
+	size := 1
+	for size < 2*n {
+		size <<= 1
+	}
+	return evictedSet{slots: make([]uint64, size), mask: uint64(size - 1)}
 }
 
 func (s *evictedSet) add(h BlockHash) {
-	if _, ok := s.at[h]; ok {
-		return
-	}
-	if len(s.ring) < cap(s.ring) {
-		s.at[h] = int32(len(s.ring))
-		s.ring = append(s.ring, h)
-		return
-	}
-	if old := s.ring[s.next]; s.at[old] == int32(s.next) {
-		delete(s.at, old)
-	}
-	s.ring[s.next] = h
-	s.at[h] = int32(s.next)
-	s.next = (s.next + 1) % len(s.ring)
+	s.slots[h.Lo&s.mask] = h.Lo | 1 // 0 marks an empty slot
 }
 
 func (s *evictedSet) remove(h BlockHash) bool {
-	if _, ok := s.at[h]; !ok {
+	i := h.Lo & s.mask
+	if s.slots[i] != h.Lo|1 {
 		return false
 	}
-	delete(s.at, h)
+	s.slots[i] = 0
 	return true
 }

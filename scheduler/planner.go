@@ -52,6 +52,7 @@ type Planner struct {
 	pathTokens []int32
 	pathBlocks []int32
 	pathHash   []BlockHash
+	pathKnown  []bool // the pool knew the block's hash (a hit, or evicted lately)
 
 	heldBlocks []int32 // each node's references, at nodes[n].held
 	lastUse    []int32 // per pool block: the last step of this plan that touches it
@@ -169,6 +170,7 @@ func (p *Planner) buildTrie(reqs []Request) error {
 	nIdx := (maxDepth + int(p.bs) - 1) / int(p.bs)
 	p.pathBlocks = make([]int32, nIdx)
 	p.pathHash = make([]BlockHash, nIdx)
+	p.pathKnown = make([]bool, nIdx)
 	p.stats.KVBlocksMin = nIdx + 1
 	return nil
 }

@@ -44,6 +44,7 @@ func (p *Planner) planNode(id prefixtrie.NodeID) error {
 		lo, hi := max(b*bs, start), min((b+1)*bs, end)
 		full := (b+1)*bs <= end
 		var h BlockHash
+		known := false
 		if full {
 			prev := p.ns
 			if b > 0 {
@@ -51,11 +52,21 @@ func (p *Planner) planNode(id prefixtrie.NodeID) error {
 			}
 			h = chainHash(prev, p.ns, p.pathTokens[b*bs:(b+1)*bs])
 			p.pathHash[b] = h
-			// The in-place branch never looks its first block up: holding
-			// a cached copy as well as the parent's tail would take one
-			// block more than the budget was checked for.
-			if !p.opts.NoCache && !(b == b0 && inPlace) {
+			// Only a block whose predecessor the pool knew (cached now, or
+			// evicted lately) can be known itself: it was registered after
+			// it, and is evicted before it (finished paths free their
+			// deepest blocks first). Fresh content skips the map lookups.
+			known = !p.opts.NoCache && (b == 0 || p.pathKnown[b-1])
+			p.pathKnown[b] = false
+			if known && b == b0 && inPlace {
+				// The in-place branch does not take a cached copy of its
+				// first block: holding it as well as the parent's tail would
+				// take one block more than the budget was checked for. It
+				// only learns whether deeper blocks may be cached.
+				p.pathKnown[b] = p.pool.has(h)
+			} else if known {
 				if blk, ok := p.pool.lookup(h); ok {
+					p.pathKnown[b] = true
 					p.heldBlocks = append(p.heldBlocks, blk)
 					p.pathBlocks[b] = blk
 					p.stats.CacheHitBlocks++
@@ -102,10 +113,11 @@ func (p *Planner) planNode(id prefixtrie.NodeID) error {
 		}
 		p.heldBlocks = append(p.heldBlocks, blk)
 		p.pathBlocks[b] = blk
-		if full && !p.opts.NoCache && p.pool.register(blk, h) {
+		if full && !p.opts.NoCache && p.pool.register(blk, h, known) {
 			// Evicted earlier and computed again (a recomputed head is
 			// already counted above).
 			p.stats.RecomputedEvictedTokens += int64(hi - max(b*bs, start))
+			p.pathKnown[b] = true
 		}
 		for pos := lo; pos < hi; pos++ {
 			p.work = append(p.work, pos, blk*bs+pos%bs)
