@@ -32,9 +32,9 @@ type BlockPool struct {
 	// collision of low halves (chance 2^-64 per pair) costs a miss, never a
 	// false hit. uint64 keys hash and compare much faster than 128-bit ones,
 	// which matters at millions of blocks per plan.
-	cached             map[uint64]int32
-	evictions          int64
-	evicted            evictedSet
+	cached    map[uint64]int32
+	evictions int64
+	evicted   evictedSet
 
 	// OnEvict, when set, is called with each block whose cached content is
 	// dropped to make room (tests pin the eviction order with it).
