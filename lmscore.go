@@ -236,3 +236,19 @@ func (m *Model) TokenBytes(id int32) []byte {
 func (m *Model) noTokenizer() error {
 	return fmt.Errorf("lmscore: %s: text requests need a tokenizer: %w", m.info.Name, m.tokErr)
 }
+
+// OpenModel opens a model already in memory (e.g. random weights for a
+// benchmark) under the given name. Text requests need a tokenizer, so such
+// a model scores token requests only, unless weights.File carries one.
+func OpenModel(weights *model.Model, name string, opts Options) (*Model, error) {
+	return open(weights, name, opts)
+}
+
+// ResetCache forgets every cached prefix: the next call starts cold.
+func (m *Model) ResetCache() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.closed {
+		m.pool.Reset()
+	}
+}
