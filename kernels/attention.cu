@@ -253,6 +253,7 @@ cudaError_t paged_attention(const AttentionParams &p, DType dtype, cudaStream_t 
         p.block_size <= 0)
         return cudaErrorInvalidValue;
     if (dtype == DType::F32) return dispatch_head_dim<float>(p, stream);
+    if (attention_tc_supports(p.head_dim) && !p.force_simt) return paged_attention_tc(p, stream);
     return dispatch_head_dim<__nv_bfloat16>(p, stream);
 }
 

@@ -103,13 +103,19 @@ struct AttentionParams {
     void *out;                   // (n_tokens, n_head * head_dim)
     int n_tiles, n_head, n_head_kv, head_dim, block_size;
     float scale;                 // usually 1/sqrt(head_dim)
+    int force_simt;              // tests: take the SIMT kernel even where tensor cores apply
 };
 
 // Flash-style paged attention: each query token t attends to every position
 // p <= positions[t] of its segment's sequence, reading K/V of position p from
 // slot block_indices[blk_begin + p / block_size] * block_size + p % block_size.
 // Online softmax in fp32; grouped-query heads share kv head h / (n_head / n_head_kv).
+// bf16 with head_dim 64 or 128 runs on tensor cores (attention_tc.cu), the
+// rest on the SIMT kernel (attention.cu).
 cudaError_t paged_attention(const AttentionParams &p, DType dtype, cudaStream_t stream);
+
+bool attention_tc_supports(int head_dim);
+cudaError_t paged_attention_tc(const AttentionParams &p, cudaStream_t stream); // bf16 only
 
 // ------------------------------------------------- activations, residual
 

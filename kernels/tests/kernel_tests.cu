@@ -247,7 +247,7 @@ struct AttnCase {
     bool share_prefix;                // segments 1.. share segment 0's full leading blocks
 };
 
-void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label) {
+void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label, bool force_simt = false) {
     const int bs = c.block_size, D = c.head_dim, H = c.n_head, Hkv = c.n_head_kv;
     const int n_seg = (int)c.queries.size();
     const int kv_dim = Hkv * D, q_dim = H * D;
@@ -315,6 +315,7 @@ void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label)
     p.head_dim = D;
     p.block_size = bs;
     p.scale = 1.f / sqrtf((float)D);
+    p.force_simt = force_simt;
     CUDA_OK(paged_attention(p, t, 0));
     sync_check("paged_attention");
 
@@ -346,7 +347,8 @@ void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label)
                 }
             }
     char name[128];
-    snprintf(name, sizeof name, "attention %s %s bs=%d D=%d H=%d/%d", label, dname(t), bs, D, H, Hkv);
+    const char *path = t == DType::BF16 && attention_tc_supports(D) && !force_simt ? "tensor-core" : "simt";
+    snprintf(name, sizeof name, "attention %s %s %s bs=%d D=%d H=%d/%d", path, label, dname(t), bs, D, H, Hkv);
     R.err(name, compare(out.download(), ref), tol_for(t));
 }
 
@@ -359,10 +361,15 @@ void test_attention(Rng &rng) {
             run_attention_case(rng, mixed, t, "mixed");
             AttnCase shared{bs, 64, 4, 4, {150, 150, 150, 150}, {1, 3, 7, 2}, true};
             run_attention_case(rng, shared, t, "shared-prefix");
+            if (t == DType::BF16) { // the SIMT kernel, which bf16 D=64 no longer takes by default
+                run_attention_case(rng, mixed, t, "mixed", true);
+                run_attention_case(rng, shared, t, "shared-prefix", true);
+            }
         }
     for (DType t : {DType::F32, DType::BF16}) {
         AttnCase d128{16, 128, 4, 1, {0, 70}, {37, 17}, false};
         run_attention_case(rng, d128, t, "head128");
+        if (t == DType::BF16) run_attention_case(rng, d128, t, "head128", true);
         AttnCase d16{16, 16, 2, 2, {3, 0}, {17, 64}, false};
         run_attention_case(rng, d16, t, "head16");
     }
@@ -387,29 +394,31 @@ void perf_attention(Rng &rng) {
     std::vector<int32_t> raw(tiles.size() * 4);
     memcpy(raw.data(), tiles.data(), raw.size() * 4);
     IntBuf dtiles(raw);
-    AttentionParams p{dq.p, dk.p, dv.p, dpos.p, (const AttnTile *)dtiles.p, dind.p, out.p, (int)tiles.size(), H, Hkv, D, bs,
-                      1.f / 8.f};
     cudaEvent_t a, b;
     cudaEventCreate(&a);
     cudaEventCreate(&b);
-    for (int i = 0; i < 3; ++i) CUDA_OK(paged_attention(p, t, 0));
-    std::vector<float> ms;
-    for (int i = 0; i < 10; ++i) {
-        cudaEventRecord(a);
-        CUDA_OK(paged_attention(p, t, 0));
-        cudaEventRecord(b);
-        cudaEventSynchronize(b);
-        float m;
-        cudaEventElapsedTime(&m, a, b);
-        ms.push_back(m);
+    for (int force_simt : {0, 1}) {
+        AttentionParams p{dq.p, dk.p, dv.p, dpos.p, (const AttnTile *)dtiles.p, dind.p, out.p, (int)tiles.size(), H, Hkv, D, bs,
+                          1.f / 8.f, force_simt};
+        for (int i = 0; i < 3; ++i) CUDA_OK(paged_attention(p, t, 0));
+        std::vector<float> ms;
+        for (int i = 0; i < 10; ++i) {
+            cudaEventRecord(a);
+            CUDA_OK(paged_attention(p, t, 0));
+            cudaEventRecord(b);
+            cudaEventSynchronize(b);
+            float m;
+            cudaEventElapsedTime(&m, a, b);
+            ms.push_back(m);
+        }
+        std::sort(ms.begin(), ms.end());
+        // Causal: each query sees (its position + 1) keys; 4 flops per q.k.v pair element.
+        double flops = 0;
+        for (int i = 0; i < len; ++i) flops += 4.0 * (i + 1) * D * H;
+        flops *= n_seg;
+        R.info("perf attention %s bf16 8x1024 tokens H=32/8 D=64 bs=16: median %.3f ms, %.1f TFLOP/s (causal flops)",
+               force_simt ? "simt" : "tensor-core", ms[5], flops / (ms[5] * 1e-3) / 1e12);
     }
-    std::sort(ms.begin(), ms.end());
-    // Causal: each query sees (its position + 1) keys; 4 flops per q.k.v pair element.
-    double flops = 0;
-    for (int i = 0; i < len; ++i) flops += 4.0 * (i + 1) * D * H;
-    flops *= n_seg;
-    R.info("perf attention bf16 8x1024 tokens H=32/8 D=64 bs=16: median %.3f ms, %.1f TFLOP/s (causal flops)", ms[5],
-           flops / (ms[5] * 1e-3) / 1e12);
 }
 
 // ------------------------------------------------------------- block copy
