@@ -29,12 +29,17 @@ echo "build rc=$? in $(( $(date +%s) - t0 )) s"; tail -3 "$out/build.log"
 bash kernels/tests/run_device_tests.sh $build --throughput 2>&1 | tee "$out/tests.log"
 echo "tests rc=${PIPESTATUS[0]}"
 
-# memcheck on a small model end to end (every kernel runs in it).
+# memcheck on small models end to end, then every kernel on its own.
 echo "=== compute-sanitizer memcheck model_tests --quick --no-oom"
 timeout "${MEMCHECK_TIMEOUT:-180}" compute-sanitizer --tool memcheck --error-exitcode 99 --leak-check full \
   $build/kernels/tests/model_tests $build/liblmscore_cuda.so --quick --no-oom > "$out/memcheck.log" 2>&1
 echo "memcheck rc=$?"
 grep -E "ERROR SUMMARY|LEAK SUMMARY|passed,|Device not supported|^FAIL" "$out/memcheck.log" | head -8
+echo "=== compute-sanitizer memcheck kernel_tests"
+timeout "${MEMCHECK_TIMEOUT:-180}" compute-sanitizer --tool memcheck --error-exitcode 99 --leak-check full \
+  $build/kernels/tests/kernel_tests > "$out/memcheck_kernels.log" 2>&1
+echo "memcheck kernel_tests rc=$?"
+grep -E "ERROR SUMMARY|LEAK SUMMARY|passed,|^FAIL" "$out/memcheck_kernels.log" | head -8
 
 echo "=== summary"
 grep -hE "^(FAIL|SKIP)|passed, |INFO (perf|throughput|cuBLAS|device)" "$out/tests.log"
