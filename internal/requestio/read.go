@@ -56,6 +56,18 @@ type TokenizeFunc func(context, continuation string) (ctx, cont []int32, err err
 // a tokenizer.
 var ErrNeedTokenizer = errors.New("text-form request needs a tokenizer (give a model)")
 
+// LineError is a line that cannot be a request (bad JSON, a missing or
+// mistyped field), as opposed to a failure to read the input at all.
+type LineError struct {
+	File string
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err) }
+
+func (e *LineError) Unwrap() error { return e.Err }
+
 // Reader reads requests one line at a time.
 type Reader struct {
 	r        *bufio.Reader
@@ -103,7 +115,7 @@ func (rd *Reader) Next() (Request, error) {
 		}
 		req, perr := rd.parse(raw)
 		if perr != nil {
-			return Request{}, fmt.Errorf("%s:%d: %w", rd.name, rd.line, perr)
+			return Request{}, &LineError{File: rd.name, Line: rd.line, Err: perr}
 		}
 		return req, nil
 	}
