@@ -18,8 +18,15 @@ type Request struct {
 	Continuation []int32
 }
 
-// Options shape a plan. BlockSize and the KV budget come from the BlockPool.
+// Options shape a plan.
 type Options struct {
+	// BlockSize and KVBlocks (the null block included) size the planner's
+	// own pool when NewPlanner gets none; KVBlocks 0 means room for the
+	// whole plan. With a pool, BlockSize must be 0 or the pool's, and
+	// KVBlocks is ignored.
+	BlockSize int
+	KVBlocks  int
+
 	// MaxBatchTokens caps the tokens of one step (--max-batch-tokens).
 	MaxBatchTokens int
 	// MaxOutputs caps the output rows of one step; 0 means MaxBatchTokens.
@@ -61,6 +68,9 @@ func (o *Options) check() error {
 	}
 	if o.Window == 0 {
 		o.Window = defaultWindow
+	}
+	if o.KVBlocks < 0 || o.KVBlocks == 1 {
+		return fmt.Errorf("scheduler: %d KV blocks: want 0 (no limit) or at least 2 (block 0 is reserved)", o.KVBlocks)
 	}
 	if o.Window < 1 {
 		return fmt.Errorf("scheduler: window %d: must be at least 1", o.Window)

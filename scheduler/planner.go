@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/lmscore/lmscore/prefixtrie"
 )
@@ -78,13 +79,14 @@ type nodeState struct {
 }
 
 // NewPlanner builds the trie of the requests and prepares to plan them on
-// pool. The pool must not be in use by another plan.
+// pool, which must not be in use by another plan. With a nil pool the
+// planner makes its own, of Options.KVBlocks blocks of Options.BlockSize
+// tokens, or, if KVBlocks is 0, of as many blocks as the plan could ever
+// hold at once (nothing is evicted): what `lmscore plan` uses to describe a
+// workload without a memory budget.
 func NewPlanner(pool *BlockPool, reqs []Request, opts Options) (*Planner, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
-	}
-	if pool.NumUsed() != 0 {
-		return nil, fmt.Errorf("scheduler: the block pool has %d referenced blocks: an earlier plan was not finished or closed", pool.NumUsed())
 	}
 	if len(reqs) > 1<<31-1 {
 		return nil, fmt.Errorf("scheduler: %d requests: at most 2^31-1", len(reqs))
@@ -92,19 +94,45 @@ func NewPlanner(pool *BlockPool, reqs []Request, opts Options) (*Planner, error)
 	p := &Planner{
 		pool:      pool,
 		opts:      opts,
-		bs:        pool.blockSize,
 		ns:        NamespaceHash(opts.Namespace),
 		remaining: make([]int32, len(reqs)),
 		truncated: make([]bool, len(reqs)),
-		lastUse:   make([]int32, pool.NumBlocks()),
-
-		evictionsBefore: pool.Evictions(),
 	}
+	usable := math.MaxInt
+	switch {
+	case pool != nil:
+		if pool.NumUsed() != 0 {
+			return nil, fmt.Errorf("scheduler: the block pool has %d referenced blocks: an earlier plan was not finished or closed", pool.NumUsed())
+		}
+		if opts.BlockSize != 0 && opts.BlockSize != pool.BlockSize() {
+			return nil, fmt.Errorf("scheduler: block size %d differs from the pool's %d", opts.BlockSize, pool.BlockSize())
+		}
+		p.bs, usable = pool.blockSize, pool.Usable()
+	case opts.BlockSize < 1 || opts.BlockSize > 1<<16:
+		return nil, fmt.Errorf("scheduler: block size %d out of range [1, 65536]", opts.BlockSize)
+	default:
+		p.bs = int32(opts.BlockSize)
+		if opts.KVBlocks > 0 {
+			usable = opts.KVBlocks - 1
+		}
+	}
+	if err := p.buildTrie(reqs, usable); err != nil {
+		return nil, err
+	}
+	if pool == nil {
+		n := opts.KVBlocks
+		if n == 0 {
+			n = p.maxBlocks() + 1
+		}
+		var err error
+		if p.pool, err = NewBlockPool(n, int(p.bs)); err != nil {
+			return nil, err
+		}
+	}
+	p.evictionsBefore = p.pool.Evictions()
+	p.lastUse = make([]int32, p.pool.NumBlocks())
 	for i := range p.lastUse {
 		p.lastUse[i] = -1
-	}
-	if err := p.buildTrie(reqs); err != nil {
-		return nil, err
 	}
 	p.prepare()
 	p.stack = append(p.stack, prefixtrie.Root)
@@ -116,14 +144,27 @@ func NewPlanner(pool *BlockPool, reqs []Request, opts Options) (*Planner, error)
 	return p, nil
 }
 
-func (p *Planner) buildTrie(reqs []Request) error {
+// maxBlocks bounds the blocks a plan can reference at once: every node
+// holding its own block for each block index of its edge, all at once.
+func (p *Planner) maxBlocks() int {
+	t := p.trie
+	n := 0
+	for id := prefixtrie.NodeID(1); int(id) < t.NumNodes(); id++ {
+		n += int((t.End(id)-1)/p.bs - t.Start(id)/p.bs + 1)
+	}
+	return max(n, 1)
+}
+
+// Pool is the block pool the plan runs on (the planner's own, if it made one).
+func (p *Planner) Pool() *BlockPool { return p.pool }
+
+func (p *Planner) buildTrie(reqs []Request, usable int) error {
 	if p.opts.NoCache {
 		p.trie = prefixtrie.NewUnshared()
 	} else {
 		p.trie = prefixtrie.New()
 	}
 	ends := make([]prefixtrie.NodeID, len(reqs))
-	usable := p.pool.Usable()
 	maxDepth := 0
 	for i := range reqs {
 		r := &reqs[i]
@@ -133,8 +174,7 @@ func (p *Planner) buildTrie(reqs []Request) error {
 		}
 		n := len(head) + len(tail)
 		if need := (n + int(p.bs) - 1) / int(p.bs); need > usable {
-			return fmt.Errorf("request %s: its %d input tokens need %d KV blocks of %d tokens (--kv-blocks %d), but the pool has %d (--kv-blocks %d; block 0 is reserved)",
-				requestName(r, i), n, need, p.bs, need+1, usable, usable+1)
+			return &BudgetError{Request: i, ID: r.ID, Tokens: n, BlockSize: int(p.bs), Need: need, Have: usable}
 		}
 		maxDepth = max(maxDepth, n)
 		if ends[i], err = p.trie.Insert(head, tail); err != nil {
@@ -296,4 +336,22 @@ func (p *Planner) Close() {
 	if p.err == nil {
 		p.err = errors.New("scheduler: planner closed")
 	}
+}
+
+// BudgetError reports a request whose inputs alone need more KV blocks than
+// the pool has: no plan can score it. Smaller budgets than the whole trie
+// needs are not an error (the plan evicts, or recomputes at branch points).
+type BudgetError struct {
+	Request   int    // index in the input
+	ID        string // the request's ID, if it had one
+	Tokens    int    // its input tokens, after truncation
+	BlockSize int
+	Need      int // blocks it needs, without the null block
+	Have      int // usable blocks of the pool
+}
+
+func (e *BudgetError) Error() string {
+	r := Request{ID: e.ID}
+	return fmt.Sprintf("request %s: its %d input tokens need %d KV blocks of %d tokens (--kv-blocks %d), but the pool has %d (--kv-blocks %d; block 0 is reserved)",
+		requestName(&r, e.Request), e.Tokens, e.Need, e.BlockSize, e.Need+1, e.Have, e.Have+1)
 }
