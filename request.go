@@ -13,7 +13,8 @@ type Request struct {
 	Continuation string
 
 	// Token form: used as given when ContinuationTokens is non-empty. An
-	// empty ContextTokens becomes BOS alone.
+	// empty ContextTokens becomes BOS alone. When the text is given too, the
+	// tokens are scored and the continuation's text gives NBytes.
 	ContextTokens      []int32
 	ContinuationTokens []int32
 }

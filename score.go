@@ -17,6 +17,19 @@ type prepared struct {
 	nBytes    int
 }
 
+// TokenizePair tokenizes a text pair the way lm-eval-harness does (see
+// Request). The context may come back empty (it then stands for BOS).
+func (m *Model) TokenizePair(context, continuation string) (ctx, cont []int32, err error) {
+	if m.tok == nil {
+		return nil, nil, m.noTokenizer()
+	}
+	ctx, cont = tokenizer.EncodePair(m.tok, context, continuation)
+	if len(cont) == 0 {
+		return nil, nil, fmt.Errorf("continuation %q adds no token after the context", continuation)
+	}
+	return ctx, cont, nil
+}
+
 // Check reports whether a request can be scored (non-empty continuation,
 // token ids inside the vocabulary, a tokenizer for text) without scoring it.
 func (m *Model) Check(r Request) error {
@@ -26,29 +39,24 @@ func (m *Model) Check(r Request) error {
 
 func (m *Model) prepare(r *Request) (prepared, error) {
 	var p prepared
-	if r.tokenForm() {
-		if r.Context != "" || r.Continuation != "" {
-			return p, errors.New("give either text (context, continuation) or tokens, not both")
-		}
+	switch {
+	case r.tokenForm():
 		p.ctx, p.cont = r.ContextTokens, r.ContinuationTokens
-		for _, id := range p.cont {
-			if id >= 0 && m.tok != nil {
+		if r.Continuation != "" {
+			p.nBytes = len(r.Continuation) // tokens given with their text
+		} else if m.tok != nil {
+			for _, id := range p.cont {
 				p.nBytes += len(m.tok.TokenBytes(id))
 			}
 		}
-	} else {
-		if len(r.ContextTokens) > 0 {
-			return p, errors.New("context tokens without continuation tokens")
-		}
-		if r.Continuation == "" {
-			return p, errors.New("empty continuation")
-		}
-		if m.tok == nil {
-			return p, m.noTokenizer()
-		}
-		p.ctx, p.cont = tokenizer.EncodePair(m.tok, r.Context, r.Continuation)
-		if len(p.cont) == 0 {
-			return p, fmt.Errorf("continuation %q adds no token after the context", r.Continuation)
+	case len(r.ContextTokens) > 0:
+		return p, errors.New("context tokens without continuation tokens")
+	case r.Continuation == "":
+		return p, errors.New("empty continuation")
+	default:
+		var err error
+		if p.ctx, p.cont, err = m.TokenizePair(r.Context, r.Continuation); err != nil {
+			return p, err
 		}
 		p.nBytes = len(r.Continuation)
 	}

@@ -1,0 +1,232 @@
+// Package scorejob is what `lmscore score` does once its flags are parsed:
+// read request JSONL, score it, write results JSONL in input order as they
+// complete, and summarize. It lives outside cmd/ so that tests drive it
+// directly and the command stays a flag parser.
+package scorejob
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lmscore/lmscore"
+	"github.com/lmscore/lmscore/internal/progress"
+	"github.com/lmscore/lmscore/internal/requestio"
+	"github.com/lmscore/lmscore/internal/resultio"
+	"github.com/lmscore/lmscore/internal/units"
+)
+
+// Config is one run.
+type Config struct {
+	Model         string
+	In, Out       string // "-" means stdin / stdout
+	Summary       string // summary JSON path; empty: none
+	Options       lmscore.Options
+	TokenLogProbs bool
+	SkipInvalid   bool
+	Stderr        io.Writer // progress, skipped lines and the summary table
+}
+
+// Summary is the JSON written to Config.Summary.
+type Summary struct {
+	Model        string             `json:"model"`
+	Backend      string             `json:"backend"`
+	Requests     int                `json:"requests"`
+	Skipped      int                `json:"skipped"`
+	Stats        lmscore.Stats      `json:"stats"`
+	MultiChoice  *lmscore.MCMetrics `json:"multiple_choice,omitempty"`
+	WallSeconds  float64            `json:"wall_seconds"`
+	Interrupted  bool               `json:"interrupted,omitempty"`
+	ResultsLines int                `json:"results_written"`
+}
+
+// Run scores cfg.In into cfg.Out. On cancellation or a failure part-way it
+// still writes every result completed so far, then returns the error.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Stderr == nil {
+		cfg.Stderr = os.Stderr
+	}
+	m, err := lmscore.Open(cfg.Model, cfg.Options)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+
+	in, inName, err := openIn(cfg.In)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	reqs, choices, skipped, err := read(m, in, inName, cfg)
+	if err != nil {
+		return err
+	}
+	if len(reqs) == 0 {
+		return fmt.Errorf("%s: no requests to score", inName)
+	}
+
+	out, err := openOut(cfg.Out)
+	if err != nil {
+		return err
+	}
+	w := resultio.NewWriter(out, cfg.TokenLogProbs)
+	bar := progress.New(cfg.Stderr)
+	results := make([]lmscore.Result, len(reqs))
+	got := make([]bool, len(reqs))
+	_, stats, scoreErr := m.Score(ctx, reqs, lmscore.ScoreOptions{
+		OnResult: func(r lmscore.Result) error {
+			results[r.Index], got[r.Index] = r, true
+			return w.Add(r)
+		},
+		OnProgress: func(p lmscore.Progress) { bar.Update(p.DoneTokens, p.UniqueTokens, p.Elapsed, false) },
+	})
+	bar.Update(stats.ComputedTokens, stats.UniqueTokens, stats.Wall, true)
+	flushErr := w.Flush()
+	closeErr := out.Close()
+	if scoreErr != nil {
+		fmt.Fprintf(cfg.Stderr, "lmscore: stopped: %d of %d results written to %s\n", w.Written(), len(reqs), cfg.Out)
+		return scoreErr
+	}
+	if err := errors.Join(flushErr, closeErr); err != nil {
+		return fmt.Errorf("writing %s: %w", cfg.Out, err)
+	}
+
+	sum := Summary{Model: m.Info().Name, Backend: m.Info().Backend, Requests: len(reqs), Skipped: skipped,
+		Stats: stats, WallSeconds: stats.Wall.Seconds(), ResultsLines: w.Written()}
+	if hasGroups(choices) {
+		mc, err := lmscore.MultipleChoice(results, choices)
+		if err != nil {
+			return err
+		}
+		if mc.Groups > 0 {
+			sum.MultiChoice = &mc
+		}
+	}
+	writeTable(cfg.Stderr, sum)
+	if cfg.Summary != "" {
+		b, err := json.MarshalIndent(sum, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(cfg.Summary, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// read parses every line, checks it against the model and assigns choice
+// indices (order of appearance within a group unless a line says).
+func read(m *lmscore.Model, in io.Reader, name string, cfg Config) ([]lmscore.Request, []lmscore.Choice, int, error) {
+	rd := requestio.NewReader(in, name, m.TokenizePair)
+	var reqs []lmscore.Request
+	var choices []lmscore.Choice
+	nextChoice := map[string]int{}
+	skipped := 0
+	skip := func(err error) error {
+		if !cfg.SkipInvalid {
+			return err
+		}
+		skipped++
+		fmt.Fprintf(cfg.Stderr, "lmscore: skipped: %v\n", err)
+		return nil
+	}
+	for {
+		line, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, requestio.ErrNeedTokenizer) || !isLineError(err) {
+				return nil, nil, 0, err
+			}
+			if err := skip(err); err != nil {
+				return nil, nil, 0, err
+			}
+			continue
+		}
+		req := lmscore.Request{ID: line.ID, ContextTokens: line.ContextTokens, ContinuationTokens: line.ContinuationTokens}
+		if line.HasText {
+			req.Continuation = line.Continuation
+			if len(line.ContinuationTokens) == 0 {
+				req.Context = line.Context
+			}
+		}
+		if err := m.Check(req); err != nil {
+			if err := skip(fmt.Errorf("%s:%d: %w", name, line.Line, err)); err != nil {
+				return nil, nil, 0, err
+			}
+			continue
+		}
+		c := lmscore.Choice{Group: line.Group, Label: -1}
+		if line.Label != nil {
+			c.Label = *line.Label
+		}
+		if line.Choice != nil {
+			c.Index = *line.Choice
+		} else if c.Group != "" {
+			c.Index = nextChoice[c.Group]
+		}
+		nextChoice[c.Group]++
+		reqs = append(reqs, req)
+		choices = append(choices, c)
+	}
+	return reqs, choices, skipped, nil
+}
+
+// isLineError tells a bad line (which --skip-invalid may pass over) from a
+// failure to read the input at all.
+func isLineError(err error) bool {
+	var le *requestio.LineError
+	return errors.As(err, &le)
+}
+
+func hasGroups(choices []lmscore.Choice) bool {
+	for _, c := range choices {
+		if c.Group != "" && c.Label >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func openIn(path string) (io.ReadCloser, string, error) {
+	if path == "-" || path == "" {
+		return io.NopCloser(os.Stdin), "stdin", nil
+	}
+	f, err := os.Open(path)
+	return f, path, err
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
+
+func openOut(path string) (io.WriteCloser, error) {
+	if path == "-" || path == "" {
+		return nopWriteCloser{os.Stdout}, nil
+	}
+	return os.Create(path)
+}
+
+func writeTable(w io.Writer, s Summary) {
+	st := s.Stats
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "requests\t%d (skipped %d)\n", s.Requests, s.Skipped)
+	fmt.Fprintf(tw, "tokens: total / unique / computed\t%d / %d / %d\n", st.TotalTokens, st.UniqueTokens, st.ComputedTokens)
+	fmt.Fprintf(tw, "reused / recomputed tokens\t%d / %d\n", st.ReusedTokens, st.RecomputedTokens)
+	fmt.Fprintf(tw, "steps / copied blocks\t%d / %d\n", st.Steps, st.CopiedBlocks)
+	fmt.Fprintf(tw, "peak KV\t%s (%d blocks)\n", units.FormatBytes(st.PeakKVBytes), st.PeakKVBlocks)
+	fmt.Fprintf(tw, "wall time\t%s\n", st.Wall.Round(time.Millisecond))
+	fmt.Fprintf(tw, "tokens/s (total / computed)\t%.0f / %.0f\n", st.TokensPerSecond, st.ComputedPerSecond)
+	if mc := s.MultiChoice; mc != nil {
+		fmt.Fprintf(tw, "multiple choice (%d groups)\tacc %.4f  acc_norm %.4f  acc_per_token %.4f\n",
+			mc.Groups, mc.Acc, mc.AccNorm, mc.AccPerToken)
+	}
+	tw.Flush()
+}
