@@ -131,8 +131,20 @@ func (m *Model) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]R
 	return results, run.stats(), nil
 }
 
-// planError is where a planner's budget failure would become a BudgetError.
-func (m *Model) planError(err error) error { return err }
+// planError turns the planner's budget failure into a BudgetError in bytes,
+// naming the request.
+func (m *Model) planError(err error) error {
+	var be *scheduler.BudgetError
+	if !errors.As(err, &be) {
+		return err
+	}
+	return &BudgetError{
+		Need: int64(be.Need) * m.blockBytes,
+		Have: int64(be.Have) * m.blockBytes,
+		Msg: fmt.Sprintf("%v: it needs a KV budget of at least %d bytes (%d blocks of %d bytes)",
+			err, int64(be.Need)*m.blockBytes, be.Need, m.blockBytes),
+	}
+}
 
 // executor runs one plan: each step through the native core, each output
 // row routed back to the requests that asked for it.

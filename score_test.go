@@ -150,7 +150,9 @@ func TestKVBudgetTooSmallForOneRequest(t *testing.T) {
 		long[i] = 5
 	}
 	_, _, err := m.Score(context.Background(), []Request{{ID: "big", ContextTokens: long, ContinuationTokens: []int32{1}}}, ScoreOptions{})
-	require.Error(t, err)
+	var be *BudgetError
+	require.ErrorAs(t, err, &be)
+	assert.Equal(t, 15*m.blockBytes, be.Need, "60 tokens in blocks of 4")
 	assert.Contains(t, err.Error(), `request "big"`)
 	assert.Contains(t, err.Error(), "KV blocks")
 	// Still usable for what fits.
