@@ -337,7 +337,7 @@ func TestHFGPT2(t *testing.T) {
 		sameValues(t, "pos", values(t, m.Weights.PosEmbd), src["wpe.weight"].x)
 		sameValues(t, "ln_f.bias", values(t, m.Weights.OutputNormB), src["ln_f.bias"].x)
 		f := m.File
-		if s, _ := f.String("tokenizer.ggml.pre"); s != "gpt2" {
+		if s, _ := f.String("tokenizer.ggml.pre"); s != "gpt-2" {
 			t.Errorf("pre %q", s)
 		}
 		types, _ := f.Int32s("tokenizer.ggml.token_type")
@@ -460,6 +460,8 @@ func TestHFErrors(t *testing.T) {
 		{"missing hidden size", editConfig("hidden_size", nil), `config.json: missing "hidden_size"`},
 		{"rope scaling", editConfig("rope_scaling", map[string]any{"type": "linear", "factor": 2}), `rope_scaling {"factor":2,"type":"linear"} is not supported`},
 		{"activation", editConfig("hidden_act", "gelu"), `hidden_act "gelu" is not supported (want silu)`},
+		{"rope parameters", editConfig("rope_parameters", map[string]any{"rope_type": "yarn", "factor": 4}), `rope_parameters.rope_type "yarn" is not supported`},
+		{"sliding layers", editConfig("layer_types", []string{"full_attention", "sliding_attention"}), `layer_types[1] is "sliding_attention"`},
 		{"no lm_head", replaceTensors(func(ts []hfTensor) []hfTensor {
 			var out []hfTensor
 			for _, x := range ts {
@@ -540,5 +542,23 @@ func TestHFErrors(t *testing.T) {
 	}
 	if err := HF(t.TempDir(), "x", Options{Type: "q4_k"}); err == nil || !strings.Contains(err.Error(), `unknown tensor type "q4_k"`) {
 		t.Errorf("got %v", err)
+	}
+}
+
+// transformers 5 writes rope_theta inside rope_parameters.
+func TestHFRopeParameters(t *testing.T) {
+	dir := t.TempDir()
+	llamaFolder(t, dir, "Qwen2ForCausalLM", "F32", 300, true, 1)
+	spmBPETokenizer(t, dir)
+	var cfg map[string]any
+	b, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	jsonUnmarshal(t, b, &cfg)
+	delete(cfg, "rope_theta")
+	cfg["rope_parameters"] = map[string]any{"rope_theta": 1e6, "rope_type": "default"}
+	cfg["layer_types"] = []string{"full_attention", "full_attention"}
+	writeJSON(t, filepath.Join(dir, "config.json"), cfg)
+	m := convertAndLoad(t, dir, Options{})
+	if m.Config.RopeFreqBase != 1e6 {
+		t.Fatalf("rope base %v", m.Config.RopeFreqBase)
 	}
 }

@@ -19,20 +19,25 @@ type hfConfig struct {
 	ModelType     string   `json:"model_type"`
 
 	// Llama and Qwen2.
-	HiddenSize            *int            `json:"hidden_size"`
-	IntermediateSize      *int            `json:"intermediate_size"`
-	NumHiddenLayers       *int            `json:"num_hidden_layers"`
-	NumAttentionHeads     *int            `json:"num_attention_heads"`
-	NumKeyValueHeads      *int            `json:"num_key_value_heads"`
-	HeadDim               *int            `json:"head_dim"`
-	RMSNormEps            *float64        `json:"rms_norm_eps"`
-	RopeTheta             *float64        `json:"rope_theta"`
-	RopeScaling           json.RawMessage `json:"rope_scaling"`
-	MaxPositionEmbeddings *int            `json:"max_position_embeddings"`
-	HiddenAct             *string         `json:"hidden_act"`
-	AttentionBias         *bool           `json:"attention_bias"`
-	MLPBias               *bool           `json:"mlp_bias"`
-	UseSlidingWindow      *bool           `json:"use_sliding_window"`
+	HiddenSize        *int            `json:"hidden_size"`
+	IntermediateSize  *int            `json:"intermediate_size"`
+	NumHiddenLayers   *int            `json:"num_hidden_layers"`
+	NumAttentionHeads *int            `json:"num_attention_heads"`
+	NumKeyValueHeads  *int            `json:"num_key_value_heads"`
+	HeadDim           *int            `json:"head_dim"`
+	RMSNormEps        *float64        `json:"rms_norm_eps"`
+	RopeTheta         *float64        `json:"rope_theta"`
+	RopeScaling       json.RawMessage `json:"rope_scaling"`
+	RopeParameters    *struct {       // transformers 5 moves rope_theta and the scaling here
+		RopeTheta *float64 `json:"rope_theta"`
+		RopeType  string   `json:"rope_type"`
+	} `json:"rope_parameters"`
+	LayerTypes            []string `json:"layer_types"`
+	MaxPositionEmbeddings *int     `json:"max_position_embeddings"`
+	HiddenAct             *string  `json:"hidden_act"`
+	AttentionBias         *bool    `json:"attention_bias"`
+	MLPBias               *bool    `json:"mlp_bias"`
+	UseSlidingWindow      *bool    `json:"use_sliding_window"`
 
 	// GPT-2.
 	NEmbd                      *int     `json:"n_embd"`
@@ -44,6 +49,7 @@ type hfConfig struct {
 	LayerNormEpsilon           *float64 `json:"layer_norm_epsilon"`
 	ActivationFunction         *string  `json:"activation_function"`
 	ScaleAttnByInverseLayerIdx *bool    `json:"scale_attn_by_inverse_layer_idx"`
+	ScaleAttnWeights           *bool    `json:"scale_attn_weights"`
 	ReorderAndUpcastAttn       *bool    `json:"reorder_and_upcast_attn"`
 
 	VocabSize         *int            `json:"vocab_size"`
@@ -152,6 +158,9 @@ func (c *hfConfig) modelConfig(path string) (model.Config, error) {
 		if c.ReorderAndUpcastAttn != nil && *c.ReorderAndUpcastAttn {
 			return fail("reorder_and_upcast_attn is not supported")
 		}
+		if c.ScaleAttnWeights != nil && !*c.ScaleAttnWeights {
+			return fail("scale_attn_weights false is not supported")
+		}
 	} else {
 		need("hidden_size", c.HiddenSize, &cfg.NEmbd)
 		need("intermediate_size", c.IntermediateSize, &cfg.NFF)
@@ -172,6 +181,19 @@ func (c *hfConfig) modelConfig(path string) (model.Config, error) {
 		cfg.RopeFreqBase = 10000
 		if c.RopeTheta != nil {
 			cfg.RopeFreqBase = float32(*c.RopeTheta)
+		}
+		if rp := c.RopeParameters; rp != nil {
+			if rp.RopeType != "" && rp.RopeType != "default" {
+				return fail("rope_parameters.rope_type %q is not supported (only default RoPE)", rp.RopeType)
+			}
+			if rp.RopeTheta != nil {
+				cfg.RopeFreqBase = float32(*rp.RopeTheta)
+			}
+		}
+		for i, lt := range c.LayerTypes {
+			if lt != "full_attention" {
+				return fail("layer_types[%d] is %q; lmscore supports full attention only", i, lt)
+			}
 		}
 		cfg.RopeType = model.RopeNorm
 		if a == model.ArchQwen2 {

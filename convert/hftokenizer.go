@@ -218,7 +218,7 @@ func detectPre(raw json.RawMessage, arch model.Arch) string {
 		regexName := func(r string) string {
 			switch r {
 			case gpt2Regex:
-				return "gpt2"
+				return "gpt-2"
 			case qwen2Regex:
 				return "qwen2"
 			case llama3Rx:
@@ -227,7 +227,7 @@ func detectPre(raw json.RawMessage, arch model.Arch) string {
 			return ""
 		}
 		if p.Type == "ByteLevel" && (p.UseRegex == nil || *p.UseRegex) {
-			return "gpt2"
+			return "gpt-2"
 		}
 		if p.Type == "Sequence" {
 			for _, sub := range p.Pretokenizers {
@@ -238,7 +238,7 @@ func detectPre(raw json.RawMessage, arch model.Arch) string {
 					}
 				}
 				if json.Unmarshal(sub, &s) == nil && s.Type == "ByteLevel" && (s.UseRegex == nil || *s.UseRegex) {
-					return "gpt2"
+					return "gpt-2"
 				}
 			}
 		}
@@ -249,7 +249,7 @@ func detectPre(raw json.RawMessage, arch model.Arch) string {
 	case model.ArchLlama:
 		return "llama-bpe"
 	}
-	return "gpt2"
+	return "gpt-2"
 }
 
 // readVocabMerges reads GPT-2's original vocab.json and merges.txt (and
@@ -307,7 +307,7 @@ func readVocabMerges(dir string, arch model.Arch) (*vocab, error) {
 	}
 	v.pre = detectPre(nil, arch)
 	if arch == 0 || arch == model.ArchGPT2 {
-		v.pre = "gpt2"
+		v.pre = "gpt-2"
 	}
 	return v, nil
 }
