@@ -97,14 +97,19 @@ namespace {
 
 using Vec = std::vector<double>;
 
+thread_local bool g_bf16 = false; // forward()'s bf16_points, for the helpers below
+double st(double x) { return g_bf16 ? (double)round_bf16((float)x) : x; } // a stored value
+
 // y (n_out) = W x (+ b); W holds n_out rows of n_in.
 Vec linear(const std::vector<float> &W, const std::vector<float> *b, const Vec &x, int n_in, int n_out,
            int row_offset = 0) {
     Vec y(n_out);
+    Vec xs(x);
+    for (double &v : xs) v = st(v); // a GEMM input
     for (int o = 0; o < n_out; ++o) {
         const float *w = &W[(size_t)(row_offset + o) * n_in];
         double acc = 0;
-        for (int i = 0; i < n_in; ++i) acc += (double)w[i] * x[i];
+        for (int i = 0; i < n_in; ++i) acc += st(w[i]) * xs[i];
         y[o] = acc + (b && !b->empty() ? (*b)[row_offset + o] : 0.0);
     }
     return y;
@@ -138,14 +143,15 @@ void rope(double *v, int D, int pos, int type, double base) {
 
 } // namespace
 
-std::vector<std::vector<double>> RandomModel::forward(const std::vector<int32_t> &tokens) const {
+std::vector<std::vector<double>> RandomModel::forward(const std::vector<int32_t> &tokens, bool bf16_points) const {
+    g_bf16 = bf16_points;
     const int n = (int)tokens.size();
     const int E = s_.n_embd, H = s_.n_head, Hkv = s_.n_head_kv, D = E / H, Q = H * D, KV = Hkv * D, F = s_.n_ff;
     const bool gpt2 = s_.arch == LMSCORE_ARCH_GPT2;
     std::vector<Vec> x(n, Vec(E));
     for (int t = 0; t < n; ++t)
         for (int e = 0; e < E; ++e)
-            x[t][e] = tok_.v[(size_t)tokens[t] * E + e] + (gpt2 ? pos_.v[(size_t)t * E + e] : 0.0);
+            x[t][e] = st(tok_.v[(size_t)tokens[t] * E + e]) + (gpt2 ? st(pos_.v[(size_t)t * E + e]) : 0.0);
 
     for (int l = 0; l < s_.n_layer; ++l) {
         std::vector<Vec> q(n), k(n), v(n);
@@ -165,6 +171,8 @@ std::vector<std::vector<double>> RandomModel::forward(const std::vector<int32_t>
             }
             for (int hh = 0; hh < H; ++hh) rope(&q[t][hh * D], D, t, s_.rope_type, s_.rope_freq_base);
             for (int hh = 0; hh < Hkv; ++hh) rope(&k[t][hh * D], D, t, s_.rope_type, s_.rope_freq_base);
+            for (Vec *qkv : {&q[t], &k[t], &v[t]}) // attention reads q and the KV pool in storage precision
+                for (double &z : *qkv) z = st(z);
         }
         for (int t = 0; t < n; ++t) {
             Vec a(Q);

@@ -30,8 +30,11 @@ class RandomModel {
     const ModelShape &shape() const { return s_; }
     int head_dim() const { return s_.n_embd / s_.n_head; }
 
-    // logits[t] (n_vocab) after tokens[0..t], in float64.
-    std::vector<std::vector<double>> forward(const std::vector<int32_t> &tokens) const;
+    // logits[t] (n_vocab) after tokens[0..t], in float64. With bf16_points,
+    // weights and the values the CUDA core stores in bf16 (GEMM inputs, q,
+    // k, v) are rounded to bf16 where it rounds them, all else float64: the
+    // error bf16 storage itself implies, which no kernel can beat.
+    std::vector<std::vector<double>> forward(const std::vector<int32_t> &tokens, bool bf16_points = false) const;
 
   private:
     struct T {
