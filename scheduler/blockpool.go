@@ -187,6 +187,36 @@ func (p *BlockPool) register(block int32, h BlockHash, checkEvicted bool) (recom
 
 func (p *BlockPool) retain(block int32) { p.blocks[block].ref++ }
 
+// abandon undoes a plan that stopped part-way: the hashes it registered
+// are forgotten (their blocks may never have been written) and every
+// reference is dropped (the pool serves one plan at a time, so they are
+// all that plan's).
+func (p *BlockPool) abandon(registered []int32) {
+	for _, b := range registered {
+		pb := &p.blocks[b]
+		if pb.hash.IsZero() {
+			continue // evicted since
+		}
+		if p.cached[pb.hash.Lo] == b {
+			delete(p.cached, pb.hash.Lo)
+		}
+		if pb.free {
+			// Empty now: reuse it before any block that holds a prefix.
+			p.unlink(b)
+			pb.hash = BlockHash{}
+			p.pushHead(b)
+		} else {
+			pb.hash = BlockHash{}
+		}
+	}
+	for b := int32(1); b < int32(len(p.blocks)); b++ {
+		if p.blocks[b].ref > 0 {
+			p.blocks[b].ref = 1
+			p.release(b)
+		}
+	}
+}
+
 // release drops one reference. A block nobody references goes on the free
 // list: at the tail (evicted last) if it holds a cached prefix, at the head
 // (reused first) if it holds nothing worth keeping.

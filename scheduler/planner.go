@@ -56,6 +56,7 @@ type Planner struct {
 	pathKnown  []bool // the pool knew the block's hash (a hit, or evicted lately)
 
 	heldBlocks []int32 // each node's references, at nodes[n].held
+	registered []int32 // blocks this plan registered a hash for, to forget them if it is abandoned
 	lastUse    []int32 // per pool block: the last step of this plan that touches it
 	work       []int32 // scratch: (position, slot) pairs of the node being planned
 
@@ -289,6 +290,9 @@ func (p *Planner) Trie() *prefixtrie.Trie { return p.trie }
 // Stats returns the statistics so far; after Next returns io.EOF, the plan's.
 func (p *Planner) Stats() Stats {
 	s := p.stats
+	if p.pool != nil {
+		s.Evictions = p.pool.evictions - p.evictionsBefore
+	}
 	s.RecomputedTokens = s.RecomputedEvictedTokens + s.RecomputedBranchTokens
 	return s
 }
@@ -324,20 +328,24 @@ func (p *Planner) Next() (*Step, error) {
 	return s, nil
 }
 
-// Close releases the pool if the plan was abandoned part-way: the blocks it
-// registered may never have been written, so the pool forgets every cached
-// prefix (Reset). After a complete plan it does nothing.
+// Close ends the plan. After a complete plan it does nothing. A plan
+// abandoned part-way (an executor error, a cancelled run) leaves blocks
+// registered for steps that may never have run: Close forgets every hash
+// this plan registered and drops its references, keeping the prefixes
+// cached by earlier plans (this plan only read those).
 func (p *Planner) Close() {
 	if p.closed && p.err == nil {
 		return
 	}
-	p.pool.Reset()
+	if p.pool != nil {
+		p.pool.abandon(p.registered)
+	}
+	p.registered = nil
 	p.closed = true
 	if p.err == nil {
 		p.err = errors.New("scheduler: planner closed")
 	}
 }
-
 // BudgetError reports a request whose inputs alone need more KV blocks than
 // the pool has: no plan can score it. Smaller budgets than the whole trie
 // needs are not an error (the plan evicts, or recomputes at branch points).

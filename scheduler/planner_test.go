@@ -182,3 +182,41 @@ func TestOrderInvariance(t *testing.T) {
 func sameRequest(a, b Request) bool {
 	return slices.Equal(a.Context, b.Context) && slices.Equal(a.Continuation, b.Continuation)
 }
+
+// TestAbandonedPlan: a plan closed part-way forgets what it registered
+// (those blocks may never have been written) but keeps what earlier plans
+// cached. The simulator would catch a hit on a block never written.
+func TestAbandonedPlan(t *testing.T) {
+	a := metaICLRequests(11, 2, 5)
+	b := metaICLRequests(12, 2, 5)
+	pool, _ := NewBlockPool(400, 4)
+	sim := newSimulator(pool)
+	opts := Options{MaxBatchTokens: 64}
+	if _, err := sim.run(pool, a, opts, false); err != nil {
+		t.Fatal(err)
+	}
+	cached := pool.NumCachedFree()
+	pl, err := NewPlanner(pool, b, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ { // planned, never executed
+		if _, err := pl.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pl.Close()
+	if pool.NumUsed() != 0 {
+		t.Fatalf("%d blocks still referenced after Close", pool.NumUsed())
+	}
+	res, err := sim.run(pool, a, opts, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.stats.CacheHitBlocks == 0 || pool.NumCachedFree() < cached/2 {
+		t.Fatalf("the first plan's cache should mostly survive: %d hits, %d of %d cached blocks left", res.stats.CacheHitBlocks, pool.NumCachedFree(), cached)
+	}
+	if _, err := sim.run(pool, b, opts, false); err != nil {
+		t.Fatalf("after an abandoned plan: %v", err)
+	}
+}

@@ -113,6 +113,9 @@ func (p *Planner) planNode(id prefixtrie.NodeID) error {
 		}
 		p.heldBlocks = append(p.heldBlocks, blk)
 		p.pathBlocks[b] = blk
+		if full && !p.opts.NoCache {
+			p.registered = append(p.registered, blk)
+		}
 		if full && !p.opts.NoCache && p.pool.register(blk, h, known) {
 			// Evicted earlier and computed again (a recomputed head is
 			// already counted above).
@@ -124,7 +127,6 @@ func (p *Planner) planNode(id prefixtrie.NodeID) error {
 		}
 	}
 	p.stats.PeakLiveBlocks = max(p.stats.PeakLiveBlocks, p.pool.NumUsed())
-	p.stats.Evictions = p.pool.evictions - p.evictionsBefore
 
 	// Emit the work as runs of consecutive positions, each a segment (split
 	// across steps as needed). A run may follow the previous one in the
