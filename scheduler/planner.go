@@ -346,6 +346,7 @@ func (p *Planner) Close() {
 		p.err = errors.New("scheduler: planner closed")
 	}
 }
+
 // BudgetError reports a request whose inputs alone need more KV blocks than
 // the pool has: no plan can score it. Smaller budgets than the whole trie
 // needs are not an error (the plan evicts, or recomputes at branch points).
