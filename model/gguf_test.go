@@ -352,3 +352,36 @@ func TestWriteRejects(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// Summarize describes files FromGGUF refuses, and says why.
+func TestSummarizeUnloadable(t *testing.T) {
+	tok, err := FixtureTokenizer(300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := gguf.NewWriter()
+	w.Set("general.architecture", "phi3")
+	w.Set("phi3.block_count", uint32(32))
+	for _, kv := range tok {
+		w.Set(kv.Key, kv.Value)
+	}
+	w.AddTensor("token_embd.weight", gguf.TensorType(12), []int64{256, 300}, make([]byte, 300*144))
+	path := filepath.Join(t.TempDir(), "p.gguf")
+	if err := w.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := Summarize(f)
+	if s.Loadable || !strings.Contains(s.Problem, `unsupported architecture "phi3"`) || s.Architecture != "phi3" ||
+		s.NLayer != 32 || s.NVocab != 300 || s.TensorTypes["Q4_K"] != 1 || s.Tokenizer.NTokens != 300 ||
+		s.Tokenizer.NByteTypes != 256 || *s.Tokenizer.BOS != 1 || s.RopeType != "unknown" {
+		t.Fatalf("summary %+v", s)
+	}
+	if _, err := FixtureTokenizer(10); err == nil {
+		t.Error("a 10-token fixture tokenizer was accepted")
+	}
+}
