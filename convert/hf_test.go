@@ -418,6 +418,23 @@ func TestSentencePieceLlama2(t *testing.T) {
 	if bytesN != 256 || !*v.addSpacePrefix {
 		t.Errorf("%d byte tokens, add_space_prefix %v", bytesN, *v.addSpacePrefix)
 	}
+	// A folder holding only tokenizer.model converts with --vocab-only.
+	dir := t.TempDir()
+	b, _ := os.ReadFile(path)
+	os.WriteFile(filepath.Join(dir, "tokenizer.model"), b, 0o644)
+	out := filepath.Join(dir, "v.gguf")
+	if err := HF(dir, out, Options{VocabOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	toks, _ := f.Strings("tokenizer.ggml.tokens")
+	if m, _ := f.String("tokenizer.ggml.model"); m != "llama" || len(toks) != 32000 || toks[29871] != "▁" {
+		t.Fatalf("model %q, %d tokens", m, len(toks))
+	}
 }
 
 func TestHFErrors(t *testing.T) {

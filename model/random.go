@@ -16,6 +16,12 @@ import (
 // llama.cpp's converter does); vectors are always F32. Llama and qwen2 get
 // an untied output matrix, gpt2 ties it to the embedding as GPT-2 does; set
 // Output to nil to tie one.
+//
+// A fixture file, which llama.cpp loads too:
+//
+//	w, err := model.RandomWeights(cfg, seed, model.TypeF32)
+//	tok, err := model.FixtureTokenizer(cfg.NVocab) // cfg.NVocab >= 259
+//	err = model.WriteGGUF(path, cfg, w, tok...)
 func RandomWeights(cfg Config, seed uint64, typ TensorType) (*Weights, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("model: %w", err)

@@ -13,6 +13,8 @@ llama-cpp-python), that:
      and computes logits that agree across the four types.
   2. stories260K converted by `lmscore convert llama2c` runs in llama.cpp:
      greedy text and log-likelihoods as its README gives them.
+     The Llama-2 tokenizer.model converted with --vocab-only has
+     sentencepiece's pieces, scores and types and tokenizes alike in llama.cpp.
   3. A GGUF written by the gguf package (every value type, nested arrays,
      F32/F16/BF16/Q8_0/Q4_0 tensors, and a whole model) is read by lmscore
      with the same metadata and tensor bytes.
@@ -242,6 +244,46 @@ def check_stories(tools, tmp):
     ok("stories260K: inspect, greedy text and README log-likelihoods in llama.cpp", failed_before)
 
 
+LLAMA2_SPM = os.path.join("..", "shared", "tokenizers", "llama2", "tokenizer.model")
+
+
+def check_spm(tools, tmp):
+    """The Llama-2 tokenizer.model, converted with --vocab-only, tokenizes in
+    llama.cpp as the sentencepiece package does."""
+    if not os.path.exists(LLAMA2_SPM):
+        print("skip Llama-2 tokenizer: ../shared/tokenizers/llama2 is absent")
+        return
+    try:
+        import sentencepiece
+    except ImportError:
+        print("skip Llama-2 tokenizer: no sentencepiece package")
+        return
+    failed_before = len(FAILURES)
+    d = os.path.join(tmp, "spm")
+    os.makedirs(d)
+    with open(LLAMA2_SPM, "rb") as src, open(os.path.join(d, "tokenizer.model"), "wb") as dst:
+        dst.write(src.read())
+    out = os.path.join(tmp, "llama2-vocab.gguf")
+    run(tools["lmscore"], "convert", "hf", "--dir", d, "--out", out, "--vocab-only")
+    sp = sentencepiece.SentencePieceProcessor(model_file=LLAMA2_SPM)
+    r = gguf.GGUFReader(out)
+    toks = r.fields["tokenizer.ggml.tokens"].contents()
+    scores = r.fields["tokenizer.ggml.scores"].contents()
+    types = r.fields["tokenizer.ggml.token_type"].contents()
+    check(len(toks) == sp.vocab_size(), "llama2 tokenizer: token count")
+    bad = [i for i in range(sp.vocab_size()) if toks[i] != sp.id_to_piece(i) or np.float32(scores[i]) != np.float32(sp.get_score(i))
+           or (types[i] == 6) != sp.is_byte(i) or (types[i] == 3) != sp.is_control(i) or (types[i] == 2) != sp.is_unknown(i)]
+    check(not bad, f"llama2 tokenizer: {len(bad)} pieces differ from sentencepiece, first {bad[:5]}")
+    m = llama_cpp.Llama(model_path=out, vocab_only=True, verbose=False)
+    for text in ["Hello world", "Once upon a time, there was a little girl named Lily.", " leading space",
+                 "naïve café, 12345 ☕ 日本語", "tabs\tand\nnewlines  double  spaces"]:
+        got = m.tokenize(text.encode(), add_bos=False, special=False)
+        want = sp.encode(text)
+        check(got == want, f"llama2 tokenizer: llama.cpp tokenizes {text!r} as {got}, sentencepiece as {want}")
+    ok("Llama-2 tokenizer.model (vocab-only): same pieces, scores and types as sentencepiece; llama.cpp tokenizes alike",
+       failed_before)
+
+
 # ---------------------------------------------------------------- check 3
 
 def check_gguf_written(tools, tmp):
@@ -443,6 +485,7 @@ def main():
             run("go", "build", "-o", tools[name], pkg)
         check_random(tools, tmp)
         check_stories(tools, tmp)
+        check_spm(tools, tmp)
         check_gguf_written(tools, tmp)
         if args.hf:
             check_hf(tools, tmp, args.hf)
