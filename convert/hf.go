@@ -169,6 +169,7 @@ func loadSafetensors(dir string) (map[string]*stTensor, error) {
 		}
 		for _, t := range ts {
 			if prev, dup := all[t.name]; dup {
+				sf.f.Close()
 				closeAll(all)
 				return nil, fmt.Errorf("convert: tensor %q is in both %s and %s", t.name, prev.file.path, path)
 			}

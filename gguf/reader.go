@@ -81,7 +81,9 @@ func (f *File) Close() error {
 }
 
 // Parse reads a GGUF file of size bytes from r. name identifies it in
-// errors. TensorData then reads from r, which must stay usable.
+// errors. size must be r's true size: every count is checked against it, so
+// it bounds what Parse allocates. TensorData then reads from r, which must
+// stay usable.
 func Parse(r io.ReaderAt, size int64, name string) (*File, error) {
 	return parse(&readerSource{r: r, size: size}, size, name, nil, r)
 }
