@@ -123,6 +123,28 @@ type promptPlan struct {
 	scoreEcho bool // the prompt's own tokens get log-probabilities
 	generate  bool // one greedy token follows the prompt
 	req       int  // index into the job's requests, or -1 when nothing is scored
+	// With scoreEcho: the outputs of tokens[1:from] come from cached, the
+	// output cache's entries for the leading blocks; those of tokens[from:]
+	// from the model, which scores (tokens[:from], tokens[from:]).
+	cached []*outputEntry
+	from   int
+}
+
+// echoOutput returns token j's log-probability and top list (j >= 1).
+func (pl *promptPlan) echoOutput(j int, res *lmscore.Result, blockSize int) (float32, []lmscore.TokenLogProb) {
+	if j < pl.from {
+		e := pl.cached[j/blockSize]
+		var top []lmscore.TokenLogProb
+		if e.top != nil {
+			top = e.top[j%blockSize]
+		}
+		return e.logprobs[j%blockSize], top
+	}
+	var top []lmscore.TokenLogProb
+	if res.TopLogProbs != nil {
+		top = res.TopLogProbs[j-pl.from]
+	}
+	return res.TokenLogProbs[j-pl.from], top
 }
 
 func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
@@ -163,6 +185,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) (*completio
 	job := &batchJob{ctx: r.Context()}
 	plans := make([]promptPlan, len(prompts))
 	promptTokens := 0
+	var cachedOnly int64
 	for i, p := range prompts {
 		toks := p.tokens
 		if !p.isTokens {
@@ -179,24 +202,12 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) (*completio
 				Message: fmt.Sprintf("prompt %d has %d tokens and asks for %d more: %d in all, over this server's limit of %d tokens", i, len(toks), maxTokens, n, s.maxPromptTokens)}
 		}
 		promptTokens += len(toks)
-		pl := promptPlan{tokens: toks, scoreEcho: req.Echo && wantLogprobs && len(toks) > 1, generate: maxTokens == 1, req: -1}
-		switch {
-		case pl.scoreEcho:
-			// The first token is the context: it has no log-probability.
-			cont := toks[1:len(toks):len(toks)]
-			if pl.generate {
-				cont = append(cont, generatedFiller)
-			}
-			pl.req = len(job.reqs)
-			job.reqs = append(job.reqs, lmscore.Request{ContextTokens: toks[:1], ContinuationTokens: cont})
-		case pl.generate:
-			pl.req = len(job.reqs)
-			job.reqs = append(job.reqs, lmscore.Request{ContextTokens: toks, ContinuationTokens: []int32{generatedFiller}})
+		plans[i] = s.planPrompt(job, toks, req.Echo && wantLogprobs && len(toks) > 1, maxTokens == 1, req.Logprobs)
+		if pl := &plans[i]; pl.req < 0 && (pl.scoreEcho || pl.generate) {
+			// Served from the output cache alone: what a cacheless
+			// engine would have run, none of it run here.
+			cachedOnly += int64(len(toks) - 1 + maxTokens)
 		}
-		if pl.req >= 0 {
-			job.tokens += len(toks) + maxTokens
-		}
-		plans[i] = pl
 	}
 	if wantLogprobs {
 		job.topN = *req.Logprobs
@@ -204,6 +215,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) (*completio
 	if maxTokens == 1 {
 		job.topN = max(job.topN, 1) // the generated token is the top one
 	}
+	s.metrics.addCachedOnly(cachedOnly)
 
 	var results []lmscore.Result
 	if len(job.reqs) > 0 {
@@ -221,10 +233,22 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) (*completio
 		Choices: make([]choice, len(plans)),
 		Usage:   usage{PromptTokens: promptTokens, CompletionTokens: maxTokens * len(plans), TotalTokens: promptTokens + maxTokens*len(plans)},
 	}
-	for i, pl := range plans {
+	for i := range plans {
+		pl := &plans[i]
 		var res *lmscore.Result
 		if pl.req >= 0 {
 			res = &results[pl.req]
+			if err := checkResult(pl, res); err != nil {
+				return nil, err
+			}
+			if pl.scoreEcho && pl.from < len(pl.tokens) {
+				n := len(pl.tokens) - pl.from
+				var top [][]lmscore.TokenLogProb
+				if res.TopLogProbs != nil {
+					top = res.TopLogProbs[:n]
+				}
+				s.outputs.store(pl.tokens, pl.from, res.TokenLogProbs[:n], top, topLen(res))
+			}
 		}
 		c, err := s.buildChoice(pl, res, req.Echo, req.Logprobs)
 		if err != nil {
@@ -234,6 +258,65 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) (*completio
 		resp.Choices[i] = c
 	}
 	return resp, nil
+}
+
+// planPrompt decides what the model must score for one prompt and adds
+// that request to the job.
+func (s *Server) planPrompt(job *batchJob, toks []int32, scoreEcho, generate bool, logprobs *int) promptPlan {
+	pl := promptPlan{tokens: toks, scoreEcho: scoreEcho, generate: generate, req: -1}
+	var filler []int32
+	if generate {
+		filler = []int32{generatedFiller}
+	}
+	add := func(ctx, cont []int32) {
+		pl.req = len(job.reqs)
+		job.reqs = append(job.reqs, lmscore.Request{ContextTokens: ctx, ContinuationTokens: cont})
+		job.tokens += len(ctx) + len(cont)
+	}
+	switch {
+	case scoreEcho:
+		pl.cached = s.outputs.lookup(toks, *logprobs)
+		// The first token is the context of the rest: it has no output.
+		pl.from = max(len(pl.cached)*s.outputBlock, 1)
+		if pl.from < len(toks) {
+			add(toks[:pl.from], append(toks[pl.from:len(toks):len(toks)], filler...))
+		} else if generate {
+			add(toks, filler)
+		}
+	case generate:
+		add(toks, filler)
+	}
+	return pl
+}
+
+// checkResult guards the response against a result of the wrong shape: a
+// bug in the model would otherwise be an index panic.
+func checkResult(pl *promptPlan, res *lmscore.Result) error {
+	want := 0
+	if pl.scoreEcho {
+		want = max(len(pl.tokens)-pl.from, 0)
+	}
+	if pl.generate {
+		want++
+	}
+	if len(res.TokenLogProbs) != want || (res.TopLogProbs != nil && len(res.TopLogProbs) != want) {
+		return serverFault("scoring failed: the model returned %d log-probabilities for %d tokens", len(res.TokenLogProbs), want)
+	}
+	for k, v := range res.TokenLogProbs {
+		if math.IsNaN(float64(v)) {
+			return serverFault("scoring failed: the model returned NaN for token %d", k)
+		}
+	}
+	return nil
+}
+
+// topLen is the length of the result's top lists: the call's top-N, which
+// may exceed the request's (the batch takes the largest any job asked for).
+func topLen(res *lmscore.Result) int {
+	for _, top := range res.TopLogProbs {
+		return len(top)
+	}
+	return 0
 }
 
 // decodeCompletion reads the body, within the size cap, as one JSON object.
@@ -318,8 +401,8 @@ func (s *Server) validateCompletion(req *completionRequest) (int, error) {
 }
 
 // buildChoice writes one prompt's answer from its score (nil when nothing
-// was scored).
-func (s *Server) buildChoice(pl promptPlan, res *lmscore.Result, echo bool, wantLogprobs *int) (choice, error) {
+// was scored) and the output cache's entries.
+func (s *Server) buildChoice(pl *promptPlan, res *lmscore.Result, echo bool, wantLogprobs *int) (choice, error) {
 	c := choice{FinishReason: "length"}
 	var toks []int32
 	if echo {
@@ -349,21 +432,11 @@ func (s *Server) buildChoice(pl promptPlan, res *lmscore.Result, echo bool, want
 	for i, t := range toks {
 		lp.Tokens[i] = s.vocab.display[t]
 	}
-	if echo && len(pl.tokens) > 1 {
-		if res == nil || len(res.TokenLogProbs) < len(pl.tokens)-1 || (topN > 0 && len(res.TopLogProbs) < len(pl.tokens)-1) {
-			return c, serverFault("scoring failed: the model returned too few log-probabilities")
-		}
-		for i := 1; i < len(pl.tokens); i++ {
-			v := res.TokenLogProbs[i-1]
-			if math.IsNaN(float64(v)) {
-				return c, serverFault("scoring failed: the model returned NaN at position %d", i)
-			}
-			lp.TokenLogprobs[i] = ptr(logprob(v))
-			var top []lmscore.TokenLogProb
-			if topN > 0 {
-				top = res.TopLogProbs[i-1]
-			}
-			lp.TopLogprobs[i] = s.topEntries(top, topN, pl.tokens[i], v)
+	if pl.scoreEcho {
+		for j := 1; j < len(pl.tokens); j++ {
+			v, top := pl.echoOutput(j, res, s.outputBlock)
+			lp.TokenLogprobs[j] = ptr(logprob(v))
+			lp.TopLogprobs[j] = s.topEntries(top, topN, pl.tokens[j], v)
 		}
 	}
 	if gen != nil {

@@ -51,7 +51,7 @@ type metrics struct {
 	prompts          uint64 // prompts scored through /v1/completions
 	totalTokens      int64  // as a cacheless engine would compute them
 	computedTokens   int64
-	reusedTokens     int64
+	kvReusedTokens   int64 // the engine's ReusedTokens: K/V not written again
 	recomputedTokens int64
 	evictions        int64
 	scoreCalls       uint64
@@ -84,6 +84,17 @@ func (m *metrics) countRequest(path string, code int) {
 	m.mu.Unlock()
 }
 
+// addCachedOnly counts tokens of prompts answered from the output cache
+// without a model call: a cacheless engine would have run them.
+func (m *metrics) addCachedOnly(tokens int64) {
+	if tokens == 0 {
+		return
+	}
+	m.mu.Lock()
+	m.totalTokens += tokens
+	m.mu.Unlock()
+}
+
 func (m *metrics) observeRequest(d time.Duration) {
 	m.mu.Lock()
 	m.requestLatency.observe(d.Seconds())
@@ -110,14 +121,14 @@ func (m *metrics) observeCall(nPrompts int, st lmscore.Stats, wall time.Duration
 	m.prompts += uint64(nPrompts)
 	m.totalTokens += st.TotalTokens
 	m.computedTokens += st.ComputedTokens
-	m.reusedTokens += st.ReusedTokens
+	m.kvReusedTokens += st.ReusedTokens
 	m.recomputedTokens += st.RecomputedTokens
 	m.evictions += st.Evictions
 }
 
 // write renders every metric in the Prometheus text exposition format
 // (version 0.0.4). cache is read by the caller, outside m.mu.
-func (m *metrics) write(w io.Writer, cache lmscore.CacheStats, inFlight, queued int) error {
+func (m *metrics) write(w io.Writer, cache lmscore.CacheStats, oc outputCacheStats, inFlight, queued int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var b strings.Builder
@@ -140,9 +151,10 @@ func (m *metrics) write(w io.Writer, cache lmscore.CacheStats, inFlight, queued 
 	counter(&b, "lmscore_prompts_total", "Prompts scored.", float64(m.prompts))
 	counter(&b, "lmscore_score_calls_total", "Calls into the model's Score, each one merged batch.", float64(m.scoreCalls))
 	counter(&b, "lmscore_score_errors_total", "Score calls that failed.", float64(m.scoreErrors))
-	counter(&b, "lmscore_tokens_total", "Input tokens of every scored prompt, as an engine without a prefix cache would compute them.", float64(m.totalTokens))
-	counter(&b, "lmscore_tokens_computed_total", "Tokens that ran through the model.", float64(m.computedTokens))
-	counter(&b, "lmscore_tokens_reused_total", "Tokens whose KV came from the prefix cache or from a prefix shared within a batch.", float64(m.reusedTokens))
+	counter(&b, "lmscore_tokens_total", "Input tokens of every scored prompt: what an engine without a prefix cache would run through the model.", float64(m.totalTokens))
+	counter(&b, "lmscore_tokens_computed_total", "Tokens that ran through the model (their K/V written, or run for their logits only).", float64(m.computedTokens))
+	counter(&b, "lmscore_tokens_reused_total", "tokens_total - tokens_computed_total: tokens not run, thanks to the KV prefix cache, the output cache or a prefix shared within a batch.", float64(m.totalTokens-m.computedTokens))
+	counter(&b, "lmscore_tokens_kv_reused_total", "Tokens whose K/V came from cached blocks or a prefix shared within a batch (some still ran for their logits).", float64(m.kvReusedTokens))
 	counter(&b, "lmscore_tokens_recomputed_total", "Tokens computed again because their KV blocks had been evicted.", float64(m.recomputedTokens))
 	counter(&b, "lmscore_kv_evictions_total", "KV blocks evicted from the prefix cache.", float64(m.evictions))
 
@@ -161,6 +173,12 @@ func (m *metrics) write(w io.Writer, cache lmscore.CacheStats, inFlight, queued 
 	fmt.Fprintf(&b, "lmscore_kv_blocks{state=\"free_cached\"} %d\n", cache.BlocksCachedFree)
 	gauge(&b, "lmscore_kv_blocks_total", "Usable KV blocks in the pool.", float64(cache.BlocksTotal))
 	gauge(&b, "lmscore_kv_block_bytes", "Bytes one KV block takes on the backend.", float64(cache.BlockBytes))
+
+	counter(&b, "lmscore_output_cache_hits_total", "Prompt positions whose log-probabilities came from the output cache.", float64(oc.Hits))
+	counter(&b, "lmscore_output_cache_evictions_total", "Output cache blocks evicted.", float64(oc.Evicted))
+	gauge(&b, "lmscore_output_cache_blocks", "Prompt blocks in the output cache.", float64(oc.Blocks))
+	gauge(&b, "lmscore_output_cache_bytes", "Bytes the output cache holds (its budget: lmscore_output_cache_budget_bytes).", float64(oc.Bytes))
+	gauge(&b, "lmscore_output_cache_budget_bytes", "The output cache's budget.", float64(oc.Budget))
 
 	gauge(&b, "lmscore_requests_in_flight", "Completions requests being served.", float64(inFlight))
 	gauge(&b, "lmscore_requests_queued", "Completions requests waiting for the next batch.", float64(queued))

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lmscore/lmscore"
 )
 
 // Config tunes a Server. The zero value takes every default below.
@@ -45,6 +47,15 @@ type Config struct {
 	MaxPromptTokens int
 	// MaxLogprobs caps "logprobs", the top-N per position (default 20).
 	MaxLogprobs int
+	// OutputCacheBytes is the budget of the output cache, which keeps the
+	// scored outputs of prompt blocks so that a prefix echoed again is not
+	// run through the model again (default 256 MiB; negative: off).
+	OutputCacheBytes int64
+	// OutputBlockSize is the output cache's block in tokens; default the
+	// model's KV block size (Options().BlockSize when the model has it),
+	// else 16. Aligned with the KV blocks, the context handed to the model
+	// for the uncached rest ends on a KV block boundary.
+	OutputBlockSize int
 	// ShutdownTimeout bounds how long Serve waits for requests in flight
 	// once its context is cancelled (default 2 minutes); past it, the
 	// running batch is cancelled and connections are closed.
@@ -72,6 +83,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxLogprobs <= 0 {
 		c.MaxLogprobs = 20
 	}
+	if c.OutputCacheBytes == 0 {
+		c.OutputCacheBytes = 256 << 20
+	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 2 * time.Minute
 	}
@@ -88,6 +102,8 @@ type Server struct {
 	vocab   *vocab
 
 	maxPromptTokens int
+	outputs         *outputCache // nil when off
+	outputBlock     int
 	metrics         *metrics
 	batcher         *batcher
 	mux             *http.ServeMux
@@ -135,6 +151,16 @@ func New(model Scorer, cfg Config) (*Server, error) {
 	s.maxPromptTokens = mi.NCtx
 	if cfg.MaxPromptTokens > 0 && cfg.MaxPromptTokens < mi.NCtx {
 		s.maxPromptTokens = cfg.MaxPromptTokens
+	}
+	s.outputBlock = cfg.OutputBlockSize
+	if o, ok := model.(interface{ Options() lmscore.Options }); ok && s.outputBlock <= 0 {
+		s.outputBlock = o.Options().BlockSize
+	}
+	if s.outputBlock <= 0 {
+		s.outputBlock = 16
+	}
+	if cfg.OutputCacheBytes > 0 {
+		s.outputs = newOutputCache(s.outputBlock, cfg.OutputCacheBytes)
 	}
 	s.vocab = newVocab(model, mi.NVocab)
 	if mi.BOS >= 0 && int(mi.BOS) < mi.NVocab {
@@ -226,7 +252,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	cache := *s.batcher.cache.Load()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	_ = s.metrics.write(w, cache, int(s.inFlight.Load()), int(s.batcher.queued.Load()))
+	_ = s.metrics.write(w, cache, s.outputs.stats(), int(s.inFlight.Load()), int(s.batcher.queued.Load()))
 }
 
 func (s *Server) nextID() string {
