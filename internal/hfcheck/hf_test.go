@@ -1,0 +1,76 @@
+// Package hfcheck compares the CPU engine with Hugging Face transformers on
+// the small random models that tools/hf_models/make_models.py wrote on the
+// GPU machine (it has torch), committed under testdata/ without their full
+// logits by tools/hf_models/slim_fixtures.py. LMSCORE_HF_MODELS points the
+// test at another such folder.
+package hfcheck
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/lmscore/lmscore"
+	"github.com/lmscore/lmscore/convert"
+)
+
+type reference struct {
+	Architecture string `json:"architecture"`
+	Sequences    []struct {
+		Tokens            []int32   `json:"tokens"`
+		NextTokenLogProbs []float64 `json:"next_token_logprobs"`
+	} `json:"sequences"`
+}
+
+// Each sequence is scored as context = its first token, continuation = the
+// rest: every position's next-token log-probability, compared with the one
+// transformers computed in float32.
+func TestCPUEngineAgainstTransformers(t *testing.T) {
+	dir := os.Getenv("LMSCORE_HF_MODELS")
+	if dir == "" {
+		dir = "testdata"
+	}
+	for _, name := range []string{"llama", "llama_bf16", "qwen2", "gpt2"} {
+		t.Run(name, func(t *testing.T) {
+			folder := filepath.Join(dir, name)
+			raw, err := os.ReadFile(filepath.Join(folder, "reference.json"))
+			if os.IsNotExist(err) {
+				t.Skipf("%s has no reference.json", folder)
+			}
+			require.NoError(t, err)
+			var ref reference
+			require.NoError(t, json.Unmarshal(raw, &ref))
+			out := filepath.Join(t.TempDir(), name+".gguf")
+			require.NoError(t, convert.HF(folder, out, convert.Options{Type: "f32"}))
+			m, err := lmscore.Open(out, lmscore.Options{KVMemory: 32 << 20, Threads: 2})
+			require.NoError(t, err)
+			defer m.Close()
+			var reqs []lmscore.Request
+			var want [][]float64
+			for _, s := range ref.Sequences {
+				if len(s.Tokens) < 2 {
+					continue
+				}
+				reqs = append(reqs, lmscore.Request{ContextTokens: s.Tokens[:1], ContinuationTokens: s.Tokens[1:]})
+				require.Len(t, s.NextTokenLogProbs, len(s.Tokens)-1)
+				want = append(want, s.NextTokenLogProbs)
+			}
+			require.NotEmpty(t, reqs)
+			res, _, err := m.Score(context.Background(), reqs, lmscore.ScoreOptions{})
+			require.NoError(t, err)
+			worst := 0.0
+			for i, r := range res {
+				for j, lp := range r.TokenLogProbs {
+					worst = math.Max(worst, math.Abs(float64(lp)-want[i][j]))
+				}
+			}
+			t.Logf("%s (%s): max |Δ logprob| vs transformers float32 = %.2e over %d sequences", name, ref.Architecture, worst, len(reqs))
+			require.LessOrEqual(t, worst, 1e-4)
+		})
+	}
+}
