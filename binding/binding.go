@@ -272,10 +272,8 @@ type Step struct {
 	maxTokens  int
 	maxOutputs int
 
-	mu    sync.Mutex
-	ptr   *C.lmscore_step
-	batch *C.lmscore_batch        // C memory, refilled per Run
-	res   *C.lmscore_batch_result // C memory, refilled per Run
+	mu  sync.Mutex
+	ptr *C.lmscore_step
 }
 
 // NewStep sizes a step executor's scratch space once.
@@ -292,12 +290,6 @@ func (m *Model) NewStep(maxTokens, maxOutputs int) (*Step, error) {
 		return nil, err
 	}
 	s := &Step{m: m, maxTokens: maxTokens, maxOutputs: maxOutputs, ptr: ptr}
-	s.batch = (*C.lmscore_batch)(C.calloc(1, C.sizeof_lmscore_batch))
-	s.res = (*C.lmscore_batch_result)(C.calloc(1, C.sizeof_lmscore_batch_result))
-	if s.batch == nil || s.res == nil {
-		s.free()
-		return nil, &Error{Status: StatusOutOfMemory, Op: "step init", Message: "allocating the batch descriptor"}
-	}
 	runtime.SetFinalizer(s, (*Step).Close)
 	return s, nil
 }
@@ -323,9 +315,6 @@ func (s *Step) Close() error {
 func (s *Step) free() {
 	C.lmscore_go_step_free(s.m.be.vt, s.ptr)
 	s.ptr = nil
-	C.free(unsafe.Pointer(s.batch))
-	C.free(unsafe.Pointer(s.res))
-	s.batch, s.res = nil, nil
 	s.m.release()
 }
 
@@ -361,10 +350,14 @@ func (s *Step) Run(kv *KV, b *scheduler.Batch, r *scheduler.Result) error {
 		r.TopIDs, r.TopLogProbs = r.TopIDs[:0], r.TopLogProbs[:0]
 	}
 
+	// The descriptors are fresh Go values holding pinned Go pointers, which
+	// cgo allows. (Keeping them in C memory across calls would not do: the
+	// next call's pointer stores would run write barriers over the stale
+	// pointers of the last one, to objects the GC may have freed.)
 	var pin runtime.Pinner
 	defer pin.Unpin()
-	cb := s.batch
-	*cb = C.lmscore_batch{}
+	var batch C.lmscore_batch
+	cb := &batch
 	cb.n_tokens = C.int32_t(len(b.TokenIDs))
 	cb.token_ids = pinInt32(&pin, b.TokenIDs)
 	cb.positions = pinInt32(&pin, b.Positions)
@@ -382,8 +375,8 @@ func (s *Step) Run(kv *KV, b *scheduler.Batch, r *scheduler.Result) error {
 	cb.out_target = pinInt32(&pin, b.OutTarget)
 	cb.top_n = C.int32_t(b.TopN)
 
-	cr := s.res
-	*cr = C.lmscore_batch_result{}
+	var result C.lmscore_batch_result
+	cr := &result
 	if nOut > 0 {
 		pin.Pin(&r.LogProb[0])
 		cr.logprob = (*C.float)(unsafe.Pointer(&r.LogProb[0]))

@@ -14,3 +14,5 @@
 // Built without cgo (CGO_ENABLED=0), the package still compiles and every
 // constructor returns ErrNoCgo.
 package binding
+
+//go:generate go run ./internal/gencsrchash

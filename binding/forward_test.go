@@ -144,3 +144,49 @@ func isUnsupported(err error) bool {
 	var e *Error
 	return asError(err, &e) && e.Status == StatusUnsupported
 }
+
+// TestOddShapes: widths that are not multiples of the vector or panel
+// sizes (partial GEMM panels, partial vectors in attention), an odd block
+// size, and a query-head group larger than one attention tile.
+func TestOddShapes(t *testing.T) {
+	shapes := []testmodel.Options{
+		{NEmbd: 40, NHead: 4, NHeadKV: 2, NFF: 72, NVocab: 250},
+		{NEmbd: 48, NHead: 6, NHeadKV: 1, NFF: 100, NVocab: 77},
+		{NEmbd: 80, NHead: 40, NHeadKV: 1, NFF: 64, NVocab: 100, Arch: model.ArchLlama}, // 40 query heads share one KV head
+		{NEmbd: 36, NHead: 2, NHeadKV: 2, NFF: 50, NVocab: 129, TiedOutput: true},
+	}
+	for si, shape := range shapes {
+		arches := testmodel.Arches
+		if shape.Arch != 0 {
+			arches = []model.Arch{shape.Arch}
+		}
+		for _, arch := range arches {
+			o := shape
+			o.Arch, o.Seed, o.NCtx = arch, uint64(si), 128
+			if arch == model.ArchGPT2 {
+				o.NHeadKV = o.NHead
+			}
+			t.Run(fmt.Sprintf("shape%d/%s", si, arch), func(t *testing.T) {
+				m, err := testmodel.New(o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ref, err := reference.New(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rng := rand.New(rand.NewPCG(uint64(si), uint64(arch)))
+				tokens := randomTokens(rng, 45, m.Config.NVocab)
+				want, err := ref.LogProbs(tokens)
+				if err != nil {
+					t.Fatal(err)
+				}
+				targets := refTargets(rng, want, m.Config.NVocab)
+				for _, bs := range []int{5, 16} {
+					e := openEngine(t, m, 3, bs, blocksFor(45, bs)+2, 64, 64)
+					checkAgainstReference(t, e, want, tokens, targets, bs, rng)
+				}
+			})
+		}
+	}
+}
