@@ -56,6 +56,12 @@ type Config struct {
 	// else 16. Aligned with the KV blocks, the context handed to the model
 	// for the uncached rest ends on a KV block boundary.
 	OutputBlockSize int
+	// TokenizeBOS makes POST /tokenize start with BOS (when the model's
+	// vocabulary adds one) even when the request says add_special_tokens
+	// false. lm-eval-harness's remote tokenizer always says false, so its
+	// requests lack the BOS that llama.cpp and `lmscore score` put first;
+	// with this set, lm-eval scores exactly the token sequences they do.
+	TokenizeBOS bool
 	// ShutdownTimeout bounds how long Serve waits for requests in flight
 	// once its context is cancelled (default 2 minutes); past it, the
 	// running batch is cancelled and connections are closed.

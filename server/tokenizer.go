@@ -46,7 +46,7 @@ func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("prompt", "missing_prompt", "prompt is required (a string)"))
 		return
 	}
-	addSpecial := req.AddSpecialTokens == nil || *req.AddSpecialTokens
+	addSpecial := req.AddSpecialTokens == nil || *req.AddSpecialTokens || s.cfg.TokenizeBOS
 	toks, err := s.tokenizeSpecial(*req.Prompt, addSpecial && s.info.AddBOS)
 	if err != nil {
 		writeError(w, badRequest("prompt", "no_tokenizer", "%v", err))

@@ -59,3 +59,25 @@ func TestTokenizerEndpoints(t *testing.T) {
 	code, _ = ts.post(t, "/tokenize", `{"prompt": "x", "model": "other"}`)
 	assert.Equal(t, http.StatusNotFound, code)
 }
+
+// TestTokenizeBOS: with Config.TokenizeBOS, /tokenize puts BOS first even
+// for add_special_tokens false, and lm-eval's pair encoding then yields
+// BOS-first contexts, its empty-context path included.
+func TestTokenizeBOS(t *testing.T) {
+	fake := newFakeModel()
+	ts := startServer(t, fake, Config{TokenizeBOS: true})
+	encode := func(text string) []int32 {
+		code, out := ts.post(t, "/tokenize", `{"prompt": `+quote(text)+`, "add_special_tokens": false}`)
+		require.Equal(t, http.StatusOK, code, "%s", out)
+		var r tokenizeResponse
+		require.NoError(t, json.Unmarshal(out, &r))
+		return r.Tokens
+	}
+	assert.Equal(t, fake.tokens("test", true), encode("test"))
+	// lm-eval: bos_token_id = encode(bos_token)[0]
+	assert.Equal(t, int32(fakeBOS), encode("<s>")[0])
+	// _encode_pair: continuation = whole[len(context):]
+	ctx, whole := encode("Question: 1+1?"), encode("Question: 1+1? 2")
+	assert.Equal(t, fake.tokens(" 2", false), whole[len(ctx):])
+	assert.Equal(t, int32(fakeBOS), ctx[0])
+}
