@@ -2,9 +2,7 @@ package tokenizer
 
 import (
 	"fmt"
-	"hash/maphash"
 	"strings"
-	"sync"
 	"unicode/utf8"
 )
 
@@ -24,12 +22,12 @@ type bpeModel struct {
 	nTokens  int32
 	symText  []string             // byte-level text of each symbol, tokens then virtual ones
 	byteSym  [256]int32           // the symbol of each single byte
-	ranks    map[uint64]int32     // (left<<32 | right) -> merge rank
+	ranks    *pairTable           // (left, right) -> merge rank
 	mergedTo []int32              // merge rank -> symbol of the merged pair
 	rawToID  map[string]int32     // raw bytes -> token, for tokens in the byte-level alphabet
 	asciiTok [utf8.RuneSelf]int32 // token whose text is one ASCII byte, or -1
 
-	cache wordCache
+	noCache bool // benchmarks of BPE itself turn the word cache off
 }
 
 func newBPEModel(v *Vocab, pre preKind) (*bpeModel, error) {
@@ -65,7 +63,7 @@ func newBPEModel(v *Vocab, pre preKind) (*bpeModel, error) {
 	for b := 0; b < 256; b++ {
 		m.byteSym[b] = sym(string(byteToRune[b]))
 	}
-	m.ranks = make(map[uint64]int32, len(v.Merges))
+	m.ranks = newPairTable(len(v.Merges))
 	m.mergedTo = make([]int32, 0, len(v.Merges))
 	for i, merge := range v.Merges {
 		// llama.cpp splits at the first space after the first byte, so that a
@@ -77,29 +75,31 @@ func newBPEModel(v *Vocab, pre preKind) (*bpeModel, error) {
 		}
 		sp += min(1, len(merge))
 		left, right := merge[:sp], merge[sp+1:]
-		key := uint64(uint32(sym(left)))<<32 | uint64(uint32(sym(right)))
-		if _, dup := m.ranks[key]; dup {
+		if !m.ranks.add(pairKey(sym(left), sym(right)), int32(len(m.mergedTo))) {
 			continue // the first rank wins, as in llama.cpp's bpe_ranks.emplace
 		}
-		m.ranks[key] = int32(len(m.mergedTo))
 		m.mergedTo = append(m.mergedTo, sym(left+right))
 	}
-	m.cache.init()
 	return m, nil
 }
 
 // encodePiece appends the tokens of one pre-token piece (raw bytes).
 func (m *bpeModel) encodePiece(dst []int32, piece string, w *bpeWork) []int32 {
-	if ids, ok := m.cache.get(piece); ok {
-		return append(dst, ids...)
+	if !m.noCache {
+		if ids, ok := w.cache.get(piece); ok {
+			return append(dst, ids...)
+		}
 	}
 	start := len(dst)
-	if id, ok := m.rawToID[piece]; ok && (m.ignoreMerges || len(piece) == 1) {
-		dst = append(dst, id)
-	} else {
-		dst = m.merge(dst, piece, w)
+	if m.ignoreMerges || len(piece) == 1 {
+		if id, ok := m.rawToID[piece]; ok {
+			return append(dst, id) // too cheap to cache
+		}
 	}
-	m.cache.put(piece, dst[start:])
+	dst = m.merge(dst, piece, w)
+	if !m.noCache {
+		w.cache.put(piece, dst[start:])
+	}
 	return dst
 }
 
@@ -126,11 +126,11 @@ func (p bpePair) before(o bpePair) bool {
 type bpeWork struct {
 	syms  []bpeSymbol
 	queue []bpePair
+	cache wordCache
 }
 
 func (m *bpeModel) rank(a, b int32) (int32, bool) {
-	r, ok := m.ranks[uint64(uint32(a))<<32|uint64(uint32(b))]
-	return r, ok
+	return m.ranks.get(pairKey(a, b))
 }
 
 func (m *bpeModel) merge(dst []int32, piece string, w *bpeWork) []int32 {
@@ -243,59 +243,41 @@ func (m *bpeModel) mergeLong(syms []bpeSymbol, w *bpeWork) {
 }
 
 // wordCache remembers the tokens of recent pieces. Natural text repeats its
-// words, so most pieces skip BPE. It is sharded to keep concurrent Encode
-// calls from contending on one lock, and each shard is emptied when full so
-// that memory stays bounded.
+// words, so most pieces skip BPE. Each pooled scratch space has its own
+// cache, so concurrent Encode calls share no lock (a shared, locked cache
+// spent a quarter of the time in its lock); it is emptied when full, which
+// bounds its memory.
 type wordCache struct {
-	disabled bool // for benchmarks of BPE itself
-	seed     maphash.Seed
-	shards   [64]cacheShard
-}
-
-type cacheShard struct {
-	mu sync.RWMutex
-	m  map[string][]int32
+	spans map[string]uint64 // piece -> offset<<32 | count, into ids
+	ids   []int32
 }
 
 const (
-	cacheShardCap = 4096 // entries per shard before it is emptied
-	cacheMaxPiece = 64   // longer pieces are rare enough not to cache
+	cacheMaxEntries = 1 << 15
+	cacheMaxPiece   = 64 // longer pieces are rare enough not to cache
 )
 
-func (c *wordCache) init() {
-	c.seed = maphash.MakeSeed()
-	for i := range c.shards {
-		c.shards[i].m = make(map[string][]int32)
-	}
-}
-
-func (c *wordCache) shard(piece string) *cacheShard {
-	return &c.shards[maphash.String(c.seed, piece)%uint64(len(c.shards))]
-}
-
 func (c *wordCache) get(piece string) ([]int32, bool) {
-	if c.disabled || len(piece) > cacheMaxPiece {
+	if len(piece) > cacheMaxPiece || c.spans == nil {
 		return nil, false
 	}
-	s := c.shard(piece)
-	s.mu.RLock()
-	ids, ok := s.m[piece]
-	s.mu.RUnlock()
-	return ids, ok
+	span, ok := c.spans[piece]
+	if !ok {
+		return nil, false
+	}
+	off := span >> 32
+	return c.ids[off : off+span&0xFFFFFFFF], true
 }
 
 func (c *wordCache) put(piece string, ids []int32) {
-	if c.disabled || len(piece) > cacheMaxPiece {
+	if len(piece) > cacheMaxPiece {
 		return
 	}
-	s := c.shard(piece)
-	// Copies: the piece is a slice of the caller's text, ids of its output.
-	key := strings.Clone(piece)
-	val := append([]int32(nil), ids...)
-	s.mu.Lock()
-	if len(s.m) >= cacheShardCap {
-		s.m = make(map[string][]int32)
+	if c.spans == nil || len(c.spans) >= cacheMaxEntries {
+		c.spans = make(map[string]uint64, 1024)
+		c.ids = c.ids[:0]
 	}
-	s.m[key] = val
-	s.mu.Unlock()
+	// The key is copied: the piece is a slice of the caller's text.
+	c.spans[strings.Clone(piece)] = uint64(len(c.ids))<<32 | uint64(len(ids))
+	c.ids = append(c.ids, ids...)
 }

@@ -10,8 +10,9 @@ import (
 )
 
 // Tokenizer turns text into token ids and back for one vocabulary. It is
-// immutable after New apart from an internal, locked cache, so one
-// Tokenizer is safe for concurrent use by any number of goroutines.
+// immutable after New (its scratch space and word caches live in a
+// sync.Pool, one per concurrent call), so one Tokenizer is safe for
+// concurrent use by any number of goroutines.
 type Tokenizer struct {
 	model  string
 	spm    *spmModel
