@@ -36,7 +36,7 @@ func (t *Trie) Freeze() {
 			// In unshared tries siblings may begin with the same token: break
 			// ties by id, i.e. insertion order.
 			slices.SortFunc(kids, func(a, b NodeID) int {
-				if c := cmp.Compare(t.arena[t.nodes[a].tokOff], t.arena[t.nodes[b].tokOff]); c != 0 {
+				if c := cmp.Compare(t.first(&t.nodes[a]), t.first(&t.nodes[b])); c != 0 {
 					return c
 				}
 				return cmp.Compare(a, b)

@@ -12,7 +12,7 @@ func (t *Trie) TotalTokens() int64 { return t.total }
 
 // UniqueTokens is the trie's size: the number of distinct non-empty
 // prefixes, i.e. the tokens to compute when each prefix is computed once.
-func (t *Trie) UniqueTokens() int64 { return int64(len(t.arena)) }
+func (t *Trie) UniqueTokens() int64 { return t.unique }
 
 // Frozen reports whether Freeze has been called.
 func (t *Trie) Frozen() bool { return t.frozen }
@@ -29,8 +29,7 @@ func (t *Trie) End(n NodeID) int32 { return t.nodes[n].end }
 // Label returns the tokens of n's edge, positions Start(n) to End(n)-1.
 // The slice aliases the trie's storage: do not modify it.
 func (t *Trie) Label(n NodeID) []int32 {
-	nd := t.nodes[n]
-	return t.arena[nd.tokOff : nd.tokOff+nd.end-nd.start : nd.tokOff+nd.end-nd.start]
+	return t.label(&t.nodes[n])
 }
 
 // Children returns n's children sorted by first token. The slice aliases

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // NodeID names a node. The root, the empty prefix, is Root.
@@ -25,14 +26,25 @@ const Root NodeID = 0
 // None is the absent node (the root's parent).
 const None NodeID = -1
 
-// node is one edge of the trie and the node at its end. Its label is
-// arena[tokOff : tokOff+end-start]: the tokens at depths start..end-1 of
-// every sequence that passes through it.
+// node is one edge of the trie and the node at its end. Its label, the
+// tokens at depths start..end-1 of every sequence that passes through it,
+// sits in arena chunk tokOff>>offsetBits at offset tokOff&offsetMask.
 type node struct {
 	parent     NodeID
 	start, end int32
-	tokOff     int32
+	tokOff     uint32
 }
+
+// The arena is a list of chunks that grow geometrically up to 2^offsetBits
+// tokens, so that building never copies the tokens already stored (a copy
+// per doubling of a flat slice costs seconds at 100 M unique tokens).
+const (
+	offsetBits = 23
+	offsetMask = 1<<offsetBits - 1
+	maxChunks  = 1 << (32 - offsetBits)
+	// MaxEdge is the longest sequence one insert may add in one piece.
+	MaxEdge = 1 << offsetBits
+)
 
 // Trie is a radix trie over int32 token sequences. The zero value is not
 // usable; call New or NewUnshared.
@@ -40,7 +52,8 @@ type Trie struct {
 	nodes []node
 	// arena holds every edge label back to back: the unique tokens. A split
 	// only moves offsets, so the arena never holds a token twice.
-	arena []int32
+	arena  [][]int32
+	unique int64
 	// children finds a child by (parent, first token) while building. A map
 	// rather than sibling lists: a node may have thousands of children (one
 	// per question under a shared few-shot prefix) and inserts must stay
@@ -113,7 +126,7 @@ func (t *Trie) Insert(head, tail []int32) (NodeID, error) {
 		return None, ErrFrozen
 	}
 	n := int64(len(head)) + int64(len(tail))
-	if int64(len(t.arena))+n > math.MaxInt32 || n > math.MaxInt32 {
+	if t.unique+n > math.MaxInt32 {
 		return None, fmt.Errorf("prefixtrie: more than %d unique tokens", math.MaxInt32)
 	}
 	t.total += n
@@ -121,7 +134,7 @@ func (t *Trie) Insert(head, tail []int32) (NodeID, error) {
 		return Root, nil
 	}
 	if t.unshared {
-		return t.addLeaf(Root, 0, head, tail), nil
+		return t.addLeaf(Root, 0, head, tail)
 	}
 	seq := pair{head, tail}
 	cur, depth := Root, 0
@@ -129,10 +142,10 @@ func (t *Trie) Insert(head, tail []int32) (NodeID, error) {
 		child, ok := t.children[childKey(cur, seq.at(depth))]
 		if !ok {
 			a, b := seq.from(depth)
-			return t.addLeaf(cur, int32(depth), a, b), nil
+			return t.addLeaf(cur, int32(depth), a, b)
 		}
 		c := t.nodes[child]
-		label := t.arena[c.tokOff : c.tokOff+c.end-c.start]
+		label := t.label(&c)
 		k := seq.commonPrefix(depth, label)
 		if k < len(label) {
 			child = t.split(child, int32(k))
@@ -149,23 +162,56 @@ func (t *Trie) split(child NodeID, k int32) NodeID {
 	c := t.nodes[child]
 	mid := NodeID(len(t.nodes))
 	t.nodes = append(t.nodes, node{parent: c.parent, start: c.start, end: c.start + k, tokOff: c.tokOff})
-	t.children[childKey(c.parent, t.arena[c.tokOff])] = mid
+	t.children[childKey(c.parent, t.first(&c))] = mid
 	lower := &t.nodes[child]
-	lower.parent, lower.start, lower.tokOff = mid, c.start+k, c.tokOff+k
-	t.children[childKey(mid, t.arena[lower.tokOff])] = child
+	lower.parent, lower.start, lower.tokOff = mid, c.start+k, c.tokOff+uint32(k)
+	t.children[childKey(mid, t.first(lower))] = child
 	return mid
 }
 
-func (t *Trie) addLeaf(parent NodeID, depth int32, head, tail []int32) NodeID {
-	id := NodeID(len(t.nodes))
-	off := int32(len(t.arena))
-	t.arena = append(t.arena, head...)
-	t.arena = append(t.arena, tail...)
-	t.nodes = append(t.nodes, node{parent: parent, start: depth, end: depth + int32(len(head)+len(tail)), tokOff: off})
-	if !t.unshared {
-		t.children[childKey(parent, t.arena[off])] = id
+func (t *Trie) addLeaf(parent NodeID, depth int32, head, tail []int32) (NodeID, error) {
+	n := len(head) + len(tail)
+	if n > MaxEdge {
+		return None, fmt.Errorf("prefixtrie: a sequence adds %d new tokens at once; at most %d", n, MaxEdge)
 	}
-	return id
+	last := len(t.arena) - 1
+	if last < 0 || cap(t.arena[last])-len(t.arena[last]) < n {
+		if len(t.arena) == maxChunks {
+			return None, errors.New("prefixtrie: token arena full")
+		}
+		size := 1 << 12
+		if last >= 0 {
+			size = min(2*cap(t.arena[last]), MaxEdge)
+		}
+		t.arena = append(t.arena, make([]int32, 0, max(size, n)))
+		last++
+	}
+	chunk := &t.arena[last]
+	off := uint32(last)<<offsetBits | uint32(len(*chunk))
+	*chunk = append(append(*chunk, head...), tail...)
+	t.unique += int64(n)
+	id := NodeID(len(t.nodes))
+	t.nodes = append(t.nodes, node{parent: parent, start: depth, end: depth + int32(n), tokOff: off})
+	if !t.unshared {
+		t.children[childKey(parent, t.first(&t.nodes[id]))] = id
+	}
+	return id, nil
+}
+
+// label returns a node's edge tokens (aliasing the arena).
+func (t *Trie) label(nd *node) []int32 {
+	if nd.end == nd.start {
+		return nil // the root
+	}
+	c := t.arena[nd.tokOff>>offsetBits]
+	o := nd.tokOff & offsetMask
+	e := o + uint32(nd.end-nd.start)
+	return c[o:e:e]
+}
+
+// first returns the first token of a node's edge.
+func (t *Trie) first(nd *node) int32 {
+	return t.arena[nd.tokOff>>offsetBits][nd.tokOff&offsetMask]
 }
 
 // pair is the virtual concatenation head+tail.
@@ -203,6 +249,13 @@ func (p pair) commonPrefix(i int, label []int32) int {
 		k, j = k+1, j+1
 	}
 	return k
+}
+
+// Reserve makes room for ends and outputs more AddEnd and AddOutput calls
+// without regrowing (a planner knows both counts before it adds them).
+func (t *Trie) Reserve(ends, outputs int) {
+	t.ends = slices.Grow(t.ends, ends)
+	t.outputs = slices.Grow(t.outputs, outputs)
 }
 
 // AddEnd records that request req ends at node n.

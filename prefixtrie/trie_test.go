@@ -195,3 +195,41 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestArenaChunks inserts enough tokens to span several arena chunks and
+// splits edges in every one of them.
+func TestArenaChunks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	tr := New()
+	if got := tr.Label(Root); len(got) != 0 {
+		t.Fatalf("empty trie's root label %v", got)
+	}
+	var seqs [][]int32
+	var ends []NodeID
+	for i := 0; i < 300; i++ {
+		var s []int32
+		if i > 0 && rng.IntN(2) == 0 {
+			o := seqs[rng.IntN(len(seqs))]
+			s = slices.Clone(o[:rng.IntN(len(o))])
+		}
+		for j := 1 + rng.IntN(3000); j > 0; j-- {
+			s = append(s, int32(rng.IntN(1000)))
+		}
+		n, err := tr.Insert(s, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs, ends = append(seqs, s), append(ends, n)
+	}
+	if len(tr.arena) < 3 {
+		t.Fatalf("only %d arena chunks: the test should span several", len(tr.arena))
+	}
+	for i, s := range seqs {
+		if got := path(tr, ends[i]); !slices.Equal(got, s) {
+			t.Fatalf("sequence %d spelled wrong after chunked inserts", i)
+		}
+	}
+	if _, err := New().Insert(make([]int32, MaxEdge+1), nil); err == nil {
+		t.Fatal("an edge longer than MaxEdge must be refused")
+	}
+}

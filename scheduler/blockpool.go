@@ -30,9 +30,8 @@ type BlockPool struct {
 	// cached maps a registered hash's low half to its block; the block
 	// stores the whole hash, so a lookup checks the high half too and a
 	// collision of low halves (chance 2^-64 per pair) costs a miss, never a
-	// false hit. uint64 keys hash and compare much faster than 128-bit ones,
-	// which matters at millions of blocks per plan.
-	cached    map[uint64]int32
+	// false hit.
+	cached    blockIndex
 	evictions int64
 	evicted   evictedSet
 
@@ -68,7 +67,7 @@ func NewBlockPool(numBlocks, blockSize int) (*BlockPool, error) {
 // Reset forgets every cached prefix and reference: all blocks but the null
 // block become free and empty, in id order.
 func (p *BlockPool) Reset() {
-	p.cached = make(map[uint64]int32)
+	p.cached = newBlockIndex(len(p.blocks))
 	p.freeHead, p.freeTail = noBlock, noBlock
 	p.numFree, p.numCachedFree = 0, 0
 	p.evicted = newEvictedSet(len(p.blocks))
@@ -130,9 +129,7 @@ func (p *BlockPool) allocate() (block int32, ok bool) {
 	}
 	p.unlink(b)
 	if h := p.blocks[b].hash; !h.IsZero() {
-		if p.cached[h.Lo] == b {
-			delete(p.cached, h.Lo)
-		}
+		p.cached.remove(h.Lo, b)
 		p.blocks[b].hash = BlockHash{}
 		p.evictions++
 		p.evicted.add(h)
@@ -147,8 +144,8 @@ func (p *BlockPool) allocate() (block int32, ok bool) {
 // lookup returns the block cached under h with one more reference, taking
 // it off the free list if it was there.
 func (p *BlockPool) lookup(h BlockHash) (block int32, ok bool) {
-	b, ok := p.cached[h.Lo]
-	if !ok || p.blocks[b].hash != h {
+	b := p.cached.get(h.Lo)
+	if b == 0 || p.blocks[b].hash != h {
 		return noBlock, false
 	}
 	if p.blocks[b].free {
@@ -160,8 +157,8 @@ func (p *BlockPool) lookup(h BlockHash) (block int32, ok bool) {
 
 // has reports whether a block is cached under h, without touching it.
 func (p *BlockPool) has(h BlockHash) bool {
-	b, ok := p.cached[h.Lo]
-	return ok && p.blocks[b].hash == h
+	b := p.cached.get(h.Lo)
+	return b != 0 && p.blocks[b].hash == h
 }
 
 // register records that block (referenced, being filled by the plan) will
@@ -170,7 +167,7 @@ func (p *BlockPool) has(h BlockHash) bool {
 // computed again.
 func (p *BlockPool) register(block int32, h BlockHash, checkEvicted bool) (recomputed bool) {
 	if checkEvicted {
-		if _, dup := p.cached[h.Lo]; dup {
+		if p.cached.get(h.Lo) != 0 {
 			// A block the caller could have hit, or a collision of low
 			// halves: leave this one unregistered (simply not cached).
 			return false
@@ -178,10 +175,10 @@ func (p *BlockPool) register(block int32, h BlockHash, checkEvicted bool) (recom
 	}
 	// Without checkEvicted the caller knows the pool has never seen the
 	// block's predecessor, hence not the block: skip the probe. Should a
-	// low half collide anyway, the map forgets the older block, which then
+	// low half collide anyway, the index forgets the older block, which then
 	// is merely never hit (lookups compare the whole hash).
 	p.blocks[block].hash = h
-	p.cached[h.Lo] = block
+	p.cached.put(h.Lo, block)
 	return checkEvicted && p.evicted.remove(h)
 }
 
@@ -197,9 +194,7 @@ func (p *BlockPool) abandon(registered []int32) {
 		if pb.hash.IsZero() {
 			continue // evicted since
 		}
-		if p.cached[pb.hash.Lo] == b {
-			delete(p.cached, pb.hash.Lo)
-		}
+		p.cached.remove(pb.hash.Lo, b)
 		if pb.free {
 			// Empty now: reuse it before any block that holds a prefix.
 			p.unlink(b)

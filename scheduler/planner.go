@@ -166,6 +166,11 @@ func (p *Planner) buildTrie(reqs []Request, usable int) error {
 		p.trie = prefixtrie.New()
 	}
 	ends := make([]prefixtrie.NodeID, len(reqs))
+	scored := 0
+	for i := range reqs {
+		scored += len(reqs[i].Continuation)
+	}
+	p.trie.Reserve(len(reqs), scored)
 	maxDepth := 0
 	for i := range reqs {
 		r := &reqs[i]

@@ -43,13 +43,25 @@ type stepBuilder struct {
 }
 
 func (p *Planner) newStepBuilder() *stepBuilder {
+	// Most steps fill up: size the token arrays for a full one at once
+	// rather than grow them a dozen times.
+	nt := min(p.opts.MaxBatchTokens, 1<<16)
+	no := min(p.opts.MaxOutputs, 1<<12)
 	return &stepBuilder{
 		b: Batch{
-			SegTokenStart: []int32{0},
-			BlockIndptr:   []int32{0},
+			TokenIDs:      make([]int32, 0, nt),
+			Positions:     make([]int32, 0, nt),
+			Slots:         make([]int32, 0, nt),
+			SegTokenStart: append(make([]int32, 0, 64), 0),
+			BlockIndptr:   append(make([]int32, 0, 64), 0),
+			BlockIndices:  make([]int32, 0, nt/4),
+			OutTokenIndex: make([]int32, 0, no),
+			OutTarget:     make([]int32, 0, no),
 			TopN:          p.opts.TopN,
 		},
-		routeStart: []int32{0},
+		routeStart:   append(make([]int32, 0, no+1), 0),
+		routeRequest: make([]int32, 0, no),
+		routeToken:   make([]int32, 0, no),
 	}
 }
 
