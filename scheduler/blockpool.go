@@ -281,7 +281,7 @@ func (p *BlockPool) countFree(pb *poolBlock, d int) {
 // evictedSet remembers the hashes of recently evicted blocks, so that
 // computing one of them again can be counted as a recomputation. It only
 // feeds a statistic, so it is a direct-mapped table of low hash halves, two
-// slots per pool block: O(1) without a map's overhead (it sees every
+// slots per pool block (at least 4096): O(1) without a map's overhead (it sees every
 // eviction), bounded memory over a server's lifetime, and a rare slot
 // collision merely forgets one eviction (the count errs low, never high).
 type evictedSet struct {
@@ -290,7 +290,7 @@ type evictedSet struct {
 }
 
 func newEvictedSet(n int) evictedSet {
-	size := 1
+	size := 1 << 12 // small pools evict often: remember more than twice them
 	for size < 2*n {
 		size <<= 1
 	}
