@@ -1,7 +1,5 @@
 package tokenizer
 
-import "unicode/utf8"
-
 // GPT-2's byte-level alphabet: every byte is written as one printable code
 // point so that BPE vocabularies can be stored as text. Printable Latin-1
 // bytes stand for themselves; the other 68 bytes (controls, space, 0x7F-0xA0,
@@ -46,13 +44,4 @@ func decodeByteLevel(s string) (b []byte, ok bool) {
 		b = append(b, byte(v))
 	}
 	return b, true
-}
-
-// encodeByteLevel writes raw bytes in the alphabet.
-func encodeByteLevel(raw string) string {
-	buf := make([]byte, 0, 2*len(raw))
-	for i := 0; i < len(raw); i++ {
-		buf = utf8.AppendRune(buf, byteToRune[raw[i]])
-	}
-	return string(buf)
 }
