@@ -59,6 +59,8 @@ type Planner struct {
 	registered []int32 // blocks this plan registered a hash for, to forget them if it is abandoned
 	lastUse    []int32 // per pool block: the last step of this plan that touches it
 	work       []int32 // scratch: (position, slot) pairs of the node being planned
+	peak       []int32 // between prepare and markTight: each subtree's peak of live blocks
+	order      []prefixtrie.NodeID
 
 	open  []*stepBuilder // open[i] is step base+i
 	base  int32
@@ -83,8 +85,8 @@ type nodeState struct {
 // pool, which must not be in use by another plan. With a nil pool the
 // planner makes its own, of Options.KVBlocks blocks of Options.BlockSize
 // tokens, or, if KVBlocks is 0, of as many blocks as the plan could ever
-// hold at once (nothing is evicted): what `lmscore plan` uses to describe a
-// workload without a memory budget.
+// hold at once (nothing is evicted) up to 2^20: what `lmscore plan` uses to
+// describe a workload without a memory budget.
 func NewPlanner(pool *BlockPool, reqs []Request, opts Options) (*Planner, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
@@ -120,10 +122,14 @@ func NewPlanner(pool *BlockPool, reqs []Request, opts Options) (*Planner, error)
 	if err := p.buildTrie(reqs, usable); err != nil {
 		return nil, err
 	}
+	p.prepare()
 	if pool == nil {
 		n := opts.KVBlocks
 		if n == 0 {
-			n = p.maxBlocks() + 1
+			// Room for every block at once, up to a large GPU's pool
+			// (bookkeeping costs about 100 bytes a block), but never less
+			// than computing each unique token once needs.
+			n = max(min(p.maxBlocks(), 1<<20), p.stats.KVBlocksNoRecompute-1) + 1
 		}
 		var err error
 		if p.pool, err = NewBlockPool(n, int(p.bs)); err != nil {
@@ -135,7 +141,7 @@ func NewPlanner(pool *BlockPool, reqs []Request, opts Options) (*Planner, error)
 	for i := range p.lastUse {
 		p.lastUse[i] = -1
 	}
-	p.prepare()
+	p.markTight(int32(min(p.pool.Usable(), math.MaxInt32)))
 	p.stack = append(p.stack, prefixtrie.Root)
 	p.stats.Requests = len(reqs)
 	p.stats.TotalTokens = p.trie.TotalTokens()
@@ -222,10 +228,9 @@ func (p *Planner) buildTrie(reqs []Request, usable int) error {
 }
 
 // prepare computes, bottom up, each subtree's peak of live blocks when every
-// branch point copies (peak[n], assuming n's first block is its own), picks
-// each branch point's in-place child (the one with the highest peak, so the
-// block it saves counts where it matters), then marks top down the branch
-// points that must go tight for the plan to fit the pool.
+// branch point copies (peak[n], assuming n's first block is its own), and
+// picks each branch point's in-place child (the one with the highest peak,
+// so the block it saves counts where it matters).
 func (p *Planner) prepare() {
 	t := p.trie
 	n := t.NumNodes()
@@ -270,7 +275,14 @@ func (p *Planner) prepare() {
 		peak[id] = own + most
 	}
 	p.stats.KVBlocksNoRecompute = int(peak[prefixtrie.Root]) + 1
-	usable := int32(p.pool.Usable())
+	p.peak, p.order = peak, order
+}
+
+// markTight marks top down the branch points that must go tight for the
+// plan to fit usable blocks.
+func (p *Planner) markTight(usable int32) {
+	t, bs, peak, order := p.trie, p.bs, p.peak, p.order
+	p.peak, p.order = nil, nil
 	// While a tight node's descendants run, the path above a child c holds
 	// exactly the block indices below c's first fresh block; c's subtree
 	// then peaks at peak[c] from floor(start/bs) on (one less if it is in
