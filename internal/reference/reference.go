@@ -50,6 +50,11 @@ type layer struct {
 
 // Model is a model decoded for the reference forward pass.
 type Model struct {
+	// GELU is gpt2's activation, by default the tanh approximation in
+	// float64. A test may swap in another engine's variant (llama.cpp's
+	// fp16 table, say) to account for a difference.
+	GELU func(x float64) float64
+
 	cfg            model.Config
 	tok, pos       matrix
 	outNorm, outNB []float64
@@ -86,7 +91,7 @@ func New(m *model.Model) (*Model, error) {
 	if err := m.Weights.Check(cfg); err != nil {
 		return nil, fmt.Errorf("reference: %w", err)
 	}
-	r := &Model{cfg: cfg}
+	r := &Model{cfg: cfg, GELU: GELUTanh}
 	w := &m.Weights
 	var err error
 	mat := func(dst *matrix, t *model.Tensor) {
@@ -206,7 +211,8 @@ func (r *Model) rope(x []float64, pos int) {
 
 func silu(x float64) float64 { return x / (1 + math.Exp(-x)) }
 
-func gelu(x float64) float64 {
+// GELUTanh is the tanh approximation of GELU that GPT-2 uses.
+func GELUTanh(x float64) float64 {
 	return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
 }
 
@@ -288,7 +294,7 @@ func (r *Model) LogProbs(tokens []int32) ([][]float64, error) {
 			} else {
 				act = ly.up.apply(h, ly.upB)
 				for j := range act {
-					act[j] = gelu(act[j])
+					act[j] = r.GELU(act[j])
 				}
 			}
 			down := ly.down.apply(act, ly.downB)
