@@ -34,7 +34,10 @@ import (
 // step still reads it) without stopping the rest from filling the current
 // one. Long edges are split across steps; a child may run in the same step
 // as its parent (the ABI writes all K/V of a layer before any attention
-// reads it) or later.
+// reads it) or later. A block the plan frees goes back to the pool only when
+// the open steps that read it are emitted, so a fresh block never makes a
+// segment wait; when the pool runs dry, the oldest open steps are emitted
+// early to return theirs.
 type Planner struct {
 	pool *BlockPool
 	opts Options
