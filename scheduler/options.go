@@ -148,9 +148,11 @@ type Stats struct {
 	ScoredTokens   int64 `json:"scored_tokens"` // continuation tokens routed back, over all requests
 	PeakLiveBlocks int   `json:"peak_live_blocks"`
 	Evictions      int64 `json:"evictions"`
-	// KVBlocksNoRecompute is the smallest --kv-blocks (null block included)
-	// with which the plan computes every unique token exactly once;
-	// KVBlocksMin the smallest with which it completes at all.
+	// With KVBlocksNoRecompute blocks or more (null block included) the
+	// plan computes every unique token exactly once: one root-to-leaf path
+	// plus the tails kept for copies (steps pack better with more room).
+	// KVBlocksMin is the smallest budget with which it completes at all:
+	// the longest request's blocks, plus the null block.
 	KVBlocksNoRecompute int `json:"kv_blocks_no_recompute"`
 	KVBlocksMin         int `json:"kv_blocks_min"`
 }

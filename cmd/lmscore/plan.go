@@ -27,9 +27,9 @@ const planUsage = `usage: lmscore plan --in requests.jsonl [--block-size 16] [--
 Builds the prefix trie of the requests and plans every step the scorer would
 run, without running a model, then prints what the plan does: tokens in all,
 unique (each shared prefix once), computed, recomputed; blocks copied and
-reused; steps; the peak of live KV blocks; and the smallest --kv-blocks with
-which the plan computes every unique token once (kv_blocks_no_recompute) or
-completes at all (kv_blocks_min).
+reused; steps; the peak of live KV blocks; the --kv-blocks from which the
+plan computes every unique token exactly once (kv_blocks_no_recompute); and
+the smallest with which it completes at all (kv_blocks_min).
 
 Token-form lines need no model. Text-form lines need --model for its
 tokenizer, which also gives the BOS token for empty contexts and the context
