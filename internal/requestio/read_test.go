@@ -81,3 +81,36 @@ func TestNoTrailingNewlineAndCRLF(t *testing.T) {
 		t.Fatalf("got %+v, %v", reqs, err)
 	}
 }
+
+// failingReader fails after its content, as a broken pipe or disk would.
+type failingReader struct{ data string }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.data == "" {
+		return 0, errors.New("disk on fire")
+	}
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+// TestLineErrorType: a bad line is a *LineError (a caller may skip it); a
+// failure to read is not.
+func TestLineErrorType(t *testing.T) {
+	rd := NewReader(strings.NewReader("{\"continuation_tokens\": []}\n{\"continuation_tokens\": [1]}\n"), "f", nil)
+	_, err := rd.Next()
+	var le *LineError
+	if !errors.As(err, &le) || le.Line != 1 || le.File != "f" {
+		t.Fatalf("bad line: got %#v", err)
+	}
+	if req, err := rd.Next(); err != nil || req.Line != 2 {
+		t.Fatalf("the reader must go on after a bad line: %+v %v", req, err)
+	}
+	rd = NewReader(&failingReader{data: "{\"continuation_tokens\": [1]}\n"}, "f", nil)
+	if _, err := rd.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rd.Next(); err == nil || errors.As(err, &le) || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("read failure: got %v", err)
+	}
+}
