@@ -15,7 +15,7 @@
 //
 // Layout: 256 threads as a 16 x 16 grid (ty, tx). Thread (ty, tx) owns query
 // rows ty + 16 i (i < 4), score columns tx + 16 j (j < 4) and output columns
-// tx + 16 j (j < head_dim / 16). Shared rows are padded to an odd length of
+// tx + 16 j (j < ceil(head_dim / 16); head_dim 8 uses half of tx). Shared rows are padded to an odd length of
 // floats, so the 16 rows a half-warp reads at one column fall in 16 banks.
 #include "device_util.cuh"
 
@@ -54,10 +54,10 @@ template <int D> constexpr size_t smem_bytes() {
 
 template <typename T, int D>
 __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p) {
-    static_assert(D % 16 == 0, "head_dim must be a multiple of 16");
+    static_assert(D % 16 == 0 || D == 8, "head_dim must be 8 or a multiple of 16");
     static_assert(kAttnTileQ == 64 && kKeyTile == 64, "the 16x16 thread grid covers 64x64 tiles");
     constexpr int BQ = kAttnTileQ, BK = kKeyTile, DP = D + 1, PP = BK + 1;
-    constexpr int NJ = D / 16;
+    constexpr int NJ = (D + 15) / 16; // columns tx + 16 j < D (all of them unless D == 8)
     constexpr int VEC = 16 / sizeof(T);
     constexpr int DV = D / VEC;
 
@@ -190,7 +190,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p) 
         for (int k = 0; k < k_end; ++k) {
             float v[NJ];
 #pragma unroll
-            for (int j = 0; j < NJ; ++j) v[j] = sV[k * D + tx + 16 * j];
+            for (int j = 0; j < NJ; ++j) v[j] = tx + 16 * j < D ? sV[k * D + tx + 16 * j] : 0.f;
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
                 const float pk = sP[(ty + 16 * i) * PP + k];
@@ -209,7 +209,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p) 
         const float inv = 1.f / l[i];
         T *orow = out + (tile.tok_begin + r) * q_stride + head * D;
 #pragma unroll
-        for (int j = 0; j < NJ; ++j) orow[tx + 16 * j] = from_f32<T>(o[i][j] * inv);
+        for (int j = 0; j < NJ; ++j)
+            if (tx + 16 * j < D) orow[tx + 16 * j] = from_f32<T>(o[i][j] * inv);
     }
 }
 
@@ -229,6 +230,7 @@ template <typename T, int D> cudaError_t launch(const AttentionParams &p, cudaSt
 
 template <typename T> cudaError_t dispatch_head_dim(const AttentionParams &p, cudaStream_t stream) {
     switch (p.head_dim) {
+    case 8: return launch<T, 8>(p, stream); // tiny models such as stories260K
     case 16: return launch<T, 16>(p, stream);
     case 32: return launch<T, 32>(p, stream);
     case 48: return launch<T, 48>(p, stream);
@@ -244,7 +246,7 @@ template <typename T> cudaError_t dispatch_head_dim(const AttentionParams &p, cu
 } // namespace
 
 bool attention_supports_head_dim(int d) {
-    return d == 16 || d == 32 || d == 48 || d == 64 || d == 80 || d == 96 || d == 128 || d == 256;
+    return d == 8 || d == 16 || d == 32 || d == 48 || d == 64 || d == 80 || d == 96 || d == 128 || d == 256;
 }
 
 cudaError_t paged_attention(const AttentionParams &p, DType dtype, cudaStream_t stream) {

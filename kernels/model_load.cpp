@@ -178,7 +178,7 @@ lmscore_status check_hparams(const lmscore_model_desc &d, const lmscore_backend_
     const int head_dim = d.n_embd / d.n_head;
     if (!lmscore_cuda::attention_supports_head_dim(head_dim))
         return fail(LMSCORE_STATUS_UNSUPPORTED,
-                    "model: head_dim %d is not built into the CUDA attention kernel (16, 32, 48, 64, 80, 96, 128, 256)",
+                    "model: head_dim %d is not built into the CUDA attention kernel (8, 16, 32, 48, 64, 80, 96, 128, 256)",
                     head_dim);
     if (d.rope_type != LMSCORE_ROPE_TYPE_NONE && d.rope_type != LMSCORE_ROPE_TYPE_NORM &&
         d.rope_type != LMSCORE_ROPE_TYPE_NEOX)

@@ -372,6 +372,8 @@ void test_attention(Rng &rng) {
         if (t == DType::BF16) run_attention_case(rng, d128, t, "head128", true);
         AttnCase d16{16, 16, 2, 2, {3, 0}, {17, 64}, false};
         run_attention_case(rng, d16, t, "head16");
+        AttnCase d8{16, 8, 8, 4, {5, 0, 40}, {17, 37, 1}, false}; // stories260K's heads
+        run_attention_case(rng, d8, t, "head8");
     }
 }
 
