@@ -32,13 +32,14 @@ type loadReport struct {
 	Wall                      time.Duration
 	P50, P99, Max             time.Duration
 	HitRatio                  float64
+	Computed                  float64 // tokens that ran through the model
 }
 
 func (r loadReport) String() string {
 	s := r.Wall.Seconds()
-	return fmt.Sprintf("%d requests (%d prompts, %d tokens) in %.1f s: %.1f requests/s, %.1f prompts/s, %.0f tokens/s; latency p50 %v, p99 %v, max %v; %d errors; cache hit ratio %.3f",
+	return fmt.Sprintf("%d requests (%d prompts, %d tokens) in %.1f s: %.1f requests/s, %.1f prompts/s, %.0f tokens/s; latency p50 %v, p99 %v, max %v; %d errors; cache hit ratio %.3f (%.0f tokens computed)",
 		r.Requests, r.Prompts, r.Tokens, s, float64(r.Requests)/s, float64(r.Prompts)/s, float64(r.Tokens)/s,
-		r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond), r.Errors, r.HitRatio)
+		r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond), r.Errors, r.HitRatio, r.Computed)
 }
 
 // loadTest runs clients concurrent clients against a fresh server for d,
@@ -116,6 +117,7 @@ func loadTest(t *testing.T, model Scorer, clients int, d time.Duration, prefixLe
 	}
 	m := ts.metrics(t)
 	rep.HitRatio = m["lmscore_cache_hit_ratio"]
+	rep.Computed = m["lmscore_tokens_computed_total"]
 	assert.Zero(t, rep.Errors, "errors under load")
 	assert.Positive(t, rep.Requests)
 	assert.Zero(t, model.CacheStats().BlocksUsed, "KV blocks still held after the load")
