@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "f587f01f34b5a96b709d5d6e846a4b80e9c7d9f975201d3d397b2c3659e5be7b"
+const csrcHash = "aff2fe9beb1c6babdbb40cfb0dfe3589de9f8699642b54cfe1fa0b0effc695d9"

@@ -154,6 +154,7 @@ func TestOddShapes(t *testing.T) {
 		{NEmbd: 48, NHead: 6, NHeadKV: 1, NFF: 100, NVocab: 77},
 		{NEmbd: 80, NHead: 40, NHeadKV: 1, NFF: 64, NVocab: 100, Arch: model.ArchLlama}, // 40 query heads share one KV head
 		{NEmbd: 36, NHead: 2, NHeadKV: 2, NFF: 50, NVocab: 129, TiedOutput: true},
+		{NEmbd: 96, NHead: 3, NHeadKV: 1, NFF: 1100, NVocab: 64}, // K blocked in the down projection
 	}
 	for si, shape := range shapes {
 		arches := testmodel.Arches

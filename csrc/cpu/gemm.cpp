@@ -41,10 +41,11 @@ int row_block(const Kernels &kern) { return kern.mr * 8; }
 
 } // namespace
 
-int64_t gemm_scratch_floats(const Kernels &kern, int64_t k) {
-    KBlocks kb = k_blocks(k);
+int64_t gemm_scratch_floats(const Kernels &kern, int64_t max_k) {
+    // The K block of any k <= max_k is at most this long (see k_blocks).
+    const int64_t kc = std::min<int64_t>(kMaxKC, round_up(max_k, 8));
     // Packed A block, then a tile for the last, partial panel of columns.
-    return int64_t(row_block(kern)) * kb.size + int64_t(kern.mr) * kPanel + 16;
+    return int64_t(row_block(kern)) * kc + int64_t(kern.mr) * kPanel + 16;
 }
 
 void gemm(ThreadPool &pool, const Kernels &kern, float *const *scratch, const float *a,

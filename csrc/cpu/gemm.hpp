@@ -35,8 +35,9 @@ class PackedMatrix {
 // element's chain across them through C, so they never change a result.
 constexpr int kMaxKC = 512;
 
-// Scratch floats one thread needs for gemm() with inner dimension k.
-int64_t gemm_scratch_floats(const Kernels &kern, int64_t k);
+// Scratch floats one thread needs for gemm() with any inner dimension up
+// to max_k.
+int64_t gemm_scratch_floats(const Kernels &kern, int64_t max_k);
 
 // gemm computes C = A * W^T for m rows, C of row stride ldc. scratch[t] is
 // thread t's buffer of gemm_scratch_floats() floats. The work is split over

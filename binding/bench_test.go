@@ -1,0 +1,84 @@
+//go:build cgo
+
+package binding
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/lmscore/lmscore/internal/testmodel"
+	"github.com/lmscore/lmscore/model"
+	"github.com/lmscore/lmscore/scheduler"
+)
+
+// benchShape is the forward-step benchmark's model: llama, 6 layers, 512
+// wide, 8 heads of 64, a 32000-token vocabulary, F32 weights.
+var benchShape = testmodel.Options{
+	Arch: model.ArchLlama, Seed: 1, NLayer: 6, NEmbd: 512, NHead: 8, NHeadKV: 8, NFF: 1376,
+	NVocab: 32000, NCtx: 4096, Type: model.TypeF32,
+}
+
+// benchStep is a 2048-token step: nSeq sequences of 2048/nSeq tokens from
+// position 0, each scoring its last outPerSeq tokens.
+func benchStep(nSeq, outPerSeq, bs int, vocab int) *scheduler.Batch {
+	rng := rand.New(rand.NewPCG(1, 1))
+	per := 2048 / nSeq
+	bb := newBuilder(bs)
+	next := int32(0)
+	for s := 0; s < nSeq; s++ {
+		tokens := randomTokens(rng, per, vocab)
+		blocks := make([]int32, blocksFor(per, bs))
+		for i := range blocks {
+			blocks[i] = next
+			next++
+		}
+		targets := randomTokens(rng, per, vocab)
+		first := bb.segment(tokens, 0, per, blocks, nil)
+		_ = first
+		for t := per - outPerSeq; t < per; t++ {
+			bb.b.OutTokenIndex = append(bb.b.OutTokenIndex, int32(s*per+t))
+			bb.b.OutTarget = append(bb.b.OutTarget, targets[t])
+		}
+	}
+	return bb.batch()
+}
+
+// matmulFlops counts the multiply-adds (x2) of the step's matrix products:
+// QKV, output projection, gate/up and down for every token and layer, and
+// the LM head for the output rows.
+func matmulFlops(cfg model.Config, tokens, outputs int) float64 {
+	e, ff, kv := float64(cfg.NEmbd), float64(cfg.NFF), float64(cfg.NHeadKV*cfg.HeadDim())
+	perToken := e*(e+2*kv) + e*e + e*2*ff + ff*e
+	return 2 * (float64(tokens)*perToken*float64(cfg.NLayer) + float64(outputs)*e*float64(cfg.NVocab))
+}
+
+// BenchmarkForwardStep runs one 2048-token step (8 sequences of 256, the
+// last 64 tokens of each scored) and reports tokens/s and the matrix
+// products' GFLOP/s (their FLOPs over the whole step's time, attention and
+// everything else included, so a lower bound on the GEMM's own rate).
+//
+//	go test ./binding -run '^$' -bench ForwardStep -benchtime 5x
+func BenchmarkForwardStep(b *testing.B) {
+	for _, threads := range []int{0, 1} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			m := testmodel.Must(benchShape)
+			const bs = 16
+			e := openEngine(b, m, threads, bs, 2048/bs+8, 2048, 512)
+			batch := benchStep(8, 64, bs, m.Config.NVocab)
+			var r scheduler.Result
+			if err := e.step.Run(e.kv, batch, &r); err != nil { // warm-up: page in scratch
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := e.step.Run(e.kv, batch, &r); err != nil {
+					b.Fatal(err)
+				}
+			}
+			sec := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(float64(batch.NumTokens())/sec, "tokens/s")
+			b.ReportMetric(matmulFlops(m.Config, batch.NumTokens(), batch.NumOutputs())/sec/1e9, "matmul-GFLOP/s")
+		})
+	}
+}
