@@ -107,3 +107,51 @@ func TestMetamorphicCPU(t *testing.T) {
 		})
 	}
 }
+
+// The same pairs on the real stories260K model, in text form, through its
+// own tokenizer (skips when ../shared is absent).
+func TestMetamorphicStories260K(t *testing.T) {
+	path := storiesGGUF(t)
+	texts := []string{
+		"Once upon a time, there was a little girl named Lily.",
+		"Once upon a time, there was a little boy named Tom. He liked to play.",
+		"Tom was very hungry, so he asked his mom for",
+		"One day, she saw a big, red ball in the park. She wanted",
+	}
+	conts := []string{" park.", " spoon.", " some food.", " a big rock.", " to play with it.", " the", " cat"}
+	var reqs []Request
+	for i, ctx := range texts {
+		for j := 0; j < 3+i; j++ {
+			reqs = append(reqs, Request{Context: ctx, Continuation: conts[(i+j)%len(conts)]})
+		}
+	}
+	open := func(o Options) *Model {
+		if o.KVMemory == 0 && o.KVBlocks == 0 {
+			o.KVMemory = 16 << 20
+		}
+		m, err := Open(path, o)
+		require.NoError(t, err)
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	want := scoreAll(t, open(Options{NoCache: true}), reqs, ScoreOptions{})
+	cached := open(Options{})
+	requireBitwise(t, want, scoreAll(t, cached, reqs, ScoreOptions{}), "cache on vs off")
+	requireBitwise(t, want, scoreAll(t, cached, reqs, ScoreOptions{}), "warm cache")
+	rev := make([]Request, len(reqs))
+	for i := range reqs {
+		rev[len(reqs)-1-i] = reqs[i]
+	}
+	got := scoreAll(t, cached, append(rev, rev...), ScoreOptions{})
+	for i := range reqs {
+		requireBitwise(t, want[i:i+1], got[len(reqs)-1-i:len(reqs)-i], "reversed and duplicated")
+		requireBitwise(t, want[i:i+1], got[2*len(reqs)-1-i:2*len(reqs)-i], "reversed and duplicated, second copy")
+	}
+	for _, bs := range []int{1, 16, 64} {
+		requireBitwise(t, want, scoreAll(t, open(Options{BlockSize: bs}), reqs, ScoreOptions{}), "block size")
+	}
+	requireBitwise(t, want, scoreAll(t, open(Options{BlockSize: 4, KVBlocks: 12}), reqs, ScoreOptions{}), "tight KV budget")
+	for _, mbt := range []int{64, 8192} {
+		requireBitwise(t, want, scoreAll(t, open(Options{MaxBatchTokens: mbt}), reqs, ScoreOptions{}), "max batch tokens")
+	}
+}
