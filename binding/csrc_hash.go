@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "aff2fe9beb1c6babdbb40cfb0dfe3589de9f8699642b54cfe1fa0b0effc695d9"
+const csrcHash = "ef9bc26c1c30e0c36d792a8ef42f90fb86fc692d4d4c433716840f3874e6fc67"

@@ -233,7 +233,15 @@ LMSCORE_API void lmscore_step_free(lmscore_step *step);
 /* Runs one batch. Validates every index first (token ids < n_vocab,
  * positions < n_ctx_train, slots and blocks inside the pool, CSR arrays
  * monotone) and returns LMSCORE_STATUS_INVALID_ARGUMENT before touching the
- * KV pool if any is out of range. */
+ * KV pool if any is out of range. The CPU core also rejects, as plans no
+ * scheduler should make: seg_token_start or block_indptr not starting at 0,
+ * an empty segment, positions that are not consecutive within a segment, a
+ * block table too short for its segment's last position, a slot other than
+ * the one the segment's block table gives its position, and two tokens
+ * writing one slot. n_tokens == 0 is allowed (a step of block copies only).
+ *
+ * Steps on one model run one at a time (the CPU core shares one thread
+ * pool per model); a step or pool must not outlive its model. */
 LMSCORE_API lmscore_status lmscore_step_run(lmscore_step *step, lmscore_kv *kv,
                                             const lmscore_batch *batch,
                                             lmscore_batch_result *result);
