@@ -289,7 +289,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          s.cfg.Logger,
+		// No write timeout: a large batch may take minutes to score.
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    s.cfg.Logger,
 	}
 	s.logf("serving %s (%s, %d tokens of context) on http://%s; %s", s.name, s.info.Arch, s.info.NCtx, ln.Addr(), s.batcher)
 	errc := make(chan error, 1)
