@@ -9,6 +9,7 @@ import (
 
 	"github.com/lmscore/lmscore/internal/testmodel"
 	"github.com/lmscore/lmscore/model"
+	"github.com/lmscore/lmscore/scheduler"
 )
 
 // randomRequests draws token requests that share prefixes at every level:
@@ -33,6 +34,20 @@ func randomRequests(seed uint64, vocab, n int) []Request {
 		}
 	}
 	return reqs
+}
+
+// minKVBlocks asks the planner for the smallest KV budget (in blocks, the
+// null block included) with which the requests can be scored.
+func minKVBlocks(t *testing.T, reqs []Request, blockSize, maxLen int) int {
+	t.Helper()
+	sreqs := make([]scheduler.Request, len(reqs))
+	for i, r := range reqs {
+		sreqs[i] = scheduler.Request{Context: r.ContextTokens, Continuation: r.ContinuationTokens}
+	}
+	st, err := scheduler.Plan(nil, sreqs, scheduler.Options{BlockSize: blockSize, MaxBatchTokens: 2048, MaxLen: maxLen})
+	require.NoError(t, err)
+	require.Greater(t, st.KVBlocksNoRecompute, st.KVBlocksMin, "the minimum budget must force recomputation")
+	return st.KVBlocksMin
 }
 
 func openTest(t *testing.T, m *model.Model, o Options) *Model {
@@ -94,12 +109,17 @@ func TestMetamorphicCPU(t *testing.T) {
 			requireBitwise(t, want, doubled[:len(reqs)], "duplicated, first copy")
 			requireBitwise(t, want, doubled[len(reqs):], "duplicated, second copy")
 
-			for _, bs := range []int{1, 16, 64} {
+			for _, bs := range []int{1, 7, 16, 64} {
 				m := openTest(t, weights, Options{Threads: 2, BlockSize: bs})
 				requireBitwise(t, want, scoreAll(t, m, reqs, ScoreOptions{}), "block size")
 			}
 			tight := openTest(t, weights, Options{Threads: 2, BlockSize: 4, KVBlocks: 40})
 			requireBitwise(t, want, scoreAll(t, tight, reqs, ScoreOptions{}), "tight KV budget")
+			// The smallest budget that completes at all: branch points recompute
+			// their shared tail instead of copying it, and blocks are evicted.
+			minBlocks := minKVBlocks(t, reqs, 4, 128)
+			tightest := openTest(t, weights, Options{Threads: 2, BlockSize: 4, KVBlocks: minBlocks})
+			requireBitwise(t, want, scoreAll(t, tightest, reqs, ScoreOptions{}), "minimum KV budget")
 			for _, mbt := range []int{64, 8192} {
 				m := openTest(t, weights, Options{Threads: 2, MaxBatchTokens: mbt})
 				requireBitwise(t, want, scoreAll(t, m, reqs, ScoreOptions{}), "max batch tokens")
