@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "ef9bc26c1c30e0c36d792a8ef42f90fb86fc692d4d4c433716840f3874e6fc67"
+const csrcHash = "d8c4b5e3af656ab43629ceccb3c36f26cb99600bab302b4dc511e324e1be5eaa"

@@ -41,15 +41,14 @@ int row_block(const Kernels &kern) { return kern.mr * 8; }
 
 } // namespace
 
-int64_t gemm_scratch_floats(const Kernels &kern, int64_t max_k) {
-    // The K block of any k <= max_k is at most this long (see k_blocks).
-    const int64_t kc = std::min<int64_t>(kMaxKC, round_up(max_k, 8));
-    // Packed A block, then a tile for the last, partial panel of columns.
-    return int64_t(row_block(kern)) * kc + int64_t(kern.mr) * kPanel + 16;
+void GemmBuffers::reserve(const Kernels &kern, int64_t max_m, int64_t max_k, int n_threads) {
+    a_packed_.reset(size_t(checked_mul(round_up(max_m, kern.mr), round_up(max_k, 8), "packed activations")));
+    tiles_.resize(size_t(n_threads));
+    for (auto &t : tiles_) t.reset(size_t(kern.mr) * kPanel);
 }
 
-void gemm(ThreadPool &pool, const Kernels &kern, float *const *scratch, const float *a,
-          int64_t lda, int64_t m, const PackedMatrix &w, float *c, int64_t ldc) {
+void gemm(ThreadPool &pool, const Kernels &kern, GemmBuffers &buf, const float *a, int64_t lda,
+          int64_t m, const PackedMatrix &w, float *c, int64_t ldc) {
     if (m <= 0) return;
     const int64_t n = w.n(), k = w.k();
     const int mr = kern.mr;
@@ -57,35 +56,50 @@ void gemm(ThreadPool &pool, const Kernels &kern, float *const *scratch, const fl
     const KBlocks kb = k_blocks(k);
     const int64_t n_panels = w.n_panels();
     const int64_t m_blocks = ceil_div(m, mc);
-    // Enough tasks to balance the threads; a few panels per task otherwise
-    // so that each task reuses its packed block of A.
+    const int64_t m_pad = round_up(m, mr);
+    if (m_pad * round_up(k, 8) > buf.a_packed_floats()) {
+        fail(LMSCORE_STATUS_INTERNAL, "gemm: %lld x %lld exceeds the step's packing buffer", (long long)m,
+             (long long)k);
+    }
+
+    // 1. Pack A: for each K block (offset k0, length kc), strips of mr rows
+    //    laid out [k][mr], at a_packed + m_pad*k0 + strip_row*kc.
+    float *a_packed = buf.a_packed();
+    pool.run(m_blocks * kb.n_blocks, [&](int64_t task, int) {
+        const int64_t mi = task / kb.n_blocks, ki = task % kb.n_blocks;
+        const int64_t m0 = mi * mc, k0 = ki * kb.size;
+        const int rows = int(std::min<int64_t>(mc, m - m0));
+        const int kc = int(std::min<int64_t>(kb.size, k - k0));
+        kern.pack_a(a + m0 * lda + k0, lda, rows, kc, a_packed + m_pad * k0 + m0 * kc);
+    });
+
+    // 2. Multiply. Enough tasks to balance the threads, a few panels each
+    //    so that a task reuses its block of A from cache.
     int64_t panels_per_task = 4;
-    int64_t want_tasks = int64_t(pool.size()) * 4;
+    const int64_t want_tasks = int64_t(pool.size()) * 4;
     if (m_blocks * ceil_div(n_panels, panels_per_task) < want_tasks) {
-        int64_t n_chunks = ceil_div(want_tasks, m_blocks);
+        const int64_t n_chunks = ceil_div(want_tasks, m_blocks);
         panels_per_task = std::max<int64_t>(1, n_panels / n_chunks);
     }
     const int64_t n_chunks = ceil_div(n_panels, panels_per_task);
-
     pool.run(m_blocks * n_chunks, [&](int64_t task, int thread) {
         const int64_t mi = task / n_chunks, ni = task % n_chunks;
         const int64_t m0 = mi * mc;
         const int rows = int(std::min<int64_t>(mc, m - m0));
         const int64_t p_begin = ni * panels_per_task;
         const int64_t p_end = std::min(n_panels, p_begin + panels_per_task);
-        float *a_pack = scratch[thread];
-        float *tile = a_pack + int64_t(mc) * kb.size;
+        float *tile = buf.tile(thread);
         for (int64_t k0 = 0; k0 < k; k0 += kb.size) {
             const int kc = int(std::min<int64_t>(kb.size, k - k0));
             const bool accumulate = k0 > 0;
-            kern.pack_a(a + m0 * lda + k0, lda, rows, kc, a_pack);
+            const float *a_block = a_packed + m_pad * k0 + m0 * kc;
             for (int64_t p = p_begin; p < p_end; p++) {
                 const float *bp = w.panel(p) + k0 * kPanel;
                 const int64_t col = p * kPanel;
                 const int cols = int(std::min<int64_t>(kPanel, n - col));
                 for (int s = 0; s < rows; s += mr) {
                     const int r = std::min(mr, rows - s);
-                    const float *as = a_pack + int64_t(s) * kc;
+                    const float *as = a_block + int64_t(s) * kc;
                     float *cs = c + (m0 + s) * ldc + col;
                     if (cols == kPanel) {
                         kern.gemm_tile(kc, as, bp, cs, ldc, r, accumulate);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "common.hpp"
 #include "kernels.hpp"
@@ -35,15 +36,26 @@ class PackedMatrix {
 // element's chain across them through C, so they never change a result.
 constexpr int kMaxKC = 512;
 
-// Scratch floats one thread needs for gemm() with any inner dimension up
-// to max_k.
-int64_t gemm_scratch_floats(const Kernels &kern, int64_t max_k);
+// GemmBuffers is the scratch gemm() needs: all of A packed once per call
+// (every task then reads it instead of packing its own copy), and one
+// small tile per thread for partial panels. Sized once, for the largest
+// product a step runs.
+class GemmBuffers {
+  public:
+    void reserve(const Kernels &kern, int64_t max_m, int64_t max_k, int n_threads);
+    float *a_packed() { return a_packed_.data(); }
+    float *tile(int thread) { return tiles_[size_t(thread)].data(); }
+    int64_t a_packed_floats() const { return int64_t(a_packed_.size()); }
 
-// gemm computes C = A * W^T for m rows, C of row stride ldc. scratch[t] is
-// thread t's buffer of gemm_scratch_floats() floats. The work is split over
-// blocks of rows and panels of columns, never over k, so every element is
-// the same chain whatever m is or which thread computes it.
-void gemm(ThreadPool &pool, const Kernels &kern, float *const *scratch, const float *a,
-          int64_t lda, int64_t m, const PackedMatrix &w, float *c, int64_t ldc);
+  private:
+    AlignedBuffer<float> a_packed_;
+    std::vector<AlignedBuffer<float>> tiles_;
+};
+
+// gemm computes C = A * W^T for m rows, C of row stride ldc. The work is
+// split over blocks of rows and panels of columns, never over k, so every
+// element is the same chain whatever m is or which thread computes it.
+void gemm(ThreadPool &pool, const Kernels &kern, GemmBuffers &buf, const float *a, int64_t lda,
+          int64_t m, const PackedMatrix &w, float *c, int64_t ldc);
 
 } // namespace lmscore

@@ -130,12 +130,10 @@ std::unique_ptr<lmscore_step> make_step(lmscore_model &m, int32_t max_tokens, in
     }
     const int n_threads = m.pool->size();
     const int64_t gemm_k = std::max<int64_t>({hp.n_embd, hp.n_q(), hp.n_ff});
-    st->gemm_scratch.resize(size_t(n_threads));
+    st->gemm.reserve(*m.kern, std::max<int64_t>(T, st->out_chunk), gemm_k, n_threads);
     st->attn_scratch.resize(size_t(n_threads));
     st->top_scratch.resize(size_t(n_threads));
     for (int i = 0; i < n_threads; i++) {
-        st->gemm_scratch[size_t(i)].reset(size_t(gemm_scratch_floats(*m.kern, gemm_k)));
-        st->gemm_ptrs.push_back(st->gemm_scratch[size_t(i)].data());
         st->attn_ptrs.push_back(nullptr);
     }
     st->items.reserve(size_t(T) * size_t(hp.n_head_kv));
@@ -184,7 +182,7 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
     const float scale = 1.0f / std::sqrt(float(hd));
     for (int l = 0; l < hp.n_layer; l++) {
         const LayerWeights &lw = m.layers[size_t(l)];
-        gemm(pool, kern, st.gemm_ptrs.data(), h, E, T, lw.wqkv, qkv, nqkv);
+        gemm(pool, kern, st.gemm, h, E, T, lw.wqkv, qkv, nqkv);
 
         pool.run(T, [&](int64_t t, int) {
             float *row = qkv + t * nqkv;
@@ -231,7 +229,7 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             kern.attention(tile, st.attn_ptrs[size_t(thread)]);
         });
 
-        gemm(pool, kern, st.gemm_ptrs.data(), attn, nq, T, lw.wo, tmp, E);
+        gemm(pool, kern, st.gemm, attn, nq, T, lw.wo, tmp, E);
         pool.run(T, [&](int64_t t, int) {
             float *xt = x + t * E, *yt = tmp + t * E;
             add_bias(yt, lw.bo, E);
@@ -239,7 +237,7 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             norm(hp, lw.ffn_norm, lw.ffn_norm_b, xt, h + t * E);
         });
 
-        gemm(pool, kern, st.gemm_ptrs.data(), h, E, T, lw.ffn_in, ffn_in, n_in);
+        gemm(pool, kern, st.gemm, h, E, T, lw.ffn_in, ffn_in, n_in);
         pool.run(T, [&](int64_t t, int) {
             float *in = ffn_in + t * n_in;
             if (hp.gated_ffn()) {
@@ -251,7 +249,7 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             }
         });
 
-        gemm(pool, kern, st.gemm_ptrs.data(), act, ff, T, lw.ffn_down, tmp, E);
+        gemm(pool, kern, st.gemm, act, ff, T, lw.ffn_down, tmp, E);
         const bool last = l + 1 == hp.n_layer;
         pool.run(T, [&](int64_t t, int) {
             float *xt = x + t * E, *yt = tmp + t * E;
@@ -272,7 +270,7 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             const float *xt = x + int64_t(b.out_token_index[o0 + i]) * E;
             norm(hp, m.output_norm, m.output_norm_b, xt, oh + i * E);
         });
-        gemm(pool, kern, st.gemm_ptrs.data(), oh, E, n, m.output, logits, V);
+        gemm(pool, kern, st.gemm, oh, E, n, m.output, logits, V);
         pool.run(n, [&](int64_t i, int thread) {
             output_row(kern, hp, logits + i * V, b.out_target[o0 + i], b.top_n,
                        st.top_scratch[size_t(thread)], res, o0 + int32_t(i));

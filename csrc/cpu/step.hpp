@@ -38,8 +38,7 @@ struct lmscore_step {
     lmscore::Vector out_h;  // normed rows of the output tokens (out_chunk x n_embd)
     lmscore::Vector logits; // (out_chunk x n_vocab)
 
-    std::vector<lmscore::Vector> gemm_scratch; // one per thread
-    std::vector<float *> gemm_ptrs;
+    lmscore::GemmBuffers gemm;
     std::vector<lmscore::Vector> attn_scratch; // one per thread, grown to the longest sequence
     std::vector<float *> attn_ptrs;
     std::vector<std::vector<std::pair<float, int32_t>>> top_scratch; // one per thread
