@@ -44,13 +44,17 @@ func benchStep(nSeq, outPerSeq, bs int, vocab int) *scheduler.Batch {
 	return bb.batch()
 }
 
-// matmulFlops counts the multiply-adds (x2) of the step's matrix products:
-// QKV, output projection, gate/up and down for every token and layer, and
-// the LM head for the output rows.
+// matmulFlops counts the multiply-adds (x2) of the matrix products a step
+// runs: QKV for every token in every layer; the output projection and the
+// FFN for every token in every layer but the last, where only the tokens
+// with output rows go on; and the LM head for the output rows.
 func matmulFlops(cfg model.Config, tokens, outputs int) float64 {
 	e, ff, kv := float64(cfg.NEmbd), float64(cfg.NFF), float64(cfg.NHeadKV*cfg.HeadDim())
-	perToken := e*(e+2*kv) + e*e + e*2*ff + ff*e
-	return 2 * (float64(tokens)*perToken*float64(cfg.NLayer) + float64(outputs)*e*float64(cfg.NVocab))
+	qkv := e * (e + 2*kv)
+	rest := e*e + e*2*ff + ff*e
+	layers := float64(cfg.NLayer)
+	n, o := float64(tokens), float64(outputs)
+	return 2 * (n*qkv*layers + n*rest*(layers-1) + o*rest + o*e*float64(cfg.NVocab))
 }
 
 // BenchmarkForwardStep runs one 2048-token step (8 sequences of 256, the

@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "d8c4b5e3af656ab43629ceccb3c36f26cb99600bab302b4dc511e324e1be5eaa"
+const csrcHash = "865dd87cceb112f6efed96d21a0f501169134ca29bf0746969b86550edc81cad"

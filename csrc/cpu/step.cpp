@@ -35,23 +35,61 @@ inline void add_bias(float *x, const Vector &b, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] += b[i];
 }
 
-void build_attn_items(const Hparams &hp, const lmscore_batch &b, std::vector<AttnItem> &items) {
+void build_attn_items(const Hparams &hp, const lmscore_batch &b, const std::vector<TokenRun> &runs,
+                      std::vector<AttnItem> &items) {
     items.clear();
     const int group = hp.n_head / hp.n_head_kv;
     const int heads = std::min(group, kAttnMaxRows);
     const int tokens = std::max(1, kAttnTargetRows / heads);
-    for (int32_t s = 0; s < b.n_segments; s++) {
-        const int32_t t0 = b.seg_token_start[s], t1 = b.seg_token_start[s + 1];
-        for (int32_t t = t0; t < t1; t += tokens) {
-            const int32_t n = std::min<int32_t>(tokens, t1 - t);
+    for (const TokenRun &run : runs) {
+        for (int32_t i = 0; i < run.n_tokens; i += tokens) {
+            const int32_t t = run.token0 + i;
+            const int32_t n = std::min<int32_t>(tokens, run.n_tokens - i);
             const int64_t cost = int64_t(n) * (b.positions[t] + n);
             for (int kh = 0; kh < hp.n_head_kv; kh++)
                 for (int g = 0; g < group; g += heads)
-                    items.push_back({s, t, n, kh, g, std::min(heads, group - g), cost * heads});
+                    items.push_back({run.segment, t, n, run.out_row0 + i, kh, g, std::min(heads, group - g),
+                                     cost * heads});
         }
     }
     std::stable_sort(items.begin(), items.end(),
                      [](const AttnItem &a, const AttnItem &c) { return a.cost > c.cost; });
+}
+
+// plan_attention lists the attention work: every token in every layer but
+// the last, where only the tokens with output rows need more than their
+// K/V (written before attention). Their rows are compacted, in token order,
+// from there on.
+void plan_attention(lmscore_step &st, const Hparams &hp, const lmscore_batch &b) {
+    st.runs.clear();
+    for (int32_t s = 0; s < b.n_segments; s++) {
+        const int32_t t0 = b.seg_token_start[s], t1 = b.seg_token_start[s + 1];
+        st.runs.push_back({s, t0, t1 - t0, t0});
+    }
+    build_attn_items(hp, b, st.runs, st.items);
+
+    st.out_row_of.assign(size_t(b.n_tokens), -1);
+    for (int32_t i = 0; i < b.n_outputs; i++) st.out_row_of[size_t(b.out_token_index[i])] = 0;
+    st.out_rows.clear();
+    for (int32_t t = 0; t < b.n_tokens; t++) {
+        if (st.out_row_of[size_t(t)] < 0) continue;
+        st.out_row_of[size_t(t)] = int32_t(st.out_rows.size());
+        st.out_rows.push_back(t);
+    }
+    st.runs.clear();
+    for (int32_t s = 0; s < b.n_segments; s++) {
+        const int32_t t1 = b.seg_token_start[s + 1];
+        for (int32_t t = b.seg_token_start[s]; t < t1; t++) {
+            if (st.out_row_of[size_t(t)] < 0) continue;
+            if (!st.runs.empty() && st.runs.back().segment == s &&
+                st.runs.back().token0 + st.runs.back().n_tokens == t) {
+                st.runs.back().n_tokens++;
+            } else {
+                st.runs.push_back({s, t, 1, st.out_row_of[size_t(t)]});
+            }
+        }
+    }
+    build_attn_items(hp, b, st.runs, st.items_last);
 }
 
 void copy_blocks(lmscore_kv &kv, const lmscore_batch &b) {
@@ -155,7 +193,7 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
     const int64_t n_in = hp.n_ffn_in(), ff = hp.n_ff;
 
     // Everything that can fail to allocate happens before the KV pool is touched.
-    build_attn_items(hp, b, st.items);
+    plan_attention(st, hp, b);
     for (int i = 0; i < pool.size(); i++) {
         st.attn_scratch[size_t(i)].grow(size_t(attn_scratch_floats(int(hd), max_keys)));
         st.attn_ptrs[size_t(i)] = st.attn_scratch[size_t(i)].data();
@@ -206,9 +244,13 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             }
         });
 
+        // The last layer carries on with the output tokens' rows only.
+        const bool last = l + 1 == hp.n_layer;
+        const std::vector<AttnItem> &items = last ? st.items_last : st.items;
+        const int64_t rows = last ? int64_t(st.out_rows.size()) : T;
         const float *layer_kv = kv.block(l, 0);
-        pool.run(int64_t(st.items.size()), [&](int64_t i, int thread) {
-            const AttnItem &it = st.items[size_t(i)];
+        pool.run(int64_t(items.size()), [&](int64_t i, int thread) {
+            const AttnItem &it = items[size_t(i)];
             const int group = hp.n_head / hp.n_head_kv;
             const int64_t head = int64_t(it.kv_head) * group + it.head0;
             AttnTile tile;
@@ -218,7 +260,7 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             tile.pos0 = b.positions[it.token0];
             tile.q = qkv + int64_t(it.token0) * nqkv + head * hd;
             tile.q_stride = nqkv;
-            tile.out = attn + int64_t(it.token0) * nq + head * hd;
+            tile.out = attn + int64_t(it.out_row0) * nq + head * hd;
             tile.out_stride = nq;
             tile.k_base = layer_kv + int64_t(it.kv_head) * kv.block_size * hd;
             tile.v_base = layer_kv + int64_t(hp.n_head_kv + it.kv_head) * kv.block_size * hd;
@@ -228,17 +270,24 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             tile.scale = scale;
             kern.attention(tile, st.attn_ptrs[size_t(thread)]);
         });
+        if (last) {
+            // In token order, so a row never moves up over one still unread.
+            for (int64_t r = 0; r < rows; r++) {
+                const int64_t t = st.out_rows[size_t(r)];
+                if (t != r) std::memcpy(x + r * E, x + t * E, sizeof(float) * size_t(E));
+            }
+        }
 
-        gemm(pool, kern, st.gemm, attn, nq, T, lw.wo, tmp, E);
-        pool.run(T, [&](int64_t t, int) {
+        gemm(pool, kern, st.gemm, attn, nq, rows, lw.wo, tmp, E);
+        pool.run(rows, [&](int64_t t, int) {
             float *xt = x + t * E, *yt = tmp + t * E;
             add_bias(yt, lw.bo, E);
             for (int64_t i = 0; i < E; i++) xt[i] += yt[i];
             norm(hp, lw.ffn_norm, lw.ffn_norm_b, xt, h + t * E);
         });
 
-        gemm(pool, kern, st.gemm, h, E, T, lw.ffn_in, ffn_in, n_in);
-        pool.run(T, [&](int64_t t, int) {
+        gemm(pool, kern, st.gemm, h, E, rows, lw.ffn_in, ffn_in, n_in);
+        pool.run(rows, [&](int64_t t, int) {
             float *in = ffn_in + t * n_in;
             if (hp.gated_ffn()) {
                 add_bias(in, lw.ffn_in_b, n_in);
@@ -249,9 +298,8 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             }
         });
 
-        gemm(pool, kern, st.gemm, act, ff, T, lw.ffn_down, tmp, E);
-        const bool last = l + 1 == hp.n_layer;
-        pool.run(T, [&](int64_t t, int) {
+        gemm(pool, kern, st.gemm, act, ff, rows, lw.ffn_down, tmp, E);
+        pool.run(rows, [&](int64_t t, int) {
             float *xt = x + t * E, *yt = tmp + t * E;
             add_bias(yt, lw.ffn_down_b, E);
             for (int64_t i = 0; i < E; i++) xt[i] += yt[i];
@@ -267,7 +315,7 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
         const int32_t n = std::min(st.out_chunk, b.n_outputs - o0);
         float *oh = st.out_h.data(), *logits = st.logits.data();
         pool.run(n, [&](int64_t i, int) {
-            const float *xt = x + int64_t(b.out_token_index[o0 + i]) * E;
+            const float *xt = x + int64_t(st.out_row_of[size_t(b.out_token_index[o0 + i])]) * E;
             norm(hp, m.output_norm, m.output_norm_b, xt, oh + i * E);
         });
         gemm(pool, kern, st.gemm, oh, E, n, m.output, logits, V);

@@ -10,11 +10,20 @@
 
 namespace lmscore {
 
+// A run of consecutive tokens of one segment whose attention is computed,
+// and the row of the attention output its first token goes to.
+struct TokenRun {
+    int32_t segment;
+    int32_t token0, n_tokens; // step token indices
+    int32_t out_row0;
+};
+
 // One unit of attention work: consecutive tokens of one segment against the
 // query heads [head0, head0 + n_heads) of one KV head's group.
 struct AttnItem {
     int32_t segment;
     int32_t token0, n_tokens; // step token indices
+    int32_t out_row0;         // attention output row of token0
     int32_t kv_head, head0, n_heads;
     int64_t cost; // for ordering only: bigger first balances the threads
 };
@@ -43,7 +52,11 @@ struct lmscore_step {
     std::vector<float *> attn_ptrs;
     std::vector<std::vector<std::pair<float, int32_t>>> top_scratch; // one per thread
 
-    std::vector<lmscore::AttnItem> items;
+    std::vector<lmscore::AttnItem> items;      // every token
+    std::vector<lmscore::AttnItem> items_last; // the last layer: output tokens only
+    std::vector<lmscore::TokenRun> runs;
+    std::vector<int32_t> out_rows;  // sorted distinct tokens that have output rows
+    std::vector<int32_t> out_row_of; // token -> its index in out_rows, or -1
     std::vector<int32_t> slot_check;
 };
 
