@@ -23,9 +23,9 @@ type GroupPrediction struct {
 }
 
 // MCMetrics are the multiple-choice metrics of lm-eval-harness: acc (argmax
-// of the sum), acc_norm (argmax of sum / bytes; lm-eval divides by
-// characters, lmscore by bytes, which agree on ASCII) and acc_per_token
-// (argmax of the mean).
+// of the sum), acc_norm (argmax of sum / Result.NormBytes, the choice's bytes
+// without the leading delimiter; lm-eval counts characters, which agree with
+// bytes on ASCII) and acc_per_token (argmax of the mean).
 type MCMetrics struct {
 	Groups      int               `json:"groups"`
 	Acc         float64           `json:"acc"`
@@ -95,7 +95,7 @@ func MultipleChoice(results []Result, choices []Choice) (MCMetrics, error) {
 			Label: label,
 			Pred:  argmax(func(r *Result) float64 { return r.LogProb }),
 			PredNorm: argmax(func(r *Result) float64 {
-				return r.LogProb / float64(max(r.NBytes, 1))
+				return r.LogProb / float64(max(r.NormBytes, 1))
 			}),
 			PredPerToken: argmax(func(r *Result) float64 {
 				return r.LogProb / float64(max(r.NTokens, 1))

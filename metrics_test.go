@@ -11,11 +11,11 @@ func TestMultipleChoiceMetrics(t *testing.T) {
 	// Question a: choice 1 wins on the sum, choice 0 per byte and per token.
 	// Question b: choice 0 wins everywhere; label only on its second line.
 	results := []Result{
-		{LogProb: -4, NBytes: 8, NTokens: 4}, // a0: -0.5/byte, -1/token
-		{LogProb: -3, NBytes: 3, NTokens: 1}, // a1: -1/byte, -3/token
-		{LogProb: -1, NBytes: 1, NTokens: 1}, // b0
-		{LogProb: -9, NBytes: 2, NTokens: 2}, // b1
-		{LogProb: -1, NBytes: 1, NTokens: 1}, // no group: ignored
+		{LogProb: -4, NormBytes: 8, NTokens: 4}, // a0: -0.5/byte, -1/token
+		{LogProb: -3, NormBytes: 3, NTokens: 1}, // a1: -1/byte, -3/token
+		{LogProb: -1, NormBytes: 1, NTokens: 1}, // b0
+		{LogProb: -9, NormBytes: 2, NTokens: 2}, // b1
+		{LogProb: -1, NormBytes: 1, NTokens: 1}, // no group: ignored
 	}
 	choices := []Choice{
 		{Group: "a", Index: 0, Label: 0},
@@ -38,7 +38,7 @@ func TestMultipleChoiceMetrics(t *testing.T) {
 
 func TestMultipleChoiceTiesGoToLowestIndex(t *testing.T) {
 	// Given in reverse order: the sort by choice index decides, not input order.
-	results := []Result{{LogProb: -2, NBytes: 1, NTokens: 1}, {LogProb: -2, NBytes: 1, NTokens: 1}}
+	results := []Result{{LogProb: -2, NormBytes: 1, NTokens: 1}, {LogProb: -2, NormBytes: 1, NTokens: 1}}
 	choices := []Choice{{Group: "q", Index: 1, Label: 0}, {Group: "q", Index: 0, Label: 0}}
 	m, err := MultipleChoice(results, choices)
 	require.NoError(t, err)

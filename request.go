@@ -40,6 +40,10 @@ type Result struct {
 	// bytes of the continuation (its text, or its tokens' decoded bytes).
 	NTokens int
 	NBytes  int
+	// NormBytes is NBytes without the continuation's leading whitespace:
+	// what acc_norm divides by, as lm-eval-harness divides by the length of
+	// the choice without its delimiter.
+	NormBytes int
 	// IsGreedy is true when every continuation token is the argmax of its
 	// next-token distribution (ties count as greedy).
 	IsGreedy bool

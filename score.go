@@ -1,6 +1,7 @@
 package lmscore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,14 @@ import (
 type prepared struct {
 	ctx, cont []int32
 	nBytes    int
+	normBytes int
+}
+
+// normLen is the length acc_norm divides by: lm-eval-harness divides by the
+// length of the choice itself, without the delimiter (a space) that joins it
+// to the context, so leading whitespace does not count.
+func normLen(cont []byte) int {
+	return len(bytes.TrimLeft(cont, " \t\n"))
 }
 
 // TokenizePair tokenizes a text pair the way lm-eval-harness does (see
@@ -43,11 +52,13 @@ func (m *Model) prepare(r *Request) (prepared, error) {
 	case r.tokenForm():
 		p.ctx, p.cont = r.ContextTokens, r.ContinuationTokens
 		if r.Continuation != "" {
-			p.nBytes = len(r.Continuation) // tokens given with their text
+			p.nBytes, p.normBytes = len(r.Continuation), normLen([]byte(r.Continuation)) // tokens given with their text
 		} else if m.tok != nil {
+			var text []byte
 			for _, id := range p.cont {
-				p.nBytes += len(m.tok.TokenBytes(id))
+				text = append(text, m.tok.TokenBytes(id)...)
 			}
+			p.nBytes, p.normBytes = len(text), normLen(text)
 		}
 	case len(r.ContextTokens) > 0:
 		return p, errors.New("context tokens without continuation tokens")
@@ -58,7 +69,7 @@ func (m *Model) prepare(r *Request) (prepared, error) {
 		if p.ctx, p.cont, err = m.TokenizePair(r.Context, r.Continuation); err != nil {
 			return p, err
 		}
-		p.nBytes = len(r.Continuation)
+		p.nBytes, p.normBytes = len(r.Continuation), normLen([]byte(r.Continuation))
 	}
 	if len(p.ctx) == 0 {
 		if m.info.BOS < 0 {
@@ -96,7 +107,7 @@ func (m *Model) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]R
 		}
 		sreqs[i] = scheduler.Request{ID: reqs[i].ID, Context: p.ctx, Continuation: p.cont}
 		results[i] = Result{
-			Index: i, ID: reqs[i].ID, NTokens: len(p.cont), NBytes: p.nBytes, IsGreedy: true,
+			Index: i, ID: reqs[i].ID, NTokens: len(p.cont), NBytes: p.nBytes, NormBytes: p.normBytes, IsGreedy: true,
 			TokenLogProbs: make([]float32, len(p.cont)),
 		}
 		if so.TopN > 0 {

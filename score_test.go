@@ -182,3 +182,14 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 	_, err := open(&model.Model{Config: weights.Config}, "t", Options{KVMemory: 1 << 20})
 	assert.Error(t, err, "a model without weights does not load")
 }
+
+func TestNormBytesLeaveOutTheDelimiter(t *testing.T) {
+	weights := testmodel.Must(testmodel.Options{Seed: 4, NVocab: 50, NCtx: 64})
+	m := openTest(t, weights, Options{Threads: 1})
+	res, _, err := m.Score(context.Background(), []Request{
+		{ContextTokens: []int32{1}, ContinuationTokens: []int32{2, 3}, Continuation: " Paris"},
+	}, ScoreOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, 6, res[0].NBytes)
+	assert.Equal(t, 5, res[0].NormBytes, "lm-eval-harness divides by len(choice), without the space")
+}
