@@ -10,7 +10,7 @@ VENV      := .venv
 CUDA_BUILD := build/cuda
 
 .PHONY: all build demo test test-short vet fuzz test-ref tokref pyref \
-        cuda test-cuda cuda-compile-check bench bench-cpu test-clients clean
+        cuda test-cuda cuda-compile-check bench bench-cpu test-clients test-lmeval clean
 
 all: build
 
@@ -76,6 +76,12 @@ bench:
 
 bench-cpu: build
 	$(GO) run ./bench/cmd/benchcpu
+
+# lm-evaluation-harness itself (installed from PyPI into .cache/) runs a
+# small multiple-choice task through `lmscore serve`; its accuracy must
+# equal `lmscore score`'s.
+test-lmeval: build
+	bash tools/lmeval/run.sh
 
 test-clients: build
 	@if command -v node >/dev/null 2>&1; then bash tools/clients/run.sh; \
