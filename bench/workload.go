@@ -42,6 +42,11 @@ type WorkloadOptions struct {
 	// Demos overrides metaicl16's 16 demonstrations (0 keeps the default),
 	// for models whose window is shorter than gpt2-large's.
 	Demos int
+	// Tasks overrides metaicl's 20 tasks (0 keeps the default), so that a
+	// run can keep the per-task shape (1000 questions under one set of
+	// demonstrations) at a size a short benchmark affords; Scale then sets
+	// the questions per task alone.
+	Tasks int
 }
 
 // Workloads lists the generators by name.
@@ -122,7 +127,10 @@ func intPtr(v int) *int { return &v }
 func metaICL(o WorkloadOptions, nDemos int) []Line {
 	g := newGen(o, 1)
 	tasks, questions := 20, scaled(1000, o.Scale)
-	if o.Scale < 0.001 {
+	switch {
+	case o.Tasks > 0:
+		tasks = o.Tasks
+	case o.Scale < 0.001:
 		tasks, questions = scaled(20, o.Scale*1000), 1
 	}
 	demoMax := 60

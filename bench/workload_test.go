@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -66,4 +67,18 @@ func TestLongMetaICLIsTruncatedToWindow(t *testing.T) {
 func TestUnknownWorkload(t *testing.T) {
 	_, err := Generate("nope", opts(1))
 	assert.ErrorContains(t, err, `unknown workload "nope"`)
+}
+
+func TestMetaICLTasksOverride(t *testing.T) {
+	o := opts(0.1) // 100 questions per task
+	o.Tasks = 4
+	lines, err := Generate("metaicl16", o)
+	require.NoError(t, err)
+	tasks, questions := map[string]bool{}, map[string]bool{}
+	for _, l := range lines {
+		questions[l.Group] = true
+		tasks[l.Group[:strings.Index(l.Group, "q")]] = true
+	}
+	assert.Len(t, tasks, 4)
+	assert.Len(t, questions, 400)
 }

@@ -1,0 +1,325 @@
+// Command benchgpu is the Go side of `make bench` (bench/run_gpu.sh):
+//
+//	benchgpu gen     --model M.gguf --name NAME --size default --out DIR
+//	benchgpu lmscore --model M.gguf --name NAME --dir DIR --backend cuda --out DIR/lmscore.jsonl
+//	benchgpu report  --work W --models a,b --gemm W/gemm.json --runs f1.jsonl,f2.jsonl --out PREFIX
+//
+// gen writes the workloads for one model (its vocabulary and window) as
+// request JSONL, with meta.json: the model's shape and each workload's
+// total and unique tokens, scored rows and attention work. lmscore times
+// lmscore with and without its cache on them and writes one JSON line per
+// peer and workload, the scores included. report merges those lines with
+// the Python peers' (bench/peers) into PREFIX.md and PREFIX.json.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lmscore/lmscore"
+	"github.com/lmscore/lmscore/bench"
+	"github.com/lmscore/lmscore/internal/units"
+	"github.com/lmscore/lmscore/model"
+)
+
+// metaFile is what gen writes beside the workloads.
+type metaFile struct {
+	Model     bench.ModelShape     `json:"model"`
+	Size      string               `json:"size"`
+	Workloads []bench.WorkloadMeta `json:"workloads"`
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: benchgpu gen|lmscore|report [flags]")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "gen":
+		err = gen(os.Args[2:])
+	case "lmscore":
+		err = runLMScore(ctx, os.Args[2:])
+	case "report":
+		err = report(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q (want gen, lmscore or report)", os.Args[1])
+	}
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "benchgpu:", err)
+		os.Exit(1)
+	}
+}
+
+func gen(args []string) error {
+	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
+	path := fs.String("model", "", "GGUF model: its vocabulary, window and shape")
+	name := fs.String("name", "", "the model's name in the report (default: the file's)")
+	size := fs.String("size", "default", "workload size: "+strings.Join(bench.GPUSizes, ", "))
+	out := fs.String("out", "", "directory for <workload>.jsonl and meta.json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" || *out == "" {
+		return errors.New("gen: --model and --out are required")
+	}
+	m, err := model.Load(*path)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if *name == "" {
+		*name = strings.TrimSuffix(filepath.Base(*path), ".gguf")
+	}
+	suite, err := bench.GPUSuite(*size, m.Config.NVocab)
+	if err != nil {
+		return err
+	}
+	paths, err := bench.WriteGPUSuite(*out, suite)
+	if err != nil {
+		return err
+	}
+	mf := metaFile{Model: bench.ShapeOf(*name, m), Size: *size}
+	for i, w := range suite {
+		lines, err := bench.ReadJSONLFile(paths[i])
+		if err != nil {
+			return err
+		}
+		meta, err := bench.MetaOf(*name, w.Name, lines, m.Config.NCtxTrain)
+		if err != nil {
+			return err
+		}
+		mf.Workloads = append(mf.Workloads, meta)
+		fmt.Printf("%s/%s: %d requests, %d total, %d unique tokens\n", *name, w.Name, meta.Requests, meta.TotalTokens, meta.UniqueTokens)
+	}
+	return writeJSON(filepath.Join(*out, "meta.json"), mf)
+}
+
+func runLMScore(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("lmscore", flag.ContinueOnError)
+	path := fs.String("model", "", "GGUF model")
+	name := fs.String("name", "", "the model's name in the report (default: the file's)")
+	dir := fs.String("dir", "", "directory gen wrote")
+	out := fs.String("out", "", "JSONL of the runs (appended)")
+	only := fs.String("workloads", "", "comma-separated subset (default: all in meta.json)")
+	var o lmscore.Options
+	fs.StringVar(&o.Backend, "backend", "cuda", "cpu or cuda")
+	fs.StringVar(&o.CUDALibrary, "cuda-lib", "", "liblmscore_cuda.so (default: $LMSCORE_CUDA_LIB, then beside the executable)")
+	fs.IntVar(&o.Threads, "threads", 0, "cpu threads")
+	kvMemory := fs.String("kv-memory", "4GiB", "KV cache budget")
+	repeats := fs.Int("repeats", 3, "timed runs when a run is short")
+	short := fs.Duration("short", 3*time.Second, "a run shorter than this is repeated")
+	deadline := fs.Int64("deadline", 0, "unix time after which no run starts (0: none)")
+	nvsmi := fs.Bool("gpu-memory", true, "measure device memory with nvidia-smi")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" || *dir == "" || *out == "" {
+		return errors.New("lmscore: --model, --dir and --out are required")
+	}
+	var err error
+	if o.KVMemory, err = units.ParseBytes(*kvMemory); err != nil {
+		return fmt.Errorf("--kv-memory: %v", err)
+	}
+	var mf metaFile
+	if err := readJSON(filepath.Join(*dir, "meta.json"), &mf); err != nil {
+		return err
+	}
+	if *name == "" {
+		*name = mf.Model.Name
+	}
+	// The card's use before this process loads anything: the fallback for
+	// machines whose nvidia-smi lists no processes.
+	var baseline int64
+	if *nvsmi {
+		if baseline, err = bench.CardUsedMemory(bench.RunNvidiaSMI); err != nil {
+			fmt.Fprintln(os.Stderr, "benchgpu: device memory will not be measured:", err)
+			*nvsmi = false
+		}
+	}
+	start := time.Now()
+	m, err := lmscore.Open(*path, o)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	fmt.Printf("%s: loaded on %s in %.1f s\n", *name, o.Backend, time.Since(start).Seconds())
+	b := bench.LMScoreBench{Model: m, ModelName: *name, Timing: bench.Timing{Repeats: *repeats, Short: *short}}
+	if *deadline > 0 {
+		b.Timing.Deadline = time.Unix(*deadline, 0)
+	}
+	if *nvsmi {
+		pid := os.Getpid()
+		b.GPUMemory = func() (int64, string, error) { return bench.ProcessGPUMemory(bench.RunNvidiaSMI, pid, baseline) }
+	}
+	f, err := os.OpenFile(*out, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	want := map[string]bool{}
+	for _, w := range strings.Split(*only, ",") {
+		if w != "" {
+			want[w] = true
+		}
+	}
+	for _, meta := range mf.Workloads {
+		if len(want) > 0 && !want[meta.Workload] {
+			continue
+		}
+		lines, err := bench.ReadJSONLFile(filepath.Join(*dir, meta.Workload+".jsonl"))
+		if err != nil {
+			return err
+		}
+		rows, err := b.Run(ctx, meta.Workload, lines)
+		if err != nil {
+			// One workload's failure is a row of the report, not the end of
+			// the run: the other workloads may still measure.
+			fmt.Fprintln(os.Stderr, "benchgpu:", err)
+			rows = []bench.PeerRun{
+				{Model: *name, Workload: meta.Workload, Peer: bench.PeerLMScore, Error: err.Error()},
+				{Model: *name, Workload: meta.Workload, Peer: bench.PeerLMScoreNoCache, Error: err.Error()},
+			}
+			if ctx.Err() != nil {
+				return errors.Join(err, writeRuns(f, rows))
+			}
+		}
+		if err := writeRuns(f, rows); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			fmt.Printf("%s/%s/%s: %s\n", *name, meta.Workload, r.Peer, summarize(r))
+		}
+	}
+	return nil
+}
+
+func summarize(r bench.PeerRun) string {
+	switch {
+	case r.Error != "":
+		return "error: " + r.Error
+	case r.Skipped != "":
+		return "skipped: " + r.Skipped
+	}
+	return fmt.Sprintf("%.3f s (runs %v, warm-up %.2f s), %d total, %d computed tokens", r.Wall(), r.RunsSeconds,
+		r.WarmupSeconds, r.TotalTokens, r.ComputedTokens)
+}
+
+func writeRuns(f *os.File, rows []bench.PeerRun) error {
+	for _, r := range rows {
+		if err := bench.AppendPeerRun(f, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func report(args []string) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	work := fs.String("work", "", "work directory: one folder per model, as gen wrote it")
+	models := fs.String("models", "", "comma-separated model folders under --work, in report order")
+	gemm := fs.String("gemm", "", "gemm_rate.py's JSON")
+	runsFlag := fs.String("runs", "", "comma-separated JSONL files of runs (missing files are noted)")
+	out := fs.String("out", "", "output prefix: writes PREFIX.md and PREFIX.json")
+	card := fs.String("card", "", "the device's name (default: the GEMM file's)")
+	date := fs.String("date", time.Now().UTC().Format("2006-01-02"), "the run's date")
+	var comments multiFlag
+	fs.Var(&comments, "note", "a note for the report (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *work == "" || *models == "" || *out == "" {
+		return errors.New("report: --work, --models and --out are required")
+	}
+	in := bench.ReportInput{Date: *date, Lines: map[string][]bench.Line{}, Comments: comments}
+	if *gemm != "" {
+		if err := readJSON(*gemm, &in.GEMM); err != nil {
+			in.Comments = append(in.Comments, "no GEMM rate, so no floor: "+err.Error())
+		}
+	}
+	in.Card = *card
+	if in.Card == "" {
+		in.Card = in.GEMM.Device
+	}
+	for _, name := range strings.Split(*models, ",") {
+		var mf metaFile
+		if err := readJSON(filepath.Join(*work, name, "meta.json"), &mf); err != nil {
+			in.Comments = append(in.Comments, fmt.Sprintf("model %s: no workloads (%v)", name, err))
+			continue
+		}
+		in.Models = append(in.Models, mf.Model)
+		in.Meta = append(in.Meta, mf.Workloads...)
+		for _, w := range mf.Workloads {
+			lines, err := bench.ReadJSONLFile(filepath.Join(*work, name, w.Workload+".jsonl"))
+			if err != nil {
+				return err
+			}
+			in.Lines[mf.Model.Name+"/"+w.Workload] = lines
+		}
+	}
+	for _, p := range strings.Split(*runsFlag, ",") {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err != nil {
+			in.Comments = append(in.Comments, fmt.Sprintf("no runs from %s (%v)", filepath.Base(p), err))
+			continue
+		}
+		runs, err := bench.ReadPeerRuns(p)
+		if err != nil {
+			return err
+		}
+		in.Runs = append(in.Runs, runs...)
+	}
+	rep, err := bench.BuildReport(in)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(*out + ".md")
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteMarkdown(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return writeJSON(*out+".json", rep)
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, "; ") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	return nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
