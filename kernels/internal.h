@@ -2,6 +2,7 @@
 // its error helpers. Host code only; never seen outside kernels/.
 #pragma once
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
@@ -32,10 +33,65 @@ lmscore_status cublas_fail(cublasStatus_t st, const char *what);
 lmscore_status use_device(int device);
 
 // Y (n_rows, n_out) = X (n_rows, n_in) * W^T, W (n_out, n_in) as nn.Linear
-// stores it. X and W are of dtype; Y is of y_type. fp32 accumulation; in
-// fp32 mode this is true fp32 (no TF32), the check mode's contract.
-cublasStatus_t gemm(cublasHandle_t handle, DType dtype, const void *W, const void *X, void *Y,
-                    DType y_type, int n_rows, int n_in, int n_out);
+// stores it, X and W of dtype, Y of y_type, fp32 accumulation (in fp32 mode
+// true fp32: no TF32, the check mode's contract).
+//
+// A plan fixes one cuBLASLt algorithm for a weight shape and every row count
+// from 1 to max_rows, without split-K: row i of Y is then bitwise the same
+// whatever the other rows of the call, which makes a token's K/V and logits
+// independent of the step it ran in (gemm.cpp says why). The descriptors live
+// inside the plan, so a plan is made in place and never copied.
+struct GemmPlan {
+    DType dtype = DType::F32, y_type = DType::F32;
+    int n_in = 0, n_out = 0, max_rows = 0;
+    bool fixed = false; // false: cublasGemmEx chooses per call (LMSCORE_CUDA_GEMM=heuristic)
+    cublasLtMatmulDescOpaque_t op{};
+    cublasLtMatrixLayoutOpaque_t w_layout{};
+    cublasLtMatmulAlgo_t algo{};
+    size_t workspace_bytes = 0;
+
+    GemmPlan() = default;
+    GemmPlan(const GemmPlan &) = delete;
+    GemmPlan &operator=(const GemmPlan &) = delete;
+};
+
+// One algorithm a plan may fix, with the workspace it needs at most.
+struct GemmAlgo {
+    cublasLtMatmulAlgo_t algo;
+    size_t workspace_bytes;
+};
+
+// What a GEMM runs with: both handles (cublasGemmEx for heuristic plans),
+// the workspace and the stream.
+struct GemmContext {
+    cublasHandle_t blas = nullptr;
+    cublasLtHandle_t lt = nullptr;
+    void *workspace = nullptr;
+    size_t workspace_bytes = 0;
+    cudaStream_t stream = nullptr;
+};
+
+// Makes *p a fixed plan: the first of gemm_candidates without workspace, else
+// the first within max_workspace. UNSUPPORTED, naming `what` and the shape,
+// when cuBLASLt has none.
+lmscore_status gemm_plan(cublasLtHandle_t lt, const char *what, DType dtype, DType y_type, int n_in, int n_out,
+                         int max_rows, size_t max_workspace, GemmPlan *p);
+// Makes *p a plan that leaves the choice to cublasGemmEx on every call.
+void gemm_plan_heuristic(GemmPlan *p, DType dtype, DType y_type, int n_in, int n_out, int max_rows);
+
+// The pieces of gemm_plan, for tests that look at every candidate: describe
+// the shape; list the algorithms without split-K that cuBLASLt accepts for
+// every probed row count up to max_rows within max_workspace, best first
+// (its heuristic's order for max_rows rows, then for fewer); fix one.
+cublasStatus_t gemm_plan_init(GemmPlan *p, DType dtype, DType y_type, int n_in, int n_out, int max_rows);
+cublasStatus_t gemm_candidates(cublasLtHandle_t lt, GemmPlan *p, size_t max_workspace, std::vector<GemmAlgo> *out);
+void gemm_plan_fix(GemmPlan *p, const GemmAlgo &a);
+
+// The plan's algorithm and configuration in words, for logs.
+std::string gemm_describe(const GemmPlan &p);
+
+// Enqueues Y = X W^T for n_rows <= p.max_rows rows on ctx.stream.
+cublasStatus_t gemm(const GemmContext &ctx, const GemmPlan &p, const void *W, const void *X, void *Y, int n_rows);
 
 // What a batch is checked against before anything is launched.
 struct BatchLimits {
@@ -103,7 +159,11 @@ struct lmscore_step {
     int max_tokens = 0, max_outputs = 0, logits_rows = 0;
     cudaStream_t stream = nullptr;
     cublasHandle_t cublas = nullptr;
+    cublasLtHandle_t cublaslt = nullptr;
     void *cublas_workspace = nullptr;
+    // One plan per weight shape, each fixed for 1..max_tokens rows (the LM
+    // head for 1..logits_rows): see GemmPlan.
+    lmscore_cuda::GemmPlan gemm_qkv, gemm_wo, gemm_up, gemm_down, gemm_head;
 
     // Activations for max_tokens tokens, one allocation.
     void *arena = nullptr;

@@ -1,6 +1,7 @@
 // step.cpp — the step executor: workspace sized once, one input upload and
 // one result download per step, everything between on one stream.
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <algorithm>
@@ -109,6 +110,7 @@ void destroy(lmscore_step *s) {
     if (cudaSetDevice(s->model->device) == cudaSuccess) {
         if (s->stream) cudaStreamSynchronize(s->stream);
         if (s->cublas) cublasDestroy(s->cublas);
+        if (s->cublaslt) cublasLtDestroy(s->cublaslt);
         if (s->stream) cudaStreamDestroy(s->stream);
         if (s->cublas_workspace) cudaFree(s->cublas_workspace);
         if (s->arena) cudaFree(s->arena);
@@ -118,6 +120,46 @@ void destroy(lmscore_step *s) {
     }
     cudaGetLastError();
     delete s;
+}
+
+// The step's GEMM plans: each weight shape's algorithm fixed for every row
+// count the step can see, so that no result depends on the step's size.
+// LMSCORE_CUDA_GEMM=heuristic leaves the choice to cuBLAS on every call
+// instead, as before the plans; that is not batch invariant (cached and
+// uncached scores differ in the last bits) and exists to measure what the
+// fixed algorithms cost.
+lmscore_status plan_gemms(lmscore_step *s) {
+    const lmscore_model *m = s->model;
+    const int E = m->hp.n_embd, F = m->hp.n_ff, V = m->hp.n_vocab, N = s->max_tokens;
+    const DType dt = m->dtype;
+    const int up_cols = m->gated_ffn ? 2 * F : F;
+    const char *mode = getenv("LMSCORE_CUDA_GEMM");
+    const bool heuristic = mode && !strcmp(mode, "heuristic");
+    if (mode && *mode && !heuristic && strcmp(mode, "fixed") != 0)
+        return fail(LMSCORE_STATUS_INVALID_ARGUMENT,
+                    "step: environment variable LMSCORE_CUDA_GEMM=%s: expected \"fixed\" (the default) or \"heuristic\"",
+                    mode);
+    struct {
+        const char *what;
+        lmscore_cuda::GemmPlan *plan;
+        int n_in, n_out, max_rows;
+    } const plans[] = {
+        {"qkv", &s->gemm_qkv, E, m->qkv_dim, N},
+        {"attention output", &s->gemm_wo, m->q_dim, E, N},
+        {m->gated_ffn ? "gate/up" : "up", &s->gemm_up, E, up_cols, N},
+        {"down", &s->gemm_down, F, E, N},
+        {"LM head", &s->gemm_head, E, V, s->logits_rows},
+    };
+    for (const auto &p : plans) {
+        if (heuristic) {
+            lmscore_cuda::gemm_plan_heuristic(p.plan, dt, DType::F32, p.n_in, p.n_out, p.max_rows);
+            continue;
+        }
+        lmscore_status st = lmscore_cuda::gemm_plan(s->cublaslt, p.what, dt, DType::F32, p.n_in, p.n_out, p.max_rows,
+                                                    kCublasWorkspace, p.plan);
+        if (st != LMSCORE_STATUS_OK) return st;
+    }
+    return LMSCORE_STATUS_OK;
 }
 
 lmscore_status init(lmscore_step *s) {
@@ -141,9 +183,21 @@ lmscore_status init(lmscore_step *s) {
     }
     cst = cublasSetWorkspace(s->cublas, s->cublas_workspace, kCublasWorkspace);
     if (cst != CUBLAS_STATUS_SUCCESS) return lmscore_cuda::cublas_fail(cst, "cublasSetWorkspace");
+    cst = cublasLtCreate(&s->cublaslt);
+    if (cst != CUBLAS_STATUS_SUCCESS) {
+        s->cublaslt = nullptr;
+        return lmscore_cuda::cublas_fail(cst, "cublasLtCreate");
+    }
 
     s->logits_rows = (int)std::max<int64_t>(1, std::min<int64_t>(std::max(s->max_outputs, 1),
                                                                  (int64_t)(kLogitsChunkBytes / (size_t)(V * 4))));
+    // When the LM head runs in chunks, each chunk's input starts a multiple
+    // of 128 rows in (256-byte aligned in either precision), as the GEMM
+    // plans' algorithms were chosen for 256-byte aligned operands.
+    if (s->logits_rows < s->max_outputs && s->logits_rows > 128) s->logits_rows -= s->logits_rows % 128;
+
+    lmscore_status pst = plan_gemms(s);
+    if (pst != LMSCORE_STATUS_OK) return pst;
     const int64_t ff_cols = m->gated_ffn ? 2 * F : F;
     size_t sizes[] = {
         (size_t)(N * E) * 4,                           // x
@@ -292,12 +346,18 @@ class StepRunner {
 
         const float eps = m_->hp.norm_eps;
         const lmscore_cuda::NormKind nk = m_->norm_kind;
+        lmscore_cuda::GemmContext g;
+        g.blas = s_->cublas;
+        g.lt = s_->cublaslt;
+        g.workspace = s_->cublas_workspace;
+        g.workspace_bytes = kCublasWorkspace;
+        g.stream = st;
         check(lmscore_cuda::embed(d_ids, d_pos, m_->tok_embd, m_->pos_embd, dt, n, E, s_->x, st), "embed");
         for (int l = 0; l < m_->hp.n_layer; ++l) {
             const lmscore_cuda::LayerWeights &w = m_->layers[l];
             check(lmscore_cuda::norm(nk, s_->x, nullptr, n, E, w.attn_norm, w.attn_norm_b, eps, s_->hn, dt, st),
                   "attn norm");
-            check(lmscore_cuda::gemm(s_->cublas, dt, w.wqkv, s_->hn, s_->qkv, DType::F32, n, E, m_->qkv_dim),
+            check(lmscore_cuda::gemm(g, s_->gemm_qkv, w.wqkv, s_->hn, s_->qkv, n),
                   "qkv gemm");
 
             lmscore_cuda::RopeKVParams rp{};
@@ -332,21 +392,21 @@ class StepRunner {
             ap.scale = 1.f / sqrtf((float)m_->head_dim);
             check(lmscore_cuda::paged_attention(ap, dt, st), "attention");
 
-            check(lmscore_cuda::gemm(s_->cublas, dt, w.wo, s_->attn, s_->proj, DType::F32, n, m_->q_dim, E),
+            check(lmscore_cuda::gemm(g, s_->gemm_wo, w.wo, s_->attn, s_->proj, n),
                   "wo gemm");
             check(lmscore_cuda::residual_add(s_->x, s_->proj, w.bo, n, E, st), "attn residual");
 
             check(lmscore_cuda::norm(nk, s_->x, nullptr, n, E, w.ffn_norm, w.ffn_norm_b, eps, s_->hn, dt, st),
                   "ffn norm");
             if (m_->gated_ffn) {
-                check(lmscore_cuda::gemm(s_->cublas, dt, w.w_up, s_->hn, s_->ff, DType::F32, n, E, 2 * F),
+                check(lmscore_cuda::gemm(g, s_->gemm_up, w.w_up, s_->hn, s_->ff, n),
                       "gate/up gemm");
                 check(lmscore_cuda::swiglu(s_->ff, n, F, s_->act, dt, st), "swiglu");
             } else {
-                check(lmscore_cuda::gemm(s_->cublas, dt, w.w_up, s_->hn, s_->ff, DType::F32, n, E, F), "up gemm");
+                check(lmscore_cuda::gemm(g, s_->gemm_up, w.w_up, s_->hn, s_->ff, n), "up gemm");
                 check(lmscore_cuda::gelu_bias(s_->ff, w.b_up, n, F, s_->act, dt, st), "gelu");
             }
-            check(lmscore_cuda::gemm(s_->cublas, dt, w.w_down, s_->act, s_->proj, DType::F32, n, F, E),
+            check(lmscore_cuda::gemm(g, s_->gemm_down, w.w_down, s_->act, s_->proj, n),
                   "down gemm");
             check(lmscore_cuda::residual_add(s_->x, s_->proj, w.b_down, n, E, st), "ffn residual");
         }
@@ -361,8 +421,9 @@ class StepRunner {
         float *res = (float *)s_->d_results;
         for (int c0 = 0; c0 < no; c0 += s_->logits_rows) {
             const int rows = std::min(s_->logits_rows, no - c0);
-            check(lmscore_cuda::gemm(s_->cublas, dt, m_->output, (const char *)s_->out_hn + (size_t)c0 * E * lmscore_cuda::dtype_size(dt),
-                                     s_->logits, DType::F32, rows, E, V),
+            check(lmscore_cuda::gemm(g, s_->gemm_head, m_->output,
+                                     (const char *)s_->out_hn + (size_t)c0 * E * lmscore_cuda::dtype_size(dt),
+                                     s_->logits, rows),
                   "lm head gemm");
             lmscore_cuda::LogitsParams lp{};
             lp.logits = s_->logits;

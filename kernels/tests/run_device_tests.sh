@@ -22,6 +22,7 @@ run() {
 
 run "$bin/kernel_tests" --perf
 run "$bin/model_tests" "$lib"
+run "$bin/batch_invariance_tests" "$lib"
 if [[ -x "$bin/model_tests_cpu" ]]; then
   run "$bin/model_tests_cpu" "$lib"
 else

@@ -3,12 +3,16 @@
 // layers, 2048 wide, 32 heads over 8 KV heads, FF 8192, tied embeddings),
 // 8192-token steps of 8 sequences x 1024 tokens, block size 16; and, in the
 // same run, the card's bf16 GEMM rate through cuBLAS (8192^3, random data),
-// so the model's rate can be given as a fraction of it.
+// so the model's rate can be given as a fraction of it. The steps run twice:
+// with the core's fixed, batch-invariant GEMM plans (the default) and with
+// cuBLAS choosing per call (LMSCORE_CUDA_GEMM=heuristic), so the cost of
+// batch invariance is measured in the same run.
 //
 // Usage: throughput path/to/liblmscore_cuda.so
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <algorithm>
@@ -165,47 +169,63 @@ int main(int argc, char **argv) {
     const double peak = gemm_peak_tflops();
     R.info("cuBLAS bf16 GEMM 8192^3: %.1f TFLOP/s (median of 20, random data)", peak);
 
-    Rng rng(7);
     const double params_per_layer = (double)E * (H * D + 2 * HKV * D) + (double)H * D * E + 3.0 * E * FF;
     double attn_flops = 0;
     for (int i = 0; i < len; ++i) attn_flops += 4.0 * (i + 1) * D * H * L;
     attn_flops *= seqs;
-    for (int n_out : {N / 8, N}) {
-        StepBuilder sb;
-        for (int s = 0; s < seqs; ++s) {
-            std::vector<int32_t> toks(len), table(len / bs);
-            for (int32_t &t : toks) t = rng.below(V);
-            std::iota(table.begin(), table.end(), s * (len / bs));
-            sb.add_segment(toks, 0, table, bs, 0);
+    // The same steps with the core's fixed GEMM plans (the default, batch
+    // invariant) and with cuBLAS choosing per call (LMSCORE_CUDA_GEMM=heuristic,
+    // what the core did before the plans), on the same model and pool: what
+    // batch invariance costs.
+    auto measure = [&](lmscore_step *step, const char *gemms) {
+        Rng rng(7);
+        for (int n_out : {N / 8, N}) {
+            StepBuilder sb;
+            for (int s = 0; s < seqs; ++s) {
+                std::vector<int32_t> toks(len), table(len / bs);
+                for (int32_t &t : toks) t = rng.below(V);
+                std::iota(table.begin(), table.end(), s * (len / bs));
+                sb.add_segment(toks, 0, table, bs, 0);
+            }
+            for (int o = 0; o < n_out; ++o) {
+                const int t = (int)((int64_t)o * N / n_out);
+                sb.add_output(t, rng.below(V), 0, 0);
+            }
+            const lmscore_batch b = sb.batch();
+            std::vector<float> lp(n_out);
+            std::vector<uint8_t> g(n_out);
+            lmscore_batch_result r{lp.data(), g.data(), nullptr, nullptr};
+            std::vector<double> secs;
+            bool ok = true;
+            for (int i = 0; i < 12 && ok; ++i) {
+                const auto a = std::chrono::steady_clock::now();
+                ok = cuda.step_run(step, e.kv(), &b, &r) == LMSCORE_STATUS_OK;
+                const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+                if (i >= 2) secs.push_back(s); // two warm-up steps
+            }
+            bool finite = true;
+            for (float x : lp) finite = finite && std::isfinite(x) && x <= 0.f;
+            char name[128];
+            snprintf(name, sizeof name, "step 8x1024 tokens, %d output rows, %s GEMMs", n_out, gemms);
+            if (!R.check(ok && finite, name, "%s", ok ? (finite ? "ran, logprobs finite and <= 0" : "bad logprobs") : cuda.last_error()))
+                continue;
+            const double t = median(secs);
+            const double flops = 2.0 * N * params_per_layer * L + attn_flops + 2.0 * n_out * (double)E * V;
+            R.info("throughput bf16, %s GEMMs, %d output rows: median step %.2f ms, %.0f tokens/s, %.1f TFLOP/s = %.1f%% of "
+                   "the measured GEMM peak (flops: linear %.1f T, attention %.2f T, LM head %.2f T)",
+                   gemms, n_out, t * 1e3, N / t, flops / t / 1e12, 100.0 * flops / t / 1e12 / peak,
+                   2.0 * N * params_per_layer * L / 1e12, attn_flops / 1e12, 2.0 * n_out * (double)E * V / 1e12);
         }
-        for (int o = 0; o < n_out; ++o) {
-            const int t = (int)((int64_t)o * N / n_out);
-            sb.add_output(t, rng.below(V), 0, 0);
-        }
-        const lmscore_batch b = sb.batch();
-        std::vector<float> lp(n_out);
-        std::vector<uint8_t> g(n_out);
-        lmscore_batch_result r{lp.data(), g.data(), nullptr, nullptr};
-        std::vector<double> secs;
-        bool ok = true;
-        for (int i = 0; i < 12 && ok; ++i) {
-            const auto a = std::chrono::steady_clock::now();
-            ok = cuda.step_run(e.step(), e.kv(), &b, &r) == LMSCORE_STATUS_OK;
-            const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
-            if (i >= 2) secs.push_back(s); // two warm-up steps
-        }
-        bool finite = true;
-        for (float x : lp) finite = finite && std::isfinite(x) && x <= 0.f;
-        char name[96];
-        snprintf(name, sizeof name, "step 8x1024 tokens, %d output rows", n_out);
-        if (!R.check(ok && finite, name, "%s", ok ? (finite ? "ran, logprobs finite and <= 0" : "bad logprobs") : cuda.last_error()))
-            continue;
-        const double t = median(secs);
-        const double flops = 2.0 * N * params_per_layer * L + attn_flops + 2.0 * n_out * (double)E * V;
-        R.info("throughput bf16, %d output rows: median step %.2f ms, %.0f tokens/s, %.1f TFLOP/s = %.1f%% of the "
-               "measured GEMM peak (flops: linear %.1f T, attention %.2f T, LM head %.2f T)",
-               n_out, t * 1e3, N / t, flops / t / 1e12, 100.0 * flops / t / 1e12 / peak, 2.0 * N * params_per_layer * L / 1e12,
-               attn_flops / 1e12, 2.0 * n_out * (double)E * V / 1e12);
+    };
+    measure(e.step(), "fixed");
+    setenv("LMSCORE_CUDA_GEMM", "heuristic", 1);
+    lmscore_step *heuristic = nullptr;
+    const lmscore_status hs = cuda.step_init(e.model(), N, N, &heuristic);
+    unsetenv("LMSCORE_CUDA_GEMM");
+    if (R.check(hs == LMSCORE_STATUS_OK, "step executor with LMSCORE_CUDA_GEMM=heuristic", "%s",
+                hs == LMSCORE_STATUS_OK ? "ok" : cuda.last_error())) {
+        measure(heuristic, "per-call heuristic");
+        cuda.step_free(heuristic);
     }
     return R.finish("throughput");
 }

@@ -1,0 +1,357 @@
+// batch_invariance_tests.cpp — a sequence's scores must not depend on the
+// step it runs in. The CUDA core, loaded with dlopen as binding/ loads it,
+// scores one 45-token sequence (44 scored positions, top-5 as well):
+//   alone          the whole sequence in one step of 44 tokens;
+//   one by one     44 steps of a single token, each reading the K/V of the
+//                  earlier steps;
+//   in 500         inside a 500-token step between two unrelated sequences
+//                  that are scored too (500 LM-head rows);
+//   prefix in 500  its first 29 tokens inside a 329-token step, the rest
+//                  one token per step;
+//   rest in 500    its first 29 tokens alone, the rest inside a 500-token
+//                  step;
+//   cached replay  as the scheduler reuses a prefix: the first 29 tokens
+//                  inside a big step, then the last of them again (for its
+//                  logits only, slot -1) and the rest in a small step, over a
+//                  copy-on-write copy of the prefix's partial last block;
+// and every one of them must equal "alone" bit for bit (logprob, is_greedy,
+// top ids, top logprobs), in fp32 and bf16, at block sizes 1 and 16, on
+// llama (SIMT attention), llama with head_dim 64 (tensor-core attention in
+// bf16), qwen2 (biases) and gpt2 (LayerNorm, GELU, learned positions).
+//
+// The step executor is made for 1024 tokens, so each GEMM's fixed algorithm
+// is chosen for 1024 rows and here runs with 1 to 500.
+//
+// Usage: batch_invariance_tests path/to/liblmscore_cuda.so [--cpu-only]
+//   --cpu-only (batch_invariance_tests_cpu): the CPU core, invariant by
+//     construction, as the subject: checks this harness with no GPU.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <functional>
+
+#include "abi.h"
+#include "plan.h"
+#include "ref_model.h"
+#include "test_util.h"
+
+using namespace lmscore_test;
+
+namespace {
+
+Report R;
+
+constexpr int kLen = 45;    // tokens of the sequence; the last is only a target
+constexpr int kScored = 44; // scored positions 0..43
+constexpr int kCut = 29;    // where the prefix ends in the split modes
+constexpr int kTopN = 5;
+
+// Fresh KV blocks for each run, from one counter.
+struct Blocks {
+    int next = 0, bs = 16, limit = 0;
+    std::vector<int32_t> take(int n_tokens) {
+        std::vector<int32_t> t((n_tokens + bs - 1) / bs);
+        for (int32_t &b : t) b = next++;
+        return t;
+    }
+    bool ok() const { return next <= limit; }
+};
+
+// One step under construction, with the sequence's output rows recorded.
+struct Step {
+    StepBuilder sb;
+    std::vector<int> seq_pos; // per output row: the sequence position it scores, or -1 (filler)
+    explicit Step() { sb.top_n = kTopN; }
+    // Filler: an unrelated sequence of n tokens from position 0, every
+    // position scored against a random target.
+    void filler(Rng &rng, Blocks &blocks, int n_vocab, int n) {
+        std::vector<int32_t> toks(n);
+        for (int32_t &t : toks) t = rng.below(n_vocab);
+        const int base = sb.n_tokens();
+        sb.add_segment(toks, 0, blocks.take(n), blocks.bs, 0);
+        for (int i = 0; i < n; ++i) {
+            sb.add_output(base + i, rng.below(n_vocab), 1, 0);
+            seq_pos.push_back(-1);
+        }
+    }
+    // Sequence tokens [from, to) at their positions over table; K/V written
+    // from write_from on; positions [score_from, to) scored.
+    void seq(const std::vector<int32_t> &s, int from, int to, const std::vector<int32_t> &table, int bs, int write_from,
+             int score_from) {
+        const int base = sb.n_tokens();
+        sb.add_segment(std::vector<int32_t>(s.begin() + from, s.begin() + to), from, table, bs, write_from);
+        for (int p = std::max(from, score_from); p < to; ++p) {
+            sb.add_output(base + (p - from), s[p + 1], 0, 0);
+            seq_pos.push_back(p);
+        }
+    }
+};
+
+struct Scores {
+    std::vector<float> lp = std::vector<float>(kScored, NAN);
+    std::vector<uint8_t> greedy = std::vector<uint8_t>(kScored, 2);
+    std::vector<int32_t> top_ids = std::vector<int32_t>(kScored * kTopN, -1);
+    std::vector<float> top_lp = std::vector<float>(kScored * kTopN, NAN);
+    int filled = 0;
+};
+
+// Runs a step and files the sequence's rows into *out.
+bool run(Engine &e, const Step &st, Scores *out, std::string *err) {
+    const lmscore_batch b = st.sb.batch();
+    const int no = b.n_outputs;
+    std::vector<float> lp(no), tlp((size_t)no * kTopN);
+    std::vector<uint8_t> g(no);
+    std::vector<int32_t> tid((size_t)no * kTopN);
+    lmscore_batch_result r{lp.data(), g.data(), tid.data(), tlp.data()};
+    if (e.abi().step_run(e.step(), e.kv(), &b, &r) != LMSCORE_STATUS_OK) {
+        *err = e.abi().last_error();
+        return false;
+    }
+    for (int i = 0; i < no; ++i) {
+        const int p = st.seq_pos[i];
+        if (p < 0) continue;
+        out->lp[p] = lp[i];
+        out->greedy[p] = g[i];
+        memcpy(&out->top_ids[(size_t)p * kTopN], &tid[(size_t)i * kTopN], kTopN * 4);
+        memcpy(&out->top_lp[(size_t)p * kTopN], &tlp[(size_t)i * kTopN], kTopN * 4);
+        out->filled++;
+    }
+    return true;
+}
+
+// The modes of the header comment: each builds and runs its steps.
+struct Mode {
+    const char *name;
+    std::function<bool(Engine &, Rng &, Blocks &, int n_vocab, const std::vector<int32_t> &, Scores *, std::string *)> run;
+};
+
+const std::vector<Mode> &modes() {
+    static const std::vector<Mode> m = {
+        {"alone",
+         [](Engine &e, Rng &, Blocks &blk, int, const std::vector<int32_t> &s, Scores *out, std::string *err) {
+             Step st;
+             st.seq(s, 0, kScored, blk.take(kScored), blk.bs, 0, 0);
+             return run(e, st, out, err);
+         }},
+        {"one by one",
+         [](Engine &e, Rng &, Blocks &blk, int, const std::vector<int32_t> &s, Scores *out, std::string *err) {
+             const std::vector<int32_t> table = blk.take(kScored);
+             for (int p = 0; p < kScored; ++p) {
+                 Step st;
+                 st.seq(s, p, p + 1, std::vector<int32_t>(table.begin(), table.begin() + p / blk.bs + 1), blk.bs, p, p);
+                 if (!run(e, st, out, err)) return false;
+             }
+             return true;
+         }},
+        {"in 500",
+         [](Engine &e, Rng &rng, Blocks &blk, int V, const std::vector<int32_t> &s, Scores *out, std::string *err) {
+             Step st;
+             st.filler(rng, blk, V, 211);
+             st.seq(s, 0, kScored, blk.take(kScored), blk.bs, 0, 0);
+             st.filler(rng, blk, V, 500 - 211 - kScored);
+             return run(e, st, out, err);
+         }},
+        {"prefix in 500",
+         [](Engine &e, Rng &rng, Blocks &blk, int V, const std::vector<int32_t> &s, Scores *out, std::string *err) {
+             const std::vector<int32_t> table = blk.take(kScored);
+             Step big;
+             big.filler(rng, blk, V, 300);
+             big.seq(s, 0, kCut, std::vector<int32_t>(table.begin(), table.begin() + (kCut - 1) / blk.bs + 1), blk.bs, 0, 0);
+             if (!run(e, big, out, err)) return false;
+             for (int p = kCut; p < kScored; ++p) {
+                 Step st;
+                 st.seq(s, p, p + 1, std::vector<int32_t>(table.begin(), table.begin() + p / blk.bs + 1), blk.bs, p, p);
+                 if (!run(e, st, out, err)) return false;
+             }
+             return true;
+         }},
+        {"rest in 500",
+         [](Engine &e, Rng &rng, Blocks &blk, int V, const std::vector<int32_t> &s, Scores *out, std::string *err) {
+             const std::vector<int32_t> table = blk.take(kScored);
+             Step small;
+             small.seq(s, 0, kCut, std::vector<int32_t>(table.begin(), table.begin() + (kCut - 1) / blk.bs + 1), blk.bs, 0, 0);
+             if (!run(e, small, out, err)) return false;
+             Step big;
+             big.filler(rng, blk, V, 400);
+             big.seq(s, kCut, kScored, table, blk.bs, kCut, kCut);
+             big.filler(rng, blk, V, 500 - 400 - (kScored - kCut));
+             return run(e, big, out, err);
+         }},
+        {"cached replay",
+         [](Engine &e, Rng &rng, Blocks &blk, int V, const std::vector<int32_t> &s, Scores *out, std::string *err) {
+             const int bs = blk.bs;
+             const std::vector<int32_t> ctx = blk.take(kCut);
+             Step big;
+             big.filler(rng, blk, V, 250);
+             // The prefix, scored up to its second-to-last position: the last
+             // one is scored by the replay, as the scheduler plans it.
+             big.seq(s, 0, kCut, ctx, bs, 0, 0);
+             big.seq_pos.back() = -1;
+             big.filler(rng, blk, V, 200);
+             if (!run(e, big, out, err)) return false;
+             Step st;
+             std::vector<int32_t> table(ctx.begin(), ctx.begin() + kCut / bs);
+             if (kCut % bs) { // copy-on-write of the prefix's partial last block
+                 st.sb.copy_src.push_back(ctx[kCut / bs]);
+                 st.sb.copy_dst.push_back(blk.next);
+                 st.sb.copy_n.push_back(kCut % bs);
+                 table.push_back(blk.next++);
+             }
+             while ((int)table.size() * bs < kScored) table.push_back(blk.next++);
+             st.seq(s, kCut - 1, kScored, table, bs, kCut, kCut - 1);
+             return run(e, st, out, err);
+         }},
+    };
+    return m;
+}
+
+struct Diff {
+    int n_diff = 0;
+    double max_abs = 0;
+};
+
+Diff diff(const Scores &a, const Scores &b) {
+    Diff d;
+    for (int p = 0; p < kScored; ++p) {
+        const bool same = memcmp(&a.lp[p], &b.lp[p], 4) == 0 && a.greedy[p] == b.greedy[p] &&
+                          memcmp(&a.top_ids[(size_t)p * kTopN], &b.top_ids[(size_t)p * kTopN], kTopN * 4) == 0 &&
+                          memcmp(&a.top_lp[(size_t)p * kTopN], &b.top_lp[(size_t)p * kTopN], kTopN * 4) == 0;
+        if (!same) d.n_diff++;
+        d.max_abs = std::max(d.max_abs, (double)fabsf(a.lp[p] - b.lp[p]));
+    }
+    return d;
+}
+
+const char *arch_name(int a) { return a == LMSCORE_ARCH_LLAMA ? "llama" : a == LMSCORE_ARCH_QWEN2 ? "qwen2" : "gpt2"; }
+
+// Scores the sequence in every mode on one engine; results[0] is "alone".
+bool score_modes(Engine &e, const ModelShape &shape, int bs, const std::vector<int32_t> &s, const std::string &name,
+                 std::vector<Scores> *results) {
+    Blocks blk;
+    blk.bs = bs;
+    blk.limit = e.n_blocks();
+    Rng rng(4242);
+    results->assign(modes().size(), Scores());
+    for (size_t m = 0; m < modes().size(); ++m) {
+        std::string err;
+        const bool ok = modes()[m].run(e, rng, blk, shape.n_vocab, s, &(*results)[m], &err) && blk.ok();
+        if (!ok || (*results)[m].filled != kScored) {
+            R.check(false, name + " " + modes()[m].name + " run", "%s (%d of %d positions scored, %d blocks used of %d)",
+                    err.empty() ? "plan error" : err.c_str(), (*results)[m].filled, kScored, blk.next, blk.limit);
+            return false;
+        }
+    }
+    return true;
+}
+
+void test_model(const Abi &cuda, const char *label, const ModelShape &shape, uint64_t seed, bool fp32_only = false) {
+    RandomModel m(shape, seed);
+    Rng rng(seed + 1);
+    std::vector<int32_t> s(kLen);
+    for (int32_t &t : s) t = rng.below(shape.n_vocab);
+    for (int precision : {LMSCORE_PRECISION_FP32, LMSCORE_PRECISION_BF16})
+        for (int bs : {1, 16}) {
+            if (fp32_only && precision != LMSCORE_PRECISION_FP32) continue;
+            char name[96];
+            snprintf(name, sizeof name, "%s %s bs=%d", label, precision == LMSCORE_PRECISION_FP32 ? "fp32" : "bf16", bs);
+            // Room for every mode's fresh blocks: about 2,100 tokens in all.
+            Engine e(cuda, m.desc(), precision, bs, 2600 / bs + 64, 1024, 1024);
+            if (!R.check(e.ok(), std::string(name) + " load", "%s", e.ok() ? "ok" : e.error().c_str())) continue;
+            std::vector<Scores> res;
+            if (!score_modes(e, shape, bs, s, name, &res)) continue;
+            for (size_t k = 1; k < res.size(); ++k) {
+                const Diff d = diff(res[0], res[k]);
+                R.check(d.n_diff == 0, std::string(name) + " " + modes()[k].name + " vs alone",
+                        "%d of %d positions differ (logprob, is_greedy or top-%d), max |dlogprob| %.3g", d.n_diff, kScored,
+                        kTopN, d.max_abs);
+            }
+        }
+}
+
+// The same comparison with cuBLAS choosing per call (the core before its
+// fixed GEMM plans), for contrast: INFO only, since whether cuBLAS changes
+// its choice on these small shapes is up to cuBLAS.
+void contrast_heuristic(const Abi &cuda, const ModelShape &shape, uint64_t seed) {
+    RandomModel m(shape, seed);
+    Rng rng(seed + 1);
+    std::vector<int32_t> s(kLen);
+    for (int32_t &t : s) t = rng.below(shape.n_vocab);
+    setenv("LMSCORE_CUDA_GEMM", "heuristic", 1);
+    {
+        Engine e(cuda, m.desc(), LMSCORE_PRECISION_BF16, 16, 2600 / 16 + 64, 1024, 1024);
+        std::vector<Scores> res;
+        if (e.ok() && score_modes(e, shape, 16, s, "heuristic", &res)) {
+            std::string line;
+            for (size_t k = 1; k < res.size(); ++k) {
+                const Diff d = diff(res[0], res[k]);
+                char buf[96];
+                snprintf(buf, sizeof buf, " %s: %d differ (max %.3g);", modes()[k].name, d.n_diff, d.max_abs);
+                line += buf;
+            }
+            R.info("%s bf16 bs=16 with LMSCORE_CUDA_GEMM=heuristic (cublasGemmEx per call), vs alone:%s",
+                   arch_name(shape.arch), line.c_str());
+        } else {
+            R.info("heuristic contrast did not run: %s", e.ok() ? "see above" : e.error().c_str());
+        }
+    }
+    // A bad value is refused with a message naming it.
+    setenv("LMSCORE_CUDA_GEMM", "fastest", 1);
+    {
+        Engine e(cuda, m.desc(), LMSCORE_PRECISION_BF16, 16, 64, 64, 64);
+        R.check(!e.ok() && e.error().find("LMSCORE_CUDA_GEMM=fastest") != std::string::npos,
+                "LMSCORE_CUDA_GEMM=fastest is refused", "\"%s\"", e.error().c_str());
+    }
+    unsetenv("LMSCORE_CUDA_GEMM");
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: batch_invariance_tests path/to/liblmscore_cuda.so [--cpu-only]\n");
+        return 2;
+    }
+    const bool cpu_only = argc > 2 && !strcmp(argv[2], "--cpu-only");
+    const ModelShape llama = {LMSCORE_ARCH_LLAMA, 512, 128, 2, 4, 2, 256, 1024, LMSCORE_ROPE_TYPE_NORM, 10000.f, 1e-5f, true};
+    const ModelShape llama64 = {LMSCORE_ARCH_LLAMA, 1000, 256, 2, 4, 2, 512, 1024, LMSCORE_ROPE_TYPE_NORM, 10000.f, 1e-5f, false};
+    const ModelShape qwen2 = {LMSCORE_ARCH_QWEN2, 300, 64, 2, 4, 1, 160, 1024, LMSCORE_ROPE_TYPE_NEOX, 1000000.f, 1e-6f, false};
+    const ModelShape gpt2 = {LMSCORE_ARCH_GPT2, 256, 128, 2, 2, 2, 512, 1024, LMSCORE_ROPE_TYPE_NONE, 0.f, 1e-5f, true};
+    if (cpu_only) {
+#ifdef LMSCORE_WITH_CPU_CORE
+        Abi cpu = Abi::linked();
+        R.info("--cpu-only: the CPU core as the subject, checking this harness");
+        test_model(cpu, "llama", llama, 11, true);
+        test_model(cpu, "gpt2", gpt2, 33, true);
+        return R.finish("batch_invariance_tests --cpu-only");
+#else
+        fprintf(stderr, "--cpu-only needs the CPU core: build the batch_invariance_tests_cpu target\n");
+        return 2;
+#endif
+    }
+    Abi cuda;
+    std::string err;
+    if (!cuda.open(argv[1], &err)) {
+        R.check(false, "dlopen", "%s: %s", argv[1], err.c_str());
+        return R.finish("batch_invariance_tests");
+    }
+    // The tests mean the default (fixed) GEMMs, whatever the caller's environment.
+    unsetenv("LMSCORE_CUDA_GEMM");
+    {
+        RandomModel probe(llama, 1);
+        lmscore_model *mm = nullptr;
+        const lmscore_status st = cuda.model_load(&probe.desc(), cuda.backend_default_params(), &mm);
+        if (st == LMSCORE_STATUS_DEVICE_ERROR) {
+            printf("SKIP batch_invariance_tests: no CUDA device (%s)\n", cuda.last_error());
+            return 0;
+        }
+        if (mm) cuda.model_free(mm);
+    }
+    test_model(cuda, "llama", llama, 11);
+    test_model(cuda, "llama head_dim 64", llama64, 12);
+    test_model(cuda, "qwen2", qwen2, 22);
+    test_model(cuda, "gpt2", gpt2, 33);
+    contrast_heuristic(cuda, llama64, 12);
+    return R.finish("batch_invariance_tests");
+}
