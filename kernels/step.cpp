@@ -196,8 +196,6 @@ lmscore_status init(lmscore_step *s) {
     // plans' algorithms were chosen for 256-byte aligned operands.
     if (s->logits_rows < s->max_outputs && s->logits_rows > 128) s->logits_rows -= s->logits_rows % 128;
 
-    lmscore_status pst = plan_gemms(s);
-    if (pst != LMSCORE_STATUS_OK) return pst;
     const int64_t ff_cols = m->gated_ffn ? 2 * F : F;
     size_t sizes[] = {
         (size_t)(N * E) * 4,                           // x
@@ -228,7 +226,11 @@ lmscore_status init(lmscore_step *s) {
         p += align_up(sizes[i]);
     }
 
-    lmscore_status st = reserve_results(s, (size_t)std::max(s->max_outputs, 1) * (2 + 2 * lmscore_cuda::kMaxTopN) * 4);
+    // After the workspace, so that a step too large for the GPU is
+    // OUT_OF_MEMORY before cuBLASLt is asked about row counts it cannot grid.
+    lmscore_status st = plan_gemms(s);
+    if (st != LMSCORE_STATUS_OK) return st;
+    st = reserve_results(s, (size_t)std::max(s->max_outputs, 1) * (2 + 2 * lmscore_cuda::kMaxTopN) * 4);
     if (st != LMSCORE_STATUS_OK) return st;
     // Room for typical block tables: a few blocks' worth of entries per token.
     const size_t words = layout_inputs(s->max_tokens, s->max_tokens / lmscore_cuda::kAttnTileQ + 64,
