@@ -3,6 +3,7 @@ package lmscore
 import (
 	"math"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -29,24 +30,12 @@ func cudaLib(t *testing.T) string {
 func mcGroups(reqs []Request) [][]int {
 	var groups [][]int
 	for i := range reqs {
-		if i == 0 || !equalTokens(reqs[i].ContextTokens, reqs[i-1].ContextTokens) {
+		if i == 0 || !slices.Equal(reqs[i].ContextTokens, reqs[i-1].ContextTokens) {
 			groups = append(groups, nil)
 		}
 		groups[len(groups)-1] = append(groups[len(groups)-1], i)
 	}
 	return groups
-}
-
-func equalTokens(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 type deltas struct{ max, mean float64 }
