@@ -13,25 +13,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lmscore/lmscore"
-	"github.com/lmscore/lmscore/convert"
 	"github.com/lmscore/lmscore/internal/resultio"
 	"github.com/lmscore/lmscore/internal/testmodel"
+	"github.com/lmscore/lmscore/internal/testshared"
 	"github.com/lmscore/lmscore/model"
 )
 
-const storiesDir = "../../../shared/models/stories260K"
-
 // stories converts the shared stories260K model, or skips.
-func stories(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(storiesDir, "stories260K.bin")
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("stories260K not found at %s (../shared is absent outside the workshop): %v", storiesDir, err)
-	}
-	out := filepath.Join(t.TempDir(), "stories260K.gguf")
-	require.NoError(t, convert.Llama2C(bin, filepath.Join(storiesDir, "tok512.bin"), out))
-	return out
-}
+func stories(t *testing.T) string { return testshared.Stories260KGGUF(t) }
 
 // randomGGUF writes a small random llama model with a fixture vocabulary.
 func randomGGUF(t *testing.T) string {
