@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "865dd87cceb112f6efed96d21a0f501169134ca29bf0746969b86550edc81cad"
+const csrcHash = "c08b348508d1d2bda8fd32f0848c4acb0f77b76888b3de21836d8721a864764b"

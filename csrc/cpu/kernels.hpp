@@ -83,6 +83,8 @@ struct Kernels {
     void (*gelu)(int64_t n, const float *x, float *out);
     // sum_exp returns the sum over i of exp(x[i] - max), in a fixed order.
     float (*sum_exp)(int64_t n, const float *x, float max);
+    // row_max returns the largest of x[0..n) (n >= 1); exact in any order.
+    float (*row_max)(int64_t n, const float *x);
 };
 
 // kernels_for returns the table of an instruction set this CPU supports.

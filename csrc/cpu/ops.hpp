@@ -1,6 +1,6 @@
 // Per-token operations that cost little next to the matrix products: norms,
-// RoPE, bias and residual adds. Plain scalar code with sums in double, as
-// llama.cpp does for norms; each token's result depends on its row alone.
+// RoPE. Plain scalar code with the norms' sums in double, as llama.cpp
+// does; each token's result depends on its row alone.
 #pragma once
 
 #include <cstdint>

@@ -16,7 +16,7 @@ namespace {
 // Rows of attention per tile (tokens x query heads): enough to reuse each
 // gathered key and value many times, few enough for the scores to stay in
 // cache.
-constexpr int kAttnTargetRows = 16;
+constexpr int kAttnTargetRows = 32;
 
 // Logits are computed this many floats at a time at most.
 constexpr int64_t kLogitsFloats = int64_t(16) << 20;
@@ -111,8 +111,7 @@ void copy_blocks(lmscore_kv &kv, const lmscore_batch &b) {
 void output_row(const Kernels &kern, const Hparams &hp, const float *row, int32_t target, int32_t top_n,
                 std::vector<std::pair<float, int32_t>> &top, lmscore_batch_result &res, int32_t i) {
     const int32_t V = hp.n_vocab;
-    float max = row[0];
-    for (int32_t v = 1; v < V; v++) max = row[v] > max ? row[v] : max;
+    const float max = kern.row_max(V, row);
     const float log_sum = std::log(kern.sum_exp(V, row, max));
     res.logprob[i] = (row[target] - max) - log_sum;
     res.is_greedy[i] = row[target] == max ? 1 : 0;
