@@ -62,15 +62,17 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def score_rows(logits_rows, conts):
-    """fp32 log_softmax of each request's continuation rows: logits_rows[k]
-    is (len(conts[k]), V). Returns token logprobs, greedy flags and the
-    largest gap between the model-dtype and fp32 log_softmax."""
+def score_rows(logits_rows, logsm_rows, conts):
+    """Each request's continuation scores. logits_rows[k] and logsm_rows[k]
+    are its (len(conts[k]), V) rows of the logits and of the peer's own
+    model-dtype log_softmax. Returns the fp32 log_softmax of the logits at
+    the targets, the greedy flags, and the largest gap between the fp32
+    values and the model-dtype ones the peer itself would have reported."""
     out, greedy, gap = [], [], 0.0
-    for rows, cont in zip(logits_rows, conts):
+    for rows, logsm, cont in zip(logits_rows, logsm_rows, conts):
         tgt = torch.tensor(cont, device=rows.device)
         lp32 = F.log_softmax(rows.float(), dim=-1).gather(-1, tgt[:, None]).squeeze(-1)
-        lp16 = F.log_softmax(rows, dim=-1).gather(-1, tgt[:, None]).squeeze(-1).float()
+        lp16 = logsm.gather(-1, tgt[:, None]).squeeze(-1).float()
         gap = max(gap, float((lp32 - lp16).abs().max()))
         out.append(lp32.tolist())
         greedy.append(bool((rows.argmax(-1) == tgt).all()))
@@ -103,14 +105,15 @@ def run_nocache(model, reqs, max_len, batch_rows, device, stop_at=0.0):
             # What the harness does with them: log_softmax everywhere.
             multi_logits = F.log_softmax(logits, dim=-1)
             computed += ids.numel()
-            sel, conts, who = [], [], []
+            sel, selsm, conts, who = [], [], [], []
             for j, k in enumerate(batch):
                 inplen = len(row_inp[k])
                 for i, n in row_reqs[k]:
                     sel.append(logits[j, inplen - n:inplen])
+                    selsm.append(multi_logits[j, inplen - n:inplen])
                     conts.append(reqs[i]["cont"])
                     who.append(i)
-            got, flags, g = score_rows(sel, conts)
+            got, flags, g = score_rows(sel, selsm, conts)
             gap = max(gap, g)
             del multi_logits, logits
         for i, lp, fl in zip(who, got, flags):
@@ -150,7 +153,8 @@ def run_catwalk(model, reqs, max_len, device, stop_at=0.0):
             logits = model(ids.to(device), past_key_values=cache, use_cache=cache is not None).logits
             multi_logits = F.log_softmax(logits, dim=-1)
             computed += ids.numel()
-            got, flags, g = score_rows([logits[j, :len(c)] for j, c in enumerate(conts)], conts)
+            got, flags, g = score_rows([logits[j, :len(c)] for j, c in enumerate(conts)],
+                                       [multi_logits[j, :len(c)] for j, c in enumerate(conts)], conts)
             gap = max(gap, g)
             del multi_logits, logits, cache
         for i, lp, fl in zip(idxs, got, flags):

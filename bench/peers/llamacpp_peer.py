@@ -32,8 +32,6 @@ import sys
 import time
 import types
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Timing, append_run, peer_run, read_requests  # noqa: E402
 
@@ -108,6 +106,8 @@ class LlamaCppScorer:
         self.ll.llama_model_free(self.model)
 
     def score(self, reqs, stop_at=0.0):
+        import numpy as np  # here, so that the planning above imports without it
+
         ll, b = self.ll, self.batch
         lps, greedy = [None] * len(reqs), [False] * len(reqs)
         plans = [plan_task(reqs, t) for t in tasks_of(reqs)]

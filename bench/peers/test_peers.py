@@ -1,0 +1,89 @@
+"""Tests of the peers' logic that needs neither torch nor a GPU: the
+harness's truncation, the timing policy, and llama-perplexity's task
+packing. Run: python3 -m unittest discover -s bench/peers -p 'test_*.py'
+(bench/peers_test.go runs it with go test where python3 exists)."""
+
+import json
+import os
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import Timing, model_inputs, read_requests  # noqa: E402
+from llamacpp_peer import plan_task, tasks_of  # noqa: E402
+
+
+class ModelInputs(unittest.TestCase):
+    def test_fits(self):
+        self.assertEqual(model_inputs([1, 2, 3], [4, 5], 10), ([1, 2, 3, 4], 2))
+
+    def test_left_truncation_keeps_max_len_inputs(self):
+        inp, n = model_inputs(list(range(10)), [10, 11], 5)
+        # (ctx + cont)[-6:][:-1]: the window's 5 inputs end at the last scored position.
+        self.assertEqual(inp, [6, 7, 8, 9, 10])
+        self.assertEqual(n, 2)
+
+    def test_continuation_longer_than_window(self):
+        with self.assertRaises(ValueError):
+            model_inputs([1], [2, 3, 4], 2)
+
+
+class TimingPolicy(unittest.TestCase):
+    def test_short_runs_repeat_to_three(self):
+        t = Timing(repeats=3, short=2.0)
+        self.assertTrue(t.more([]))
+        self.assertTrue(t.more([0.5]))
+        self.assertTrue(t.more([0.5, 0.6]))
+        self.assertFalse(t.more([0.5, 0.6, 0.4]))
+
+    def test_long_run_counts_alone(self):
+        self.assertFalse(Timing(repeats=3, short=2.0).more([2.5]))
+
+    def test_no_repeat_past_deadline(self):
+        t = Timing(repeats=3, short=2.0, deadline=time.time() + 0.1)
+        self.assertFalse(t.more([1.0]))
+        self.assertTrue(t.more([]))  # a first run always starts; the caller checks out_of_time
+
+
+class LlamaCppTasks(unittest.TestCase):
+    def reqs(self):
+        return [{"ctx": [1, 2, 3], "cont": [7, 8], "group": "q0"},
+                {"ctx": [1, 2, 3], "cont": [7, 9], "group": "q0"},
+                {"ctx": [4, 5], "cont": [6], "group": None},
+                {"ctx": [1, 2, 3], "cont": [5], "group": "q0"}]
+
+    def test_groups_in_order_of_appearance(self):
+        self.assertEqual(tasks_of(self.reqs()), [[0, 1, 3], [2]])
+
+    def test_common_prefix_stops_before_every_endings_last_token(self):
+        common, endings = plan_task(self.reqs(), [0, 1, 3])
+        # [1,2,3,5] is the shortest: the common part keeps 1 token of it free.
+        self.assertEqual(common, [1, 2, 3])
+        self.assertEqual([(i, c) for i, _, c in endings], [(0, 3), (1, 3), (3, 3)])
+        common, _ = plan_task(self.reqs(), [0, 1])
+        self.assertEqual(common, [1, 2, 3, 7])  # the shared first ending token is computed once
+
+    def test_lone_request_shares_its_context(self):
+        common, endings = plan_task(self.reqs(), [2])
+        self.assertEqual(common, [4, 5])
+        self.assertEqual(endings[0][1], [4, 5, 6])
+
+
+class ReadRequests(unittest.TestCase):
+    def test_reads_and_names_bad_lines(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "r.jsonl")
+            with open(path, "w") as f:
+                f.write(json.dumps({"id": "a", "context_tokens": [1], "continuation_tokens": [2], "group": "g"}) + "\n\n")
+                f.write(json.dumps({"id": "b", "context_tokens": [1], "continuation_tokens": []}) + "\n")
+            with self.assertRaisesRegex(ValueError, r"r\.jsonl:3"):
+                read_requests(path)
+            with open(path, "w") as f:
+                f.write(json.dumps({"id": "a", "context_tokens": [1], "continuation_tokens": [2]}) + "\n")
+            self.assertEqual(read_requests(path), [{"id": "a", "ctx": [1], "cont": [2], "group": None}])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# `make bench`: lmscore against its peers on one GPU, in one go.
+#
+# On the GPU machine, from the repository root:
+#   bash bench/run_gpu.sh
+# Results: $OUT (default bench/results/tmp) gets <card>-<date>.md and .json
+# (the table), .png (the plot, where matplotlib is installed), raw.tar.gz
+# (every run's JSON lines, the workloads' meta and the log) and run.log.
+# Copy the first three into bench/results/ to commit them; or make the plot
+# elsewhere with `python3 bench/peers/plot.py PREFIX.json`.
+#
+# What it does, in order (each step logs its time):
+#   1. lmscore and benchgpu: built with go if the machine has it, else the
+#      binaries in $BENCH_BIN (.cache/devbin) built elsewhere;
+#   2. the CUDA core: $LMSCORE_CUDA_LIB, else $BENCH_BIN/liblmscore_cuda.so
+#      if its libraries resolve and it loads, else built here with CMake for
+#      sm_90 only (`make cuda` builds sm_80 + PTX as well; not needed here);
+#   3. the card's bf16 GEMM rate (bench/peers/gemm_rate.py);
+#   4. per model, random bf16 weights from a config and a seed
+#      (bench/peers/hf_build.py), `lmscore convert hf --type bf16`, and the
+#      workloads for its vocabulary (`benchgpu gen --size $BENCH_SIZE`);
+#   5. lmscore with and without its cache on every workload (benchgpu lmscore);
+#   6. the transformers peers (bench/peers/hf_peers.py), workloads in the
+#      outer loop so that a run cut short still has each model's first ones;
+#   7. llama.cpp, only with BENCH_LLAMACPP=1 (it compiles llama.cpp with CUDA
+#      from the llama-cpp-python source distribution: minutes of device time);
+#   8. the report (benchgpu report) and the plot.
+#
+# Settings (environment):
+#   BENCH_SIZE      tiny | default | issue (bench/gpu_suite.go)      [default]
+#   BENCH_BUDGET_S  seconds after which no new timed run starts; a run in
+#                   progress may go on 60 s more, then the report is written [330]
+#   BENCH_MODELS    comma-separated: llama-3.2-1b, gpt2-large  [both]
+#   BENCH_SHORT_S   a timed run shorter than this is repeated to 3   [2]
+#   BENCH_BACKEND   cuda | cpu (cpu with BENCH_TINY=1 checks the pipeline on
+#                   a machine without a GPU)                         [cuda]
+#   BENCH_TINY=1    2-layer, 64-wide models with the real vocabularies
+#   BENCH_LLAMACPP=1 also build and run llama.cpp; BENCH_LLAMACPP_SRC is the
+#                   llama-cpp-python sdist (or a trimmed copy of it, see
+#                   bench/peers/llamacpp_src.sh)   [.cache/sdist/llama_cpp_python-0.3.36.tar.gz]
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+
+out="${OUT:-bench/results/tmp}"
+size="${BENCH_SIZE:-default}"
+budget="${BENCH_BUDGET_S:-330}"
+models="${BENCH_MODELS:-llama-3.2-1b,gpt2-large}"
+short="${BENCH_SHORT_S:-2}"
+backend="${BENCH_BACKEND:-cuda}"
+work="${BENCH_WORK:-.cache/benchgpu}"
+bin="${BENCH_BIN:-.cache/devbin}"
+py="${PYTHON:-python3}"
+t0=$(date +%s)
+deadline=$((t0 + budget))
+mkdir -p "$out" "$work" "$bin"
+rm -f "$work"/*/lmscore.jsonl "$work"/*/hf.jsonl "$work"/*/llamacpp.jsonl "$work/smoke-ok"
+exec > >(tee "$work/run.log") 2>&1
+
+join() { local IFS=,; echo "$*"; }
+log() { echo "[$(($(date +%s) - t0)) s] $*"; }
+die() { log "FAILED: $*"; finish; exit 1; }
+notes=()
+
+# finish writes the report from whatever ran and packs the raw results.
+finish() {
+  local card slug date runs=()
+  card="$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
+  [[ -n "$card" ]] || card="cpu"
+  slug="$(echo "$card" | tr 'A-Z' 'a-z' | sed -e 's/^nvidia //' -e 's/[^a-z0-9]\+/-/g' -e 's/-$//')"
+  date="$(date -u +%Y-%m-%d)"
+  for m in ${models//,/ }; do
+    for f in lmscore hf llamacpp; do
+      [[ -f "$work/$m/$f.jsonl" ]] && runs+=("$work/$m/$f.jsonl")
+    done
+  done
+  local prefix="$out/$slug-$date"
+  if [[ -x "$bin/benchgpu" ]]; then
+    local noteargs=()
+    for n in "${notes[@]}"; do noteargs+=(--note "$n"); done
+    local have=()
+    for m in ${models//,/ }; do [[ -f "$work/$m/meta.json" ]] && have+=("$m"); done
+    if ((${#have[@]})); then
+      "$bin/benchgpu" report --work "$work" --models "$(join "${have[@]}")" --gemm "$work/gemm.json" \
+        --runs "$(join "${runs[@]}")" --card "$card" --date "$date" --out "$prefix" "${noteargs[@]}" &&
+        log "report: $prefix.md" && cat "$prefix.md"
+      if [[ -f "$prefix.json" ]]; then
+        $py bench/peers/plot.py "$prefix.json" || log "no plot here (matplotlib?): make it with bench/peers/plot.py"
+      fi
+    fi
+  fi
+  tar czf "$out/raw.tar.gz" -C "$work" $(cd "$work" && ls -d gemm.json run.log */meta.json */*.jsonl */build.json 2>/dev/null | grep -v -E '/(metaicl|hellaswag|sysprompt)[^/]*\.jsonl$') 2>/dev/null
+  cp "$work/run.log" "$out/run.log" 2>/dev/null
+}
+
+log "bench: size $size, models $models, backend $backend, budget ${budget} s"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
+$py -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' ||
+  die "python3 lacks torch or transformers"
+
+# 1. Go binaries.
+if command -v go >/dev/null 2>&1; then
+  go build -o "$bin/lmscore" ./cmd/lmscore && go build -o "$bin/benchgpu" ./bench/cmd/benchgpu || die "go build"
+fi
+[[ -x "$bin/lmscore" && -x "$bin/benchgpu" ]] || die "no lmscore/benchgpu in $bin (build them with go and carry them)"
+
+# 2. The CUDA core.
+build_cuda() {
+  log "building the CUDA core for sm_90"
+  command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"
+  cmake -S . -B build/cuda-bench -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90-real \
+    -DLMSCORE_CUDA_TESTS=OFF >"$work/cmake.log" 2>&1 &&
+    cmake --build build/cuda-bench -j "$(nproc)" --target lmscore_cuda >>"$work/cmake.log" 2>&1 ||
+    { tail -20 "$work/cmake.log"; die "CUDA core build"; }
+  export LMSCORE_CUDA_LIB="$(realpath build/cuda-bench/liblmscore_cuda.so)"
+  log "CUDA core: $LMSCORE_CUDA_LIB"
+}
+built_here=0
+tiny=()
+hfdev=(--device cpu)
+peerflags=(--device cpu --batch-tokens 2048)
+if [[ "${BENCH_TINY:-0}" == 1 ]]; then tiny=(--tiny); fi
+if [[ "$backend" == cuda ]]; then
+  # cuBLAS: the toolkit's, or the one PyTorch's wheels brought.
+  nv="$($py -c 'import nvidia, os; print(":".join(os.path.join(p, d, "lib") for p in nvidia.__path__ for d in os.listdir(p) if os.path.isdir(os.path.join(p, d, "lib"))))' 2>/dev/null)"
+  export LD_LIBRARY_PATH="/usr/local/cuda/lib64${nv:+:$nv}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  lib="${LMSCORE_CUDA_LIB:-$bin/liblmscore_cuda.so}"
+  if [[ -f "$lib" ]] && ! ldd "$lib" | grep "not found"; then
+    export LMSCORE_CUDA_LIB="$(realpath "$lib")"
+    log "CUDA core: $LMSCORE_CUDA_LIB (carried; checked on the first model)"
+  else
+    build_cuda
+    built_here=1
+  fi
+  hfdev=(--device cuda)
+  peerflags=(--device cuda)
+fi
+
+# 3. The GEMM rate.
+$py bench/peers/gemm_rate.py --out "$work/gemm.json" || notes+=("the GEMM rate was not measured")
+log "GEMM rate measured"
+
+# 4. Models and workloads.
+for m in ${models//,/ }; do
+  $py bench/peers/hf_build.py --model "$m" --out "$work/hf-$m" "${tiny[@]}" "${hfdev[@]}" || die "building $m"
+  "$bin/lmscore" convert hf --dir "$work/hf-$m" --out "$work/$m.gguf" --type bf16 || die "converting $m"
+  "$bin/benchgpu" gen --model "$work/$m.gguf" --name "$m" --size "$size" --out "$work/$m" || die "workloads for $m"
+  log "$m: built, converted, workloads written"
+  # A carried CUDA core that does not run here (another toolkit, another
+  # card) is replaced by one built here, once, before any timing.
+  if [[ "$backend" == cuda && ! -f "$work/smoke-ok" ]]; then
+    head -2 "$work/$m/metaicl0.jsonl" >"$work/smoke.jsonl"
+    if ! "$bin/lmscore" score --model "$work/$m.gguf" --backend cuda --kv-memory 256MiB \
+      --in "$work/smoke.jsonl" --out /dev/null 2>"$work/smoke.log"; then
+      cat "$work/smoke.log"
+      ((built_here)) && die "the CUDA core built here does not run"
+      build_cuda
+      built_here=1
+      "$bin/lmscore" score --model "$work/$m.gguf" --backend cuda --kv-memory 256MiB \
+        --in "$work/smoke.jsonl" --out /dev/null || die "the CUDA core does not run"
+    fi
+    touch "$work/smoke-ok"
+    log "CUDA core runs"
+  fi
+done
+
+# 5. lmscore, both models.
+for m in ${models//,/ }; do
+  lmflags=(--backend "$backend")
+  [[ "$backend" == cpu ]] && lmflags+=(--gpu-memory=false)
+  "$bin/benchgpu" lmscore --model "$work/$m.gguf" --name "$m" --dir "$work/$m" --out "$work/$m/lmscore.jsonl" \
+    --short "${short}s" --deadline "$deadline" "${lmflags[@]}" || notes+=("lmscore failed on $m: see run.log")
+  log "$m: lmscore done"
+done
+
+# 6. The transformers peers, both models in one process.
+spec=""
+for m in ${models//,/ }; do spec+="${spec:+,}$m=$work/hf-$m"; done
+$py bench/peers/hf_peers.py --models "$spec" --work "$work" --short "$short" --deadline "$deadline" "${peerflags[@]}" ||
+  notes+=("the transformers peers failed: see run.log")
+log "transformers peers done"
+
+# 7. llama.cpp (opt-in).
+if [[ "${BENCH_LLAMACPP:-0}" == 1 ]]; then
+  src="${BENCH_LLAMACPP_SRC:-.cache/sdist/llama_cpp_python-0.3.36.tar.gz}"
+  lc="$work/llamacpp"
+  if [[ -f "$src" ]]; then
+    mkdir -p "$lc" && tar xzf "$src" -C "$lc" --strip-components=1
+    cmake -S "$lc/vendor/llama.cpp" -B "$lc/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
+      -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90-real -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF \
+      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF \
+      >"$work/llamacpp-build.log" 2>&1 &&
+      cmake --build "$lc/build" -j "$(nproc)" --target llama >>"$work/llamacpp-build.log" 2>&1
+    if [[ $? -eq 0 ]]; then
+      log "llama.cpp built"
+      for m in ${models//,/ }; do
+        LLAMA_CPP_LIB_PATH="$(realpath "$lc/build/bin")" PYTHONPATH="$lc${PYTHONPATH:+:$PYTHONPATH}" \
+          $py bench/peers/llamacpp_peer.py --model "$m=$work/$m.gguf" --work "$work" --short "$short" \
+          --deadline "$deadline" || notes+=("llama.cpp failed on $m: see run.log")
+      done
+    else
+      tail -20 "$work/llamacpp-build.log"
+      notes+=("(e) llama.cpp: the CUDA build failed; see llamacpp-build.log")
+    fi
+  else
+    notes+=("(e) llama.cpp: no source distribution at $src")
+  fi
+else
+  notes+=("(e) llama.cpp was not run: its CUDA build from the llama-cpp-python sdist takes minutes of device time this run did not have; BENCH_LLAMACPP=1 runs it (bench/peers/llamacpp_peer.py, checked on the CPU build)")
+fi
+
+log "writing the report"
+finish
+log "done"
