@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "c08b348508d1d2bda8fd32f0848c4acb0f77b76888b3de21836d8721a864764b"
+const csrcHash = "c3da001eaf4420d42e6a78134f890330d0e4ecff11f2b62f6ec00e11ab7376d7"

@@ -18,6 +18,19 @@ namespace {
 // cache.
 constexpr int kAttnTargetRows = 32;
 
+// Rows of the output projection and FFN per pass (see run_step).
+constexpr int64_t kRowChunk = 256;
+
+// for_rows runs fn(row) for rows [0, n) on the pool, a few rows per task so
+// that handing out tasks costs little next to the rows' work.
+template <typename Fn> void for_rows(ThreadPool &pool, int64_t n, Fn &&fn) {
+    constexpr int64_t kPer = 8;
+    pool.run(ceil_div(n, kPer), [&](int64_t task, int) {
+        const int64_t end = std::min(n, (task + 1) * kPer);
+        for (int64_t r = task * kPer; r < end; r++) fn(r);
+    });
+}
+
 // Logits are computed this many floats at a time at most.
 constexpr int64_t kLogitsFloats = int64_t(16) << 20;
 
@@ -157,8 +170,9 @@ std::unique_ptr<lmscore_step> make_step(lmscore_model &m, int32_t max_tokens, in
     st->qkv.reset(rows(hp.n_qkv()));
     st->attn.reset(rows(hp.n_q()));
     st->tmp.reset(rows(hp.n_embd));
-    st->ffn_in.reset(rows(hp.n_ffn_in()));
-    st->act.reset(rows(hp.n_ff));
+    const int64_t chunk = std::min<int64_t>(T, kRowChunk);
+    st->ffn_in.reset(size_t(checked_mul(chunk, hp.n_ffn_in(), "step buffer")));
+    st->act.reset(size_t(checked_mul(chunk, hp.n_ff, "step buffer")));
     st->rope.reset(rows(hp.head_dim));
     st->out_chunk = int32_t(std::max<int64_t>(1, std::min<int64_t>(max_outputs, kLogitsFloats / hp.n_vocab)));
     if (max_outputs > 0) {
@@ -205,7 +219,7 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
     float *x = st.x.data(), *h = st.h.data(), *qkv = st.qkv.data(), *attn = st.attn.data();
     float *tmp = st.tmp.data(), *ffn_in = st.ffn_in.data(), *act = st.act.data(), *rope = st.rope.data();
 
-    pool.run(T, [&](int64_t t, int) {
+    for_rows(pool, T, [&](int64_t t) {
         float *xt = x + t * E;
         m.embed(b.token_ids[t], xt);
         if (!m.pos_embd.empty()) {
@@ -221,7 +235,7 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
         const LayerWeights &lw = m.layers[size_t(l)];
         gemm(pool, kern, st.gemm, h, E, T, lw.wqkv, qkv, nqkv);
 
-        pool.run(T, [&](int64_t t, int) {
+        for_rows(pool, T, [&](int64_t t) {
             float *row = qkv + t * nqkv;
             add_bias(row, lw.bqkv, nqkv);
             if (hp.rope_type == LMSCORE_ROPE_TYPE_NORM) {
@@ -277,36 +291,43 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             }
         }
 
-        gemm(pool, kern, st.gemm, attn, nq, rows, lw.wo, tmp, E);
-        pool.run(rows, [&](int64_t t, int) {
-            float *xt = x + t * E, *yt = tmp + t * E;
-            add_bias(yt, lw.bo, E);
-            for (int64_t i = 0; i < E; i++) xt[i] += yt[i];
-            norm(hp, lw.ffn_norm, lw.ffn_norm_b, xt, h + t * E);
-        });
+        // The rest of the layer runs a chunk of rows at a time, so that the
+        // FFN's wide intermediates stay in cache between the product that
+        // writes them and the one that reads them.
+        for (int64_t r0 = 0; r0 < rows; r0 += kRowChunk) {
+            const int64_t nr = std::min(kRowChunk, rows - r0);
+            float *xc = x + r0 * E, *hc = h + r0 * E, *tc = tmp + r0 * E;
+            gemm(pool, kern, st.gemm, attn + r0 * nq, nq, nr, lw.wo, tc, E);
+            for_rows(pool, nr, [&](int64_t t) {
+                float *xt = xc + t * E, *yt = tc + t * E;
+                add_bias(yt, lw.bo, E);
+                for (int64_t i = 0; i < E; i++) xt[i] += yt[i];
+                norm(hp, lw.ffn_norm, lw.ffn_norm_b, xt, hc + t * E);
+            });
 
-        gemm(pool, kern, st.gemm, h, E, rows, lw.ffn_in, ffn_in, n_in);
-        pool.run(rows, [&](int64_t t, int) {
-            float *in = ffn_in + t * n_in;
-            if (hp.gated_ffn()) {
-                add_bias(in, lw.ffn_in_b, n_in);
-                kern.silu_mul(ff, in, in + ff, act + t * ff);
-            } else {
-                add_bias(in, lw.ffn_in_b, ff);
-                kern.gelu(ff, in, act + t * ff);
-            }
-        });
+            gemm(pool, kern, st.gemm, hc, E, nr, lw.ffn_in, ffn_in, n_in);
+            for_rows(pool, nr, [&](int64_t t) {
+                float *in = ffn_in + t * n_in;
+                if (hp.gated_ffn()) {
+                    add_bias(in, lw.ffn_in_b, n_in);
+                    kern.silu_mul(ff, in, in + ff, act + t * ff);
+                } else {
+                    add_bias(in, lw.ffn_in_b, ff);
+                    kern.gelu(ff, in, act + t * ff);
+                }
+            });
 
-        gemm(pool, kern, st.gemm, act, ff, rows, lw.ffn_down, tmp, E);
-        pool.run(rows, [&](int64_t t, int) {
-            float *xt = x + t * E, *yt = tmp + t * E;
-            add_bias(yt, lw.ffn_down_b, E);
-            for (int64_t i = 0; i < E; i++) xt[i] += yt[i];
-            if (!last) {
-                const LayerWeights &nw = m.layers[size_t(l + 1)];
-                norm(hp, nw.attn_norm, nw.attn_norm_b, xt, h + t * E);
-            }
-        });
+            gemm(pool, kern, st.gemm, act, ff, nr, lw.ffn_down, tc, E);
+            for_rows(pool, nr, [&](int64_t t) {
+                float *xt = xc + t * E, *yt = tc + t * E;
+                add_bias(yt, lw.ffn_down_b, E);
+                for (int64_t i = 0; i < E; i++) xt[i] += yt[i];
+                if (!last) {
+                    const LayerWeights &nw = m.layers[size_t(l + 1)];
+                    norm(hp, nw.attn_norm, nw.attn_norm_b, xt, hc + t * E);
+                }
+            });
+        }
     }
 
     const int64_t V = hp.n_vocab;

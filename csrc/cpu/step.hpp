@@ -41,8 +41,8 @@ struct lmscore_step {
     lmscore::Vector qkv;    // (n_qkv)
     lmscore::Vector attn;   // attention output (n_head * head_dim)
     lmscore::Vector tmp;    // product output before the residual add (n_embd)
-    lmscore::Vector ffn_in; // gate|up or up (n_ffn_in)
-    lmscore::Vector act;    // (n_ff)
+    lmscore::Vector ffn_in; // gate|up or up (n_ffn_in), one chunk of rows
+    lmscore::Vector act;    // (n_ff), one chunk of rows
     lmscore::Vector rope;   // cos/sin per token (head_dim)
     lmscore::Vector out_h;  // normed rows of the output tokens (out_chunk x n_embd)
     lmscore::Vector logits; // (out_chunk x n_vocab)
