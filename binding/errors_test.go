@@ -181,6 +181,14 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+func TestBadISAName(t *testing.T) {
+	t.Setenv("LMSCORE_CPU_ISA", "sse9")
+	_, err := OpenCPU(testmodel.Must(testmodel.Options{}), 1)
+	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "LMSCORE_CPU_ISA=sse9") {
+		t.Errorf("LMSCORE_CPU_ISA=sse9: %v", err)
+	}
+}
+
 func TestHandleLifetimes(t *testing.T) {
 	m := smallModel(t, model.ArchGPT2, model.TypeF32)
 	mod, err := OpenCPU(m, 1)
