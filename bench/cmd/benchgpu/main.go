@@ -261,7 +261,7 @@ func report(args []string) error {
 		in.Models = append(in.Models, mf.Model)
 		in.Meta = append(in.Meta, mf.Workloads...)
 		for _, w := range mf.Workloads {
-			lines, err := bench.ReadJSONLFile(filepath.Join(*work, name, w.Workload+".jsonl"))
+			lines, err := workloadLines(filepath.Join(*work, name), mf, w)
 			if err != nil {
 				return err
 			}
@@ -298,6 +298,39 @@ func report(args []string) error {
 		return err
 	}
 	return writeJSON(*out+".json", rep)
+}
+
+// workloadLines reads a workload's requests, or, where the file is absent
+// (raw.tar.gz leaves them out: they are seeded), generates them again from
+// the suite at the size and vocabulary meta.json records, and checks that
+// they are the ones measured.
+func workloadLines(dir string, mf metaFile, w bench.WorkloadMeta) ([]bench.Line, error) {
+	path := filepath.Join(dir, w.Workload+".jsonl")
+	if _, err := os.Stat(path); err == nil {
+		return bench.ReadJSONLFile(path)
+	}
+	suite, err := bench.GPUSuite(mf.Size, mf.Model.NVocab)
+	if err != nil {
+		return nil, err
+	}
+	for _, gw := range suite {
+		if gw.Name != w.Workload {
+			continue
+		}
+		lines, err := bench.Generate(gw.Generator, gw.Options)
+		if err != nil {
+			return nil, err
+		}
+		again, err := bench.MetaOf(w.Model, w.Workload, lines, mf.Model.NCtx)
+		if err != nil {
+			return nil, err
+		}
+		if again != w {
+			return nil, fmt.Errorf("%s: %s generated again differs from the one measured (%+v, not %+v)", path, w.Workload, again, w)
+		}
+		return lines, nil
+	}
+	return nil, fmt.Errorf("%s: missing, and size %q has no workload %s", path, mf.Size, w.Workload)
 }
 
 type multiFlag []string
