@@ -57,32 +57,36 @@ func matmulFlops(cfg model.Config, tokens, outputs int) float64 {
 	return 2 * (n*qkv*layers + n*rest*(layers-1) + o*rest + o*e*float64(cfg.NVocab))
 }
 
-// BenchmarkForwardStep runs one 2048-token step (8 sequences of 256, the
-// last 64 tokens of each scored) and reports tokens/s and the matrix
-// products' GFLOP/s (their FLOPs over the whole step's time, attention and
-// everything else included, so a lower bound on the GEMM's own rate).
+// BenchmarkForwardStep runs one 2048-token step and reports tokens/s and
+// the matrix products' GFLOP/s (their FLOPs over the whole step's time,
+// attention and everything else included, so a lower bound on the GEMM's
+// own rate). seqs=8: 8 sequences of 256 tokens, the last 64 of each
+// scored; seqs=1: one sequence of 2048, its last 512 scored (attention
+// over long contexts weighs more there).
 //
 //	go test ./binding -run '^$' -bench ForwardStep -benchtime 5x
 func BenchmarkForwardStep(b *testing.B) {
-	for _, threads := range []int{0, 1} {
-		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
-			m := testmodel.Must(benchShape)
-			const bs = 16
-			e := openEngine(b, m, threads, bs, 2048/bs+8, 2048, 512)
-			batch := benchStep(8, 64, bs, m.Config.NVocab)
-			var r scheduler.Result
-			if err := e.step.Run(e.kv, batch, &r); err != nil { // warm-up: page in scratch
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if err := e.step.Run(e.kv, batch, &r); err != nil {
+	for _, c := range []struct{ seqs, outPerSeq int }{{8, 64}, {1, 512}} {
+		for _, threads := range []int{0, 1} {
+			b.Run(fmt.Sprintf("seqs=%d/threads=%d", c.seqs, threads), func(b *testing.B) {
+				m := testmodel.Must(benchShape)
+				const bs = 16
+				e := openEngine(b, m, threads, bs, 2048/bs+8, 2048, 512)
+				batch := benchStep(c.seqs, c.outPerSeq, bs, m.Config.NVocab)
+				var r scheduler.Result
+				if err := e.step.Run(e.kv, batch, &r); err != nil { // warm-up: page in scratch
 					b.Fatal(err)
 				}
-			}
-			sec := b.Elapsed().Seconds() / float64(b.N)
-			b.ReportMetric(float64(batch.NumTokens())/sec, "tokens/s")
-			b.ReportMetric(matmulFlops(m.Config, batch.NumTokens(), batch.NumOutputs())/sec/1e9, "matmul-GFLOP/s")
-		})
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if err := e.step.Run(e.kv, batch, &r); err != nil {
+						b.Fatal(err)
+					}
+				}
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(float64(batch.NumTokens())/sec, "tokens/s")
+				b.ReportMetric(matmulFlops(m.Config, batch.NumTokens(), batch.NumOutputs())/sec/1e9, "matmul-GFLOP/s")
+			})
+		}
 	}
 }

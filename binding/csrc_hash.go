@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "c3da001eaf4420d42e6a78134f890330d0e4ecff11f2b62f6ec00e11ab7376d7"
+const csrcHash = "276fab2236db9b83197f9b015ee2a88f4765dfcb71bba0e40c93c4dbde696f94"

@@ -47,8 +47,8 @@ struct AttnTile {
     int64_t q_stride;       // floats between consecutive tokens' q
     float *out;             // output of token 0, first query head of the group
     int64_t out_stride;     // floats between consecutive tokens' outputs
-    const float *k_base;    // K of this layer and KV head in block 0
-    const float *v_base;    // V of this layer and KV head in block 0
+    const float *k_base;    // K of this layer and KV head in block 0, [d][offset] (see kv.hpp)
+    const float *v_base;    // V of this layer and KV head in block 0, [offset][d]
     int64_t block_stride;   // floats from one block to the next
     int block_size;
     const int32_t *blocks;  // the segment's block table, in position order

@@ -1,9 +1,12 @@
 // The paged KV pool. Layout, for layer l and block b:
 //   base = data + (l * n_blocks + b) * block_floats
-//   K of KV head h: base + h * block_size * head_dim, one row per offset
-//   V of KV head h: base + (n_head_kv + h) * block_size * head_dim
-// so a block's K/V for one layer is contiguous (block copies are one
-// memcpy per layer) and one head's rows are contiguous within a block.
+//   K of KV head h: base + h * block_size * head_dim, transposed:
+//     element d of the key at offset o is at [d * block_size + o]
+//   V of KV head h: base + (n_head_kv + h) * block_size * head_dim,
+//     one row of head_dim values per offset
+// Keys lie transposed so that attention scores read W keys side by side
+// (one vector) for each d, straight from the block; values lie in rows
+// because the weighted sum reads one value row at a time.
 #pragma once
 
 #include "common.hpp"

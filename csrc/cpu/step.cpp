@@ -107,15 +107,22 @@ void plan_attention(lmscore_step &st, const Hparams &hp, const lmscore_batch &b)
 
 void copy_blocks(lmscore_kv &kv, const lmscore_batch &b) {
     const Hparams &hp = kv.model->hp;
-    const int64_t rows = int64_t(kv.block_size) * hp.head_dim; // one head's K or V in a block
+    const int64_t bs = kv.block_size;
+    const int64_t head = bs * hp.head_dim; // one head's K or V in a block
     for (int32_t i = 0; i < b.n_copies; i++) {
         const int32_t src = b.copy_src[i], dst = b.copy_dst[i], n = b.copy_n_tokens[i];
         if (src == dst || n == 0) continue;
         for (int l = 0; l < hp.n_layer; l++) {
             const float *s = kv.block(l, src);
             float *d = kv.block(l, dst);
-            for (int hh = 0; hh < 2 * hp.n_head_kv; hh++)
-                std::memcpy(d + hh * rows, s + hh * rows, sizeof(float) * size_t(n) * hp.head_dim);
+            for (int kh = 0; kh < hp.n_head_kv; kh++) {
+                // K transposed: the first n of each of head_dim rows.
+                for (int64_t e = 0; e < hp.head_dim; e++)
+                    std::memcpy(d + kh * head + e * bs, s + kh * head + e * bs, sizeof(float) * size_t(n));
+                // V: the first n rows.
+                const int64_t v = (hp.n_head_kv + kh) * head;
+                std::memcpy(d + v, s + v, sizeof(float) * size_t(n) * hp.head_dim);
+            }
         }
     }
 }
@@ -245,15 +252,37 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
                 rope_neox(row, hp.n_head, int(hd), rope + t * hd);
                 rope_neox(row + nq, hp.n_head_kv, int(hd), rope + t * hd);
             }
-            const int32_t slot = b.slots[t];
-            if (slot < 0) return;
-            float *blk = kv.block(l, slot / kv.block_size);
-            const int64_t off = int64_t(slot % kv.block_size) * hd;
+        });
+
+        // K/V into their slots, by KV head and runs of tokens: a block's
+        // transposed keys share cache lines across its slots, so one task
+        // writes a long run of tokens rather than threads taking turns.
+        constexpr int64_t kKvRun = 64;
+        const int64_t kv_runs = ceil_div(T, kKvRun);
+        pool.run(hp.n_head_kv * kv_runs, [&](int64_t task, int) {
+            const int kh = int(task / kv_runs);
+            const int64_t t_end = std::min<int64_t>(T, (task % kv_runs + 1) * kKvRun);
             const int64_t head_rows = int64_t(kv.block_size) * hd;
-            for (int kh = 0; kh < hp.n_head_kv; kh++) {
-                std::memcpy(blk + kh * head_rows + off, row + nq + kh * hd, sizeof(float) * size_t(hd));
-                std::memcpy(blk + (hp.n_head_kv + kh) * head_rows + off, row + nq + nkv + kh * hd,
-                            sizeof(float) * size_t(hd));
+            for (int64_t t = (task % kv_runs) * kKvRun; t < t_end;) {
+                const int32_t slot = b.slots[t];
+                if (slot < 0) {
+                    t++;
+                    continue;
+                }
+                // A run of tokens in consecutive slots of one block: keys go
+                // in d-major order, each d's run of offsets side by side.
+                const int64_t offset = slot % kv.block_size;
+                int64_t n = 1;
+                while (t + n < t_end && offset + n < kv.block_size && b.slots[t + n] == slot + n) n++;
+                float *blk = kv.block(l, slot / kv.block_size);
+                float *k = blk + kh * head_rows + offset; // transposed: stride block_size
+                const float *k_src = qkv + t * nqkv + nq + kh * hd;
+                for (int64_t d = 0; d < hd; d++)
+                    for (int64_t i = 0; i < n; i++) k[d * kv.block_size + i] = k_src[i * nqkv + d];
+                for (int64_t i = 0; i < n; i++)
+                    std::memcpy(blk + (hp.n_head_kv + kh) * head_rows + (offset + i) * hd,
+                                qkv + (t + i) * nqkv + nq + nkv + kh * hd, sizeof(float) * size_t(hd));
+                t += n;
             }
         });
 
