@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "276fab2236db9b83197f9b015ee2a88f4765dfcb71bba0e40c93c4dbde696f94"
+const csrcHash = "cf2b71943de180b34eb04dd4e958d50ee616f791da38592972069e5c2ee0bae5"

@@ -128,6 +128,32 @@ func TestBatchInvariance(t *testing.T) {
 				})
 			}
 
+			// The tail block copied by a step of its own, with no tokens.
+			if c.bs > 1 {
+				t.Run("copyOnlyStep", func(t *testing.T) {
+					const p = 40
+					if p%c.bs == 0 {
+						t.Skip("prefix ends on a block boundary")
+					}
+					alloc := newBlockAlloc(nBlocks, rng)
+					first := alloc.take(blocksFor(p, c.bs))
+					bb := newBuilder(c.bs)
+					bb.segment(tokens, 0, p, first, nil)
+					e.run(t, bb.batch())
+					full := p / c.bs
+					own := alloc.take(blocksFor(n, c.bs) - full)
+					bb = newBuilder(c.bs)
+					bb.copyBlock(first[full], own[0], p%c.bs)
+					if r := e.run(t, bb.batch()); len(r.LogProb) != 0 {
+						t.Fatalf("a copy-only step returned %d rows", len(r.LogProb))
+					}
+					blocks := append(append([]int32(nil), first[:full]...), own...)
+					bb = newBuilder(c.bs)
+					bb.segment(tokens, p, n, blocks, targets[p:])
+					sameBits(t, "after a copy-only step", e.run(t, bb.batch()).LogProb, want[p:])
+				})
+			}
+
 			// The last context token recomputed for its logits only (slot -1):
 			// its K/V is already in the pool.
 			t.Run("recomputedLast", func(t *testing.T) {

@@ -14,7 +14,7 @@ int32_t validate_batch(lmscore_step &st, const lmscore_kv &kv, const lmscore_bat
 namespace {
 
 // Rows of attention per tile (tokens x query heads): enough to reuse each
-// gathered key and value many times, few enough for the scores to stay in
+// key and value read many times, few enough for the scores to stay in
 // cache.
 constexpr int kAttnTargetRows = 32;
 
