@@ -68,6 +68,7 @@ func TestStories260KGreedy(t *testing.T) {
 		seq = append(seq, r.TopIDs[0])
 	}
 	text := string(tk.Decode(seq[1:]))
+	t.Logf("greedy from BOS: %q", text)
 	if !strings.HasPrefix(strings.TrimLeft(text, " "), story) {
 		t.Fatalf("greedy story from BOS:\n%q\nwant it to start with\n%q", text, story)
 	}
