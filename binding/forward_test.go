@@ -3,6 +3,7 @@
 package binding
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -142,7 +143,7 @@ func TestEveryISAAgainstReference(t *testing.T) {
 
 func isUnsupported(err error) bool {
 	var e *Error
-	return asError(err, &e) && e.Status == StatusUnsupported
+	return errors.As(err, &e) && e.Status == StatusUnsupported
 }
 
 // TestOddShapes: widths that are not multiples of the vector or panel
