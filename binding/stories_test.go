@@ -3,32 +3,19 @@
 package binding
 
 import (
+	"github.com/lmscore/lmscore/internal/testshared"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/lmscore/lmscore/convert"
 	"github.com/lmscore/lmscore/model"
 	"github.com/lmscore/lmscore/scheduler"
 	"github.com/lmscore/lmscore/tokenizer"
 )
 
-// storiesDir is the trained stories260K model in the read-only shared
-// folder beside the repository.
-var storiesDir = filepath.Join("..", "..", "shared", "models", "stories260K")
-
 func openStories(t *testing.T) (*model.Model, *tokenizer.Tokenizer) {
 	t.Helper()
-	ckpt := filepath.Join(storiesDir, "stories260K.bin")
-	if _, err := os.Stat(ckpt); err != nil {
-		t.Skipf("stories260K is not there (%s): it lives in ../shared beside the repository", ckpt)
-	}
-	out := filepath.Join(t.TempDir(), "stories260K.gguf")
-	if err := convert.Llama2C(ckpt, filepath.Join(storiesDir, "tok512.bin"), out); err != nil {
-		t.Fatal(err)
-	}
+	out := testshared.Stories260KGGUF(t)
 	m, err := model.Load(out)
 	if err != nil {
 		t.Fatal(err)

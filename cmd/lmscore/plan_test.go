@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/lmscore/lmscore/internal/testshared"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/lmscore/lmscore/bench"
-	"github.com/lmscore/lmscore/convert"
 )
 
 func writeFile(t *testing.T, name, content string) string {
@@ -123,14 +123,7 @@ func TestPlanMetaICL(t *testing.T) {
 // TestPlanTextForm plans text requests with the tokenizer of stories260K
 // (converted to GGUF here), when ../shared has it.
 func TestPlanTextForm(t *testing.T) {
-	dir := filepath.Join("..", "..", "..", "shared", "models", "stories260K")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("../shared/models/stories260K is absent (only present in the workshop): %v", err)
-	}
-	model := filepath.Join(t.TempDir(), "stories260K.gguf")
-	if err := convert.Llama2C(filepath.Join(dir, "stories260K.bin"), filepath.Join(dir, "tok512.bin"), model); err != nil {
-		t.Fatal(err)
-	}
+	model := testshared.Stories260KGGUF(t)
 	in := writeFile(t, "text.jsonl", `{"id": "q1a", "context": "Once upon a time, there was a", "continuation": " girl"}
 {"id": "q1b", "context": "Once upon a time, there was a", "continuation": " dog"}
 {"id": "e", "context": "", "continuation": "Lily"}

@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/lmscore/lmscore/internal/testshared"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -14,8 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/lmscore/lmscore/convert"
 )
 
 // TestServeSIGTERM runs the real binary: `lmscore serve` on ../shared's
@@ -25,15 +23,8 @@ func TestServeSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary: skipped with -short")
 	}
-	shared := filepath.Join("..", "..", "..", "shared", "models", "stories260K") // ../shared from the repository root
-	if _, err := os.Stat(filepath.Join(shared, "stories260K.bin")); err != nil {
-		t.Skipf("../shared/models/stories260K is absent (%v)", err)
-	}
+	gguf := testshared.Stories260KGGUF(t)
 	dir := t.TempDir()
-	gguf := filepath.Join(dir, "stories260K.gguf")
-	if err := convert.Llama2C(filepath.Join(shared, "stories260K.bin"), filepath.Join(shared, "tok512.bin"), gguf); err != nil {
-		t.Fatal(err)
-	}
 	bin := filepath.Join(dir, "lmscore")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
