@@ -1,0 +1,225 @@
+// gemm_sweep.cu — batch invariance of the fixed GEMM plans at every row
+// count, on the bf16 shapes of the benchmark's models (Llama-3.2-1B and
+// gpt2-large, bench/peers/hf_build.py), with the max_rows a step of 8192
+// tokens gives them (the LM head: its chunk of output rows, as step.cpp
+// computes it).
+//
+// kernel_tests checks each plan at 8 row counts; a GEMM kernel whose order
+// of summation depended on the number of output tiles (stream-K, or a
+// persistent scheduler splitting K when tiles are few) could still vary at
+// counts between those. Here every count n in 1..max_rows-1 runs on rows
+// [r0, r0 + n) of X, copied to the start of a buffer as a step would hold
+// them, and a device-side comparison counts the rows whose bytes differ
+// from the same rows of one max_rows call. Nothing is copied to the host
+// but the counts, so the whole sweep is a few seconds of GPU time.
+//
+// Usage: gemm_sweep [--stride S] [--heuristic]
+//   --stride S   test n = 1, 1 + S, 1 + 2S, ... and max_rows - 1 (default 1: all)
+//   --heuristic  also sweep cublasGemmEx's per-call choice (INFO only: the
+//                core before the fixed plans), every 13th count
+#include <cuda_runtime.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "internal.h"
+#include "test_util.h"
+
+using namespace lmscore_cuda;
+using namespace lmscore_test;
+
+namespace {
+
+Report R;
+
+#define SWEEP_OK(expr)                                                                                            \
+    do {                                                                                                          \
+        cudaError_t e_ = (expr);                                                                                  \
+        if (e_ != cudaSuccess) {                                                                                  \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(e_));              \
+            exit(2);                                                                                              \
+        }                                                                                                         \
+    } while (0)
+
+// Pseudo-random values in [-a, a), written on the device (the 1B head's
+// weights are 263M values).
+__global__ void fill_hash(void *p, DType t, size_t n, float a, uint64_t seed) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ seed;
+        x ^= x >> 31;
+        x *= 0xBF58476D1CE4E5B9ull;
+        x ^= x >> 29;
+        const float v = ((float)(x >> 40) / (float)(1ull << 24) * 2.f - 1.f) * a;
+        if (t == DType::F32)
+            ((float *)p)[i] = v;
+        else
+            ((__nv_bfloat16 *)p)[i] = __float2bfloat16_rn(v);
+    }
+}
+
+// y (n, cols) against want (n, cols), bitwise: adds the number of rows with
+// any differing word to *bad_rows. One block per row.
+__global__ void count_differing_rows(const uint32_t *y, const uint32_t *want, int cols, unsigned long long *bad_rows) {
+    const uint32_t *a = y + (size_t)blockIdx.x * cols, *b = want + (size_t)blockIdx.x * cols;
+    int differs = 0;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) differs |= a[c] != b[c];
+    if (__syncthreads_or(differs) && threadIdx.x == 0) atomicAdd(bad_rows, 1ull);
+}
+
+struct DevBuf {
+    void *p = nullptr;
+    explicit DevBuf(size_t bytes) { SWEEP_OK(cudaMalloc(&p, std::max<size_t>(bytes, 1))); }
+    ~DevBuf() { cudaFree(p); }
+    DevBuf(const DevBuf &) = delete;
+    DevBuf &operator=(const DevBuf &) = delete;
+};
+
+struct Shape {
+    const char *name;
+    int in, out, max_rows;
+};
+
+// Where row count n takes its rows from: spread over the full call's rows,
+// so that a row is compared at another index than its own.
+int first_row(int n, int max_rows) { return (int)((37ll * n + 11) % (max_rows - n + 1)); }
+
+// Sweeps plan over the row counts; returns the counts at which some row
+// differs (empty: invariant), or {-1} when cuBLAS failed.
+std::vector<int> sweep(const GemmContext &ctx, const GemmPlan &plan, const Shape &sh, const DevBuf &w, const DevBuf &x,
+                       int stride) {
+    const size_t es = dtype_size(plan.dtype);
+    DevBuf y_full((size_t)sh.max_rows * sh.out * 4), xs((size_t)sh.max_rows * sh.in * es),
+        ys((size_t)sh.max_rows * sh.out * 4), bad((size_t)sh.max_rows * 8);
+    SWEEP_OK(cudaMemset(bad.p, 0, (size_t)sh.max_rows * 8));
+    if (gemm(ctx, plan, w.p, x.p, y_full.p, sh.max_rows) != CUBLAS_STATUS_SUCCESS) return {-1};
+    std::vector<int> counts;
+    for (int n = 1; n < sh.max_rows; n += stride) counts.push_back(n);
+    if (counts.empty() || counts.back() != sh.max_rows - 1) counts.push_back(sh.max_rows - 1);
+    for (int n : counts) {
+        const int r0 = first_row(n, sh.max_rows);
+        SWEEP_OK(cudaMemcpyAsync(xs.p, (const char *)x.p + (size_t)r0 * sh.in * es, (size_t)n * sh.in * es,
+                                 cudaMemcpyDeviceToDevice, ctx.stream));
+        if (gemm(ctx, plan, w.p, xs.p, ys.p, n) != CUBLAS_STATUS_SUCCESS) return {-1};
+        count_differing_rows<<<n, 256, 0, ctx.stream>>>((const uint32_t *)ys.p,
+                                                        (const uint32_t *)y_full.p + (size_t)r0 * sh.out, sh.out,
+                                                        (unsigned long long *)bad.p + n);
+    }
+    SWEEP_OK(cudaStreamSynchronize(ctx.stream));
+    SWEEP_OK(cudaGetLastError());
+    std::vector<unsigned long long> h((size_t)sh.max_rows);
+    SWEEP_OK(cudaMemcpy(h.data(), bad.p, h.size() * 8, cudaMemcpyDeviceToHost));
+    std::vector<int> failing;
+    for (int n : counts)
+        if (h[n]) failing.push_back(n);
+    return failing;
+}
+
+std::string list(const std::vector<int> &v, size_t most = 24) {
+    std::string s;
+    for (size_t i = 0; i < v.size() && i < most; ++i) s += (i ? "," : "") + std::to_string(v[i]);
+    if (v.size() > most) s += ",... (" + std::to_string(v.size()) + " in all)";
+    return s.empty() ? "none" : s;
+}
+
+// LM head rows per chunk, as step.cpp sizes them for max_outputs 8192.
+int head_rows(int vocab) {
+    int rows = (int)std::min<int64_t>(8192, (int64_t)(256u << 20) / ((int64_t)vocab * 4));
+    if (rows < 8192 && rows > 128) rows -= rows % 128;
+    return rows;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    int stride = 1;
+    bool heuristic = false;
+    for (int i = 1; i < argc; ++i) {
+        if (!strcmp(argv[i], "--stride") && i + 1 < argc) {
+            stride = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--heuristic")) {
+            heuristic = true;
+        } else {
+            fprintf(stderr, "gemm_sweep: unknown argument %s (usage: gemm_sweep [--stride S] [--heuristic])\n", argv[i]);
+            return 2;
+        }
+    }
+    if (stride < 1) {
+        fprintf(stderr, "gemm_sweep: --stride must be at least 1\n");
+        return 2;
+    }
+    int n_dev = 0;
+    if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
+        printf("SKIP gemm_sweep: no CUDA device\n");
+        return 0;
+    }
+    GemmContext ctx;
+    if (cublasCreate(&ctx.blas) != CUBLAS_STATUS_SUCCESS || cublasLtCreate(&ctx.lt) != CUBLAS_STATUS_SUCCESS) {
+        R.check(false, "gemm_sweep handles", "cublasCreate or cublasLtCreate failed");
+        return R.finish("gemm_sweep");
+    }
+    ctx.workspace_bytes = 32u << 20; // step.cpp's kCublasWorkspace
+    SWEEP_OK(cudaMalloc(&ctx.workspace, ctx.workspace_bytes));
+    SWEEP_OK(cudaStreamCreate(&ctx.stream));
+    cublasSetStream(ctx.blas, ctx.stream);
+    cublasSetWorkspace(ctx.blas, ctx.workspace, ctx.workspace_bytes);
+
+    const Shape shapes[] = {
+        {"Llama-1B qkv", 2048, 3072, 8192},
+        {"Llama-1B attention output", 2048, 2048, 8192},
+        {"Llama-1B gate/up", 2048, 16384, 8192},
+        {"Llama-1B down", 8192, 2048, 8192},
+        {"Llama-1B LM head", 2048, 128256, head_rows(128256)},
+        {"gpt2-large qkv", 1280, 3840, 8192},
+        {"gpt2-large attention output", 1280, 1280, 8192},
+        {"gpt2-large up", 1280, 5120, 8192},
+        {"gpt2-large down", 5120, 1280, 8192},
+        {"gpt2-large LM head", 1280, 50257, head_rows(50257)},
+    };
+    uint64_t seed = 7;
+    for (const Shape &sh : shapes) {
+        char name[160];
+        snprintf(name, sizeof name, "gemm sweep bf16 %s (%d x %d, 1..%d rows%s)", sh.name, sh.in, sh.out, sh.max_rows,
+                 stride > 1 ? ", sampled" : "");
+        DevBuf w((size_t)sh.out * sh.in * 2), x((size_t)sh.max_rows * sh.in * 2);
+        fill_hash<<<1024, 256>>>(w.p, DType::BF16, (size_t)sh.out * sh.in, 1.7f / sqrtf((float)sh.in), seed++);
+        fill_hash<<<1024, 256>>>(x.p, DType::BF16, (size_t)sh.max_rows * sh.in, 2.f, seed++);
+        SWEEP_OK(cudaDeviceSynchronize());
+
+        GemmPlan plan;
+        if (gemm_plan(ctx.lt, sh.name, DType::BF16, DType::F32, sh.in, sh.out, sh.max_rows, ctx.workspace_bytes,
+                      &plan) != LMSCORE_STATUS_OK) {
+            R.check(false, name, "no plan: %s", lmscore_last_error());
+            continue;
+        }
+        cudaEvent_t t0, t1;
+        cudaEventCreate(&t0);
+        cudaEventCreate(&t1);
+        cudaEventRecord(t0, ctx.stream);
+        const std::vector<int> bad = sweep(ctx, plan, sh, w, x, stride);
+        cudaEventRecord(t1, ctx.stream);
+        cudaEventSynchronize(t1);
+        float ms = 0;
+        cudaEventElapsedTime(&ms, t0, t1);
+        const bool failed = !bad.empty() && bad[0] < 0;
+        R.check(bad.empty(), name, "%s; row counts with a differing row: %s; %s; sweep %.1f s",
+                failed ? "cuBLAS FAILED" : bad.empty() ? "every row bitwise equal to the max-row call" : "NOT invariant",
+                failed ? "-" : list(bad).c_str(), gemm_describe(plan).c_str(), ms / 1e3);
+
+        if (heuristic) {
+            GemmPlan heur;
+            gemm_plan_heuristic(&heur, DType::BF16, DType::F32, sh.in, sh.out, sh.max_rows);
+            const std::vector<int> hb = sweep(ctx, heur, sh, w, x, 13);
+            R.info("%s: cublasGemmEx per call (every 13th count): row counts with a differing row: %s", name,
+                   !hb.empty() && hb[0] < 0 ? "cuBLAS FAILED" : list(hb).c_str());
+        }
+        cudaEventDestroy(t0);
+        cudaEventDestroy(t1);
+    }
+    cublasDestroy(ctx.blas);
+    cublasLtDestroy(ctx.lt);
+    cudaFree(ctx.workspace);
+    cudaStreamDestroy(ctx.stream);
+    return R.finish("gemm_sweep");
+}
