@@ -3,11 +3,11 @@
 package binding
 
 import (
-	"github.com/lmscore/lmscore/internal/testshared"
 	"math"
 	"strings"
 	"testing"
 
+	"github.com/lmscore/lmscore/internal/testshared"
 	"github.com/lmscore/lmscore/model"
 	"github.com/lmscore/lmscore/scheduler"
 	"github.com/lmscore/lmscore/tokenizer"

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/lmscore/lmscore/internal/testshared"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/lmscore/lmscore/bench"
+	"github.com/lmscore/lmscore/internal/testshared"
 )
 
 func writeFile(t *testing.T, name, content string) string {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"github.com/lmscore/lmscore/internal/testshared"
 	"io"
 	"net/http"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lmscore/lmscore/internal/testshared"
 )
 
 // TestServeSIGTERM runs the real binary: `lmscore serve` on ../shared's
