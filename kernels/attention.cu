@@ -245,6 +245,13 @@ template <typename T> cudaError_t dispatch_head_dim(const AttentionParams &p, cu
 
 } // namespace
 
+int attention_stack_heads(DType dtype, int head_dim, int n_head, int n_head_kv) {
+    if (dtype != DType::BF16 || !attention_tc_supports(head_dim) || n_head_kv <= 0 || n_head % n_head_kv != 0)
+        return 1;
+    const int g = n_head / n_head_kv;
+    return g > 1 && g <= kAttnTileQ ? g : 1;
+}
+
 bool attention_supports_head_dim(int d) {
     return d == 8 || d == 16 || d == 32 || d == 48 || d == 64 || d == 80 || d == 96 || d == 128 || d == 256;
 }
@@ -254,6 +261,13 @@ cudaError_t paged_attention(const AttentionParams &p, DType dtype, cudaStream_t 
     if (!attention_supports_head_dim(p.head_dim) || p.n_head_kv <= 0 || p.n_head % p.n_head_kv != 0 ||
         p.block_size <= 0)
         return cudaErrorInvalidValue;
+    if (p.stack_heads > 1) {
+        // Stacked tiles exist only on the tensor-core path.
+        if (dtype != DType::BF16 || !attention_tc_supports(p.head_dim) || p.force_simt ||
+            p.stack_heads != p.n_head / p.n_head_kv || p.stack_heads > kAttnTileQ)
+            return cudaErrorInvalidValue;
+        return paged_attention_tc(p, stream);
+    }
     if (dtype == DType::F32) return dispatch_head_dim<float>(p, stream);
     if (attention_tc_supports(p.head_dim) && !p.force_simt) return paged_attention_tc(p, stream);
     return dispatch_head_dim<__nv_bfloat16>(p, stream);

@@ -3,12 +3,19 @@
 // batch invariance as the SIMT kernel in attention.cu, which serves every
 // other case and is the fallback this one is tested beside.
 //
-// Block: 4 warps, 64 query rows (16 per warp), one head. Per key tile of 64:
+// Block: 4 warps, 64 query rows (16 per warp), one head; or, with head
+// stacking (AttentionParams::stack_heads = G > 1), up to 64 / G tokens x
+// the G query heads of one kv head, row r = (token r / G, head r % G), so a
+// segment of a few tokens still fills the tile and its keys are read once
+// for the G heads. Per key tile of 64:
 //   S = Q K^T (WMMA, fp32) -> shared -> masked online softmax in fp32, two
 //   lanes per row -> P (bf16) -> P V (WMMA, fp32) -> O = O * alpha + P V,
 // with O kept in shared memory in fp32, since WMMA fragments cannot be
 // scaled row by row. Row sums use the rounded P that multiplies V, so the
-// normalisation matches what was accumulated.
+// normalisation matches what was accumulated. A row's arithmetic does not
+// depend on where in the tile it sits or what the other rows hold (keys
+// past its position are masked to an exact 0 weight), so stacked and
+// unstacked tiles give the same bits.
 #include <mma.h>
 
 #include "device_util.cuh"
@@ -67,10 +74,12 @@ __global__ void __launch_bounds__(kThreads) attention_tc_kernel(AttentionParams 
     int *sPos = (int *)(smem + Lo::pos);
 
     const AttnTile tile = p.tiles[blockIdx.x];
-    const int head = blockIdx.y;
-    const int kv_head = head / (p.n_head / p.n_head_kv);
+    // Row r is token tile.tok_begin + r / G of query head head0 + r % G.
+    const int G = p.stack_heads > 1 ? p.stack_heads : 1;
+    const int head0 = p.stack_heads > 1 ? blockIdx.y * G : blockIdx.y;
+    const int kv_head = p.stack_heads > 1 ? blockIdx.y : blockIdx.y / (p.n_head / p.n_head_kv);
     const int64_t q_stride = (int64_t)p.n_head * D, kv_stride = (int64_t)p.n_head_kv * D;
-    const int nq = tile.tok_end - tile.tok_begin;
+    const int nq = (tile.tok_end - tile.tok_begin) * G; // rows in use (<= BQ: the host cuts tiles so)
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int bs = p.block_size;
     const float scale_log2 = p.scale * 1.4426950408889634f;
@@ -79,10 +88,10 @@ __global__ void __launch_bounds__(kThreads) attention_tc_kernel(AttentionParams 
     for (int i = tid; i < BQ * DV; i += kThreads) {
         const int r = i / DV, c = (i % DV) * 8;
         uint4 v = make_uint4(0, 0, 0, 0);
-        if (r < nq) v = *(const uint4 *)(q + (tile.tok_begin + r) * q_stride + head * D + c);
+        if (r < nq) v = *(const uint4 *)(q + (tile.tok_begin + r / G) * q_stride + (head0 + r % G) * D + c);
         *(uint4 *)(sQ + r * LDH + c) = v;
     }
-    for (int i = tid; i < BQ; i += kThreads) sPos[i] = i < nq ? p.positions[tile.tok_begin + i] : -1;
+    for (int i = tid; i < BQ; i += kThreads) sPos[i] = i < nq ? p.positions[tile.tok_begin + i / G] : -1;
     for (int i = tid; i < BQ * LDO; i += kThreads) sO[i] = 0.f;
     __syncthreads();
 
@@ -201,7 +210,8 @@ __global__ void __launch_bounds__(kThreads) attention_tc_kernel(AttentionParams 
         const int r = warp * 16 + i / D, c = i % D;
         if (r >= nq) continue;
         // Every real query sees at least position 0, so its sum is > 0.
-        out[(tile.tok_begin + r) * q_stride + head * D + c] = __float2bfloat16_rn(sO[r * LDO + c] / sRowSum[r]);
+        out[(tile.tok_begin + r / G) * q_stride + (head0 + r % G) * D + c] =
+            __float2bfloat16_rn(sO[r * LDO + c] / sRowSum[r]);
     }
 }
 
@@ -210,7 +220,8 @@ template <int D> cudaError_t launch(const AttentionParams &p, cudaStream_t strea
     cudaError_t err =
         cudaFuncSetAttribute(attention_tc_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (err != cudaSuccess) return err;
-    attention_tc_kernel<D><<<dim3(p.n_tiles, p.n_head), kThreads, smem, stream>>>(p);
+    const int heads = p.stack_heads > 1 ? p.n_head_kv : p.n_head; // work items per tile
+    attention_tc_kernel<D><<<dim3(p.n_tiles, heads), kThreads, smem, stream>>>(p);
     return cudaGetLastError();
 }
 

@@ -189,4 +189,8 @@ struct lmscore_step {
     size_t inputs_cap = 0; // int32 words
 
     std::vector<lmscore_cuda::AttnTile> tiles; // host scratch
+    // Query heads per attention work item (attention_stack_heads, fixed at
+    // init; LMSCORE_CUDA_ATTN_STACK=0 makes it 1): segments are cut into
+    // tiles of kAttnTileQ / attn_stack_heads tokens.
+    int attn_stack_heads = 1;
 };

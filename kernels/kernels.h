@@ -104,6 +104,13 @@ struct AttentionParams {
     int n_tiles, n_head, n_head_kv, head_dim, block_size;
     float scale;                 // usually 1/sqrt(head_dim)
     int force_simt;              // tests: take the SIMT kernel even where tensor cores apply
+    // > 1: the tiles were cut for head stacking (attention_stack_heads):
+    // each holds at most kAttnTileQ / stack_heads tokens, and one work item
+    // runs them for all stack_heads query heads of one kv head, so that a
+    // short segment fills the 64 query rows of a tile and its K/V are read
+    // once per kv head rather than once per query head. 0 or 1: one query
+    // head per work item, tiles of up to kAttnTileQ tokens.
+    int stack_heads;
 };
 
 // Flash-style paged attention: each query token t attends to every position
@@ -115,6 +122,13 @@ struct AttentionParams {
 cudaError_t paged_attention(const AttentionParams &p, DType dtype, cudaStream_t stream);
 
 bool attention_tc_supports(int head_dim);
+// The stack_heads the tensor-core kernel takes for this model: n_head /
+// n_head_kv when that is above 1 (grouped-query attention) and the
+// tensor-core path applies (bf16, head_dim 64 or 128), else 1. Each query
+// row goes through the same arithmetic either way, so stacking changes no
+// result bit (kernel_tests checks this); it only stops short segments from
+// taking a 64-row tile per query head.
+int attention_stack_heads(DType dtype, int head_dim, int n_head, int n_head_kv);
 cudaError_t paged_attention_tc(const AttentionParams &p, cudaStream_t stream); // bf16 only
 
 // ------------------------------------------------- activations, residual

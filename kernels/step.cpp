@@ -162,6 +162,24 @@ lmscore_status plan_gemms(lmscore_step *s) {
     return LMSCORE_STATUS_OK;
 }
 
+// Head stacking in attention (kernels.h, attention_stack_heads): on by
+// default; LMSCORE_CUDA_ATTN_STACK=0 turns it off, to measure what it gains
+// (the scores are the same bits either way).
+lmscore_status plan_attention(lmscore_step *s) {
+    const lmscore_model *m = s->model;
+    const char *mode = getenv("LMSCORE_CUDA_ATTN_STACK");
+    const bool off = mode && !strcmp(mode, "0");
+    if (mode && *mode && !off && strcmp(mode, "1") != 0)
+        return fail(LMSCORE_STATUS_INVALID_ARGUMENT,
+                    "step: environment variable LMSCORE_CUDA_ATTN_STACK=%s: expected 1 (the default) or 0", mode);
+    s->attn_stack_heads =
+        off ? 1 : lmscore_cuda::attention_stack_heads(m->dtype, m->head_dim, m->hp.n_head, m->hp.n_head_kv);
+    return LMSCORE_STATUS_OK;
+}
+
+// Tokens per attention tile: a tile holds kAttnTileQ query rows.
+int tile_tokens(const lmscore_step *s) { return lmscore_cuda::kAttnTileQ / std::max(1, s->attn_stack_heads); }
+
 lmscore_status init(lmscore_step *s) {
     const lmscore_model *m = s->model;
     const int64_t N = s->max_tokens, E = m->hp.n_embd, F = m->hp.n_ff, V = m->hp.n_vocab;
@@ -230,10 +248,12 @@ lmscore_status init(lmscore_step *s) {
     // OUT_OF_MEMORY before cuBLASLt is asked about row counts it cannot grid.
     lmscore_status st = plan_gemms(s);
     if (st != LMSCORE_STATUS_OK) return st;
+    st = plan_attention(s);
+    if (st != LMSCORE_STATUS_OK) return st;
     st = reserve_results(s, (size_t)std::max(s->max_outputs, 1) * (2 + 2 * lmscore_cuda::kMaxTopN) * 4);
     if (st != LMSCORE_STATUS_OK) return st;
     // Room for typical block tables: a few blocks' worth of entries per token.
-    const size_t words = layout_inputs(s->max_tokens, s->max_tokens / lmscore_cuda::kAttnTileQ + 64,
+    const size_t words = layout_inputs(s->max_tokens, s->max_tokens / tile_tokens(s) + 64,
                                        8 * s->max_tokens + 4096, 256, s->max_outputs)
                              .total;
     return reserve_inputs(s, words);
@@ -292,13 +312,15 @@ class StepRunner {
         const DType dt = m_->dtype;
         const int E = m_->hp.n_embd, F = m_->hp.n_ff, V = m_->hp.n_vocab;
 
-        // Attention work items: each segment in tiles of kAttnTileQ tokens.
+        // Attention work items: each segment in tiles of tile_tokens tokens
+        // (kAttnTileQ query rows, stacked heads included).
         std::vector<lmscore_cuda::AttnTile> &tiles = s_->tiles;
         tiles.clear();
+        const int tq = tile_tokens(s_);
         for (int seg = 0; seg < b->n_segments; ++seg) {
             const int t0 = b->seg_token_start[seg], t1 = b->seg_token_start[seg + 1];
-            for (int t = t0; t < t1; t += lmscore_cuda::kAttnTileQ)
-                tiles.push_back({t, std::min(t + lmscore_cuda::kAttnTileQ, t1), b->block_indptr[seg],
+            for (int t = t0; t < t1; t += tq)
+                tiles.push_back({t, std::min(t + tq, t1), b->block_indptr[seg],
                                  b->block_indptr[seg + 1] - b->block_indptr[seg]});
         }
         const int n_indices = b->n_segments > 0 ? b->block_indptr[b->n_segments] : 0;
@@ -392,6 +414,7 @@ class StepRunner {
             ap.head_dim = m_->head_dim;
             ap.block_size = bs;
             ap.scale = 1.f / sqrtf((float)m_->head_dim);
+            ap.stack_heads = s_->attn_stack_heads;
             check(lmscore_cuda::paged_attention(ap, dt, st), "attention");
 
             check(lmscore_cuda::gemm(g, s_->gemm_wo, w.wo, s_->attn, s_->proj, n),

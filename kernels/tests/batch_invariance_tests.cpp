@@ -306,6 +306,47 @@ void contrast_heuristic(const Abi &cuda, const ModelShape &shape, uint64_t seed)
     unsetenv("LMSCORE_CUDA_GEMM");
 }
 
+// Head stacking in attention (LMSCORE_CUDA_ATTN_STACK, on by default) must
+// give the same bits as one head per tile, in every mode: a model with
+// grouped-query heads on the tensor-core path (bf16, head_dim 64).
+void check_attention_stacking(const Abi &cuda, const ModelShape &shape, uint64_t seed) {
+    RandomModel m(shape, seed);
+    Rng rng(seed + 1);
+    std::vector<int32_t> s(kLen);
+    for (int32_t &t : s) t = rng.below(shape.n_vocab);
+    std::vector<Scores> res[2];
+    std::string errors;
+    for (int stack : {0, 1}) {
+        setenv("LMSCORE_CUDA_ATTN_STACK", stack ? "1" : "0", 1);
+        Engine e(cuda, m.desc(), LMSCORE_PRECISION_BF16, 16, 2600 / 16 + 64, 1024, 1024);
+        if (!e.ok() || !score_modes(e, shape, 16, s, stack ? "stacked" : "unstacked", &res[stack]))
+            errors += e.ok() ? " (a mode failed, see above)" : " " + e.error();
+    }
+    unsetenv("LMSCORE_CUDA_ATTN_STACK");
+    const std::string name = std::string(arch_name(shape.arch)) + " head_dim 64 bf16 bs=16 attention heads stacked vs not";
+    if (!errors.empty() || res[0].size() != res[1].size()) {
+        R.check(false, name, "did not run:%s", errors.c_str());
+        return;
+    }
+    std::string line;
+    bool same = true;
+    for (size_t k = 0; k < res[0].size(); ++k) {
+        const Diff d = diff(res[0][k], res[1][k]);
+        same = same && d.n_diff == 0;
+        char buf[96];
+        snprintf(buf, sizeof buf, " %s: %d differ (max %.3g);", modes()[k].name, d.n_diff, d.max_abs);
+        line += buf;
+    }
+    R.check(same, name, "%s", line.c_str());
+    setenv("LMSCORE_CUDA_ATTN_STACK", "2", 1);
+    {
+        Engine e(cuda, m.desc(), LMSCORE_PRECISION_BF16, 16, 64, 64, 64);
+        R.check(!e.ok() && e.error().find("LMSCORE_CUDA_ATTN_STACK=2") != std::string::npos,
+                "LMSCORE_CUDA_ATTN_STACK=2 is refused", "\"%s\"", e.error().c_str());
+    }
+    unsetenv("LMSCORE_CUDA_ATTN_STACK");
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -338,6 +379,7 @@ int main(int argc, char **argv) {
     }
     // The tests mean the default (fixed) GEMMs, whatever the caller's environment.
     unsetenv("LMSCORE_CUDA_GEMM");
+    unsetenv("LMSCORE_CUDA_ATTN_STACK");
     {
         RandomModel probe(llama, 1);
         lmscore_model *mm = nullptr;
@@ -353,5 +395,6 @@ int main(int argc, char **argv) {
     test_model(cuda, "qwen2", qwen2, 22);
     test_model(cuda, "gpt2", gpt2, 33);
     contrast_heuristic(cuda, llama64, 12);
+    check_attention_stacking(cuda, llama64, 12);
     return R.finish("batch_invariance_tests");
 }

@@ -354,7 +354,33 @@ void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label,
     char name[128];
     const char *path = t == DType::BF16 && attention_tc_supports(D) && !force_simt ? "tensor-core" : "simt";
     snprintf(name, sizeof name, "attention %s %s %s bs=%d D=%d H=%d/%d", path, label, dname(t), bs, D, H, Hkv);
-    R.err(name, compare(out.download(), ref), tol_for(t));
+    const std::vector<float> got = out.download();
+    R.err(name, compare(got, ref), tol_for(t));
+
+    // Head stacking must not change a bit: the same queries, cut into
+    // tiles of 64 / G tokens x G heads, against the unstacked output.
+    const int G = attention_stack_heads(t, D, H, Hkv);
+    if (force_simt || G <= 1) return;
+    std::vector<AttnTile> stacked;
+    for (int s = 0; s < n_seg; ++s)
+        for (int tb = seg_start[s]; tb < seg_start[s + 1]; tb += kAttnTileQ / G)
+            stacked.push_back({tb, std::min(tb + kAttnTileQ / G, seg_start[s + 1]), indptr[s], indptr[s + 1] - indptr[s]});
+    std::vector<int32_t> stacked_raw(stacked.size() * 4);
+    memcpy(stacked_raw.data(), stacked.data(), stacked_raw.size() * 4);
+    IntBuf dstacked(stacked_raw);
+    out.poison();
+    p.tiles = (const AttnTile *)dstacked.p;
+    p.n_tiles = (int)stacked.size();
+    p.stack_heads = G;
+    CUDA_OK(paged_attention(p, t, 0));
+    sync_check("paged_attention stacked");
+    const std::vector<float> got_stacked = out.download();
+    size_t differ = 0;
+    for (size_t i = 0; i < got.size(); ++i) differ += memcmp(&got[i], &got_stacked[i], 4) != 0;
+    snprintf(name, sizeof name, "attention tensor-core %s %s bs=%d D=%d H=%d/%d, %d heads stacked per tile", label,
+             dname(t), bs, D, H, Hkv, G);
+    R.check(differ == 0, name, "%zu of %zu outputs differ bitwise from unstacked tiles (%zu tiles vs %zu)", differ,
+            got.size(), stacked.size(), tiles.size());
 }
 
 void test_attention(Rng &rng) {
@@ -425,6 +451,57 @@ void perf_attention(Rng &rng) {
         flops *= n_seg;
         R.info("perf attention %s bf16 8x1024 tokens H=32/8 D=64 bs=16: median %.3f ms, %.1f TFLOP/s (causal flops)",
                force_simt ? "simt" : "tensor-core", ms[5], flops / (ms[5] * 1e-3) / 1e12);
+    }
+}
+
+// Times the metaicl16 pattern on the same shape: 512 short segments (3
+// query tokens each) at positions 780..782 over one shared 780-token
+// prefix, with and without head stacking.
+void perf_attention_short(Rng &rng) {
+    const int H = 32, Hkv = 8, D = 64, bs = 16, n_seg = 512, prefix = 780, nq = 3, N = n_seg * nq;
+    const DType t = DType::BF16;
+    const int prefix_blocks = prefix / bs; // full shared blocks; the rest is private per segment
+    const int own_blocks = (prefix + nq + bs - 1) / bs - prefix_blocks;
+    std::vector<int32_t> indptr{0}, indices, positions(N);
+    int next = prefix_blocks;
+    for (int s = 0; s < n_seg; ++s) {
+        for (int b = 0; b < prefix_blocks; ++b) indices.push_back(b);
+        for (int b = 0; b < own_blocks; ++b) indices.push_back(next++);
+        indptr.push_back((int32_t)indices.size());
+        for (int i = 0; i < nq; ++i) positions[s * nq + i] = prefix + i;
+    }
+    const size_t n_slots = (size_t)next * bs;
+    Buf dq(randn(rng, (size_t)N * H * D), t), dk(randn(rng, n_slots * Hkv * D), t), dv(randn(rng, n_slots * Hkv * D), t);
+    Buf out((size_t)N * H * D, t);
+    IntBuf dpos(positions), dind(indices);
+    cudaEvent_t a, b;
+    cudaEventCreate(&a);
+    cudaEventCreate(&b);
+    for (int G : {1, H / Hkv}) {
+        std::vector<AttnTile> tiles;
+        for (int s = 0; s < n_seg; ++s)
+            for (int tb = s * nq; tb < (s + 1) * nq; tb += kAttnTileQ / G)
+                tiles.push_back({tb, std::min(tb + kAttnTileQ / G, (s + 1) * nq), indptr[s], indptr[s + 1] - indptr[s]});
+        std::vector<int32_t> raw(tiles.size() * 4);
+        memcpy(raw.data(), tiles.data(), raw.size() * 4);
+        IntBuf dtiles(raw);
+        AttentionParams p{dq.p, dk.p, dv.p, dpos.p, (const AttnTile *)dtiles.p, dind.p, out.p, (int)tiles.size(), H, Hkv, D, bs,
+                          1.f / 8.f, 0, G};
+        for (int i = 0; i < 3; ++i) CUDA_OK(paged_attention(p, t, 0));
+        std::vector<float> ms;
+        for (int i = 0; i < 10; ++i) {
+            cudaEventRecord(a);
+            CUDA_OK(paged_attention(p, t, 0));
+            cudaEventRecord(b);
+            cudaEventSynchronize(b);
+            float m;
+            cudaEventElapsedTime(&m, a, b);
+            ms.push_back(m);
+        }
+        std::sort(ms.begin(), ms.end());
+        R.info("perf attention tensor-core bf16 %d segments of %d tokens over a %d-token prefix H=32/8 D=64 bs=16, "
+               "%s: median %.3f ms",
+               n_seg, nq, prefix, G > 1 ? "4 heads stacked per tile" : "one head per tile", ms[5]);
     }
 }
 
@@ -860,6 +937,9 @@ int main(int argc, char **argv) {
     test_activations(rng);
     test_gemm(rng);
     test_gemm_invariance();
-    if (perf) perf_attention(rng);
+    if (perf) {
+        perf_attention(rng);
+        perf_attention_short(rng);
+    }
     return R.finish("kernel_tests");
 }
