@@ -29,6 +29,10 @@ echo "build rc=$? in $(( $(date +%s) - t0 )) s"; tail -3 "$out/build.log"
 bash kernels/tests/run_device_tests.sh $build --throughput 2>&1 | tee "$out/tests.log"
 echo "tests rc=${PIPESTATUS[0]}"
 
+# Every row count of the benchmark models' GEMM plans (about 20 s on an H100).
+echo "=== gemm_sweep" | tee -a "$out/tests.log"
+$build/kernels/tests/gemm_sweep 2>&1 | tee -a "$out/tests.log" | grep -E "^(FAIL|gemm_sweep)"
+
 # memcheck on small models end to end, then every kernel on its own.
 echo "=== compute-sanitizer memcheck model_tests --quick --no-oom"
 timeout "${MEMCHECK_TIMEOUT:-180}" compute-sanitizer --tool memcheck --error-exitcode 99 --leak-check full \
