@@ -12,9 +12,9 @@
 # What it does, in order (each step logs its time):
 #   1. lmscore and benchgpu: built with go if the machine has it, else the
 #      binaries in $BENCH_BIN (.cache/devbin) built elsewhere;
-#   2. the CUDA core: $LMSCORE_CUDA_LIB, else $BENCH_BIN/liblmscore_cuda.so
-#      if its libraries resolve and it loads, else built here with CMake for
-#      sm_90 only (`make cuda` builds sm_80 + PTX as well; not needed here);
+#   2. the CUDA core: $LMSCORE_CUDA_LIB if set and it loads, else built here
+#      with CMake for sm_90 only (`make cuda` builds sm_80 + PTX as well; not
+#      needed here);
 #   3. the card's bf16 GEMM rate (bench/peers/gemm_rate.py);
 #   4. per model, random bf16 weights from a config and a seed
 #      (bench/peers/hf_build.py), `lmscore convert hf --type bf16`, and the
@@ -123,8 +123,11 @@ if [[ "$backend" == cuda ]]; then
   # cuBLAS: the toolkit's, or the one PyTorch's wheels brought.
   nv="$($py -c 'import nvidia, os; print(":".join(os.path.join(p, d, "lib") for p in nvidia.__path__ for d in os.listdir(p) if os.path.isdir(os.path.join(p, d, "lib"))))' 2>/dev/null)"
   export LD_LIBRARY_PATH="/usr/local/cuda/lib64${nv:+:$nv}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  lib="${LMSCORE_CUDA_LIB:-$bin/liblmscore_cuda.so}"
-  if [[ -f "$lib" ]] && ! ldd "$lib" | grep "not found"; then
+  # Built from this tree unless LMSCORE_CUDA_LIB names one explicitly: a
+  # library carried from an earlier build once made a whole run measure a
+  # stale core (see bench/results/h100-80gb-hbm3-2026-11-25-lmscore-rerun.md).
+  lib="${LMSCORE_CUDA_LIB:-}"
+  if [[ -n "$lib" && -f "$lib" ]] && ! ldd "$lib" | grep "not found"; then
     export LMSCORE_CUDA_LIB="$(realpath "$lib")"
     log "CUDA core: $LMSCORE_CUDA_LIB (carried; checked on the first model)"
   else
