@@ -33,7 +33,7 @@ import (
 	"github.com/lmscore/lmscore/tokenizer"
 )
 
-// ErrClosed is returned by a Model's methods after Close.
+// ErrClosed is returned by Score and ScoreStream after Close.
 var ErrClosed = errors.New("lmscore: model is closed")
 
 // Model is a model opened on a backend, with its KV cache.
@@ -239,7 +239,8 @@ func (m *Model) noTokenizer() error {
 
 // OpenModel opens a model already in memory (e.g. random weights for a
 // benchmark) under the given name. Text requests need a tokenizer, so such
-// a model scores token requests only, unless weights.File carries one.
+// a model scores token requests only, unless weights.File carries one. The
+// Model takes weights over: its Close closes weights (and weights.File).
 func OpenModel(weights *model.Model, name string, opts Options) (*Model, error) {
 	return open(weights, name, opts)
 }

@@ -53,8 +53,11 @@ type ScoreOptions struct {
 
 // Progress reports how far a Score call has come.
 type Progress struct {
-	DoneTokens   int64 // tokens computed so far
-	UniqueTokens int64 // tokens the plan computes in all
+	// DoneTokens counts the tokens run so far (recomputed and logit-only
+	// ones included); UniqueTokens is the size of the prefix trie. With a
+	// warm cache the run ends below UniqueTokens, with a tight budget above.
+	DoneTokens   int64
+	UniqueTokens int64
 	DoneRequests int
 	Requests     int
 	Elapsed      time.Duration

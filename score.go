@@ -49,6 +49,8 @@ func (m *Model) Check(r Request) error {
 func (m *Model) prepare(r *Request) (prepared, error) {
 	var p prepared
 	switch {
+	case r.tokenForm() && r.Context != "" && len(r.ContextTokens) == 0:
+		return p, errors.New("context text with continuation tokens: give the context as tokens too")
 	case r.tokenForm():
 		p.ctx, p.cont = r.ContextTokens, r.ContinuationTokens
 		if r.Continuation != "" {
@@ -84,13 +86,25 @@ func (m *Model) prepare(r *Request) (prepared, error) {
 			}
 		}
 	}
+	// What the planner would refuse, checked here so that Check (and
+	// --skip-invalid) see it too.
+	if len(p.cont) > m.opts.MaxLength {
+		return p, fmt.Errorf("continuation of %d tokens does not fit the context window of %d", len(p.cont), m.opts.MaxLength)
+	}
+	inputs := min(len(p.ctx)+len(p.cont)-1, m.opts.MaxLength)
+	if need := (inputs + m.opts.BlockSize - 1) / m.opts.BlockSize; need > m.pool.Usable() {
+		return p, &BudgetError{Need: int64(need) * m.blockBytes, Have: int64(m.pool.Usable()) * m.blockBytes,
+			Msg: fmt.Sprintf("its %d input tokens need %d KV blocks of %d tokens (%d bytes), the pool has %d usable blocks (--kv-blocks %d or --kv-memory of at least %d bytes would do)",
+				inputs, need, m.opts.BlockSize, int64(need)*m.blockBytes, m.pool.Usable(), need+1, int64(need)*m.blockBytes)}
+	}
 	return p, nil
 }
 
 // Score scores every request and returns the results in input order. It
 // stops at the first request that cannot be scored (a *RequestError naming
 // it), or when ctx is cancelled; results already delivered through
-// ScoreOptions.OnResult stay valid either way.
+// ScoreOptions.OnResult stay valid either way. The callbacks run while the
+// model is busy with this call: they must not call the Model's methods.
 func (m *Model) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Result, Stats, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -125,36 +139,47 @@ func (m *Model) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]R
 		TopN:           int32(so.TopN),
 	})
 	if err != nil {
-		return nil, Stats{}, m.planError(err)
+		return nil, Stats{}, m.planError(err, reqs)
 	}
 	for i := range results {
 		results[i].Truncated = planner.Truncated(i)
 	}
 	run := executor{m: m, planner: planner, results: results, so: so, start: start}
-	err = run.loop(ctx)
-	planner.Close()
-	if err != nil {
-		// Blocks registered by the plan may never have been written: the
-		// cache must forget them all.
-		m.pool.Reset()
+	ok := false
+	defer func() {
+		// Deferred so that a panicking callback cannot leave blocks
+		// referenced. After a failure, blocks registered by the plan may
+		// never have been written: the cache must forget them all.
+		planner.Close()
+		if !ok {
+			m.pool.Reset()
+		}
+	}()
+	if err := run.loop(ctx); err != nil {
 		return nil, run.stats(), err
 	}
+	ok = true
 	return results, run.stats(), nil
 }
 
-// planError turns the planner's budget failure into a BudgetError in bytes,
-// naming the request.
-func (m *Model) planError(err error) error {
+// planError turns the planner's budget failure into a *RequestError around a
+// *BudgetError in bytes, naming the request.
+func (m *Model) planError(err error, reqs []Request) error {
 	var be *scheduler.BudgetError
 	if !errors.As(err, &be) {
 		return err
 	}
-	return &BudgetError{
+	budget := &BudgetError{
 		Need: int64(be.Need) * m.blockBytes,
 		Have: int64(be.Have) * m.blockBytes,
-		Msg: fmt.Sprintf("%v: it needs a KV budget of at least %d bytes (%d blocks of %d bytes)",
-			err, int64(be.Need)*m.blockBytes, be.Need, m.blockBytes),
+		Msg: fmt.Sprintf("its %d input tokens need %d KV blocks of %d tokens (%d bytes), the pool has %d usable blocks (--kv-blocks %d or --kv-memory of at least %d bytes would do)",
+			be.Tokens, be.Need, be.BlockSize, int64(be.Need)*m.blockBytes, be.Have, be.Need+1, int64(be.Need)*m.blockBytes),
 	}
+	re := &RequestError{Index: be.Request, Err: budget}
+	if be.Request >= 0 && be.Request < len(reqs) {
+		re.ID = reqs[be.Request].ID
+	}
+	return re
 }
 
 // executor runs one plan: each step through the native core, each output
@@ -180,7 +205,7 @@ func (x *executor) loop(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			return x.m.planError(err)
+			return x.m.planError(err, nil)
 		}
 		if err := x.m.step.Run(x.m.kv, &step.Batch, &x.res); err != nil {
 			return fmt.Errorf("lmscore: step %d: %w", step.Index, err)
@@ -223,7 +248,7 @@ func (x *executor) route(step *scheduler.Step) {
 			r.TokenLogProbs[j] = lp
 			r.IsGreedy = r.IsGreedy && greedy
 			if top != nil {
-				r.TopLogProbs[j] = top
+				r.TopLogProbs[j] = append([]TokenLogProb(nil), top...) // results own their slices
 			}
 		}
 	}

@@ -51,6 +51,7 @@ func (m *Model) ScoreStream(ctx context.Context, next func() (Request, error), w
 		}
 		_, st, err := m.Score(ctx, reqs, so)
 		total.add(st)
+		total.Wall = time.Since(start)
 		if err != nil {
 			var re *RequestError
 			if errors.As(err, &re) {

@@ -45,6 +45,9 @@ var DefaultCPUModel = testmodel.Options{Arch: model.ArchLlama, Seed: 42, NLayer:
 // configuration run Repeats times after a warm-up, alternating the two so
 // that drift of the machine hits both alike.
 func RunCPU(ctx context.Context, o CPUOptions, out io.Writer) ([]CPURow, error) {
+	if o.Repeats < 1 {
+		return nil, fmt.Errorf("bench: %d repeats: want at least 1", o.Repeats)
+	}
 	weights, err := testmodel.New(o.Model)
 	if err != nil {
 		return nil, err

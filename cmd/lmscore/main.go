@@ -58,6 +58,10 @@ func main() {
 	// what they have; a second one kills the process the usual way.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // restore the default handlers: the next signal ends the process
+	}()
 	err := cmd.run(ctx, os.Args[2:])
 	switch {
 	case err == nil:

@@ -6,6 +6,7 @@ package resultio
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"sync"
@@ -82,15 +83,13 @@ func (w *Writer) write(r lmscore.Result) {
 	if w.err != nil {
 		return
 	}
-	line := Line{ID: r.ID, LogProb: r.LogProb, NTokens: r.NTokens, NBytes: r.NBytes,
+	line := Line{ID: r.ID, LogProb: finite64(r.LogProb), NTokens: r.NTokens, NBytes: r.NBytes,
 		IsGreedy: r.IsGreedy, Truncated: r.Truncated}
 	if w.tokenLogProbs {
-		line.TokenLogProbs = r.TokenLogProbs
-	}
-	if math.IsInf(line.LogProb, 0) || math.IsNaN(line.LogProb) {
-		// JSON has no infinities; a -inf sum (a zero-probability token in a
-		// quantized model) is written as the most negative float64.
-		line.LogProb = -math.MaxFloat64
+		line.TokenLogProbs = make([]float32, len(r.TokenLogProbs))
+		for i, lp := range r.TokenLogProbs {
+			line.TokenLogProbs[i] = float32(finite64(float64(lp)))
+		}
 	}
 	b, err := json.Marshal(line)
 	if err == nil {
@@ -98,10 +97,23 @@ func (w *Writer) write(r lmscore.Result) {
 		_, err = w.w.Write(b)
 	}
 	if err != nil {
-		w.err = err
+		w.err = fmt.Errorf("writing the result of request %q (#%d): %w", r.ID, r.Index, err)
 		return
 	}
 	w.written++
+}
+
+// finite64 maps what JSON cannot hold to the most negative float: -inf (a
+// zero-probability token, possible with quantized weights) and NaN (a
+// broken model) both mean "as unlikely as can be written".
+func finite64(x float64) float64 {
+	if math.IsInf(x, 0) || math.IsNaN(x) {
+		if x > 0 {
+			return math.MaxFloat64
+		}
+		return -math.MaxFloat32 // representable in the float32 token log-probs too
+	}
+	return x
 }
 
 // Flush writes every held result in order, including those after a gap,

@@ -3,6 +3,7 @@ package resultio
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 
@@ -47,4 +48,16 @@ func TestWriterSkipsInvalidLinesAndFlushesPastGaps(t *testing.T) {
 	require.NoError(t, w.Flush())
 	assert.Equal(t, []string{"a", "c", "f"}, ids(t, buf.String()))
 	assert.Contains(t, buf.String(), `"token_logprobs":[-1]`)
+}
+
+func TestWriterWritesNonFiniteLogProbs(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf, true)
+	inf := float32(math.Inf(-1))
+	require.NoError(t, w.Add(lmscore.Result{Index: 0, ID: "z", LogProb: math.Inf(-1), TokenLogProbs: []float32{-1, inf}}))
+	require.NoError(t, w.Flush())
+	var line Line
+	require.NoError(t, json.Unmarshal(bytes.TrimSpace(buf.Bytes()), &line))
+	assert.Equal(t, -math.MaxFloat32, line.LogProb)
+	assert.Equal(t, []float32{-1, -math.MaxFloat32}, line.TokenLogProbs)
 }

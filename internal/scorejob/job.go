@@ -62,7 +62,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer in.Close()
-	reqs, choices, skipped, err := read(m, in, inName, cfg)
+	reqs, choices, lines, skipped, err := read(m, in, inName, cfg)
 	if err != nil {
 		return err
 	}
@@ -77,10 +77,9 @@ func Run(ctx context.Context, cfg Config) error {
 	w := resultio.NewWriter(out, cfg.TokenLogProbs)
 	bar := progress.New(cfg.Stderr)
 	results := make([]lmscore.Result, len(reqs))
-	got := make([]bool, len(reqs))
 	_, stats, scoreErr := m.Score(ctx, reqs, lmscore.ScoreOptions{
 		OnResult: func(r lmscore.Result) error {
-			results[r.Index], got[r.Index] = r, true
+			results[r.Index] = r
 			return w.Add(r)
 		},
 		OnProgress: func(p lmscore.Progress) { bar.Update(p.DoneTokens, p.UniqueTokens, p.Elapsed, false) },
@@ -90,6 +89,15 @@ func Run(ctx context.Context, cfg Config) error {
 	closeErr := out.Close()
 	if scoreErr != nil {
 		fmt.Fprintf(cfg.Stderr, "lmscore: stopped: %d of %d results written to %s\n", w.Written(), len(reqs), cfg.Out)
+		if cfg.Summary != "" {
+			writeSummary(cfg.Summary, Summary{Model: m.Info().Name, Backend: m.Info().Backend, Requests: len(reqs),
+				Skipped: skipped, Stats: stats, WallSeconds: stats.Wall.Seconds(), Interrupted: true,
+				ResultsLines: w.Written()})
+		}
+		var re *lmscore.RequestError
+		if errors.As(scoreErr, &re) && re.Index >= 0 && re.Index < len(lines) {
+			return fmt.Errorf("%s:%d: %w", inName, lines[re.Index], re.Err)
+		}
 		return scoreErr
 	}
 	if err := errors.Join(flushErr, closeErr); err != nil {
@@ -109,25 +117,25 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	writeTable(cfg.Stderr, sum)
 	if cfg.Summary != "" {
-		b, err := json.MarshalIndent(sum, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(cfg.Summary, append(b, '\n'), 0o644); err != nil {
-			return err
-		}
+		return writeSummary(cfg.Summary, sum)
 	}
 	return nil
 }
 
+func writeSummary(path string, s Summary) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
 // read parses every line, checks it against the model and assigns choice
-// indices (order of appearance within a group unless a line says).
-func read(m *lmscore.Model, in io.Reader, name string, cfg Config) ([]lmscore.Request, []lmscore.Choice, int, error) {
+// indices (order of appearance within a group unless a line says). lines[i]
+// is request i's line number, for messages.
+func read(m *lmscore.Model, in io.Reader, name string, cfg Config) (reqs []lmscore.Request, choices []lmscore.Choice, lines []int, skipped int, err error) {
 	rd := requestio.NewReader(in, name, m.TokenizePair)
-	var reqs []lmscore.Request
-	var choices []lmscore.Choice
 	nextChoice := map[string]int{}
-	skipped := 0
 	skip := func(err error) error {
 		if !cfg.SkipInvalid {
 			return err
@@ -143,10 +151,10 @@ func read(m *lmscore.Model, in io.Reader, name string, cfg Config) ([]lmscore.Re
 		}
 		if err != nil {
 			if errors.Is(err, requestio.ErrNeedTokenizer) || !isLineError(err) {
-				return nil, nil, 0, err
+				return nil, nil, nil, 0, err
 			}
 			if err := skip(err); err != nil {
-				return nil, nil, 0, err
+				return nil, nil, nil, 0, err
 			}
 			continue
 		}
@@ -159,7 +167,7 @@ func read(m *lmscore.Model, in io.Reader, name string, cfg Config) ([]lmscore.Re
 		}
 		if err := m.Check(req); err != nil {
 			if err := skip(fmt.Errorf("%s:%d: %w", name, line.Line, err)); err != nil {
-				return nil, nil, 0, err
+				return nil, nil, nil, 0, err
 			}
 			continue
 		}
@@ -175,8 +183,9 @@ func read(m *lmscore.Model, in io.Reader, name string, cfg Config) ([]lmscore.Re
 		nextChoice[c.Group]++
 		reqs = append(reqs, req)
 		choices = append(choices, c)
+		lines = append(lines, line.Line)
 	}
-	return reqs, choices, skipped, nil
+	return reqs, choices, lines, skipped, nil
 }
 
 // isLineError tells a bad line (which --skip-invalid may pass over) from a

@@ -139,3 +139,22 @@ func TestCancelledRunKeepsCompletedResults(t *testing.T) {
 }
 
 func jsonInt(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+func TestOverBudgetLineIsNamedAndSkippable(t *testing.T) {
+	path := randomGGUF(t)
+	in := writeLines(t,
+		`{"id":"ok","context_tokens":[1,5,6],"continuation_tokens":[7]}`,
+		`{"id":"big","context_tokens":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20],"continuation_tokens":[7]}`)
+	opts := lmscore.Options{BlockSize: 4, KVBlocks: 3} // 2 usable blocks: 8 tokens
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	err := Run(context.Background(), Config{Model: path, In: in, Out: out, Stderr: &bytes.Buffer{}, Options: opts})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "in.jsonl:2:")
+	assert.Contains(t, err.Error(), "20 input tokens need 5 KV blocks")
+
+	var stderr bytes.Buffer
+	require.NoError(t, Run(context.Background(), Config{Model: path, In: in, Out: out, Stderr: &stderr,
+		Options: opts, SkipInvalid: true}))
+	assert.Contains(t, stderr.String(), "in.jsonl:2:")
+	assert.Len(t, readResults(t, out), 1)
+}

@@ -3,6 +3,7 @@ package units
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -34,7 +35,7 @@ func ParseBytes(s string) (int64, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v < 0 {
+	if err != nil || !(v >= 0) || math.IsInf(v, 0) { // !(v >= 0) also catches NaN
 		return 0, fmt.Errorf("invalid size %q: want a number with an optional unit such as 512MiB or 2GiB", s)
 	}
 	n := v * float64(mult)

@@ -16,7 +16,7 @@ func TestParseBytes(t *testing.T) {
 		require.NoError(t, err, in)
 		assert.Equal(t, want, got, in)
 	}
-	for _, bad := range []string{"", "GiB", "-1GiB", "two", "1XB"} {
+	for _, bad := range []string{"", "GiB", "-1GiB", "two", "1XB", "NaN", "Inf", "NaNGiB"} {
 		_, err := ParseBytes(bad)
 		assert.ErrorContains(t, err, "invalid size", bad)
 	}
