@@ -117,6 +117,57 @@ func isContraction2(a, b rune) bool {
 	return (a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')
 }
 
+// contraction is the length in code points of the contraction ('s 't 're
+// 've 'm 'll 'd) that starts at pos, or 0 if none does. GPT-2's regex is
+// case-sensitive and Llama-3's is not, hence fold.
+// The quote test is split off so that it inlines into the splitters' hot
+// loops and only an apostrophe pays for a call.
+func (t *runeText) contraction(pos int, fold bool) int {
+	if t.r[pos] != '\'' {
+		return 0
+	}
+	return t.contractionAfterQuote(pos, fold)
+}
+
+func (t *runeText) contractionAfterQuote(pos int, fold bool) int {
+	if pos+1 >= t.hi {
+		return 0
+	}
+	n1 := t.r[pos+1]
+	if fold {
+		n1 = asciiLower(n1)
+	}
+	if isContraction1(n1) {
+		return 2
+	}
+	if pos+2 >= t.hi {
+		return 0
+	}
+	n2 := t.r[pos+2]
+	if fold {
+		n2 = asciiLower(n2)
+	}
+	if isContraction2(n1, n2) {
+		return 3
+	}
+	return 0
+}
+
+// spaceRunEnd is where the piece starting at pos ends when both splitters'
+// earlier alternatives failed and n spaces start there: \s+(?!\S) leaves
+// the last space of a run before a non-space to start the next piece
+// (" word"), \s+ takes a run that reaches the end, and anything else is a
+// piece of one code point.
+func (t *runeText) spaceRunEnd(pos, n int) int {
+	if n > 1 && pos+n < t.hi {
+		return pos + n - 1
+	}
+	if n > 0 {
+		return pos + n
+	}
+	return pos + 1
+}
+
 // splitGPT2 splits [lo, hi) with GPT-2's regex, as llama.cpp's
 // unicode_regex_split_custom_gpt2 does.
 func (s *splitter) splitGPT2(lo, hi int) {
@@ -128,18 +179,10 @@ func (s *splitter) splitGPT2(lo, hi int) {
 		cl := t.cls[pos]
 
 		// 's|'t|'re|'ve|'m|'ll|'d
-		if c == '\'' && pos+1 < hi {
-			n1 := t.r[pos+1]
-			if isContraction1(n1) {
-				pos += 2
-				s.add(pos)
-				continue
-			}
-			if pos+2 < hi && isContraction2(n1, t.r[pos+2]) {
-				pos += 3
-				s.add(pos)
-				continue
-			}
+		if n := t.contraction(pos, false); n > 0 {
+			pos += n
+			s.add(pos)
+			continue
 		}
 
 		cl2 := cl
@@ -163,20 +206,7 @@ func (s *splitter) splitGPT2(lo, hi int) {
 		for t.class(pos+n) == classSpace {
 			n++
 		}
-		// \s+(?!\S): a run of spaces before a non-space leaves its last
-		// space to start the next piece (" word").
-		if n > 1 && pos+n < hi {
-			pos += n - 1
-			s.add(pos)
-			continue
-		}
-		// \s+
-		if n > 0 {
-			pos += n
-			s.add(pos)
-			continue
-		}
-		pos++
+		pos = t.spaceRunEnd(pos, n)
 		s.add(pos)
 	}
 }
@@ -194,18 +224,10 @@ func (s *splitter) splitLlama3(lo, hi, maxDigits int) {
 		cl := t.cls[pos]
 
 		// (?i:'s|'t|'re|'ve|'m|'ll|'d)
-		if c == '\'' && pos+1 < hi {
-			n1 := asciiLower(t.r[pos+1])
-			if isContraction1(n1) {
-				pos += 2
-				s.add(pos)
-				continue
-			}
-			if pos+2 < hi && isContraction2(n1, asciiLower(t.r[pos+2])) {
-				pos += 3
-				s.add(pos)
-				continue
-			}
+		if n := t.contraction(pos, true); n > 0 {
+			pos += n
+			s.add(pos)
+			continue
 		}
 
 		// [^\r\n\p{L}\p{N}]?\p{L}+
@@ -269,19 +291,7 @@ func (s *splitter) splitLlama3(lo, hi, maxDigits int) {
 			s.add(pos)
 			continue
 		}
-		// \s+(?!\S)
-		if n > 1 && pos+n < hi {
-			pos += n - 1
-			s.add(pos)
-			continue
-		}
-		// \s+
-		if n > 0 {
-			pos += n
-			s.add(pos)
-			continue
-		}
-		pos++
+		pos = t.spaceRunEnd(pos, n)
 		s.add(pos)
 	}
 }
