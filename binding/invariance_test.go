@@ -105,9 +105,18 @@ func TestBatchInvariance(t *testing.T) {
 			}
 
 			// The prefix computed by another sequence in an earlier step; this
-			// one shares its full blocks and copies the partial tail block.
-			if c.bs > 1 {
-				t.Run("tailcopy", func(t *testing.T) {
+			// one shares its full blocks and copies the partial tail block,
+			// either in the step that computes the rest (tailcopy) or in a
+			// step of its own, with no tokens (copyOnlyStep).
+			for _, copyAlone := range []bool{false, true} {
+				if c.bs == 1 {
+					break
+				}
+				name, what := "tailcopy", "after a tail-block copy"
+				if copyAlone {
+					name, what = "copyOnlyStep", "after a copy-only step"
+				}
+				t.Run(name, func(t *testing.T) {
 					const p = 40
 					if p%c.bs == 0 {
 						t.Skip("prefix ends on a block boundary")
@@ -122,35 +131,14 @@ func TestBatchInvariance(t *testing.T) {
 					blocks := append(append([]int32(nil), first[:full]...), own...)
 					bb = newBuilder(c.bs)
 					bb.copyBlock(first[full], own[0], p%c.bs)
-					bb.segment(tokens, p, n, blocks, targets[p:])
-					r := e.run(t, bb.batch())
-					sameBits(t, "after a tail-block copy", r.LogProb, want[p:])
-				})
-			}
-
-			// The tail block copied by a step of its own, with no tokens.
-			if c.bs > 1 {
-				t.Run("copyOnlyStep", func(t *testing.T) {
-					const p = 40
-					if p%c.bs == 0 {
-						t.Skip("prefix ends on a block boundary")
+					if copyAlone {
+						if r := e.run(t, bb.batch()); len(r.LogProb) != 0 {
+							t.Fatalf("a copy-only step returned %d rows", len(r.LogProb))
+						}
+						bb = newBuilder(c.bs)
 					}
-					alloc := newBlockAlloc(nBlocks, rng)
-					first := alloc.take(blocksFor(p, c.bs))
-					bb := newBuilder(c.bs)
-					bb.segment(tokens, 0, p, first, nil)
-					e.run(t, bb.batch())
-					full := p / c.bs
-					own := alloc.take(blocksFor(n, c.bs) - full)
-					bb = newBuilder(c.bs)
-					bb.copyBlock(first[full], own[0], p%c.bs)
-					if r := e.run(t, bb.batch()); len(r.LogProb) != 0 {
-						t.Fatalf("a copy-only step returned %d rows", len(r.LogProb))
-					}
-					blocks := append(append([]int32(nil), first[:full]...), own...)
-					bb = newBuilder(c.bs)
 					bb.segment(tokens, p, n, blocks, targets[p:])
-					sameBits(t, "after a copy-only step", e.run(t, bb.batch()).LogProb, want[p:])
+					sameBits(t, what, e.run(t, bb.batch()).LogProb, want[p:])
 				})
 			}
 
