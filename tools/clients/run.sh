@@ -10,6 +10,7 @@ set -eu
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
+. tools/stories260k_serve.sh
 work=.cache/clients
 shared=../shared/models/stories260K
 openai_version=7.57.0
@@ -32,34 +33,13 @@ fi
 # The script imports "openai" from next to the installed package.
 cp tools/clients/openai_client.mjs "$work/openai_client.mjs"
 
-lmscore=${LMSCORE:-bin/lmscore}
-if [ ! -x "$lmscore" ]; then
-    go build -o bin/lmscore ./cmd/lmscore
-    lmscore=bin/lmscore
-fi
-gguf=$work/stories260K.gguf
-if [ ! -f "$gguf" ]; then
-    "$lmscore" convert llama2c --model "$shared/stories260K.bin" --tokenizer "$shared/tok512.bin" --out "$gguf"
-fi
+stories260k_gguf "$work" "$shared"
 
-log=$work/serve.log
-"$lmscore" serve --model "$gguf" --addr 127.0.0.1:0 2>"$log" &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null || true' EXIT
-url=""
-for _ in $(seq 1 100); do
-    url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$log" | head -n 1)
-    [ -n "$url" ] && break
-    kill -0 $pid 2>/dev/null || { cat "$log"; exit 1; }
-    sleep 0.1
-done
-[ -n "$url" ] || { echo "tools/clients: the server did not start"; cat "$log"; exit 1; }
+serve_start tools/clients "$work/serve.log"
 
 node "$work/openai_client.mjs" prepare "$url" tools/lmeval/data/mc.jsonl > "$work/requests.jsonl"
 "$lmscore" score --model "$gguf" --in "$work/requests.jsonl" --out "$work/results.jsonl" --token-logprobs 2>"$work/score.log"
 node "$work/openai_client.mjs" check "$url" stories260K "$work/requests.jsonl" "$work/results.jsonl"
 
-kill -TERM $pid
-wait $pid || { echo "tools/clients: lmscore serve exited with status $? after SIGTERM"; exit 1; }
-trap - EXIT
+serve_stop
 echo "tools/clients: OK"

@@ -20,6 +20,7 @@ set -eu
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
+. tools/stories260k_serve.sh
 work=.cache/lmeval
 venv=.cache/lmeval-venv
 shared=../shared/models/stories260K
@@ -37,30 +38,10 @@ if ! "$venv/bin/python" -c "import lm_eval, aiohttp, tenacity; assert lm_eval.__
     "$venv/bin/pip" install -q "lm-eval[api]==$lmeval_version"
 fi
 
-lmscore=${LMSCORE:-bin/lmscore}
-if [ ! -x "$lmscore" ]; then
-    go build -o bin/lmscore ./cmd/lmscore
-    lmscore=bin/lmscore
-fi
-
-gguf=$work/stories260K.gguf
-if [ ! -f "$gguf" ]; then
-    "$lmscore" convert llama2c --model "$shared/stories260K.bin" --tokenizer "$shared/tok512.bin" --out "$gguf"
-fi
+stories260k_gguf "$work" "$shared"
 
 # The server, on a free loopback port; its first line says which.
-log=$work/serve.log
-"$lmscore" serve --model "$gguf" --addr 127.0.0.1:0 --tokenize-bos 2>"$log" &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null || true' EXIT
-url=""
-for _ in $(seq 1 100); do
-    url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$log" | head -n 1)
-    [ -n "$url" ] && break
-    kill -0 $pid 2>/dev/null || { cat "$log"; exit 1; }
-    sleep 0.1
-done
-[ -n "$url" ] || { echo "tools/lmeval: the server did not start"; cat "$log"; exit 1; }
+serve_start tools/lmeval "$work/serve.log" --tokenize-bos
 echo "tools/lmeval: lmscore serve at $url"
 
 rm -rf "$work/out"
@@ -73,10 +54,7 @@ HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 \
 
 curl -sf "$url/metrics" > "$work/metrics.txt" || true
 
-# Stop the server the way an operator does; it must exit cleanly.
-kill -TERM $pid
-wait $pid || { echo "tools/lmeval: lmscore serve exited with status $? after SIGTERM"; exit 1; }
-trap - EXIT
+serve_stop
 
 # The same items through `lmscore score`.
 "$venv/bin/python" tools/lmeval/compare.py requests tools/lmeval/data/mc.jsonl > "$work/requests.jsonl"
