@@ -278,8 +278,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			}
 			fmt.Fprintf(&b, "| %s | %s | %.3f (%d) | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n",
 				row.Workload, title, row.WallSeconds, len(row.RunsSeconds), row.TotalTokens, row.UniqueTokens,
-				row.ComputedTokens, fmtRate(row.TokensPerSecond), fmtSpeedup(row.LMScoreSpeedup),
-				fmtGiB(row.PeakGPUBytes), fmtRatio(row.WallOverFloor), diff, mean, agree)
+				row.ComputedTokens, fmtRate(row.TokensPerSecond), fmtTimes(row.LMScoreSpeedup, 2),
+				fmtGiB(row.PeakGPUBytes), fmtTimes(row.WallOverFloor, 1), diff, mean, agree)
 		}
 		b.WriteString("\n")
 		var ws []string
@@ -344,24 +344,16 @@ func fmtRate(r float64) string {
 	return fmt.Sprintf("%.0f", r)
 }
 
-func fmtSpeedup(s float64) string {
+// fmtTimes writes a ratio as a multiple: whole from 10x up, with decimals
+// digits below, and blank when the row has none (0).
+func fmtTimes(s float64, decimals int) string {
 	if s == 0 {
 		return ""
 	}
 	if s >= 10 {
 		return fmt.Sprintf("%.0fx", s)
 	}
-	return fmt.Sprintf("%.2fx", s)
-}
-
-func fmtRatio(s float64) string {
-	if s == 0 {
-		return ""
-	}
-	if s >= 10 {
-		return fmt.Sprintf("%.0fx", s)
-	}
-	return fmt.Sprintf("%.1fx", s)
+	return fmt.Sprintf("%.*fx", decimals, s)
 }
 
 func fmtGiB(n int64) string {
