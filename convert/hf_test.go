@@ -104,6 +104,21 @@ func convertAndLoad(t *testing.T, dir string, opts Options) *model.Model {
 	return m
 }
 
+// hfVocabOnly converts the folder dir with --vocab-only to out and opens the
+// result, which stays open until the test ends.
+func hfVocabOnly(t *testing.T, dir, out string) *gguf.File {
+	t.Helper()
+	if err := HF(dir, out, Options{VocabOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
 func values(t *testing.T, tn *model.Tensor) []float32 {
 	t.Helper()
 	x, err := tn.Float32s()
@@ -355,14 +370,7 @@ func TestHFVocabOnly(t *testing.T) {
 	llamaFolder(t, dir, "LlamaForCausalLM", "F32", 300, false, 1)
 	spmBPETokenizer(t, dir)
 	out := filepath.Join(t.TempDir(), "v.gguf")
-	if err := HF(dir, out, Options{VocabOnly: true}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := hfVocabOnly(t, dir, out)
 	toks, _ := f.Strings("tokenizer.ggml.tokens")
 	if len(f.Tensors) != 0 || len(toks) != 300 || !f.Has("llama.block_count") {
 		t.Fatalf("%d tensors, %d tokens", len(f.Tensors), len(toks))
@@ -373,11 +381,7 @@ func TestHFVocabOnly(t *testing.T) {
 	// Without config.json (and without weights) the tokenizer alone converts.
 	os.Remove(filepath.Join(dir, "config.json"))
 	os.Remove(filepath.Join(dir, "model.safetensors"))
-	if err := HF(dir, out, Options{VocabOnly: true}); err != nil {
-		t.Fatal(err)
-	}
-	g, _ := gguf.Open(out)
-	defer g.Close()
+	g := hfVocabOnly(t, dir, out)
 	toks, _ = g.Strings("tokenizer.ggml.tokens")
 	if a, _ := g.String("general.architecture"); a != "llama" || len(toks) != 265 {
 		t.Fatalf("arch %q, %d tokens", a, len(toks))
@@ -422,15 +426,7 @@ func TestSentencePieceLlama2(t *testing.T) {
 	dir := t.TempDir()
 	b, _ := os.ReadFile(path)
 	os.WriteFile(filepath.Join(dir, "tokenizer.model"), b, 0o644)
-	out := filepath.Join(dir, "v.gguf")
-	if err := HF(dir, out, Options{VocabOnly: true}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := gguf.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := hfVocabOnly(t, dir, filepath.Join(dir, "v.gguf"))
 	toks, _ := f.Strings("tokenizer.ggml.tokens")
 	if m, _ := f.String("tokenizer.ggml.model"); m != "llama" || len(toks) != 32000 || toks[29871] != "▁" {
 		t.Fatalf("model %q, %d tokens", m, len(toks))
