@@ -1,7 +1,6 @@
 package tokenizer
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"os"
@@ -45,7 +44,7 @@ func TestEncodePairReference(t *testing.T) {
 		t.Run(c.fixture, func(t *testing.T) {
 			tok := c.src.get(t)
 			pairs, sum := readPairs(t)
-			h, want := readPairFixture(t, c.fixture, sum, len(pairs))
+			h, want := readFixture[[2][]int32](t, filepath.Join("testdata", "expected", c.fixture), sum, len(pairs), "pairs")
 			bad := 0
 			for i, p := range pairs {
 				ctx, cont := EncodePair(tok, p[0], p[1])
@@ -62,39 +61,6 @@ func TestEncodePairReference(t *testing.T) {
 			}
 		})
 	}
-}
-
-func readPairFixture(t *testing.T, name, sum string, n int) (fixtureHeader, [][2][]int32) {
-	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "expected", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	var h fixtureHeader
-	var rows [][2][]int32
-	for line := 1; sc.Scan(); line++ {
-		if line == 1 {
-			if err := json.Unmarshal(sc.Bytes(), &h); err != nil {
-				t.Fatalf("expected/%s:1: %v", name, err)
-			}
-			continue
-		}
-		var r [2][]int32
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("expected/%s:%d: %v", name, line, err)
-		}
-		rows = append(rows, r)
-	}
-	if h.SHA256 != sum {
-		t.Fatalf("expected/%s was made from another version of pairs.jsonl; run tools/tokref/gen.sh", name)
-	}
-	if len(rows) != n {
-		t.Fatalf("expected/%s has %d rows for %d pairs", name, len(rows), n)
-	}
-	return h, rows
 }
 
 // TestEncodePairRules checks the rules on a small hand-made vocabulary,

@@ -140,9 +140,11 @@ type fixtureHeader struct {
 	SHA256    string `json:"sha256"`
 }
 
-// readExpected reads an expected-ids file and checks that it was made from
-// the corpus as it is now.
-func readExpected(t *testing.T, path, corpusSHA string, n int) (fixtureHeader, [][]int32) {
+// readFixture reads an expected-output file (a header line, then one JSON
+// row R per input) and checks that it was made from the inputs as they are
+// now (corpusSHA) and has a row for each of the n inputs, which the messages
+// call what ("strings", "pairs").
+func readFixture[R any](t *testing.T, path, corpusSHA string, n int, what string) (fixtureHeader, []R) {
 	t.Helper()
 	name := filepath.Base(path)
 	f, err := os.Open(path)
@@ -153,7 +155,7 @@ func readExpected(t *testing.T, path, corpusSHA string, n int) (fixtureHeader, [
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	var h fixtureHeader
-	var rows [][]int32
+	var rows []R
 	for line := 1; sc.Scan(); line++ {
 		if line == 1 {
 			if err := json.Unmarshal(sc.Bytes(), &h); err != nil {
@@ -161,11 +163,11 @@ func readExpected(t *testing.T, path, corpusSHA string, n int) (fixtureHeader, [
 			}
 			continue
 		}
-		var ids []int32
-		if err := json.Unmarshal(sc.Bytes(), &ids); err != nil {
+		var r R
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("expected/%s:%d: %v", name, line, err)
 		}
-		rows = append(rows, ids)
+		rows = append(rows, r)
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
@@ -174,9 +176,15 @@ func readExpected(t *testing.T, path, corpusSHA string, n int) (fixtureHeader, [
 		t.Fatalf("expected/%s was made from another version of %s; run tools/tokref/gen.sh", name, h.Strings)
 	}
 	if len(rows) != n {
-		t.Fatalf("expected/%s has %d rows for %d strings", name, len(rows), n)
+		t.Fatalf("expected/%s has %d rows for %d %s", name, len(rows), n, what)
 	}
 	return h, rows
+}
+
+// readExpected reads an expected-ids file: one token-id row per string.
+func readExpected(t *testing.T, path, corpusSHA string, n int) (fixtureHeader, [][]int32) {
+	t.Helper()
+	return readFixture[[]int32](t, path, corpusSHA, n, "strings")
 }
 
 type refCase struct {
