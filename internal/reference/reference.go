@@ -220,6 +220,32 @@ func GELUTanh(x float64) float64 {
 // each position i, the natural-log probabilities of the whole vocabulary
 // for the token after tokens[0..i].
 func (r *Model) LogProbs(tokens []int32) ([][]float64, error) {
+	return r.LogProbsRounded(tokens, Rounding{})
+}
+
+// Rounding selects values a forward pass rounds to bf16 on their way, to
+// emulate in float64 what a reduced-precision engine stores: the CUDA core's
+// bf16 mode rounds every GEMM input and the KV pool. Its weights are rounded
+// at load; emulate that by converting the model's weights (model.Weights
+// Convert) before New.
+type Rounding struct {
+	Activations bool // inputs of the layers' GEMMs: normed states, attention output, MLP activation
+	KV          bool // q, k and v after RoPE
+	LMHeadInput bool // the final normed state going into the LM head
+}
+
+// roundBF16 rounds v in place to bf16 when on.
+func roundBF16(on bool, v []float64) []float64 {
+	if on {
+		for i := range v {
+			v[i] = float64(model.BF16ToF32(model.F32ToBF16(float32(v[i]))))
+		}
+	}
+	return v
+}
+
+// LogProbsRounded is LogProbs with values rounded to bf16 where rd says.
+func (r *Model) LogProbsRounded(tokens []int32, rd Rounding) ([][]float64, error) {
 	cfg := r.cfg
 	if len(tokens) > cfg.NCtxTrain {
 		return nil, fmt.Errorf("reference: %d tokens exceed n_ctx_train %d", len(tokens), cfg.NCtxTrain)
@@ -244,12 +270,15 @@ func (r *Model) LogProbs(tokens []int32) ([][]float64, error) {
 		vs := make([][]float64, len(tokens))
 		qs := make([][]float64, len(tokens))
 		for i, x := range xs {
-			h := r.norm(x, ly.attnNorm, ly.attnNormB)
+			h := roundBF16(rd.Activations, r.norm(x, ly.attnNorm, ly.attnNormB))
 			qs[i], ks[i], vs[i] = ly.wq.apply(h, ly.bq), ly.wk.apply(h, ly.bk), ly.wv.apply(h, ly.bv)
 			if cfg.RopeType != model.RopeNone {
 				r.rope(qs[i], i)
 				r.rope(ks[i], i)
 			}
+			roundBF16(rd.KV, qs[i])
+			roundBF16(rd.KV, ks[i])
+			roundBF16(rd.KV, vs[i])
 		}
 		scale := 1 / math.Sqrt(float64(d))
 		for i, x := range xs {
@@ -279,11 +308,11 @@ func (r *Model) LogProbs(tokens []int32) ([][]float64, error) {
 					}
 				}
 			}
-			o := ly.wo.apply(attn, ly.bo)
+			o := ly.wo.apply(roundBF16(rd.Activations, attn), ly.bo)
 			for j := range x {
 				x[j] += o[j]
 			}
-			h := r.norm(x, ly.ffnNorm, ly.ffnNormB)
+			h := roundBF16(rd.Activations, r.norm(x, ly.ffnNorm, ly.ffnNormB))
 			var act []float64
 			if ly.gate.w != nil {
 				g, u := ly.gate.apply(h, nil), ly.up.apply(h, ly.upB)
@@ -297,7 +326,7 @@ func (r *Model) LogProbs(tokens []int32) ([][]float64, error) {
 					act[j] = r.GELU(act[j])
 				}
 			}
-			down := ly.down.apply(act, ly.downB)
+			down := ly.down.apply(roundBF16(rd.Activations, act), ly.downB)
 			for j := range x {
 				x[j] += down[j]
 			}
@@ -305,7 +334,7 @@ func (r *Model) LogProbs(tokens []int32) ([][]float64, error) {
 	}
 	out := make([][]float64, len(tokens))
 	for i, x := range xs {
-		logits := r.out.apply(r.norm(x, r.outNorm, r.outNB), nil)
+		logits := r.out.apply(roundBF16(rd.LMHeadInput, r.norm(x, r.outNorm, r.outNB)), nil)
 		out[i] = LogSoftmax(logits)
 	}
 	return out, nil
