@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "internal.h"
+#include "cuda_ok.h"
 #include "test_util.h"
 
 using namespace lmscore_cuda;
@@ -33,15 +34,6 @@ using namespace lmscore_test;
 namespace {
 
 Report R;
-
-#define SWEEP_OK(expr)                                                                                            \
-    do {                                                                                                          \
-        cudaError_t e_ = (expr);                                                                                  \
-        if (e_ != cudaSuccess) {                                                                                  \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(e_));              \
-            exit(2);                                                                                              \
-        }                                                                                                         \
-    } while (0)
 
 // Pseudo-random values in [-a, a), written on the device (the 1B head's
 // weights are 263M values).
@@ -70,7 +62,7 @@ __global__ void count_differing_rows(const uint32_t *y, const uint32_t *want, in
 
 struct DevBuf {
     void *p = nullptr;
-    explicit DevBuf(size_t bytes) { SWEEP_OK(cudaMalloc(&p, std::max<size_t>(bytes, 1))); }
+    explicit DevBuf(size_t bytes) { CUDA_OK(cudaMalloc(&p, std::max<size_t>(bytes, 1))); }
     ~DevBuf() { cudaFree(p); }
     DevBuf(const DevBuf &) = delete;
     DevBuf &operator=(const DevBuf &) = delete;
@@ -92,24 +84,24 @@ std::vector<int> sweep(const GemmContext &ctx, const GemmPlan &plan, const Shape
     const size_t es = dtype_size(plan.dtype);
     DevBuf y_full((size_t)sh.max_rows * sh.out * 4), xs((size_t)sh.max_rows * sh.in * es),
         ys((size_t)sh.max_rows * sh.out * 4), bad((size_t)sh.max_rows * 8);
-    SWEEP_OK(cudaMemset(bad.p, 0, (size_t)sh.max_rows * 8));
+    CUDA_OK(cudaMemset(bad.p, 0, (size_t)sh.max_rows * 8));
     if (gemm(ctx, plan, w.p, x.p, y_full.p, sh.max_rows) != CUBLAS_STATUS_SUCCESS) return {-1};
     std::vector<int> counts;
     for (int n = 1; n < sh.max_rows; n += stride) counts.push_back(n);
     if (counts.empty() || counts.back() != sh.max_rows - 1) counts.push_back(sh.max_rows - 1);
     for (int n : counts) {
         const int r0 = first_row(n, sh.max_rows);
-        SWEEP_OK(cudaMemcpyAsync(xs.p, (const char *)x.p + (size_t)r0 * sh.in * es, (size_t)n * sh.in * es,
+        CUDA_OK(cudaMemcpyAsync(xs.p, (const char *)x.p + (size_t)r0 * sh.in * es, (size_t)n * sh.in * es,
                                  cudaMemcpyDeviceToDevice, ctx.stream));
         if (gemm(ctx, plan, w.p, xs.p, ys.p, n) != CUBLAS_STATUS_SUCCESS) return {-1};
         count_differing_rows<<<n, 256, 0, ctx.stream>>>((const uint32_t *)ys.p,
                                                         (const uint32_t *)y_full.p + (size_t)r0 * sh.out, sh.out,
                                                         (unsigned long long *)bad.p + n);
     }
-    SWEEP_OK(cudaStreamSynchronize(ctx.stream));
-    SWEEP_OK(cudaGetLastError());
+    CUDA_OK(cudaStreamSynchronize(ctx.stream));
+    CUDA_OK(cudaGetLastError());
     std::vector<unsigned long long> h((size_t)sh.max_rows);
-    SWEEP_OK(cudaMemcpy(h.data(), bad.p, h.size() * 8, cudaMemcpyDeviceToHost));
+    CUDA_OK(cudaMemcpy(h.data(), bad.p, h.size() * 8, cudaMemcpyDeviceToHost));
     std::vector<int> failing;
     for (int n : counts)
         if (h[n]) failing.push_back(n);
@@ -160,8 +152,8 @@ int main(int argc, char **argv) {
         return R.finish("gemm_sweep");
     }
     ctx.workspace_bytes = 32u << 20; // step.cpp's kCublasWorkspace
-    SWEEP_OK(cudaMalloc(&ctx.workspace, ctx.workspace_bytes));
-    SWEEP_OK(cudaStreamCreate(&ctx.stream));
+    CUDA_OK(cudaMalloc(&ctx.workspace, ctx.workspace_bytes));
+    CUDA_OK(cudaStreamCreate(&ctx.stream));
     cublasSetStream(ctx.blas, ctx.stream);
     cublasSetWorkspace(ctx.blas, ctx.workspace, ctx.workspace_bytes);
 
@@ -185,7 +177,7 @@ int main(int argc, char **argv) {
         DevBuf w((size_t)sh.out * sh.in * 2), x((size_t)sh.max_rows * sh.in * 2);
         fill_hash<<<1024, 256>>>(w.p, DType::BF16, (size_t)sh.out * sh.in, 1.7f / sqrtf((float)sh.in), seed++);
         fill_hash<<<1024, 256>>>(x.p, DType::BF16, (size_t)sh.max_rows * sh.in, 2.f, seed++);
-        SWEEP_OK(cudaDeviceSynchronize());
+        CUDA_OK(cudaDeviceSynchronize());
 
         GemmPlan plan;
         if (gemm_plan(ctx.lt, sh.name, DType::BF16, DType::F32, sh.in, sh.out, sh.max_rows, ctx.workspace_bytes,

@@ -19,6 +19,7 @@
 
 #include "internal.h"
 #include "kernels.h"
+#include "cuda_ok.h"
 #include "test_util.h"
 
 using namespace lmscore_cuda;
@@ -27,15 +28,6 @@ using namespace lmscore_test;
 namespace {
 
 Report R;
-
-#define CUDA_OK(expr)                                                                                             \
-    do {                                                                                                          \
-        cudaError_t e_ = (expr);                                                                                  \
-        if (e_ != cudaSuccess) {                                                                                  \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr, cudaGetErrorString(e_));              \
-            exit(2);                                                                                              \
-        }                                                                                                         \
-    } while (0)
 
 const char *dname(DType t) { return t == DType::F32 ? "f32" : "bf16"; }
 double tol_for(DType t) { return t == DType::F32 ? 2e-5 : 1e-2; }
