@@ -23,17 +23,7 @@ old="${OLD_LIB:-}"
 work="${WORK:-/tmp/lmscore-invariance-work}"
 models="${MODELS:-llama-3.2-1b,gpt2-large}"
 mkdir -p "$out" "$work"
-export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-lib="$(realpath "$cuda/liblmscore_cuda.so")"
-t0=$(date +%s)
-log() { echo "[$(($(date +%s) - t0)) s] $*"; }
-step() {
-  local t=$1; shift
-  echo "=== $*"
-  local s=$(date +%s)
-  timeout "$t" "$@"
-  echo "=== rc=$? in $(($(date +%s) - s)) s"
-}
+. kernels/tests/carried_env.sh
 
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader

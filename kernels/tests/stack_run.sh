@@ -17,17 +17,7 @@ cuda="${CUDA:-build/cuda}"
 work="${WORK:-/tmp/lmscore-stack-work}"
 m=llama-3.2-1b
 mkdir -p "$out" "$work"
-export LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-lib="$(realpath "$cuda/liblmscore_cuda.so")"
-t0=$(date +%s)
-log() { echo "[$(($(date +%s) - t0)) s] $*"; }
-step() {
-  local t=$1; shift
-  echo "=== $*"
-  local s=$(date +%s)
-  timeout "$t" "$@"
-  echo "=== rc=$? in $(($(date +%s) - s)) s"
-}
+. kernels/tests/carried_env.sh
 lmscore_runs() { # stack-setting output-file workloads
   LMSCORE_CUDA_ATTN_STACK=$1 step 90 "$bin/benchgpu" lmscore --model "$work/$m.gguf" --name "$m" --dir "$work/$m" \
     --out "$work/$2" --short 2s --gpu-memory=false --cuda-lib "$lib" --workloads "$3"
