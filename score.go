@@ -93,9 +93,7 @@ func (m *Model) prepare(r *Request) (prepared, error) {
 	}
 	inputs := min(len(p.ctx)+len(p.cont)-1, m.opts.MaxLength)
 	if need := (inputs + m.opts.BlockSize - 1) / m.opts.BlockSize; need > m.pool.Usable() {
-		return p, &BudgetError{Need: int64(need) * m.blockBytes, Have: int64(m.pool.Usable()) * m.blockBytes,
-			Msg: fmt.Sprintf("its %d input tokens need %d KV blocks of %d tokens (%d bytes), the pool has %d usable blocks (--kv-blocks %d or --kv-memory of at least %d bytes would do)",
-				inputs, need, m.opts.BlockSize, int64(need)*m.blockBytes, m.pool.Usable(), need+1, int64(need)*m.blockBytes)}
+		return p, m.budgetError(inputs, need, m.pool.Usable())
 	}
 	return p, nil
 }
@@ -162,6 +160,15 @@ func (m *Model) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]R
 	return results, run.stats(), nil
 }
 
+// budgetError reports a request whose inputs need more KV blocks than the
+// pool has, in blocks and in the bytes a budget flag would need.
+func (m *Model) budgetError(inputs, need, have int) *BudgetError {
+	needBytes := int64(need) * m.blockBytes
+	return &BudgetError{Need: needBytes, Have: int64(have) * m.blockBytes,
+		Msg: fmt.Sprintf("its %d input tokens need %d KV blocks of %d tokens (%d bytes), the pool has %d usable blocks (--kv-blocks %d or --kv-memory of at least %d bytes would do)",
+			inputs, need, m.opts.BlockSize, needBytes, have, need+1, needBytes)}
+}
+
 // planError turns the planner's budget failure into a *RequestError around a
 // *BudgetError in bytes, naming the request.
 func (m *Model) planError(err error, reqs []Request) error {
@@ -169,12 +176,7 @@ func (m *Model) planError(err error, reqs []Request) error {
 	if !errors.As(err, &be) {
 		return err
 	}
-	budget := &BudgetError{
-		Need: int64(be.Need) * m.blockBytes,
-		Have: int64(be.Have) * m.blockBytes,
-		Msg: fmt.Sprintf("its %d input tokens need %d KV blocks of %d tokens (%d bytes), the pool has %d usable blocks (--kv-blocks %d or --kv-memory of at least %d bytes would do)",
-			be.Tokens, be.Need, be.BlockSize, int64(be.Need)*m.blockBytes, be.Have, be.Need+1, int64(be.Need)*m.blockBytes),
-	}
+	budget := m.budgetError(be.Tokens, be.Need, be.Have)
 	re := &RequestError{Index: be.Request, Err: budget}
 	if be.Request >= 0 && be.Request < len(reqs) {
 		re.ID = reqs[be.Request].ID
