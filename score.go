@@ -216,12 +216,11 @@ func (x *executor) loop(ctx context.Context) error {
 		x.tokens += int64(step.Batch.NumTokens())
 		for _, r := range step.Done {
 			x.done++
+			res := x.finish(int(r))
 			if x.so.OnResult != nil {
-				if err := x.so.OnResult(x.finish(int(r))); err != nil {
+				if err := x.so.OnResult(res); err != nil {
 					return err
 				}
-			} else {
-				x.finish(int(r))
 			}
 		}
 		if x.so.OnProgress != nil {
