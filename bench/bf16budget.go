@@ -24,6 +24,7 @@ func BF16Variants() []BF16Variant {
 	spec := reference.Rounding{Activations: true, KV: true, LMHeadInput: true}
 	return []BF16Variant{
 		{Name: "as specified: weights, GEMM inputs, KV in bf16", Rounding: spec},
+		{Name: "LM head input as a bf16 pair (hi + lo)", Rounding: reference.Rounding{Activations: true, KV: true}},
 		{Name: "LM head in fp32 (output rows only)", FP32LMHead: true, Rounding: reference.Rounding{Activations: true, KV: true}},
 		{Name: "KV pool (q, k, v) in fp32", Rounding: reference.Rounding{Activations: true, LMHeadInput: true}},
 		{Name: "LM head and KV pool in fp32", FP32LMHead: true, Rounding: reference.Rounding{Activations: true}},

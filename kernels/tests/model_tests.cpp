@@ -11,7 +11,10 @@
 // Bounds (issue 7): fp32 within 1e-3 per-token logprob; bf16 mean |delta|
 // <= 0.02 and the same multiple-choice pick wherever the reference's margin
 // between its top two choices exceeds 0.1; cached vs uncached identical picks
-// and |delta| <= 1e-3.
+// and |delta| <= 1e-3. Where bf16 storage alone (the float64 pass rounding
+// where the core rounds) already costs more than 0.02 on a model, no bf16
+// engine can meet it, and the bf16 bound is that floor plus kBf16Slack (the
+// same rule as the Go test TestCUDAAgainstCPU).
 //
 // Usage: model_tests path/to/liblmscore_cuda.so [--quick] [--cpu-only]
 //   --quick: one block size and fewer tasks (for compute-sanitizer runs).
@@ -185,15 +188,25 @@ std::string label(const ModelShape &s, const char *prec, int bs) {
     return buf;
 }
 
+// What the bf16 kernels may add on average to the error of bf16 storage
+// alone: two bf16 engines round at different points and land on different
+// values.
+constexpr double kBf16Slack = 0.005;
+
+// The bf16 mean bound given the model's floor (see the header comment).
+double bf16_bound(double floor) { return std::max(0.02, floor + kBf16Slack); }
+
 void check_against_ref(const std::string &name, const std::vector<Pair> &pairs, const std::vector<PairScore> &got,
-                       const std::vector<RefScore> &ref, bool fp32, int top_n) {
+                       const std::vector<RefScore> &ref, bool fp32, int top_n, double bf16_floor) {
     const Delta d = delta(got, ref);
     if (fp32) {
         R.check(!d.non_finite && d.max_abs <= 1e-3, name + " vs float64 reference",
                 "max |dlogprob| %.3g mean %.3g over %zu tokens (bound max 1e-3)", d.max_abs, d.mean_abs, d.n);
     } else {
-        R.check(!d.non_finite && d.mean_abs <= 0.02, name + " vs float64 reference",
-                "mean |dlogprob| %.3g max %.3g over %zu tokens (bound mean 0.02)", d.mean_abs, d.max_abs, d.n);
+        const double bound = bf16_bound(bf16_floor);
+        R.check(!d.non_finite && d.mean_abs <= bound, name + " vs float64 reference",
+                "mean |dlogprob| %.4f max %.3g over %zu tokens (bound mean %.4f; bf16 storage alone %.4f)", d.mean_abs,
+                d.max_abs, d.n, bound, bf16_floor);
     }
     int compared = 0, n_tasks = 0;
     const bool ok = same_picks(pairs, sums_of(ref), sums_of(got), 0.1, &compared, &n_tasks);
@@ -258,6 +271,10 @@ void test_model(const Abi &cuda, const Abi *cpu, const ModelShape &shape, uint64
     Rng rng(seed * 7 + 1);
     const std::vector<Pair> pairs = make_tasks(rng, shape.n_vocab, quick ? 3 : 8);
     const std::vector<RefScore> ref = reference(m, pairs);
+    // What bf16 storage alone costs on this model: float64 with bf16
+    // rounding where the core rounds, against the exact pass.
+    const std::vector<RefScore> emu = fp32_only ? ref : reference(m, pairs, true);
+    const double bf16_floor = delta(emu, ref).mean_abs;
     const int top_n = 5;
     const std::vector<int> block_sizes = quick ? std::vector<int>{16} : std::vector<int>{1, 16, 64};
 
@@ -274,16 +291,12 @@ void test_model(const Abi &cuda, const Abi *cpu, const ModelShape &shape, uint64
             std::string err;
             if (!R.check(score_uncached(e, pairs, top_n, &unc, &err), name + " uncached run", "%s", err.empty() ? "ok" : err.c_str()))
                 continue;
-            check_against_ref(name, pairs, unc, ref, fp32, top_n);
+            check_against_ref(name, pairs, unc, ref, fp32, top_n, bf16_floor);
             if (!fp32) {
-                // What bf16 storage alone costs on this model (float64 with
-                // bf16 rounding where the core rounds), and how far the GPU
-                // is from that emulation: the floor under the bound above.
-                const std::vector<RefScore> emu = reference(m, pairs, true);
-                const Delta floor = delta(emu, ref), gpu = delta(unc, emu);
+                const Delta gpu = delta(unc, emu);
                 R.info("%s: bf16 emulated in float64 is off the float64 reference by mean |dlogprob| %.4f; the GPU "
                        "is off that emulation by mean %.4f (max %.3g)",
-                       name.c_str(), floor.mean_abs, gpu.mean_abs, gpu.max_abs);
+                       name.c_str(), bf16_floor, gpu.mean_abs, gpu.max_abs);
             }
             if (!R.check(score_cached(e, pairs, 0, true, 12345, &cac, &err), name + " cached run", "%s", err.empty() ? "ok" : err.c_str()))
                 continue;
@@ -324,9 +337,12 @@ void test_model(const Abi &cuda, const Abi *cpu, const ModelShape &shape, uint64
                         "max |dlogprob| %.3g mean %.3g (bound 1e-3), picks %s on %d/%d tasks", d.max_abs, d.mean_abs,
                         picks_ok ? "equal" : "DIFFERENT", compared, n_tasks);
             else
-                R.check(!d.non_finite && d.mean_abs <= 0.02 && picks_ok, label(shape, "bf16", 16) + " vs cpu core",
-                        "mean |dlogprob| %.3g max %.3g (bound mean 0.02), picks %s on %d/%d tasks with margin > 0.1",
-                        d.mean_abs, d.max_abs, picks_ok ? "equal" : "DIFFERENT", compared, n_tasks);
+                R.check(!d.non_finite && d.mean_abs <= bf16_bound(bf16_floor) && picks_ok,
+                        label(shape, "bf16", 16) + " vs cpu core",
+                        "mean |dlogprob| %.4f max %.3g (bound mean %.4f; bf16 storage alone %.4f), picks %s on %d/%d "
+                        "tasks with margin > 0.1",
+                        d.mean_abs, d.max_abs, bf16_bound(bf16_floor), bf16_floor, picks_ok ? "equal" : "DIFFERENT",
+                        compared, n_tasks);
         }
     }
 }
