@@ -187,12 +187,8 @@ if [[ "${BENCH_LLAMACPP:-0}" == 1 ]]; then
   src="${BENCH_LLAMACPP_SRC:-.cache/sdist/llama_cpp_python-0.3.36.tar.gz}"
   lc="$work/llamacpp"
   if [[ -f "$src" ]]; then
-    mkdir -p "$lc" && tar xzf "$src" -C "$lc" --strip-components=1
-    cmake -S "$lc/vendor/llama.cpp" -B "$lc/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON \
-      -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90-real -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF \
-      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF \
-      >"$work/llamacpp-build.log" 2>&1 &&
-      cmake --build "$lc/build" -j "$(nproc)" --target llama >>"$work/llamacpp-build.log" 2>&1
+    log "building llama.cpp with CUDA (a no-op when an earlier call built it in $lc)"
+    bash bench/peers/llamacpp_build.sh "$src" "$lc"
     if [[ $? -eq 0 ]]; then
       log "llama.cpp built"
       for m in ${models//,/ }; do
@@ -201,8 +197,7 @@ if [[ "${BENCH_LLAMACPP:-0}" == 1 ]]; then
           --deadline "$deadline" || notes+=("llama.cpp failed on $m: see run.log")
       done
     else
-      tail -20 "$work/llamacpp-build.log"
-      notes+=("(e) llama.cpp: the CUDA build failed; see llamacpp-build.log")
+      notes+=("(e) llama.cpp: the CUDA build failed; see $lc/build.log")
     fi
   else
     notes+=("(e) llama.cpp: no source distribution at $src")

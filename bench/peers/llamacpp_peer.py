@@ -36,6 +36,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Timing, append_run, peer_run, read_requests  # noqa: E402
 
 
+try:  # the GPU machine has it: multithreaded log-softmax on the host
+    import torch
+except ImportError:
+    torch = None
+
+
 def import_llama_cpp():
     """Imports llama_cpp's ctypes layer. Its package __init__ also imports
     the high-level API, whose optional dependencies (diskcache, jinja2) the
@@ -79,6 +85,29 @@ def plan_task(reqs, idxs):
     return seqs[0][:common], [(i, s, len(reqs[i]["ctx"])) for i, s in zip(idxs, seqs)]
 
 
+def score_rows(logits, idx, tgt):
+    """log p(tgt[k]) under row idx[k] of logits (n_rows x n_vocab, float32)
+    and whether tgt[k] is that row's argmax: exponentials of float32 logits
+    summed in float64, as llama-perplexity's log_softmax does. Torch (on the
+    GPU machine) spreads it over every core; numpy is the fallback."""
+    import numpy as np
+
+    if torch is not None:
+        x = torch.from_numpy(logits)[torch.from_numpy(idx)]
+        m = x.max(dim=1).values
+        lse = m.double() + torch.log(torch.exp(x - m[:, None]).sum(dim=1, dtype=torch.float64))
+        picked = x[torch.arange(len(idx)), torch.from_numpy(tgt)]
+        return (picked.double() - lse).numpy(), (picked == m).numpy()
+    out_lp, out_top = np.empty(len(idx)), np.empty(len(idx), dtype=bool)
+    for k in range(0, len(idx), 256):  # bounded temporaries
+        x = logits[idx[k:k + 256]]
+        m = x.max(axis=1)
+        lse = m.astype(np.float64) + np.log(np.exp(x - m[:, None]).sum(axis=1, dtype=np.float64))
+        picked = x[np.arange(len(x)), tgt[k:k + 256]]
+        out_lp[k:k + 256], out_top[k:k + 256] = picked - lse, picked == m
+    return out_lp, out_top
+
+
 class LlamaCppScorer:
     def __init__(self, ll, path, n_ctx, gpu_layers, threads):
         self.ll = ll
@@ -100,14 +129,26 @@ class LlamaCppScorer:
         self.n_vocab = ll.llama_vocab_n_tokens(ll.llama_model_get_vocab(self.model))
         self.batch = ll.llama_batch_init(n_ctx, 0, 128)
 
+    def log_softmax_at(self, rows, targets):
+        """log p(target) and whether it is the argmax, for batch rows `rows`
+        of the last decode: float32 logits, exponentials summed in float64
+        as llama-perplexity's log_softmax does."""
+        import numpy as np
+
+        ll, width = self.ll, 4 * self.n_vocab
+        base = ctypes.cast(ll.llama_get_logits(self.ctx), ctypes.c_void_p).value
+        addr = [ctypes.cast(ll.llama_get_logits_ith(self.ctx, r), ctypes.c_void_p).value for r in rows]
+        idx = np.array([(a - base) // width for a in addr], dtype=np.int64)
+        buf = (ctypes.c_float * (int(idx.max() + 1) * self.n_vocab)).from_address(base)
+        logits = np.ctypeslib.as_array(buf).reshape(-1, self.n_vocab)
+        return score_rows(logits, idx, np.asarray(targets, dtype=np.int64))
+
     def close(self):
         self.ll.llama_batch_free(self.batch)
         self.ll.llama_free(self.ctx)
         self.ll.llama_model_free(self.model)
 
     def score(self, reqs, stop_at=0.0):
-        import numpy as np  # here, so that the planning above imports without it
-
         ll, b = self.ll, self.batch
         lps, greedy = [None] * len(reqs), [False] * len(reqs)
         plans = [plan_task(reqs, t) for t in tasks_of(reqs)]
@@ -151,19 +192,22 @@ class LlamaCppScorer:
             computed += b.n_tokens
             if ll.llama_decode(self.ctx, b) != 0:
                 raise RuntimeError("llama_decode failed")
+            # Every scored row at once: llama-perplexity computes its
+            # log-softmaxes on the host across all its threads, so a Python
+            # loop over 128k-entry rows would make this peer slower than
+            # llama.cpp itself. Rows are located by their logits pointers.
+            want = []  # (request, row, target)
             for (seq0, common, endings), (crow, trows) in zip(batch_plans, rows):
                 for e, (i, s, ctx_len) in enumerate(endings):
-                    out, ok = [], True
                     for p in range(ctx_len, len(s)):  # token s[p] predicted at position p-1
                         r = crow[p - 1] if p - 1 < len(common) else trows[e][p - 1 - len(common)]
-                        ptr = ll.llama_get_logits_ith(self.ctx, r)
-                        logits = np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)),
-                                                       shape=(self.n_vocab,)).astype(np.float64)
-                        m = logits.max()
-                        lse = m + np.log(np.exp(logits - m).sum())
-                        out.append(float(logits[s[p]] - lse))
-                        ok = ok and bool(logits[s[p]] == m)
-                    lps[i], greedy[i] = out, ok
+                        want.append((i, r, s[p]))
+            lp, top = self.log_softmax_at([r for _, r, _ in want], [t for _, _, t in want])
+            for (i, _, _), x, g in zip(want, lp, top):
+                if lps[i] is None:
+                    lps[i], greedy[i] = [], True
+                lps[i].append(float(x))
+                greedy[i] = greedy[i] and bool(g)
         return lps, greedy, computed
 
 

@@ -12,7 +12,12 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Timing, model_inputs, read_requests  # noqa: E402
-from llamacpp_peer import plan_task, tasks_of  # noqa: E402
+from llamacpp_peer import plan_task, score_rows, tasks_of  # noqa: E402
+
+try:
+    import numpy
+except ImportError:
+    numpy = None
 
 
 class ModelInputs(unittest.TestCase):
@@ -83,6 +88,25 @@ class ReadRequests(unittest.TestCase):
             with open(path, "w") as f:
                 f.write(json.dumps({"id": "a", "context_tokens": [1], "continuation_tokens": [2]}) + "\n")
             self.assertEqual(read_requests(path), [{"id": "a", "ctx": [1], "cont": [2], "group": None}])
+
+
+@unittest.skipUnless(numpy is not None, "numpy is not installed")
+class ScoreRows(unittest.TestCase):
+    def test_matches_a_direct_log_softmax(self):
+        import math
+        rng = numpy.random.default_rng(3)
+        logits = (rng.standard_normal((5, 300)) * 4).astype(numpy.float32)
+        idx = numpy.array([4, 0, 0, 2, 300 % 5] * 60, dtype=numpy.int64)  # repeats, over 256 rows
+        tgt = rng.integers(0, 300, len(idx))
+        tgt[1] = int(logits[0].argmax())
+        lp, top = score_rows(logits, idx, tgt)
+        for k in range(len(idx)):
+            row = [float(v) for v in logits[idx[k]]]
+            m = max(row)
+            want = row[tgt[k]] - m - math.log(sum(math.exp(v - m) for v in row))
+            self.assertAlmostEqual(lp[k], want, delta=1e-5)
+            self.assertEqual(bool(top[k]), row[tgt[k]] == m)
+        self.assertTrue(top[1])
 
 
 if __name__ == "__main__":

@@ -5,6 +5,11 @@
 # reports everything.
 #
 # Usage (repo root, on the GPU machine): bash kernels/tests/device_run.sh
+#
+# With $GO_TEST set to a test binary of the root package built elsewhere
+# (`go test -c -o X .`; the GPU machine has no Go) it also runs the Go
+# end-to-end test TestCUDAAgainstCPU through binding/, on stories260K too
+# when $STORIES_GGUF names its GGUF (`lmscore convert llama2c`).
 set -uo pipefail
 out="${OUT:-/tmp/lmscore-device}"
 mkdir -p "$out"
@@ -44,6 +49,15 @@ timeout "${MEMCHECK_TIMEOUT:-180}" compute-sanitizer --tool memcheck --error-exi
   $build/kernels/tests/kernel_tests > "$out/memcheck_kernels.log" 2>&1
 echo "memcheck kernel_tests rc=$?"
 grep -E "ERROR SUMMARY|LEAK SUMMARY|passed,|^FAIL" "$out/memcheck_kernels.log" | head -8
+
+if [[ -n "${GO_TEST:-}" ]]; then
+  echo "=== go test TestCUDAAgainstCPU (end to end through binding/)"
+  LMSCORE_CUDA_LIB="$(realpath $build/liblmscore_cuda.so)" LMSCORE_STORIES_GGUF="${STORIES_GGUF:-}" \
+    LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    timeout 300 "$GO_TEST" -test.run 'TestCUDAAgainstCPU' -test.v > "$out/go-e2e.log" 2>&1
+  echo "go e2e rc=$?"
+  grep -E "^(--- |PASS|FAIL|ok)|bf16 storage alone|Error:" "$out/go-e2e.log" | head -30
+fi
 
 echo "=== summary"
 grep -hE "^(FAIL|SKIP)|passed, |INFO (perf|throughput|cuBLAS|device)" "$out/tests.log"
