@@ -22,8 +22,9 @@
 #   5. lmscore with and without its cache on every workload (benchgpu lmscore);
 #   6. the transformers peers (bench/peers/hf_peers.py), workloads in the
 #      outer loop so that a run cut short still has each model's first ones;
-#   7. llama.cpp, only with BENCH_LLAMACPP=1 (it compiles llama.cpp with CUDA
-#      from the llama-cpp-python source distribution: minutes of device time);
+#   7. llama.cpp, only with BENCH_LLAMACPP=1: it compiles llama.cpp with CUDA
+#      from the llama-cpp-python source distribution (about 2.5 minutes on 16
+#      cores), in the background from the start so that it overlaps steps 3-6;
 #   8. the report (benchgpu report) and the plot.
 #
 # Settings (environment):
@@ -35,6 +36,7 @@
 #   BENCH_BACKEND   cuda | cpu (cpu with BENCH_TINY=1 checks the pipeline on
 #                   a machine without a GPU)                         [cuda]
 #   BENCH_TINY=1    2-layer, 64-wide models with the real vocabularies
+#   BENCH_HF=0      skip the transformers peers (a run for llama.cpp alone)
 #   BENCH_LLAMACPP=1 also build and run llama.cpp; BENCH_LLAMACPP_SRC is the
 #                   llama-cpp-python sdist (or a trimmed copy of it, see
 #                   bench/peers/llamacpp_src.sh)   [.cache/sdist/llama_cpp_python-0.3.36.tar.gz]
@@ -138,6 +140,16 @@ if [[ "$backend" == cuda ]]; then
   peerflags=(--device cuda)
 fi
 
+# The llama.cpp build runs alongside steps 3-6 (CPU cores; they use the GPU).
+lc="$work/llamacpp"
+lcsrc="${BENCH_LLAMACPP_SRC:-.cache/sdist/llama_cpp_python-0.3.36.tar.gz}"
+lcpid=""
+if [[ "${BENCH_LLAMACPP:-0}" == 1 && -f "$lcsrc" ]]; then
+  log "building llama.cpp with CUDA in the background (a no-op when an earlier call built it in $lc)"
+  nice -n 5 bash bench/peers/llamacpp_build.sh "$lcsrc" "$lc" >"$work/llamacpp-build.out" 2>&1 &
+  lcpid=$!
+fi
+
 # 3. The GEMM rate.
 $py bench/peers/gemm_rate.py --out "$work/gemm.json" || notes+=("the GEMM rate was not measured")
 log "GEMM rate measured"
@@ -176,31 +188,34 @@ for m in ${models//,/ }; do
 done
 
 # 6. The transformers peers, both models in one process.
-spec=""
-for m in ${models//,/ }; do spec+="${spec:+,}$m=$work/hf-$m"; done
-$py bench/peers/hf_peers.py --models "$spec" --work "$work" --short "$short" --deadline "$deadline" "${peerflags[@]}" ||
-  notes+=("the transformers peers failed: see run.log")
-log "transformers peers done"
+if [[ "${BENCH_HF:-1}" == 1 ]]; then
+  spec=""
+  for m in ${models//,/ }; do spec+="${spec:+,}$m=$work/hf-$m"; done
+  $py bench/peers/hf_peers.py --models "$spec" --work "$work" --short "$short" --deadline "$deadline" "${peerflags[@]}" ||
+    notes+=("the transformers peers failed: see run.log")
+  log "transformers peers done"
+else
+  notes+=("(a), (b) the transformers peers were not run in this run (BENCH_HF=0)")
+fi
 
 # 7. llama.cpp (opt-in).
 if [[ "${BENCH_LLAMACPP:-0}" == 1 ]]; then
-  src="${BENCH_LLAMACPP_SRC:-.cache/sdist/llama_cpp_python-0.3.36.tar.gz}"
-  lc="$work/llamacpp"
-  if [[ -f "$src" ]]; then
-    log "building llama.cpp with CUDA (a no-op when an earlier call built it in $lc)"
-    bash bench/peers/llamacpp_build.sh "$src" "$lc"
-    if [[ $? -eq 0 ]]; then
+  if [[ -n "$lcpid" ]]; then
+    wait "$lcpid"
+    lcrc=$?
+    cat "$work/llamacpp-build.out"
+    if [[ $lcrc -eq 0 ]]; then
       log "llama.cpp built"
       for m in ${models//,/ }; do
         LLAMA_CPP_LIB_PATH="$(realpath "$lc/build/bin")" PYTHONPATH="$lc${PYTHONPATH:+:$PYTHONPATH}" \
-          $py bench/peers/llamacpp_peer.py --model "$m=$work/$m.gguf" --work "$work" --short "$short" \
+          $py -X faulthandler bench/peers/llamacpp_peer.py --model "$m=$work/$m.gguf" --work "$work" --short "$short" \
           --deadline "$deadline" || notes+=("llama.cpp failed on $m: see run.log")
       done
     else
       notes+=("(e) llama.cpp: the CUDA build failed; see $lc/build.log")
     fi
   else
-    notes+=("(e) llama.cpp: no source distribution at $src")
+    notes+=("(e) llama.cpp: no source distribution at $lcsrc")
   fi
 else
   notes+=("(e) llama.cpp was not run: its CUDA build from the llama-cpp-python sdist takes minutes of device time this run did not have; BENCH_LLAMACPP=1 runs it (bench/peers/llamacpp_peer.py, checked on the CPU build)")

@@ -20,9 +20,14 @@ reads W/NAME/meta.json and the workloads, appends PeerRun lines to
 W/NAME/llamacpp.jsonl. llama_cpp comes from PYTHONPATH; with
 LLAMA_CPP_LIB_PATH it loads a libllama built elsewhere (bench/run_gpu.sh
 builds one with CUDA from the llama-cpp-python source distribution).
+
+torch is never imported here: with it imported first, llama.cpp's model
+load segfaulted on the GPU machine (in its first std::stringstream), so the
+host-side log-softmax uses numpy on threads.
 """
 
 import argparse
+import concurrent.futures
 import ctypes
 import importlib
 import json
@@ -34,12 +39,6 @@ import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Timing, append_run, peer_run, read_requests  # noqa: E402
-
-
-try:  # the GPU machine has it: multithreaded log-softmax on the host
-    import torch
-except ImportError:
-    torch = None
 
 
 def import_llama_cpp():
@@ -85,26 +84,24 @@ def plan_task(reqs, idxs):
     return seqs[0][:common], [(i, s, len(reqs[i]["ctx"])) for i, s in zip(idxs, seqs)]
 
 
-def score_rows(logits, idx, tgt):
+def score_rows(logits, idx, tgt, threads=1):
     """log p(tgt[k]) under row idx[k] of logits (n_rows x n_vocab, float32)
     and whether tgt[k] is that row's argmax: exponentials of float32 logits
-    summed in float64, as llama-perplexity's log_softmax does. Torch (on the
-    GPU machine) spreads it over every core; numpy is the fallback."""
+    summed in float64, as llama-perplexity's log_softmax does, and spread
+    over `threads` as it spreads its own (numpy releases the GIL)."""
     import numpy as np
 
-    if torch is not None:
-        x = torch.from_numpy(logits)[torch.from_numpy(idx)]
-        m = x.max(dim=1).values
-        lse = m.double() + torch.log(torch.exp(x - m[:, None]).sum(dim=1, dtype=torch.float64))
-        picked = x[torch.arange(len(idx)), torch.from_numpy(tgt)]
-        return (picked.double() - lse).numpy(), (picked == m).numpy()
     out_lp, out_top = np.empty(len(idx)), np.empty(len(idx), dtype=bool)
-    for k in range(0, len(idx), 256):  # bounded temporaries
-        x = logits[idx[k:k + 256]]
+
+    def chunk(k):
+        x = logits[idx[k:k + 64]]
         m = x.max(axis=1)
         lse = m.astype(np.float64) + np.log(np.exp(x - m[:, None]).sum(axis=1, dtype=np.float64))
-        picked = x[np.arange(len(x)), tgt[k:k + 256]]
-        out_lp[k:k + 256], out_top[k:k + 256] = picked - lse, picked == m
+        picked = x[np.arange(len(x)), tgt[k:k + 64]]
+        out_lp[k:k + 64], out_top[k:k + 64] = picked - lse, picked == m
+
+    with concurrent.futures.ThreadPoolExecutor(max(1, threads)) as pool:
+        list(pool.map(chunk, range(0, len(idx), 64)))
     return out_lp, out_top
 
 
@@ -126,6 +123,7 @@ class LlamaCppScorer:
         if not self.ctx:
             raise RuntimeError("llama.cpp could not create a context")
         self.n_ctx = n_ctx
+        self.threads = threads
         self.n_vocab = ll.llama_vocab_n_tokens(ll.llama_model_get_vocab(self.model))
         self.batch = ll.llama_batch_init(n_ctx, 0, 128)
 
@@ -141,7 +139,7 @@ class LlamaCppScorer:
         idx = np.array([(a - base) // width for a in addr], dtype=np.int64)
         buf = (ctypes.c_float * (int(idx.max() + 1) * self.n_vocab)).from_address(base)
         logits = np.ctypeslib.as_array(buf).reshape(-1, self.n_vocab)
-        return score_rows(logits, idx, np.asarray(targets, dtype=np.int64))
+        return score_rows(logits, idx, np.asarray(targets, dtype=np.int64), self.threads)
 
     def close(self):
         self.ll.llama_batch_free(self.batch)

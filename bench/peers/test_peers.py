@@ -99,7 +99,7 @@ class ScoreRows(unittest.TestCase):
         idx = numpy.array([4, 0, 0, 2, 300 % 5] * 60, dtype=numpy.int64)  # repeats, over 256 rows
         tgt = rng.integers(0, 300, len(idx))
         tgt[1] = int(logits[0].argmax())
-        lp, top = score_rows(logits, idx, tgt)
+        lp, top = score_rows(logits, idx, tgt, threads=3)
         for k in range(len(idx)):
             row = [float(v) for v in logits[idx[k]]]
             m = max(row)
