@@ -127,7 +127,7 @@ if [[ "$backend" == cuda ]]; then
   export LD_LIBRARY_PATH="/usr/local/cuda/lib64${nv:+:$nv}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   # Built from this tree unless LMSCORE_CUDA_LIB names one explicitly: a
   # library carried from an earlier build once made a whole run measure a
-  # stale core (see bench/results/h100-80gb-hbm3-2026-11-25-lmscore-rerun.md).
+  # stale core (kernels/README.md, batch invariance).
   lib="${LMSCORE_CUDA_LIB:-}"
   if [[ -n "$lib" && -f "$lib" ]] && ! ldd "$lib" | grep "not found"; then
     export LMSCORE_CUDA_LIB="$(realpath "$lib")"
