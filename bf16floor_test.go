@@ -10,25 +10,34 @@ import (
 	"github.com/lmscore/lmscore/model"
 )
 
-// bf16Slack is what the CUDA core's bf16 kernels may add, on average, to the
-// error that bf16 storage alone causes (its floor, below). Two bf16 engines
-// round at different points (fused kernels, accumulation order), so they do
-// not land on the same values; on the H100 the core sat within 0.002 of the
-// float64 emulation's distance from the exact pass.
+// bf16Slack is how far, on average, the CUDA core's bf16 error may sit from
+// the error that bf16 storage alone causes (its "floor", below), either way.
+// Two bf16 engines round at different points (fused kernels, accumulation
+// order, the tensor-core attention's bf16 probabilities), so they land on
+// different values with about the same mean error; on the H100 the core sat
+// within 0.0005 of the float64 emulation's mean error.
 const bf16Slack = 0.005
 
 // bf16Bound is the mean |Δ logprob| the bf16 mode is held to: the issue's
-// 0.02, unless bf16 storage alone costs these requests more than that. Then
-// no bf16 engine can meet 0.02 and the core is held to the floor plus
-// bf16Slack instead. Trained models on text sit far below 0.02 (stories260K:
-// floor 0.008); random tokens through a trained model or a random model with
-// peaky logits can exceed it (see bench/cmd/bf16budget).
-func bf16Bound(floor float64) float64 { return math.Max(0.02, floor+bf16Slack) }
+// 0.02 wherever bf16 storage alone costs these requests at most 0.02. Where
+// it costs more, a bf16 engine cannot be expected to meet 0.02, and the core
+// is held to that cost plus bf16Slack instead: a relaxation of the issue's
+// bound, used on inputs no trained model sees (random token ids through
+// stories260K: floor 0.0228; a random gpt2 with peaky logits: 0.034). On
+// text, stories260K's floor is 0.0145 and 0.02 holds as written.
+func bf16Bound(floor float64) float64 {
+	if floor > 0.02 {
+		return floor + bf16Slack
+	}
+	return 0.02
+}
 
 // bf16Floor returns the mean |Δ| over every continuation token between the
 // exact float64 pass and the float64 pass that rounds to bf16 where the
 // CUDA core stores bf16: the weights, every GEMM input (the LM head's
-// included) and the KV pool. Requests must be in token form with a context.
+// included) and the KV pool. It is the expected cost of bf16 storage, not a
+// strict lower bound: the core can land slightly under it. Requests must be
+// in token form with a context.
 func bf16Floor(t *testing.T, m *model.Model, reqs []Request) float64 {
 	t.Helper()
 	exact, err := reference.New(m)
@@ -59,7 +68,8 @@ func bf16Floor(t *testing.T, m *model.Model, reqs []Request) float64 {
 
 func TestBF16BoundIsTheIssuesUnlessTheFloorIsHigher(t *testing.T) {
 	require.Equal(t, 0.02, bf16Bound(0))
-	require.Equal(t, 0.02, bf16Bound(0.015))
+	require.Equal(t, 0.02, bf16Bound(0.0181))
+	require.Equal(t, 0.02, bf16Bound(0.02))
 	require.InDelta(t, 0.0272, bf16Bound(0.0222), 1e-12)
 }
 

@@ -15,16 +15,17 @@
 #   2. the CUDA core: $LMSCORE_CUDA_LIB if set and it loads, else built here
 #      with CMake for sm_90 only (`make cuda` builds sm_80 + PTX as well; not
 #      needed here);
-#   3. the card's bf16 GEMM rate (bench/peers/gemm_rate.py);
-#   4. per model, random bf16 weights from a config and a seed
+#   3. per model, random bf16 weights from a config and a seed
 #      (bench/peers/hf_build.py), `lmscore convert hf --type bf16`, and the
 #      workloads for its vocabulary (`benchgpu gen --size $BENCH_SIZE`);
+#   4. the card's bf16 GEMM rate (bench/peers/gemm_rate.py);
 #   5. lmscore with and without its cache on every workload (benchgpu lmscore);
 #   6. the transformers peers (bench/peers/hf_peers.py), workloads in the
 #      outer loop so that a run cut short still has each model's first ones;
 #   7. llama.cpp, only with BENCH_LLAMACPP=1: it compiles llama.cpp with CUDA
-#      from the llama-cpp-python source distribution (about 2.5 minutes on 16
-#      cores), in the background from the start so that it overlaps steps 3-6;
+#      from the llama-cpp-python source distribution (3-5 minutes on 16
+#      cores), in the background during step 3 and waited for before step 4,
+#      so that no timing runs beside the compiler;
 #   8. the report (benchgpu report) and the plot.
 #
 # Settings (environment):
@@ -60,7 +61,12 @@ exec > >(tee "$work/run.log") 2>&1
 
 join() { local IFS=,; echo "$*"; }
 log() { echo "[$(($(date +%s) - t0)) s] $*"; }
-die() { log "FAILED: $*"; finish; exit 1; }
+die() {
+  log "FAILED: $*"
+  [[ -n "${lcpid:-}" ]] && kill -- "-$lcpid" 2>/dev/null
+  finish
+  exit 1
+}
 notes=()
 
 # finish writes the report from whatever ran and packs the raw results.
@@ -140,21 +146,19 @@ if [[ "$backend" == cuda ]]; then
   peerflags=(--device cuda)
 fi
 
-# The llama.cpp build runs alongside steps 3-6 (CPU cores; they use the GPU).
+# The llama.cpp build overlaps step 3 (models and workloads, not timed); it
+# runs in its own process group so that a failure can stop all of it.
 lc="$work/llamacpp"
 lcsrc="${BENCH_LLAMACPP_SRC:-.cache/sdist/llama_cpp_python-0.3.36.tar.gz}"
 lcpid=""
 if [[ "${BENCH_LLAMACPP:-0}" == 1 && -f "$lcsrc" ]]; then
   log "building llama.cpp with CUDA in the background (a no-op when an earlier call built it in $lc)"
-  nice -n 5 bash bench/peers/llamacpp_build.sh "$lcsrc" "$lc" >"$work/llamacpp-build.out" 2>&1 &
+  setsid bash bench/peers/llamacpp_build.sh "$lcsrc" "$lc" >"$work/llamacpp-build.out" 2>&1 &
   lcpid=$!
+  lcrc=1
 fi
 
-# 3. The GEMM rate.
-$py bench/peers/gemm_rate.py --out "$work/gemm.json" || notes+=("the GEMM rate was not measured")
-log "GEMM rate measured"
-
-# 4. Models and workloads.
+# 3. Models and workloads.
 for m in ${models//,/ }; do
   $py bench/peers/hf_build.py --model "$m" --out "$work/hf-$m" "${tiny[@]}" "${hfdev[@]}" || die "building $m"
   "$bin/lmscore" convert hf --dir "$work/hf-$m" --out "$work/$m.gguf" --type bf16 || die "converting $m"
@@ -178,6 +182,21 @@ for m in ${models//,/ }; do
   fi
 done
 
+# Nothing is timed while llama.cpp compiles: its 16 compiler processes would
+# slow the host side of every engine.
+if [[ -n "$lcpid" ]]; then
+  log "waiting for the llama.cpp build before any timing"
+  wait "$lcpid"
+  lcrc=$?
+  lcpid=""
+  cat "$work/llamacpp-build.out"
+  log "llama.cpp build finished (status $lcrc)"
+fi
+
+# 4. The GEMM rate.
+$py bench/peers/gemm_rate.py --out "$work/gemm.json" || notes+=("the GEMM rate was not measured")
+log "GEMM rate measured"
+
 # 5. lmscore, both models.
 for m in ${models//,/ }; do
   lmflags=(--backend "$backend")
@@ -200,10 +219,7 @@ fi
 
 # 7. llama.cpp (opt-in).
 if [[ "${BENCH_LLAMACPP:-0}" == 1 ]]; then
-  if [[ -n "$lcpid" ]]; then
-    wait "$lcpid"
-    lcrc=$?
-    cat "$work/llamacpp-build.out"
+  if [[ -f "$lcsrc" ]]; then
     if [[ $lcrc -eq 0 ]]; then
       log "llama.cpp built"
       for m in ${models//,/ }; do

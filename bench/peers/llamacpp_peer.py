@@ -133,6 +133,8 @@ class LlamaCppScorer:
         as llama-perplexity's log_softmax does."""
         import numpy as np
 
+        if not rows:
+            return np.empty(0), np.empty(0, dtype=bool)
         ll, width = self.ll, 4 * self.n_vocab
         base = ctypes.cast(ll.llama_get_logits(self.ctx), ctypes.c_void_p).value
         addr = [ctypes.cast(ll.llama_get_logits_ith(self.ctx, r), ctypes.c_void_p).value for r in rows]

@@ -12,9 +12,11 @@
 // <= 0.02 and the same multiple-choice pick wherever the reference's margin
 // between its top two choices exceeds 0.1; cached vs uncached identical picks
 // and |delta| <= 1e-3. Where bf16 storage alone (the float64 pass rounding
-// where the core rounds) already costs more than 0.02 on a model, no bf16
-// engine can meet it, and the bf16 bound is that floor plus kBf16Slack (the
-// same rule as the Go test TestCUDAAgainstCPU).
+// weights, GEMM inputs and the KV pool to bf16, as the core stores them)
+// already costs more than 0.02 on a model, a bf16 engine cannot be expected
+// to meet 0.02, and the bf16 bound is that cost plus kBf16Slack: a stated
+// relaxation, the same rule as the Go test TestCUDAAgainstCPU. The core's
+// mean error must also sit within kBf16Slack of that cost either way.
 //
 // Usage: model_tests path/to/liblmscore_cuda.so [--quick] [--cpu-only]
 //   --quick: one block size and fewer tasks (for compute-sanitizer runs).
@@ -188,13 +190,25 @@ std::string label(const ModelShape &s, const char *prec, int bs) {
     return buf;
 }
 
-// What the bf16 kernels may add on average to the error of bf16 storage
-// alone: two bf16 engines round at different points and land on different
-// values.
+// How far the core's mean bf16 error may sit from the error of bf16 storage
+// alone, either way: two bf16 engines round at different points (the
+// tensor-core attention also rounds its probabilities to bf16, which the
+// emulation does not) and land on different values.
 constexpr double kBf16Slack = 0.005;
 
-// The bf16 mean bound given the model's floor (see the header comment).
-double bf16_bound(double floor) { return std::max(0.02, floor + kBf16Slack); }
+// The bf16 mean bound given what bf16 storage alone costs (the header).
+double bf16_bound(double floor) { return floor > 0.02 ? floor + kBf16Slack : 0.02; }
+
+// The bf16 mean error against the float64 reference, checked against the
+// bound and against the emulated cost of bf16 storage.
+void check_bf16_mean(const std::string &name, const Delta &d, double bf16_floor) {
+    const double bound = bf16_bound(bf16_floor);
+    R.check(!d.non_finite && d.mean_abs <= bound, name,
+            "mean |dlogprob| %.4f max %.3g over %zu tokens (bound mean %.4f; bf16 storage alone %.4f)", d.mean_abs,
+            d.max_abs, d.n, bound, bf16_floor);
+    R.check(fabs(d.mean_abs - bf16_floor) <= kBf16Slack, name + " near bf16 storage's cost",
+            "mean |dlogprob| %.4f against %.4f (within %.3f)", d.mean_abs, bf16_floor, kBf16Slack);
+}
 
 void check_against_ref(const std::string &name, const std::vector<Pair> &pairs, const std::vector<PairScore> &got,
                        const std::vector<RefScore> &ref, bool fp32, int top_n, double bf16_floor) {
@@ -203,10 +217,7 @@ void check_against_ref(const std::string &name, const std::vector<Pair> &pairs, 
         R.check(!d.non_finite && d.max_abs <= 1e-3, name + " vs float64 reference",
                 "max |dlogprob| %.3g mean %.3g over %zu tokens (bound max 1e-3)", d.max_abs, d.mean_abs, d.n);
     } else {
-        const double bound = bf16_bound(bf16_floor);
-        R.check(!d.non_finite && d.mean_abs <= bound, name + " vs float64 reference",
-                "mean |dlogprob| %.4f max %.3g over %zu tokens (bound mean %.4f; bf16 storage alone %.4f)", d.mean_abs,
-                d.max_abs, d.n, bound, bf16_floor);
+        check_bf16_mean(name + " vs float64 reference", d, bf16_floor);
     }
     int compared = 0, n_tasks = 0;
     const bool ok = same_picks(pairs, sums_of(ref), sums_of(got), 0.1, &compared, &n_tasks);
@@ -336,13 +347,11 @@ void test_model(const Abi &cuda, const Abi *cpu, const ModelShape &shape, uint64
                 R.check(!d.non_finite && d.max_abs <= 1e-3 && picks_ok, label(shape, "fp32", 16) + " vs cpu core",
                         "max |dlogprob| %.3g mean %.3g (bound 1e-3), picks %s on %d/%d tasks", d.max_abs, d.mean_abs,
                         picks_ok ? "equal" : "DIFFERENT", compared, n_tasks);
-            else
-                R.check(!d.non_finite && d.mean_abs <= bf16_bound(bf16_floor) && picks_ok,
-                        label(shape, "bf16", 16) + " vs cpu core",
-                        "mean |dlogprob| %.4f max %.3g (bound mean %.4f; bf16 storage alone %.4f), picks %s on %d/%d "
-                        "tasks with margin > 0.1",
-                        d.mean_abs, d.max_abs, bf16_bound(bf16_floor), bf16_floor, picks_ok ? "equal" : "DIFFERENT",
-                        compared, n_tasks);
+            else {
+                check_bf16_mean(label(shape, "bf16", 16) + " vs cpu core", d, bf16_floor);
+                R.check(picks_ok, label(shape, "bf16", 16) + " vs cpu core picks",
+                        "picks %s on %d/%d tasks with margin > 0.1", picks_ok ? "equal" : "DIFFERENT", compared, n_tasks);
+            }
         }
     }
 }
