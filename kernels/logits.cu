@@ -19,6 +19,36 @@ __device__ __forceinline__ void lse_merge(float &m, float &s, float m2, float s2
     m = mn;
 }
 
+// Adds v to a thread's running (max, sum of exp(x - max)).
+__device__ __forceinline__ void lse_add(float &m, float &s, float v) {
+    if (v > m) {
+        s = s * expf(m - v) + 1.f;
+        m = v;
+    } else if (v > kNegInf) { // a -inf logit adds nothing (and -inf - -inf is NaN)
+        s += expf(v - m);
+    }
+}
+
+// The block's log-sum-exp from every thread's (m, s), returned to all
+// threads; the merge order is fixed, so the result is too.
+__device__ float block_lse(float m, float s, float *sm_m, float *sm_s) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float m2 = __shfl_xor_sync(0xffffffffu, m, o);
+        const float s2 = __shfl_xor_sync(0xffffffffu, s, o);
+        lse_merge(m, s, m2, s2);
+    }
+    if (lane == 0) {
+        sm_m[warp] = m;
+        sm_s[warp] = s;
+    }
+    __syncthreads();
+    float M = sm_m[0], S = sm_s[0];
+    for (int w = 1; w < kWarps; ++w) lse_merge(M, S, sm_m[w], sm_s[w]);
+    return M + logf(S);
+}
+
 // Larger value wins; equal values go to the lower id, so results do not
 // depend on the thread layout.
 __device__ __forceinline__ bool beats(float v, int i, float v2, int i2) {
@@ -65,12 +95,7 @@ __global__ void __launch_bounds__(kThreads) logits_kernel(LogitsParams p) {
 
     for (int i = threadIdx.x; i < V; i += kThreads) {
         const float v = x[i];
-        if (v > m) {
-            s = s * expf(m - v) + 1.f;
-            m = v;
-        } else if (v > kNegInf) { // a -inf logit adds nothing (and -inf - -inf is NaN)
-            s += expf(v - m);
-        }
+        lse_add(m, s, v);
         if (v > best.v) best = {v, i};
         if (K > 0 && (n_top < K || v > top_v[n_top - 1])) {
             int j = n_top < K ? n_top++ : K - 1;
@@ -84,23 +109,7 @@ __global__ void __launch_bounds__(kThreads) logits_kernel(LogitsParams p) {
         }
     }
 
-    // Log-sum-exp over the block.
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        const float m2 = __shfl_xor_sync(0xffffffffu, m, o);
-        const float s2 = __shfl_xor_sync(0xffffffffu, s, o);
-        lse_merge(m, s, m2, s2);
-    }
-    if (lane == 0) {
-        sm_m[warp] = m;
-        sm_s[warp] = s;
-    }
-    __syncthreads();
-    float M = sm_m[0], S = sm_s[0];
-    for (int w = 1; w < kWarps; ++w) lse_merge(M, S, sm_m[w], sm_s[w]);
-    const float lse = M + logf(S);
-
+    const float lse = block_lse(m, s, sm_m, sm_s);
     best = block_best(best, sm_best);
     if (threadIdx.x == 0) {
         const float xt = x[p.target[row]];
@@ -133,30 +142,8 @@ __global__ void __launch_bounds__(kThreads) top_rounds_kernel(LogitsParams p) {
     const int V = p.n_vocab;
     const float *x = p.logits + (int64_t)row * V;
     float m = kNegInf, s = 0.f;
-    for (int i = threadIdx.x; i < V; i += kThreads) {
-        const float v = x[i];
-        if (v > m) {
-            s = s * expf(m - v) + 1.f;
-            m = v;
-        } else if (v > kNegInf) {
-            s += expf(v - m);
-        }
-    }
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        const float m2 = __shfl_xor_sync(0xffffffffu, m, o);
-        const float s2 = __shfl_xor_sync(0xffffffffu, s, o);
-        lse_merge(m, s, m2, s2);
-    }
-    if (lane == 0) {
-        sm_m[warp] = m;
-        sm_s[warp] = s;
-    }
-    __syncthreads();
-    float M = sm_m[0], S = sm_s[0];
-    for (int w = 1; w < kWarps; ++w) lse_merge(M, S, sm_m[w], sm_s[w]);
-    const float lse = M + logf(S);
+    for (int i = threadIdx.x; i < V; i += kThreads) lse_add(m, s, x[i]);
+    const float lse = block_lse(m, s, sm_m, sm_s);
 
     Best prev = {CUDART_INF_F, -1};
     for (int k = 0; k < p.top_n; ++k) {
