@@ -104,15 +104,13 @@ func TestCUDAAgainstCPU(t *testing.T) {
 	for _, nm := range models {
 		t.Run(nm.name, func(t *testing.T) {
 			cpu := openTest(t, nm.weights, Options{Threads: 4, NoCache: true})
-			sets := []struct {
+			type requestSet struct {
 				name string
 				reqs []Request
-			}{{"random tokens", randomRequests(77, nm.vocab, 200)}}
+			}
+			sets := []requestSet{{"random tokens", randomRequests(77, nm.vocab, 200)}}
 			if nm.name == "stories260K" {
-				sets = append(sets, struct {
-					name string
-					reqs []Request
-				}{"story text", tokenized(t, cpu, storyRequests())})
+				sets = append(sets, requestSet{"story text", tokenized(t, cpu, storyRequests())})
 			}
 			for _, set := range sets {
 				reqs := set.reqs
