@@ -197,6 +197,10 @@ func (m *Model) Close() error {
 	return errors.Join(errs...)
 }
 
+// namespace is the root of every block hash this model's plans compute:
+// blocks (and anything keyed by block hashes) of different models never match.
+func (m *Model) namespace() string { return m.info.Name + "/" + m.info.Arch }
+
 // Info describes the model.
 func (m *Model) Info() ModelInfo { return m.info }
 

@@ -133,7 +133,7 @@ func (m *Model) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]R
 		MaxBatchTokens: m.opts.MaxBatchTokens,
 		MaxLen:         m.opts.MaxLength,
 		NoCache:        m.opts.NoCache || so.NoCache,
-		Namespace:      m.info.Name + "/" + m.info.Arch,
+		Namespace:      m.namespace(),
 		TopN:           int32(so.TopN),
 	})
 	if err != nil {
