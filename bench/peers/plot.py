@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The report's plot: PREFIX.json (benchgpu report) to PREFIX.png.
 
-    python bench/peers/plot.py bench/results/h100-80gb-hbm3-2026-11-25.json
+    python bench/peers/plot.py bench/results/h100-1b-gpt2-large-bench.json
 
 One row per model: tokens/s of every peer per workload (log scale, total
 tokens over wall time), and wall time over the FLOP floor (log scale; 1 is
