@@ -65,13 +65,26 @@ func (l *List) Len() int { return l.n }
 func (l *List) Contains(id int32) bool { return l.links[id].in }
 
 // Front is the least recently used id, or None when the list is empty.
-func (l *List) Front() int32 { return l.front }
+func (l *List) Front() int32 {
+	if l.n == 0 {
+		return None
+	}
+	return l.front
+}
+
+// normalize gives the zero value's ends their empty value.
+func (l *List) normalize() {
+	if l.n == 0 {
+		l.front, l.back = None, None
+	}
+}
 
 // Next is the id after id towards the back, or None.
 func (l *List) Next(id int32) int32 { return l.links[id].next }
 
 // PushBack adds id, which must not be in the list, as the most recently used.
 func (l *List) PushBack(id int32) {
+	l.normalize()
 	k := &l.links[id]
 	k.in, k.prev, k.next = true, l.back, None
 	if l.back != None {
@@ -85,6 +98,7 @@ func (l *List) PushBack(id int32) {
 
 // PushFront adds id, which must not be in the list, as the first to go.
 func (l *List) PushFront(id int32) {
+	l.normalize()
 	k := &l.links[id]
 	k.in, k.prev, k.next = true, None, l.front
 	if l.front != None {
@@ -124,7 +138,7 @@ func (l *List) MoveToBack(id int32) {
 // PopFront removes and returns the least recently used id, or None when the
 // list is empty.
 func (l *List) PopFront() int32 {
-	id := l.front
+	id := l.Front()
 	if id != None {
 		l.Remove(id)
 	}

@@ -47,6 +47,25 @@ func TestListOrder(t *testing.T) {
 	}
 }
 
+func TestListZeroValue(t *testing.T) {
+	var l List
+	if l.Front() != None || l.PopFront() != None || l.Len() != 0 {
+		t.Fatal("the zero value is not empty")
+	}
+	l.Grow(3)
+	l.PushBack(2)
+	l.PushBack(0)
+	l.PushFront(1)
+	if got, want := order(&l), []int32{1, 2, 0}; !slices.Equal(got, want) {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+	l.Remove(2)
+	l.Remove(0)
+	if got, want := order(&l), []int32{1}; !slices.Equal(got, want) || l.PopFront() != 1 || l.Front() != None {
+		t.Fatalf("order %v, want %v", got, want)
+	}
+}
+
 // TestListAgainstSlice checks random operations against a plain slice.
 func TestListAgainstSlice(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
