@@ -13,8 +13,8 @@ const NullBlock int32 = 0
 const noBlock int32 = -1
 
 // BlockPool is the bookkeeping of the KV cache, after vLLM's BlockPool: a
-// fixed array of blocks with reference counts; the free blocks linked
-// through the blocks themselves in LRU order (head: evicted first); full
+// fixed array of blocks with reference counts; the free blocks linked by
+// block id in LRU order (head: evicted first); full
 // blocks registered under their chained hash so that a later call with the
 // same prefix finds them. The K/V memory itself lives in the native core,
 // indexed by the same block ids (lmscore_kv_init with NumBlocks blocks).
