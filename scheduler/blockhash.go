@@ -47,6 +47,26 @@ func NamespaceHash(key string) BlockHash {
 	return finish(hi, lo, uint64(len(key)))
 }
 
+// AppendBlockHashes is the one place that chains block hashes: the planner
+// names KV blocks with it, and anything else keyed by blocks of a prompt
+// (the root package's OutputStore) calls it to get the same names. hashes
+// holds the hashes of the first len(hashes) full blocks of tokens (none, to
+// start from the root); AppendBlockHashes appends those of the full blocks
+// of blockSize tokens after them and returns the extended slice. Block 0
+// chains onto namespace (a NamespaceHash), block b onto block b-1, so a
+// block's hash names the whole prefix through its end. A partial block at
+// the end of tokens has no hash.
+func AppendBlockHashes(hashes []BlockHash, namespace BlockHash, tokens []int32, blockSize int) []BlockHash {
+	for b := len(hashes); (b+1)*blockSize <= len(tokens); b++ {
+		parent := namespace
+		if b > 0 {
+			parent = hashes[b-1]
+		}
+		hashes = append(hashes, chainHash(parent, namespace, tokens[b*blockSize:(b+1)*blockSize]))
+	}
+	return hashes
+}
+
 // chainHash is H(parent, tokens, namespace): the hash of the block holding
 // tokens whose prefix before it hashed to parent.
 func chainHash(parent, namespace BlockHash, tokens []int32) BlockHash {

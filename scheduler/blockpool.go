@@ -1,6 +1,10 @@
 package scheduler
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/lmscore/lmscore/internal/lru"
+)
 
 // NullBlock is the reserved block id 0: never handed out, so that a zeroed
 // block table entry can never alias live K/V.
@@ -9,8 +13,8 @@ const NullBlock int32 = 0
 const noBlock int32 = -1
 
 // BlockPool is the bookkeeping of the KV cache, after vLLM's BlockPool: a
-// fixed array of blocks with reference counts; the free blocks linked
-// through the blocks themselves in LRU order (head: evicted first); full
+// fixed array of blocks with reference counts; the free blocks linked by
+// block id in LRU order (head: evicted first); full
 // blocks registered under their chained hash so that a later call with the
 // same prefix finds them. The K/V memory itself lives in the native core,
 // indexed by the same block ids (lmscore_kv_init with NumBlocks blocks).
@@ -22,11 +26,10 @@ const noBlock int32 = -1
 type BlockPool struct {
 	blockSize int32
 	blocks    []poolBlock
-	// Free list, doubly linked through poolBlock.prev/next so that a hit on
-	// a cached free block unlinks it in O(1).
-	freeHead, freeTail int32
-	numFree            int
-	numCachedFree      int
+	// Free list, the shared intrusive LRU (front: reused first) over block
+	// ids, so that a hit on a cached free block unlinks it in O(1).
+	free          lru.List
+	numCachedFree int
 	// cached maps a registered hash's low half to its block; the block
 	// stores the whole hash, so a lookup checks the high half too and a
 	// collision of low halves (chance 2^-64 per pair) costs a miss, never a
@@ -41,10 +44,8 @@ type BlockPool struct {
 }
 
 type poolBlock struct {
-	ref        int32
-	prev, next int32
-	free       bool
-	hash       BlockHash
+	ref  int32
+	hash BlockHash
 }
 
 // NewBlockPool returns a pool of numBlocks blocks of blockSize token slots,
@@ -68,12 +69,10 @@ func NewBlockPool(numBlocks, blockSize int) (*BlockPool, error) {
 // block become free and empty, in id order.
 func (p *BlockPool) Reset() {
 	p.cached = newBlockIndex(len(p.blocks))
-	p.freeHead, p.freeTail = noBlock, noBlock
-	p.numFree, p.numCachedFree = 0, 0
+	p.free.Reset(len(p.blocks))
+	p.numCachedFree = 0
 	p.evicted = newEvictedSet(len(p.blocks))
-	for i := range p.blocks {
-		p.blocks[i] = poolBlock{prev: noBlock, next: noBlock}
-	}
+	clear(p.blocks)
 	for i := int32(1); i < int32(len(p.blocks)); i++ {
 		p.pushTail(i)
 	}
@@ -90,10 +89,10 @@ func (p *BlockPool) NumBlocks() int { return len(p.blocks) }
 func (p *BlockPool) Usable() int { return len(p.blocks) - 1 }
 
 // NumUsed counts the blocks referenced by a plan in progress.
-func (p *BlockPool) NumUsed() int { return p.Usable() - p.numFree }
+func (p *BlockPool) NumUsed() int { return p.Usable() - p.free.Len() }
 
 // NumFree counts the unreferenced blocks, cached or empty.
-func (p *BlockPool) NumFree() int { return p.numFree }
+func (p *BlockPool) NumFree() int { return p.free.Len() }
 
 // NumCachedFree counts the unreferenced blocks that still hold a cached prefix.
 func (p *BlockPool) NumCachedFree() int { return p.numCachedFree }
@@ -109,8 +108,8 @@ func (p *BlockPool) Hash(block int32) BlockHash { return p.blocks[block].hash }
 
 // FreeOrder lists the free blocks from the next to be reused to the last.
 func (p *BlockPool) FreeOrder() []int32 {
-	out := make([]int32, 0, p.numFree)
-	for b := p.freeHead; b != noBlock; b = p.blocks[b].next {
+	out := make([]int32, 0, p.free.Len())
+	for b := p.free.Front(); b != lru.None; b = p.free.Next(b) {
 		out = append(out, b)
 	}
 	return out
@@ -123,8 +122,8 @@ func (p *BlockPool) FreeOrder() []int32 {
 // content if it has any, with one reference. ok is false when every block
 // is referenced.
 func (p *BlockPool) allocate() (block int32, ok bool) {
-	b := p.freeHead
-	if b == noBlock {
+	b := p.free.Front()
+	if b == lru.None {
 		return noBlock, false
 	}
 	p.unlink(b)
@@ -148,7 +147,7 @@ func (p *BlockPool) lookup(h BlockHash) (block int32, ok bool) {
 	if b == 0 || p.blocks[b].hash != h {
 		return noBlock, false
 	}
-	if p.blocks[b].free {
+	if p.free.Contains(b) {
 		p.unlink(b)
 	}
 	p.blocks[b].ref++
@@ -195,7 +194,7 @@ func (p *BlockPool) abandon(registered []int32) {
 			continue // evicted since
 		}
 		p.cached.remove(pb.hash.Lo, b)
-		if pb.free {
+		if p.free.Contains(b) {
 			// Empty now: reuse it before any block that holds a prefix.
 			p.unlink(b)
 			pb.hash = BlockHash{}
@@ -232,48 +231,22 @@ func (p *BlockPool) release(block int32) {
 }
 
 func (p *BlockPool) pushTail(b int32) {
-	pb := &p.blocks[b]
-	pb.free, pb.prev, pb.next = true, p.freeTail, noBlock
-	if p.freeTail != noBlock {
-		p.blocks[p.freeTail].next = b
-	} else {
-		p.freeHead = b
-	}
-	p.freeTail = b
-	p.countFree(pb, 1)
+	p.free.PushBack(b)
+	p.countFree(b, 1)
 }
 
 func (p *BlockPool) pushHead(b int32) {
-	pb := &p.blocks[b]
-	pb.free, pb.prev, pb.next = true, noBlock, p.freeHead
-	if p.freeHead != noBlock {
-		p.blocks[p.freeHead].prev = b
-	} else {
-		p.freeTail = b
-	}
-	p.freeHead = b
-	p.countFree(pb, 1)
+	p.free.PushFront(b)
+	p.countFree(b, 1)
 }
 
 func (p *BlockPool) unlink(b int32) {
-	pb := &p.blocks[b]
-	if pb.prev != noBlock {
-		p.blocks[pb.prev].next = pb.next
-	} else {
-		p.freeHead = pb.next
-	}
-	if pb.next != noBlock {
-		p.blocks[pb.next].prev = pb.prev
-	} else {
-		p.freeTail = pb.prev
-	}
-	pb.free, pb.prev, pb.next = false, noBlock, noBlock
-	p.countFree(pb, -1)
+	p.free.Remove(b)
+	p.countFree(b, -1)
 }
 
-func (p *BlockPool) countFree(pb *poolBlock, d int) {
-	p.numFree += d
-	if !pb.hash.IsZero() {
+func (p *BlockPool) countFree(b int32, d int) {
+	if !p.blocks[b].hash.IsZero() {
 		p.numCachedFree += d
 	}
 }

@@ -11,7 +11,9 @@
 //     (trie position, target); equal outputs of different requests are one
 //     row, routed to all of them (Step.RouteStart/RouteRequest/RouteToken).
 //   - BlockPool is the KV cache's bookkeeping (blocks, reference counts, an
-//     LRU free list, full blocks cached under chained hashes); one pool
+//     LRU free list (internal/lru), full blocks cached under the chained
+//     hashes of AppendBlockHashes, which anything else keyed by prompt
+//     blocks uses too, e.g. lmscore.OutputStore); one pool
 //     lives as long as the native KV pool it mirrors, so a later plan reuses
 //     the prefixes of an earlier one.
 //   - Planner walks the trie depth first and emits steps one at a time

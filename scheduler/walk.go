@@ -46,12 +46,9 @@ func (p *Planner) planNode(id prefixtrie.NodeID) error {
 		var h BlockHash
 		known := false
 		if full {
-			prev := p.ns
-			if b > 0 {
-				prev = p.pathHash[b-1]
-			}
-			h = chainHash(prev, p.ns, p.pathTokens[b*bs:(b+1)*bs])
-			p.pathHash[b] = h
+			// pathHash holds the path's hashes up to b-1; appending block b
+			// writes pathHash[b] in place (its capacity is the deepest path).
+			h = AppendBlockHashes(p.pathHash[:b], p.ns, p.pathTokens[:(b+1)*bs], int(bs))[b]
 			// Only a block whose predecessor the pool knew (cached now, or
 			// evicted lately) can be known itself: it was registered after
 			// it, and is evicted before it (finished paths free their

@@ -124,9 +124,9 @@ type promptPlan struct {
 	generate  bool // one greedy token follows the prompt
 	req       int  // index into the job's requests, or -1 when nothing is scored
 	// With scoreEcho: the outputs of tokens[1:from] come from cached, the
-	// output cache's entries for the leading blocks; those of tokens[from:]
+	// output cache's blocks for the leading blocks; those of tokens[from:]
 	// from the model, which scores (tokens[:from], tokens[from:]).
-	cached []*outputEntry
+	cached []*lmscore.OutputBlock
 	from   int
 }
 
@@ -134,11 +134,7 @@ type promptPlan struct {
 func (pl *promptPlan) echoOutput(j int, res *lmscore.Result, blockSize int) (float32, []lmscore.TokenLogProb) {
 	if j < pl.from {
 		e := pl.cached[j/blockSize]
-		var top []lmscore.TokenLogProb
-		if e.top != nil {
-			top = e.top[j%blockSize]
-		}
-		return e.logprobs[j%blockSize], top
+		return e.LogProb(j % blockSize), e.TopLogProbs(j % blockSize)
 	}
 	var top []lmscore.TokenLogProb
 	if res.TopLogProbs != nil {
@@ -247,7 +243,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) (*completio
 				if res.TopLogProbs != nil {
 					top = res.TopLogProbs[:n]
 				}
-				s.outputs.store(pl.tokens, pl.from, res.TokenLogProbs[:n], top, topLen(res))
+				s.outputs.Store(pl.tokens, pl.from, res.TokenLogProbs[:n], top, topLen(res))
 			}
 		}
 		c, err := s.buildChoice(pl, res, req.Echo, req.Logprobs)
@@ -275,7 +271,7 @@ func (s *Server) planPrompt(job *batchJob, toks []int32, scoreEcho, generate boo
 	}
 	switch {
 	case scoreEcho:
-		pl.cached = s.outputs.lookup(toks, *logprobs)
+		pl.cached = s.outputs.Lookup(toks, *logprobs)
 		// The first token is the context of the rest: it has no output.
 		pl.from = max(len(pl.cached)*s.outputBlock, 1)
 		if pl.from < len(toks) {

@@ -128,7 +128,7 @@ func (m *metrics) observeCall(nPrompts int, st lmscore.Stats, wall time.Duration
 
 // write renders every metric in the Prometheus text exposition format
 // (version 0.0.4). cache is read by the caller, outside m.mu.
-func (m *metrics) write(w io.Writer, cache lmscore.CacheStats, oc outputCacheStats, inFlight, queued int) error {
+func (m *metrics) write(w io.Writer, cache lmscore.CacheStats, oc lmscore.OutputStoreStats, inFlight, queued int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var b strings.Builder

@@ -108,7 +108,7 @@ type Server struct {
 	vocab   *vocab
 
 	maxPromptTokens int
-	outputs         *outputCache // nil when off
+	outputs         *lmscore.OutputStore // nil when off
 	outputBlock     int
 	metrics         *metrics
 	batcher         *batcher
@@ -166,7 +166,10 @@ func New(model Scorer, cfg Config) (*Server, error) {
 		s.outputBlock = 16
 	}
 	if cfg.OutputCacheBytes > 0 {
-		s.outputs = newOutputCache(s.outputBlock, cfg.OutputCacheBytes)
+		var err error
+		if s.outputs, err = newOutputStore(model, s.name, s.outputBlock, cfg.OutputCacheBytes); err != nil {
+			return nil, fmt.Errorf("server: output cache: %w", err)
+		}
 	}
 	s.vocab = newVocab(model, mi.NVocab)
 	if mi.BOS >= 0 && int(mi.BOS) < mi.NVocab {
@@ -175,6 +178,18 @@ func New(model Scorer, cfg Config) (*Server, error) {
 	s.batcher = newBatcher(model, s.metrics, cfg.BatchWindow, cfg.MaxMergeTokens)
 	s.routes()
 	return s, nil
+}
+
+// newOutputStore makes the output cache: for an *lmscore.Model, keyed by
+// the block hashes its plans cache K/V under; for another Scorer (a test's
+// fake), under the model's name: a server's store holds one model's blocks.
+func newOutputStore(model Scorer, name string, blockSize int, budget int64) (*lmscore.OutputStore, error) {
+	if m, ok := model.(interface {
+		NewOutputStore(blockSize int, budgetBytes int64) (*lmscore.OutputStore, error)
+	}); ok {
+		return m.NewOutputStore(blockSize, budget)
+	}
+	return lmscore.NewOutputStore(name, blockSize, budget)
 }
 
 // Name is the model name clients must send.
@@ -258,7 +273,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	cache := *s.batcher.cache.Load()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	_ = s.metrics.write(w, cache, s.outputs.stats(), int(s.inFlight.Load()), int(s.batcher.queued.Load()))
+	_ = s.metrics.write(w, cache, s.outputs.Stats(), int(s.inFlight.Load()), int(s.batcher.queued.Load()))
 }
 
 func (s *Server) nextID() string {
