@@ -81,7 +81,7 @@ class Report {
     }
     bool err(const std::string &name, const Err &e, double tol_rel_l2) {
         const bool ok = !e.non_finite && e.rel_l2 <= tol_rel_l2;
-        return check(ok, name, "rel_l2 %.3g max_abs %.3g%s (tol rel_l2 %.1g)", e.rel_l2, e.max_abs,
+        return check(ok, name, "rel_l2 %.3g max_abs %.3g%s (tol rel_l2 %.2g)", e.rel_l2, e.max_abs,
                      e.non_finite ? " NON-FINITE" : "", tol_rel_l2);
     }
     void info(const char *fmt, ...) __attribute__((format(printf, 2, 3))) {

@@ -24,6 +24,7 @@
 #include "abi.h"
 #include "plan.h"
 #include "test_util.h"
+#include "timing.h"
 
 using namespace lmscore_test;
 
@@ -51,11 +52,6 @@ void fill_bf16(std::vector<uint16_t> &v, float a, uint64_t seed) {
     for (auto &t : th) t.join();
 }
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
-
 // cuBLAS bf16 GEMM, m = n = k = 8192, fp32 accumulation, on random data.
 double gemm_peak_tflops() {
     const int n = 8192;
@@ -73,25 +69,12 @@ double gemm_peak_tflops() {
         return cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, n, n, n, &alpha, A, CUDA_R_16BF, n, B, CUDA_R_16BF, n,
                             &beta, C, CUDA_R_16BF, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     };
-    for (int i = 0; i < 5; ++i) run();
-    cudaEvent_t a, b;
-    cudaEventCreate(&a);
-    cudaEventCreate(&b);
-    std::vector<double> ms;
-    for (int i = 0; i < 20; ++i) {
-        cudaEventRecord(a);
-        if (run() != CUBLAS_STATUS_SUCCESS) return -1;
-        cudaEventRecord(b);
-        cudaEventSynchronize(b);
-        float m;
-        cudaEventElapsedTime(&m, a, b);
-        ms.push_back(m);
-    }
+    const double ms = median_ms([&] { return run() == CUBLAS_STATUS_SUCCESS; }, 5, 20);
     cublasDestroy(handle);
     cudaFree(A);
     cudaFree(B);
     cudaFree(C);
-    return 2.0 * n * n * (double)n / (median(ms) * 1e-3) / 1e12;
+    return ms > 0 ? 2.0 * n * n * (double)n / (ms * 1e-3) / 1e12 : -1;
 }
 
 } // namespace
@@ -195,21 +178,17 @@ int main(int argc, char **argv) {
             std::vector<float> lp(n_out);
             std::vector<uint8_t> g(n_out);
             lmscore_batch_result r{lp.data(), g.data(), nullptr, nullptr};
-            std::vector<double> secs;
-            bool ok = true;
-            for (int i = 0; i < 12 && ok; ++i) {
-                const auto a = std::chrono::steady_clock::now();
-                ok = cuda.step_run(step, e.kv(), &b, &r) == LMSCORE_STATUS_OK;
-                const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
-                if (i >= 2) secs.push_back(s); // two warm-up steps
-            }
+            // step_run returns when the step's results are on the host, so
+            // the events around it time the whole call, as a caller sees it.
+            const double ms = median_ms([&] { return cuda.step_run(step, e.kv(), &b, &r) == LMSCORE_STATUS_OK; }, 2, 10);
+            const bool ok = ms >= 0;
             bool finite = true;
             for (float x : lp) finite = finite && std::isfinite(x) && x <= 0.f;
             char name[128];
             snprintf(name, sizeof name, "step 8x1024 tokens, %d output rows, %s GEMMs", n_out, gemms);
             if (!R.check(ok && finite, name, "%s", ok ? (finite ? "ran, logprobs finite and <= 0" : "bad logprobs") : cuda.last_error()))
                 continue;
-            const double t = median(secs);
+            const double t = ms * 1e-3;
             const double flops = 2.0 * N * params_per_layer * L + attn_flops + 2.0 * n_out * (double)E * V;
             R.info("throughput bf16, %s GEMMs, %d output rows: median step %.2f ms, %.0f tokens/s, %.1f TFLOP/s = %.1f%% of "
                    "the measured GEMM peak (flops: linear %.1f T, attention %.2f T, LM head %.2f T)",

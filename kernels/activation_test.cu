@@ -1,0 +1,61 @@
+// activation_test.cu — activation.cu (SwiGLU, GELU-tanh with bias, the
+// residual add with bias) against float64 references, and their timing.
+#include "kernel_test.h"
+
+using namespace lmscore_cuda;
+
+namespace lmscore_test {
+
+void activation_check(Rng &rng) {
+    const int N = 29, F = 300, E = 96; // not multiples of the kernels' 256 threads
+    for (DType t : {DType::F32, DType::BF16}) {
+        // gu is (N, 2F): gate | up; out (N, F) = silu(gate) * up.
+        std::vector<float> gu = randn(rng, (size_t)N * 2 * F, 2.f);
+        Buf dgu(gu, DType::F32), out((size_t)N * F, t);
+        CUDA_OK(swiglu(dgu.as<float>(), N, F, out.p, t, 0));
+        sync_check("swiglu");
+        std::vector<double> ref((size_t)N * F);
+        for (int i = 0; i < N; ++i)
+            for (int f = 0; f < F; ++f) {
+                const double g = gu[(size_t)i * 2 * F + f], u = gu[(size_t)i * 2 * F + F + f];
+                ref[(size_t)i * F + f] = g / (1 + exp(-g)) * u;
+            }
+        // Elementwise: n = 1 (a few roundings and expf's or tanhf's ulps,
+        // which kToleranceFactor covers).
+        R.err(std::string("swiglu ") + dname(t), compare(out.download(), ref), tolerance(t, 1));
+
+        // up is (N, F), bias (F).
+        std::vector<float> up = randn(rng, (size_t)N * F, 2.f), bias = randn(rng, F, 0.5f);
+        Buf dup(up, DType::F32), db(bias, DType::F32), out2((size_t)N * F, t);
+        CUDA_OK(gelu_bias(dup.as<float>(), db.as<float>(), N, F, out2.p, t, 0));
+        sync_check("gelu");
+        for (int i = 0; i < N * F; ++i) {
+            const double x = up[i] + bias[i % F];
+            ref[i] = 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+        }
+        R.err(std::string("gelu_bias ") + dname(t), compare(out2.download(), ref), tolerance(t, 1));
+
+        // x, y are (N, E), b (E); x += y + b, always fp32, so checked once.
+        std::vector<float> x = randn(rng, (size_t)N * E), y = randn(rng, (size_t)N * E), b = randn(rng, E);
+        Buf dx(x, DType::F32), dy(y, DType::F32), dbb(b, DType::F32);
+        CUDA_OK(residual_add(dx.as<float>(), dy.as<float>(), dbb.as<float>(), N, E, 0));
+        sync_check("residual");
+        std::vector<double> rref((size_t)N * E);
+        for (int i = 0; i < N * E; ++i) rref[i] = (double)x[i] + y[i] + b[i % E];
+        if (t == DType::F32) R.err("residual_add+bias f32", compare(dx.download(), rref), tolerance(DType::F32, 3));
+    }
+}
+
+// A Llama-3.2-1B step's FFN: SwiGLU over 8192 tokens x 8192 to bf16, and
+// the residual add of 8192 x 2048.
+void activation_perf(Rng &rng) {
+    const int N = 8192, F = 8192, E = 2048;
+    Buf gu(randn(rng, (size_t)N * 2 * F), DType::F32), out((size_t)N * F, DType::BF16);
+    const double ms = median_ms(launches([&] { return swiglu(gu.as<float>(), N, F, out.p, DType::BF16, 0); }), 3, 10);
+    R.info("perf swiglu f32 -> bf16 8192 x 8192: median %.3f ms, %.0f GB/s", ms, gb_per_s(gu.bytes() + out.bytes(), ms));
+    Buf x(randn(rng, (size_t)N * E), DType::F32), y(randn(rng, (size_t)N * E), DType::F32);
+    const double rms = median_ms(launches([&] { return residual_add(x.as<float>(), y.as<float>(), nullptr, N, E, 0); }), 3, 10);
+    R.info("perf residual_add f32 8192 x 2048: median %.3f ms, %.0f GB/s", rms, gb_per_s(3.0 * x.bytes(), rms));
+}
+
+} // namespace lmscore_test

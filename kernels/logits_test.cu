@@ -1,0 +1,101 @@
+// logits_test.cu — logits.cu (log-softmax at the target, is-greedy, top-n
+// ids and log-probabilities in one pass; top_n past kMaxTopN takes the
+// second kernel) against a float64 reference with exact ids and tie order;
+// and its timing.
+#include <numeric>
+
+#include "kernel_test.h"
+
+using namespace lmscore_cuda;
+
+namespace lmscore_test {
+
+void logits_check(Rng &rng) {
+    const int V = 50021, rows = 9;
+    for (int K : {0, 5, kMaxTopN, kMaxTopN + 36}) {
+        std::vector<float> x = randn(rng, (size_t)rows * V, 3.f);
+        std::vector<int32_t> target(rows);
+        for (int r = 0; r < rows; ++r) target[r] = rng.below(V);
+        // Row 1: its target is the arg-max. Row 2: the maximum appears twice;
+        // the lower id must come first and both count as greedy.
+        {
+            float *r1 = &x[(size_t)1 * V];
+            target[1] = (int32_t)(std::max_element(r1, r1 + V) - r1);
+            float *r2 = &x[(size_t)2 * V];
+            r2[100] = r2[40000] = 25.f;
+            target[2] = 40000;
+        }
+        Buf dx(x, DType::F32);
+        IntBuf dt(target);
+        Buf lp(rows, DType::F32), tlp((size_t)rows * std::max(K, 1), DType::F32);
+        int32_t *greedy, *tids;
+        CUDA_OK(cudaMalloc(&greedy, rows * 4));
+        CUDA_OK(cudaMalloc(&tids, (size_t)rows * std::max(K, 1) * 4));
+        CUDA_OK(cudaMemset(greedy, 0xff, rows * 4));
+        LogitsParams p{dx.as<float>(), dt.p, rows, V, K, lp.as<float>(), greedy, tids, tlp.as<float>()};
+        CUDA_OK(logits_reduce(p, 0));
+        sync_check("logits_reduce");
+        std::vector<float> got_lp = lp.download(), got_tlp = tlp.download();
+        std::vector<int32_t> got_g(rows), got_ids((size_t)rows * std::max(K, 1));
+        CUDA_OK(cudaMemcpy(got_g.data(), greedy, rows * 4, cudaMemcpyDeviceToHost));
+        CUDA_OK(cudaMemcpy(got_ids.data(), tids, got_ids.size() * 4, cudaMemcpyDeviceToHost));
+        cudaFree(greedy);
+        cudaFree(tids);
+
+        std::vector<double> ref_lp(rows), ref_tlp, out_tlp;
+        bool greedy_ok = true, ids_ok = true;
+        for (int r = 0; r < rows; ++r) {
+            const float *xr = &x[(size_t)r * V];
+            double mx = -INFINITY;
+            for (int i = 0; i < V; ++i) mx = std::max(mx, (double)xr[i]);
+            double sum = 0;
+            for (int i = 0; i < V; ++i) sum += exp(xr[i] - mx);
+            const double lse = mx + log(sum);
+            ref_lp[r] = xr[target[r]] - lse;
+            if (got_g[r] != (xr[target[r]] == (float)mx ? 1 : 0)) greedy_ok = false;
+            std::vector<int> order(V);
+            std::iota(order.begin(), order.end(), 0);
+            std::partial_sort(order.begin(), order.begin() + K, order.end(),
+                              [&](int a, int b) { return xr[a] > xr[b] || (xr[a] == xr[b] && a < b); });
+            for (int k = 0; k < K; ++k) {
+                if (got_ids[(size_t)r * K + k] != order[k]) ids_ok = false;
+                ref_tlp.push_back(xr[order[k]] - lse);
+                out_tlp.push_back(got_tlp[(size_t)r * K + k]);
+            }
+        }
+        // The sum of exponentials is a block reduction over V by the
+        // kernel's kThreads = 512 threads; then one subtraction, x - lse.
+        const double tol = tolerance(DType::F32, block_reduction_chain(V, 512) + 1);
+        char name[64];
+        snprintf(name, sizeof name, "logits V=%d top_n=%d logprob", V, K);
+        R.err(name, compare(got_lp, ref_lp), tol);
+        snprintf(name, sizeof name, "logits V=%d top_n=%d is_greedy", V, K);
+        R.check(greedy_ok, name, "%s", greedy_ok ? "matches target == max (ties included)" : "mismatch");
+        if (K > 0) {
+            snprintf(name, sizeof name, "logits V=%d top_n=%d top ids", V, K);
+            R.check(ids_ok, name, "%s", ids_ok ? "exact order, ties to the lower id" : "mismatch");
+            snprintf(name, sizeof name, "logits V=%d top_n=%d top logprobs", V, K);
+            R.err(name, compare(out_tlp, ref_tlp), tol);
+        }
+    }
+}
+
+// A Llama-3.2-1B LM head chunk: 512 rows of 128256 logits, top 5.
+void logits_perf(Rng &rng) {
+    const int V = 128256, rows = 512, K = 5;
+    Buf x(randn(rng, (size_t)rows * V, 3.f), DType::F32);
+    std::vector<int32_t> target(rows);
+    for (int32_t &t : target) t = rng.below(V);
+    IntBuf dt(target);
+    Buf lp(rows, DType::F32), tlp((size_t)rows * K, DType::F32);
+    int32_t *greedy, *tids;
+    CUDA_OK(cudaMalloc(&greedy, rows * 4));
+    CUDA_OK(cudaMalloc(&tids, (size_t)rows * K * 4));
+    LogitsParams p{x.as<float>(), dt.p, rows, V, K, lp.as<float>(), greedy, tids, tlp.as<float>()};
+    const double ms = median_ms(launches([&] { return logits_reduce(p, 0); }), 3, 10);
+    R.info("perf logits fp32 %d rows x %d top_n=%d: median %.3f ms, %.0f GB/s", rows, V, K, ms, gb_per_s(x.bytes(), ms));
+    cudaFree(greedy);
+    cudaFree(tids);
+}
+
+} // namespace lmscore_test

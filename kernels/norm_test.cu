@@ -1,0 +1,66 @@
+// norm_test.cu — norm.cu (RMSNorm and LayerNorm, optionally over gathered
+// rows) against a float64 reference, and its timing.
+#include "kernel_test.h"
+
+using namespace lmscore_cuda;
+
+namespace lmscore_test {
+
+// out (n_rows, n) = norm(x[rows[i]]) * w (+ b); x is (rows_in, n), rows null: identity.
+static std::vector<double> norm_ref(NormKind kind, const std::vector<float> &x, const int32_t *rows, int n_rows, int n,
+                                    const std::vector<float> &w, const std::vector<float> *b, float eps) {
+    std::vector<double> ref((size_t)n_rows * n);
+    for (int i = 0; i < n_rows; ++i) {
+        const float *xr = &x[(size_t)(rows ? rows[i] : i) * n];
+        double mean = 0, var = 0;
+        if (kind == NormKind::Layer) {
+            for (int e = 0; e < n; ++e) mean += xr[e];
+            mean /= n;
+        }
+        for (int e = 0; e < n; ++e) var += (xr[e] - mean) * (xr[e] - mean);
+        const double inv = 1.0 / sqrt(var / n + eps);
+        for (int e = 0; e < n; ++e) ref[(size_t)i * n + e] = (xr[e] - mean) * inv * w[e] + (b ? (*b)[e] : 0.0);
+    }
+    return ref;
+}
+
+void norm_check(Rng &rng) {
+    for (DType t : {DType::F32, DType::BF16})
+        for (NormKind kind : {NormKind::RMS, NormKind::Layer})
+            for (int n : {64, 1000, 2048})
+                for (bool gather : {false, true}) {
+                    const int rows_in = 37, n_rows = gather ? 11 : rows_in;
+                    std::vector<float> x = randn(rng, (size_t)rows_in * n, 2.f);
+                    for (size_t i = 0; i < x.size(); ++i) x[i] += 3.f; // a mean LayerNorm must remove
+                    std::vector<float> w = randn(rng, n, 0.5f), b = randn(rng, n, 0.5f);
+                    std::vector<int32_t> rows(n_rows);
+                    for (int &r : rows) r = rng.below(rows_in);
+                    const float eps = 1e-5f;
+                    Buf dx(x, DType::F32), dw(w, DType::F32), db(b, DType::F32), out((size_t)n_rows * n, t);
+                    IntBuf drows(rows);
+                    const bool with_b = kind == NormKind::Layer;
+                    CUDA_OK(norm(kind, dx.as<float>(), gather ? drows.p : nullptr, n_rows, n, dw.as<float>(),
+                                 with_b ? db.as<float>() : nullptr, eps, out.p, t, 0));
+                    sync_check("norm");
+                    const std::vector<double> ref =
+                        norm_ref(kind, x, gather ? rows.data() : nullptr, n_rows, n, w, with_b ? &b : nullptr, eps);
+                    char name[96];
+                    snprintf(name, sizeof name, "norm %s %s n=%d%s", kind == NormKind::RMS ? "rms" : "layer",
+                             dname(t), n, gather ? " gathered" : "");
+                    // The sums over the row (mean, variance) are the chain,
+                    // taken at its sequential length n as a bound.
+                    R.err(name, compare(out.download(), ref), tolerance(t, n));
+                }
+}
+
+// A Llama-3.2-1B step's RMSNorm: 8192 rows of 2048, bf16 out.
+void norm_perf(Rng &rng) {
+    const int N = 8192, n = 2048;
+    Buf x(randn(rng, (size_t)N * n), DType::F32), w(randn(rng, n), DType::F32), out((size_t)N * n, DType::BF16);
+    const double ms = median_ms(launches([&] {
+        return norm(NormKind::RMS, x.as<float>(), nullptr, N, n, w.as<float>(), nullptr, 1e-5f, out.p, DType::BF16, 0);
+    }), 3, 10);
+    R.info("perf norm rms f32 -> bf16 8192 x 2048: median %.3f ms, %.0f GB/s", ms, gb_per_s(x.bytes() + out.bytes(), ms));
+}
+
+} // namespace lmscore_test
