@@ -1,4 +1,9 @@
-package bench
+// Package demo is `lmscore demo`: a few-shot multiple-choice workload scored
+// with and without the prefix cache, the speedup, and the check that every
+// score matched bit for bit. It lives outside cmd/ so that the command stays
+// a flag parser, and outside bench/ so that the binary does not carry the
+// benchmark drivers.
+package demo
 
 import (
 	"context"
@@ -11,49 +16,56 @@ import (
 
 	"github.com/lmscore/lmscore"
 	"github.com/lmscore/lmscore/convert"
-	"github.com/lmscore/lmscore/internal/testmodel"
 	"github.com/lmscore/lmscore/model"
+	"github.com/lmscore/lmscore/workload"
 )
 
-// Stories260KDir is where the shared tiny model sits, relative to the
-// repository root (the demo runs from there).
-const Stories260KDir = "../shared/models/stories260K"
+// Config is one demo run.
+type Config struct {
+	// Work is the folder the demo model and request file are written to.
+	Work string
+	// Stories260K is a folder holding llama2.c's stories260K.bin and
+	// tok512.bin; empty: a small random model instead.
+	Stories260K string
+}
 
-// DemoModel writes the demo model into dir and returns its path: stories260K
-// converted from ../shared when present, else a small random llama model.
-func DemoModel(dir string) (path, what string, err error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// Model writes the demo model into cfg.Work and returns its path and a
+// description: stories260K converted to GGUF when cfg names its folder,
+// else a small random llama model.
+func Model(cfg Config) (path, what string, err error) {
+	if err := os.MkdirAll(cfg.Work, 0o755); err != nil {
 		return "", "", err
 	}
-	bin := filepath.Join(Stories260KDir, "stories260K.bin")
-	tok := filepath.Join(Stories260KDir, "tok512.bin")
-	if _, err := os.Stat(bin); err == nil {
-		path = filepath.Join(dir, "stories260K.gguf")
+	if cfg.Stories260K != "" {
+		path = filepath.Join(cfg.Work, "stories260K.gguf")
+		bin := filepath.Join(cfg.Stories260K, "stories260K.bin")
+		tok := filepath.Join(cfg.Stories260K, "tok512.bin")
 		if err := convert.Llama2C(bin, tok, path); err != nil {
 			return "", "", err
 		}
-		return path, "stories260K (a real trained model, from " + Stories260KDir + ")", nil
+		return path, "stories260K (a real trained model, from " + cfg.Stories260K + ")", nil
 	}
-	path = filepath.Join(dir, "random-llama.gguf")
-	m, err := testmodel.New(testmodel.Options{Seed: 1, NLayer: 4, NEmbd: 128, NHead: 8, NVocab: 512, NCtx: 1024})
+	path = filepath.Join(cfg.Work, "random-llama.gguf")
+	mc := model.Config{Arch: model.ArchLlama, NVocab: 512, NEmbd: 128, NLayer: 4, NHead: 8, NHeadKV: 4,
+		NFF: 384, NCtxTrain: 1024, RopeType: model.RopeNorm, RopeFreqBase: 10000, NormEps: 1e-5}
+	w, err := model.RandomWeights(mc, 1, model.TypeF32)
 	if err != nil {
 		return "", "", err
 	}
-	tokKV, err := model.FixtureTokenizer(512)
+	tokKV, err := model.FixtureTokenizer(mc.NVocab)
 	if err != nil {
 		return "", "", err
 	}
-	if err := model.WriteGGUF(path, m.Config, &m.Weights, tokKV...); err != nil {
+	if err := model.WriteGGUF(path, mc, w, tokKV...); err != nil {
 		return "", "", err
 	}
-	return path, "a random 4-layer llama model (" + Stories260KDir + " is absent)", nil
+	return path, "a random 4-layer llama model (no stories260K folder given)", nil
 }
 
-// Demo scores a few-shot multiple-choice workload with and without the
-// prefix cache and reports the speedup and whether every score matched bit
-// for bit.
-func Demo(ctx context.Context, dir string, out io.Writer) error {
-	path, what, err := DemoModel(dir)
+// Run scores the demo workload with and without the prefix cache and
+// reports the speedup and whether every score matched bit for bit.
+func Run(ctx context.Context, cfg Config, out io.Writer) error {
+	path, what, err := Model(cfg)
 	if err != nil {
 		return err
 	}
@@ -64,16 +76,16 @@ func Demo(ctx context.Context, dir string, out io.Writer) error {
 	}
 	defer m.Close()
 	// 6 demonstrations keep every context inside stories260K's 512-token window.
-	lines, err := Generate("metaicl16", WorkloadOptions{Seed: 1, Vocab: m.Info().NVocab, FirstID: 259,
+	lines, err := workload.Generate("metaicl16", workload.Options{Seed: 1, Vocab: m.Info().NVocab, FirstID: 259,
 		Newline: 13, Scale: 0.006, Demos: 6})
 	if err != nil {
 		return err
 	}
-	reqs := Requests(lines)
-	if err := writeFile(filepath.Join(dir, "requests.jsonl"), lines); err != nil {
+	reqs := workload.Requests(lines)
+	if err := workload.WriteFile(filepath.Join(cfg.Work, "requests.jsonl"), lines); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "requests: %d (%s/requests.jsonl): 20 tasks, 6 shared demonstrations each, 2-3 choices per question\n\n", len(reqs), dir)
+	fmt.Fprintf(out, "requests: %d (%s/requests.jsonl): 20 tasks, 6 shared demonstrations each, 2-3 choices per question\n\n", len(reqs), cfg.Work)
 
 	// Warm up once so that neither run pays for first-touch page faults.
 	if _, _, err := m.Score(ctx, reqs[:min(len(reqs), 8)], lmscore.ScoreOptions{NoCache: true}); err != nil {
@@ -89,7 +101,7 @@ func Demo(ctx context.Context, dir string, out io.Writer) error {
 	}
 	mismatches := 0
 	for i := range off {
-		if !sameBits(off[i].TokenLogProbs, on[i].TokenLogProbs) {
+		if !workload.SameScores(off[i].TokenLogProbs, on[i].TokenLogProbs) {
 			mismatches++
 		}
 	}
@@ -108,37 +120,4 @@ func Demo(ctx context.Context, dir string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "equality check: all %d requests bitwise identical with and without the cache\n", len(off))
 	return nil
-}
-
-func sameBits(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] && !(a[i] != a[i] && b[i] != b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// Requests turns workload lines into token-form requests.
-func Requests(lines []Line) []lmscore.Request {
-	reqs := make([]lmscore.Request, len(lines))
-	for i, l := range lines {
-		reqs[i] = lmscore.Request{ID: l.ID, ContextTokens: l.ContextTokens, ContinuationTokens: l.ContinuationTokens}
-	}
-	return reqs
-}
-
-func writeFile(path string, lines []Line) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := WriteJSONL(f, lines); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
