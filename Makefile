@@ -26,8 +26,9 @@ build: deps
 # The main job on built-in defaults: a demo model (stories260K from ../shared
 # when present, else a small random model), a demo request set, scored with
 # and without the prefix cache; prints the speedup and the equality check.
+STORIES260K := ../shared/models/stories260K
 demo: build
-	$(LMSCORE) demo --work out/demo
+	$(LMSCORE) demo --work out/demo $(if $(wildcard $(STORIES260K)/stories260K.bin),--stories260k $(STORIES260K))
 
 # The whole suite CI runs. Reference data fetched from npm lands in .cache/
 # (git-ignored); tests that need data that is absent skip and say why.

@@ -23,14 +23,11 @@ package lmscore
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/lmscore/lmscore/binding"
 	"github.com/lmscore/lmscore/model"
 	"github.com/lmscore/lmscore/scheduler"
-	"github.com/lmscore/lmscore/tokenizer"
 )
 
 // ErrClosed is returned by Score and ScoreStream after Close.
@@ -43,8 +40,7 @@ type Model struct {
 	info ModelInfo
 
 	weights *model.Model
-	tok     *tokenizer.Tokenizer // nil when the file carries no tokenizer
-	tokErr  error                // why tok is nil
+	rules   requestRules // tokenizer, prefix token, vocabulary, window, namespace
 
 	engine     *binding.Model
 	kv         *binding.KV
@@ -58,9 +54,9 @@ type Model struct {
 func Open(path string, opts Options) (*Model, error) {
 	weights, err := model.Load(path)
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
-	m, err := open(weights, strings.TrimSuffix(filepath.Base(path), ".gguf"), opts)
+	m, err := open(weights, modelName(path), opts)
 	if err != nil {
 		weights.Close()
 		return nil, err
@@ -68,32 +64,22 @@ func Open(path string, opts Options) (*Model, error) {
 	return m, nil
 }
 
+// open is Open and OpenModel; its errors are classified (see Error).
 func open(weights *model.Model, name string, opts Options) (*Model, error) {
+	m, err := openEngine(weights, name, opts)
+	return m, classify(err)
+}
+
+func openEngine(weights *model.Model, name string, opts Options) (*Model, error) {
 	if err := applyDefaults(&opts); err != nil {
 		return nil, err
 	}
 	m := &Model{opts: opts, weights: weights}
-	if weights.File != nil {
-		m.tok, m.tokErr = tokenizer.FromGGUF(weights.File)
-	} else {
-		m.tokErr = errors.New("the model was built in memory, without a tokenizer")
-	}
-	cfg := weights.Config
-	if opts.MaxLength == 0 || opts.MaxLength > cfg.NCtxTrain {
-		// Positions past the training window have no embedding (gpt2) or
-		// untrained rotations; the core rejects them, so truncate to it.
-		m.opts.MaxLength = cfg.NCtxTrain
-	}
-	m.info = ModelInfo{
-		Name: name, Arch: cfg.Arch.String(), NVocab: cfg.NVocab, NCtx: m.opts.MaxLength,
-		BOS: -1, Backend: opts.Backend,
-	}
-	if m.tok != nil {
-		m.info.BOS, m.info.AddBOS = m.tok.BOS(), m.tok.AddBOS()
-		if m.info.BOS < 0 {
-			m.info.BOS = m.tok.EOS() // lm-eval-harness's prefix token for GPT-2-style vocabularies
-		}
-	}
+	tok, tokErr := readTokenizer(weights.File)
+	m.rules = newRequestRules(name, weights.Config, tok, tokErr, opts.MaxLength)
+	m.opts.MaxLength = m.rules.window
+	m.info = m.rules.info()
+	m.info.Backend = opts.Backend
 
 	var err error
 	switch opts.Backend {
@@ -194,12 +180,12 @@ func (m *Model) Close() error {
 	}
 	m.closed = true
 	errs := []error{m.step.Close(), m.kv.Close(), m.engine.Close(), m.weights.Close()}
-	return errors.Join(errs...)
+	return classify(errors.Join(errs...))
 }
 
 // namespace is the root of every block hash this model's plans compute:
 // blocks (and anything keyed by block hashes) of different models never match.
-func (m *Model) namespace() string { return m.info.Name + "/" + m.info.Arch }
+func (m *Model) namespace() string { return m.rules.namespace() }
 
 // Info describes the model.
 func (m *Model) Info() ModelInfo { return m.info }
@@ -222,23 +208,19 @@ func (m *Model) CacheStats() CacheStats {
 // Tokenize encodes text with the model's tokenizer, with BOS first when
 // addBOS is set and the model's vocabulary adds one.
 func (m *Model) Tokenize(text string, addBOS bool) ([]int32, error) {
-	if m.tok == nil {
-		return nil, m.noTokenizer()
+	if m.rules.tok == nil {
+		return nil, m.rules.noTokenizer()
 	}
-	return m.tok.EncodeSpecial(text, addBOS, false), nil
+	return m.rules.tok.EncodeSpecial(text, addBOS, false), nil
 }
 
 // TokenBytes returns the bytes token id decodes to (nil when there is no
 // tokenizer or the id is out of range).
 func (m *Model) TokenBytes(id int32) []byte {
-	if m.tok == nil {
+	if m.rules.tok == nil {
 		return nil
 	}
-	return m.tok.TokenBytes(id)
-}
-
-func (m *Model) noTokenizer() error {
-	return fmt.Errorf("lmscore: %s: text requests need a tokenizer: %w", m.info.Name, m.tokErr)
+	return m.rules.tok.TokenBytes(id)
 }
 
 // OpenModel opens a model already in memory (e.g. random weights for a

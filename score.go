@@ -1,7 +1,6 @@
 package lmscore
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,34 +8,12 @@ import (
 	"time"
 
 	"github.com/lmscore/lmscore/scheduler"
-	"github.com/lmscore/lmscore/tokenizer"
 )
-
-// prepared is a request in tokens, checked against the vocabulary.
-type prepared struct {
-	ctx, cont []int32
-	nBytes    int
-	normBytes int
-}
-
-// normLen is the length acc_norm divides by: lm-eval-harness divides by the
-// length of the choice itself, without the delimiter (a space) that joins it
-// to the context, so leading whitespace does not count.
-func normLen(cont []byte) int {
-	return len(bytes.TrimLeft(cont, " \t\n"))
-}
 
 // TokenizePair tokenizes a text pair the way lm-eval-harness does (see
 // Request). The context may come back empty (it then stands for BOS).
 func (m *Model) TokenizePair(context, continuation string) (ctx, cont []int32, err error) {
-	if m.tok == nil {
-		return nil, nil, m.noTokenizer()
-	}
-	ctx, cont = tokenizer.EncodePair(m.tok, context, continuation)
-	if len(cont) == 0 {
-		return nil, nil, fmt.Errorf("continuation %q adds no token after the context", continuation)
-	}
-	return ctx, cont, nil
+	return m.rules.tokenizePair(context, continuation)
 }
 
 // Check reports whether a request can be scored (non-empty continuation,
@@ -46,50 +23,12 @@ func (m *Model) Check(r Request) error {
 	return err
 }
 
+// prepare is the shared request preparation plus what only a model with a
+// pool can check: that the request's inputs fit the pool at all.
 func (m *Model) prepare(r *Request) (prepared, error) {
-	var p prepared
-	switch {
-	case r.tokenForm() && r.Context != "" && len(r.ContextTokens) == 0:
-		return p, errors.New("context text with continuation tokens: give the context as tokens too")
-	case r.tokenForm():
-		p.ctx, p.cont = r.ContextTokens, r.ContinuationTokens
-		if r.Continuation != "" {
-			p.nBytes, p.normBytes = len(r.Continuation), normLen([]byte(r.Continuation)) // tokens given with their text
-		} else if m.tok != nil {
-			var text []byte
-			for _, id := range p.cont {
-				text = append(text, m.tok.TokenBytes(id)...)
-			}
-			p.nBytes, p.normBytes = len(text), normLen(text)
-		}
-	case len(r.ContextTokens) > 0:
-		return p, errors.New("context tokens without continuation tokens")
-	case r.Continuation == "":
-		return p, errors.New("empty continuation")
-	default:
-		var err error
-		if p.ctx, p.cont, err = m.TokenizePair(r.Context, r.Continuation); err != nil {
-			return p, err
-		}
-		p.nBytes, p.normBytes = len(r.Continuation), normLen([]byte(r.Continuation))
-	}
-	if len(p.ctx) == 0 {
-		if m.info.BOS < 0 {
-			return p, errors.New("empty context and the vocabulary has no BOS or EOS token to stand for it")
-		}
-		p.ctx = []int32{m.info.BOS}
-	}
-	for _, part := range [2][]int32{p.ctx, p.cont} {
-		for _, id := range part {
-			if id < 0 || int(id) >= m.info.NVocab {
-				return p, fmt.Errorf("token id %d outside the vocabulary of %d", id, m.info.NVocab)
-			}
-		}
-	}
-	// What the planner would refuse, checked here so that Check (and
-	// --skip-invalid) see it too.
-	if len(p.cont) > m.opts.MaxLength {
-		return p, fmt.Errorf("continuation of %d tokens does not fit the context window of %d", len(p.cont), m.opts.MaxLength)
+	p, err := m.rules.prepare(r)
+	if err != nil {
+		return p, err
 	}
 	inputs := min(len(p.ctx)+len(p.cont)-1, m.opts.MaxLength)
 	if need := (inputs + m.opts.BlockSize - 1) / m.opts.BlockSize; need > m.pool.Usable() {
@@ -133,7 +72,7 @@ func (m *Model) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]R
 		MaxBatchTokens: m.opts.MaxBatchTokens,
 		MaxLen:         m.opts.MaxLength,
 		NoCache:        m.opts.NoCache || so.NoCache,
-		Namespace:      m.namespace(),
+		Namespace:      m.rules.namespace(),
 		TopN:           int32(so.TopN),
 	})
 	if err != nil {
@@ -210,7 +149,7 @@ func (x *executor) loop(ctx context.Context) error {
 			return x.m.planError(err, nil)
 		}
 		if err := x.m.step.Run(x.m.kv, &step.Batch, &x.res); err != nil {
-			return fmt.Errorf("lmscore: step %d: %w", step.Index, err)
+			return fmt.Errorf("lmscore: step %d: %w", step.Index, classify(err))
 		}
 		x.route(step)
 		x.tokens += int64(step.Batch.NumTokens())

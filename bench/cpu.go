@@ -11,6 +11,7 @@ import (
 	"github.com/lmscore/lmscore"
 	"github.com/lmscore/lmscore/internal/testmodel"
 	"github.com/lmscore/lmscore/model"
+	"github.com/lmscore/lmscore/workload"
 )
 
 // CPURow is one workload's side-by-side measurement on the CPU.
@@ -30,7 +31,7 @@ type CPURow struct {
 
 // CPUOptions size the CPU benchmark.
 type CPUOptions struct {
-	Scale   float64 // workload scale (see WorkloadOptions.Scale)
+	Scale   float64 // workload scale (see workload.Options.Scale)
 	Repeats int     // timed runs per configuration; the median is reported
 	Threads int
 	Model   testmodel.Options
@@ -54,12 +55,12 @@ func RunCPU(ctx context.Context, o CPUOptions, out io.Writer) ([]CPURow, error) 
 	}
 	var rows []CPURow
 	for _, name := range []string{"metaicl16", "metaicl0"} {
-		lines, err := Generate(name, WorkloadOptions{Seed: 1, Vocab: weights.Config.NVocab, FirstID: 3,
+		lines, err := workload.Generate(name, workload.Options{Seed: 1, Vocab: weights.Config.NVocab, FirstID: 3,
 			Newline: 13, Scale: o.Scale})
 		if err != nil {
 			return nil, err
 		}
-		reqs := Requests(lines)
+		reqs := workload.Requests(lines)
 		row, err := measureCPU(ctx, weights, name, reqs, o)
 		if err != nil {
 			return nil, err
@@ -93,7 +94,7 @@ func measureCPU(ctx context.Context, weights *model.Model, name string, reqs []l
 				first = res
 			} else {
 				for k := range res {
-					row.BitwiseEqual = row.BitwiseEqual && sameBits(first[k].TokenLogProbs, res[k].TokenLogProbs)
+					row.BitwiseEqual = row.BitwiseEqual && workload.SameScores(first[k].TokenLogProbs, res[k].TokenLogProbs)
 				}
 			}
 			row.TotalTokens, row.UniqueTokens = st.TotalTokens, st.UniqueTokens

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lmscore/lmscore"
+	"github.com/lmscore/lmscore/workload"
 )
 
 // Timing says how the drivers time a peer: one warm-up run that is not
@@ -54,12 +55,12 @@ type LMScoreBench struct {
 
 // Run measures one workload and returns the lmscore and lmscore-nocache
 // rows. Each cached run starts from an empty cache, as the first did.
-func (b *LMScoreBench) Run(ctx context.Context, workload string, lines []Line) ([]PeerRun, error) {
+func (b *LMScoreBench) Run(ctx context.Context, name string, lines []workload.Line) ([]PeerRun, error) {
 	t := b.Timing.withDefaults()
-	reqs := Requests(lines)
+	reqs := workload.Requests(lines)
 	var rows []PeerRun
 	for _, noCache := range []bool{false, true} {
-		row := PeerRun{Model: b.ModelName, Workload: workload, Peer: PeerLMScore}
+		row := PeerRun{Model: b.ModelName, Workload: name, Peer: PeerLMScore}
 		if noCache {
 			row.Peer = PeerLMScoreNoCache
 		}
@@ -70,7 +71,7 @@ func (b *LMScoreBench) Run(ctx context.Context, workload string, lines []Line) (
 		}
 		// The warm-up of the uncached run is a slice of the requests: its
 		// kernels are those of the cached run just before it, and the whole
-		// workload would cost as much as a timed run.
+		// name would cost as much as a timed run.
 		warm := reqs
 		if noCache {
 			warm = reqs[:max(1, len(reqs)/10)]
@@ -79,7 +80,7 @@ func (b *LMScoreBench) Run(ctx context.Context, workload string, lines []Line) (
 		start := time.Now()
 		b.Model.ResetCache()
 		if _, _, err := b.Model.Score(ctx, warm, lmscore.ScoreOptions{NoCache: noCache}); err != nil {
-			return nil, fmt.Errorf("%s %s warm-up: %w", workload, row.Peer, err)
+			return nil, fmt.Errorf("%s %s warm-up: %w", name, row.Peer, err)
 		}
 		row.WarmupSeconds = time.Since(start).Seconds()
 		for t.more(row.RunsSeconds) {
@@ -87,7 +88,7 @@ func (b *LMScoreBench) Run(ctx context.Context, workload string, lines []Line) (
 			start := time.Now()
 			res, st, err := b.Model.Score(ctx, reqs, lmscore.ScoreOptions{NoCache: noCache})
 			if err != nil {
-				return nil, fmt.Errorf("%s %s: %w", workload, row.Peer, err)
+				return nil, fmt.Errorf("%s %s: %w", name, row.Peer, err)
 			}
 			row.RunsSeconds = append(row.RunsSeconds, time.Since(start).Seconds())
 			if row.TokenLogProbs == nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lmscore/lmscore/model"
 	"github.com/lmscore/lmscore/prefixtrie"
+	"github.com/lmscore/lmscore/workload"
 )
 
 // ModelShape is what the FLOP floor needs to know of a model.
@@ -74,15 +75,15 @@ type WorkloadMeta struct {
 }
 
 // MetaOf measures a workload for a model whose window is maxLen tokens.
-func MetaOf(modelName, workload string, lines []Line, maxLen int) (WorkloadMeta, error) {
-	meta := WorkloadMeta{Model: modelName, Workload: workload, Requests: len(lines)}
+func MetaOf(modelName, name string, lines []workload.Line, maxLen int) (WorkloadMeta, error) {
+	meta := WorkloadMeta{Model: modelName, Workload: name, Requests: len(lines)}
 	trie := prefixtrie.New()
 	ends := make([]prefixtrie.NodeID, len(lines))
 	heads := make([]int, len(lines)) // tokens of the context kept after truncation
 	groups := map[string]bool{}
 	for i, l := range lines {
 		if len(l.ContextTokens) == 0 || len(l.ContinuationTokens) == 0 {
-			return meta, fmt.Errorf("%s: line %d (%s): empty context or continuation", workload, i+1, l.ID)
+			return meta, fmt.Errorf("%s: line %d (%s): empty context or continuation", name, i+1, l.ID)
 		}
 		if l.Group != "" {
 			groups[l.Group] = true
@@ -91,7 +92,7 @@ func MetaOf(modelName, workload string, lines []Line, maxLen int) (WorkloadMeta,
 		if whole := len(l.ContextTokens) + len(l.ContinuationTokens); maxLen > 0 && whole > maxLen+1 {
 			cut = whole - (maxLen + 1)
 			if cut >= len(l.ContextTokens) {
-				return meta, fmt.Errorf("%s: line %d (%s): continuation does not fit the window of %d", workload, i+1, l.ID, maxLen)
+				return meta, fmt.Errorf("%s: line %d (%s): continuation does not fit the window of %d", name, i+1, l.ID, maxLen)
 			}
 			meta.Truncated++
 		}
@@ -99,7 +100,7 @@ func MetaOf(modelName, workload string, lines []Line, maxLen int) (WorkloadMeta,
 		heads[i] = len(head)
 		var err error
 		if ends[i], err = trie.Insert(head, tail); err != nil {
-			return meta, fmt.Errorf("%s: line %d: %w", workload, i+1, err)
+			return meta, fmt.Errorf("%s: line %d: %w", name, i+1, err)
 		}
 		meta.TotalTokens += int64(len(head) + len(tail))
 	}
@@ -143,15 +144,15 @@ func FloorFLOPs(s ModelShape, m WorkloadMeta, computedTokens int64) float64 {
 }
 
 // ReadJSONL reads request lines in the token form WriteJSONL writes.
-func ReadJSONL(r io.Reader, name string) ([]Line, error) {
-	var lines []Line
+func ReadJSONL(r io.Reader, name string) ([]workload.Line, error) {
+	var lines []workload.Line
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 1<<20), 1<<28)
 	for n := 1; sc.Scan(); n++ {
 		if len(sc.Bytes()) == 0 {
 			continue
 		}
-		var l Line
+		var l workload.Line
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			return nil, fmt.Errorf("%s:%d: %v", name, n, err)
 		}
@@ -167,7 +168,7 @@ func ReadJSONL(r io.Reader, name string) ([]Line, error) {
 }
 
 // ReadJSONLFile reads a request JSONL file.
-func ReadJSONLFile(path string) ([]Line, error) {
+func ReadJSONLFile(path string) ([]workload.Line, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,8 @@ import (
 	"io"
 	"math"
 	"strings"
+
+	"github.com/lmscore/lmscore/workload"
 )
 
 // GEMMRate is the card's bf16 matrix-product rate, measured in the same run
@@ -24,8 +26,8 @@ type ReportInput struct {
 	Models   []ModelShape
 	Meta     []WorkloadMeta
 	Runs     []PeerRun
-	Lines    map[string][]Line // by model + "/" + workload: the requests, for the groups
-	Comments []string          // added to the report's notes as they are
+	Lines    map[string][]workload.Line // by model + "/" + workload: the requests, for the groups
+	Comments []string                   // added to the report's notes as they are
 }
 
 // ReportRow is one peer on one workload with one model.
@@ -145,7 +147,7 @@ func BuildReport(in ReportInput) (*Report, error) {
 }
 
 // compareScores fills the difference and agreement columns of row.
-func compareScores(row *ReportRow, base, peer *PeerRun, lines []Line) error {
+func compareScores(row *ReportRow, base, peer *PeerRun, lines []workload.Line) error {
 	if len(peer.TokenLogProbs) != len(base.TokenLogProbs) {
 		return fmt.Errorf("scores of %d requests, lmscore has %d: not compared", len(peer.TokenLogProbs), len(base.TokenLogProbs))
 	}
@@ -195,7 +197,7 @@ func compareScores(row *ReportRow, base, peer *PeerRun, lines []Line) error {
 	return nil
 }
 
-func hasGroups(lines []Line) bool {
+func hasGroups(lines []workload.Line) bool {
 	for _, l := range lines {
 		if l.Group != "" {
 			return true
@@ -206,7 +208,7 @@ func hasGroups(lines []Line) bool {
 
 // Picks returns each group's chosen line index: the choice with the largest
 // sum of token logprobs, the first on a tie (lm-eval-harness's acc).
-func Picks(lines []Line, tokenLogProbs [][]float64) map[string]int {
+func Picks(lines []workload.Line, tokenLogProbs [][]float64) map[string]int {
 	best := map[string]float64{}
 	pick := map[string]int{}
 	for i, l := range lines {

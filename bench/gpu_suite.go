@@ -5,14 +5,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/lmscore/lmscore/workload"
 )
 
 // GPUWorkload is one workload of the GPU benchmark at the size one run
-// affords: a generator of Workloads and the options it runs with.
+// affords: a generator of workload.Generators and the options it runs with.
 type GPUWorkload struct {
 	Name      string // as the report names it
-	Generator string // a key of Workloads
-	Options   WorkloadOptions
+	Generator string // a key of workload.Generators
+	Options   workload.Options
 }
 
 // GPUSizes lists the sizes GPUSuite knows, smallest first.
@@ -35,8 +37,8 @@ var GPUSizes = []string{"tiny", "default", "issue"}
 // token 198 ("\n" in both GPT-2's and Llama 3's vocabularies); window is
 // the context that --long truncates to (gpt2-large's 1024).
 func GPUSuite(size string, vocab int) ([]GPUWorkload, error) {
-	base := WorkloadOptions{Seed: 1, Vocab: vocab, FirstID: 3, Newline: 198, Window: 1024}
-	with := func(f func(o *WorkloadOptions)) WorkloadOptions {
+	base := workload.Options{Seed: 1, Vocab: vocab, FirstID: 3, Newline: 198, Window: 1024}
+	with := func(f func(o *workload.Options)) workload.Options {
 		o := base
 		f(&o)
 		return o
@@ -54,13 +56,13 @@ func GPUSuite(size string, vocab int) ([]GPUWorkload, error) {
 		return nil, fmt.Errorf("unknown size %q (have %s)", size, strings.Join(GPUSizes, ", "))
 	}
 	return []GPUWorkload{
-		{"metaicl16", "metaicl16", with(func(o *WorkloadOptions) { o.Tasks, o.Scale = int(s.mTasks), s.mScale })},
-		{"metaicl16-long", "metaicl16", with(func(o *WorkloadOptions) {
+		{"metaicl16", "metaicl16", with(func(o *workload.Options) { o.Tasks, o.Scale = int(s.mTasks), s.mScale })},
+		{"metaicl16-long", "metaicl16", with(func(o *workload.Options) {
 			o.Tasks, o.Scale, o.Long = int(s.mLongTasks), s.mLongScale, true
 		})},
-		{"metaicl0", "metaicl0", with(func(o *WorkloadOptions) { o.Tasks, o.Scale = int(s.m0Tasks), s.m0Scale })},
-		{"hellaswag", "hellaswag", with(func(o *WorkloadOptions) { o.Scale = s.hScale })},
-		{"sysprompt", "sysprompt", with(func(o *WorkloadOptions) { o.Scale = s.sScale })},
+		{"metaicl0", "metaicl0", with(func(o *workload.Options) { o.Tasks, o.Scale = int(s.m0Tasks), s.m0Scale })},
+		{"hellaswag", "hellaswag", with(func(o *workload.Options) { o.Scale = s.hScale })},
+		{"sysprompt", "sysprompt", with(func(o *workload.Options) { o.Scale = s.sScale })},
 	}, nil
 }
 
@@ -72,12 +74,12 @@ func WriteGPUSuite(dir string, suite []GPUWorkload) ([]string, error) {
 	}
 	var paths []string
 	for _, w := range suite {
-		lines, err := Generate(w.Generator, w.Options)
+		lines, err := workload.Generate(w.Generator, w.Options)
 		if err != nil {
 			return nil, err
 		}
 		path := filepath.Join(dir, w.Name+".jsonl")
-		if err := writeFile(path, lines); err != nil {
+		if err := workload.WriteFile(path, lines); err != nil {
 			return nil, err
 		}
 		paths = append(paths, path)

@@ -16,10 +16,11 @@ import (
 	"github.com/lmscore/lmscore/internal/testmodel"
 	"github.com/lmscore/lmscore/model"
 	"github.com/lmscore/lmscore/scheduler"
+	"github.com/lmscore/lmscore/workload"
 )
 
 // bruteMeta counts what MetaOf counts with sets of prefixes: no trie.
-func bruteMeta(lines []Line, maxLen int) (total, unique, outputs, attnKeys int64) {
+func bruteMeta(lines []workload.Line, maxLen int) (total, unique, outputs, attnKeys int64) {
 	prefixes := map[string]bool{}
 	outs := map[string]bool{}
 	for _, l := range lines {
@@ -49,7 +50,7 @@ func TestMetaOfMatchesPrefixSetsAndThePlanner(t *testing.T) {
 	suite, err := GPUSuite("tiny", 300)
 	require.NoError(t, err)
 	for _, w := range suite {
-		lines, err := Generate(w.Generator, w.Options)
+		lines, err := workload.Generate(w.Generator, w.Options)
 		require.NoError(t, err)
 		for _, maxLen := range []int{0, 700} { // 700 truncates metaicl16 and sysprompt
 			meta, err := MetaOf("m", w.Name, lines, maxLen)
@@ -77,9 +78,9 @@ func TestMetaOfMatchesPrefixSetsAndThePlanner(t *testing.T) {
 }
 
 func TestMetaOfRejectsWhatDoesNotFit(t *testing.T) {
-	_, err := MetaOf("m", "w", []Line{{ID: "x", ContextTokens: []int32{1}, ContinuationTokens: []int32{2, 3, 4}}}, 2)
+	_, err := MetaOf("m", "w", []workload.Line{{ID: "x", ContextTokens: []int32{1}, ContinuationTokens: []int32{2, 3, 4}}}, 2)
 	assert.ErrorContains(t, err, "line 1 (x): continuation does not fit the window of 2")
-	_, err = MetaOf("m", "w", []Line{{ID: "y", ContextTokens: []int32{1}}}, 0)
+	_, err = MetaOf("m", "w", []workload.Line{{ID: "y", ContextTokens: []int32{1}}}, 0)
 	assert.ErrorContains(t, err, "line 1 (y): empty")
 }
 
@@ -141,7 +142,7 @@ func TestLMScoreBenchOnCPU(t *testing.T) {
 	defer m.Close()
 	suite, err := GPUSuite("tiny", 300)
 	require.NoError(t, err)
-	lines, err := Generate(suite[0].Generator, suite[0].Options)
+	lines, err := workload.Generate(suite[0].Generator, suite[0].Options)
 	require.NoError(t, err)
 	calls := 0
 	b := LMScoreBench{Model: m, ModelName: "tiny", Timing: Timing{Repeats: 3, Short: time.Hour},
@@ -197,14 +198,15 @@ func TestProcessGPUMemory(t *testing.T) {
 	assert.Error(t, err)
 }
 
-func grouped(group string, choice int, n int) Line {
+func grouped(group string, choice int, n int) workload.Line {
 	cont := make([]int32, n)
-	return Line{ID: fmt.Sprint(group, choice), ContextTokens: []int32{1}, ContinuationTokens: cont, Group: group,
-		Choice: intPtr(choice), Label: intPtr(0)}
+	label := 0
+	return workload.Line{ID: fmt.Sprint(group, choice), ContextTokens: []int32{1}, ContinuationTokens: cont, Group: group,
+		Choice: &choice, Label: &label}
 }
 
 func TestReportComparesWithLMScore(t *testing.T) {
-	lines := []Line{grouped("q0", 0, 1), grouped("q0", 1, 2), grouped("q1", 0, 1), grouped("q1", 1, 1)}
+	lines := []workload.Line{grouped("q0", 0, 1), grouped("q0", 1, 2), grouped("q1", 0, 1), grouped("q1", 1, 1)}
 	base := [][]float64{{-1}, {-2, -0.5}, {-3}, {-1}}     // picks: q0 -> 0 (-1 > -2.5), q1 -> 1
 	peer := [][]float64{{-1.1}, {-2, -0.1}, {-3}, {-1.2}} // picks: q0 -> 1 (-2.1 > -1.1? no: -1.1 > -2.1) -> 0; q1 -> 1
 	in := ReportInput{
@@ -218,7 +220,7 @@ func TestReportComparesWithLMScore(t *testing.T) {
 			{Model: "m", Workload: "w", Peer: PeerHFCatwalk, Error: "CUDA out of memory"},
 			{Model: "m", Workload: "w", Peer: PeerLlamaCpp, Skipped: "no time"},
 		},
-		Lines:    map[string][]Line{"m/w": lines},
+		Lines:    map[string][]workload.Line{"m/w": lines},
 		Comments: []string{"a note"},
 	}
 	rep, err := BuildReport(in)
@@ -275,7 +277,7 @@ func TestGPUSuiteSizes(t *testing.T) {
 	assert.ErrorContains(t, err, `unknown size "huge"`)
 	suite, err := GPUSuite("default", 128256)
 	require.NoError(t, err)
-	lines, err := Generate(suite[0].Generator, suite[0].Options)
+	lines, err := workload.Generate(suite[0].Generator, suite[0].Options)
 	require.NoError(t, err)
 	meta, err := MetaOf("llama", "metaicl16", lines, 131072)
 	require.NoError(t, err)

@@ -18,7 +18,7 @@ func ParseArch(name string) (Arch, error) {
 	case "gpt2":
 		return ArchGPT2, nil
 	}
-	return 0, fmt.Errorf("unsupported architecture %q (lmscore supports llama, qwen2 and gpt2)", name)
+	return 0, unsupported(ErrUnsupportedArch, "unsupported architecture %q (lmscore supports llama, qwen2 and gpt2)", name)
 }
 
 // archRope is the RoPE each architecture uses, as llama.cpp assigns it.
@@ -30,7 +30,7 @@ var archRope = map[Arch]RopeType{ArchLlama: RopeNorm, ArchQwen2: RopeNeox, ArchG
 func (c Config) Validate() error {
 	rope, ok := archRope[c.Arch]
 	if !ok {
-		return fmt.Errorf("unsupported architecture %s", c.Arch)
+		return unsupported(ErrUnsupportedArch, "unsupported architecture %s", c.Arch)
 	}
 	for _, f := range []struct {
 		name string

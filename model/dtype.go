@@ -50,7 +50,7 @@ func (t TensorType) RowBytes(n int64) (int64, error) {
 		}
 		return n / Q8Block * q8BlockBytes, nil
 	}
-	return 0, fmt.Errorf("unsupported tensor type %s", t)
+	return 0, fmt.Errorf("%w %s", ErrUnsupportedType, t)
 }
 
 // F16ToF32 widens an IEEE half-precision value exactly.
@@ -269,7 +269,7 @@ func NewTensor(name string, typ TensorType, shape [2]int64, x []float32) (*Tenso
 		}
 		data, _ = EncodeQ8_0(x)
 	default:
-		return nil, fmt.Errorf("tensor %q: unsupported tensor type %s", name, typ)
+		return nil, fmt.Errorf("tensor %q: %w %s", name, ErrUnsupportedType, typ)
 	}
 	return &Tensor{Name: name, Type: typ, Shape: shape, Data: data}, nil
 }

@@ -89,7 +89,7 @@ func FromGGUF(f *gguf.File) (*Model, error) {
 func tensorFromFile(f *gguf.File, info *gguf.TensorInfo) (*Tensor, error) {
 	typ := TensorType(info.Type)
 	if !typ.Supported() {
-		return nil, fmt.Errorf("model: %s: tensor %q has type %s; lmscore supports F32, F16, BF16 and Q8_0", f.Name, info.Name, info.Type)
+		return nil, unsupported(ErrUnsupportedType, "model: %s: tensor %q has type %s; lmscore supports F32, F16, BF16 and Q8_0", f.Name, info.Name, info.Type)
 	}
 	shape := [2]int64{info.Dims[0], 1}
 	if len(info.Dims) > 1 {
@@ -134,7 +134,7 @@ func (w *Weights) Check(cfg Config) error {
 		case s.presence == absent:
 			return fmt.Errorf("unexpected tensor %q: %s has no such tensor", s.name, cfg.Arch)
 		case !t.Type.Supported():
-			return fmt.Errorf("tensor %q has unsupported type %s", s.name, t.Type)
+			return unsupported(ErrUnsupportedType, "tensor %q has unsupported type %s", s.name, t.Type)
 		case t.Shape != s.shape:
 			return fmt.Errorf("tensor %q has shape %v, want %v (%s)", s.name, t.Shape, s.shape, s.why)
 		}

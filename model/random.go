@@ -27,7 +27,7 @@ func RandomWeights(cfg Config, seed uint64, typ TensorType) (*Weights, error) {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	if !typ.Supported() {
-		return nil, fmt.Errorf("model: unsupported tensor type %s", typ)
+		return nil, fmt.Errorf("model: %w %s", ErrUnsupportedType, typ)
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x6c6d73636f7265)) // "lmscore"
 	w := &Weights{}
@@ -82,7 +82,7 @@ func StorageType(typ TensorType, shape [2]int64) TensorType {
 // llama.cpp's converter chooses types (see RandomWeights).
 func (w *Weights) Convert(typ TensorType) (*Weights, error) {
 	if !typ.Supported() {
-		return nil, fmt.Errorf("model: unsupported tensor type %s", typ)
+		return nil, fmt.Errorf("model: %w %s", ErrUnsupportedType, typ)
 	}
 	conv := func(t *Tensor) (*Tensor, error) {
 		if t == nil {

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/lmscore/lmscore"
-	"github.com/lmscore/lmscore/binding"
 	"github.com/lmscore/lmscore/convert"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -56,7 +55,7 @@ func storiesGGUF(t testing.TB, window int) string {
 func openStories(t testing.TB, window int, opts lmscore.Options) *lmscore.Model {
 	t.Helper()
 	m, err := lmscore.Open(storiesGGUF(t, window), opts)
-	if errors.Is(err, binding.ErrNoCgo) {
+	if errors.Is(err, lmscore.ErrNoCgo) {
 		t.Skipf("real-model server tests need the native CPU core: %v", err)
 	}
 	require.NoError(t, err)

@@ -5,7 +5,7 @@ import (
 	"flag"
 	"os"
 
-	"github.com/lmscore/lmscore/bench"
+	"github.com/lmscore/lmscore/internal/demo"
 )
 
 func init() {
@@ -14,9 +14,11 @@ func init() {
 
 func runDemo(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	work := fs.String("work", "out/demo", "folder for the demo model and requests")
+	var cfg demo.Config
+	fs.StringVar(&cfg.Work, "work", "out/demo", "folder for the demo model and requests")
+	fs.StringVar(&cfg.Stories260K, "stories260k", "", "folder holding llama2.c's stories260K.bin and tok512.bin (default: a small random model)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return bench.Demo(ctx, *work, os.Stdout)
+	return demo.Run(ctx, cfg, os.Stdout)
 }

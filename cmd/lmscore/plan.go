@@ -8,13 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"time"
 
-	"github.com/lmscore/lmscore/gguf"
+	"github.com/lmscore/lmscore"
 	"github.com/lmscore/lmscore/internal/requestio"
-	"github.com/lmscore/lmscore/scheduler"
-	"github.com/lmscore/lmscore/tokenizer"
 )
 
 func init() {
@@ -36,17 +32,6 @@ tokenizer, which also gives the BOS token for empty contexts and the context
 window for left truncation.
 `
 
-// planReport is what plan prints: the plan's statistics and its setting.
-type planReport struct {
-	scheduler.Stats
-	BlockSize      int     `json:"block_size"`
-	KVBlocks       int     `json:"kv_blocks"` // the pool's size, the null block included
-	MaxBatchTokens int     `json:"max_batch_tokens"`
-	MaxLength      int     `json:"max_length"` // 0: no truncation
-	NoCache        bool    `json:"no_cache"`
-	PlanSeconds    float64 `json:"plan_seconds"`
-}
-
 func runPlan(ctx context.Context, args []string) error {
 	return planCommand(ctx, args, os.Stdin, os.Stdout)
 }
@@ -55,11 +40,11 @@ func planCommand(ctx context.Context, args []string, stdin io.Reader, stdout io.
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(os.Stderr, planUsage); fs.PrintDefaults() }
 	in := fs.String("in", "", "request JSONL (- for stdin; required)")
-	opts := scheduler.Options{}
+	var opts lmscore.PlanOptions
 	fs.IntVar(&opts.BlockSize, "block-size", 16, "KV block size in tokens")
 	fs.IntVar(&opts.MaxBatchTokens, "max-batch-tokens", 2048, "tokens (and output rows) per step")
 	fs.IntVar(&opts.KVBlocks, "kv-blocks", 0, "KV budget in blocks, the reserved block 0 included (0: room for the whole plan)")
-	fs.IntVar(&opts.MaxLen, "max-length", -1, "context window for left truncation (default: the model's, else none)")
+	fs.IntVar(&opts.MaxLength, "max-length", -1, "context window for left truncation (default: the model's, else none)")
 	fs.BoolVar(&opts.NoCache, "no-cache", false, "plan every request on its own (the baseline)")
 	modelPath := fs.String("model", "", "GGUF file: its tokenizer, BOS token and context window")
 	if err := fs.Parse(args); err != nil {
@@ -68,127 +53,65 @@ func planCommand(ctx context.Context, args []string, stdin io.Reader, stdout io.
 	if *in == "" || fs.NArg() != 0 {
 		return fmt.Errorf("%w: want --in requests.jsonl and no arguments", errUsage)
 	}
-
-	var tok *tokenizer.Tokenizer
+	opts.MaxLength = max(opts.MaxLength, 0) // -1, the flag's default: PlanOptions' 0
+	var tokenize requestio.TokenizeFunc
 	if *modelPath != "" {
-		f, err := gguf.Open(*modelPath)
+		meta, err := lmscore.OpenMeta(*modelPath)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if tok, err = tokenizer.FromGGUF(f); err != nil {
-			return err
-		}
-		if opts.MaxLen < 0 {
-			if opts.MaxLen, err = contextLength(f); err != nil {
-				return err
-			}
-		}
-		// Plans of different models never share blocks; the file name
-		// stands for the model here (plan runs no model).
-		opts.Namespace = filepath.Base(*modelPath)
+		defer meta.Close()
+		opts.Meta, tokenize = meta, meta.TokenizePair
 	}
-	opts.MaxLen = max(opts.MaxLen, 0)
-
-	reqs, err := readPlanRequests(*in, stdin, tok)
+	reqs, lines, name, err := readPlanRequests(*in, stdin, tokenize)
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	pl, err := scheduler.NewPlanner(nil, reqs, opts)
+	report, err := lmscore.Plan(ctx, reqs, opts)
+	var re *lmscore.RequestError
+	if errors.As(err, &re) && re.Index >= 0 && re.Index < len(lines) {
+		if errors.Is(re.Err, lmscore.ErrNoPrefixToken) {
+			why := "give --model M.gguf for its BOS token"
+			if opts.Meta != nil {
+				why = "the model's vocabulary has neither BOS nor EOS"
+			}
+			return fmt.Errorf("%s:%d: request %q has an empty context: %s", name, lines[re.Index], re.ID, why)
+		}
+		return fmt.Errorf("%s:%d: %w", name, lines[re.Index], re.Err)
+	}
 	if err != nil {
 		return err
-	}
-	defer pl.Close()
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if _, err := pl.Next(); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			return err
-		}
-	}
-	report := planReport{
-		Stats:          pl.Stats(),
-		BlockSize:      opts.BlockSize,
-		KVBlocks:       pl.Pool().NumBlocks(),
-		MaxBatchTokens: opts.MaxBatchTokens,
-		MaxLength:      opts.MaxLen,
-		NoCache:        opts.NoCache,
-		PlanSeconds:    time.Since(start).Seconds(),
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(report)
 }
 
-// contextLength reads {arch}.context_length, the model's context window.
-func contextLength(f *gguf.File) (int, error) {
-	arch, err := f.String("general.architecture")
-	if err != nil {
-		return 0, err
-	}
-	n, err := f.Int(arch + ".context_length")
-	if err != nil {
-		return 0, err
-	}
-	if n <= 0 || n > 1<<30 {
-		return 0, fmt.Errorf("%s: %s.context_length is %d", f.Name, arch, n)
-	}
-	return int(n), nil
-}
-
-// readPlanRequests reads the request file and turns it into the planner's
-// token pairs: text through the tokenizer (lm-eval-harness's rules), an
-// empty context as the prefix token (BOS, else EOS), as the scorer does.
-func readPlanRequests(path string, stdin io.Reader, tok *tokenizer.Tokenizer) ([]scheduler.Request, error) {
+// readPlanRequests reads the request file; lines[i] is request i's line
+// number and name the file's, for messages.
+func readPlanRequests(path string, stdin io.Reader, tokenize requestio.TokenizeFunc) (reqs []lmscore.Request, lines []int, name string, err error) {
 	r, name := stdin, "stdin"
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, err
+			return nil, nil, "", err
 		}
 		defer f.Close()
 		r, name = f, path
 	}
-	var tokenize requestio.TokenizeFunc
-	prefix := int32(-1)
-	if tok != nil {
-		tokenize = func(ctx, cont string) ([]int32, []int32, error) {
-			c, k := tokenizer.EncodePair(tok, ctx, cont)
-			return c, k, nil
-		}
-		if prefix = tok.BOS(); prefix < 0 {
-			prefix = tok.EOS()
-		}
-	}
 	rd := requestio.NewReader(r, name, tokenize)
-	var out []scheduler.Request
 	for {
 		req, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			return out, nil
+			return reqs, lines, name, nil
 		}
 		if errors.Is(err, requestio.ErrNeedTokenizer) {
-			return nil, fmt.Errorf("%w: give --model M.gguf for its tokenizer", err)
+			return nil, nil, "", fmt.Errorf("%w: give --model M.gguf for its tokenizer", err)
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, "", err
 		}
-		ctx := req.ContextTokens
-		if len(ctx) == 0 {
-			if prefix < 0 {
-				why := "give --model M.gguf for its BOS token"
-				if tok != nil {
-					why = "the model's vocabulary has neither BOS nor EOS"
-				}
-				return nil, fmt.Errorf("%s:%d: request %q has an empty context: %s", name, req.Line, req.ID, why)
-			}
-			ctx = []int32{prefix}
-		}
-		out = append(out, scheduler.Request{ID: req.ID, Context: ctx, Continuation: req.ContinuationTokens})
+		reqs = append(reqs, req.ScoreRequest())
+		lines = append(lines, req.Line)
 	}
 }

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lmscore/lmscore/bench"
 	"github.com/lmscore/lmscore/internal/testshared"
+	"github.com/lmscore/lmscore/workload"
 )
 
 func writeFile(t *testing.T, name, content string) string {
@@ -97,12 +97,12 @@ func TestPlanMetaICL(t *testing.T) {
 	if os.Getenv("LMSCORE_PLAN_FULL") != "" {
 		scale = 1
 	}
-	lines, err := bench.Generate("metaicl16", bench.WorkloadOptions{Seed: 1, Vocab: 32000, FirstID: 3, Newline: 13, Scale: scale})
+	lines, err := workload.Generate("metaicl16", workload.Options{Seed: 1, Vocab: 32000, FirstID: 3, Newline: 13, Scale: scale})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := bench.WriteJSONL(&buf, lines); err != nil {
+	if err := workload.WriteJSONL(&buf, lines); err != nil {
 		t.Fatal(err)
 	}
 	in := writeFile(t, "metaicl.jsonl", buf.String())

@@ -28,15 +28,8 @@ down gracefully: requests in flight finish first.`
 func runServe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprintln(os.Stderr, serveUsage+"\n\nflags:"); fs.PrintDefaults() }
-	modelPath := fs.String("model", "", "GGUF model file (required)")
+	mf := addModelFlags(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address host:port (port 0 picks a free one)")
-	backend := fs.String("backend", "cpu", "cpu or cuda")
-	kvMemory := fs.String("kv-memory", "", "KV cache budget, the prefix cache's size (e.g. 512MiB; default 1GiB on the CPU, 8GiB on CUDA)")
-	maxBatchTokens := fs.Int("max-batch-tokens", 0, "tokens per model step (default 2048 on the CPU, 8192 on CUDA)")
-	blockSize := fs.Int("block-size", 0, "KV block size in tokens (default 16)")
-	threads := fs.Int("threads", 0, "CPU worker threads (default all cores)")
-	precision := fs.String("precision", "", "CUDA arithmetic: bf16 (default) or fp32")
-	device := fs.Int("device", 0, "CUDA device ordinal")
 	name := fs.String("model-name", "", "the model name clients send (default the file name without .gguf)")
 	window := fs.Duration("batch-window", 5*time.Millisecond, "how long an idle server waits to merge requests that arrive together")
 	maxBody := fs.String("max-body", "64MiB", "largest request body")
@@ -52,16 +45,12 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if *modelPath == "" || fs.NArg() != 0 {
+	if mf.Path == "" || fs.NArg() != 0 {
 		return fmt.Errorf("%w: --model is required and no arguments follow the flags\n%s", errUsage, serveUsage)
 	}
-	opts := lmscore.Options{Backend: *backend, BlockSize: *blockSize, MaxBatchTokens: *maxBatchTokens, Threads: *threads, Precision: *precision, Device: *device}
-	if *kvMemory != "" {
-		n, err := units.ParseBytes(*kvMemory)
-		if err != nil {
-			return fmt.Errorf("%w: --kv-memory: %v", errUsage, err)
-		}
-		opts.KVMemory = n
+	opts, err := mf.options()
+	if err != nil {
+		return err
 	}
 	bodyCap, err := units.ParseBytes(*maxBody)
 	if err != nil || bodyCap <= 0 {
@@ -81,7 +70,7 @@ func runServe(ctx context.Context, args []string) error {
 		outputBytes = -1 // Config's zero value means the default
 	}
 
-	model, err := lmscore.Open(*modelPath, opts)
+	model, err := lmscore.Open(mf.Path, opts)
 	if err != nil {
 		return err
 	}

@@ -158,13 +158,7 @@ func read(m *lmscore.Model, in io.Reader, name string, cfg Config) (reqs []lmsco
 			}
 			continue
 		}
-		req := lmscore.Request{ID: line.ID, ContextTokens: line.ContextTokens, ContinuationTokens: line.ContinuationTokens}
-		if line.HasText {
-			req.Continuation = line.Continuation
-			if len(line.ContinuationTokens) == 0 {
-				req.Context = line.Context
-			}
-		}
+		req := line.ScoreRequest()
 		if err := m.Check(req); err != nil {
 			if err := skip(fmt.Errorf("%s:%d: %w", name, line.Line, err)); err != nil {
 				return nil, nil, nil, 0, err

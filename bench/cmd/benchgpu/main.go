@@ -29,6 +29,7 @@ import (
 	"github.com/lmscore/lmscore/bench"
 	"github.com/lmscore/lmscore/internal/units"
 	"github.com/lmscore/lmscore/model"
+	"github.com/lmscore/lmscore/workload"
 )
 
 // metaFile is what gen writes beside the workloads.
@@ -242,7 +243,7 @@ func report(args []string) error {
 	if *work == "" || *models == "" || *out == "" {
 		return errors.New("report: --work, --models and --out are required")
 	}
-	in := bench.ReportInput{Date: *date, Lines: map[string][]bench.Line{}, Comments: comments}
+	in := bench.ReportInput{Date: *date, Lines: map[string][]workload.Line{}, Comments: comments}
 	if *gemm != "" {
 		if err := readJSON(*gemm, &in.GEMM); err != nil {
 			in.Comments = append(in.Comments, "no GEMM rate, so no floor: "+err.Error())
@@ -304,7 +305,7 @@ func report(args []string) error {
 // (raw.tar.gz leaves them out: they are seeded), generates them again from
 // the suite at the size and vocabulary meta.json records, and checks that
 // they are the ones measured.
-func workloadLines(dir string, mf metaFile, w bench.WorkloadMeta) ([]bench.Line, error) {
+func workloadLines(dir string, mf metaFile, w bench.WorkloadMeta) ([]workload.Line, error) {
 	path := filepath.Join(dir, w.Workload+".jsonl")
 	if _, err := os.Stat(path); err == nil {
 		return bench.ReadJSONLFile(path)
@@ -317,7 +318,7 @@ func workloadLines(dir string, mf metaFile, w bench.WorkloadMeta) ([]bench.Line,
 		if gw.Name != w.Workload {
 			continue
 		}
-		lines, err := bench.Generate(gw.Generator, gw.Options)
+		lines, err := workload.Generate(gw.Generator, gw.Options)
 		if err != nil {
 			return nil, err
 		}

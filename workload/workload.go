@@ -1,7 +1,9 @@
-// Package bench holds lmscore's benchmark workloads and drivers: seeded,
+// Package workload generates lmscore's benchmark workloads: seeded,
 // token-level request sets shaped like real evaluation suites, written as
-// the request JSONL that `lmscore score` reads.
-package bench
+// the request JSONL that `lmscore score` reads. It is a library of its own,
+// outside bench/, so that the benchmarks and `lmscore demo` share one
+// generator without the command depending on the benchmark drivers.
+package workload
 
 import (
 	"bufio"
@@ -10,8 +12,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"strconv"
+
+	"github.com/lmscore/lmscore"
 )
 
 // Line is one request line of the JSONL format.
@@ -24,8 +29,8 @@ type Line struct {
 	Choice             *int    `json:"choice,omitempty"`
 }
 
-// WorkloadOptions shape a generated workload.
-type WorkloadOptions struct {
+// Options shape a generated workload.
+type Options struct {
 	Seed  uint64
 	Vocab int // token ids are drawn from [FirstID, Vocab)
 	// FirstID skips special and byte tokens at the start of the vocabulary.
@@ -49,18 +54,18 @@ type WorkloadOptions struct {
 	Tasks int
 }
 
-// Workloads lists the generators by name.
-var Workloads = map[string]func(WorkloadOptions) []Line{
-	"metaicl16": func(o WorkloadOptions) []Line { return metaICL(o, cmp.Or(o.Demos, 16)) },
-	"metaicl0":  func(o WorkloadOptions) []Line { return metaICL(o, 0) },
+// Generators lists the generators by name.
+var Generators = map[string]func(Options) []Line{
+	"metaicl16": func(o Options) []Line { return metaICL(o, cmp.Or(o.Demos, 16)) },
+	"metaicl0":  func(o Options) []Line { return metaICL(o, 0) },
 	"hellaswag": hellaSwag,
 	"sysprompt": sysPrompt,
 }
 
-// WorkloadNames returns the generators' names, sorted.
-func WorkloadNames() []string {
-	names := make([]string, 0, len(Workloads))
-	for n := range Workloads {
+// Names returns the generators' names, sorted.
+func Names() []string {
+	names := make([]string, 0, len(Generators))
+	for n := range Generators {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -68,10 +73,10 @@ func WorkloadNames() []string {
 }
 
 // Generate builds the named workload.
-func Generate(name string, o WorkloadOptions) ([]Line, error) {
-	gen, ok := Workloads[name]
+func Generate(name string, o Options) ([]Line, error) {
+	gen, ok := Generators[name]
 	if !ok {
-		return nil, fmt.Errorf("unknown workload %q (have %v)", name, WorkloadNames())
+		return nil, fmt.Errorf("unknown workload %q (have %v)", name, Names())
 	}
 	if o.Vocab <= o.FirstID+1 {
 		return nil, fmt.Errorf("workload %s: vocabulary %d too small (first id %d)", name, o.Vocab, o.FirstID)
@@ -97,12 +102,34 @@ func WriteJSONL(w io.Writer, lines []Line) error {
 	return bw.Flush()
 }
 
-type gen struct {
-	rng *rand.Rand
-	o   WorkloadOptions
+// Requests turns workload lines into token-form requests.
+func Requests(lines []Line) []lmscore.Request {
+	reqs := make([]lmscore.Request, len(lines))
+	for i, l := range lines {
+		reqs[i] = lmscore.Request{ID: l.ID, ContextTokens: l.ContextTokens, ContinuationTokens: l.ContinuationTokens}
+	}
+	return reqs
 }
 
-func newGen(o WorkloadOptions, stream uint64) *gen {
+// WriteFile writes lines as request JSONL to the file path.
+func WriteFile(path string, lines []Line) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := WriteJSONL(f, lines); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+type gen struct {
+	rng *rand.Rand
+	o   Options
+}
+
+func newGen(o Options, stream uint64) *gen {
 	return &gen{rng: rand.New(rand.NewPCG(o.Seed, stream)), o: o}
 }
 
@@ -124,7 +151,7 @@ func intPtr(v int) *int { return &v }
 // with Long) joined by newlines, then 1000 test inputs of 20-80 tokens with
 // 2-3 options of 1-5 tokens. Scale shrinks the questions per task first and
 // the tasks only below one question per task.
-func metaICL(o WorkloadOptions, nDemos int) []Line {
+func metaICL(o Options, nDemos int) []Line {
 	g := newGen(o, 1)
 	tasks, questions := 20, scaled(1000, o.Scale)
 	switch {
@@ -173,7 +200,7 @@ func metaICL(o WorkloadOptions, nDemos int) []Line {
 }
 
 // hellaSwag: 10,000 contexts of 40-120 tokens, each with 4 endings of 10-40.
-func hellaSwag(o WorkloadOptions) []Line {
+func hellaSwag(o Options) []Line {
 	g := newGen(o, 2)
 	var lines []Line
 	for q := 0; q < scaled(10000, o.Scale); q++ {
@@ -196,7 +223,7 @@ func hellaSwag(o WorkloadOptions) []Line {
 
 // sysPrompt: a 2,000-token shared prefix, then 5,000 requests of 100-300
 // tokens, the last 1-20 of which are the scored continuation.
-func sysPrompt(o WorkloadOptions) []Line {
+func sysPrompt(o Options) []Line {
 	g := newGen(o, 3)
 	prefix := g.tokens(2000)
 	var lines []Line
@@ -210,4 +237,19 @@ func sysPrompt(o WorkloadOptions) []Line {
 		})
 	}
 	return lines
+}
+
+// SameScores reports whether two runs' log-probabilities are bitwise equal
+// (NaN matching NaN): the equality check the demo and the benchmarks print,
+// since scores must not depend on caching, order or budget.
+func SameScores(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] && !(a[i] != a[i] && b[i] != b[i]) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,4 +1,4 @@
-package bench
+package workload
 
 import (
 	"bytes"
@@ -9,12 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func opts(scale float64) WorkloadOptions {
-	return WorkloadOptions{Seed: 7, Vocab: 1000, FirstID: 3, Newline: 13, Scale: scale}
+func opts(scale float64) Options {
+	return Options{Seed: 7, Vocab: 1000, FirstID: 3, Newline: 13, Scale: scale}
 }
 
 func TestWorkloadsAreSeededAndShaped(t *testing.T) {
-	for _, name := range WorkloadNames() {
+	for _, name := range Names() {
 		a, err := Generate(name, opts(0.01))
 		require.NoError(t, err)
 		b, err := Generate(name, opts(0.01))
