@@ -246,6 +246,29 @@ LMSCORE_API lmscore_status lmscore_step_run(lmscore_step *step, lmscore_kv *kv,
                                             const lmscore_batch *batch,
                                             lmscore_batch_result *result);
 
+/* ------------------------------------------------------- the function list */
+
+/* Every function above, once, in the order of this header, as
+ * X(return type, name without the lmscore_ prefix, parameter list).
+ * binding/ and kernels/tests expand it into their tables of function
+ * pointers and their dlsym lists, and check each entry's type against the
+ * declaration above; a function added here reaches every table at once. */
+#define LMSCORE_ABI_FUNCTIONS(X)                                                          \
+    X(const char *, last_error, (void))                                                   \
+    X(int32_t, abi_version, (void))                                                       \
+    X(const char *, backend_name, (void))                                                 \
+    X(lmscore_backend_params, backend_default_params, (void))                             \
+    X(lmscore_status, model_load,                                                         \
+      (const lmscore_model_desc *, lmscore_backend_params, lmscore_model **))             \
+    X(void, model_free, (lmscore_model *))                                                \
+    X(lmscore_status, kv_block_bytes, (const lmscore_model *, int32_t, int64_t *))        \
+    X(lmscore_status, kv_init, (lmscore_model *, int32_t, int32_t, lmscore_kv **))        \
+    X(void, kv_free, (lmscore_kv *))                                                      \
+    X(lmscore_status, step_init, (lmscore_model *, int32_t, int32_t, lmscore_step **))    \
+    X(void, step_free, (lmscore_step *))                                                  \
+    X(lmscore_status, step_run,                                                           \
+      (lmscore_step *, lmscore_kv *, const lmscore_batch *, lmscore_batch_result *))
+
 #ifdef __cplusplus
 }
 #endif
