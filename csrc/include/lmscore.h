@@ -230,15 +230,20 @@ LMSCORE_API lmscore_status lmscore_step_init(lmscore_model *model,
                                              lmscore_step **out);
 LMSCORE_API void lmscore_step_free(lmscore_step *step);
 
-/* Runs one batch. Validates every index first (token ids < n_vocab,
- * positions < n_ctx_train, slots and blocks inside the pool, CSR arrays
- * monotone) and returns LMSCORE_STATUS_INVALID_ARGUMENT before touching the
- * KV pool if any is out of range. The CPU core also rejects, as plans no
- * scheduler should make: seg_token_start or block_indptr not starting at 0,
- * an empty segment, positions that are not consecutive within a segment, a
- * block table too short for its segment's last position, a slot other than
- * the one the segment's block table gives its position, and two tokens
- * writing one slot. n_tokens == 0 is allowed (a step of block copies only).
+/* Runs one batch. Validates the whole batch first and returns
+ * LMSCORE_STATUS_INVALID_ARGUMENT, before touching the KV pool, if any of
+ * these fails (both backends check the same rules):
+ *   - n_tokens <= max_tokens and n_outputs <= max_outputs of the step;
+ *   - token ids < n_vocab, positions < n_ctx_train, slots -1 or inside the
+ *     pool, block ids inside the pool, copy_n_tokens <= block_size;
+ *   - seg_token_start and block_indptr start at 0 and are monotone,
+ *     seg_token_start[n_segments] == n_tokens, no segment is empty;
+ *   - positions are consecutive within a segment, its block table reaches
+ *     its last position, each written slot is the one the block table gives
+ *     its position, and no two tokens write one slot;
+ *   - out_token_index < n_tokens, out_target < n_vocab, 0 <= top_n <= n_vocab,
+ *     and every array and result buffer that is needed is non-NULL.
+ * n_tokens == 0 is allowed (a step of block copies only).
  *
  * Steps on one model run one at a time (the CPU core shares one thread
  * pool per model); a step or pool must not outlive its model. */

@@ -455,7 +455,7 @@ void test_errors(const Abi &cuda, bool oom) {
         lmscore_model *mm = nullptr;
         lmscore_status st = cuda.model_load(&d, cuda.backend_default_params(), &mm);
         const std::string msg = cuda.last_error();
-        R.check(st == LMSCORE_STATUS_INVALID_ARGUMENT && msg.find("layers[1].wk") != std::string::npos,
+        R.check(st == LMSCORE_STATUS_INVALID_ARGUMENT && msg.find("blk.1.attn_k.weight") != std::string::npos,
                 "errors: bad tensor shape names the tensor", "status %d, \"%s\"", (int)st, msg.c_str());
         if (mm) cuda.model_free(mm);
         d = m.desc();
