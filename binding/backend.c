@@ -7,10 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Each list entry has exactly the type of its declaration in lmscore.h. */
+#define LMSCORE_GO_CHECK(ret, name, params)                                  \
+    _Static_assert(_Generic(&lmscore_##name, ret(*) params: 1, default: 0), \
+                   "LMSCORE_ABI_FUNCTIONS: lmscore_" #name " differs from its declaration");
+LMSCORE_ABI_FUNCTIONS(LMSCORE_GO_CHECK)
+#undef LMSCORE_GO_CHECK
+
 static const lmscore_backend cpu_backend = {
-    lmscore_last_error, lmscore_abi_version, lmscore_backend_name, lmscore_backend_default_params,
-    lmscore_model_load, lmscore_model_free, lmscore_kv_block_bytes, lmscore_kv_init,
-    lmscore_kv_free,    lmscore_step_init,  lmscore_step_free,      lmscore_step_run,
+#define LMSCORE_GO_LINKED(ret, name, params) lmscore_##name,
+    LMSCORE_ABI_FUNCTIONS(LMSCORE_GO_LINKED)
+#undef LMSCORE_GO_LINKED
 };
 
 const lmscore_backend *lmscore_go_cpu_backend(void) { return &cpu_backend; }
@@ -34,18 +41,9 @@ const lmscore_backend *lmscore_go_open_backend(const char *path, char *err, size
         const char *name;
         void **slot;
     } syms[] = {
-        {"lmscore_last_error", (void **)&be.last_error},
-        {"lmscore_abi_version", (void **)&be.abi_version},
-        {"lmscore_backend_name", (void **)&be.backend_name},
-        {"lmscore_backend_default_params", (void **)&be.backend_default_params},
-        {"lmscore_model_load", (void **)&be.model_load},
-        {"lmscore_model_free", (void **)&be.model_free},
-        {"lmscore_kv_block_bytes", (void **)&be.kv_block_bytes},
-        {"lmscore_kv_init", (void **)&be.kv_init},
-        {"lmscore_kv_free", (void **)&be.kv_free},
-        {"lmscore_step_init", (void **)&be.step_init},
-        {"lmscore_step_free", (void **)&be.step_free},
-        {"lmscore_step_run", (void **)&be.step_run},
+#define LMSCORE_GO_SYMBOL(ret, name, params) {"lmscore_" #name, (void **)&be.name},
+        LMSCORE_ABI_FUNCTIONS(LMSCORE_GO_SYMBOL)
+#undef LMSCORE_GO_SYMBOL
     };
     for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
         *syms[i].slot = dlsym(h, syms[i].name);

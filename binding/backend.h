@@ -15,19 +15,11 @@
 
 #include "../csrc/include/lmscore.h"
 
+/* One member per ABI function, named as in lmscore.h without the prefix. */
 typedef struct lmscore_backend {
-    const char *(*last_error)(void);
-    int32_t (*abi_version)(void);
-    const char *(*backend_name)(void);
-    lmscore_backend_params (*backend_default_params)(void);
-    lmscore_status (*model_load)(const lmscore_model_desc *, lmscore_backend_params, lmscore_model **);
-    void (*model_free)(lmscore_model *);
-    lmscore_status (*kv_block_bytes)(const lmscore_model *, int32_t, int64_t *);
-    lmscore_status (*kv_init)(lmscore_model *, int32_t, int32_t, lmscore_kv **);
-    void (*kv_free)(lmscore_kv *);
-    lmscore_status (*step_init)(lmscore_model *, int32_t, int32_t, lmscore_step **);
-    void (*step_free)(lmscore_step *);
-    lmscore_status (*step_run)(lmscore_step *, lmscore_kv *, const lmscore_batch *, lmscore_batch_result *);
+#define LMSCORE_GO_MEMBER(ret, name, params) ret(*name) params;
+    LMSCORE_ABI_FUNCTIONS(LMSCORE_GO_MEMBER)
+#undef LMSCORE_GO_MEMBER
 } lmscore_backend;
 
 /* The CPU core compiled into this binary. */

@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "cf2b71943de180b34eb04dd4e958d50ee616f791da38592972069e5c2ee0bae5"
+const csrcHash = "6b4d1c707df342f24c4ff0571ecbfcda57130d7fb4f7bb9126d3fb8d29af05c3"

@@ -93,19 +93,6 @@ std::string gemm_describe(const GemmPlan &p);
 // Enqueues Y = X W^T for n_rows <= p.max_rows rows on ctx.stream.
 cublasStatus_t gemm(const GemmContext &ctx, const GemmPlan &p, const void *W, const void *X, void *Y, int n_rows);
 
-// What a batch is checked against before anything is launched.
-struct BatchLimits {
-    int n_vocab, n_ctx_train;
-    int block_size, n_blocks;
-    int max_tokens, max_outputs;
-};
-
-// The ABI's validation rules (lmscore_step_run): every id, position, slot,
-// block and output index in range, CSR arrays monotone and complete, each
-// segment's block table long enough for its positions. INVALID_ARGUMENT with
-// the first offending array, index and value in the message.
-lmscore_status validate_batch(const lmscore_batch *b, const lmscore_batch_result *r, const BatchLimits &lim);
-
 struct LayerWeights {
     // Vectors are fp32 whatever the precision: they are tiny, and norms and
     // biases are applied in fp32 anyway.
@@ -189,6 +176,7 @@ struct lmscore_step {
     size_t inputs_cap = 0; // int32 words
 
     std::vector<lmscore_cuda::AttnTile> tiles; // host scratch
+    std::vector<int32_t> slot_check;           // (max_tokens) the batch validator's scratch
     // Query heads per attention work item (attention_stack_heads, fixed at
     // init; LMSCORE_CUDA_ATTN_STACK=0 makes it 1): segments are cut into
     // tiles of kAttnTileQ / attn_stack_heads tokens.

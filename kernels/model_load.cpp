@@ -1,21 +1,17 @@
-// model_load.cpp — lmscore_model_load: checks the description, uploads the
-// weights and converts them on the device to the run's precision.
+// model_load.cpp — lmscore_model_load: checks the description (the checks
+// both cores share, plus the CUDA core's own limits), uploads the weights
+// and converts them on the device to the run's precision.
 #include <string.h>
 
 #include <string>
 
+#include "../csrc/common/validate.h"
 #include "internal.h"
 
 using lmscore_cuda::DType;
 using lmscore_cuda::fail;
 
 namespace {
-
-const char *kRoleNames[LMSCORE_LAYER_ROLE_COUNT] = {
-    "attn_norm", "attn_norm_b", "wq",       "wk",         "wv",       "bq",     "bk",
-    "bv",        "wqkv",        "bqkv",     "wo",         "bo",       "ffn_norm", "ffn_norm_b",
-    "ffn_gate",  "ffn_up",      "ffn_up_b", "ffn_down",   "ffn_down_b",
-};
 
 bool raw_bytes(const lmscore_tensor &t, int64_t *out) {
     const int64_t n = t.ne[0] * t.ne[1];
@@ -55,18 +51,14 @@ class Loader {
         return LMSCORE_STATUS_OK;
     }
 
-    // Checks t against the expected shape {ne0, ne1} and converts it into
-    // dst (element offset 0) as dtype.
+    // Converts t, of shape {ne0, ne1} (validate_model_tensors checked it),
+    // into dst (element offset 0) as dtype.
     lmscore_status upload(const lmscore_tensor &t, const std::string &name, int64_t ne0, int64_t ne1, void *dst,
                           DType dtype) {
-        if (!t.data) return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: tensor %s is missing", name.c_str());
-        if (t.ne[0] != ne0 || t.ne[1] != ne1)
-            return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: tensor %s has shape {%lld, %lld}, want {%lld, %lld}",
-                        name.c_str(), (long long)t.ne[0], (long long)t.ne[1], (long long)ne0, (long long)ne1);
         int64_t bytes = 0;
-        if (!raw_bytes(t, &bytes))
-            return fail(LMSCORE_STATUS_UNSUPPORTED, "model: tensor %s has type %d, which the CUDA core cannot load%s",
-                        name.c_str(), (int)t.type, t.type == LMSCORE_TYPE_Q8_0 ? " (rows not a multiple of 32)" : "");
+        if (!t.data || !raw_bytes(t, &bytes))
+            return fail(LMSCORE_STATUS_INTERNAL, "model: tensor %s passed validation but cannot be uploaded (type %d)",
+                        name.c_str(), (int)t.type);
         if ((size_t)bytes > staging_bytes_) {
             if (staging_) cudaFree(staging_);
             staging_ = nullptr;
@@ -113,13 +105,10 @@ class Loader {
         return LMSCORE_STATUS_OK;
     }
 
-    // An fp32 vector of n values; an absent optional one stays null.
-    lmscore_status vector(const lmscore_tensor &t, const std::string &name, int64_t n, bool required, float **out) {
+    // An fp32 vector of n values; an absent (optional) one stays null.
+    lmscore_status vector(const lmscore_tensor &t, const std::string &name, int64_t n, float **out) {
         *out = nullptr;
-        if (!t.data) {
-            if (required) return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: tensor %s is missing", name.c_str());
-            return LMSCORE_STATUS_OK;
-        }
+        if (!t.data) return LMSCORE_STATUS_OK;
         void *p = nullptr;
         lmscore_status st = alloc((size_t)n * 4, &p);
         if (st != LMSCORE_STATUS_OK) return st;
@@ -161,46 +150,37 @@ class Loader {
     size_t staging_bytes_ = 0;
 };
 
-lmscore_status check_hparams(const lmscore_model_desc &d, const lmscore_backend_params &params) {
-    if (d.arch != LMSCORE_ARCH_LLAMA && d.arch != LMSCORE_ARCH_QWEN2 && d.arch != LMSCORE_ARCH_GPT2)
-        return fail(LMSCORE_STATUS_UNSUPPORTED, "model: unknown architecture %d", d.arch);
-    if (d.n_vocab <= 0 || d.n_embd <= 0 || d.n_layer <= 0 || d.n_head <= 0 || d.n_head_kv <= 0 || d.n_ff <= 0 ||
-        d.n_ctx_train <= 0)
-        return fail(LMSCORE_STATUS_INVALID_ARGUMENT,
-                    "model: sizes must be positive (n_vocab %d, n_embd %d, n_layer %d, n_head %d, n_head_kv %d, "
-                    "n_ff %d, n_ctx_train %d)",
-                    d.n_vocab, d.n_embd, d.n_layer, d.n_head, d.n_head_kv, d.n_ff, d.n_ctx_train);
-    if (d.n_embd % d.n_head != 0)
-        return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: n_head %d does not divide n_embd %d", d.n_head, d.n_embd);
-    if (d.n_head % d.n_head_kv != 0)
-        return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: n_head_kv %d does not divide n_head %d", d.n_head_kv,
-                    d.n_head);
+// What the CUDA core adds to the shared checks: the head sizes its
+// attention kernel is built for, and its two precisions. Run between
+// validate_model_hparams and validate_model_tensors.
+lmscore_status check_cuda_limits(const lmscore_model_desc &d, const lmscore_backend_params &params) {
     const int head_dim = d.n_embd / d.n_head;
     if (!lmscore_cuda::attention_supports_head_dim(head_dim))
         return fail(LMSCORE_STATUS_UNSUPPORTED,
                     "model: head_dim %d is not built into the CUDA attention kernel (8, 16, 32, 48, 64, 80, 96, 128, 256)",
                     head_dim);
-    if (d.rope_type != LMSCORE_ROPE_TYPE_NONE && d.rope_type != LMSCORE_ROPE_TYPE_NORM &&
-        d.rope_type != LMSCORE_ROPE_TYPE_NEOX)
-        return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: unknown rope_type %d", d.rope_type);
-    if (d.rope_type != LMSCORE_ROPE_TYPE_NONE && !(d.rope_freq_base > 0.f))
-        return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: rope_freq_base %g must be positive", d.rope_freq_base);
-    if (!(d.norm_eps >= 0.f)) return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: norm_eps %g is negative", d.norm_eps);
-    if (d.arch == LMSCORE_ARCH_GPT2 && d.n_head_kv != d.n_head)
-        return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: gpt2 has n_head_kv %d != n_head %d", d.n_head_kv, d.n_head);
-    if (!d.layers) return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: layers is null");
     if (params.precision != LMSCORE_PRECISION_FP32 && params.precision != LMSCORE_PRECISION_BF16)
         return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "params: unknown precision %d", params.precision);
     return LMSCORE_STATUS_OK;
 }
 
+lmscore_status check_desc(const lmscore_model_desc &d, const lmscore_backend_params &params) {
+    char msg[1024];
+    lmscore_status st = lmscore_common::validate_model_hparams(d, msg, sizeof msg);
+    if (st != LMSCORE_STATUS_OK) return fail(st, "%s", msg);
+    st = check_cuda_limits(d, params);
+    if (st != LMSCORE_STATUS_OK) return st;
+    st = lmscore_common::validate_model_tensors(d, msg, sizeof msg);
+    if (st != LMSCORE_STATUS_OK) return fail(st, "%s", msg);
+    return LMSCORE_STATUS_OK;
+}
+
 lmscore_status load_layers(lmscore_model *m, const lmscore_model_desc &d, Loader &ld) {
     const int64_t E = d.n_embd, F = d.n_ff, Q = m->q_dim, KV = m->kv_dim;
-    const bool gpt2 = d.arch == LMSCORE_ARCH_GPT2;
     m->layers.resize(d.n_layer);
     for (int l = 0; l < d.n_layer; ++l) {
         const lmscore_tensor *t = d.layers + (size_t)l * LMSCORE_LAYER_ROLE_COUNT;
-        auto name = [&](int role) { return "layers[" + std::to_string(l) + "]." + kRoleNames[role]; };
+        auto name = [&](int role) { return "blk." + std::to_string(l) + "." + lmscore_common::layer_role_name(role); };
         lmscore_cuda::LayerWeights &w = m->layers[l];
         lmscore_status st;
 #define TRY(expr)                                                                                                 \
@@ -208,14 +188,15 @@ lmscore_status load_layers(lmscore_model *m, const lmscore_model_desc &d, Loader
         st = (expr);                                                                                              \
         if (st != LMSCORE_STATUS_OK) return st;                                                                   \
     } while (0)
-        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_NORM], name(LMSCORE_LAYER_ATTN_NORM), E, true, &w.attn_norm));
-        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_NORM_B], name(LMSCORE_LAYER_ATTN_NORM_B), E, gpt2, &w.attn_norm_b));
-        TRY(ld.vector(t[LMSCORE_LAYER_FFN_NORM], name(LMSCORE_LAYER_FFN_NORM), E, true, &w.ffn_norm));
-        TRY(ld.vector(t[LMSCORE_LAYER_FFN_NORM_B], name(LMSCORE_LAYER_FFN_NORM_B), E, gpt2, &w.ffn_norm_b));
-        if (gpt2) {
-            TRY(ld.matrix(t[LMSCORE_LAYER_WQKV], name(LMSCORE_LAYER_WQKV), E, 3 * E, &w.wqkv));
-            TRY(ld.vector(t[LMSCORE_LAYER_BQKV], name(LMSCORE_LAYER_BQKV), 3 * E, false, &w.bqkv));
-            TRY(ld.matrix(t[LMSCORE_LAYER_FFN_UP], name(LMSCORE_LAYER_FFN_UP), E, F, &w.w_up));
+        // As validate_model_tensors accepts: fused or separate q/k/v for any
+        // architecture, every bias optional.
+        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_NORM], name(LMSCORE_LAYER_ATTN_NORM), E, &w.attn_norm));
+        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_NORM_B], name(LMSCORE_LAYER_ATTN_NORM_B), E, &w.attn_norm_b));
+        TRY(ld.vector(t[LMSCORE_LAYER_FFN_NORM], name(LMSCORE_LAYER_FFN_NORM), E, &w.ffn_norm));
+        TRY(ld.vector(t[LMSCORE_LAYER_FFN_NORM_B], name(LMSCORE_LAYER_FFN_NORM_B), E, &w.ffn_norm_b));
+        if (t[LMSCORE_LAYER_WQKV].data) {
+            TRY(ld.matrix(t[LMSCORE_LAYER_WQKV], name(LMSCORE_LAYER_WQKV), E, Q + 2 * KV, &w.wqkv));
+            TRY(ld.vector(t[LMSCORE_LAYER_BQKV], name(LMSCORE_LAYER_BQKV), Q + 2 * KV, &w.bqkv));
         } else {
             const lmscore_tensor *ws[3] = {&t[LMSCORE_LAYER_WQ], &t[LMSCORE_LAYER_WK], &t[LMSCORE_LAYER_WV]};
             const std::string wn[3] = {name(LMSCORE_LAYER_WQ), name(LMSCORE_LAYER_WK), name(LMSCORE_LAYER_WV)};
@@ -224,16 +205,20 @@ lmscore_status load_layers(lmscore_model *m, const lmscore_model_desc &d, Loader
             const lmscore_tensor *bs[3] = {&t[LMSCORE_LAYER_BQ], &t[LMSCORE_LAYER_BK], &t[LMSCORE_LAYER_BV]};
             const std::string bn[3] = {name(LMSCORE_LAYER_BQ), name(LMSCORE_LAYER_BK), name(LMSCORE_LAYER_BV)};
             TRY(ld.stacked_bias(bs, bn, rows, 3, &w.bqkv));
+        }
+        if (m->gated_ffn) {
             const lmscore_tensor *ffn[2] = {&t[LMSCORE_LAYER_FFN_GATE], &t[LMSCORE_LAYER_FFN_UP]};
             const std::string fn[2] = {name(LMSCORE_LAYER_FFN_GATE), name(LMSCORE_LAYER_FFN_UP)};
             const int64_t frows[2] = {F, F};
             TRY(ld.stacked(ffn, fn, frows, 2, E, &w.w_up));
+        } else {
+            TRY(ld.matrix(t[LMSCORE_LAYER_FFN_UP], name(LMSCORE_LAYER_FFN_UP), E, F, &w.w_up));
         }
         TRY(ld.matrix(t[LMSCORE_LAYER_WO], name(LMSCORE_LAYER_WO), Q, E, &w.wo));
-        TRY(ld.vector(t[LMSCORE_LAYER_BO], name(LMSCORE_LAYER_BO), E, false, &w.bo));
-        TRY(ld.vector(t[LMSCORE_LAYER_FFN_UP_B], name(LMSCORE_LAYER_FFN_UP_B), F, false, &w.b_up));
+        TRY(ld.vector(t[LMSCORE_LAYER_BO], name(LMSCORE_LAYER_BO), E, &w.bo));
+        TRY(ld.vector(t[LMSCORE_LAYER_FFN_UP_B], name(LMSCORE_LAYER_FFN_UP_B), F, &w.b_up));
         TRY(ld.matrix(t[LMSCORE_LAYER_FFN_DOWN], name(LMSCORE_LAYER_FFN_DOWN), F, E, &w.w_down));
-        TRY(ld.vector(t[LMSCORE_LAYER_FFN_DOWN_B], name(LMSCORE_LAYER_FFN_DOWN_B), E, false, &w.b_down));
+        TRY(ld.vector(t[LMSCORE_LAYER_FFN_DOWN_B], name(LMSCORE_LAYER_FFN_DOWN_B), E, &w.b_down));
 #undef TRY
     }
     return LMSCORE_STATUS_OK;
@@ -241,19 +226,19 @@ lmscore_status load_layers(lmscore_model *m, const lmscore_model_desc &d, Loader
 
 lmscore_status load(lmscore_model *m, const lmscore_model_desc &d, Loader &ld) {
     const int64_t E = d.n_embd;
-    lmscore_status st = ld.matrix(d.tok_embd, "tok_embd", E, d.n_vocab, &m->tok_embd);
+    lmscore_status st = ld.matrix(d.tok_embd, "token_embd.weight", E, d.n_vocab, &m->tok_embd);
     if (st != LMSCORE_STATUS_OK) return st;
-    if (d.arch == LMSCORE_ARCH_GPT2) {
-        st = ld.matrix(d.pos_embd, "pos_embd", E, d.n_ctx_train, &m->pos_embd);
+    if (d.pos_embd.data) { // gpt2's, which validation made sure of
+        st = ld.matrix(d.pos_embd, "position_embd.weight", E, d.n_ctx_train, &m->pos_embd);
         if (st != LMSCORE_STATUS_OK) return st;
     }
-    st = ld.vector(d.output_norm, "output_norm", E, true, &m->output_norm);
+    st = ld.vector(d.output_norm, "output_norm.weight", E, &m->output_norm);
     if (st != LMSCORE_STATUS_OK) return st;
-    st = ld.vector(d.output_norm_b, "output_norm_b", E, d.arch == LMSCORE_ARCH_GPT2, &m->output_norm_b);
+    st = ld.vector(d.output_norm_b, "output_norm.bias", E, &m->output_norm_b);
     if (st != LMSCORE_STATUS_OK) return st;
     if (d.output.data) {
         void *out = nullptr;
-        st = ld.matrix(d.output, "output", E, d.n_vocab, &out);
+        st = ld.matrix(d.output, "output.weight", E, d.n_vocab, &out);
         if (st != LMSCORE_STATUS_OK) return st;
         m->output = out;
     } else {
@@ -275,7 +260,7 @@ LMSCORE_API lmscore_status lmscore_model_load(const lmscore_model_desc *desc, lm
     lmscore_cuda::clear_error();
     if (!desc || !out) return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "lmscore_model_load: null argument");
     *out = nullptr;
-    lmscore_status st = check_hparams(*desc, params);
+    lmscore_status st = check_desc(*desc, params);
     if (st != LMSCORE_STATUS_OK) return st;
     st = lmscore_cuda::use_device(params.device);
     if (st != LMSCORE_STATUS_OK) return st;

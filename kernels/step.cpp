@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "internal.h"
+#include "../csrc/common/validate.h"
 
 using lmscore_cuda::DType;
 using lmscore_cuda::fail;
@@ -256,7 +257,14 @@ lmscore_status init(lmscore_step *s) {
     const size_t words = layout_inputs(s->max_tokens, s->max_tokens / tile_tokens(s) + 64,
                                        8 * s->max_tokens + 4096, 256, s->max_outputs)
                              .total;
-    return reserve_inputs(s, words);
+    st = reserve_inputs(s, words);
+    if (st != LMSCORE_STATUS_OK) return st;
+    try {
+        s->slot_check.resize((size_t)s->max_tokens);
+    } catch (const std::bad_alloc &) {
+        return fail(LMSCORE_STATUS_OUT_OF_MEMORY, "step: out of host memory");
+    }
+    return LMSCORE_STATUS_OK;
 }
 
 // True when one copy's destination is another copy's source or destination:
@@ -527,10 +535,13 @@ LMSCORE_API lmscore_status lmscore_step_run(lmscore_step *step, lmscore_kv *kv, 
     if (kv->model != step->model)
         return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "lmscore_step_run: the KV pool belongs to another model");
     const lmscore_model *m = step->model;
-    lmscore_cuda::BatchLimits lim{m->hp.n_vocab, m->hp.n_ctx_train, kv->block_size, kv->n_blocks, step->max_tokens,
-                                  step->max_outputs};
-    lmscore_status st = lmscore_cuda::validate_batch(batch, result, lim);
-    if (st != LMSCORE_STATUS_OK) return st;
+    const lmscore_common::BatchLimits lim{m->hp.n_vocab,  m->hp.n_ctx_train, kv->block_size,
+                                          kv->n_blocks,    step->max_tokens,  step->max_outputs};
+    char msg[1024];
+    int32_t max_keys = 0;
+    lmscore_status st = lmscore_common::validate_batch(batch, result, lim, step->slot_check.data(), &max_keys, msg,
+                                                       sizeof msg);
+    if (st != LMSCORE_STATUS_OK) return fail(st, "%s", msg);
     st = lmscore_cuda::use_device(m->device);
     if (st != LMSCORE_STATUS_OK) return st;
     return StepRunner(step, kv).run(batch, result);

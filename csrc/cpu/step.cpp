@@ -5,11 +5,9 @@
 #include <cstring>
 
 #include "ops.hpp"
+#include "validate.hpp"
 
 namespace lmscore {
-
-int32_t validate_batch(lmscore_step &st, const lmscore_kv &kv, const lmscore_batch &b,
-                       const lmscore_batch_result &res);
 
 namespace {
 
@@ -195,7 +193,7 @@ std::unique_ptr<lmscore_step> make_step(lmscore_model &m, int32_t max_tokens, in
         st->attn_ptrs.push_back(nullptr);
     }
     st->items.reserve(size_t(T) * size_t(hp.n_head_kv));
-    st->slot_check.reserve(size_t(T));
+    st->slot_check.resize(size_t(T)); // the duplicate-slot check's scratch
     return st;
 }
 

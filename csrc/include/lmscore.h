@@ -230,21 +230,49 @@ LMSCORE_API lmscore_status lmscore_step_init(lmscore_model *model,
                                              lmscore_step **out);
 LMSCORE_API void lmscore_step_free(lmscore_step *step);
 
-/* Runs one batch. Validates every index first (token ids < n_vocab,
- * positions < n_ctx_train, slots and blocks inside the pool, CSR arrays
- * monotone) and returns LMSCORE_STATUS_INVALID_ARGUMENT before touching the
- * KV pool if any is out of range. The CPU core also rejects, as plans no
- * scheduler should make: seg_token_start or block_indptr not starting at 0,
- * an empty segment, positions that are not consecutive within a segment, a
- * block table too short for its segment's last position, a slot other than
- * the one the segment's block table gives its position, and two tokens
- * writing one slot. n_tokens == 0 is allowed (a step of block copies only).
+/* Runs one batch. Validates the whole batch first and returns
+ * LMSCORE_STATUS_INVALID_ARGUMENT, before touching the KV pool, if any of
+ * these fails (both backends check the same rules):
+ *   - n_tokens <= max_tokens and n_outputs <= max_outputs of the step;
+ *   - token ids < n_vocab, positions < n_ctx_train, slots -1 or inside the
+ *     pool, block ids inside the pool, copy_n_tokens <= block_size;
+ *   - seg_token_start and block_indptr start at 0 and are monotone,
+ *     seg_token_start[n_segments] == n_tokens, no segment is empty;
+ *   - positions are consecutive within a segment, its block table reaches
+ *     its last position, each written slot is the one the block table gives
+ *     its position, and no two tokens write one slot;
+ *   - out_token_index < n_tokens, out_target < n_vocab, 0 <= top_n <= n_vocab,
+ *     and every array and result buffer that is needed is non-NULL.
+ * n_tokens == 0 is allowed (a step of block copies only).
  *
  * Steps on one model run one at a time (the CPU core shares one thread
  * pool per model); a step or pool must not outlive its model. */
 LMSCORE_API lmscore_status lmscore_step_run(lmscore_step *step, lmscore_kv *kv,
                                             const lmscore_batch *batch,
                                             lmscore_batch_result *result);
+
+/* ------------------------------------------------------- the function list */
+
+/* Every function above, once, in the order of this header, as
+ * X(return type, name without the lmscore_ prefix, parameter list).
+ * binding/ and kernels/tests expand it into their tables of function
+ * pointers and their dlsym lists, and check each entry's type against the
+ * declaration above; a function added here reaches every table at once. */
+#define LMSCORE_ABI_FUNCTIONS(X)                                                          \
+    X(const char *, last_error, (void))                                                   \
+    X(int32_t, abi_version, (void))                                                       \
+    X(const char *, backend_name, (void))                                                 \
+    X(lmscore_backend_params, backend_default_params, (void))                             \
+    X(lmscore_status, model_load,                                                         \
+      (const lmscore_model_desc *, lmscore_backend_params, lmscore_model **))             \
+    X(void, model_free, (lmscore_model *))                                                \
+    X(lmscore_status, kv_block_bytes, (const lmscore_model *, int32_t, int64_t *))        \
+    X(lmscore_status, kv_init, (lmscore_model *, int32_t, int32_t, lmscore_kv **))        \
+    X(void, kv_free, (lmscore_kv *))                                                      \
+    X(lmscore_status, step_init, (lmscore_model *, int32_t, int32_t, lmscore_step **))    \
+    X(void, step_free, (lmscore_step *))                                                  \
+    X(lmscore_status, step_run,                                                           \
+      (lmscore_step *, lmscore_kv *, const lmscore_batch *, lmscore_batch_result *))
 
 #ifdef __cplusplus
 }

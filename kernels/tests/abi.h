@@ -12,20 +12,18 @@
 
 namespace lmscore_test {
 
+// Each list entry has exactly the type of its declaration in lmscore.h.
+#define LMSCORE_TEST_CHECK(ret, name, params)                                   \
+    static_assert(std::is_same<decltype(&lmscore_##name), ret(*) params>::value, \
+                  "LMSCORE_ABI_FUNCTIONS: lmscore_" #name " differs from its declaration");
+LMSCORE_ABI_FUNCTIONS(LMSCORE_TEST_CHECK)
+#undef LMSCORE_TEST_CHECK
+
 struct Abi {
     std::string name;
-    const char *(*last_error)(void) = nullptr;
-    int32_t (*abi_version)(void) = nullptr;
-    const char *(*backend_name)(void) = nullptr;
-    lmscore_backend_params (*backend_default_params)(void) = nullptr;
-    lmscore_status (*model_load)(const lmscore_model_desc *, lmscore_backend_params, lmscore_model **) = nullptr;
-    void (*model_free)(lmscore_model *) = nullptr;
-    lmscore_status (*kv_block_bytes)(const lmscore_model *, int32_t, int64_t *) = nullptr;
-    lmscore_status (*kv_init)(lmscore_model *, int32_t, int32_t, lmscore_kv **) = nullptr;
-    void (*kv_free)(lmscore_kv *) = nullptr;
-    lmscore_status (*step_init)(lmscore_model *, int32_t, int32_t, lmscore_step **) = nullptr;
-    void (*step_free)(lmscore_step *) = nullptr;
-    lmscore_status (*step_run)(lmscore_step *, lmscore_kv *, const lmscore_batch *, lmscore_batch_result *) = nullptr;
+#define LMSCORE_TEST_MEMBER(ret, name, params) ret(*name) params = nullptr;
+    LMSCORE_ABI_FUNCTIONS(LMSCORE_TEST_MEMBER)
+#undef LMSCORE_TEST_MEMBER
 
     // Loads path with RTLD_LOCAL, as binding/ does, so that its lmscore_*
     // symbols never interpose on (or get interposed by) this program's.
@@ -44,18 +42,9 @@ struct Abi {
                 *err = std::string("missing symbol ") + s;
             }
         };
-        sym(last_error, "lmscore_last_error");
-        sym(abi_version, "lmscore_abi_version");
-        sym(backend_name, "lmscore_backend_name");
-        sym(backend_default_params, "lmscore_backend_default_params");
-        sym(model_load, "lmscore_model_load");
-        sym(model_free, "lmscore_model_free");
-        sym(kv_block_bytes, "lmscore_kv_block_bytes");
-        sym(kv_init, "lmscore_kv_init");
-        sym(kv_free, "lmscore_kv_free");
-        sym(step_init, "lmscore_step_init");
-        sym(step_free, "lmscore_step_free");
-        sym(step_run, "lmscore_step_run");
+#define LMSCORE_TEST_SYMBOL(ret, name, params) sym(name, "lmscore_" #name);
+        LMSCORE_ABI_FUNCTIONS(LMSCORE_TEST_SYMBOL)
+#undef LMSCORE_TEST_SYMBOL
         return ok;
     }
 
@@ -64,18 +53,9 @@ struct Abi {
     static Abi linked() {
         Abi a;
         a.name = "cpu core (linked)";
-        a.last_error = lmscore_last_error;
-        a.abi_version = lmscore_abi_version;
-        a.backend_name = lmscore_backend_name;
-        a.backend_default_params = lmscore_backend_default_params;
-        a.model_load = lmscore_model_load;
-        a.model_free = lmscore_model_free;
-        a.kv_block_bytes = lmscore_kv_block_bytes;
-        a.kv_init = lmscore_kv_init;
-        a.kv_free = lmscore_kv_free;
-        a.step_init = lmscore_step_init;
-        a.step_free = lmscore_step_free;
-        a.step_run = lmscore_step_run;
+#define LMSCORE_TEST_LINKED(ret, name, params) a.name = lmscore_##name;
+        LMSCORE_ABI_FUNCTIONS(LMSCORE_TEST_LINKED)
+#undef LMSCORE_TEST_LINKED
         return a;
     }
 #endif

@@ -398,6 +398,9 @@ void test_errors(const Abi &cuda, bool oom) {
         {"block index past the pool", [](StepBuilder &s, int, int) { s.indices[0] = 64; }, 0},
         {"seg_token_start not ending at n_tokens", [](StepBuilder &s, int, int) { s.seg_start.back() -= 1; }, 0},
         {"block table too short", [](StepBuilder &s, int, int) { s.indptr.back() -= 1; }, 0},
+        // The shared validator's (csrc/common) stricter rules, now the CUDA core's too.
+        {"positions not consecutive", [](StepBuilder &s, int, int) { s.pos[2] += 1; }, 0},
+        {"slot off its block table", [](StepBuilder &s, int, int) { s.slots[1] += 1; }, 0},
         {"out_token_index = n_tokens", [](StepBuilder &s, int, int) { s.out_index[0] = (int)s.ids.size(); }, 0},
         {"out_target = n_vocab", [](StepBuilder &s, int v, int) { s.out_target[0] = v; }, 0},
         {"copy_n_tokens > block_size", [](StepBuilder &s, int, int) { s.copy_n[0] = 17; }, 0},
@@ -455,7 +458,7 @@ void test_errors(const Abi &cuda, bool oom) {
         lmscore_model *mm = nullptr;
         lmscore_status st = cuda.model_load(&d, cuda.backend_default_params(), &mm);
         const std::string msg = cuda.last_error();
-        R.check(st == LMSCORE_STATUS_INVALID_ARGUMENT && msg.find("layers[1].wk") != std::string::npos,
+        R.check(st == LMSCORE_STATUS_INVALID_ARGUMENT && msg.find("blk.1.attn_k.weight") != std::string::npos,
                 "errors: bad tensor shape names the tensor", "status %d, \"%s\"", (int)st, msg.c_str());
         if (mm) cuda.model_free(mm);
         d = m.desc();

@@ -1,0 +1,159 @@
+//go:build cgo
+
+package binding
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lmscore/lmscore/gguf"
+	"github.com/lmscore/lmscore/model"
+)
+
+const abiHeader = "../csrc/include/lmscore.h"
+
+// goMirror is one Go constant that mirrors a C enumerator.
+type goMirror struct {
+	c, goName string
+	value     int64
+}
+
+// goMirrors lists every Go twin of an lmscore.h enumerator; a C enumerator
+// may have several (lmscore_type is mirrored by model and by gguf).
+var goMirrors = []goMirror{
+	{"LMSCORE_STATUS_OK", "binding.StatusOK", int64(StatusOK)},
+	{"LMSCORE_STATUS_INVALID_ARGUMENT", "binding.StatusInvalidArgument", int64(StatusInvalidArgument)},
+	{"LMSCORE_STATUS_UNSUPPORTED", "binding.StatusUnsupported", int64(StatusUnsupported)},
+	{"LMSCORE_STATUS_OUT_OF_MEMORY", "binding.StatusOutOfMemory", int64(StatusOutOfMemory)},
+	{"LMSCORE_STATUS_DEVICE_ERROR", "binding.StatusDevice", int64(StatusDevice)},
+	{"LMSCORE_STATUS_INTERNAL", "binding.StatusInternal", int64(StatusInternal)},
+
+	{"LMSCORE_ARCH_LLAMA", "model.ArchLlama", int64(model.ArchLlama)},
+	{"LMSCORE_ARCH_QWEN2", "model.ArchQwen2", int64(model.ArchQwen2)},
+	{"LMSCORE_ARCH_GPT2", "model.ArchGPT2", int64(model.ArchGPT2)},
+
+	{"LMSCORE_ROPE_TYPE_NONE", "model.RopeNone", int64(model.RopeNone)},
+	{"LMSCORE_ROPE_TYPE_NORM", "model.RopeNorm", int64(model.RopeNorm)},
+	{"LMSCORE_ROPE_TYPE_NEOX", "model.RopeNeox", int64(model.RopeNeox)},
+
+	{"LMSCORE_TYPE_F32", "model.TypeF32", int64(model.TypeF32)},
+	{"LMSCORE_TYPE_F16", "model.TypeF16", int64(model.TypeF16)},
+	{"LMSCORE_TYPE_Q8_0", "model.TypeQ8_0", int64(model.TypeQ8_0)},
+	{"LMSCORE_TYPE_BF16", "model.TypeBF16", int64(model.TypeBF16)},
+	{"LMSCORE_TYPE_F32", "gguf.TensorF32", int64(gguf.TensorF32)},
+	{"LMSCORE_TYPE_F16", "gguf.TensorF16", int64(gguf.TensorF16)},
+	{"LMSCORE_TYPE_Q8_0", "gguf.TensorQ8_0", int64(gguf.TensorQ8_0)},
+	{"LMSCORE_TYPE_BF16", "gguf.TensorBF16", int64(gguf.TensorBF16)},
+
+	{"LMSCORE_LAYER_ATTN_NORM", "model.AttnNorm", int64(model.AttnNorm)},
+	{"LMSCORE_LAYER_ATTN_NORM_B", "model.AttnNormB", int64(model.AttnNormB)},
+	{"LMSCORE_LAYER_WQ", "model.WQ", int64(model.WQ)},
+	{"LMSCORE_LAYER_WK", "model.WK", int64(model.WK)},
+	{"LMSCORE_LAYER_WV", "model.WV", int64(model.WV)},
+	{"LMSCORE_LAYER_BQ", "model.BQ", int64(model.BQ)},
+	{"LMSCORE_LAYER_BK", "model.BK", int64(model.BK)},
+	{"LMSCORE_LAYER_BV", "model.BV", int64(model.BV)},
+	{"LMSCORE_LAYER_WQKV", "model.WQKV", int64(model.WQKV)},
+	{"LMSCORE_LAYER_BQKV", "model.BQKV", int64(model.BQKV)},
+	{"LMSCORE_LAYER_WO", "model.WO", int64(model.WO)},
+	{"LMSCORE_LAYER_BO", "model.BO", int64(model.BO)},
+	{"LMSCORE_LAYER_FFN_NORM", "model.FFNNorm", int64(model.FFNNorm)},
+	{"LMSCORE_LAYER_FFN_NORM_B", "model.FFNNormB", int64(model.FFNNormB)},
+	{"LMSCORE_LAYER_FFN_GATE", "model.FFNGate", int64(model.FFNGate)},
+	{"LMSCORE_LAYER_FFN_UP", "model.FFNUp", int64(model.FFNUp)},
+	{"LMSCORE_LAYER_FFN_UP_B", "model.FFNUpB", int64(model.FFNUpB)},
+	{"LMSCORE_LAYER_FFN_DOWN", "model.FFNDown", int64(model.FFNDown)},
+	{"LMSCORE_LAYER_FFN_DOWN_B", "model.FFNDownB", int64(model.FFNDownB)},
+	{"LMSCORE_LAYER_ROLE_COUNT", "model.LayerRoleCount", int64(model.LayerRoleCount)},
+
+	{"LMSCORE_PRECISION_FP32", "binding.PrecisionFP32", int64(PrecisionFP32)},
+	{"LMSCORE_PRECISION_BF16", "binding.PrecisionBF16", int64(PrecisionBF16)},
+}
+
+var (
+	enumBlock  = regexp.MustCompile(`(?s)typedef enum (\w+) \{(.*?)\} \w+;`)
+	enumerator = regexp.MustCompile(`(?m)^\s*(LMSCORE_\w+)\s*=`)
+)
+
+// headerEnumerators reads the enumerator names of every enum in lmscore.h.
+func headerEnumerators(t *testing.T) []string {
+	t.Helper()
+	src, err := os.ReadFile(abiHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	blocks := enumBlock.FindAllStringSubmatch(string(src), -1)
+	if len(blocks) == 0 {
+		t.Fatalf("%s: no typedef enum found", abiHeader)
+	}
+	for _, b := range blocks {
+		for _, m := range enumerator.FindAllStringSubmatch(b[2], -1) {
+			names = append(names, m[1])
+		}
+	}
+	return names
+}
+
+// TestEnumMirrorsMatchHeader: every Go mirror of a C enum has the C value,
+// and every enumerator of lmscore.h has a Go twin.
+func TestEnumMirrorsMatchHeader(t *testing.T) {
+	inHeader := headerEnumerators(t)
+	for _, name := range inHeader {
+		if _, ok := cEnumerators[name]; !ok {
+			t.Errorf("%s is in lmscore.h but not in binding/abi_enums.go's cEnumerators", name)
+		}
+		if !slices.ContainsFunc(goMirrors, func(m goMirror) bool { return m.c == name }) {
+			t.Errorf("%s is in lmscore.h but has no Go twin (add one, and list it in goMirrors)", name)
+		}
+	}
+	for name := range cEnumerators {
+		if !slices.Contains(inHeader, name) {
+			t.Errorf("cEnumerators lists %s, which lmscore.h no longer has", name)
+		}
+	}
+	for _, m := range goMirrors {
+		want, ok := cEnumerators[m.c]
+		if !ok {
+			t.Errorf("%s mirrors %s, which is not in cEnumerators", m.goName, m.c)
+			continue
+		}
+		if m.value != want {
+			t.Errorf("%s = %d, but lmscore.h has %s = %d", m.goName, m.value, m.c, want)
+		}
+	}
+}
+
+// TestABIFunctionListMatchesDeclarations: LMSCORE_ABI_FUNCTIONS, which
+// binding/backend.{h,c} and kernels/tests/abi.h expand, names exactly the
+// functions lmscore.h declares, in the same order. (The types are checked
+// by the compiler, in backend.c.)
+func TestABIFunctionListMatchesDeclarations(t *testing.T) {
+	src, err := os.ReadFile(abiHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(src)
+	var declared []string
+	for _, m := range regexp.MustCompile(`LMSCORE_API [^(;]*?\b(lmscore_\w+)\(`).FindAllStringSubmatch(text, -1) {
+		declared = append(declared, strings.TrimPrefix(m[1], "lmscore_"))
+	}
+	start := strings.Index(text, "#define LMSCORE_ABI_FUNCTIONS(X)")
+	if start < 0 {
+		t.Fatal("lmscore.h has no LMSCORE_ABI_FUNCTIONS")
+	}
+	end := strings.Index(text[start:], "\n\n")
+	if end < 0 {
+		end = len(text) - start
+	}
+	var listed []string
+	for _, m := range regexp.MustCompile(`X\([^,]+,\s*(\w+),`).FindAllStringSubmatch(text[start:start+end], -1) {
+		listed = append(listed, m[1])
+	}
+	if len(declared) == 0 || !slices.Equal(declared, listed) {
+		t.Errorf("lmscore.h declares %v\nbut LMSCORE_ABI_FUNCTIONS lists %v", declared, listed)
+	}
+}

@@ -1,0 +1,304 @@
+// Every index the forward pass will follow and every shape the loaders
+// will trust is checked here, so a bad plan or description is an
+// INVALID_ARGUMENT (or UNSUPPORTED) naming the field and index, never a
+// stray read or write. See validate.h.
+#include "validate.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include <algorithm>
+
+namespace lmscore_common {
+
+namespace {
+
+// Writes a message into the caller's buffer and returns the status to give.
+class Report {
+  public:
+    Report(char *msg, size_t cap, const char *prefix) : msg_(msg), cap_(cap), prefix_(prefix) {}
+
+    lmscore_status operator()(lmscore_status st, const char *fmt, ...) const
+        __attribute__((format(printf, 3, 4))) {
+        if (msg_ == nullptr || cap_ == 0) return st;
+        int n = snprintf(msg_, cap_, "%s", prefix_);
+        if (n < 0 || size_t(n) >= cap_) return st;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg_ + n, cap_ - size_t(n), fmt, ap);
+        va_end(ap);
+        return st;
+    }
+
+  private:
+    char *msg_;
+    size_t cap_;
+    const char *prefix_;
+};
+
+constexpr lmscore_status kBad = LMSCORE_STATUS_INVALID_ARGUMENT;
+constexpr lmscore_status kUnsupported = LMSCORE_STATUS_UNSUPPORTED;
+constexpr lmscore_status kOK = LMSCORE_STATUS_OK;
+
+// GGUF tensor names of the layer roles, in lmscore_layer_role order.
+const char *const kRoleNames[LMSCORE_LAYER_ROLE_COUNT] = {
+    "attn_norm.weight", "attn_norm.bias", "attn_q.weight",      "attn_k.weight",
+    "attn_v.weight",    "attn_q.bias",    "attn_k.bias",        "attn_v.bias",
+    "attn_qkv.weight",  "attn_qkv.bias",  "attn_output.weight", "attn_output.bias",
+    "ffn_norm.weight",  "ffn_norm.bias",  "ffn_gate.weight",    "ffn_up.weight",
+    "ffn_up.bias",      "ffn_down.weight", "ffn_down.bias",
+};
+
+constexpr int kQ8Block = 32; // values per Q8_0 block
+
+} // namespace
+
+const char *layer_role_name(int role) {
+    return role >= 0 && role < LMSCORE_LAYER_ROLE_COUNT ? kRoleNames[role] : "unknown role";
+}
+
+// ------------------------------------------------------------------ batch
+
+lmscore_status validate_batch(const lmscore_batch *batch, const lmscore_batch_result *res,
+                              const BatchLimits &lim, int32_t *slot_scratch, int32_t *max_keys,
+                              char *msg, size_t cap) {
+    const Report bad(msg, cap, "batch: ");
+    auto need = [&](const void *p, int64_t n, const char *field) {
+        if (n > 0 && p == nullptr)
+            return bad(kBad, "%s is NULL but %lld entries are needed", field, (long long)n);
+        return kOK;
+    };
+    if (batch == nullptr) return bad(kBad, "batch is NULL");
+    const lmscore_batch &b = *batch;
+    const int32_t T = b.n_tokens;
+    const int64_t n_slots = int64_t(lim.n_blocks) * lim.block_size;
+    const int32_t bs = lim.block_size;
+
+    if (T < 0 || T > lim.max_tokens)
+        return bad(kBad, "n_tokens %d outside [0, %d] (the step's max_tokens)", T, lim.max_tokens);
+    if (b.n_outputs < 0 || b.n_outputs > lim.max_outputs)
+        return bad(kBad, "n_outputs %d outside [0, %d] (the step's max_outputs)", b.n_outputs,
+                   lim.max_outputs);
+    if (b.n_copies < 0) return bad(kBad, "n_copies %d is negative", b.n_copies);
+    if (b.n_segments < 0) return bad(kBad, "n_segments %d is negative", b.n_segments);
+    if (auto st = need(b.token_ids, T, "token_ids")) return st;
+    if (auto st = need(b.positions, T, "positions")) return st;
+    if (auto st = need(b.slots, T, "slots")) return st;
+    if (auto st = need(b.copy_src, b.n_copies, "copy_src")) return st;
+    if (auto st = need(b.copy_dst, b.n_copies, "copy_dst")) return st;
+    if (auto st = need(b.copy_n_tokens, b.n_copies, "copy_n_tokens")) return st;
+    if (auto st = need(b.out_token_index, b.n_outputs, "out_token_index")) return st;
+    if (auto st = need(b.out_target, b.n_outputs, "out_target")) return st;
+
+    for (int32_t t = 0; t < T; t++) {
+        if (b.token_ids[t] < 0 || b.token_ids[t] >= lim.n_vocab)
+            return bad(kBad, "token_ids[%d] = %d outside [0, %d)", t, b.token_ids[t], lim.n_vocab);
+        if (b.positions[t] < 0 || b.positions[t] >= lim.n_ctx_train)
+            return bad(kBad, "positions[%d] = %d outside [0, %d) (n_ctx_train)", t, b.positions[t],
+                       lim.n_ctx_train);
+        if (b.slots[t] < -1 || b.slots[t] >= n_slots)
+            return bad(kBad, "slots[%d] = %d outside [-1, %lld) (the pool's slots)", t, b.slots[t],
+                       (long long)n_slots);
+    }
+
+    for (int32_t i = 0; i < b.n_copies; i++) {
+        if (b.copy_src[i] < 0 || b.copy_src[i] >= lim.n_blocks)
+            return bad(kBad, "copy_src[%d] = %d outside [0, %d) (the pool's blocks)", i, b.copy_src[i],
+                       lim.n_blocks);
+        if (b.copy_dst[i] < 0 || b.copy_dst[i] >= lim.n_blocks)
+            return bad(kBad, "copy_dst[%d] = %d outside [0, %d) (the pool's blocks)", i, b.copy_dst[i],
+                       lim.n_blocks);
+        if (b.copy_n_tokens[i] < 0 || b.copy_n_tokens[i] > bs)
+            return bad(kBad, "copy_n_tokens[%d] = %d outside [0, %d] (block_size)", i, b.copy_n_tokens[i],
+                       bs);
+    }
+
+    int32_t keys = 0;
+    if (T > 0 || b.n_segments > 0) {
+        const int32_t S = b.n_segments;
+        if (S == 0) return bad(kBad, "n_segments is 0 but there are %d tokens", T);
+        if (auto st = need(b.seg_token_start, S + 1, "seg_token_start")) return st;
+        if (auto st = need(b.block_indptr, S + 1, "block_indptr")) return st;
+        if (b.seg_token_start[0] != 0) return bad(kBad, "seg_token_start[0] = %d, want 0", b.seg_token_start[0]);
+        if (b.seg_token_start[S] != T)
+            return bad(kBad, "seg_token_start[%d] = %d, want n_tokens = %d", S, b.seg_token_start[S], T);
+        if (b.block_indptr[0] != 0) return bad(kBad, "block_indptr[0] = %d, want 0", b.block_indptr[0]);
+        for (int32_t s = 0; s < S; s++) {
+            if (b.seg_token_start[s + 1] <= b.seg_token_start[s])
+                return bad(kBad,
+                           "seg_token_start[%d] = %d, want > seg_token_start[%d] = %d (segments are not empty)",
+                           s + 1, b.seg_token_start[s + 1], s, b.seg_token_start[s]);
+            if (b.block_indptr[s + 1] < b.block_indptr[s])
+                return bad(kBad, "block_indptr[%d] = %d < block_indptr[%d] = %d", s + 1, b.block_indptr[s + 1],
+                           s, b.block_indptr[s]);
+        }
+        const int32_t n_indices = b.block_indptr[S];
+        if (auto st = need(b.block_indices, n_indices, "block_indices")) return st;
+        for (int32_t i = 0; i < n_indices; i++)
+            if (b.block_indices[i] < 0 || b.block_indices[i] >= lim.n_blocks)
+                return bad(kBad, "block_indices[%d] = %d outside [0, %d) (the pool's blocks)", i,
+                           b.block_indices[i], lim.n_blocks);
+        for (int32_t s = 0; s < S; s++) {
+            const int32_t t0 = b.seg_token_start[s], t1 = b.seg_token_start[s + 1];
+            const int32_t *table = b.block_indices + b.block_indptr[s];
+            const int32_t n_blocks = b.block_indptr[s + 1] - b.block_indptr[s];
+            for (int32_t t = t0 + 1; t < t1; t++)
+                if (b.positions[t] != b.positions[t - 1] + 1)
+                    return bad(kBad, "positions[%d] = %d, want %d: segment %d's positions must be consecutive",
+                               t, b.positions[t], b.positions[t - 1] + 1, s);
+            const int32_t last = b.positions[t1 - 1];
+            if (int64_t(n_blocks) * bs <= last)
+                return bad(kBad, "segment %d reaches position %d but its block table holds %d blocks of %d", s,
+                           last, n_blocks, bs);
+            for (int32_t t = t0; t < t1; t++) {
+                if (b.slots[t] < 0) continue;
+                const int32_t p = b.positions[t];
+                const int64_t want = int64_t(table[p / bs]) * bs + p % bs;
+                if (b.slots[t] != want)
+                    return bad(kBad, "slots[%d] = %d, but segment %d's block table puts position %d at slot %lld",
+                               t, b.slots[t], s, p, (long long)want);
+            }
+            keys = std::max(keys, last + 1);
+        }
+    }
+
+    // Two tokens writing one slot would race; the plan never needs it.
+    int32_t n_written = 0;
+    for (int32_t t = 0; t < T; t++)
+        if (b.slots[t] >= 0) slot_scratch[n_written++] = b.slots[t];
+    std::sort(slot_scratch, slot_scratch + n_written);
+    const int32_t *dup = std::adjacent_find(slot_scratch, slot_scratch + n_written);
+    if (dup != slot_scratch + n_written) return bad(kBad, "slot %d is written by two tokens", *dup);
+
+    if (b.top_n < 0 || b.top_n > lim.n_vocab)
+        return bad(kBad, "top_n %d outside [0, %d] (n_vocab)", b.top_n, lim.n_vocab);
+    for (int32_t i = 0; i < b.n_outputs; i++) {
+        if (b.out_token_index[i] < 0 || b.out_token_index[i] >= T)
+            return bad(kBad, "out_token_index[%d] = %d outside [0, %d) (n_tokens)", i, b.out_token_index[i], T);
+        if (b.out_target[i] < 0 || b.out_target[i] >= lim.n_vocab)
+            return bad(kBad, "out_target[%d] = %d outside [0, %d) (n_vocab)", i, b.out_target[i], lim.n_vocab);
+    }
+    if (b.n_outputs > 0) {
+        if (res == nullptr) return bad(kBad, "result is NULL but there are %d output rows", b.n_outputs);
+        if (auto st = need(res->logprob, b.n_outputs, "result logprob")) return st;
+        if (auto st = need(res->is_greedy, b.n_outputs, "result is_greedy")) return st;
+        if (b.top_n > 0) {
+            if (auto st = need(res->top_ids, b.n_outputs, "result top_ids")) return st;
+            if (auto st = need(res->top_logprobs, b.n_outputs, "result top_logprobs")) return st;
+        }
+    }
+    *max_keys = keys;
+    return kOK;
+}
+
+// ------------------------------------------------------------------ model
+
+lmscore_status validate_model_hparams(const lmscore_model_desc &d, char *msg, size_t cap) {
+    const Report bad(msg, cap, "model: ");
+    if (d.arch != LMSCORE_ARCH_LLAMA && d.arch != LMSCORE_ARCH_QWEN2 && d.arch != LMSCORE_ARCH_GPT2)
+        return bad(kUnsupported, "architecture %d not supported", int(d.arch));
+    const struct {
+        const char *name;
+        int32_t value;
+    } dims[] = {{"n_vocab", d.n_vocab}, {"n_embd", d.n_embd},       {"n_layer", d.n_layer},
+                {"n_head", d.n_head},   {"n_head_kv", d.n_head_kv}, {"n_ff", d.n_ff},
+                {"n_ctx_train", d.n_ctx_train}};
+    for (const auto &dim : dims)
+        if (dim.value <= 0) return bad(kBad, "%s = %d, want > 0", dim.name, int(dim.value));
+    if (d.n_embd % d.n_head != 0)
+        return bad(kBad, "n_embd %d is not a multiple of n_head %d", int(d.n_embd), int(d.n_head));
+    if (d.n_head % d.n_head_kv != 0)
+        return bad(kBad, "n_head %d is not a multiple of n_head_kv %d", int(d.n_head), int(d.n_head_kv));
+    if (d.rope_type != LMSCORE_ROPE_TYPE_NONE && d.rope_type != LMSCORE_ROPE_TYPE_NORM &&
+        d.rope_type != LMSCORE_ROPE_TYPE_NEOX)
+        return bad(kUnsupported, "rope type %d not supported", int(d.rope_type));
+    const int32_t head_dim = d.n_embd / d.n_head;
+    if (d.rope_type != LMSCORE_ROPE_TYPE_NONE) {
+        if (head_dim % 2 != 0) return bad(kBad, "RoPE needs an even head size, got %d", head_dim);
+        if (!(d.rope_freq_base > 0.0f))
+            return bad(kBad, "rope_freq_base %g, want > 0", double(d.rope_freq_base));
+    }
+    if (!(d.norm_eps >= 0.0f)) return bad(kBad, "norm_eps %g, want >= 0", double(d.norm_eps));
+    if (d.arch == LMSCORE_ARCH_GPT2 && d.n_head_kv != d.n_head)
+        return bad(kBad, "gpt2 needs n_head_kv == n_head, got %d and %d", d.n_head_kv, d.n_head);
+    return kOK;
+}
+
+namespace {
+
+// check_tensor validates one tensor against its expected shape {ne0, ne1};
+// an absent tensor is fine unless required.
+lmscore_status check_tensor(const Report &bad, const lmscore_tensor &t, const char *name, int64_t ne0,
+                            int64_t ne1, bool required) {
+    if (t.data == nullptr) {
+        if (required) return bad(kBad, "tensor %s: missing", name);
+        return kOK;
+    }
+    if (t.type != LMSCORE_TYPE_F32 && t.type != LMSCORE_TYPE_F16 && t.type != LMSCORE_TYPE_BF16 &&
+        t.type != LMSCORE_TYPE_Q8_0)
+        return bad(kUnsupported, "tensor %s: type %d not supported (want F32, F16, BF16 or Q8_0)", name,
+                   int(t.type));
+    if (t.ne[0] != ne0 || t.ne[1] != ne1)
+        return bad(kBad, "tensor %s: shape {%lld, %lld}, want {%lld, %lld}", name, (long long)t.ne[0],
+                   (long long)t.ne[1], (long long)ne0, (long long)ne1);
+    if (t.type == LMSCORE_TYPE_Q8_0 && ne0 % kQ8Block != 0)
+        return bad(kBad, "tensor %s: type Q8_0 needs rows of a multiple of 32 values, got %lld", name,
+                   (long long)ne0);
+    return kOK;
+}
+
+lmscore_status check_layer(const Report &bad, const lmscore_model_desc &d, const lmscore_tensor *t, int l) {
+    const int64_t e = d.n_embd, head_dim = d.n_embd / d.n_head;
+    const int64_t nq = d.n_head * head_dim, nkv = d.n_head_kv * head_dim, nqkv = nq + 2 * nkv, ff = d.n_ff;
+    const bool gated = d.arch != LMSCORE_ARCH_GPT2;
+    char name[64];
+    auto check = [&](int role, int64_t ne0, int64_t ne1, bool required) {
+        snprintf(name, sizeof name, "blk.%d.%s", l, kRoleNames[role]);
+        return check_tensor(bad, t[role], name, ne0, ne1, required);
+    };
+    if (auto st = check(LMSCORE_LAYER_ATTN_NORM, e, 1, true)) return st;
+    if (auto st = check(LMSCORE_LAYER_ATTN_NORM_B, e, 1, false)) return st;
+    if (t[LMSCORE_LAYER_WQKV].data != nullptr) {
+        if (auto st = check(LMSCORE_LAYER_WQKV, e, nqkv, true)) return st;
+        if (auto st = check(LMSCORE_LAYER_BQKV, nqkv, 1, false)) return st;
+    } else {
+        if (auto st = check(LMSCORE_LAYER_WQ, e, nq, true)) return st;
+        if (auto st = check(LMSCORE_LAYER_WK, e, nkv, true)) return st;
+        if (auto st = check(LMSCORE_LAYER_WV, e, nkv, true)) return st;
+        if (auto st = check(LMSCORE_LAYER_BQ, nq, 1, false)) return st;
+        if (auto st = check(LMSCORE_LAYER_BK, nkv, 1, false)) return st;
+        if (auto st = check(LMSCORE_LAYER_BV, nkv, 1, false)) return st;
+    }
+    if (auto st = check(LMSCORE_LAYER_WO, nq, e, true)) return st;
+    if (auto st = check(LMSCORE_LAYER_BO, e, 1, false)) return st;
+    if (auto st = check(LMSCORE_LAYER_FFN_NORM, e, 1, true)) return st;
+    if (auto st = check(LMSCORE_LAYER_FFN_NORM_B, e, 1, false)) return st;
+    if (auto st = check(LMSCORE_LAYER_FFN_GATE, e, ff, gated)) return st;
+    if (auto st = check(LMSCORE_LAYER_FFN_UP, e, ff, true)) return st;
+    if (auto st = check(LMSCORE_LAYER_FFN_UP_B, ff, 1, false)) return st;
+    if (auto st = check(LMSCORE_LAYER_FFN_DOWN, ff, e, true)) return st;
+    if (auto st = check(LMSCORE_LAYER_FFN_DOWN_B, e, 1, false)) return st;
+    if (!gated && t[LMSCORE_LAYER_FFN_GATE].data != nullptr)
+        return bad(kUnsupported, "tensor blk.%d.%s: gpt2 has no gated FFN", l, kRoleNames[LMSCORE_LAYER_FFN_GATE]);
+    return kOK;
+}
+
+} // namespace
+
+lmscore_status validate_model_tensors(const lmscore_model_desc &d, char *msg, size_t cap) {
+    if (d.layers == nullptr) return Report(msg, cap, "model: ")(kBad, "layers is NULL");
+    const Report bad(msg, cap, "");
+    const bool gpt2 = d.arch == LMSCORE_ARCH_GPT2;
+    if (auto st = check_tensor(bad, d.tok_embd, "token_embd.weight", d.n_embd, d.n_vocab, true)) return st;
+    if (auto st = check_tensor(bad, d.pos_embd, "position_embd.weight", d.n_embd, d.n_ctx_train, gpt2)) return st;
+    if (!gpt2 && d.pos_embd.data != nullptr)
+        return bad(kUnsupported, "tensor position_embd.weight: only gpt2 has learned positions");
+    if (auto st = check_tensor(bad, d.output_norm, "output_norm.weight", d.n_embd, 1, true)) return st;
+    if (auto st = check_tensor(bad, d.output_norm_b, "output_norm.bias", d.n_embd, 1, false)) return st;
+    if (auto st = check_tensor(bad, d.output, "output.weight", d.n_embd, d.n_vocab, false)) return st;
+    for (int l = 0; l < d.n_layer; l++)
+        if (auto st = check_layer(bad, d, d.layers + int64_t(l) * LMSCORE_LAYER_ROLE_COUNT, l)) return st;
+    return kOK;
+}
+
+} // namespace lmscore_common

@@ -1,0 +1,50 @@
+// validate.h — the one check of what lmscore.h accepts, shared by the CPU
+// core (csrc/cpu) and the CUDA core (kernels/): a model description before
+// any weight is converted, and a batch before it touches the KV pool.
+//
+// Plain C++ with no exceptions and no allocation, so that each core wraps it
+// in its own error idiom (the CPU throws lmscore::Error, the CUDA core
+// returns the status). On failure the message, naming the field, index and
+// value, is written to msg (cap bytes, always NUL-terminated).
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../include/lmscore.h"
+
+namespace lmscore_common {
+
+// What a batch is checked against: the model, the KV pool and the step.
+struct BatchLimits {
+    int32_t n_vocab, n_ctx_train;
+    int32_t block_size, n_blocks;
+    int32_t max_tokens, max_outputs;
+};
+
+// validate_batch checks b (and the result buffers it needs) against lim.
+// slot_scratch holds at least lim.max_tokens values: the duplicate-slot
+// check sorts the written slots there, so the hot path never allocates. On
+// success *max_keys is the longest attention row (the last position + 1).
+// Messages start with "batch: ".
+lmscore_status validate_batch(const lmscore_batch *b, const lmscore_batch_result *res,
+                              const BatchLimits &lim, int32_t *slot_scratch, int32_t *max_keys,
+                              char *msg, size_t cap);
+
+// The model description in two halves, so that a core can put its own
+// limits (precision, head sizes its kernels have) in between and report an
+// unsupported size as that rather than as the tensor shapes it implies.
+//
+// validate_model_hparams: architecture, sizes, RoPE and norm parameters.
+lmscore_status validate_model_hparams(const lmscore_model_desc &d, char *msg, size_t cap);
+// validate_model_tensors: every tensor present or absent as the
+// architecture needs, of a supported type and of the expected shape. Fused
+// QKV (gpt2's layout) and separate q/k/v are both accepted for every
+// architecture, and every bias is optional, so variants of the three
+// families load too. Call after validate_model_hparams succeeded.
+lmscore_status validate_model_tensors(const lmscore_model_desc &d, char *msg, size_t cap);
+
+// The GGUF name of a layer role ("attn_k.weight"), for messages.
+const char *layer_role_name(int role);
+
+} // namespace lmscore_common
