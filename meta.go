@@ -1,6 +1,8 @@
 package lmscore
 
 import (
+	"errors"
+
 	"github.com/lmscore/lmscore/gguf"
 	"github.com/lmscore/lmscore/model"
 	"github.com/lmscore/lmscore/tokenizer"
@@ -27,12 +29,22 @@ func OpenMeta(path string) (*Meta, error) {
 		return nil, err
 	}
 	cfg, err := model.ConfigFromGGUF(f)
-	if err != nil {
+	vocabOnly := errors.Is(err, model.ErrVocabOnly)
+	if err != nil && !vocabOnly {
 		f.Close()
 		return nil, classify(err)
 	}
 	m := &Meta{file: f, name: modelName(path), cfg: cfg}
 	m.tok, m.tokErr = readTokenizer(f)
+	if vocabOnly {
+		// No weights to size the vocabulary by: the tokenizer's is the
+		// vocabulary, and without a tokenizer the file says nothing usable.
+		if m.tok == nil {
+			f.Close()
+			return nil, classify(err)
+		}
+		m.cfg.NVocab = m.tok.VocabSize()
+	}
 	return m, nil
 }
 

@@ -157,7 +157,10 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 
 	emb, ok := f.Tensor(NameTokEmbd)
 	if !ok {
-		return c, fmt.Errorf("model: %s: missing tensor %q (a vocabulary-only file cannot be scored with)", f.Name, NameTokEmbd)
+		// c holds every hyperparameter but the vocabulary size, which
+		// OpenMeta-style callers take from the tokenizer instead.
+		return c, &kindError{kind: ErrVocabOnly,
+			msg: fmt.Sprintf("model: %s: missing tensor %q (a vocabulary-only file cannot be scored with)", f.Name, NameTokEmbd)}
 	}
 	if len(emb.Dims) < 2 || emb.Dims[1] <= 0 || emb.Dims[1] > math.MaxInt32 {
 		return c, fmt.Errorf("model: %s: tensor %q has shape %v, want [n_embd n_vocab]", f.Name, NameTokEmbd, emb.Dims)

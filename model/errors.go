@@ -12,6 +12,10 @@ import (
 var (
 	ErrUnsupportedArch = errors.New("unsupported architecture")
 	ErrUnsupportedType = errors.New("unsupported tensor type")
+	// ErrVocabOnly: the file has hyperparameters and a tokenizer but no
+	// weights (convert --vocab-only). It cannot be scored with, but it
+	// can plan and tokenize.
+	ErrVocabOnly = errors.New("vocabulary-only file")
 )
 
 // kindError is an error with its own message that matches a sentinel.

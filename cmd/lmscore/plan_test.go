@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/lmscore/lmscore/convert"
 	"github.com/lmscore/lmscore/internal/testshared"
 	"github.com/lmscore/lmscore/workload"
 )
@@ -134,5 +136,34 @@ func TestPlanTextForm(t *testing.T) {
 	}
 	if got["max_length"] <= 0 {
 		t.Errorf("the model's context window should be the default max_length, got %v", got["max_length"])
+	}
+}
+
+// TestPlanVocabOnlyModel: a vocabulary-only file (convert --vocab-only)
+// carries the tokenizer and the context window, which is all a plan needs;
+// it plans text requests exactly as the full model file does.
+func TestPlanVocabOnlyModel(t *testing.T) {
+	dir := filepath.Join("..", "..", "internal", "hfcheck", "testdata", "llama")
+	full := filepath.Join(t.TempDir(), "full.gguf")
+	vocab := filepath.Join(t.TempDir(), "vocab.gguf")
+	if err := convert.HF(dir, full, convert.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := convert.HF(dir, vocab, convert.Options{VocabOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	in := writeFile(t, "text.jsonl", `{"id": "a", "context": "the cat sat on the", "continuation": " mat"}
+{"id": "b", "context": "the cat sat on the", "continuation": " hat"}
+{"id": "e", "context": "", "continuation": "the"}
+`)
+	want := runPlanJSON(t, "--in", in, "--model", full)
+	got := runPlanJSON(t, "--in", in, "--model", vocab)
+	delete(want, "plan_seconds")
+	delete(got, "plan_seconds")
+	if got["requests"] != 3 || got["max_length"] <= 0 {
+		t.Fatalf("vocabulary-only plan: %v", got)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("vocabulary-only plan %v\nfull-model plan %v", got, want)
 	}
 }
