@@ -2,6 +2,9 @@ module github.com/lmscore/lmscore
 
 go 1.26.0
 
-require github.com/stretchr/testify v1.12.1
+require (
+	github.com/stretchr/testify v1.12.1
+	google.golang.org/protobuf v1.36.11
+)
 
 require go.yaml.in/yaml/v3 v3.0.5 // indirect

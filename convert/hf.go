@@ -11,6 +11,7 @@ import (
 
 	"github.com/lmscore/lmscore/gguf"
 	"github.com/lmscore/lmscore/model"
+	"github.com/lmscore/lmscore/tokenizer"
 )
 
 // HF converts a Hugging Face folder (config.json, model.safetensors or
@@ -38,16 +39,17 @@ func HF(dir, outPath string, opts Options) error {
 			return err
 		}
 	}
-	v, err := readHFTokenizer(dir, hc, cfg.Arch)
+	v, err := tokenizer.LoadHFFolder(dir, tokenizerHints(hc, cfg.Arch))
 	if err != nil {
-		return err
+		return fmt.Errorf("convert: %w", err)
 	}
 	if hc != nil {
-		if err := v.padTo(cfg.NVocab); err != nil {
+		if err := v.PadTo(cfg.NVocab); err != nil {
 			return fmt.Errorf("convert: %s: %w", dir, err)
 		}
 	}
-	if err := v.check(); err != nil {
+	vocabKVs, err := v.GGUFMetadata()
+	if err != nil {
 		return fmt.Errorf("convert: %s: %w", dir, err)
 	}
 
@@ -72,13 +74,13 @@ func HF(dir, outPath string, opts Options) error {
 		for _, kv := range model.GGUFMetadata(cfg, mainType(tensors)) {
 			gw.Set(kv.Key, kv.Value)
 		}
-	case v.model == "llama":
+	case v.Model == tokenizer.ModelLlama:
 		gw.Set("general.architecture", "llama")
 	default:
 		gw.Set("general.architecture", "gpt2")
 	}
 	gw.Set("general.name", filepath.Base(filepath.Clean(dir)))
-	for _, kv := range v.metadata() {
+	for _, kv := range vocabKVs {
 		gw.Set(kv.Key, kv.Value)
 	}
 	for _, t := range tensors {

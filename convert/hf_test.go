@@ -10,6 +10,7 @@ import (
 
 	"github.com/lmscore/lmscore/gguf"
 	"github.com/lmscore/lmscore/model"
+	"github.com/lmscore/lmscore/tokenizer"
 )
 
 const (
@@ -63,6 +64,10 @@ func llamaFolder(t *testing.T, dir, arch, dtype string, vocab int, tied bool, sh
 	}
 	return out
 }
+
+// qwen2Regex is the split regex of Qwen2's tokenizer.json, which the
+// tokenizer reader names "qwen2".
+const qwen2Regex = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 
 // spmBPETokenizer writes a tokenizer.json of the kind transformers makes
 // from a SentencePiece BPE (Llama, Mistral): byte fallback, "▁" spaces.
@@ -186,10 +191,10 @@ func TestHFLlama(t *testing.T) {
 	toks, _ := f.Strings("tokenizer.ggml.tokens")
 	types, _ := f.Int32s("tokenizer.ggml.token_type")
 	scores, _ := f.Float32s("tokenizer.ggml.scores")
-	if len(toks) != 300 || toks[264] != "▁ab" || toks[299] != "[PAD299]" || types[299] != TokenUnused {
+	if len(toks) != 300 || toks[264] != "▁ab" || toks[299] != "[PAD299]" || types[299] != tokenizer.TypeUnused {
 		t.Fatalf("tokens %d, %q, %q", len(toks), toks[264], toks[299])
 	}
-	if types[0] != TokenUnknown || types[1] != TokenControl || types[3] != TokenByte || types[261] != TokenNormal {
+	if types[0] != tokenizer.TypeUnknown || types[1] != tokenizer.TypeControl || types[3] != tokenizer.TypeByte || types[261] != tokenizer.TypeNormal {
 		t.Fatalf("types %v", types[:4])
 	}
 	// Merged pieces rank by merge: "▁a" is merge 0, "ab" 1, "▁ab" 2.
@@ -240,7 +245,7 @@ func TestHFQwen2ShardedTiedF16(t *testing.T) {
 	}
 	types, _ := f.Int32s("tokenizer.ggml.token_type")
 	m2, _ := f.Strings("tokenizer.ggml.merges")
-	if types[259] != TokenControl || len(m2) != 3 || m2[2] != "Ġt he" {
+	if types[259] != tokenizer.TypeControl || len(m2) != 3 || m2[2] != "Ġt he" {
 		t.Errorf("type %d, merges %q", types[259], m2)
 	}
 	if eos, _ := f.Int("tokenizer.ggml.eos_token_id"); eos != 259 {
@@ -356,7 +361,7 @@ func TestHFGPT2(t *testing.T) {
 			t.Errorf("pre %q", s)
 		}
 		types, _ := f.Int32s("tokenizer.ggml.token_type")
-		if eos, _ := f.Int("tokenizer.ggml.eos_token_id"); eos != 259 || types[259] != TokenControl {
+		if eos, _ := f.Int("tokenizer.ggml.eos_token_id"); eos != 259 || types[259] != tokenizer.TypeControl {
 			t.Errorf("eos %d type %d", eos, types[259])
 		}
 		if m2, _ := f.Strings("tokenizer.ggml.merges"); len(m2) != 3 || m2[0] != "Ġ t" {
@@ -388,41 +393,13 @@ func TestHFVocabOnly(t *testing.T) {
 	}
 }
 
+// A folder holding only Llama-2's tokenizer.model converts with
+// --vocab-only (the reader's values are checked in package tokenizer).
 func TestSentencePieceLlama2(t *testing.T) {
 	path := filepath.Join("..", "..", "shared", "tokenizers", "llama2", "tokenizer.model")
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("the Llama-2 tokenizer is not at %s (../shared is only present in the workshop): %v", path, err)
 	}
-	v, err := readSentencePiece(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Values from the sentencepiece Python package on the same file.
-	if len(v.tokens) != 32000 || v.bos != 1 || v.eos != 2 || v.unk != 0 || v.pad != -1 {
-		t.Fatalf("%d tokens, bos %d eos %d unk %d pad %d", len(v.tokens), v.bos, v.eos, v.unk, v.pad)
-	}
-	bytesN := 0
-	for _, ty := range v.types {
-		if ty == TokenByte {
-			bytesN++
-		}
-	}
-	checks := []struct {
-		id    int
-		piece string
-		score float32
-		typ   int32
-	}{{0, "<unk>", 0, TokenUnknown}, {1, "<s>", 0, TokenControl}, {3, "<0x00>", 0, TokenByte},
-		{259, "▁▁", -1e9, TokenNormal}, {260, "▁t", -1, TokenNormal}, {31999, "给", -31740, TokenNormal}}
-	for _, c := range checks {
-		if v.tokens[c.id] != c.piece || v.scores[c.id] != c.score || v.types[c.id] != c.typ {
-			t.Errorf("id %d: %q %v %d, want %q %v %d", c.id, v.tokens[c.id], v.scores[c.id], v.types[c.id], c.piece, c.score, c.typ)
-		}
-	}
-	if bytesN != 256 || !*v.addSpacePrefix {
-		t.Errorf("%d byte tokens, add_space_prefix %v", bytesN, *v.addSpacePrefix)
-	}
-	// A folder holding only tokenizer.model converts with --vocab-only.
 	dir := t.TempDir()
 	b, _ := os.ReadFile(path)
 	os.WriteFile(filepath.Join(dir, "tokenizer.model"), b, 0o644)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/lmscore/lmscore/model"
+	"github.com/lmscore/lmscore/tokenizer"
 )
 
 // hfConfig is the part of a Hugging Face config.json the importer reads.
@@ -232,6 +233,30 @@ func (c *hfConfig) modelConfig(path string) (model.Config, error) {
 		return cfg, fmt.Errorf("convert: %s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// tokenizerHints is what config.json tells the tokenizer reader; nil
+// without config.json. llama.cpp's converter prefers Llama's
+// tokenizer.model to its tokenizer.json, and falls back to the
+// architecture's pre-tokenizer where the tokenizer files name none.
+func tokenizerHints(hc *hfConfig, arch model.Arch) *tokenizer.HFModelHints {
+	if hc == nil {
+		return nil
+	}
+	h := &tokenizer.HFModelHints{
+		SentencePieceFirst: arch == model.ArchLlama,
+		Pre:                "gpt-2",
+		BOS:                tokenID(hc.BosTokenID),
+		EOS:                tokenID(hc.EosTokenID),
+		PAD:                tokenID(hc.PadTokenID),
+	}
+	switch arch {
+	case model.ArchQwen2:
+		h.Pre = "qwen2"
+	case model.ArchLlama:
+		h.Pre = "llama-bpe"
+	}
+	return h
 }
 
 // tokenID reads bos/eos/pad_token_id, which may be a number, a list (the

@@ -3,13 +3,13 @@ package convert
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/lmscore/lmscore/gguf"
 	"github.com/lmscore/lmscore/model"
+	"github.com/lmscore/lmscore/tokenizer"
 )
 
 // llama2.c's legacy checkpoint (export version 0): seven int32 (dim,
@@ -69,12 +69,16 @@ func Llama2C(modelPath, tokenizerPath, outPath string, opts ...Options) error {
 			return fmt.Errorf("convert: %w", err)
 		}
 	}
-	v, err := readLlama2cTokenizer(tokenizerPath, int(h.vocab))
+	v, err := tokenizer.LoadLlama2cTokens(tokenizerPath, int(h.vocab))
 	if err != nil {
-		return err
+		return fmt.Errorf("convert: %w", err)
+	}
+	vocabKVs, err := v.GGUFMetadata()
+	if err != nil {
+		return fmt.Errorf("convert: %s: %w", tokenizerPath, err)
 	}
 	name, _ := gguf.ValueOf(strings.TrimSuffix(filepath.Base(modelPath), filepath.Ext(modelPath)))
-	extra := append([]gguf.KV{{Key: "general.name", Value: name}}, v.metadata()...)
+	extra := append([]gguf.KV{{Key: "general.name", Value: name}}, vocabKVs...)
 	if err := model.WriteGGUF(outPath, cfg, w, extra...); err != nil {
 		return fmt.Errorf("convert: %w", err)
 	}
@@ -193,76 +197,4 @@ func llama2cWeights(data []byte, h llama2cHeader) *model.Weights {
 		set(model.FFNUp, "w3", [2]int64{h.dim, h.hidden})
 	}
 	return w
-}
-
-// readLlama2cTokenizer reads llama2.c's tokenizer.bin: int32
-// max_token_length, then per token a float32 score, an int32 byte length and
-// the bytes. llama2.c's exporter wrote SentencePiece's "▁" as a space and
-// wrapped BOS and EOS in newlines; both are undone so that the pieces are
-// SentencePiece's again, which is what llama.cpp's "llama" tokenizer reads.
-func readLlama2cTokenizer(path string, nVocab int) (*vocab, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("convert: %w", err)
-	}
-	fail := func(off int, format string, args ...any) error {
-		return fmt.Errorf("convert: %s: at byte %d: %s", path, off, fmt.Sprintf(format, args...))
-	}
-	if len(data) < 4 {
-		return nil, fail(0, "too short for a llama2.c tokenizer")
-	}
-	maxLen := int32(binary.LittleEndian.Uint32(data))
-	off := 4
-	v := newVocab("llama")
-	v.scores = make([]float32, 0, nVocab)
-	for i := 0; i < nVocab; i++ {
-		if len(data)-off < 8 {
-			return nil, fail(off, "truncated: token %d of %d is missing (the model's vocabulary is %d)", i, nVocab, nVocab)
-		}
-		score := math.Float32frombits(binary.LittleEndian.Uint32(data[off:]))
-		n := int32(binary.LittleEndian.Uint32(data[off+4:]))
-		off += 8
-		if n < 0 || int(n) > len(data)-off {
-			return nil, fail(off-4, "token %d has length %d, only %d bytes remain", i, n, len(data)-off)
-		}
-		if n > maxLen && maxLen > 0 {
-			return nil, fail(off-4, "token %d has length %d, more than the declared maximum %d", i, n, maxLen)
-		}
-		piece := string(data[off : off+int(n)])
-		off += int(n)
-		switch piece {
-		case "\n<s>\n":
-			piece = "<s>"
-		case "\n</s>\n":
-			piece = "</s>"
-		}
-		piece = strings.ReplaceAll(piece, " ", "▁")
-		v.tokens = append(v.tokens, piece)
-		v.scores = append(v.scores, score)
-	}
-	if off != len(data) {
-		return nil, fail(off, "%d bytes left after %d tokens: the tokenizer does not match the model's vocabulary", len(data)-off, nVocab)
-	}
-	// run.c hard-codes BOS 1 and EOS 2; SentencePiece puts <unk> at 0.
-	v.unk, v.bos, v.eos = 0, 1, 2
-	for id, name := range map[*int]string{&v.unk: "<unk>", &v.bos: "<s>", &v.eos: "</s>"} {
-		if i := v.find(name); i >= 0 {
-			*id = i
-		}
-	}
-	v.types = make([]int32, len(v.tokens))
-	for i, t := range v.tokens {
-		switch {
-		case i == v.unk:
-			v.types[i] = TokenUnknown
-		case i == v.bos || i == v.eos:
-			v.types[i] = TokenControl
-		case isByteToken(t):
-			v.types[i] = TokenByte
-		default:
-			v.types[i] = TokenNormal
-		}
-	}
-	v.addBOS, v.addEOS, v.addSpacePrefix = boolPtr(true), boolPtr(false), boolPtr(true)
-	return v, v.check()
 }

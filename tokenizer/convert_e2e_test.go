@@ -2,8 +2,8 @@ package tokenizer_test
 
 // End to end with lmscore's own converter: a vocabulary converted to GGUF by
 // package convert (as `lmscore convert` does) and read back by FromGGUF must
-// give the reference ids. An external test package, so that convert may
-// import tokenizer one day without a cycle.
+// give the reference ids. An external test package, because convert
+// imports tokenizer.
 
 import (
 	"bufio"

@@ -1,7 +1,11 @@
 // Package tokenizer turns text into the token ids of a model's own
 // vocabulary, read from GGUF metadata (FromGGUF) or from the files the
 // vocabularies ship as (LoadSentencePieceModel, LoadLlama2c,
-// LoadHFTokenizerJSON, LoadGPT2Files). It is pure Go.
+// LoadHFTokenizerJSON, LoadGPT2Files, LoadHFFolder). It is pure Go.
+//
+// It is also the one reader of those files: package convert writes what
+// they hold to GGUF through Vocab.GGUFMetadata, the inverse of
+// VocabFromGGUF.
 //
 // Two tokenizer models, as llama.cpp names them in tokenizer.ggml.model:
 //

@@ -131,7 +131,58 @@ func VocabFromGGUF(f *gguf.File) (*Vocab, error) {
 		if err != nil {
 			return nil, fail(KeyAddSpacePrefix, err)
 		}
-		v.NoSpacePrefix = !add
+		v.NoSpacePrefix, v.SpacePrefixStated = !add, true
 	}
 	return v, nil
+}
+
+// GGUFMetadata is v as tokenizer.ggml.* keys, in the order llama.cpp's
+// converter writes them, which VocabFromGGUF reads back. Absent parts (no
+// pre-tokenizer, scores, types or merges; ids of -1; an unstated space
+// prefix) write no key. add_bos_token and add_eos_token are always written,
+// so that a reader's defaults cannot change what v says.
+func (v *Vocab) GGUFMetadata() ([]gguf.KV, error) {
+	if err := v.checkShape(); err != nil {
+		return nil, err
+	}
+	var kvs []gguf.KV
+	var err error
+	set := func(key string, x any) {
+		val, verr := gguf.ValueOf(x)
+		if verr != nil && err == nil {
+			err = fmt.Errorf("tokenizer: %s: %w", key, verr)
+		}
+		kvs = append(kvs, gguf.KV{Key: key, Value: val})
+	}
+	set(KeyModel, v.Model)
+	if v.Pre != "" {
+		set(KeyPre, v.Pre)
+	}
+	set(KeyTokens, v.Tokens)
+	if v.Scores != nil {
+		set(KeyScores, v.Scores[:len(v.Tokens)])
+	}
+	if v.Types != nil {
+		set(KeyTokenType, v.Types[:len(v.Tokens)])
+	}
+	if v.Merges != nil {
+		set(KeyMerges, v.Merges)
+	}
+	for _, s := range []struct {
+		key string
+		id  int32
+	}{{KeyBOS, v.BOS}, {KeyEOS, v.EOS}, {KeyUNK, v.UNK}, {KeyPAD, v.PAD}} {
+		if s.id >= 0 {
+			set(s.key, uint32(s.id))
+		}
+	}
+	set(KeyAddBOS, v.AddBOS)
+	set(KeyAddEOS, v.AddEOS)
+	if v.SpacePrefixStated {
+		set(KeyAddSpacePrefix, !v.NoSpacePrefix)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return kvs, nil
 }

@@ -10,33 +10,19 @@ import (
 	"github.com/lmscore/lmscore/gguf"
 )
 
-// writeVocabGGUF writes v's metadata as llama.cpp's keys into an in-memory
-// GGUF file and parses it back.
+// writeVocabGGUF writes v's GGUFMetadata, with extra's keys set over it
+// (or deleted, when nil), into an in-memory GGUF file and parses it back.
 func writeVocabGGUF(t *testing.T, v *Vocab, extra map[string]any) *gguf.File {
 	t.Helper()
 	w := gguf.NewWriter()
 	w.Set("general.architecture", "llama")
-	w.Set(KeyModel, v.Model)
-	if v.Pre != "" {
-		w.Set(KeyPre, v.Pre)
+	kvs, err := v.GGUFMetadata()
+	if err != nil {
+		t.Fatal(err)
 	}
-	w.Set(KeyTokens, v.Tokens)
-	if v.Scores != nil {
-		w.Set(KeyScores, v.Scores)
+	for _, kv := range kvs {
+		w.Set(kv.Key, kv.Value)
 	}
-	if v.Types != nil {
-		w.Set(KeyTokenType, v.Types)
-	}
-	if v.Merges != nil {
-		w.Set(KeyMerges, v.Merges)
-	}
-	for key, id := range map[string]int32{KeyBOS: v.BOS, KeyEOS: v.EOS, KeyUNK: v.UNK, KeyPAD: v.PAD} {
-		if id >= 0 {
-			w.Set(key, uint32(id))
-		}
-	}
-	w.Set(KeyAddBOS, v.AddBOS)
-	w.Set(KeyAddEOS, v.AddEOS)
 	for k, x := range extra {
 		if x == nil {
 			w.Delete(k)

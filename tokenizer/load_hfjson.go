@@ -3,157 +3,128 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 )
 
 // LoadHFTokenizerJSON reads a Hugging Face tokenizer.json with a BPE model,
-// and tokenizer_config.json beside it when present (BOS, EOS, add_bos_token,
-// add_eos_token). Two kinds are recognised:
+// and beside it tokenizer_config.json and special_tokens_map.json when
+// present (special tokens, add_bos_token, add_eos_token), as LoadHFFolder
+// does. Two kinds are recognised:
 //
-//   - SentencePiece-style BPE (byte_fallback, spaces written "▁": Llama-2,
-//     Mistral): a llama vocabulary. Such files keep merges instead of
-//     scores; a token's score is minus the rank of the first merge that
-//     produces it, which orders merges as the file does (converters list a
-//     token's merges together, by the token's SentencePiece score).
+//   - SentencePiece-style BPE (byte_fallback, or spaces written "▁":
+//     Llama-2, Mistral): a llama vocabulary. Such files keep merges
+//     instead of scores; a token's score is minus the rank of the first
+//     merge that produces it, which orders merges as the file does
+//     (converters list a token's merges together, by the token's
+//     SentencePiece score).
 //   - byte-level BPE (GPT-2, Llama-3, Qwen2): a gpt2 vocabulary whose
-//     pre-tokenizer is named from the file's split regex; an unknown regex
-//     is an error that quotes it.
+//     pre-tokenizer is named from the file's split regex; an unknown one is
+//     an error that quotes it.
 //
 // Added tokens become control tokens when marked special, user-defined
-// otherwise.
+// otherwise; ids that no token uses become unused "[PAD{id}]" tokens.
 func LoadHFTokenizerJSON(path string) (*Vocab, error) {
-	raw, err := os.ReadFile(path)
+	v, err := readHFTokenizerJSON(path, "")
 	if err != nil {
 		return nil, err
 	}
-	v, err := parseHFTokenizerJSON(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	cfgPath := filepath.Join(filepath.Dir(path), "tokenizer_config.json")
-	if cfg, err := os.ReadFile(cfgPath); err == nil {
-		if err := applyHFConfig(v, cfg); err != nil {
-			return nil, fmt.Errorf("%s: %w", cfgPath, err)
-		}
+	if err := applyHFSpecialTokens(v, filepath.Dir(path), nil); err != nil {
+		return nil, err
 	}
 	return v, nil
 }
 
+// hfAddedToken is an entry of tokenizer.json's added_tokens (and of
+// tokenizer_config.json's added_tokens_decoder, which has no id field).
+type hfAddedToken struct {
+	ID      int    `json:"id"`
+	Content string `json:"content"`
+	Special bool   `json:"special"`
+}
+
 type hfTokenizerJSON struct {
-	AddedTokens []struct {
-		ID      int    `json:"id"`
-		Content string `json:"content"`
-		Special bool   `json:"special"`
-	} `json:"added_tokens"`
+	AddedTokens   []hfAddedToken  `json:"added_tokens"`
 	Normalizer    json.RawMessage `json:"normalizer"`
 	PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
 	PostProcessor json.RawMessage `json:"post_processor"`
 	Model         struct {
-		Type         string            `json:"type"`
-		Vocab        map[string]int    `json:"vocab"`
-		Merges       []json.RawMessage `json:"merges"`
-		ByteFallback bool              `json:"byte_fallback"`
-		IgnoreMerges bool              `json:"ignore_merges"`
+		Type         string          `json:"type"`
+		Vocab        json.RawMessage `json:"vocab"`
+		Merges       json.RawMessage `json:"merges"`
+		ByteFallback bool            `json:"byte_fallback"`
+		UnkToken     *string         `json:"unk_token"`
 	} `json:"model"`
 }
 
-// The split regexes of the byte-level pre-tokenizers lmscore implements, as
-// tokenizer.json files spell them.
-var hfPreRegex = map[string]string{
-	`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`: "llama-bpe",
-	`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`:      "qwen2",
-	`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`:                                          "gpt-2",
+// readHFTokenizerJSON reads tokenizer.json alone. defaultPre names the
+// pre-tokenizer of a byte-level file whose own is none that lmscore knows;
+// with "" that is an error.
+func readHFTokenizerJSON(path, defaultPre string) (*Vocab, error) {
+	return parseFile(path, func(raw []byte) (*Vocab, error) { return parseHFTokenizerJSON(raw, defaultPre) })
 }
 
-func parseHFTokenizerJSON(raw []byte) (*Vocab, error) {
+func parseHFTokenizerJSON(raw []byte, defaultPre string) (*Vocab, error) {
 	var j hfTokenizerJSON
 	if err := json.Unmarshal(raw, &j); err != nil {
 		return nil, err
 	}
-	if j.Model.Type != "BPE" {
-		return nil, fmt.Errorf("tokenizer model type %q is not BPE", j.Model.Type)
+	// Files from before tokenizers wrote the type have merges and no type.
+	if j.Model.Type != "BPE" && !(j.Model.Type == "" && len(j.Model.Merges) > 0) {
+		return nil, fmt.Errorf("tokenizer model type %q is not supported (BPE only)", j.Model.Type)
 	}
-	all := make(map[string]int, len(j.Model.Vocab)+len(j.AddedTokens))
-	for t, id := range j.Model.Vocab {
-		all[t] = id
+	var vocab map[string]int
+	if err := json.Unmarshal(j.Model.Vocab, &vocab); err != nil {
+		return nil, fmt.Errorf("model.vocab: %w", err)
 	}
-	for _, a := range j.AddedTokens {
-		if old, ok := all[a.Content]; ok && old != a.ID {
-			return nil, fmt.Errorf("added token %q has id %d but the vocabulary gives it %d", a.Content, a.ID, old)
-		}
-		all[a.Content] = a.ID
-	}
-	tokens, err := tokensByID(all)
+	merges, err := parseHFMerges(j.Model.Merges)
 	if err != nil {
+		return nil, fmt.Errorf("model.merges: %w", err)
+	}
+	spmStyle := j.Model.ByteFallback || strings.Contains(string(j.Normalizer), spmSpace) ||
+		strings.Contains(string(j.Normalizer), `\u2581`) || strings.Contains(string(j.PreTokenizer), "Metaspace")
+	v := NewVocab(ModelGPT2)
+	if spmStyle {
+		v.Model = ModelLlama
+	}
+	if err := v.fillByID(vocab, j.AddedTokens); err != nil {
 		return nil, err
 	}
-	merges := make([]string, len(j.Model.Merges))
-	for i, m := range j.Model.Merges {
-		// Older files write "a b", newer ones ["a", "b"].
-		var s string
-		if err := json.Unmarshal(m, &s); err == nil {
-			merges[i] = s
-			continue
-		}
-		var pair []string
-		if err := json.Unmarshal(m, &pair); err != nil || len(pair) != 2 {
-			return nil, fmt.Errorf("merge %d is neither \"a b\" nor [\"a\", \"b\"]: %s", i, m)
-		}
-		merges[i] = pair[0] + " " + pair[1]
-	}
-
-	spmStyle := j.Model.ByteFallback || strings.Contains(string(j.Normalizer), "\u2581") ||
-		strings.Contains(string(j.Normalizer), `\u2581`) || strings.Contains(string(j.PreTokenizer), "Metaspace")
-	var v *Vocab
 	if spmStyle {
-		v = NewVocab(ModelLlama)
-		v.Tokens = tokens
-		v.Scores = make([]float32, len(tokens))
-		scored := make([]bool, len(tokens))
-		for i, m := range merges {
-			id, ok := all[strings.Replace(m, " ", "", 1)]
-			if ok && !scored[id] {
-				v.Scores[id], scored[id] = -float32(i), true
+		v.Scores = make([]float32, len(v.Tokens))
+		rank := map[string]int{}
+		for r, m := range merges {
+			l, rgt, _ := strings.Cut(m, " ")
+			if _, seen := rank[l+rgt]; !seen {
+				rank[l+rgt] = r
 			}
 		}
+		for i, t := range v.Tokens {
+			if r, ok := rank[t]; ok {
+				v.Scores[i] = float32(-r) // rank 0 scores 0, not -0
+			}
+			if v.Types[i] == TypeNormal && isByteToken(t) {
+				v.Types[i] = TypeByte
+			}
+		}
+		if j.Model.UnkToken != nil {
+			if id := v.tokenID(*j.Model.UnkToken); id >= 0 {
+				v.UNK, v.Types[id] = id, TypeUnknown
+			}
+		}
+		v.AddBOS = true
 	} else {
-		pre, err := hfPreName(j.PreTokenizer)
-		if err != nil {
-			return nil, err
-		}
-		v = NewVocab(ModelGPT2)
-		v.Pre = pre
-		v.Tokens = tokens
 		v.Merges = merges
-	}
-	v.Types = make([]int32, len(tokens))
-	for i, t := range tokens {
-		switch {
-		case spmStyle && isByteToken(t):
-			v.Types[i] = TypeByte
-		default:
-			v.Types[i] = TypeNormal
+		if v.Pre, err = hfPreName(j.PreTokenizer); err != nil {
+			if defaultPre == "" {
+				return nil, err
+			}
+			v.Pre = defaultPre
 		}
 	}
-	unk := ""
-	for _, a := range j.AddedTokens {
-		if a.Special {
-			v.Types[a.ID] = TypeControl
-		} else {
-			v.Types[a.ID] = TypeUserDefined
-		}
-		if a.Content == "<unk>" {
-			unk = a.Content
-		}
-	}
-	if unk != "" {
-		v.UNK = int32(all[unk])
-		v.Types[v.UNK] = TypeUnknown
-	}
-	// Without tokenizer_config.json, a template that starts with a special
-	// token names BOS and says it is added.
+	// A post-processor template that starts with a special token names BOS
+	// and says it is added; the tokenizer_config.json keys, read after,
+	// take precedence.
 	var post struct {
 		Single []struct {
 			SpecialToken *struct {
@@ -162,99 +133,139 @@ func parseHFTokenizerJSON(raw []byte) (*Vocab, error) {
 		} `json:"single"`
 	}
 	if len(j.PostProcessor) > 0 && json.Unmarshal(j.PostProcessor, &post) == nil && len(post.Single) > 0 && post.Single[0].SpecialToken != nil {
-		if id, ok := all[post.Single[0].SpecialToken.ID]; ok {
-			v.BOS, v.AddBOS = int32(id), true
+		if id := v.tokenID(post.Single[0].SpecialToken.ID); id >= 0 {
+			v.BOS, v.AddBOS = id, true
 		}
 	}
 	return v, nil
 }
 
-// hfPreName names a byte-level pre-tokenizer from its tokenizer.json form.
-func hfPreName(raw json.RawMessage) (string, error) {
-	var p struct {
-		Type          string `json:"type"`
-		UseRegex      *bool  `json:"use_regex"`
-		AddPrefix     bool   `json:"add_prefix_space"`
-		Pretokenizers []struct {
-			Type    string `json:"type"`
-			Pattern struct {
-				Regex string `json:"Regex"`
-			} `json:"pattern"`
-			UseRegex  *bool `json:"use_regex"`
-			AddPrefix bool  `json:"add_prefix_space"`
-		} `json:"pretokenizers"`
+// fillByID lays out the vocabulary by id: base tokens normal, added ones
+// control when special and user-defined otherwise. Ids the files do not
+// use become unused "[PAD{id}]" tokens, as llama.cpp's converter makes them.
+func (v *Vocab) fillByID(base map[string]int, added []hfAddedToken) error {
+	n := 0
+	for _, id := range base {
+		n = max(n, id+1)
 	}
+	for _, a := range added {
+		n = max(n, a.ID+1)
+	}
+	if n > 2*(len(base)+len(added))+1024 {
+		return fmt.Errorf("token ids up to %d for %d tokens: the vocabulary is too sparse to be real", n-1, len(base)+len(added))
+	}
+	v.Tokens = make([]string, n)
+	v.Types = make([]int32, n)
+	set := make([]bool, n)
+	for t, id := range base {
+		if id < 0 {
+			return fmt.Errorf("token %q has negative id %d", t, id)
+		}
+		if set[id] && v.Tokens[id] != t {
+			return fmt.Errorf("tokens %q and %q share id %d", v.Tokens[id], t, id)
+		}
+		v.Tokens[id], v.Types[id], set[id] = t, TypeNormal, true
+	}
+	for _, a := range added {
+		if a.ID < 0 {
+			return fmt.Errorf("added token %q has negative id %d", a.Content, a.ID)
+		}
+		if set[a.ID] && v.Tokens[a.ID] != a.Content {
+			return fmt.Errorf("added token %q reuses id %d of %q", a.Content, a.ID, v.Tokens[a.ID])
+		}
+		v.Tokens[a.ID], set[a.ID] = a.Content, true
+		v.Types[a.ID] = TypeUserDefined
+		if a.Special {
+			v.Types[a.ID] = TypeControl
+		}
+	}
+	for i := range v.Tokens {
+		if !set[i] {
+			v.Tokens[i], v.Types[i] = padToken(i), TypeUnused
+		}
+	}
+	return nil
+}
+
+// parseHFMerges accepts both encodings tokenizers has used: "a b" strings
+// and ["a", "b"] pairs. No merges is an empty list, not nil, so that a gpt2
+// vocabulary still writes its (empty) merges key.
+func parseHFMerges(raw json.RawMessage) ([]string, error) {
+	if len(raw) == 0 {
+		return []string{}, nil
+	}
+	var s []string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s, nil
+	}
+	var pairs [][]string
+	if err := json.Unmarshal(raw, &pairs); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(pairs))
+	for i, p := range pairs {
+		if len(p) != 2 {
+			return nil, fmt.Errorf("merge %d has %d parts", i, len(p))
+		}
+		out[i] = p[0] + " " + p[1]
+	}
+	return out, nil
+}
+
+// The split regexes of the byte-level pre-tokenizers lmscore implements, as
+// tokenizer.json files spell them, by llama.cpp's name for each.
+var hfPreRegex = map[string]string{
+	`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`: "llama-bpe",
+	`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`:      "qwen2",
+	`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`:                                          "gpt-2",
+}
+
+// hfPreName names llama.cpp's pre-tokenizer (tokenizer.ggml.pre) from a
+// tokenizer.json pre_tokenizer: a ByteLevel that splits by its own regex
+// is GPT-2's; in a Sequence, a Split on a known regex names its model.
+// llama.cpp's converter identifies the pre-tokenizer by hashing the
+// tokenization of a probe text, which needs the tokenizers library;
+// matching the regex reaches the same names for these models.
+func hfPreName(raw json.RawMessage) (string, error) {
+	type preTokenizer struct {
+		Type      string `json:"type"`
+		UseRegex  *bool  `json:"use_regex"`
+		AddPrefix bool   `json:"add_prefix_space"`
+		Pattern   struct {
+			Regex string `json:"Regex"`
+		} `json:"pattern"`
+		Pretokenizers []json.RawMessage `json:"pretokenizers"`
+	}
+	byteLevelGPT2 := func(p preTokenizer) bool {
+		return p.Type == "ByteLevel" && !p.AddPrefix && (p.UseRegex == nil || *p.UseRegex)
+	}
+	var p preTokenizer
 	if err := json.Unmarshal(raw, &p); err != nil {
 		return "", fmt.Errorf("pre_tokenizer: %w", err)
 	}
-	switch {
-	case p.Type == "ByteLevel" && !p.AddPrefix && (p.UseRegex == nil || *p.UseRegex):
+	if byteLevelGPT2(p) {
 		return "gpt-2", nil
-	case p.Type == "Sequence" && len(p.Pretokenizers) == 2 && p.Pretokenizers[0].Type == "Split" &&
-		p.Pretokenizers[1].Type == "ByteLevel" && !p.Pretokenizers[1].AddPrefix &&
-		p.Pretokenizers[1].UseRegex != nil && !*p.Pretokenizers[1].UseRegex:
-		re := p.Pretokenizers[0].Pattern.Regex
-		if name, ok := hfPreRegex[re]; ok {
-			return name, nil
+	}
+	unknownSplit := ""
+	if p.Type == "Sequence" {
+		for _, raw := range p.Pretokenizers {
+			var s preTokenizer
+			if json.Unmarshal(raw, &s) != nil {
+				continue
+			}
+			if s.Type == "Split" {
+				if name, ok := hfPreRegex[s.Pattern.Regex]; ok {
+					return name, nil
+				}
+				unknownSplit = s.Pattern.Regex
+			}
+			if byteLevelGPT2(s) {
+				return "gpt-2", nil
+			}
 		}
-		return "", fmt.Errorf("pre_tokenizer splits with a regex lmscore does not implement: %q", re)
+	}
+	if unknownSplit != "" {
+		return "", fmt.Errorf("pre_tokenizer splits with a regex lmscore does not implement: %q", unknownSplit)
 	}
 	return "", fmt.Errorf("unsupported pre_tokenizer %s", raw)
-}
-
-// applyHFConfig reads BOS, EOS and whether they are added from a
-// tokenizer_config.json.
-func applyHFConfig(v *Vocab, raw []byte) error {
-	var c struct {
-		BOS    json.RawMessage `json:"bos_token"`
-		EOS    json.RawMessage `json:"eos_token"`
-		AddBOS *bool           `json:"add_bos_token"`
-		AddEOS *bool           `json:"add_eos_token"`
-	}
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return err
-	}
-	byText := func(m json.RawMessage) (int32, error) {
-		if len(m) == 0 || string(m) == "null" {
-			return -1, nil
-		}
-		var s string
-		if json.Unmarshal(m, &s) != nil {
-			var o struct {
-				Content string `json:"content"`
-			}
-			if err := json.Unmarshal(m, &o); err != nil {
-				return -1, fmt.Errorf("special token %s is neither a string nor {\"content\": ...}", m)
-			}
-			s = o.Content
-		}
-		for i, t := range v.Tokens {
-			if t == s {
-				return int32(i), nil
-			}
-		}
-		return -1, fmt.Errorf("special token %q is not in the vocabulary", s)
-	}
-	// Absent keys keep what tokenizer.json said.
-	if len(c.BOS) > 0 {
-		id, err := byText(c.BOS)
-		if err != nil {
-			return err
-		}
-		v.BOS = id
-	}
-	if len(c.EOS) > 0 {
-		id, err := byText(c.EOS)
-		if err != nil {
-			return err
-		}
-		v.EOS = id
-	}
-	if c.AddBOS != nil {
-		v.AddBOS = *c.AddBOS
-	}
-	if c.AddEOS != nil {
-		v.AddEOS = *c.AddEOS
-	}
-	return nil
 }

@@ -1,24 +1,27 @@
 package tokenizer
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // LoadSentencePieceModel reads a SentencePiece .model file (a ModelProto
 // protobuf, such as Llama-2's tokenizer.model) as a llama vocabulary with
 // BOS added, as llama.cpp's converter writes it. Only BPE models are
-// accepted; unigram models tokenize differently.
+// accepted; unigram models tokenize differently. So are models whose
+// normalizer folds runs of spaces, which llama.cpp and lmscore do not do.
 func LoadSentencePieceModel(path string) (*Vocab, error) {
-	data, err := os.ReadFile(path)
+	v, foldsSpaces, err := readSentencePiece(path)
 	if err != nil {
 		return nil, err
 	}
-	v, err := parseSentencePieceModel(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if foldsSpaces {
+		// Say so rather than silently tokenize differently from
+		// SentencePiece. (LoadHFFolder converts such a model as llama.cpp's
+		// converter does, leaving the difference to the GGUF reader.)
+		return nil, fmt.Errorf("%s: the normalizer removes extra whitespace, which llama.cpp and lmscore do not do", path)
 	}
 	return v, nil
 }
@@ -33,7 +36,7 @@ const (
 	spPieceScore = 2 // SentencePiece.score
 	spPieceType  = 3 // SentencePiece.type (default NORMAL)
 
-	spTrainerModelType = 3  // TrainerSpec.model_type: 1 unigram, 2 BPE
+	spTrainerModelType = 3  // TrainerSpec.model_type
 	spTrainerUnk       = 40 // TrainerSpec.unk_id (default 0)
 	spTrainerBOS       = 41 // bos_id (default 1)
 	spTrainerEOS       = 42 // eos_id (default 2)
@@ -43,138 +46,112 @@ const (
 	spNormExtraSpaces = 4 // remove_extra_whitespaces (default true)
 )
 
-func parseSentencePieceModel(data []byte) (*Vocab, error) {
+// TrainerSpec.ModelType; only BPE is read.
+var spModelTypes = map[uint64]string{1: "UNIGRAM", 2: "BPE", 3: "WORD", 4: "CHAR"}
+
+const spModelBPE = 2
+
+// readSentencePiece reads a .model file and reports whether its normalizer
+// folds runs of spaces (remove_extra_whitespaces).
+func readSentencePiece(path string) (v *Vocab, foldsSpaces bool, err error) {
+	v, err = parseFile(path, func(data []byte) (*Vocab, error) {
+		var err error
+		v, foldsSpaces, err = parseSentencePiece(data)
+		return v, err
+	})
+	return v, foldsSpaces, err
+}
+
+func parseSentencePiece(data []byte) (*Vocab, bool, error) {
 	v := NewVocab(ModelLlama)
-	v.UNK, v.BOS, v.EOS = 0, 1, 2
-	v.AddBOS = true
-	modelType := int64(1)
-	err := walkProto(data, func(field int, wire int, val uint64, b []byte) error {
-		switch field {
+	v.UNK, v.BOS, v.EOS = 0, 1, 2 // TrainerSpec's defaults
+	v.SpacePrefixStated = true
+	modelType, foldsSpaces := uint64(1), true
+	err := walkProto(data, "ModelProto", func(f protoField) error {
+		if f.typ != protowire.BytesType {
+			return nil
+		}
+		switch f.num {
 		case spFieldPieces:
+			id := len(v.Tokens)
 			text, score, typ := "", float32(0), TypeNormal
-			err := walkProto(b, func(f int, w int, x uint64, pb []byte) error {
+			err := walkProto(f.bytes, fmt.Sprintf("piece %d", id), func(p protoField) error {
 				switch {
-				case f == spPieceText && w == 2:
-					text = string(pb)
-				case f == spPieceScore && w == 5:
-					score = math.Float32frombits(uint32(x))
-				case f == spPieceType && w == 0:
-					typ = int32(x)
-				}
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("piece %d: %w", len(v.Tokens), err)
-			}
-			v.Tokens = append(v.Tokens, text)
-			v.Scores = append(v.Scores, score)
-			v.Types = append(v.Types, typ)
-		case spFieldTrainer:
-			return walkProto(b, func(f int, w int, x uint64, _ []byte) error {
-				if w != 0 {
-					return nil
-				}
-				switch f {
-				case spTrainerModelType:
-					modelType = int64(x)
-				case spTrainerUnk:
-					v.UNK = int32(x)
-				case spTrainerBOS:
-					v.BOS = int32(x)
-				case spTrainerEOS:
-					v.EOS = int32(x)
-				case spTrainerPad:
-					v.PAD = int32(x)
-				}
-				return nil
-			})
-		case spFieldNormalizer:
-			removeExtra := true
-			err := walkProto(b, func(f int, w int, x uint64, _ []byte) error {
-				if w == 0 && f == spNormDummyPrefix {
-					v.NoSpacePrefix = x == 0
-				}
-				if w == 0 && f == spNormExtraSpaces {
-					removeExtra = x != 0
+				case p.num == spPieceText && p.typ == protowire.BytesType:
+					text = string(p.bytes)
+				case p.num == spPieceScore && p.typ == protowire.Fixed32Type:
+					score = math.Float32frombits(p.fixed32)
+				case p.num == spPieceType && p.typ == protowire.VarintType:
+					if p.varint < uint64(TypeNormal) || p.varint > uint64(TypeByte) {
+						return fmt.Errorf("piece %d: unknown piece type %d", id, p.varint)
+					}
+					typ = int32(p.varint)
 				}
 				return nil
 			})
 			if err != nil {
 				return err
 			}
-			if removeExtra {
-				// SentencePiece would fold runs of spaces; llama.cpp does
-				// not, and lmscore follows llama.cpp. Say so rather than
-				// silently tokenize differently from SentencePiece.
-				return fmt.Errorf("normalizer removes extra whitespace, which llama.cpp and lmscore do not do")
-			}
+			v.Tokens = append(v.Tokens, text)
+			v.Scores = append(v.Scores, score)
+			v.Types = append(v.Types, typ)
+		case spFieldTrainer:
+			return walkProto(f.bytes, "TrainerSpec", func(p protoField) error {
+				if p.typ != protowire.VarintType {
+					return nil
+				}
+				id := int32(p.varint) // int32 fields: a negative id is a 10-byte varint
+				switch p.num {
+				case spTrainerModelType:
+					modelType = p.varint
+				case spTrainerUnk:
+					v.UNK = id
+				case spTrainerBOS:
+					v.BOS = id
+				case spTrainerEOS:
+					v.EOS = id
+				case spTrainerPad:
+					v.PAD = id
+				}
+				return nil
+			})
+		case spFieldNormalizer:
+			return walkProto(f.bytes, "NormalizerSpec", func(p protoField) error {
+				if p.typ != protowire.VarintType {
+					return nil
+				}
+				switch p.num {
+				case spNormDummyPrefix:
+					v.NoSpacePrefix = p.varint == 0
+				case spNormExtraSpaces:
+					foldsSpaces = p.varint != 0
+				}
+				return nil
+			})
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("not a SentencePiece model: %w", err)
-	}
-	if modelType != 2 {
-		return nil, fmt.Errorf("SentencePiece model type %d is not BPE (2); only BPE models are supported", modelType)
+		return nil, false, fmt.Errorf("not a SentencePiece model: %w", err)
 	}
 	if len(v.Tokens) == 0 {
-		return nil, fmt.Errorf("SentencePiece model has no pieces")
+		return nil, false, fmt.Errorf("no pieces (not a SentencePiece model?)")
+	}
+	if modelType != spModelBPE {
+		name := spModelTypes[modelType]
+		if name == "" {
+			name = fmt.Sprint(modelType)
+		}
+		return nil, false, fmt.Errorf("SentencePiece model type %s is not supported (BPE only)", name)
 	}
 	for _, id := range []*int32{&v.UNK, &v.BOS, &v.EOS, &v.PAD} {
-		if *id < 0 || int(*id) >= len(v.Tokens) {
+		if int(*id) >= len(v.Tokens) {
+			return nil, false, fmt.Errorf("special token id %d is outside the %d pieces", *id, len(v.Tokens))
+		}
+		if *id < 0 {
 			*id = -1
 		}
 	}
 	v.AddBOS = v.BOS >= 0
-	return v, nil
-}
-
-// walkProto calls f for each field of a protobuf message: its number, wire
-// type, the value of a varint or fixed field, or the bytes of a
-// length-delimited one.
-func walkProto(b []byte, f func(field, wire int, val uint64, data []byte) error) error {
-	for off := 0; off < len(b); {
-		key, n := binary.Uvarint(b[off:])
-		if n <= 0 {
-			return fmt.Errorf("bad field key at byte %d", off)
-		}
-		off += n
-		field, wire := int(key>>3), int(key&7)
-		var val uint64
-		var data []byte
-		switch wire {
-		case 0:
-			val, n = binary.Uvarint(b[off:])
-			if n <= 0 {
-				return fmt.Errorf("bad varint at byte %d", off)
-			}
-			off += n
-		case 1:
-			if off+8 > len(b) {
-				return fmt.Errorf("truncated fixed64 at byte %d", off)
-			}
-			val = binary.LittleEndian.Uint64(b[off:])
-			off += 8
-		case 2:
-			l, n := binary.Uvarint(b[off:])
-			if n <= 0 || l > uint64(len(b)-off-n) {
-				return fmt.Errorf("bad length at byte %d", off)
-			}
-			off += n
-			data = b[off : off+int(l)]
-			off += int(l)
-		case 5:
-			if off+4 > len(b) {
-				return fmt.Errorf("truncated fixed32 at byte %d", off)
-			}
-			val = uint64(binary.LittleEndian.Uint32(b[off:]))
-			off += 4
-		default:
-			return fmt.Errorf("unsupported wire type %d at byte %d", wire, off)
-		}
-		if err := f(field, wire, val, data); err != nil {
-			return err
-		}
-	}
-	return nil
+	return v, foldsSpaces, nil
 }

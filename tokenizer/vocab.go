@@ -21,7 +21,7 @@ const (
 
 // Vocab mirrors the tokenizer metadata of a GGUF file (the tokenizer.ggml.*
 // keys). It is plain data: build one by hand, with FromGGUF, or with one of
-// the Load* functions, then pass it to New.
+// the Load* functions, then pass it to New or write it with GGUFMetadata.
 type Vocab struct {
 	Model string // tokenizer.ggml.model: ModelLlama or ModelGPT2
 	// Pre is tokenizer.ggml.pre, the pre-tokenizer of a gpt2 vocabulary:
@@ -42,6 +42,12 @@ type Vocab struct {
 	// vocabulary otherwise prepends one space to the text (SentencePiece's
 	// add_dummy_prefix), so that a first word is tokenized as a mid-text one.
 	NoSpacePrefix bool
+	// SpacePrefixStated says that the source states add_space_prefix (a
+	// SentencePiece normalizer, llama2.c's export, the GGUF key), so that
+	// GGUFMetadata writes the key. A tokenizer.json does not state it, and
+	// the key is then left to the reader's default, as llama.cpp's
+	// converter leaves it.
+	SpacePrefixStated bool
 }
 
 // NewVocab returns an empty vocabulary of the given model with no special
@@ -58,16 +64,55 @@ func (v *Vocab) tokenType(id int) int32 {
 	return v.Types[id]
 }
 
-// check reports the first structural problem of v: a bad model name, array
-// lengths that disagree, an out-of-range special id.
-func (v *Vocab) check() error {
-	switch v.Model {
-	case ModelLlama, ModelGPT2:
-	case "":
-		return fmt.Errorf("tokenizer: vocabulary has no model name (tokenizer.ggml.model)")
-	default:
-		return fmt.Errorf("tokenizer: unsupported tokenizer model %q (tokenizer.ggml.model); supported: %q, %q", v.Model, ModelLlama, ModelGPT2)
+// tokenID returns the id of a token text, -1 if absent.
+func (v *Vocab) tokenID(text string) int32 {
+	for i, t := range v.Tokens {
+		if t == text {
+			return int32(i)
+		}
 	}
+	return -1
+}
+
+// padToken is the text of an id no token file fills, as llama.cpp's
+// converter names it.
+func padToken(id int) string { return fmt.Sprintf("[PAD%d]", id) }
+
+// PadTo grows the vocabulary to n entries with unused "[PAD{i}]" tokens,
+// as llama.cpp's converter does when a model's embedding has more rows than
+// its tokenizer has tokens.
+func (v *Vocab) PadTo(n int) error {
+	if len(v.Tokens) > n {
+		return fmt.Errorf("the tokenizer has %d tokens but the model's vocabulary is %d", len(v.Tokens), n)
+	}
+	if v.Types == nil && n > len(v.Tokens) {
+		v.Types = make([]int32, len(v.Tokens), n)
+		for i := range v.Types {
+			v.Types[i] = TypeNormal
+		}
+	}
+	for i := len(v.Tokens); i < n; i++ {
+		v.Tokens = append(v.Tokens, padToken(i))
+		v.Types = append(v.Types, TypeUnused)
+		if v.Scores != nil {
+			v.Scores = append(v.Scores, -1000)
+		}
+	}
+	return nil
+}
+
+// isByteToken reports whether text is a byte-fallback piece, "<0x41>".
+func isByteToken(text string) bool {
+	if len(text) != 6 || text[:3] != "<0x" || text[5] != '>' {
+		return false
+	}
+	hex := func(c byte) bool { return ('0' <= c && c <= '9') || ('A' <= c && c <= 'F') }
+	return hex(text[3]) && hex(text[4])
+}
+
+// checkShape reports what no GGUF file may hold: no tokens, arrays shorter
+// than Tokens, a special id outside the vocabulary.
+func (v *Vocab) checkShape() error {
 	n := len(v.Tokens)
 	if n == 0 {
 		return fmt.Errorf("tokenizer: vocabulary has no tokens (tokenizer.ggml.tokens)")
@@ -78,15 +123,8 @@ func (v *Vocab) check() error {
 	if v.Scores != nil && len(v.Scores) < n {
 		return fmt.Errorf("tokenizer: %d scores for %d tokens (tokenizer.ggml.scores)", len(v.Scores), n)
 	}
-	if v.Types != nil {
-		if len(v.Types) < n {
-			return fmt.Errorf("tokenizer: %d token types for %d tokens (tokenizer.ggml.token_type)", len(v.Types), n)
-		}
-		for i := 0; i < n; i++ {
-			if t := v.Types[i]; t < 0 || t > TypeByte {
-				return fmt.Errorf("tokenizer: token %d (%q) has unknown type %d (tokenizer.ggml.token_type)", i, v.Tokens[i], t)
-			}
-		}
+	if v.Types != nil && len(v.Types) < n {
+		return fmt.Errorf("tokenizer: %d token types for %d tokens (tokenizer.ggml.token_type)", len(v.Types), n)
 	}
 	for _, s := range []struct {
 		name, key string
@@ -99,6 +137,30 @@ func (v *Vocab) check() error {
 	} {
 		if s.id < -1 || int(s.id) >= n {
 			return fmt.Errorf("tokenizer: %s id %d out of range for %d tokens (tokenizer.ggml.%s)", s.name, s.id, n, s.key)
+		}
+	}
+	return nil
+}
+
+// check reports the first problem that keeps New from using v: a bad model
+// name, checkShape's, an unknown token type, BOS or EOS added but absent,
+// merges where the model has none or none where it needs them.
+func (v *Vocab) check() error {
+	switch v.Model {
+	case ModelLlama, ModelGPT2:
+	case "":
+		return fmt.Errorf("tokenizer: vocabulary has no model name (tokenizer.ggml.model)")
+	default:
+		return fmt.Errorf("tokenizer: unsupported tokenizer model %q (tokenizer.ggml.model); supported: %q, %q", v.Model, ModelLlama, ModelGPT2)
+	}
+	if err := v.checkShape(); err != nil {
+		return err
+	}
+	if v.Types != nil {
+		for i, t := range v.Types[:len(v.Tokens)] {
+			if t < 0 || t > TypeByte {
+				return fmt.Errorf("tokenizer: token %d (%q) has unknown type %d (tokenizer.ggml.token_type)", i, v.Tokens[i], t)
+			}
 		}
 	}
 	if v.AddBOS && v.BOS < 0 {
