@@ -13,7 +13,7 @@
 // fixes: a row of Y no longer depends on the other rows of the call.
 //
 // Seen on an H100 with cuBLASLt 13.1 (kernels/tests/results/
-// h100-2026-11-25-gemm-invariance.log): fp32 and stories260K's bf16 shapes
+// tests/results/h100-gemm-invariance.log): fp32 and stories260K's bf16 shapes
 // get workspace-free algorithms; the Llama-1B bf16 shapes have none, and
 // get Hopper kernels that ask for 4 bytes of workspace (a counter, not
 // partial tiles). kernel_tests checks every plan bitwise at 1..max_rows-1
