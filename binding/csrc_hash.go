@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "6b4d1c707df342f24c4ff0571ecbfcda57130d7fb4f7bb9126d3fb8d29af05c3"
+const csrcHash = "2e9208e1b4e2d8692c0f95a9b16c18bd222dd75be0229d533d4031a8ea8a9ab0"
