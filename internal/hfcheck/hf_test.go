@@ -20,8 +20,9 @@ import (
 )
 
 type reference struct {
-	Architecture string `json:"architecture"`
-	Sequences    []struct {
+	Architecture   string `json:"architecture"`
+	ReferenceDType string `json:"reference_dtype"` // "float64" or, where absent, "float32"
+	Sequences      []struct {
 		Tokens            []int32   `json:"tokens"`
 		NextTokenLogProbs []float64 `json:"next_token_logprobs"`
 	} `json:"sequences"`
@@ -29,18 +30,20 @@ type reference struct {
 
 // Each sequence is scored as context = its first token, continuation = the
 // rest: every position's next-token log-probability, compared with the one
-// transformers computed in float32.
+// transformers computed in float32 (within 1e-4), and for qwen3, whose
+// reference is float64 and whose sequences are longer, each request's sum
+// (within 2e-4).
 func TestCPUEngineAgainstTransformers(t *testing.T) {
 	dir := os.Getenv("LMSCORE_HF_MODELS")
 	if dir == "" {
 		dir = "testdata"
 	}
-	for _, name := range []string{"llama", "llama_bf16", "qwen2", "gpt2"} {
+	for _, name := range []string{"llama", "llama_bf16", "qwen2", "gpt2", "qwen3"} {
 		t.Run(name, func(t *testing.T) {
 			folder := filepath.Join(dir, name)
 			raw, err := os.ReadFile(filepath.Join(folder, "reference.json"))
 			if os.IsNotExist(err) {
-				t.Skipf("%s has no reference.json", folder)
+				t.Skipf("%s has no reference.json: write it with tools/hf_models/make_models.py --only %s (needs torch) and slim it into %s with tools/hf_models/slim_fixtures.py", folder, name, dir)
 			}
 			require.NoError(t, err)
 			var ref reference
@@ -63,14 +66,26 @@ func TestCPUEngineAgainstTransformers(t *testing.T) {
 			require.NotEmpty(t, reqs)
 			res, _, err := m.Score(context.Background(), reqs, lmscore.ScoreOptions{})
 			require.NoError(t, err)
-			worst := 0.0
+			worst, worstSum := 0.0, 0.0
 			for i, r := range res {
+				var sum float64
 				for j, lp := range r.TokenLogProbs {
 					worst = math.Max(worst, math.Abs(float64(lp)-want[i][j]))
+					sum += want[i][j]
 				}
+				worstSum = math.Max(worstSum, math.Abs(r.LogProb-sum))
 			}
-			t.Logf("%s (%s): max |Δ logprob| vs transformers float32 = %.2e over %d sequences", name, ref.Architecture, worst, len(reqs))
-			require.LessOrEqual(t, worst, 1e-4)
+			refType := ref.ReferenceDType
+			if refType == "" {
+				refType = "float32"
+			}
+			t.Logf("%s (%s): max |Δ logprob| vs transformers %s = %.2e per token, %.2e per request sum, over %d sequences",
+				name, ref.Architecture, refType, worst, worstSum, len(reqs))
+			if name == "qwen3" {
+				require.LessOrEqual(t, worstSum, 2e-4)
+			} else {
+				require.LessOrEqual(t, worst, 1e-4)
+			}
 		})
 	}
 }

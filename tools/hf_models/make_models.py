@@ -17,6 +17,12 @@ CPU in a few seconds and reaches no network. Writes, under DIR:
                BPE tokenizer.json with Qwen2's pre-tokenizer regex
   gpt2/        GPT2LMHeadModel, 2 layers, 64 wide, vocab 512; GPT-2's
                vocab.json + merges.txt only
+  qwen3/       Qwen3ForCausalLM, 2 layers, 64 wide, 4 heads, 2 KV heads,
+               head_dim 32 (so 4 * 32 != 64), q/k head norms, no biases, tied
+               output, vocab 512; weights scaled up (logits far from
+               uniform, sharp attention); Qwen2's tokenizer; its reference
+               is computed in float64, and adds sequences longer than 64
+               that share prefixes
 
 and in each folder reference.json: for a few token sequences (random ids of
 lengths 1, 2, 5, 17, 37 and 64, and tokenized sentences), transformers'
@@ -176,43 +182,64 @@ def qwen2_tokenizer(n_tokens):
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
 
 
-def init_weights(model, seed):
+def init_weights(model, seed, scale=1.0):
     """Weights with some spread, so that logits differ by several units:
     N(0, 1/fan_in) matrices, N(0, 0.5) embeddings, norms near 1, small
-    biases. Parameters are visited in name order from one seeded stream."""
+    biases, matrices, embeddings and q/k head norms times scale. Parameters
+    are visited in name order from one seeded stream."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in sorted(model.named_parameters()):
             if name.endswith(("embed_tokens.weight", "wte.weight", "wpe.weight")):
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5 * scale)
             elif p.ndim == 2:
                 # nn.Linear stores (out, in); GPT-2's Conv1D stores (in, out).
                 fan_in = p.shape[0] if ".c_" in name else p.shape[1]
-                p.copy_(torch.randn(p.shape, generator=g) / fan_in ** 0.5)
+                p.copy_(torch.randn(p.shape, generator=g) * scale / fan_in ** 0.5)
+            elif name.endswith(("q_norm.weight", "k_norm.weight")):
+                # Each q and k head has RMS 1 after its norm: the weights set
+                # how sharp attention is.
+                p.copy_(scale * (1 + 0.1 * torch.randn(p.shape, generator=g)))
             elif name.endswith("weight"):  # every 1-D weight is a norm's scale
                 p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g))
             else:
                 p.copy_(0.1 * torch.randn(p.shape, generator=g))
 
 
-def reference(model, tokenizer, vocab_size, seed, bos):
+def shared_prefix_seqs(vocab_size, g):
+    """Sequences longer than 64 that branch off one another: a 100-token
+    trunk, branches from its positions 30 and 70, and a branch of a branch."""
+    rand = lambda n: torch.randint(0, vocab_size, (n,), generator=g).tolist()
+    trunk = rand(100)
+    b70 = trunk[:70] + rand(50)
+    return [trunk, b70, trunk[:70] + rand(31), trunk[:30] + rand(67), b70[:97] + rand(20)]
+
+
+def reference(model, tokenizer, vocab_size, seed, bos, float64=False):
     g = torch.Generator().manual_seed(seed + 1)
     seqs = [torch.randint(0, vocab_size, (n,), generator=g).tolist() for n in (1, 2, 5, 17, 37, 64)]
     for text in TEXTS[:2]:
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         seqs.append(([bos] if bos is not None else []) + ids)
+    if float64:
+        seqs += shared_prefix_seqs(vocab_size, g)
+        model.to(torch.float64)
     out = []
     with torch.no_grad():
         for ids in seqs:
-            logits = model(input_ids=torch.tensor([ids])).logits[0].float()
+            logits = model(input_ids=torch.tensor([ids])).logits[0]
+            if not float64:
+                logits = logits.float()
             lp = torch.log_softmax(logits.double(), dim=-1)
             out.append({"tokens": ids, "logits": logits.tolist(),
                         "next_token_logprobs": [lp[i, ids[i + 1]].item() for i in range(len(ids) - 1)]})
     tokenized = [[t, tokenizer(t, add_special_tokens=False)["input_ids"]] for t in TEXTS]
+    if float64:
+        model.to(torch.float32)
     return out, tokenized
 
 
-def save(name, model, tokenizer, out, seed, dtype=torch.float32, bos=None, **save_kw):
+def save(name, model, tokenizer, out, seed, dtype=torch.float32, bos=None, float64=False, **save_kw):
     d = os.path.join(out, name)
     os.makedirs(d, exist_ok=True)
     model.eval()
@@ -223,7 +250,7 @@ def save(name, model, tokenizer, out, seed, dtype=torch.float32, bos=None, **sav
         with torch.no_grad():
             for p in model.parameters():
                 p.copy_(p.to(dtype).to(torch.float32))
-    seqs, tokenized = reference(model, tokenizer, model.config.vocab_size, seed, bos)
+    seqs, tokenized = reference(model, tokenizer, model.config.vocab_size, seed, bos, float64)
     model.to(dtype)
     model.save_pretrained(d, safe_serialization=True, **save_kw)
     tokenizer.save_pretrained(d)
@@ -233,6 +260,7 @@ def save(name, model, tokenizer, out, seed, dtype=torch.float32, bos=None, **sav
             if os.path.exists(os.path.join(d, extra)):
                 os.remove(os.path.join(d, extra))
     ref = {"model": name, "architecture": model.config.architectures[0], "seed": seed, "dtype": str(dtype),
+           "reference_dtype": "float64" if float64 else "float32",
            "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
            "sequences": seqs, "tokenized": tokenized}
     with open(os.path.join(d, "reference.json"), "w") as f:
@@ -244,7 +272,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--only", default="llama,llama_bf16,qwen2,gpt2")
+    ap.add_argument("--only", default="llama,llama_bf16,qwen2,gpt2,qwen3")
     args = ap.parse_args()
     only = set(args.only.split(","))
     torch.set_num_threads(1)
@@ -281,6 +309,19 @@ def main():
         m = GPT2LMHeadModel._from_config(cfg, **eager)
         init_weights(m, args.seed + 3)
         save("gpt2", m, tok, args.out, args.seed + 3)
+
+    if "qwen3" in only:
+        # Qwen3 ties its output for the small sizes; head_dim is its own.
+        from transformers import Qwen3Config, Qwen3ForCausalLM
+        tok = qwen2_tokenizer(509)
+        cfg = Qwen3Config(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=256,
+                          rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=True, attention_bias=False,
+                          use_sliding_window=False, bos_token_id=None, eos_token_id=506)
+        m = Qwen3ForCausalLM._from_config(cfg, **eager)
+        assert m.model.layers[0].self_attn.q_norm.weight.shape == (32,)
+        init_weights(m, args.seed + 4, scale=2.0)
+        save("qwen3", m, tok, args.out, args.seed + 4, float64=True)
 
 
 if __name__ == "__main__":
