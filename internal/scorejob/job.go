@@ -161,7 +161,8 @@ func writeSummary(path string, s Summary) error {
 // is request i's line number, for messages.
 func read(m *lmscore.Model, in io.Reader, name string, cfg Config) (reqs []lmscore.Request, choices []lmscore.Choice, lines []int, skipped int, err error) {
 	rd := requestio.NewReader(in, name, m.TokenizePair)
-	nextChoice := map[string]int{}
+	type question struct{ task, group string } // a group is named within its task
+	nextChoice := map[question]int{}
 	skip := func(err error) error {
 		if !cfg.SkipInvalid {
 			return err
@@ -198,9 +199,9 @@ func read(m *lmscore.Model, in io.Reader, name string, cfg Config) (reqs []lmsco
 		if line.Choice != nil {
 			c.Index = *line.Choice
 		} else if c.Group != "" {
-			c.Index = nextChoice[c.Group]
+			c.Index = nextChoice[question{c.Task, c.Group}]
 		}
-		nextChoice[c.Group]++
+		nextChoice[question{c.Task, c.Group}]++
 		reqs = append(reqs, req)
 		choices = append(choices, c)
 		lines = append(lines, line.Line)
