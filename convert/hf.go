@@ -83,9 +83,9 @@ func HF(dir, outPath string, opts Options) error {
 	for _, kv := range vocabKVs {
 		gw.Set(kv.Key, kv.Value)
 	}
-	for _, t := range tensors {
+	for i, t := range tensors {
 		t := t
-		gw.AddTensorFunc(t.name, gguf.TensorType(t.typ), model.Dims(t.shape), t.load)
+		gw.AddTensorFunc(t.name, gguf.TensorType(t.typ), model.Dims(t.shape), opts.withProgress(t.name, i, len(tensors), t.load))
 	}
 	return gw.WriteFile(outPath)
 }
