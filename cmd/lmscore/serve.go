@@ -52,6 +52,13 @@ func serveFlags(fs *flag.FlagSet) action {
 	tokenizeBOS := fs.Bool("tokenize-bos", false, "POST /tokenize puts BOS first even for add_special_tokens false, so that lm-eval-harness's remote tokenizer scores what llama.cpp and the score command score")
 	outputCache := fs.String("output-cache", "256MiB", "memory for the scored outputs of prompt blocks, reused when a prefix is echoed again (0: off)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 2*time.Minute, "how long shutdown waits for requests in flight")
+	maxPromptBytes := fs.Int("max-prompt-bytes", 0, "most bytes of one text prompt, checked before tokenizing (0: max-prompt-tokens x the longest token's bytes)")
+	maxResponse := fs.String("max-response", "64MiB", "most bytes of one completions response, estimated before scoring")
+	readHeaderTimeout := fs.Duration("read-header-timeout", 30*time.Second, "time allowed to read a request's headers")
+	bodyTimeout := fs.Duration("body-timeout", time.Minute, "time allowed to read a request's body (408 past it)")
+	maxConnections := fs.Int("max-connections", 1024, "most open connections; more are answered 503 with Retry-After")
+	maxActive := fs.Int("max-active-requests", 128, "most completions and tokenize requests served at once; more are answered 503 with Retry-After")
+	retryAfter := fs.Duration("retry-after", time.Second, "the Retry-After of those 503s")
 	return func(ctx context.Context, s streams, args []string) error {
 		if mf.Path == "" || len(args) != 0 {
 			return fmt.Errorf("%w: --model is required and no arguments follow the flags", errUsage)
@@ -60,14 +67,25 @@ func serveFlags(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
+		responseCap, err := units.ParseBytes(*maxResponse)
+		if err != nil || responseCap <= 0 {
+			return fmt.Errorf("%w: --max-response %q: want a size such as 64MiB", errUsage, *maxResponse)
+		}
 		return serve(ctx, s, mf, listen, server.Config{
-			ModelName:       *name,
-			BatchWindow:     *window,
-			MaxPrompts:      *maxPrompts,
-			MaxPromptTokens: *maxPromptTokens,
-			MaxLogprobs:     *maxLogprobs,
-			TokenizeBOS:     *tokenizeBOS,
-			ShutdownTimeout: *shutdownTimeout,
+			MaxPromptBytes:    *maxPromptBytes,
+			MaxResponseBytes:  responseCap,
+			ReadHeaderTimeout: *readHeaderTimeout,
+			BodyReadTimeout:   *bodyTimeout,
+			MaxConnections:    *maxConnections,
+			MaxActiveRequests: *maxActive,
+			RetryAfter:        *retryAfter,
+			ModelName:         *name,
+			BatchWindow:       *window,
+			MaxPrompts:        *maxPrompts,
+			MaxPromptTokens:   *maxPromptTokens,
+			MaxLogprobs:       *maxLogprobs,
+			TokenizeBOS:       *tokenizeBOS,
+			ShutdownTimeout:   *shutdownTimeout,
 		}, *maxBody, *outputCache)
 	}
 }
