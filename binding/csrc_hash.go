@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "6b4d1c707df342f24c4ff0571ecbfcda57130d7fb4f7bb9126d3fb8d29af05c3"
+const csrcHash = "257714345d13a3e04ff5b3478ec6ba5d34da5c753fd89af19347490a67af4a3a"

@@ -10,6 +10,7 @@ const (
 	NameOutputNorm  = "output_norm.weight"
 	NameOutputNormB = "output_norm.bias"
 	NameOutput      = "output.weight"
+	NameRopeFreqs   = "rope_freqs.weight"
 )
 
 // layerRoleNames are the per-layer names after "blk.N.".
@@ -74,6 +75,10 @@ var layerRoles = map[Arch][]LayerRole{
 	ArchGPT2:  {AttnNorm, AttnNormB, WQKV, BQKV, WO, BO, FFNNorm, FFNNormB, FFNUp, FFNUpB, FFNDown, FFNDownB},
 }
 
+// ropeFreqs says which architectures may carry rope_freqs.weight: those
+// whose llama.cpp graph passes it to ggml_rope_ext.
+var ropeFreqs = map[Arch]presence{ArchLlama: optional}
+
 // specs lists every tensor of cfg's architecture in the order files are
 // written, pointing into w (whose Layers it sizes to cfg.NLayer).
 func specs(cfg Config, w *Weights) []tensorSpec {
@@ -89,7 +94,13 @@ func specs(cfg Config, w *Weights) []tensorSpec {
 		}
 		return absent
 	}
+	var hd int64
+	if cfg.NHead > 0 {
+		hd = int64(cfg.HeadDim())
+	}
 	out := []tensorSpec{
+		// First, where llama.cpp's converter writes it.
+		{NameRopeFreqs, [2]int64{hd / 2, 1}, ropeFreqs[cfg.Arch], &w.RopeFreqs, "head_dim/2"},
 		{NameTokEmbd, [2]int64{e, v}, required, &w.TokEmbd, "n_embd × n_vocab"},
 		{NamePosEmbd, [2]int64{e, int64(cfg.NCtxTrain)}, pick(gpt2), &w.PosEmbd, "n_embd × n_ctx_train"},
 	}

@@ -17,10 +17,17 @@ CPU in a few seconds and reaches no network. Writes, under DIR:
                BPE tokenizer.json with Qwen2's pre-tokenizer regex
   gpt2/        GPT2LMHeadModel, 2 layers, 64 wide, vocab 512; GPT-2's
                vocab.json + merges.txt only
+  llama31/     LlamaForCausalLM with Llama 3.1's RoPE scaling (rope_type
+               llama3: factor 8, low 1, high 4, original context 32, so that
+               head_dim 16 has pairs in all three bands and sequences go
+               past the original context), tied output as Llama 3.2, weights
+               scaled up so that logits are far from uniform; the reference
+               is computed in float64, RoPE's angles included (see
+               float64_rope), over lengths up to 100
 
 and in each folder reference.json: for a few token sequences (random ids of
 lengths 1, 2, 5, 17, 37 and 64, and tokenized sentences), transformers'
-float32 logits at every position (eager attention, CPU, one thread), the
+float32 (llama31: float64) logits at every position (eager attention, CPU, one thread), the
 log-probability of each next token, and how the tokenizer splits some texts.
 lmscore's CPU engine and llama.cpp are compared against these
 (tools/gguf_check/check.py --hf DIR; LMSCORE_HF_MODELS=DIR go test ./...).
@@ -33,6 +40,7 @@ deterministic BPE, not by the tokenizers library's trainer.
 import argparse
 import collections
 import json
+import math
 import os
 import platform
 
@@ -176,43 +184,82 @@ def qwen2_tokenizer(n_tokens):
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
 
 
-def init_weights(model, seed):
+def init_weights(model, seed, scale=1.0):
     """Weights with some spread, so that logits differ by several units:
-    N(0, 1/fan_in) matrices, N(0, 0.5) embeddings, norms near 1, small
-    biases. Parameters are visited in name order from one seeded stream."""
+    N(0, scale²/fan_in) matrices, N(0, (0.5·scale)²) embeddings, norms near
+    1, small biases. Parameters are visited in name order from one seeded
+    stream."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in sorted(model.named_parameters()):
             if name.endswith(("embed_tokens.weight", "wte.weight", "wpe.weight")):
-                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5 * scale)
             elif p.ndim == 2:
                 # nn.Linear stores (out, in); GPT-2's Conv1D stores (in, out).
                 fan_in = p.shape[0] if ".c_" in name else p.shape[1]
-                p.copy_(torch.randn(p.shape, generator=g) / fan_in ** 0.5)
+                p.copy_(torch.randn(p.shape, generator=g) * scale / fan_in ** 0.5)
             elif name.endswith("weight"):  # every 1-D weight is a norm's scale
                 p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g))
             else:
                 p.copy_(0.1 * torch.randn(p.shape, generator=g))
 
 
-def reference(model, tokenizer, vocab_size, seed, bos):
+def llama3_inv_freq(base, dim, factor, low, high, old_ctx):
+    """transformers' _compute_llama3_parameters, in float64 Python."""
+    out = []
+    for i in range(0, dim, 2):
+        inv = 1.0 / base ** (i / dim)
+        wavelen = 2 * math.pi / inv
+        if wavelen < old_ctx / high:
+            out.append(inv)
+        elif wavelen > old_ctx / low:
+            out.append(inv / factor)
+        else:
+            smooth = (old_ctx / wavelen - low) / (high - low)
+            out.append((1 - smooth) * inv / factor + smooth * inv)
+    return out
+
+
+def float64_rope(model, inv_freq):
+    """transformers computes RoPE's angles in float32 even in a float64
+    model (LlamaRotaryEmbedding.forward casts to float): replace its forward
+    with the same computation in float64, from inv_freq. The float32 buffer
+    transformers made must agree with inv_freq to float32 rounding, which
+    checks that both read the config the same way."""
+    rot = model.model.rotary_emb
+    inv = torch.tensor(inv_freq, dtype=torch.float64)
+    theirs = rot.inv_freq.double()
+    assert torch.allclose(theirs, inv, rtol=1e-6, atol=0), (theirs, inv)
+
+    def forward(x, position_ids):
+        freqs = position_ids[:, :, None].to(torch.float64) * inv[None, None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        return (emb.cos() * rot.attention_scaling).to(x.dtype), (emb.sin() * rot.attention_scaling).to(x.dtype)
+
+    rot.forward = forward
+
+
+def reference(model, tokenizer, vocab_size, seed, bos, lengths=(1, 2, 5, 17, 37, 64)):
     g = torch.Generator().manual_seed(seed + 1)
-    seqs = [torch.randint(0, vocab_size, (n,), generator=g).tolist() for n in (1, 2, 5, 17, 37, 64)]
+    seqs = [torch.randint(0, vocab_size, (n,), generator=g).tolist() for n in lengths]
     for text in TEXTS[:2]:
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         seqs.append(([bos] if bos is not None else []) + ids)
     out = []
     with torch.no_grad():
         for ids in seqs:
-            logits = model(input_ids=torch.tensor([ids])).logits[0].float()
+            logits = model(input_ids=torch.tensor([ids])).logits[0]
             lp = torch.log_softmax(logits.double(), dim=-1)
-            out.append({"tokens": ids, "logits": logits.tolist(),
+            out.append({"tokens": ids, "logits": logits.float().tolist(),
                         "next_token_logprobs": [lp[i, ids[i + 1]].item() for i in range(len(ids) - 1)]})
     tokenized = [[t, tokenizer(t, add_special_tokens=False)["input_ids"]] for t in TEXTS]
     return out, tokenized
 
 
-def save(name, model, tokenizer, out, seed, dtype=torch.float32, bos=None, **save_kw):
+def save(name, model, tokenizer, out, seed, dtype=torch.float32, bos=None, ref64=None, lengths=None, **save_kw):
+    """ref64: None for a float32 reference, else the inverse frequencies
+    for float64_rope, and the reference is computed in float64 (the float32
+    weights widen exactly)."""
     d = os.path.join(out, name)
     os.makedirs(d, exist_ok=True)
     model.eval()
@@ -223,7 +270,13 @@ def save(name, model, tokenizer, out, seed, dtype=torch.float32, bos=None, **sav
         with torch.no_grad():
             for p in model.parameters():
                 p.copy_(p.to(dtype).to(torch.float32))
-    seqs, tokenized = reference(model, tokenizer, model.config.vocab_size, seed, bos)
+    ref_dtype = torch.float32
+    if ref64 is not None:
+        ref_dtype = torch.float64
+        model.to(torch.float64)
+        float64_rope(model, ref64)
+    seqs, tokenized = reference(model, tokenizer, model.config.vocab_size, seed, bos,
+                                **({"lengths": lengths} if lengths else {}))
     model.to(dtype)
     model.save_pretrained(d, safe_serialization=True, **save_kw)
     tokenizer.save_pretrained(d)
@@ -233,6 +286,7 @@ def save(name, model, tokenizer, out, seed, dtype=torch.float32, bos=None, **sav
             if os.path.exists(os.path.join(d, extra)):
                 os.remove(os.path.join(d, extra))
     ref = {"model": name, "architecture": model.config.architectures[0], "seed": seed, "dtype": str(dtype),
+           "reference_dtype": str(ref_dtype),
            "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
            "sequences": seqs, "tokenized": tokenized}
     with open(os.path.join(d, "reference.json"), "w") as f:
@@ -244,7 +298,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--only", default="llama,llama_bf16,qwen2,gpt2")
+    ap.add_argument("--only", default="llama,llama_bf16,qwen2,gpt2,llama31")
     args = ap.parse_args()
     only = set(args.only.split(","))
     torch.set_num_threads(1)
@@ -281,6 +335,24 @@ def main():
         m = GPT2LMHeadModel._from_config(cfg, **eager)
         init_weights(m, args.seed + 3)
         save("gpt2", m, tok, args.out, args.seed + 3)
+
+    if "llama31" in only:
+        tok = spm_tokenizer(512)
+        rope = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                "original_max_position_embeddings": 32}
+        if int(transformers.__version__.split(".")[0]) >= 5:
+            rope_kw = {"rope_parameters": dict(rope, rope_theta=10000.0)}
+        else:
+            rope_kw = {"rope_scaling": rope, "rope_theta": 10000.0}
+        cfg = LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=176, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                          rms_norm_eps=1e-5, tie_word_embeddings=True,
+                          bos_token_id=1, eos_token_id=2, pad_token_id=None, **rope_kw)
+        m = LlamaForCausalLM._from_config(cfg, **eager)
+        init_weights(m, args.seed + 4, scale=2.0)
+        inv = llama3_inv_freq(10000.0, 16, rope["factor"], rope["low_freq_factor"], rope["high_freq_factor"],
+                              rope["original_max_position_embeddings"])
+        save("llama31", m, tok, args.out, args.seed + 4, bos=1, ref64=inv, lengths=(1, 2, 5, 17, 37, 64, 100))
 
 
 if __name__ == "__main__":
