@@ -95,6 +95,14 @@ func TestCUDAAgainstCPU(t *testing.T) {
 		models = append(models, named{arch.String(), testmodel.Must(testmodel.Options{Arch: arch, Seed: 21,
 			NLayer: 2, NEmbd: 128, NHead: 4, NVocab: 300, NCtx: 256}), 300})
 	}
+	// Llama 3.1's RoPE scaling (rope_freqs.weight) with a tied output as
+	// Llama 3.2: head_dim 32 has pairs in all three bands at an original
+	// context of 32, which the 200-token requests go far past.
+	llama31 := testmodel.Must(testmodel.Options{Seed: 31, NLayer: 2, NEmbd: 128, NHead: 4, NVocab: 300, NCtx: 256, TiedOutput: true})
+	rf, err := model.Llama3Rope{Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalContext: 32}.RopeFreqsTensor(llama31.Config)
+	require.NoError(t, err)
+	llama31.Weights.RopeFreqs = rf
+	models = append(models, named{"llama31", llama31, 300})
 	if path := os.Getenv("LMSCORE_STORIES_GGUF"); path != "" {
 		w, err := model.Load(path)
 		require.NoError(t, err)

@@ -172,8 +172,12 @@ func (s *OutputStore) Store(tokens []int32, from int, logprobs []float32, top []
 			continue
 		}
 		e := &OutputBlock{parent: parent, tokens: slices.Clone(block), topN: topN, logprobs: make([]float32, bs)}
+		var topBacking []TokenLogProb
 		if topN > 0 {
+			// One allocation for the block's lists: a list each would pay
+			// an allocation's rounding per token.
 			e.top = make([][]TokenLogProb, bs)
+			topBacking = make([]TokenLogProb, bs*topN)
 		}
 		for k := range bs {
 			j := start + k
@@ -182,10 +186,11 @@ func (s *OutputStore) Store(tokens []int32, from int, logprobs []float32, top []
 			}
 			e.logprobs[k] = logprobs[j-from]
 			if topN > 0 {
-				e.top[k] = slices.Clone(top[j-from][:topN])
+				e.top[k] = topBacking[k*topN : (k+1)*topN : (k+1)*topN]
+				copy(e.top[k], top[j-from][:topN])
 			}
 		}
-		e.size = int64(bs)*(4+4+int64(topN)*8) + 64
+		e.size = outputBlockBytes(bs, topN)
 		if id, ok := s.index[h]; ok {
 			s.remove(id) // a shorter top-N list, or a collision: the newer wins
 		}
@@ -248,3 +253,21 @@ func (s *OutputStore) remove(id int32) {
 	*sl = outputSlot{}
 	s.unused = append(s.unused, id)
 }
+
+// outputBlockBytes is what one stored block takes on the heap, so that the
+// byte budget bounds memory: the block itself with its slot and index entry
+// (outputBlockOverhead), its tokens and log-probabilities, and for top-N
+// lists a slice header per token plus the lists' one backing array.
+func outputBlockBytes(blockSize, topN int) int64 {
+	n := int64(blockSize)
+	size := outputBlockOverhead + 4*n + 4*n
+	if topN > 0 {
+		size += 24*n + 8*n*int64(topN)
+	}
+	return size
+}
+
+// outputBlockOverhead: the OutputBlock struct (112 bytes in its size
+// class), its slot (24) and its index map entry (about 40 with the map's
+// own overhead).
+const outputBlockOverhead = 176

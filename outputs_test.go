@@ -72,8 +72,9 @@ func TestOutputStoreLookupStore(t *testing.T) {
 }
 
 func TestOutputStoreEviction(t *testing.T) {
-	// Each block of 4 with top 0 takes 4*8+64 = 96 bytes: room for 3.
-	c := newTestStore(t, 4, 300)
+	// Room for 3 blocks of 4 with top 0, not 4.
+	budget := 3*outputBlockBytes(4, 0) + outputBlockBytes(4, 0)/2
+	c := newTestStore(t, 4, budget)
 	var prompts [][]int32
 	for i := range 5 {
 		p := []int32{1, int32(100 + i), 2, 3}
@@ -87,7 +88,7 @@ func TestOutputStoreEviction(t *testing.T) {
 	}
 	st := c.Stats()
 	assert.Equal(t, 3, st.Blocks)
-	assert.LessOrEqual(t, st.Bytes, int64(300))
+	assert.LessOrEqual(t, st.Bytes, budget)
 	assert.Equal(t, int64(2), st.Evicted)
 	assert.Len(t, c.Lookup(prompts[0], 0), 1, "recently used: kept")
 	assert.Empty(t, c.Lookup(prompts[1], 0), "least recently used: evicted")

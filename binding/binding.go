@@ -125,7 +125,7 @@ func open(be *backend, m *model.Model, params C.lmscore_backend_params) (*Model,
 		dst *C.lmscore_tensor
 		t   *model.Tensor
 	}{{&desc.tok_embd, w.TokEmbd}, {&desc.pos_embd, w.PosEmbd}, {&desc.output_norm, w.OutputNorm},
-		{&desc.output_norm_b, w.OutputNormB}, {&desc.output, w.Output}} {
+		{&desc.output_norm_b, w.OutputNormB}, {&desc.output, w.Output}, {&desc.rope_freqs, w.RopeFreqs}} {
 		if err := set(p.dst, p.t); err != nil {
 			return nil, err
 		}

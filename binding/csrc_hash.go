@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "2e9208e1b4e2d8692c0f95a9b16c18bd222dd75be0229d533d4031a8ea8a9ab0"
+const csrcHash = "495e278a30fffafda986ebed2c08e5e8d74715e713cf059b41ef74c81fb11868"

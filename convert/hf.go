@@ -63,7 +63,7 @@ func HF(dir, outPath string, opts Options) error {
 		defer func() {
 			closed := map[*stFile]bool{}
 			for _, t := range tensors {
-				if !closed[t.src.file] {
+				if t.src != nil && !closed[t.src.file] {
 					closed[t.src.file] = true
 					t.src.file.f.Close()
 				}
@@ -84,9 +84,9 @@ func HF(dir, outPath string, opts Options) error {
 	for _, kv := range vocabKVs {
 		gw.Set(kv.Key, kv.Value)
 	}
-	for _, t := range tensors {
+	for i, t := range tensors {
 		t := t
-		gw.AddTensorFunc(t.name, gguf.TensorType(t.typ), model.Dims(t.shape), t.load)
+		gw.AddTensorFunc(t.name, gguf.TensorType(t.typ), model.Dims(t.shape), opts.withProgress(t.name, i, len(tensors), t.load))
 	}
 	return gw.WriteFile(outPath)
 }
@@ -105,7 +105,8 @@ type plannedTensor struct {
 	name  string
 	shape [2]int64 // GGML order
 	typ   model.TensorType
-	src   *stTensor
+	src   *stTensor // nil for a tensor the converter makes (data)
+	data  []byte
 	how   transform
 	heads int
 }
@@ -327,7 +328,22 @@ func planHFTensors(dir string, hc *hfConfig, cfg model.Config, typ model.TensorT
 	tied := hc.tied(cfg.Arch)
 	var out []plannedTensor
 	used := map[string]bool{}
+	scaling, err := hc.ropeScaling(cfg.Arch)
+	if err != nil {
+		return fail("%v", err)
+	}
 	for _, spec := range model.TensorSpecs(cfg) {
+		if spec.Name == model.NameRopeFreqs {
+			// Made from config.json, as llama.cpp's converter makes it.
+			if scaling != nil {
+				ft, err := scaling.RopeFreqsTensor(cfg)
+				if err != nil {
+					return fail("%v", err)
+				}
+				out = append(out, plannedTensor{name: ft.Name, shape: ft.Shape, typ: ft.Type, data: ft.Data})
+			}
+			continue
+		}
 		t, ok := byGGUF[spec.Name]
 		if spec.Name == model.NameOutput && tied {
 			used[spec.Name] = true // the embedding serves; a saved copy is dropped
@@ -378,7 +394,9 @@ func planHFTensors(dir string, hc *hfConfig, cfg model.Config, typ model.TensorT
 	// after writing.
 	keep := map[*stFile]bool{}
 	for _, p := range out {
-		keep[p.src.file] = true
+		if p.src != nil {
+			keep[p.src.file] = true
+		}
 	}
 	for _, t := range src {
 		if !keep[t.file] {
@@ -414,6 +432,9 @@ func equalShape(a, b []int64) bool {
 
 // load reads, rearranges and encodes one tensor when the writer asks.
 func (p plannedTensor) load() ([]byte, error) {
+	if p.src == nil {
+		return p.data, nil
+	}
 	raw, err := p.src.read()
 	if err != nil {
 		return nil, err

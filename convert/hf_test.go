@@ -448,9 +448,14 @@ func TestHFErrors(t *testing.T) {
 	}{
 		{"unsupported architecture", editConfig("architectures", []string{"MambaForCausalLM"}), `unsupported architecture "MambaForCausalLM" (lmscore converts LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM and GPT2LMHeadModel)`},
 		{"missing hidden size", editConfig("hidden_size", nil), `config.json: missing "hidden_size"`},
-		{"rope scaling", editConfig("rope_scaling", map[string]any{"type": "linear", "factor": 2}), `rope_scaling {"factor":2,"type":"linear"} is not supported`},
+		{"rope scaling", editConfig("rope_scaling", map[string]any{"type": "linear", "factor": 2}), `rope_scaling.type "linear" is not supported (lmscore converts "default" and "llama3" (Llama 3.1, 3.2, 3.3))`},
 		{"activation", editConfig("hidden_act", "gelu"), `hidden_act "gelu" is not supported (want silu)`},
-		{"rope parameters", editConfig("rope_parameters", map[string]any{"rope_type": "yarn", "factor": 4}), `rope_parameters.rope_type "yarn" is not supported`},
+		{"rope parameters", editConfig("rope_parameters", map[string]any{"rope_type": "yarn", "factor": 4}), `rope_parameters.rope_type "yarn" is not supported (lmscore converts "default" and "llama3"`},
+		{"llama3 without factor", editConfig("rope_scaling", map[string]any{"rope_type": "llama3", "low_freq_factor": 1, "high_freq_factor": 4,
+			"original_max_position_embeddings": 8192}), `rope_scaling is llama3 but has no "factor"`},
+		{"llama3 bands", editConfig("rope_parameters", map[string]any{"rope_type": "llama3", "factor": 8, "low_freq_factor": 4, "high_freq_factor": 4,
+			"original_max_position_embeddings": 8192}), `rope_parameters: llama3 RoPE low_freq_factor 4 is not below high_freq_factor 4`},
+		{"rope scaling not an object", editConfig("rope_scaling", "llama3"), `rope_scaling "llama3" is not an object of RoPE parameters`},
 		{"sliding layers", editConfig("layer_types", []string{"full_attention", "sliding_attention"}), `layer_types[1] is "sliding_attention"`},
 		{"no lm_head", replaceTensors(func(ts []hfTensor) []hfTensor {
 			var out []hfTensor

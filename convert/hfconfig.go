@@ -20,25 +20,26 @@ type hfConfig struct {
 	ModelType     string   `json:"model_type"`
 
 	// Llama, Qwen2 and Qwen3.
-	HiddenSize        *int            `json:"hidden_size"`
-	IntermediateSize  *int            `json:"intermediate_size"`
-	NumHiddenLayers   *int            `json:"num_hidden_layers"`
-	NumAttentionHeads *int            `json:"num_attention_heads"`
-	NumKeyValueHeads  *int            `json:"num_key_value_heads"`
-	HeadDim           *int            `json:"head_dim"`
-	RMSNormEps        *float64        `json:"rms_norm_eps"`
-	RopeTheta         *float64        `json:"rope_theta"`
-	RopeScaling       json.RawMessage `json:"rope_scaling"`
-	RopeParameters    *struct {       // transformers 5 moves rope_theta and the scaling here
-		RopeTheta *float64 `json:"rope_theta"`
-		RopeType  string   `json:"rope_type"`
-	} `json:"rope_parameters"`
-	LayerTypes            []string `json:"layer_types"`
-	MaxPositionEmbeddings *int     `json:"max_position_embeddings"`
-	HiddenAct             *string  `json:"hidden_act"`
-	AttentionBias         *bool    `json:"attention_bias"`
-	MLPBias               *bool    `json:"mlp_bias"`
-	UseSlidingWindow      *bool    `json:"use_sliding_window"`
+	HiddenSize            *int            `json:"hidden_size"`
+	IntermediateSize      *int            `json:"intermediate_size"`
+	NumHiddenLayers       *int            `json:"num_hidden_layers"`
+	NumAttentionHeads     *int            `json:"num_attention_heads"`
+	NumKeyValueHeads      *int            `json:"num_key_value_heads"`
+	HeadDim               *int            `json:"head_dim"`
+	RMSNormEps            *float64        `json:"rms_norm_eps"`
+	RopeTheta             *float64        `json:"rope_theta"`
+	RopeScaling           json.RawMessage `json:"rope_scaling"`    // transformers 4: an hfRope or null
+	RopeParameters        *hfRope         `json:"rope_parameters"` // transformers 5: rope_theta and the scaling together
+	LayerTypes            []string        `json:"layer_types"`
+	MaxPositionEmbeddings *int            `json:"max_position_embeddings"`
+	HiddenAct             *string         `json:"hidden_act"`
+	AttentionBias         *bool           `json:"attention_bias"`
+	MLPBias               *bool           `json:"mlp_bias"`
+	UseSlidingWindow      *bool           `json:"use_sliding_window"`
+
+	// OriginalMaxPositionEmbeddings outside rope_scaling is where llama.cpp's
+	// converter looks for it; transformers reads the one inside.
+	OriginalMaxPositionEmbeddings *float64 `json:"original_max_position_embeddings"`
 
 	// GPT-2.
 	NEmbd                      *int     `json:"n_embd"`
@@ -58,6 +59,76 @@ type hfConfig struct {
 	BosTokenID        json.RawMessage `json:"bos_token_id"`
 	EosTokenID        json.RawMessage `json:"eos_token_id"`
 	PadTokenID        json.RawMessage `json:"pad_token_id"`
+}
+
+// hfRope is rope_scaling (transformers 4) or rope_parameters (transformers
+// 5): the RoPE type and, for "llama3", its parameters.
+type hfRope struct {
+	RopeType                      string   `json:"rope_type"`
+	Type                          string   `json:"type"` // rope_scaling's older spelling of rope_type
+	RopeTheta                     *float64 `json:"rope_theta"`
+	Factor                        *float64 `json:"factor"`
+	LowFreqFactor                 *float64 `json:"low_freq_factor"`
+	HighFreqFactor                *float64 `json:"high_freq_factor"`
+	OriginalMaxPositionEmbeddings *float64 `json:"original_max_position_embeddings"`
+}
+
+// hfRopeTypes are the RoPE types lmscore converts, for error messages.
+const hfRopeTypes = `"default" and "llama3" (Llama 3.1, 3.2, 3.3)`
+
+// ropeScaling reads the RoPE scaling from rope_parameters, or else from
+// rope_scaling: nil for plain RoPE ("default", or none given), the llama3
+// parameters, or an error naming the key for any other type. Missing
+// llama3 parameters are an error, as transformers' validation makes them.
+func (c *hfConfig) ropeScaling(a model.Arch) (*model.Llama3Rope, error) {
+	key, r := "rope_parameters", c.RopeParameters
+	if r == nil {
+		if t := bytes.TrimSpace(c.RopeScaling); len(t) == 0 || bytes.Equal(t, []byte("null")) {
+			return nil, nil
+		}
+		key, r = "rope_scaling", &hfRope{}
+		if err := json.Unmarshal(c.RopeScaling, r); err != nil {
+			var compact bytes.Buffer
+			if json.Compact(&compact, c.RopeScaling) != nil {
+				compact.Write(c.RopeScaling)
+			}
+			return nil, fmt.Errorf("rope_scaling %s is not an object of RoPE parameters: %v", compact.String(), err)
+		}
+	}
+	typ, typKey := r.RopeType, key+".rope_type"
+	if typ == "" && r.Type != "" {
+		typ, typKey = r.Type, key+".type"
+	}
+	switch typ {
+	case "", "default":
+		return nil, nil
+	case "llama3":
+	default:
+		return nil, fmt.Errorf("%s %q is not supported (lmscore converts %s)", typKey, typ, hfRopeTypes)
+	}
+	if a != model.ArchLlama {
+		return nil, fmt.Errorf("%s \"llama3\" is supported for LlamaForCausalLM only (llama.cpp applies rope_freqs.weight to llama alone)", typKey)
+	}
+	if r.OriginalMaxPositionEmbeddings == nil {
+		r.OriginalMaxPositionEmbeddings = c.OriginalMaxPositionEmbeddings
+	}
+	var p model.Llama3Rope
+	for _, f := range []struct {
+		name string
+		v    *float64
+		dst  *float64
+	}{{"factor", r.Factor, &p.Factor}, {"low_freq_factor", r.LowFreqFactor, &p.LowFreqFactor},
+		{"high_freq_factor", r.HighFreqFactor, &p.HighFreqFactor},
+		{"original_max_position_embeddings", r.OriginalMaxPositionEmbeddings, &p.OriginalContext}} {
+		if f.v == nil {
+			return nil, fmt.Errorf("%s is llama3 but has no %q", key, f.name)
+		}
+		*f.dst = *f.v
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return &p, nil
 }
 
 // hfArchs maps the transformers class to lmscore's architecture.
@@ -184,13 +255,11 @@ func (c *hfConfig) modelConfig(path string) (model.Config, error) {
 		if c.RopeTheta != nil {
 			cfg.RopeFreqBase = float32(*c.RopeTheta)
 		}
-		if rp := c.RopeParameters; rp != nil {
-			if rp.RopeType != "" && rp.RopeType != "default" {
-				return fail("rope_parameters.rope_type %q is not supported (only default RoPE)", rp.RopeType)
-			}
-			if rp.RopeTheta != nil {
-				cfg.RopeFreqBase = float32(*rp.RopeTheta)
-			}
+		if rp := c.RopeParameters; rp != nil && rp.RopeTheta != nil {
+			cfg.RopeFreqBase = float32(*rp.RopeTheta)
+		}
+		if _, err := c.ropeScaling(a); err != nil {
+			return fail("%v", err)
 		}
 		for i, lt := range c.LayerTypes {
 			if lt != "full_attention" {
@@ -206,13 +275,6 @@ func (c *hfConfig) modelConfig(path string) (model.Config, error) {
 		// hidden_size/heads it is the default, spelled out.
 		if c.HeadDim != nil && cfg.NHead > 0 && *c.HeadDim*cfg.NHead != cfg.NEmbd {
 			cfg.NEmbdHead = *c.HeadDim
-		}
-		if len(c.RopeScaling) > 0 && !bytes.Equal(bytes.TrimSpace(c.RopeScaling), []byte("null")) {
-			var compact bytes.Buffer
-			if json.Compact(&compact, c.RopeScaling) != nil {
-				compact.Write(c.RopeScaling)
-			}
-			return fail("rope_scaling %s is not supported", compact.String())
 		}
 		if c.HiddenAct != nil && *c.HiddenAct != "silu" {
 			return fail("hidden_act %q is not supported (want silu)", *c.HiddenAct)

@@ -22,6 +22,24 @@ type Options struct {
 	// VocabOnly writes the tokenizer (and the hyperparameters, when there
 	// is a config.json) but no tensors.
 	VocabOnly bool
+	// OnTensor, when set, is called after each tensor's data is read, with
+	// the count read so far of total, for progress on large models. A
+	// Hugging Face import calls it; a llama2.c one, small, does not.
+	OnTensor func(name string, done, total int)
+}
+
+// withProgress wraps the i-th of n tensor loaders to call OnTensor.
+func (o Options) withProgress(name string, i, n int, load func() ([]byte, error)) func() ([]byte, error) {
+	if o.OnTensor == nil {
+		return load
+	}
+	return func() ([]byte, error) {
+		b, err := load()
+		if err == nil {
+			o.OnTensor(name, i+1, n)
+		}
+		return b, err
+	}
 }
 
 // parseType reads Options.Type; auto reports "keep the source type".

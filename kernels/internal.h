@@ -123,6 +123,7 @@ struct lmscore_model {
     void *tok_embd = nullptr, *pos_embd = nullptr;
     float *output_norm = nullptr, *output_norm_b = nullptr;
     const void *output = nullptr;       // tok_embd when tied
+    float *rope_freqs = nullptr;        // (head_dim/2) or null: all 1
     std::vector<lmscore_cuda::LayerWeights> layers;
     std::vector<void *> allocations;    // everything above, freed together
     size_t weight_bytes = 0;

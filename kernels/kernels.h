@@ -92,10 +92,12 @@ struct RopeKVParams {
     int n_tokens, n_head, n_head_kv, head_dim;
     RopeKind rope;
     float freq_base;
+    const float *freq_factors; // (head_dim/2) fp32 or null (all 1): pair i's frequency is divided by it
 };
 
-// Adds the bias, rotates q and k by their position (angles computed in
-// double, applied in fp32), writes q to q_out and k, v into their slots.
+// Adds the bias, rotates q and k by their position (pair i by
+// pos * freq_base^(-2i/head_dim) / freq_factors[i], computed in double,
+// applied in fp32), writes q to q_out and k, v into their slots.
 cudaError_t rope_kv_write(const RopeKVParams &p, DType dtype, cudaStream_t stream);
 
 // -------------------------------------------------------------- attention

@@ -249,6 +249,8 @@ lmscore_status load(lmscore_model *m, const lmscore_model_desc &d, Loader &ld) {
     if (st != LMSCORE_STATUS_OK) return st;
     st = ld.vector(d.output_norm_b, "output_norm.bias", E, &m->output_norm_b);
     if (st != LMSCORE_STATUS_OK) return st;
+    st = ld.vector(d.rope_freqs, "rope_freqs.weight", m->head_dim / 2, &m->rope_freqs);
+    if (st != LMSCORE_STATUS_OK) return st;
     if (d.output.data) {
         void *out = nullptr;
         st = ld.matrix(d.output, "output.weight", E, d.n_vocab, &out);
@@ -282,6 +284,7 @@ LMSCORE_API lmscore_status lmscore_model_load(const lmscore_model_desc *desc, lm
     if (!m) return fail(LMSCORE_STATUS_OUT_OF_MEMORY, "model: out of host memory");
     m->hp = *desc;
     m->hp.tok_embd = m->hp.pos_embd = m->hp.output_norm = m->hp.output_norm_b = m->hp.output = lmscore_tensor{};
+    m->hp.rope_freqs = lmscore_tensor{};
     m->hp.layers = nullptr;
     m->device = params.device;
     m->dtype = params.precision == LMSCORE_PRECISION_FP32 ? DType::F32 : DType::BF16;

@@ -23,7 +23,8 @@ __global__ void __launch_bounds__(kRopeThreads) rope_kv_kernel(RopeKVParams p) {
 
     if (p.rope != RopeKind::None) {
         for (int i = threadIdx.x; i < half; i += blockDim.x) {
-            const double freq = pow((double)p.freq_base, -2.0 * i / D);
+            double freq = pow((double)p.freq_base, -2.0 * i / D);
+            if (p.freq_factors) freq /= (double)p.freq_factors[i]; // as the CPU core's rope_inv_freq
             double s, c;
             sincos((double)pos * freq, &s, &c);
             cos_s[i] = (float)c;

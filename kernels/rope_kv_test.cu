@@ -9,13 +9,14 @@ using namespace lmscore_cuda;
 namespace lmscore_test {
 
 // y (D) = rotate(x + b) by position p: pairs (2i, 2i+1) for NORM, (i, i+D/2)
-// for NEOX, by p * base^(-2i/D).
-static void rope_ref(RopeKind rope, int D, double base, const float *x, const float *b, double *y, int p) {
+// for NEOX, by p * base^(-2i/D) / ff[i] (ff null: 1).
+static void rope_ref(RopeKind rope, int D, double base, const float *ff, const float *x, const float *b, double *y,
+                     int p) {
     for (int i = 0; i < D; ++i) y[i] = x[i] + (b ? b[i] : 0.0);
     if (rope == RopeKind::None) return;
     for (int i = 0; i < D / 2; ++i) {
         const int i0 = rope == RopeKind::Neox ? i : 2 * i, i1 = rope == RopeKind::Neox ? i + D / 2 : 2 * i + 1;
-        const double th = p * pow(base, -2.0 * i / D);
+        const double th = p * pow(base, -2.0 * i / D) / (ff ? ff[i] : 1.0);
         const double a = y[i0], c = y[i1];
         y[i0] = a * cos(th) - c * sin(th);
         y[i1] = a * sin(th) + c * cos(th);
@@ -27,7 +28,13 @@ void rope_kv_check(Rng &rng) {
     const int q_dim = H * D, kv_dim = Hkv * D, qkv_dim = q_dim + 2 * kv_dim;
     for (DType t : {DType::F32, DType::BF16})
         for (RopeKind rope : {RopeKind::None, RopeKind::Norm, RopeKind::Neox})
-            for (bool bias : {false, true}) {
+            for (bool bias : {false, true})
+            for (bool factors : {false, true}) {
+                if (factors && rope == RopeKind::None) continue;
+                // Llama 3.1-style frequency factors, 1 to 8 across the pairs.
+                std::vector<float> ffv(D / 2);
+                for (int i = 0; i < D / 2; ++i) ffv[i] = 1.0f + 7.0f * i / (D / 2 - 1);
+                const float *ff = factors ? ffv.data() : nullptr;
                 std::vector<float> qkv = randn(rng, (size_t)N * qkv_dim); // a GEMM's fp32 output
                 std::vector<float> bv = randn(rng, qkv_dim, 0.3f);
                 std::vector<int32_t> pos(N), slots(N);
@@ -38,7 +45,7 @@ void rope_kv_check(Rng &rng) {
                     pos[i] = rng.below(8000);
                     slots[i] = i % 7 == 3 ? -1 : perm[i]; // some tokens are already cached
                 }
-                Buf dqkv(qkv, DType::F32), db(bv, DType::F32), q_out((size_t)N * q_dim, t);
+                Buf dqkv(qkv, DType::F32), db(bv, DType::F32), dff(ffv, DType::F32), q_out((size_t)N * q_dim, t);
                 Buf kc((size_t)n_slots * kv_dim, t), vc((size_t)n_slots * kv_dim, t);
                 IntBuf dpos(pos), dslots(slots);
                 RopeKVParams p{};
@@ -55,6 +62,7 @@ void rope_kv_check(Rng &rng) {
                 p.head_dim = D;
                 p.rope = rope;
                 p.freq_base = 10000.f;
+                p.freq_factors = factors ? dff.as<float>() : nullptr;
                 CUDA_OK(rope_kv_write(p, t, 0));
                 sync_check("rope_kv_write");
 
@@ -68,13 +76,13 @@ void rope_kv_check(Rng &rng) {
                 for (int tk = 0; tk < N; ++tk) {
                     const float *row = &qkv[(size_t)tk * qkv_dim];
                     for (int h = 0; h < H; ++h)
-                        rope_ref(rope, D, 10000.0, row + h * D, bias ? &bv[h * D] : nullptr,
+                        rope_ref(rope, D, 10000.0, ff, row + h * D, bias ? &bv[h * D] : nullptr,
                                  &ref_q[(size_t)tk * q_dim + h * D], pos[tk]);
                     if (slots[tk] < 0) continue;
                     written[slots[tk]] = true;
                     std::vector<double> k(D);
                     for (int h = 0; h < Hkv; ++h) {
-                        rope_ref(rope, D, 10000.0, row + q_dim + h * D, bias ? &bv[q_dim + h * D] : nullptr, k.data(), pos[tk]);
+                        rope_ref(rope, D, 10000.0, ff, row + q_dim + h * D, bias ? &bv[q_dim + h * D] : nullptr, k.data(), pos[tk]);
                         for (int i = 0; i < D; ++i) {
                             ref_kv.push_back(k[i]);
                             out_kv.push_back(got_k[(size_t)slots[tk] * kv_dim + h * D + i]);
@@ -94,14 +102,14 @@ void rope_kv_check(Rng &rng) {
                 // (angles in double, applied in fp32): 3; v is the bias add: 2.
                 char name[96];
                 const char *rn = rope == RopeKind::None ? "none" : rope == RopeKind::Norm ? "norm" : "neox";
-                snprintf(name, sizeof name, "rope_kv %s %s%s q", rn, dname(t), bias ? " bias" : "");
+                snprintf(name, sizeof name, "rope_kv %s %s%s%s q", rn, dname(t), bias ? " bias" : "", factors ? " freq_factors" : "");
                 R.err(name, compare(got_q, ref_q), tolerance(t, 3));
-                snprintf(name, sizeof name, "rope_kv %s %s%s k", rn, dname(t), bias ? " bias" : "");
+                snprintf(name, sizeof name, "rope_kv %s %s%s%s k", rn, dname(t), bias ? " bias" : "", factors ? " freq_factors" : "");
                 R.err(name, compare(out_kv, ref_kv), tolerance(t, 3));
-                snprintf(name, sizeof name, "rope_kv %s %s%s v", rn, dname(t), bias ? " bias" : "");
+                snprintf(name, sizeof name, "rope_kv %s %s%s%s v", rn, dname(t), bias ? " bias" : "", factors ? " freq_factors" : "");
                 R.err(name, compare(out_vv, ref_vv), tolerance(t, 2));
-                snprintf(name, sizeof name, "rope_kv %s %s%s slot -1 and unused slots untouched", rn, dname(t),
-                         bias ? " bias" : "");
+                snprintf(name, sizeof name, "rope_kv %s %s%s%s slot -1 and unused slots untouched", rn, dname(t),
+                         bias ? " bias" : "", factors ? " freq_factors" : "");
                 R.check(untouched_ok, name, "%s", untouched_ok ? "ok" : "a slot not in the batch was written");
             }
 }

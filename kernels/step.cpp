@@ -414,6 +414,7 @@ class StepRunner {
             rp.head_dim = m_->head_dim;
             rp.rope = m_->rope;
             rp.freq_base = m_->hp.rope_freq_base;
+            rp.freq_factors = m_->rope_freqs;
             check(lmscore_cuda::rope_kv_write(rp, dt, st), "rope and kv write");
 
             lmscore_cuda::AttentionParams ap{};

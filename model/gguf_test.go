@@ -272,10 +272,10 @@ func TestLoadErrors(t *testing.T) {
 		}, `unexpected tensor "blk.0.attn_q.bias": llama has no such tensor`},
 		{"unknown tensors", ArchLlama, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
 			return rebuild(cfg, w, nil, all, func(gw *gguf.Writer) {
-				gw.AddTensor("rope_freqs.weight", gguf.TensorF32, []int64{8}, make([]byte, 32))
+				gw.AddTensor("rope_factors_long.weight", gguf.TensorF32, []int64{8}, make([]byte, 32))
 				gw.AddTensor("blk.2.attn_q.weight", gguf.TensorF32, []int64{1}, make([]byte, 4))
 			})
-		}, `unexpected tensors for llama with 2 layers: "blk.2.attn_q.weight", "rope_freqs.weight"`},
+		}, `unexpected tensors for llama with 2 layers: "blk.2.attn_q.weight", "rope_factors_long.weight"`},
 		{"wrong shape", ArchLlama, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
 			return rebuild(cfg, w, nil, func(n string) bool { return n != "blk.0.attn_k.weight" }, func(gw *gguf.Writer) {
 				gw.AddTensor("blk.0.attn_k.weight", gguf.TensorF32, []int64{64, 64}, make([]byte, 64*64*4))

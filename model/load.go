@@ -68,6 +68,9 @@ func FromGGUF(f *gguf.File) (*Model, error) {
 		if t.Shape != s.shape {
 			return nil, fmt.Errorf("model: %s: tensor %q has shape %v, want %v (%s)", f.Name, s.name, info.Dims, dimsOf(s.shape), s.why)
 		}
+		if s.name == NameRopeFreqs && t.Type != TypeF32 {
+			return nil, fmt.Errorf("model: %s: tensor %q has type %s, want F32 (llama.cpp reads it as F32)", f.Name, s.name, t.Type)
+		}
 		*s.slot = t
 	}
 	if len(used) != len(f.Tensors) {
@@ -137,6 +140,8 @@ func (w *Weights) Check(cfg Config) error {
 			return unsupported(ErrUnsupportedType, "tensor %q has unsupported type %s", s.name, t.Type)
 		case t.Shape != s.shape:
 			return fmt.Errorf("tensor %q has shape %v, want %v (%s)", s.name, t.Shape, s.shape, s.why)
+		case s.name == NameRopeFreqs && t.Type != TypeF32:
+			return fmt.Errorf("tensor %q has type %s, want F32 (llama.cpp reads it as F32)", s.name, t.Type)
 		}
 		row, err := t.Type.RowBytes(t.Shape[0])
 		if err != nil {

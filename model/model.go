@@ -130,5 +130,9 @@ type Weights struct {
 	OutputNorm  *Tensor
 	OutputNormB *Tensor // gpt2
 	Output      *Tensor // nil: tied to TokEmbd
-	Layers      [][LayerRoleCount]*Tensor
+	// RopeFreqs divides the angle of each rotated pair (n_rot/2 F32
+	// values, llama only, Llama 3.1's rope scaling; see Llama3Rope); nil:
+	// all 1.
+	RopeFreqs *Tensor
+	Layers    [][LayerRoleCount]*Tensor
 }

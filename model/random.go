@@ -15,7 +15,8 @@ import (
 // as typ (Q8_0 falls back to F16 for rows that are not whole blocks, as
 // llama.cpp's converter does); vectors are always F32. Llama and qwen2 get
 // an untied output matrix, gpt2 ties it to the embedding as GPT-2 does; set
-// Output to nil to tie one.
+// Output to nil to tie one. RopeFreqs stays nil (no RoPE scaling); set it
+// from Llama3Rope.RopeFreqsTensor for a Llama 3.1-style model.
 //
 // A fixture file, which llama.cpp loads too:
 //
@@ -32,7 +33,7 @@ func RandomWeights(cfg Config, seed uint64, typ TensorType) (*Weights, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x6c6d73636f7265)) // "lmscore"
 	w := &Weights{}
 	for _, s := range specs(cfg, w) {
-		if s.presence == absent || (s.name == NameOutput && cfg.Arch == ArchGPT2) {
+		if s.presence == absent || (s.name == NameOutput && cfg.Arch == ArchGPT2) || s.name == NameRopeFreqs {
 			continue
 		}
 		n := s.shape[0] * s.shape[1]
@@ -93,7 +94,8 @@ func (w *Weights) Convert(typ TensorType) (*Weights, error) {
 	out := &Weights{Layers: make([][LayerRoleCount]*Tensor, len(w.Layers))}
 	var err error
 	for _, p := range []struct{ dst, src **Tensor }{{&out.TokEmbd, &w.TokEmbd}, {&out.PosEmbd, &w.PosEmbd},
-		{&out.OutputNorm, &w.OutputNorm}, {&out.OutputNormB, &w.OutputNormB}, {&out.Output, &w.Output}} {
+		{&out.OutputNorm, &w.OutputNorm}, {&out.OutputNormB, &w.OutputNormB}, {&out.Output, &w.Output},
+		{&out.RopeFreqs, &w.RopeFreqs}} {
 		if *p.dst, err = conv(*p.src); err != nil {
 			return nil, fmt.Errorf("model: %w", err)
 		}

@@ -26,6 +26,7 @@ type Summary struct {
 	RopeFreqBase *float64 `json:"rope_freq_base"`
 	NormEps      *float64 `json:"norm_eps"`
 	OutputTied   bool     `json:"output_tied"`
+	RopeScaled   bool     `json:"rope_freq_factors"` // rope_freqs.weight present (Llama 3.1-style scaling)
 
 	Tokenizer TokenizerSummary `json:"tokenizer"`
 
@@ -137,6 +138,7 @@ func Summarize(f *gguf.File) Summary {
 	}
 	_, hasOutput := f.Tensor(NameOutput)
 	s.OutputTied = len(f.Tensors) > 0 && !hasOutput
+	_, s.RopeScaled = f.Tensor(NameRopeFreqs)
 
 	// The returned Model is dropped unclosed: it would close f, which
 	// belongs to the caller.

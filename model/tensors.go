@@ -10,6 +10,7 @@ const (
 	NameOutputNorm  = "output_norm.weight"
 	NameOutputNormB = "output_norm.bias"
 	NameOutput      = "output.weight"
+	NameRopeFreqs   = "rope_freqs.weight"
 )
 
 // layerRoleNames are the per-layer names after "blk.N.".
@@ -77,12 +78,14 @@ var layerRoles = map[Arch][]LayerRole{
 	ArchQwen3: {AttnNorm, WQ, WK, WV, AttnQNorm, AttnKNorm, WO, FFNNorm, FFNGate, FFNUp, FFNDown},
 }
 
+// ropeFreqs says which architectures may carry rope_freqs.weight: those
+// whose llama.cpp graph passes it to ggml_rope_ext.
+var ropeFreqs = map[Arch]presence{ArchLlama: optional}
+
 // specs lists every tensor of cfg's architecture in the order files are
 // written, pointing into w (whose Layers it sizes to cfg.NLayer).
 func specs(cfg Config, w *Weights) []tensorSpec {
 	e, v, ff := int64(cfg.NEmbd), int64(cfg.NVocab), int64(cfg.NFF)
-	hd := int64(cfg.HeadDim())
-	q, kv := int64(cfg.NHead)*hd, int64(cfg.NHeadKV)*hd
 	if len(w.Layers) != cfg.NLayer {
 		w.Layers = make([][LayerRoleCount]*Tensor, cfg.NLayer)
 	}
@@ -93,7 +96,14 @@ func specs(cfg Config, w *Weights) []tensorSpec {
 		}
 		return absent
 	}
+	var hd int64
+	if cfg.NHead > 0 {
+		hd = int64(cfg.HeadDim())
+	}
+	q, kv := int64(cfg.NHead)*hd, int64(cfg.NHeadKV)*hd
 	out := []tensorSpec{
+		// First, where llama.cpp's converter writes it.
+		{NameRopeFreqs, [2]int64{hd / 2, 1}, ropeFreqs[cfg.Arch], &w.RopeFreqs, "head_dim/2"},
 		{NameTokEmbd, [2]int64{e, v}, required, &w.TokEmbd, "n_embd × n_vocab"},
 		{NamePosEmbd, [2]int64{e, int64(cfg.NCtxTrain)}, pick(gpt2), &w.PosEmbd, "n_embd × n_ctx_train"},
 	}

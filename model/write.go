@@ -90,7 +90,7 @@ func NewGGUFWriter(cfg Config, w *Weights) (*gguf.Writer, error) {
 type TensorSpec struct {
 	Name     string
 	Shape    [2]int64 // GGML order; vectors have Shape[1] == 1
-	Required bool     // false only for output.weight, absent when tied
+	Required bool     // false for output.weight (absent when tied) and rope_freqs.weight (absent: no RoPE scaling)
 }
 
 // TensorSpecs lists the tensors a model of cfg has, in the order lmscore

@@ -1,10 +1,10 @@
 package server
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -144,10 +144,14 @@ func (pl *promptPlan) echoOutput(j int, res *lmscore.Result, blockSize int) (flo
 }
 
 func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
+	if !s.acquire(w) {
+		return
+	}
+	defer s.release()
 	start := time.Now()
 	s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
-	resp, err := s.completions(w, r)
+	ans, err := s.completions(w, r)
 	if err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Status >= 500 {
@@ -156,11 +160,21 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	s.writeCompletion(w, ans)
 	s.metrics.observeRequest(time.Since(start))
 }
 
-func (s *Server) completions(w http.ResponseWriter, r *http.Request) (*completionResponse, error) {
+// completionAnswer is a scored request, ready to be written: the response
+// is encoded one choice at a time (writeCompletion), never held whole.
+type completionAnswer struct {
+	head     completionResponse // every field but Choices
+	plans    []promptPlan
+	results  []lmscore.Result
+	echo     bool
+	logprobs *int
+}
+
+func (s *Server) completions(w http.ResponseWriter, r *http.Request) (*completionAnswer, error) {
 	req, err := s.decodeCompletion(w, r)
 	if err != nil {
 		return nil, err
@@ -176,12 +190,20 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) (*completio
 	if len(prompts) > s.cfg.MaxPrompts {
 		return nil, badRequest("prompt", "too_many_prompts", "the request holds %d prompts; this server takes at most %d per request", len(prompts), s.cfg.MaxPrompts)
 	}
+	// Every text is checked against the byte bound before any is
+	// tokenized: a request that must fail costs no tokenizing.
+	for i, p := range prompts {
+		if !p.isTokens {
+			if err := s.checkPromptBytes(i, len(p.text), maxTokens); err != nil {
+				return nil, err
+			}
+		}
+	}
 
 	wantLogprobs := req.Logprobs != nil
 	job := &batchJob{ctx: r.Context()}
 	plans := make([]promptPlan, len(prompts))
 	promptTokens := 0
-	var cachedOnly int64
 	for i, p := range prompts {
 		toks := p.tokens
 		if !p.isTokens {
@@ -192,12 +214,21 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) (*completio
 			if len(toks) == 0 {
 				return nil, badRequest("prompt", "invalid_prompt", "prompt %d is empty: it has no tokens", i)
 			}
+			prompts[i].text = "" // the tokens are what is kept
 		}
 		if n := len(toks) + maxTokens; n > s.maxPromptTokens {
 			return nil, &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Param: "prompt", Code: "context_length_exceeded",
 				Message: fmt.Sprintf("prompt %d has %d tokens and asks for %d more: %d in all, over this server's limit of %d tokens", i, len(toks), maxTokens, n, s.maxPromptTokens)}
 		}
 		promptTokens += len(toks)
+		plans[i].tokens = toks
+	}
+	if err := s.checkResponseSize(plans, req.Echo, maxTokens, req.Logprobs); err != nil {
+		return nil, err
+	}
+	var cachedOnly int64
+	for i := range plans {
+		toks := plans[i].tokens
 		plans[i] = s.planPrompt(job, toks, req.Echo && wantLogprobs && len(toks) > 1, maxTokens == 1, req.Logprobs)
 		if pl := &plans[i]; pl.req < 0 && (pl.scoreEcho || pl.generate) {
 			// Served from the output cache alone: what a cacheless
@@ -217,43 +248,128 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) (*completio
 	if len(job.reqs) > 0 {
 		results, err = s.batcher.submit(job)
 		if err != nil {
+			if r.Context().Err() != nil {
+				return nil, errClientGone
+			}
 			return nil, err
 		}
 	}
 
-	resp := &completionResponse{
-		ID:      s.nextID(),
-		Object:  "text_completion",
-		Created: time.Now().Unix(),
-		Model:   s.name,
-		Choices: make([]choice, len(plans)),
-		Usage:   usage{PromptTokens: promptTokens, CompletionTokens: maxTokens * len(plans), TotalTokens: promptTokens + maxTokens*len(plans)},
+	ans := &completionAnswer{
+		head: completionResponse{
+			ID:      s.nextID(),
+			Object:  "text_completion",
+			Created: time.Now().Unix(),
+			Model:   s.name,
+			Usage:   usage{PromptTokens: promptTokens, CompletionTokens: maxTokens * len(plans), TotalTokens: promptTokens + maxTokens*len(plans)},
+		},
+		plans: plans, results: results, echo: req.Echo, logprobs: req.Logprobs,
 	}
 	for i := range plans {
 		pl := &plans[i]
-		var res *lmscore.Result
-		if pl.req >= 0 {
-			res = &results[pl.req]
-			if err := checkResult(pl, res); err != nil {
-				return nil, err
-			}
-			if pl.scoreEcho && pl.from < len(pl.tokens) {
-				n := len(pl.tokens) - pl.from
-				var top [][]lmscore.TokenLogProb
-				if res.TopLogProbs != nil {
-					top = res.TopLogProbs[:n]
-				}
-				s.outputs.Store(pl.tokens, pl.from, res.TokenLogProbs[:n], top, topLen(res))
-			}
+		if pl.req < 0 {
+			continue
 		}
-		c, err := s.buildChoice(pl, res, req.Echo, req.Logprobs)
-		if err != nil {
+		res := &results[pl.req]
+		if err := checkResult(i, pl, res); err != nil {
 			return nil, err
 		}
-		c.Index = i
-		resp.Choices[i] = c
+		if pl.scoreEcho && pl.from < len(pl.tokens) {
+			n := len(pl.tokens) - pl.from
+			var top [][]lmscore.TokenLogProb
+			if res.TopLogProbs != nil {
+				top = res.TopLogProbs[:n]
+			}
+			s.outputs.Store(pl.tokens, pl.from, res.TokenLogProbs[:n], top, topLen(res))
+		}
 	}
-	return resp, nil
+	return ans, nil
+}
+
+// checkPromptBytes refuses text prompt i of n bytes when even the fewest
+// tokens it could have (n / the longest token's bytes) are over the limit,
+// or when it is over MaxPromptBytes: before tokenizing it, which for a
+// text of megabytes costs seconds and a gigabyte.
+func (s *Server) checkPromptBytes(i, n, maxTokens int) error {
+	minTokens := (n + s.vocab.maxTokenBytes - 1) / s.vocab.maxTokenBytes
+	if n > s.maxPromptBytes || minTokens+maxTokens > s.maxPromptTokens {
+		which := fmt.Sprintf("prompt %d is", i)
+		if i < 0 {
+			which = "a prompt is" // found by the scan before decoding, unnumbered
+		}
+		return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Param: "prompt", Code: "context_length_exceeded",
+			Message: fmt.Sprintf("%s %d bytes of text: at least %d tokens (the vocabulary's longest token has %d bytes) plus the %d asked for, over this server's limit of %d tokens (and %d bytes of text per prompt)",
+				which, n, minTokens, s.vocab.maxTokenBytes, maxTokens, s.maxPromptTokens, s.maxPromptBytes)}
+	}
+	return nil
+}
+
+// checkResponseSize refuses a request whose answer would be over
+// MaxResponseBytes, estimated from its token counts before anything is
+// scored: each returned token is written with its text, log-probability,
+// offset and a top list of logprobs+1 entries.
+func (s *Server) checkResponseSize(plans []promptPlan, echo bool, maxTokens int, logprobs *int) error {
+	positions := 0
+	for i := range plans {
+		if echo {
+			positions += len(plans[i].tokens)
+		}
+		positions += maxTokens
+	}
+	perPosition := s.vocab.keyJSON // the text
+	if logprobs != nil {
+		entry := s.vocab.keyJSON + 26 // "key":-12.345678901234567,
+		perPosition += entry + 8 + float64(min(*logprobs, s.info.NVocab)+1)*entry
+	}
+	est := int64(float64(positions)*perPosition) + int64(len(plans))*160 + 256
+	if est <= s.cfg.MaxResponseBytes {
+		return nil
+	}
+	top := 0
+	if logprobs != nil {
+		top = *logprobs
+	}
+	return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Param: "logprobs", Code: "response_too_large",
+		Message: fmt.Sprintf("the response would be about %d MB (%d prompts, %d returned tokens, logprobs %d), over this server's limit of %d MB per response: send fewer prompts per request or a smaller logprobs",
+			est>>20, len(plans), positions, top, s.cfg.MaxResponseBytes>>20)}
+}
+
+// writeCompletion writes the answer, encoding one choice at a time, so
+// that a large response never sits in memory whole (nor its Go objects).
+// Everything that could fail was checked before the status line went out.
+func (s *Server) writeCompletion(w http.ResponseWriter, ans *completionAnswer) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	h := &ans.head
+	fmt.Fprintf(bw, `{"id":%s,"object":%s,"created":%d,"model":%s,"choices":[`, quote(h.ID), quote(h.Object), h.Created, quote(h.Model))
+	for i := range ans.plans {
+		pl := &ans.plans[i]
+		var res *lmscore.Result
+		if pl.req >= 0 {
+			res = &ans.results[pl.req]
+		}
+		c := s.buildChoice(pl, res, ans.echo, ans.logprobs)
+		c.Index = i
+		data, err := json.Marshal(c)
+		if err != nil {
+			// checkResult makes this unreachable; the status is out, so
+			// the one honest answer left is a cut connection.
+			s.logf("POST /v1/completions: encoding choice %d: %v", i, err)
+			panic(http.ErrAbortHandler)
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		if _, err := bw.Write(data); err != nil {
+			return // the client is gone; the recorder counts it
+		}
+	}
+	u, _ := json.Marshal(h.Usage)
+	bw.WriteString(`],"usage":`)
+	bw.Write(u)
+	bw.WriteString("}\n")
+	bw.Flush()
 }
 
 // planPrompt decides what the model must score for one prompt and adds
@@ -285,9 +401,12 @@ func (s *Server) planPrompt(job *batchJob, toks []int32, scoreEcho, generate boo
 	return pl
 }
 
-// checkResult guards the response against a result of the wrong shape: a
-// bug in the model would otherwise be an index panic.
-func checkResult(pl *promptPlan, res *lmscore.Result) error {
+// checkResult guards the response against a result of the wrong shape (a
+// bug in the model would otherwise be an index panic) and against numbers
+// JSON cannot carry: a NaN or +Inf log-probability is the model's fault,
+// reported as one named error for prompt i and the position it is at.
+// (-Inf is a probability of 0, written as the most negative float32.)
+func checkResult(i int, pl *promptPlan, res *lmscore.Result) error {
 	want := 0
 	if pl.scoreEcho {
 		want = max(len(pl.tokens)-pl.from, 0)
@@ -298,12 +417,34 @@ func checkResult(pl *promptPlan, res *lmscore.Result) error {
 	if len(res.TokenLogProbs) != want || (res.TopLogProbs != nil && len(res.TopLogProbs) != want) {
 		return serverFault("scoring failed: the model returned %d log-probabilities for %d tokens", len(res.TokenLogProbs), want)
 	}
+	if pl.generate && (len(res.TopLogProbs) == 0 || len(res.TopLogProbs[want-1]) == 0) {
+		return serverFault("scoring failed: no next-token distribution for the generated token")
+	}
+	// Position k of the result is token pl.from+k of the prompt (the
+	// generated one is len(tokens)).
 	for k, v := range res.TokenLogProbs {
-		if math.IsNaN(float64(v)) {
-			return serverFault("scoring failed: the model returned NaN for token %d", k)
+		if !finiteLogProb(v) {
+			return nonFinite(i, pl.from+k, v, "")
+		}
+	}
+	for k, top := range res.TopLogProbs {
+		for _, e := range top {
+			if !finiteLogProb(e.LogProb) {
+				return nonFinite(i, pl.from+k, e.LogProb, fmt.Sprintf(" in the top list (token %d)", e.Token))
+			}
 		}
 	}
 	return nil
+}
+
+func finiteLogProb(v float32) bool {
+	f := float64(v)
+	return !math.IsNaN(f) && !math.IsInf(f, 1)
+}
+
+func nonFinite(prompt, pos int, v float32, where string) *apiError {
+	return &apiError{Status: http.StatusInternalServerError, Type: typeModel, Code: "non_finite_logprob",
+		Message: fmt.Sprintf("the model computed a log-probability of %v for prompt %d at token %d%s: the model's numbers are unusable (its weights or the backend are at fault), so no answer is given", v, prompt, pos, where)}
 }
 
 // topLen is the length of the result's top lists: the call's top-N, which
@@ -317,15 +458,16 @@ func topLen(res *lmscore.Result) int {
 
 // decodeCompletion reads the body, within the size cap, as one JSON object.
 func (s *Server) decodeCompletion(w http.ResponseWriter, r *http.Request) (*completionRequest, error) {
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	data, err := io.ReadAll(body)
+	data, err := s.readBody(w, r)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Type: typeInvalidRequest, Code: "request_too_large",
-				Message: fmt.Sprintf("the request body is over this server's limit of %d bytes", s.cfg.MaxBodyBytes)}
+		return nil, err
+	}
+	// A text prompt too long to fit is refused before the body is decoded
+	// (decoding 10 MB takes longer than refusing should).
+	if n, ok := longestTextPrompt(data); ok && n > 0 {
+		if err := s.checkPromptBytes(-1, n, 0); err != nil {
+			return nil, err
 		}
-		return nil, badRequest("", "invalid_body", "reading the request body: %v", err)
 	}
 	var req completionRequest
 	if err := json.Unmarshal(data, &req); err != nil {
@@ -398,17 +540,14 @@ func (s *Server) validateCompletion(req *completionRequest) (int, error) {
 
 // buildChoice writes one prompt's answer from its score (nil when nothing
 // was scored) and the output cache's entries.
-func (s *Server) buildChoice(pl *promptPlan, res *lmscore.Result, echo bool, wantLogprobs *int) (choice, error) {
+func (s *Server) buildChoice(pl *promptPlan, res *lmscore.Result, echo bool, wantLogprobs *int) choice {
 	c := choice{FinishReason: "length"}
 	var toks []int32
 	if echo {
 		toks = append(toks, pl.tokens...)
 	}
 	var gen *lmscore.TokenLogProb
-	if pl.generate {
-		if res == nil || len(res.TopLogProbs) == 0 || len(res.TopLogProbs[len(res.TopLogProbs)-1]) == 0 {
-			return c, serverFault("scoring failed: no next-token distribution for the generated token")
-		}
+	if pl.generate { // checkResult saw the distribution is there
 		g := res.TopLogProbs[len(res.TopLogProbs)-1][0]
 		gen = &g
 		toks = append(toks, g.Token)
@@ -416,7 +555,7 @@ func (s *Server) buildChoice(pl *promptPlan, res *lmscore.Result, echo bool, wan
 	text, offsets := s.vocab.text(toks)
 	c.Text = text
 	if wantLogprobs == nil {
-		return c, nil
+		return c
 	}
 	topN := *wantLogprobs
 	lp := &logprobsObj{
@@ -441,7 +580,7 @@ func (s *Server) buildChoice(pl *promptPlan, res *lmscore.Result, echo bool, wan
 		lp.TopLogprobs[last] = s.topEntries(res.TopLogProbs[len(res.TopLogProbs)-1], topN, gen.Token, gen.LogProb)
 	}
 	c.Logprobs = lp
-	return c, nil
+	return c
 }
 
 // topEntries is one position's top_logprobs: the n most likely tokens and,
@@ -450,13 +589,16 @@ func (s *Server) buildChoice(pl *promptPlan, res *lmscore.Result, echo bool, wan
 // would in the client's dictionary anyway.
 func (s *Server) topEntries(top []lmscore.TokenLogProb, n int, actual int32, actualLP float32) topLogprobMap {
 	m := make(topLogprobMap, 0, min(n, len(top))+1)
-	seen := make(map[string]bool, n+1)
 	add := func(id int32, v float32) {
 		k := s.vocab.display[id]
-		if !seen[k] {
-			seen[k] = true
-			m = append(m, tokenEntry{k, logprob(v)})
+		// A linear search: n is at most MaxLogprobs, and a map per
+		// position would be most of a large response's garbage.
+		for _, e := range m {
+			if e.key == k {
+				return
+			}
 		}
+		m = append(m, tokenEntry{k, logprob(v)})
 	}
 	hasActual := false
 	for i := 0; i < n && i < len(top); i++ {

@@ -27,7 +27,13 @@ const (
 	typeNotFound       = "not_found_error"
 	typeServer         = "server_error"
 	typeUnavailable    = "service_unavailable"
+	typeModel          = "model_error" // the model computed something unusable (NaN, +Inf)
 )
+
+// statusClientClosed is nginx's 499: the client closed the connection
+// before the answer was written. Counted apart from the 5xx, since the
+// server did nothing wrong; nobody reads the body.
+const statusClientClosed = 499
 
 func badRequest(param, code, format string, args ...any) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Message: fmt.Sprintf(format, args...), Type: typeInvalidRequest, Param: param, Code: code}
@@ -39,6 +45,9 @@ func serverFault(format string, args ...any) *apiError {
 
 // errShuttingDown answers requests that reach the batcher after it stopped.
 var errShuttingDown = &apiError{Status: http.StatusServiceUnavailable, Message: "the server is shutting down", Type: typeUnavailable, Code: "shutting_down"}
+
+// errClientGone answers (to nobody) a request whose client left.
+var errClientGone = &apiError{Status: statusClientClosed, Message: "the client closed the connection", Type: typeInvalidRequest, Code: "client_closed_request"}
 
 // errorBody is the JSON of an error response. Param and Code are null when
 // empty, as OpenAI sends them.
@@ -58,6 +67,9 @@ func writeError(w http.ResponseWriter, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
 		ae = serverFault("%v", err)
+	}
+	if ae.Status == http.StatusRequestTimeout {
+		w.Header().Set("Connection", "close")
 	}
 	var body errorBody
 	body.Error.Message = ae.Message

@@ -38,6 +38,7 @@ type fakeModel struct {
 	calls       atomic.Int64                           // Score calls
 	sizes       []int                                  // requests per call
 	onCall      func(n int, opts lmscore.ScoreOptions) // observes calls
+	corrupt     func(results []lmscore.Result)         // edits results before they are returned
 }
 
 const (
@@ -220,6 +221,9 @@ func (f *fakeModel) Score(ctx context.Context, reqs []lmscore.Request, opts lmsc
 		}
 	}
 	st.Wall = time.Since(start)
+	if f.corrupt != nil {
+		f.corrupt(results)
+	}
 	return results, st, nil
 }
 

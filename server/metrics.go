@@ -56,6 +56,7 @@ type metrics struct {
 	evictions        int64
 	scoreCalls       uint64
 	scoreErrors      uint64
+	rejectedConns    uint64 // connections answered 503 beyond MaxConnections
 
 	stepLatency    *histogram // one model step, from ScoreOptions.OnProgress
 	callLatency    *histogram // one Score call
@@ -81,6 +82,12 @@ func newMetrics() *metrics {
 func (m *metrics) countRequest(path string, code int) {
 	m.mu.Lock()
 	m.requests[requestKey{path, code}]++
+	m.mu.Unlock()
+}
+
+func (m *metrics) countRejectedConn() {
+	m.mu.Lock()
+	m.rejectedConns++
 	m.mu.Unlock()
 }
 
@@ -128,7 +135,7 @@ func (m *metrics) observeCall(nPrompts int, st lmscore.Stats, wall time.Duration
 
 // write renders every metric in the Prometheus text exposition format
 // (version 0.0.4). cache is read by the caller, outside m.mu.
-func (m *metrics) write(w io.Writer, cache lmscore.CacheStats, oc lmscore.OutputStoreStats, inFlight, queued int) error {
+func (m *metrics) write(w io.Writer, cache lmscore.CacheStats, oc lmscore.OutputStoreStats, inFlight, queued int, conns int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var b strings.Builder
@@ -182,6 +189,8 @@ func (m *metrics) write(w io.Writer, cache lmscore.CacheStats, oc lmscore.Output
 
 	gauge(&b, "lmscore_requests_in_flight", "Completions requests being served.", float64(inFlight))
 	gauge(&b, "lmscore_requests_queued", "Completions requests waiting for the next batch.", float64(queued))
+	gauge(&b, "lmscore_connections_open", "HTTP connections open (at most the connection limit).", float64(conns))
+	counter(&b, "lmscore_connections_rejected_total", "Connections answered 503 and closed because the connection limit was reached.", float64(m.rejectedConns))
 
 	writeHistogram(&b, "lmscore_step_duration_seconds", "Latency of one model step (one planned batch of tokens).", m.stepLatency)
 	writeHistogram(&b, "lmscore_score_call_duration_seconds", "Latency of one Score call (one merged batch of requests).", m.callLatency)

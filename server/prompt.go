@@ -122,3 +122,139 @@ func jsonKind(v any) string {
 	}
 	return fmt.Sprintf("%T", v)
 }
+
+// longestTextPrompt finds the "prompt" member of a request body by a quick
+// scan, without decoding it, and returns the decoded byte length of its
+// longest string (the prompt itself, or an element of a list of strings;
+// \u escapes count at their fewest bytes, so it is never more than the
+// real length). ok is false when the body is not a plain JSON object with a
+// prompt of those forms; the full decoder then judges it. A scan is a
+// tenth of what decoding costs, which for a 10 MB prompt is the difference
+// between an answer in milliseconds and one in a second.
+func longestTextPrompt(body []byte) (n int, ok bool) {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return 0, false
+	}
+	i = skipSpace(body, i+1)
+	for i < len(body) && body[i] != '}' {
+		keyEnd, _, ok := scanString(body, i)
+		if !ok {
+			return 0, false
+		}
+		isPrompt := string(body[i:keyEnd]) == `"prompt"`
+		i = skipSpace(body, keyEnd)
+		if i >= len(body) || body[i] != ':' {
+			return 0, false
+		}
+		i = skipSpace(body, i+1)
+		if isPrompt {
+			return longestString(body, i)
+		}
+		if i, ok = skipValue(body, i); !ok {
+			return 0, false
+		}
+		i = skipSpace(body, i)
+		if i < len(body) && body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
+	}
+	return 0, false
+}
+
+// longestString is the decoded length of the string at body[i], or of the
+// longest string of the list at body[i] (0 for a list of anything else).
+func longestString(body []byte, i int) (int, bool) {
+	if i >= len(body) {
+		return 0, false
+	}
+	switch body[i] {
+	case '"':
+		_, n, ok := scanString(body, i)
+		return n, ok
+	case '[':
+	default:
+		return 0, true
+	}
+	longest := 0
+	for i = skipSpace(body, i+1); i < len(body) && body[i] != ']'; {
+		if body[i] != '"' {
+			return longest, true // token ids: no text to bound
+		}
+		end, n, ok := scanString(body, i)
+		if !ok {
+			return 0, false
+		}
+		longest = max(longest, n)
+		i = skipSpace(body, end)
+		if i < len(body) && body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
+	}
+	return longest, true
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// scanString reads the JSON string at b[i] (b[i] == '"'): the index after
+// its closing quote and its decoded length at least.
+func scanString(b []byte, i int) (end, n int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, 0, false
+	}
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			return i + 1, n, true
+		case '\\':
+			if i+1 < len(b) && b[i+1] == 'u' {
+				i += 5 // \uXXXX: one byte at least
+			} else {
+				i++
+			}
+		}
+		n++
+	}
+	return 0, 0, false
+}
+
+// skipValue returns the index after the JSON value at b[i], judged only
+// by its brackets and strings.
+func skipValue(b []byte, i int) (int, bool) {
+	depth := 0
+	for i < len(b) {
+		switch c := b[i]; c {
+		case '"':
+			end, _, ok := scanString(b, i)
+			if !ok {
+				return 0, false
+			}
+			i = end
+			if depth == 0 {
+				return i, true
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth < 0 {
+				return 0, false
+			}
+			if depth == 0 {
+				return i + 1, true
+			}
+		case ',':
+			if depth == 0 {
+				return i, true
+			}
+		}
+		i++
+	}
+	return i, depth == 0
+}

@@ -62,6 +62,33 @@ type Config struct {
 	// requests lack the BOS that llama.cpp and `lmscore score` put first;
 	// with this set, lm-eval scores exactly the token sequences they do.
 	TokenizeBOS bool
+	// MaxPromptBytes caps one text prompt's bytes, checked before it is
+	// tokenized (default: the prompt token limit times the byte length of
+	// the vocabulary's longest token). A text cannot have fewer tokens than
+	// its bytes divided by that length, so the default refuses only texts
+	// that could not fit anyway, without tokenizing them; the one exception
+	// is a vocabulary without byte fallback, whose <unk> swallows a run of
+	// unknown characters whole: raise it for such a model if need be.
+	MaxPromptBytes int
+	// MaxResponseBytes caps the estimated size of one completions response
+	// (default 64 MiB): prompts x tokens x (logprobs+1) entries, estimated
+	// from the token counts before anything is scored.
+	MaxResponseBytes int64
+	// ReadHeaderTimeout bounds reading a request's headers (default 30s).
+	ReadHeaderTimeout time.Duration
+	// BodyReadTimeout bounds reading a request's body, from the end of its
+	// headers (default 60s): past it the client gets a 408.
+	BodyReadTimeout time.Duration
+	// MaxConnections caps open connections (default 1024). A connection
+	// beyond it is answered 503 with Retry-After and closed.
+	MaxConnections int
+	// MaxActiveRequests caps the completions, tokenize and detokenize
+	// requests being served at once, queued for the model or not (default
+	// 128). A request beyond it is answered 503 with Retry-After at once,
+	// before its body is read.
+	MaxActiveRequests int
+	// RetryAfter is the Retry-After of those 503s (default 1s).
+	RetryAfter time.Duration
 	// ShutdownTimeout bounds how long Serve waits for requests in flight
 	// once its context is cancelled (default 2 minutes); past it, the
 	// running batch is cancelled and connections are closed.
@@ -92,6 +119,24 @@ func (c Config) withDefaults() Config {
 	if c.OutputCacheBytes == 0 {
 		c.OutputCacheBytes = 256 << 20
 	}
+	if c.MaxResponseBytes <= 0 {
+		c.MaxResponseBytes = 64 << 20
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = 30 * time.Second
+	}
+	if c.BodyReadTimeout <= 0 {
+		c.BodyReadTimeout = time.Minute
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = 1024
+	}
+	if c.MaxActiveRequests <= 0 {
+		c.MaxActiveRequests = 128
+	}
+	if c.RetryAfter <= 0 {
+		c.RetryAfter = time.Second
+	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 2 * time.Minute
 	}
@@ -108,6 +153,9 @@ type Server struct {
 	vocab   *vocab
 
 	maxPromptTokens int
+	maxPromptBytes  int
+	active          chan struct{} // one slot per request being served (MaxActiveRequests)
+	conns           *limitListener
 	outputs         *lmscore.OutputStore // nil when off
 	outputBlock     int
 	metrics         *metrics
@@ -172,6 +220,11 @@ func New(model Scorer, cfg Config) (*Server, error) {
 		}
 	}
 	s.vocab = newVocab(model, mi.NVocab)
+	s.maxPromptBytes = cfg.MaxPromptBytes
+	if s.maxPromptBytes <= 0 {
+		s.maxPromptBytes = s.maxPromptTokens * s.vocab.maxTokenBytes
+	}
+	s.active = make(chan struct{}, cfg.MaxActiveRequests)
 	if mi.BOS >= 0 && int(mi.BOS) < mi.NVocab {
 		s.bosText = string(s.vocab.bytes[mi.BOS])
 	}
@@ -230,13 +283,25 @@ func (s *Server) routes() {
 // counter.
 type statusRecorder struct {
 	http.ResponseWriter
-	code int
+	code     int
+	writeErr bool // a write failed: the client is gone
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	r.code = code
 	r.ResponseWriter.WriteHeader(code)
 }
+
+func (r *statusRecorder) Write(p []byte) (int, error) {
+	n, err := r.ResponseWriter.Write(p)
+	if err != nil {
+		r.writeErr = true
+	}
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection's deadlines.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // count wraps a handler to count its requests by label and status. Labels
 // are the fixed endpoint names, never the raw path, so that a scan of random
@@ -245,7 +310,13 @@ func (s *Server) count(label string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		h(rec, r)
-		s.metrics.countRequest(label, rec.code)
+		code := rec.code
+		if rec.writeErr || (code >= 500 && r.Context().Err() != nil && !s.closing.Load()) {
+			// The client left before its answer was written: not a fault
+			// of the server, however the handler ended.
+			code = statusClientClosed
+		}
+		s.metrics.countRequest(label, code)
 	})
 }
 
@@ -273,7 +344,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	cache := *s.batcher.cache.Load()
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	_ = s.metrics.write(w, cache, s.outputs.Stats(), int(s.inFlight.Load()), int(s.batcher.queued.Load()))
+	_ = s.metrics.write(w, cache, s.outputs.Stats(), int(s.inFlight.Load()), int(s.batcher.queued.Load()), s.conns.Open())
 }
 
 func (s *Server) nextID() string {
@@ -301,10 +372,15 @@ func (s *Server) Close() error {
 // finish (within Config.ShutdownTimeout), stops the batcher and returns nil.
 // Serve may be called once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.conns = newLimitListener(ln, s.cfg.MaxConnections, s.cfg.RetryAfter, s.metrics)
+	ln = s.conns
 	hs := &http.Server{
 		Handler:           s.mux,
-		ReadHeaderTimeout: 30 * time.Second,
-		// No write timeout: a large batch may take minutes to score.
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		// No ReadTimeout: it would also cut the connection's background
+		// read while a long batch is scored, cancelling the request; the
+		// body's deadline is set per request (BodyReadTimeout). No write
+		// timeout: a large batch may take minutes to score.
 		IdleTimeout: 2 * time.Minute,
 		ErrorLog:    s.cfg.Logger,
 	}

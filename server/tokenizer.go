@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 )
@@ -32,6 +31,10 @@ type detokenizeRequest struct {
 }
 
 func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
+	if !s.acquire(w) {
+		return
+	}
+	defer s.release()
 	var req tokenizeRequest
 	if err := s.decodeSmall(w, r, &req); err != nil {
 		writeError(w, err)
@@ -85,6 +88,10 @@ func (s *Server) tokenizeSpecial(text string, addBOS bool) ([]int32, error) {
 }
 
 func (s *Server) handleDetokenize(w http.ResponseWriter, r *http.Request) {
+	if !s.acquire(w) {
+		return
+	}
+	defer s.release()
 	var req detokenizeRequest
 	if err := s.decodeSmall(w, r, &req); err != nil {
 		writeError(w, err)
@@ -130,13 +137,9 @@ func (s *Server) handleTokenizerInfo(w http.ResponseWriter, r *http.Request) {
 
 // decodeSmall reads a JSON body within the body cap into v.
 func (s *Server) decodeSmall(w http.ResponseWriter, r *http.Request, v any) error {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	data, err := s.readBody(w, r)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return &apiError{Status: http.StatusRequestEntityTooLarge, Type: typeInvalidRequest, Code: "request_too_large", Message: "the request body is over this server's size limit"}
-		}
-		return badRequest("", "invalid_body", "reading the request body: %v", err)
+		return err
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return badRequest("", "invalid_json", "the request body is not a valid JSON object of the expected fields: %v", err)

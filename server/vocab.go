@@ -11,15 +11,25 @@ import (
 type vocab struct {
 	bytes   [][]byte
 	display []string
+	// maxTokenBytes is the longest token's byte length (at least 1): a
+	// text of n bytes has at least n/maxTokenBytes tokens.
+	maxTokenBytes int
+	// keyJSON is the mean length of a display string written as a JSON
+	// string, for estimating a response's size.
+	keyJSON float64
 }
 
 func newVocab(m Scorer, n int) *vocab {
-	v := &vocab{bytes: make([][]byte, n), display: make([]string, n)}
+	v := &vocab{bytes: make([][]byte, n), display: make([]string, n), maxTokenBytes: 1}
+	total := 0
 	for id := range n {
 		b := m.TokenBytes(int32(id))
 		v.bytes[id] = b
 		v.display[id] = displayToken(b)
+		v.maxTokenBytes = max(v.maxTokenBytes, len(b))
+		total += len(quote(v.display[id]))
 	}
+	v.keyJSON = float64(total) / float64(max(n, 1))
 	return v
 }
 

@@ -9,8 +9,8 @@ import (
 )
 
 // modelFlags are the flags of every command that opens a model (score and
-// serve): registered in one place so that their names, defaults and help
-// agree.
+// serve): registered in one place so that their names, defaults, short
+// names and help agree.
 type modelFlags struct {
 	Path     string
 	opts     lmscore.Options
@@ -33,6 +33,10 @@ func addModelFlags(fs *flag.FlagSet) *modelFlags {
 	fs.IntVar(&o.KVBlocks, "kv-blocks", 0, "KV cache budget in blocks (overrides --kv-memory)")
 	fs.BoolVar(&o.NoCache, "no-cache", false, "compute every request on its own (the baseline)")
 	fs.IntVar(&o.MaxLength, "max-length", 0, "context window for left truncation (default: the model's)")
+	// The short names of llama.cpp's tools.
+	aliasFlag(fs, "m", "model")
+	aliasFlag(fs, "t", "threads")
+	aliasFlag(fs, "c", "max-length")
 	return f
 }
 

@@ -12,22 +12,23 @@ import (
 	"testing"
 )
 
-// helpText runs a command with --help and returns what it printed on stderr.
+// helpText runs a command with --help and returns what it printed on
+// stdout, where --help writes (as git's and GNU tools' do).
 func helpText(t *testing.T, run func(context.Context, []string) error) string {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := os.Stderr
-	os.Stderr = w
+	stdout := os.Stdout
+	os.Stdout = w
 	out := make(chan string)
 	go func() {
 		b, _ := io.ReadAll(r)
 		out <- string(b)
 	}()
 	runErr := run(context.Background(), []string{"--help"})
-	os.Stderr = stderr
+	os.Stdout = stdout
 	w.Close()
 	text := <-out
 	if !errors.Is(runErr, flag.ErrHelp) {

@@ -14,13 +14,11 @@ import (
 )
 
 func init() {
-	register("plan", "plan a request JSONL (no model run) and print the plan's statistics as JSON", runPlan)
-}
-
-const planUsage = `usage: lmscore plan --in requests.jsonl [--block-size 16] [--max-batch-tokens N]
-                    [--kv-blocks N] [--model M.gguf] [--max-length N] [--no-cache]
-
-Builds the prefix trie of the requests and plans every step the scorer would
+	register(&command{
+		name:    "plan",
+		summary: "plan a request JSONL (no model run) and print the plan's statistics as JSON",
+		usage:   "plan --in requests.jsonl [--model M.gguf] [--block-size 16] [--max-batch-tokens N] [--kv-blocks N] [--max-length N] [--no-cache]",
+		about: `Builds the prefix trie of the requests and plans every step the scorer would
 run, without running a model, then prints what the plan does: tokens in all,
 unique (each shared prefix once), computed, recomputed; blocks copied and
 reused; steps; the peak of live KV blocks; the --kv-blocks from which the
@@ -29,16 +27,21 @@ the smallest with which it completes at all (kv_blocks_min).
 
 Token-form lines need no model. Text-form lines need --model for its
 tokenizer, which also gives the BOS token for empty contexts and the context
-window for left truncation.
-`
+window for left truncation.`,
+		example: `lmscore plan --in requests.jsonl --kv-blocks 512`,
+		flags:   planFlags,
+	})
+}
 
 func runPlan(ctx context.Context, args []string) error {
-	return planCommand(ctx, args, os.Stdin, os.Stdout)
+	return commands["plan"].run(ctx, stdStreams(), args)
 }
 
 func planCommand(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
-	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(os.Stderr, planUsage); fs.PrintDefaults() }
+	return commands["plan"].run(ctx, streams{stdin, stdout, os.Stderr}, args)
+}
+
+func planFlags(fs *flag.FlagSet) action {
 	in := fs.String("in", "", "request JSONL (- for stdin; required)")
 	var opts lmscore.PlanOptions
 	fs.IntVar(&opts.BlockSize, "block-size", 16, "KV block size in tokens")
@@ -47,23 +50,28 @@ func planCommand(ctx context.Context, args []string, stdin io.Reader, stdout io.
 	fs.IntVar(&opts.MaxLength, "max-length", -1, "context window for left truncation (default: the model's, else none)")
 	fs.BoolVar(&opts.NoCache, "no-cache", false, "plan every request on its own (the baseline)")
 	modelPath := fs.String("model", "", "GGUF file: its tokenizer, BOS token and context window")
-	if err := fs.Parse(args); err != nil {
-		return convertFlagErr(err)
+	aliasFlag(fs, "m", "model")
+	aliasFlag(fs, "c", "max-length")
+	return func(ctx context.Context, s streams, args []string) error {
+		return plan(ctx, s, *in, *modelPath, opts, args)
 	}
-	if *in == "" || fs.NArg() != 0 {
+}
+
+func plan(ctx context.Context, s streams, in, modelPath string, opts lmscore.PlanOptions, args []string) error {
+	if in == "" || len(args) != 0 {
 		return fmt.Errorf("%w: want --in requests.jsonl and no arguments", errUsage)
 	}
 	opts.MaxLength = max(opts.MaxLength, 0) // -1, the flag's default: PlanOptions' 0
 	var tokenize requestio.TokenizeFunc
-	if *modelPath != "" {
-		meta, err := lmscore.OpenMeta(*modelPath)
+	if modelPath != "" {
+		meta, err := lmscore.OpenMeta(modelPath)
 		if err != nil {
 			return err
 		}
 		defer meta.Close()
 		opts.Meta, tokenize = meta, meta.TokenizePair
 	}
-	reqs, lines, name, err := readPlanRequests(*in, stdin, tokenize)
+	reqs, lines, name, err := readPlanRequests(in, s.in, tokenize)
 	if err != nil {
 		return err
 	}
@@ -82,7 +90,7 @@ func planCommand(ctx context.Context, args []string, stdin io.Reader, stdout io.
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(stdout)
+	enc := json.NewEncoder(s.out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(report)
 }

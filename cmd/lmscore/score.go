@@ -4,33 +4,58 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 
+	"github.com/lmscore/lmscore/internal/progress"
 	"github.com/lmscore/lmscore/internal/scorejob"
 )
 
 func init() {
-	register("score", "score (context, continuation) pairs from JSONL", runScore)
+	register(&command{
+		name:    "score",
+		summary: "score (context, continuation) pairs from JSONL",
+		usage:   "score --model M.gguf [--in requests.jsonl] [--out results.jsonl] [--summary summary.json] [flags]",
+		about: `Reads one request per line, {"context": ..., "continuation": ...} or its token
+form {"context_tokens": [...], "continuation_tokens": [...]}, with optional
+"id", "task", "group", "label" and "choice"; writes one result per line, in
+input order, as each completes. Lines with a group and a label are scored as
+multiple choice: at the end the statistics and an lm-eval-style table of
+acc, acc_norm and acc_per_token per task, with standard errors, go to
+stderr. Folders named by --out and --summary are created.`,
+		example: `lmscore score -m stories260K.gguf --in requests.jsonl --out out/results.jsonl --summary out/summary.json`,
+		flags:   scoreFlags,
+	})
 }
 
 func runScore(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("score", flag.ContinueOnError)
+	return commands["score"].run(ctx, stdStreams(), args)
+}
+
+func scoreFlags(fs *flag.FlagSet) action {
 	var cfg scorejob.Config
 	fs.StringVar(&cfg.In, "in", "-", "request JSONL (- for stdin)")
 	fs.StringVar(&cfg.Out, "out", "-", "results JSONL (- for stdout)")
 	fs.StringVar(&cfg.Summary, "summary", "", "also write the statistics and metrics as JSON here")
 	fs.BoolVar(&cfg.TokenLogProbs, "token-logprobs", false, "add each continuation token's log-probability")
 	fs.BoolVar(&cfg.SkipInvalid, "skip-invalid", false, "report invalid lines on stderr and go on")
+	progressMode := fs.String("progress", "auto", "progress on stderr: "+strings.Join(progress.Modes, ", ")+" (auto: a bar on a terminal, a log line every few seconds elsewhere)")
 	mf := addModelFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
+	return func(ctx context.Context, s streams, args []string) error {
+		if mf.Path == "" {
+			return fmt.Errorf("%w: --model is required", errUsage)
+		}
+		if len(args) != 0 {
+			return fmt.Errorf("%w: unexpected argument %q (the requests come from --in)", errUsage, args[0])
+		}
+		var err error
+		if cfg.Progress, err = progress.ParseMode(*progressMode); err != nil {
+			return fmt.Errorf("%w: --progress: %v", errUsage, err)
+		}
+		if cfg.Options, err = mf.options(); err != nil {
+			return err
+		}
+		cfg.Model = mf.Path
+		cfg.Stdin, cfg.Stdout, cfg.Stderr = s.in, s.out, s.err
+		return scorejob.Run(ctx, cfg)
 	}
-	if mf.Path == "" {
-		return fmt.Errorf("%w: --model is required", errUsage)
-	}
-	var err error
-	if cfg.Options, err = mf.options(); err != nil {
-		return err
-	}
-	cfg.Model = mf.Path
-	return scorejob.Run(ctx, cfg)
 }

@@ -5,11 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 
 	"github.com/lmscore/lmscore/gguf"
@@ -17,34 +15,37 @@ import (
 )
 
 func init() {
-	register("tokenize", "print the token ids of JSON strings read from stdin", runTokenize)
+	register(&command{
+		name:    "tokenize",
+		summary: "print the token ids of JSON strings read from stdin",
+		usage:   "tokenize --model M.gguf [--no-bos] [--special] < strings.jsonl",
+		about: `Reads one JSON string per line from stdin and writes its token ids as a JSON
+array, one line per string. BOS is prepended when the model's add_bos_token
+says so (--no-bos leaves it off); EOS is never appended.`,
+		example: `echo '"Once upon a time"' | lmscore tokenize -m stories260K.gguf`,
+		flags:   tokenizeFlags,
+	})
 }
 
 func runTokenize(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("tokenize", flag.ContinueOnError)
+	return commands["tokenize"].run(ctx, stdStreams(), args)
+}
+
+func tokenizeFlags(fs *flag.FlagSet) action {
 	modelPath := fs.String("model", "", "GGUF file whose tokenizer to use (required)")
+	aliasFlag(fs, "m", "model")
 	noBOS := fs.Bool("no-bos", false, "never prepend BOS, whatever the model's add_bos_token says")
 	special := fs.Bool("special", false, "read the text of control tokens (\"<s>\", \"<|endoftext|>\") as those tokens")
-	fs.Usage = func() {
-		fmt.Fprint(os.Stderr, `usage: lmscore tokenize --model M.gguf [--no-bos] [--special] < strings.jsonl
-
-Reads one JSON string per line from stdin and writes its token ids as a JSON
-array, one line per string. BOS is prepended when the model's add_bos_token
-says so (--no-bos leaves it off); EOS is never appended.
-
-`)
-		fs.PrintDefaults()
+	return func(ctx context.Context, s streams, args []string) error {
+		return tokenize(ctx, s, *modelPath, *noBOS, *special, args)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if *modelPath == "" || fs.NArg() != 0 {
+}
+
+func tokenize(ctx context.Context, s streams, modelPath string, noBOS, special bool, args []string) error {
+	if modelPath == "" || len(args) != 0 {
 		return fmt.Errorf("%w: want --model M.gguf and no arguments (the strings come on stdin)", errUsage)
 	}
-	f, err := gguf.Open(*modelPath)
+	f, err := gguf.Open(modelPath)
 	if err != nil {
 		return err
 	}
@@ -53,7 +54,7 @@ says so (--no-bos leaves it off); EOS is never appended.
 	if err != nil {
 		return err
 	}
-	return tokenizeLines(ctx, tok, os.Stdin, os.Stdout, !*noBOS && tok.AddBOS(), *special)
+	return tokenizeLines(ctx, tok, s.in, s.out, !noBOS && tok.AddBOS(), special)
 }
 
 // tokenizeLines reads JSON strings, one per line, and writes each one's ids

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace lmscore_common {
 
@@ -315,6 +316,21 @@ lmscore_status validate_model_tensors(const lmscore_model_desc &d, char *msg, si
     if (auto st = check_tensor(bad, d.output, "output.weight", d.n_embd, d.n_vocab, false)) return st;
     for (int l = 0; l < d.n_layer; l++)
         if (auto st = check_layer(bad, d, d.layers + int64_t(l) * LMSCORE_LAYER_ROLE_COUNT, l)) return st;
+    if (d.rope_freqs.data != nullptr) {
+        const int64_t half = model_head_dim(d) / 2;
+        if (d.rope_type == LMSCORE_ROPE_TYPE_NONE)
+            return bad(kBad, "tensor rope_freqs.weight: the model has no RoPE");
+        if (d.rope_freqs.type != LMSCORE_TYPE_F32)
+            return bad(kUnsupported, "tensor rope_freqs.weight: type %d, want F32", int(d.rope_freqs.type));
+        if (auto st = check_tensor(bad, d.rope_freqs, "rope_freqs.weight", half, 1, false)) return st;
+        // A factor divides an angle: zero, negative or NaN would make every
+        // later position meaningless rather than fail.
+        const float *f = static_cast<const float *>(d.rope_freqs.data);
+        for (int64_t i = 0; i < half; i++)
+            if (!(f[i] > 0.0f) || !std::isfinite(f[i]))
+                return bad(kBad, "tensor rope_freqs.weight: value %lld is %g, want a positive number",
+                           (long long)i, double(f[i]));
+    }
     return kOK;
 }
 

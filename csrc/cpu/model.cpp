@@ -5,6 +5,7 @@
 
 #include "../common/validate.h"
 #include "half.hpp"
+#include "ops.hpp"
 #include "validate.hpp"
 
 namespace lmscore {
@@ -179,6 +180,11 @@ std::unique_ptr<lmscore_model> load_model(const lmscore_model_desc &d,
     if (d.pos_embd.data != nullptr) ld.rows(d.pos_embd, m->pos_embd);
     ld.vector(d.output_norm, m->output_norm);
     ld.vector(d.output_norm_b, m->output_norm_b);
+    if (hp.rope_type != LMSCORE_ROPE_TYPE_NONE) {
+        m->rope_inv_freq.resize(size_t(hp.head_dim / 2));
+        rope_inv_freq(hp.head_dim, hp.rope_freq_base, static_cast<const float *>(d.rope_freqs.data),
+                      m->rope_inv_freq.data());
+    }
     m->layers.resize(size_t(hp.n_layer));
     for (int l = 0; l < hp.n_layer; l++)
         load_layer(ld, hp, d.layers + int64_t(l) * LMSCORE_LAYER_ROLE_COUNT, m->layers[size_t(l)]);

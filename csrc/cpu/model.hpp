@@ -56,6 +56,9 @@ struct lmscore_model {
     lmscore::Vector tok_embd; // n_vocab x n_embd rows; empty when tied to output
     lmscore::Vector pos_embd; // n_ctx_train x n_embd, gpt2
     lmscore::Vector output_norm, output_norm_b;
+    // RoPE's per-pair frequencies, rope_freqs applied (rope_inv_freq);
+    // empty without RoPE.
+    std::vector<double> rope_inv_freq;
     lmscore::PackedMatrix output;
     std::vector<lmscore::LayerWeights> layers;
 

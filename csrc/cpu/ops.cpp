@@ -57,9 +57,16 @@ void layer_norm(int64_t n, const float *x, const float *w, const float *b, float
     }
 }
 
-void rope_angles(int pos, int head_dim, float base, float *cos_sin) {
+void rope_inv_freq(int head_dim, float base, const float *freq_factors, double *inv_freq) {
     for (int i = 0; i < head_dim / 2; i++) {
-        const double theta = double(pos) * std::pow(double(base), -2.0 * i / double(head_dim));
+        inv_freq[i] = std::pow(double(base), -2.0 * i / double(head_dim));
+        if (freq_factors != nullptr) inv_freq[i] /= double(freq_factors[i]);
+    }
+}
+
+void rope_angles(int pos, int head_dim, const double *inv_freq, float *cos_sin) {
+    for (int i = 0; i < head_dim / 2; i++) {
+        const double theta = double(pos) * inv_freq[i];
         cos_sin[2 * i] = float(std::cos(theta));
         cos_sin[2 * i + 1] = float(std::sin(theta));
     }

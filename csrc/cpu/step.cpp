@@ -241,7 +241,7 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             const float *pe = m.pos_embd.data() + int64_t(b.positions[t]) * E;
             for (int64_t i = 0; i < E; i++) xt[i] += pe[i];
         }
-        if (hp.rope_type != LMSCORE_ROPE_TYPE_NONE) rope_angles(b.positions[t], int(hd), hp.rope_freq_base, rope + t * hd);
+        if (hp.rope_type != LMSCORE_ROPE_TYPE_NONE) rope_angles(b.positions[t], int(hd), m.rope_inv_freq.data(), rope + t * hd);
         norm(hp, m.layers[0].attn_norm, m.layers[0].attn_norm_b, xt, h + t * E);
     });
 

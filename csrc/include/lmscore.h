@@ -139,6 +139,12 @@ typedef struct lmscore_model_desc {
     lmscore_tensor output;        /* (n_embd, n_vocab); absent: tied to tok_embd */
 
     const lmscore_tensor *layers; /* n_layer * LMSCORE_LAYER_ROLE_COUNT entries */
+
+    /* (head_dim/2), F32, positive: RoPE pair i turns by
+     * pos * rope_freq_base^(-2i/head_dim) / rope_freqs[i], as llama.cpp's
+     * ggml_rope_ext applies freq_factors (Llama 3.1's rope_freqs.weight).
+     * Absent: all 1. Needs a rope_type other than NONE. */
+    lmscore_tensor rope_freqs;
 } lmscore_model_desc;
 
 typedef enum lmscore_precision {

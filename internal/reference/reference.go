@@ -61,6 +61,7 @@ type Model struct {
 	outNorm, outNB []float64
 	out            matrix
 	layers         []layer
+	ropeFreqs      []float64 // divides pair i's angle; nil: all 1
 }
 
 func decode(t *model.Tensor) ([]float64, error) {
@@ -109,6 +110,7 @@ func New(m *model.Model) (*Model, error) {
 	mat(&r.pos, w.PosEmbd)
 	vec(&r.outNorm, w.OutputNorm)
 	vec(&r.outNB, w.OutputNormB)
+	vec(&r.ropeFreqs, w.RopeFreqs)
 	if w.Output != nil {
 		mat(&r.out, w.Output)
 	} else {
@@ -213,13 +215,18 @@ func (r *Model) headNorm(x, w []float64) {
 	}
 }
 
-// rope rotates each head of x (n heads of d) for position pos.
+// rope rotates each head of x (n heads of d) for position pos: pair i by
+// pos·base^(-2i/d)/ropeFreqs[i], as llama.cpp's ggml_rope_ext applies its
+// freq_factors.
 func (r *Model) rope(x []float64, pos int) {
 	d := r.cfg.HeadDim()
 	for h := 0; h < len(x)/d; h++ {
 		v := x[h*d : (h+1)*d]
 		for i := 0; i < d/2; i++ {
 			theta := float64(pos) * math.Pow(float64(r.cfg.RopeFreqBase), -2*float64(i)/float64(d))
+			if r.ropeFreqs != nil {
+				theta /= r.ropeFreqs[i]
+			}
 			c, s := math.Cos(theta), math.Sin(theta)
 			a, b := 2*i, 2*i+1 // NORM: consecutive pairs
 			if r.cfg.RopeType == model.RopeNeox {

@@ -8,9 +8,10 @@
 //
 //	{"id": "q1", "context": "Question: 2+2=", "continuation": " 4"}
 //
-// with optional "group" (the question a choice belongs to), "label" (the
-// index of the right choice) and "choice" (this request's index among its
-// group's choices). A line may carry both forms: the tokens are used, the
+// with optional "task" (the benchmark a question belongs to, for per-task
+// metrics), "group" (the question a choice belongs to), "label" (the index
+// of the right choice) and "choice" (this request's index among its group's
+// choices). A line may carry both forms: the tokens are used, the
 // text is kept (acc_norm needs the continuation's length in bytes). A
 // missing id becomes the 1-based line number. Blank lines are skipped;
 // unknown fields are ignored. Every error names the file and line.
@@ -43,6 +44,7 @@ type Request struct {
 	ContextTokens      []int32
 	ContinuationTokens []int32
 
+	Task   string
 	Group  string
 	Label  *int
 	Choice *int
@@ -90,6 +92,7 @@ type line struct {
 	Continuation       *string          `json:"continuation"`
 	ContextTokens      []int64          `json:"context_tokens"`
 	ContinuationTokens []int64          `json:"continuation_tokens"`
+	Task               json.RawMessage  `json:"task"`
 	Group              json.RawMessage  `json:"group"`
 	Label              *json.RawMessage `json:"label"`
 	Choice             *json.RawMessage `json:"choice"`
@@ -137,6 +140,9 @@ func (rd *Reader) parse(raw []byte) (Request, error) {
 	}
 	if req.ID == "" {
 		req.ID = strconv.Itoa(rd.line)
+	}
+	if req.Task, err = stringField("task", l.Task); err != nil {
+		return Request{}, err
 	}
 	if req.Group, err = stringField("group", l.Group); err != nil {
 		return Request{}, err

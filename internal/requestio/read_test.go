@@ -114,3 +114,19 @@ func TestLineErrorType(t *testing.T) {
 		t.Fatalf("read failure: got %v", err)
 	}
 }
+
+func TestReadTask(t *testing.T) {
+	reqs, err := ReadAll(strings.NewReader(`{"task": "arc_easy", "group": "q1", "context_tokens": [1], "continuation_tokens": [2]}
+{"context_tokens": [1], "continuation_tokens": [2]}
+`), "r.jsonl", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reqs[0].Task != "arc_easy" || reqs[1].Task != "" {
+		t.Errorf("task: %q, %q", reqs[0].Task, reqs[1].Task)
+	}
+	_, err = ReadAll(strings.NewReader(`{"task": [1], "context_tokens": [1], "continuation_tokens": [2]}`), "r.jsonl", nil)
+	if err == nil || !strings.Contains(err.Error(), `r.jsonl:1: "task" must be a string`) {
+		t.Errorf("bad task: %v", err)
+	}
+}

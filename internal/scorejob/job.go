@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -29,7 +30,10 @@ type Config struct {
 	Options       lmscore.Options
 	TokenLogProbs bool
 	SkipInvalid   bool
-	Stderr        io.Writer // progress, skipped lines and the summary table
+	Progress      progress.Mode // ModeAuto: a bar on a terminal, log lines elsewhere
+	Stdin         io.Reader     // read when In is "-"; nil: os.Stdin
+	Stdout        io.Writer     // written when Out is "-"; nil: os.Stdout
+	Stderr        io.Writer     // progress, skipped lines and the summary tables
 }
 
 // Summary is the JSON written to Config.Summary.
@@ -51,15 +55,33 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Stderr == nil {
 		cfg.Stderr = os.Stderr
 	}
+	if cfg.Stdin == nil {
+		cfg.Stdin = os.Stdin
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = os.Stdout
+	}
+	// Output folders are made first: a missing one should not cost a run.
+	for _, path := range []string{cfg.Out, cfg.Summary} {
+		if path != "" && path != "-" {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return err
+			}
+		}
+	}
 	m, err := lmscore.Open(cfg.Model, cfg.Options)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
 
-	in, inName, err := openIn(cfg.In)
+	in, inName, err := openIn(cfg.In, cfg.Stdin)
 	if err != nil {
 		return err
+	}
+	if inName == "stdin" && isTerminal(cfg.Stdin) {
+		// Otherwise a user who forgot --in waits on a silent terminal.
+		fmt.Fprintln(cfg.Stderr, "lmscore: reading requests from stdin (a terminal): type JSONL lines and end with Ctrl-D, or give --in FILE")
 	}
 	defer in.Close()
 	reqs, choices, lines, skipped, err := read(m, in, inName, cfg)
@@ -70,12 +92,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("%s: no requests to score", inName)
 	}
 
-	out, err := openOut(cfg.Out)
+	out, err := openOut(cfg.Out, cfg.Stdout)
 	if err != nil {
 		return err
 	}
 	w := resultio.NewWriter(out, cfg.TokenLogProbs)
-	bar := progress.New(cfg.Stderr)
+	bar := progress.NewWith(cfg.Stderr, progress.Options{Mode: cfg.Progress, Prefix: "lmscore: "})
 	results := make([]lmscore.Result, len(reqs))
 	_, stats, scoreErr := m.Score(ctx, reqs, lmscore.ScoreOptions{
 		OnResult: func(r lmscore.Result) error {
@@ -116,6 +138,10 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	writeTable(cfg.Stderr, sum)
+	if sum.MultiChoice != nil {
+		fmt.Fprintln(cfg.Stderr)
+		WriteResultsTable(cfg.Stderr, *sum.MultiChoice)
+	}
 	if cfg.Summary != "" {
 		return writeSummary(cfg.Summary, sum)
 	}
@@ -135,7 +161,8 @@ func writeSummary(path string, s Summary) error {
 // is request i's line number, for messages.
 func read(m *lmscore.Model, in io.Reader, name string, cfg Config) (reqs []lmscore.Request, choices []lmscore.Choice, lines []int, skipped int, err error) {
 	rd := requestio.NewReader(in, name, m.TokenizePair)
-	nextChoice := map[string]int{}
+	type question struct{ task, group string } // a group is named within its task
+	nextChoice := map[question]int{}
 	skip := func(err error) error {
 		if !cfg.SkipInvalid {
 			return err
@@ -165,16 +192,16 @@ func read(m *lmscore.Model, in io.Reader, name string, cfg Config) (reqs []lmsco
 			}
 			continue
 		}
-		c := lmscore.Choice{Group: line.Group, Label: -1}
+		c := lmscore.Choice{Task: line.Task, Group: line.Group, Label: -1}
 		if line.Label != nil {
 			c.Label = *line.Label
 		}
 		if line.Choice != nil {
 			c.Index = *line.Choice
 		} else if c.Group != "" {
-			c.Index = nextChoice[c.Group]
+			c.Index = nextChoice[question{c.Task, c.Group}]
 		}
-		nextChoice[c.Group]++
+		nextChoice[question{c.Task, c.Group}]++
 		reqs = append(reqs, req)
 		choices = append(choices, c)
 		lines = append(lines, line.Line)
@@ -198,9 +225,9 @@ func hasGroups(choices []lmscore.Choice) bool {
 	return false
 }
 
-func openIn(path string) (io.ReadCloser, string, error) {
+func openIn(path string, stdin io.Reader) (io.ReadCloser, string, error) {
 	if path == "-" || path == "" {
-		return io.NopCloser(os.Stdin), "stdin", nil
+		return io.NopCloser(stdin), "stdin", nil
 	}
 	f, err := os.Open(path)
 	return f, path, err
@@ -210,9 +237,9 @@ type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
 
-func openOut(path string) (io.WriteCloser, error) {
+func openOut(path string, stdout io.Writer) (io.WriteCloser, error) {
 	if path == "-" || path == "" {
-		return nopWriteCloser{os.Stdout}, nil
+		return nopWriteCloser{stdout}, nil
 	}
 	return os.Create(path)
 }
@@ -227,9 +254,15 @@ func writeTable(w io.Writer, s Summary) {
 	fmt.Fprintf(tw, "peak KV\t%s (%d blocks)\n", units.FormatBytes(st.PeakKVBytes), st.PeakKVBlocks)
 	fmt.Fprintf(tw, "wall time\t%s\n", st.Wall.Round(time.Millisecond))
 	fmt.Fprintf(tw, "tokens/s (total / computed)\t%.0f / %.0f\n", st.TokensPerSecond, st.ComputedPerSecond)
-	if mc := s.MultiChoice; mc != nil {
-		fmt.Fprintf(tw, "multiple choice (%d groups)\tacc %.4f  acc_norm %.4f  acc_per_token %.4f\n",
-			mc.Groups, mc.Acc, mc.AccNorm, mc.AccPerToken)
-	}
 	tw.Flush()
+}
+
+// isTerminal reports whether r is a character device such as a tty.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

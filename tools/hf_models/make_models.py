@@ -17,16 +17,22 @@ CPU in a few seconds and reaches no network. Writes, under DIR:
                BPE tokenizer.json with Qwen2's pre-tokenizer regex
   gpt2/        GPT2LMHeadModel, 2 layers, 64 wide, vocab 512; GPT-2's
                vocab.json + merges.txt only
+  llama31/     LlamaForCausalLM with Llama 3.1's RoPE scaling (rope_type
+               llama3: factor 8, low 1, high 4, original context 32, so that
+               head_dim 16 has pairs in all three bands and sequences go
+               past the original context), tied output as Llama 3.2, weights
+               scaled up so that logits are far from uniform; the reference
+               is computed in float64, RoPE's angles included (see
+               float64_rope), over lengths up to 100
   qwen3/       Qwen3ForCausalLM, 2 layers, 64 wide, 4 heads, 2 KV heads,
                head_dim 32 (so 4 * 32 != 64), q/k head norms, no biases, tied
-               output, vocab 512; weights scaled up (logits far from
-               uniform, sharp attention); Qwen2's tokenizer; its reference
-               is computed in float64, and adds sequences longer than 64
-               that share prefixes
+               output, vocab 512, Qwen2's tokenizer; weights scaled up (logits
+               far from uniform, sharper attention); a float64 reference as
+               llama31's, plus sequences longer than 64 that share prefixes
 
 and in each folder reference.json: for a few token sequences (random ids of
 lengths 1, 2, 5, 17, 37 and 64, and tokenized sentences), transformers'
-float32 logits at every position (eager attention, CPU, one thread), the
+float32 (llama31: float64) logits at every position (eager attention, CPU, one thread), the
 log-probability of each next token, and how the tokenizer splits some texts.
 lmscore's CPU engine and llama.cpp are compared against these
 (tools/gguf_check/check.py --hf DIR; LMSCORE_HF_MODELS=DIR go test ./...).
@@ -39,6 +45,7 @@ deterministic BPE, not by the tokenizers library's trainer.
 import argparse
 import collections
 import json
+import math
 import os
 import platform
 
@@ -184,9 +191,9 @@ def qwen2_tokenizer(n_tokens):
 
 def init_weights(model, seed, scale=1.0):
     """Weights with some spread, so that logits differ by several units:
-    N(0, 1/fan_in) matrices, N(0, 0.5) embeddings, norms near 1, small
-    biases, matrices, embeddings and q/k head norms times scale. Parameters
-    are visited in name order from one seeded stream."""
+    N(0, scale²/fan_in) matrices, N(0, (0.5·scale)²) embeddings, norms near
+    1 (q/k head norms near scale), small biases. Parameters are visited in
+    name order from one seeded stream."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in sorted(model.named_parameters()):
@@ -197,8 +204,8 @@ def init_weights(model, seed, scale=1.0):
                 fan_in = p.shape[0] if ".c_" in name else p.shape[1]
                 p.copy_(torch.randn(p.shape, generator=g) * scale / fan_in ** 0.5)
             elif name.endswith(("q_norm.weight", "k_norm.weight")):
-                # Each q and k head has RMS 1 after its norm: the weights set
-                # how sharp attention is.
+                # Every q and k head has RMS 1 after its norm: these weights
+                # alone set how sharp attention is.
                 p.copy_(scale * (1 + 0.1 * torch.randn(p.shape, generator=g)))
             elif name.endswith("weight"):  # every 1-D weight is a norm's scale
                 p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g))
@@ -206,40 +213,79 @@ def init_weights(model, seed, scale=1.0):
                 p.copy_(0.1 * torch.randn(p.shape, generator=g))
 
 
+def llama3_inv_freq(base, dim, factor, low, high, old_ctx):
+    """transformers' _compute_llama3_parameters, in float64 Python."""
+    out = []
+    for i in range(0, dim, 2):
+        inv = 1.0 / base ** (i / dim)
+        wavelen = 2 * math.pi / inv
+        if wavelen < old_ctx / high:
+            out.append(inv)
+        elif wavelen > old_ctx / low:
+            out.append(inv / factor)
+        else:
+            smooth = (old_ctx / wavelen - low) / (high - low)
+            out.append((1 - smooth) * inv / factor + smooth * inv)
+    return out
+
+
+def default_inv_freq(base, dim):
+    """RoPE's inverse frequencies without scaling, in float64 Python."""
+    return [1.0 / base ** (i / dim) for i in range(0, dim, 2)]
+
+
 def shared_prefix_seqs(vocab_size, g):
     """Sequences longer than 64 that branch off one another: a 100-token
-    trunk, branches from its positions 30 and 70, and a branch of a branch."""
+    trunk, branches at its positions 30 and 70, and a branch of a branch."""
     rand = lambda n: torch.randint(0, vocab_size, (n,), generator=g).tolist()
     trunk = rand(100)
     b70 = trunk[:70] + rand(50)
     return [trunk, b70, trunk[:70] + rand(31), trunk[:30] + rand(67), b70[:97] + rand(20)]
 
 
-def reference(model, tokenizer, vocab_size, seed, bos, float64=False):
+def float64_rope(model, inv_freq):
+    """transformers computes RoPE's angles in float32 even in a float64
+    model (LlamaRotaryEmbedding.forward casts to float): replace its forward
+    with the same computation in float64, from inv_freq. The float32 buffer
+    transformers made must agree with inv_freq to float32 rounding, which
+    checks that both read the config the same way."""
+    rot = model.model.rotary_emb
+    inv = torch.tensor(inv_freq, dtype=torch.float64)
+    theirs = rot.inv_freq.double()
+    assert torch.allclose(theirs, inv, rtol=1e-6, atol=0), (theirs, inv)
+
+    def forward(x, position_ids):
+        freqs = position_ids[:, :, None].to(torch.float64) * inv[None, None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        return (emb.cos() * rot.attention_scaling).to(x.dtype), (emb.sin() * rot.attention_scaling).to(x.dtype)
+
+    rot.forward = forward
+
+
+def reference(model, tokenizer, vocab_size, seed, bos, lengths=(1, 2, 5, 17, 37, 64), shared_prefixes=False):
     g = torch.Generator().manual_seed(seed + 1)
-    seqs = [torch.randint(0, vocab_size, (n,), generator=g).tolist() for n in (1, 2, 5, 17, 37, 64)]
+    seqs = [torch.randint(0, vocab_size, (n,), generator=g).tolist() for n in lengths]
     for text in TEXTS[:2]:
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         seqs.append(([bos] if bos is not None else []) + ids)
-    if float64:
+    if shared_prefixes:
         seqs += shared_prefix_seqs(vocab_size, g)
-        model.to(torch.float64)
     out = []
     with torch.no_grad():
         for ids in seqs:
             logits = model(input_ids=torch.tensor([ids])).logits[0]
-            if not float64:
-                logits = logits.float()
             lp = torch.log_softmax(logits.double(), dim=-1)
-            out.append({"tokens": ids, "logits": logits.tolist(),
+            out.append({"tokens": ids, "logits": logits.float().tolist(),
                         "next_token_logprobs": [lp[i, ids[i + 1]].item() for i in range(len(ids) - 1)]})
     tokenized = [[t, tokenizer(t, add_special_tokens=False)["input_ids"]] for t in TEXTS]
-    if float64:
-        model.to(torch.float32)
     return out, tokenized
 
 
-def save(name, model, tokenizer, out, seed, dtype=torch.float32, bos=None, float64=False, **save_kw):
+def save(name, model, tokenizer, out, seed, dtype=torch.float32, bos=None, ref64=None, lengths=None,
+         shared_prefixes=False, **save_kw):
+    """ref64: None for a float32 reference, else the inverse frequencies
+    for float64_rope, and the reference is computed in float64 (the float32
+    weights widen exactly). shared_prefixes adds shared_prefix_seqs."""
     d = os.path.join(out, name)
     os.makedirs(d, exist_ok=True)
     model.eval()
@@ -250,7 +296,13 @@ def save(name, model, tokenizer, out, seed, dtype=torch.float32, bos=None, float
         with torch.no_grad():
             for p in model.parameters():
                 p.copy_(p.to(dtype).to(torch.float32))
-    seqs, tokenized = reference(model, tokenizer, model.config.vocab_size, seed, bos, float64)
+    ref_dtype = torch.float32
+    if ref64 is not None:
+        ref_dtype = torch.float64
+        model.to(torch.float64)
+        float64_rope(model, ref64)
+    seqs, tokenized = reference(model, tokenizer, model.config.vocab_size, seed, bos,
+                                shared_prefixes=shared_prefixes, **({"lengths": lengths} if lengths else {}))
     model.to(dtype)
     model.save_pretrained(d, safe_serialization=True, **save_kw)
     tokenizer.save_pretrained(d)
@@ -260,7 +312,7 @@ def save(name, model, tokenizer, out, seed, dtype=torch.float32, bos=None, float
             if os.path.exists(os.path.join(d, extra)):
                 os.remove(os.path.join(d, extra))
     ref = {"model": name, "architecture": model.config.architectures[0], "seed": seed, "dtype": str(dtype),
-           "reference_dtype": "float64" if float64 else "float32",
+           "reference_dtype": str(ref_dtype),
            "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
            "sequences": seqs, "tokenized": tokenized}
     with open(os.path.join(d, "reference.json"), "w") as f:
@@ -272,7 +324,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--only", default="llama,llama_bf16,qwen2,gpt2,qwen3")
+    ap.add_argument("--only", default="llama,llama_bf16,qwen2,gpt2,llama31,qwen3")
     args = ap.parse_args()
     only = set(args.only.split(","))
     torch.set_num_threads(1)
@@ -310,18 +362,42 @@ def main():
         init_weights(m, args.seed + 3)
         save("gpt2", m, tok, args.out, args.seed + 3)
 
+    if "llama31" in only:
+        tok = spm_tokenizer(512)
+        rope = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                "original_max_position_embeddings": 32}
+        if int(transformers.__version__.split(".")[0]) >= 5:
+            rope_kw = {"rope_parameters": dict(rope, rope_theta=10000.0)}
+        else:
+            rope_kw = {"rope_scaling": rope, "rope_theta": 10000.0}
+        cfg = LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=176, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                          rms_norm_eps=1e-5, tie_word_embeddings=True,
+                          bos_token_id=1, eos_token_id=2, pad_token_id=None, **rope_kw)
+        m = LlamaForCausalLM._from_config(cfg, **eager)
+        init_weights(m, args.seed + 4, scale=2.0)
+        inv = llama3_inv_freq(10000.0, 16, rope["factor"], rope["low_freq_factor"], rope["high_freq_factor"],
+                              rope["original_max_position_embeddings"])
+        save("llama31", m, tok, args.out, args.seed + 4, bos=1, ref64=inv, lengths=(1, 2, 5, 17, 37, 64, 100))
+
     if "qwen3" in only:
-        # Qwen3 ties its output for the small sizes; head_dim is its own.
+        # Qwen3's own head_dim (n_head * head_dim != hidden_size) and q/k head
+        # norms; tied output, as its small sizes have.
         from transformers import Qwen3Config, Qwen3ForCausalLM
         tok = qwen2_tokenizer(509)
+        if int(transformers.__version__.split(".")[0]) >= 5:
+            rope_kw = {"rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}}
+        else:
+            rope_kw = {"rope_theta": 1000000.0}
         cfg = Qwen3Config(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                           num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=256,
-                          rms_norm_eps=1e-6, rope_theta=1000000.0, tie_word_embeddings=True, attention_bias=False,
-                          use_sliding_window=False, bos_token_id=None, eos_token_id=506)
+                          rms_norm_eps=1e-6, tie_word_embeddings=True, attention_bias=False,
+                          use_sliding_window=False, bos_token_id=None, eos_token_id=506, **rope_kw)
         m = Qwen3ForCausalLM._from_config(cfg, **eager)
         assert m.model.layers[0].self_attn.q_norm.weight.shape == (32,)
-        init_weights(m, args.seed + 4, scale=2.0)
-        save("qwen3", m, tok, args.out, args.seed + 4, float64=True)
+        assert m.model.layers[0].self_attn.o_proj.weight.shape == (64, 128)
+        init_weights(m, args.seed + 5, scale=2.0)
+        save("qwen3", m, tok, args.out, args.seed + 5, ref64=default_inv_freq(1000000.0, 32), shared_prefixes=True)
 
 
 if __name__ == "__main__":
