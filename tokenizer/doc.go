@@ -23,7 +23,8 @@
 // Ids are identical to reference encoders the project does not write, on
 // the corpus in testdata/ (tools/tokref/ regenerates the fixtures):
 // gpt-3-encoder (GPT-2), llama-tokenizer-js and sentencepiece (Llama-2),
-// Hugging Face tokenizers (Mistral's tokenizer.json), sentencepiece
+// Hugging Face tokenizers (the tokenizer.json of Mistral, Llama 3.1, Qwen3
+// and Gemma 3, read from their HF folders and through GGUF), sentencepiece
 // (stories260K's 512 pieces) and llama.cpp itself (every vocabulary and
 // pre-tokenizer above, through vocabulary-only GGUF files). Where the
 // references could disagree, lmscore follows llama.cpp, which reads the
@@ -40,6 +41,10 @@
 //     plus the CJK Extension I letters of 15.1, llama.cpp's version.
 //   - Invalid UTF-8 is read as U+FFFD per bad byte by byte-level BPE and
 //     passed to byte fallback by SentencePiece.
+//   - A tokenizer.json's NFC normalizer (Qwen2, Qwen3) is applied between
+//     special tokens, as Hugging Face does; llama.cpp applies none. GGUF
+//     files carry it in tokenizer.lmscore.normalizer, a key of lmscore's
+//     own, so that one without the key tokenizes as llama.cpp does.
 //
 // Known differences from llama.cpp: a gpt2 vocabulary without BOS/EOS keys
 // has none (llama.cpp assumes id 11); the per-model lstrip/rstrip

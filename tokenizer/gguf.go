@@ -22,6 +22,10 @@ const (
 	KeyAddBOS         = "tokenizer.ggml.add_bos_token"
 	KeyAddEOS         = "tokenizer.ggml.add_eos_token"
 	KeyAddSpacePrefix = "tokenizer.ggml.add_space_prefix"
+
+	// KeyNormalizer is lmscore's own (Vocab.Normalizer), written only when
+	// there is a normalizer.
+	KeyNormalizer = "tokenizer.lmscore.normalizer"
 )
 
 // FromGGUF builds the tokenizer a GGUF file describes.
@@ -133,6 +137,11 @@ func VocabFromGGUF(f *gguf.File) (*Vocab, error) {
 		}
 		v.NoSpacePrefix, v.SpacePrefixStated = !add, true
 	}
+	if f.Has(KeyNormalizer) {
+		if v.Normalizer, err = f.String(KeyNormalizer); err != nil {
+			return nil, fail(KeyNormalizer, err)
+		}
+	}
 	return v, nil
 }
 
@@ -180,6 +189,9 @@ func (v *Vocab) GGUFMetadata() ([]gguf.KV, error) {
 	set(KeyAddEOS, v.AddEOS)
 	if v.SpacePrefixStated {
 		set(KeyAddSpacePrefix, !v.NoSpacePrefix)
+	}
+	if v.Normalizer != "" {
+		set(KeyNormalizer, v.Normalizer)
 	}
 	if err != nil {
 		return nil, err

@@ -258,3 +258,74 @@ func TestGGUFMetadataRoundTrip(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestHFTokenizerJSONFamilyRules checks, on small files, the three rules the
+// real Llama 3.1, Qwen3 and Gemma 3 files need (TestFamilyReferenceIDs
+// checks the real ones): a TemplateProcessing inside a Sequence post-processor
+// names BOS; an NFC normalizer is kept, also through GGUF; a
+// SentencePiece-style file whose normalizer only replaces spaces has no
+// space prefix, and GGUF says so.
+func TestHFTokenizerJSONFamilyRules(t *testing.T) {
+	tj := byteLevelJSON(llama3Pre())
+	tj["normalizer"] = map[string]any{"type": "NFC"}
+	tj["post_processor"] = map[string]any{"type": "Sequence", "processors": []any{
+		map[string]any{"type": "ByteLevel", "add_prefix_space": true},
+		map[string]any{"type": "TemplateProcessing", "single": []any{
+			map[string]any{"SpecialToken": map[string]any{"id": "<|bos|>"}}, map[string]any{"Sequence": map[string]any{"id": "A"}}}}}}
+	v, err := LoadHFTokenizerJSON(filepath.Join(hfFolder(t, map[string]any{"tokenizer.json": tj}), "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.BOS != 5 || !v.AddBOS || v.Normalizer != NormalizerNFC {
+		t.Fatalf("BOS %d add %v normalizer %q", v.BOS, v.AddBOS, v.Normalizer)
+	}
+	g, err := VocabFromGGUF(writeVocabGGUF(t, v, nil))
+	if err != nil || g.Normalizer != NormalizerNFC {
+		t.Fatalf("from GGUF: normalizer %q, %v", g.Normalizer, err)
+	}
+	v.Normalizer = "nfkc"
+	if _, err := New(v); err == nil || !strings.Contains(err.Error(), "nfkc") {
+		t.Fatalf("an unknown normalizer: %v", err)
+	}
+
+	spm := func(normalizer any) *Vocab {
+		t.Helper()
+		dir := hfFolder(t, map[string]any{"tokenizer.json": map[string]any{
+			"normalizer":   normalizer,
+			"added_tokens": []map[string]any{{"id": 4, "content": "<s>", "special": true}},
+			"post_processor": map[string]any{"type": "TemplateProcessing", "single": []any{
+				map[string]any{"SpecialToken": map[string]any{"id": "<s>"}}, map[string]any{"Sequence": map[string]any{"id": "A"}}}},
+			"model": map[string]any{"type": "BPE", "byte_fallback": true, "vocab": map[string]int{"<unk>": 0, "▁": 1, "a": 2, "▁a": 3},
+				"merges": []string{"▁ a"}},
+		}})
+		v, err := LoadHFTokenizerJSON(filepath.Join(dir, "tokenizer.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	replace := map[string]any{"type": "Replace", "pattern": map[string]any{"String": " "}, "content": "▁"}
+	gemma := spm(replace)
+	if !gemma.NoSpacePrefix || !gemma.SpacePrefixStated {
+		t.Fatalf("Gemma-like: no prefix %v stated %v", gemma.NoSpacePrefix, gemma.SpacePrefixStated)
+	}
+	for _, v := range []*Vocab{gemma, must(VocabFromGGUF(writeVocabGGUF(t, gemma, nil)))} {
+		if tok := must(New(v)); !slices.Equal(tok.Encode("a a"), []int32{2, 3}) {
+			t.Fatalf("Gemma-like a a: %v", tok.Encode("a a"))
+		}
+	}
+	mistral := spm(map[string]any{"type": "Sequence", "normalizers": []any{map[string]any{"type": "Prepend", "prepend": "▁"}, replace}})
+	if mistral.NoSpacePrefix || mistral.SpacePrefixStated {
+		t.Fatalf("Mistral-like: no prefix %v stated %v", mistral.NoSpacePrefix, mistral.SpacePrefixStated)
+	}
+	if tok := must(New(mistral)); !slices.Equal(tok.Encode("a a"), []int32{3, 3}) {
+		t.Fatalf("Mistral-like a a: %v", tok.Encode("a a"))
+	}
+}
+
+func must[T any](x T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return x
+}

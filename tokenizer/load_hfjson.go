@@ -20,7 +20,13 @@ import (
 //     SentencePiece score).
 //   - byte-level BPE (GPT-2, Llama-3, Qwen2): a gpt2 vocabulary whose
 //     pre-tokenizer is named from the file's split regex; an unknown one is
-//     an error that quotes it.
+//     an error that quotes it. An NFC normalizer (Qwen2, Qwen3) becomes
+//     Vocab.Normalizer; other normalizers are not applied.
+//
+// BOS is the first special token of the post-processor's template (alone or
+// in a Sequence, as Llama 3 has it), added unless tokenizer_config.json says
+// otherwise. A SentencePiece-style file without a Prepend normalizer or a
+// prepending Metaspace (Gemma) has no space prefix.
 //
 // Added tokens become control tokens when marked special, user-defined
 // otherwise; ids that no token uses become unused "[PAD{id}]" tokens.
@@ -113,8 +119,17 @@ func parseHFTokenizerJSON(raw []byte, defaultPre string) (*Vocab, error) {
 			}
 		}
 		v.AddBOS = true
+		// Without a normalizer or pre-tokenizer that prepends "▁" (Gemma's
+		// only replaces spaces) there is no dummy prefix, and the GGUF key
+		// must say so, as llama.cpp's converter writes it for Gemma.
+		if !hfPrependsSpace(j.Normalizer, j.PreTokenizer) {
+			v.NoSpacePrefix, v.SpacePrefixStated = true, true
+		}
 	} else {
 		v.Merges = merges
+		if hfNormalizerNFC(j.Normalizer) {
+			v.Normalizer = NormalizerNFC
+		}
 		if v.Pre, err = hfPreName(j.PreTokenizer); err != nil {
 			if defaultPre == "" {
 				return nil, err
@@ -125,19 +140,101 @@ func parseHFTokenizerJSON(raw []byte, defaultPre string) (*Vocab, error) {
 	// A post-processor template that starts with a special token names BOS
 	// and says it is added; the tokenizer_config.json keys, read after,
 	// take precedence.
+	if name, ok := hfTemplateBOS(j.PostProcessor); ok {
+		if id := v.tokenID(name); id >= 0 {
+			v.BOS, v.AddBOS = id, true
+		}
+	}
+	return v, nil
+}
+
+// hfTemplateBOS is the special token a post-processor's single-sequence
+// template starts with: a TemplateProcessing, alone or in a Sequence
+// (Llama 3's follows a ByteLevel).
+func hfTemplateBOS(raw json.RawMessage) (string, bool) {
 	var post struct {
-		Single []struct {
+		Type       string            `json:"type"`
+		Processors []json.RawMessage `json:"processors"`
+		Single     []struct {
 			SpecialToken *struct {
 				ID string `json:"id"`
 			} `json:"SpecialToken"`
 		} `json:"single"`
 	}
-	if len(j.PostProcessor) > 0 && json.Unmarshal(j.PostProcessor, &post) == nil && len(post.Single) > 0 && post.Single[0].SpecialToken != nil {
-		if id := v.tokenID(post.Single[0].SpecialToken.ID); id >= 0 {
-			v.BOS, v.AddBOS = id, true
+	if len(raw) == 0 || json.Unmarshal(raw, &post) != nil {
+		return "", false
+	}
+	if post.Type == "Sequence" {
+		for _, p := range post.Processors {
+			if name, ok := hfTemplateBOS(p); ok {
+				return name, true
+			}
+		}
+		return "", false
+	}
+	if len(post.Single) > 0 && post.Single[0].SpecialToken != nil {
+		return post.Single[0].SpecialToken.ID, true
+	}
+	return "", false
+}
+
+// hfNormalizerNFC reports whether a normalizer is NFC, alone or in a
+// Sequence (Qwen2, Qwen3).
+func hfNormalizerNFC(raw json.RawMessage) bool {
+	var n struct {
+		Type        string            `json:"type"`
+		Normalizers []json.RawMessage `json:"normalizers"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &n) != nil {
+		return false
+	}
+	if n.Type == "Sequence" {
+		for _, sub := range n.Normalizers {
+			if hfNormalizerNFC(sub) {
+				return true
+			}
 		}
 	}
-	return v, nil
+	return n.Type == "NFC"
+}
+
+// hfPrependsSpace reports whether a SentencePiece-style tokenizer.json adds
+// the dummy "▁" prefix: a Prepend normalizer (Llama-2, Mistral), or a
+// Metaspace pre-tokenizer that prepends (add_prefix_space, or a
+// prepend_scheme other than "never"), alone or in a Sequence.
+func hfPrependsSpace(normalizer, preTokenizer json.RawMessage) bool {
+	type step struct {
+		Type           string            `json:"type"`
+		Prepend        string            `json:"prepend"`
+		AddPrefixSpace *bool             `json:"add_prefix_space"`
+		PrependScheme  string            `json:"prepend_scheme"`
+		Normalizers    []json.RawMessage `json:"normalizers"`
+		Pretokenizers  []json.RawMessage `json:"pretokenizers"`
+	}
+	var walk func(raw json.RawMessage) bool
+	walk = func(raw json.RawMessage) bool {
+		var s step
+		if len(raw) == 0 || json.Unmarshal(raw, &s) != nil {
+			return false
+		}
+		switch s.Type {
+		case "Prepend":
+			return s.Prepend == spmSpace
+		case "Metaspace":
+			if s.PrependScheme != "" {
+				return s.PrependScheme != "never"
+			}
+			return s.AddPrefixSpace == nil || *s.AddPrefixSpace
+		case "Sequence":
+			for _, sub := range append(s.Normalizers, s.Pretokenizers...) {
+				if walk(sub) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(normalizer) || walk(preTokenizer)
 }
 
 // fillByID lays out the vocabulary by id: base tokens normal, added ones

@@ -28,6 +28,7 @@ type Tokenizer struct {
 	bos, eos       int32
 	addBOS, addEOS bool
 	spacePrefix    bool
+	nfc            bool // Vocab.Normalizer is NormalizerNFC
 
 	scratch sync.Pool // *work
 }
@@ -92,6 +93,7 @@ func New(v *Vocab) (*Tokenizer, error) {
 		addBOS:      v.AddBOS,
 		addEOS:      v.AddEOS,
 		spacePrefix: v.Model == ModelLlama && !v.NoSpacePrefix,
+		nfc:         v.Normalizer == NormalizerNFC,
 		types:       make([]int32, len(tokens)),
 	}
 	for i := range tokens {
@@ -172,7 +174,8 @@ func (tk *Tokenizer) tokenPiece(text string, typ int32) []byte {
 	return nil // unused and undefined tokens render as nothing, as in llama.cpp
 }
 
-// Encode returns the tokens of text, without BOS or EOS. Text that spells a
+// Encode returns the tokens of text, without BOS or EOS. The vocabulary's
+// normalizer (Vocab.Normalizer) applies to the text between special tokens. Text that spells a
 // control token ("<s>", "<|endoftext|>") is encoded as plain text;
 // user-defined tokens are matched, as in llama.cpp's llama_tokenize with
 // add_special and parse_special both false.
@@ -199,7 +202,11 @@ func (tk *Tokenizer) EncodeSpecial(text string, addSpecial, parseSpecial bool) [
 			continue
 		}
 		if tk.spm != nil {
-			out = tk.spm.encode(out, f.text, prevSpecial, &w.spm)
+			text := f.text
+			if tk.nfc && utf8.ValidString(text) { // invalid bytes go to byte fallback as they are
+				text = nfc(text)
+			}
+			out = tk.spm.encode(out, text, prevSpecial, &w.spm)
 		} else {
 			out = tk.encodeBPE(out, f.text, w)
 		}
@@ -267,6 +274,9 @@ func (tk *Tokenizer) encodeBPE(dst []int32, text string, w *work) []int32 {
 	if !utf8.ValidString(text) {
 		// llama.cpp reads each invalid byte as U+FFFD and tokenizes that.
 		text = replaceInvalidBytes(text)
+	}
+	if tk.nfc {
+		text = nfc(text)
 	}
 	w.text.load(text)
 	w.split.t = &w.text

