@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "6b4d1c707df342f24c4ff0571ecbfcda57130d7fb4f7bb9126d3fb8d29af05c3"
+const csrcHash = "e3903e0c33386a81dee38529dc25889f1ac314216317c195c23f158f6a61b085"
