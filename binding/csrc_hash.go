@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "257714345d13a3e04ff5b3478ec6ba5d34da5c753fd89af19347490a67af4a3a"
+const csrcHash = "b59497769feb85ab3d6dc8ef92d4d820ae2e5c9f7cc2df4aa4b368e05fe513f2"
