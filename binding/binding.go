@@ -101,6 +101,9 @@ func open(be *backend, m *model.Model, params C.lmscore_backend_params) (*Model,
 			return &Error{Status: StatusInvalidArgument, Op: "model load",
 				Message: fmt.Sprintf("tensor %s: %d bytes of data for %s shape %v", t.Name, len(t.Data), t.Type, t.Shape)}
 		}
+		if err := model.CheckBlocks(t.Type, t.Data); err != nil {
+			return &Error{Status: StatusInvalidArgument, Op: "model load", Message: fmt.Sprintf("tensor %s: %v", t.Name, err)}
+		}
 		pin.Pin(&t.Data[0])
 		dst.data = unsafe.Pointer(&t.Data[0])
 		dst._type = C.int32_t(t.Type)

@@ -9,6 +9,7 @@
 #include "../csrc/cpu/kv.cpp"
 #include "../csrc/cpu/model.cpp"
 #include "../csrc/cpu/ops.cpp"
+#include "../csrc/cpu/quant.cpp"
 #include "../csrc/cpu/step.cpp"
 #include "../csrc/cpu/threadpool.cpp"
 #include "../csrc/cpu/validate.cpp"

@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "495e278a30fffafda986ebed2c08e5e8d74715e713cf059b41ef74c81fb11868"
+const csrcHash = "45d7fbaa576135908ce66891afcb7c56bb9c6f4a01790dd3b37743e870179436"

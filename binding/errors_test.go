@@ -158,7 +158,16 @@ func TestLoadErrors(t *testing.T) {
 		{"short data", func(m *model.Model) {
 			m.Weights.OutputNorm.Data = m.Weights.OutputNorm.Data[:8]
 		}, ErrInvalidArgument, "output_norm.weight: 8 bytes"},
-		{"unsupported type", func(m *model.Model) { m.Weights.Layers[0][model.WO].Type = 2 }, ErrUnsupported, "attn_output.weight"},
+		{"unsupported type", func(m *model.Model) { m.Weights.Layers[0][model.WO].Type = 16 }, ErrUnsupported, "attn_output.weight"}, // IQ2_XXS
+		{"infinite scale", func(m *model.Model) {
+			wo := m.Weights.Layers[0][model.WO]
+			q, err := model.Quantize(model.TypeQ4_0, make([]float32, wo.Shape[0]*wo.Shape[1]))
+			if err != nil {
+				panic(err)
+			}
+			q[18*3+1] = 0xfc // block 3's d = -inf
+			m.Weights.Layers[0][model.WO] = &model.Tensor{Name: wo.Name, Type: model.TypeQ4_0, Shape: wo.Shape, Data: q}
+		}, ErrInvalidArgument, "blk.0.attn_output.weight: block 3 of Q4_0 has a non-finite scale"},
 		{"bad head count", func(m *model.Model) { m.Config.NHead = 5 }, ErrInvalidArgument, "n_embd 64 is not a multiple of n_head 5"},
 		{"unknown arch", func(m *model.Model) { m.Config.Arch = 9 }, ErrUnsupported, "architecture 9"},
 	}

@@ -120,7 +120,7 @@ func mainType(ts []plannedTensor) model.TensorType {
 		}
 	}
 	best := model.TypeF32
-	for _, t := range []model.TensorType{model.TypeF16, model.TypeBF16, model.TypeQ8_0} {
+	for _, t := range append([]model.TensorType{model.TypeF16, model.TypeBF16}, model.QuantTypes...) {
 		if count[t] > count[best] {
 			best = t
 		}

@@ -118,6 +118,48 @@ func TestLlama2CSynthetic(t *testing.T) {
 	if l := m.Weights.Layers[0]; l[model.WQ].Type != model.TypeQ8_0 || l[model.FFNDown].Type != model.TypeF16 {
 		t.Fatalf("types %s %s", l[model.WQ].Type, l[model.FFNDown].Type)
 	}
+	// The legacy quantized types: the same choice of rows, each matrix the
+	// Go quantizer's encoding of the source values (gguf-py's bytes, see
+	// model.TestQuantDequantizeMatchesGGUFPy), general.file_type llama.cpp's.
+	f32 := filepath.Join(dir, "f32.gguf")
+	if err := Llama2C(filepath.Join(dir, "m.bin"), filepath.Join(dir, "t.bin"), f32, Options{Type: "f32"}); err != nil {
+		t.Fatal(err)
+	}
+	src, err := model.Load(f32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for _, c := range []struct {
+		flag  string
+		typ   model.TensorType
+		ftype string
+	}{{"q4_0", model.TypeQ4_0, "MOSTLY_Q4_0"}, {"q4_1", model.TypeQ4_1, "MOSTLY_Q4_1"},
+		{"q5_0", model.TypeQ5_0, "MOSTLY_Q5_0"}, {"q5_1", model.TypeQ5_1, "MOSTLY_Q5_1"}} {
+		out := filepath.Join(dir, c.flag+".gguf")
+		if err := Llama2C(filepath.Join(dir, "m.bin"), filepath.Join(dir, "t.bin"), out, Options{Type: c.flag}); err != nil {
+			t.Fatal(err)
+		}
+		q, err := model.Load(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := q.Weights.Layers[0]
+		if l[model.WQ].Type != c.typ || l[model.FFNDown].Type != model.TypeF16 {
+			t.Fatalf("%s: types %s %s", c.flag, l[model.WQ].Type, l[model.FFNDown].Type)
+		}
+		want, err := model.Quantize(c.typ, values(t, src.Weights.Layers[0][model.WQ]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(want) != string(l[model.WQ].Data) {
+			t.Fatalf("%s: attn_q is not the quantized source", c.flag)
+		}
+		if s := model.Summarize(q.File); s.FileType != c.ftype || s.Tensors[0].Type == "" {
+			t.Fatalf("%s: file type %q", c.flag, s.FileType)
+		}
+		q.Close()
+	}
 }
 
 func TestLlama2CErrors(t *testing.T) {

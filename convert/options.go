@@ -15,9 +15,11 @@ import (
 // Options control an import.
 type Options struct {
 	// Type of the matrices: "auto" (or empty) keeps the source's F32, F16
-	// or BF16; "f32", "f16", "bf16" or "q8_0" converts. Vectors (norms,
-	// biases) are always F32, and Q8_0 falls back to F16 for rows that are
-	// not whole blocks, as llama.cpp's converter does.
+	// or BF16; "f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0" or
+	// "q5_1" converts (the quantized types round to nearest, as gguf-py
+	// does). Vectors (norms, biases) are always F32, and a quantized type
+	// falls back to F16 for rows that are not whole blocks, as llama.cpp's
+	// converter does for Q8_0.
 	Type string
 	// VocabOnly writes the tokenizer (and the hyperparameters, when there
 	// is a config.json) but no tensors.
@@ -55,6 +57,14 @@ func parseType(s string) (typ model.TensorType, auto bool, err error) {
 		return model.TypeBF16, false, nil
 	case "q8_0":
 		return model.TypeQ8_0, false, nil
+	case "q4_0":
+		return model.TypeQ4_0, false, nil
+	case "q4_1":
+		return model.TypeQ4_1, false, nil
+	case "q5_0":
+		return model.TypeQ5_0, false, nil
+	case "q5_1":
+		return model.TypeQ5_1, false, nil
 	}
-	return 0, false, fmt.Errorf("unknown tensor type %q (want auto, f32, f16, bf16 or q8_0)", s)
+	return 0, false, fmt.Errorf("unknown tensor type %q (want auto, f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1)", s)
 }

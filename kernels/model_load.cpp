@@ -175,6 +175,15 @@ lmscore_status check_cuda_limits(const lmscore_model_desc &d, const lmscore_back
     return LMSCORE_STATUS_OK;
 }
 
+// The types convert.cu dequantizes; the other quantized types lmscore.h
+// names are the CPU core's only, for now.
+bool cuda_reads_type(int32_t type) {
+    int64_t bytes;
+    lmscore_tensor t{};
+    t.type = type;
+    return raw_bytes(t, &bytes);
+}
+
 lmscore_status check_desc(const lmscore_model_desc &d, const lmscore_backend_params &params) {
     char msg[1024];
     lmscore_status st = lmscore_common::validate_model_hparams(d, msg, sizeof msg);
@@ -182,6 +191,8 @@ lmscore_status check_desc(const lmscore_model_desc &d, const lmscore_backend_par
     st = check_cuda_limits(d, params);
     if (st != LMSCORE_STATUS_OK) return st;
     st = lmscore_common::validate_model_tensors(d, msg, sizeof msg);
+    if (st != LMSCORE_STATUS_OK) return fail(st, "%s", msg);
+    st = lmscore_common::validate_model_types(d, cuda_reads_type, "CUDA", "F32, F16, BF16 and Q8_0", msg, sizeof msg);
     if (st != LMSCORE_STATUS_OK) return fail(st, "%s", msg);
     return LMSCORE_STATUS_OK;
 }

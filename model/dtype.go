@@ -24,33 +24,32 @@ func (t TensorType) String() string {
 	case TypeBF16:
 		return "BF16"
 	}
+	if f, ok := blockFormats[t]; ok {
+		return f.name
+	}
 	return fmt.Sprintf("ggml_type(%d)", uint32(t))
 }
 
 // Supported reports whether lmscore's cores can load tensors of type t.
 func (t TensorType) Supported() bool {
 	switch t {
-	case TypeF32, TypeF16, TypeQ8_0, TypeBF16:
+	case TypeF32, TypeF16, TypeBF16:
 		return true
 	}
-	return false
+	return t.IsBlockQuant()
 }
 
 // RowBytes is the size of n values of type t; n must be a whole number of
-// blocks for Q8_0.
+// blocks for the quantized types.
 func (t TensorType) RowBytes(n int64) (int64, error) {
-	switch t {
-	case TypeF32:
-		return 4 * n, nil
-	case TypeF16, TypeBF16:
-		return 2 * n, nil
-	case TypeQ8_0:
-		if n%Q8Block != 0 {
-			return 0, fmt.Errorf("a Q8_0 row holds whole blocks of %d values, not %d", Q8Block, n)
-		}
-		return n / Q8Block * q8BlockBytes, nil
+	bs := int64(t.BlockSize())
+	if bs == 0 {
+		return 0, fmt.Errorf("%w %s", ErrUnsupportedType, t)
 	}
-	return 0, fmt.Errorf("%w %s", ErrUnsupportedType, t)
+	if n%bs != 0 {
+		return 0, fmt.Errorf("a %s row holds whole blocks of %d values, not %d", t, bs, n)
+	}
+	return n / bs * int64(t.BlockBytes()), nil
 }
 
 // F16ToF32 widens an IEEE half-precision value exactly.
@@ -243,8 +242,11 @@ func (t *Tensor) Float32s() ([]float32, error) {
 		out = DecodeF16(t.Data)
 	case TypeBF16:
 		out = DecodeBF16(t.Data)
-	case TypeQ8_0:
-		out = DecodeQ8_0(t.Data)
+	default:
+		out, err = Dequantize(t.Type, t.Data)
+		if err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", t.Name, err)
+		}
 	}
 	return out[:n], nil
 }
@@ -263,11 +265,11 @@ func NewTensor(name string, typ TensorType, shape [2]int64, x []float32) (*Tenso
 		data = EncodeF16(x)
 	case TypeBF16:
 		data = EncodeBF16(x)
-	case TypeQ8_0:
-		if shape[0]%Q8Block != 0 {
-			return nil, fmt.Errorf("tensor %q: Q8_0 rows hold whole blocks of %d values, shape %v does not", name, Q8Block, shape)
+	case TypeQ4_0, TypeQ4_1, TypeQ5_0, TypeQ5_1, TypeQ8_0:
+		if bs := int64(typ.BlockSize()); shape[0]%bs != 0 {
+			return nil, fmt.Errorf("tensor %q: %s rows hold whole blocks of %d values, shape %v does not", name, typ, bs, shape)
 		}
-		data, _ = EncodeQ8_0(x)
+		data, _ = Quantize(typ, x)
 	default:
 		return nil, fmt.Errorf("tensor %q: %w %s", name, ErrUnsupportedType, typ)
 	}

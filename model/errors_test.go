@@ -12,7 +12,7 @@ func TestUnsupportedSentinels(t *testing.T) {
 	if err := (Config{Arch: Arch(99)}).Validate(); !errors.Is(err, ErrUnsupportedArch) {
 		t.Errorf("Validate: %v", err)
 	}
-	q4 := TensorType(2)
+	q4 := TensorType(16) // IQ2_XXS
 	if _, err := q4.RowBytes(32); !errors.Is(err, ErrUnsupportedType) || err.Error() != "unsupported tensor type "+q4.String() {
 		t.Errorf("RowBytes: %v", err)
 	}

@@ -288,9 +288,16 @@ func TestLoadErrors(t *testing.T) {
 		}, `tensor "blk.1.attn_qkv.weight" has shape [192 64], want [64 192] (n_embd × 3·n_embd)`},
 		{"unsupported type", ArchLlama, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
 			return rebuild(cfg, w, nil, func(n string) bool { return n != "blk.1.ffn_up.weight" }, func(gw *gguf.Writer) {
-				gw.AddTensor("blk.1.ffn_up.weight", gguf.TensorType(2), []int64{64, 80}, make([]byte, 2*80*18))
+				gw.AddTensor("blk.1.ffn_up.weight", gguf.TensorType(9), []int64{64, 80}, make([]byte, 2*80*40))
 			})
-		}, `tensor "blk.1.ffn_up.weight" has type Q4_0; lmscore supports F32, F16, BF16 and Q8_0`},
+		}, `tensor "blk.1.ffn_up.weight" has type Q8_1; lmscore supports F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL and IQ4_XS`},
+		{"infinite scale", ArchLlama, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
+			return rebuild(cfg, w, nil, func(n string) bool { return n != "blk.1.ffn_up.weight" }, func(gw *gguf.Writer) {
+				b := make([]byte, 2*80*18)
+				b[18*5+1] = 0x7c // block 5's d = +inf
+				gw.AddTensor("blk.1.ffn_up.weight", gguf.TensorType(TypeQ4_0), []int64{64, 80}, b)
+			})
+		}, `tensor "blk.1.ffn_up.weight": block 5 of Q4_0 has a non-finite scale (fp16 0x7c00 at byte 0)`},
 		{"three dimensions", ArchLlama, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
 			return rebuild(cfg, w, nil, func(n string) bool { return n != "blk.0.attn_q.weight" }, func(gw *gguf.Writer) {
 				gw.AddTensor("blk.0.attn_q.weight", gguf.TensorF32, []int64{64, 32, 2}, make([]byte, 64*64*4))

@@ -92,7 +92,7 @@ func FromGGUF(f *gguf.File) (*Model, error) {
 func tensorFromFile(f *gguf.File, info *gguf.TensorInfo) (*Tensor, error) {
 	typ := TensorType(info.Type)
 	if !typ.Supported() {
-		return nil, unsupported(ErrUnsupportedType, "model: %s: tensor %q has type %s; lmscore supports F32, F16, BF16 and Q8_0", f.Name, info.Name, info.Type)
+		return nil, unsupported(ErrUnsupportedType, "model: %s: tensor %q has type %s; lmscore supports %s", f.Name, info.Name, info.Type, SupportedTypesText)
 	}
 	shape := [2]int64{info.Dims[0], 1}
 	if len(info.Dims) > 1 {
@@ -107,7 +107,11 @@ func tensorFromFile(f *gguf.File, info *gguf.TensorInfo) (*Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Tensor{Name: info.Name, Type: typ, Shape: shape, Data: data}, nil
+	t := &Tensor{Name: info.Name, Type: typ, Shape: shape, Data: data}
+	if err := t.checkData(); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", f.Name, err)
+	}
+	return t, nil
 }
 
 // dimsOf is the GGUF dimension list of a shape: vectors have one.
@@ -143,12 +147,8 @@ func (w *Weights) Check(cfg Config) error {
 		case s.name == NameRopeFreqs && t.Type != TypeF32:
 			return fmt.Errorf("tensor %q has type %s, want F32 (llama.cpp reads it as F32)", s.name, t.Type)
 		}
-		row, err := t.Type.RowBytes(t.Shape[0])
-		if err != nil {
-			return fmt.Errorf("tensor %q: %w", s.name, err)
-		}
-		if int64(len(t.Data)) != row*t.Shape[1] {
-			return fmt.Errorf("tensor %q: %d bytes of data, %s shape %v takes %d", s.name, len(t.Data), t.Type, t.Shape, row*t.Shape[1])
+		if err := t.checkData(); err != nil {
+			return err
 		}
 	}
 	return nil

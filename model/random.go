@@ -68,12 +68,13 @@ func isNormName(name string) bool {
 
 // StorageType is the type a tensor of this shape gets when a model is
 // written as typ, as llama.cpp's converter chooses: vectors (norms, biases)
-// stay F32, and Q8_0 falls back to F16 for rows that are not whole blocks.
+// stay F32, and a quantized type falls back to F16 for rows that are not
+// whole blocks.
 func StorageType(typ TensorType, shape [2]int64) TensorType {
 	if shape[1] == 1 {
 		return TypeF32
 	}
-	if typ == TypeQ8_0 && shape[0]%Q8Block != 0 {
+	if typ.IsBlockQuant() && shape[0]%int64(typ.BlockSize()) != 0 {
 		return TypeF16
 	}
 	return typ

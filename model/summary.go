@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"strconv"
 
 	"github.com/lmscore/lmscore/gguf"
@@ -30,14 +31,27 @@ type Summary struct {
 
 	Tokenizer TokenizerSummary `json:"tokenizer"`
 
-	TensorCount int            `json:"tensor_count"`
-	TensorTypes map[string]int `json:"tensor_types"` // tensor count by type
-	TensorBytes int64          `json:"tensor_bytes"`
-	ParamCount  int64          `json:"param_count"`
-	FileBytes   int64          `json:"file_bytes"`
+	// FileType is general.file_type as llama.cpp names it (MOSTLY_Q4_K_M),
+	// empty when the file has none; it only describes the file: each
+	// tensor's own type is in Tensors.
+	FileType    string          `json:"file_type,omitempty"`
+	TensorCount int             `json:"tensor_count"`
+	TensorTypes map[string]int  `json:"tensor_types"` // tensor count by type
+	Tensors     []TensorSummary `json:"tensors"`
+	TensorBytes int64           `json:"tensor_bytes"`
+	ParamCount  int64           `json:"param_count"`
+	FileBytes   int64           `json:"file_bytes"`
 
 	Loadable bool   `json:"loadable"`
 	Problem  string `json:"problem,omitempty"`
+}
+
+// TensorSummary is one tensor of a Summary, in file order.
+type TensorSummary struct {
+	Name  string  `json:"name"`
+	Type  string  `json:"type"` // GGML's name: F32, Q4_K, IQ4_XS, ...
+	Shape []int64 `json:"shape"`
+	Bytes int64   `json:"bytes"`
 }
 
 // TokenizerSummary is the tokenizer part of a Summary; absent ids are null.
@@ -124,7 +138,12 @@ func Summarize(f *gguf.File) Summary {
 	}
 
 	s.TensorCount = len(f.Tensors)
+	if v, err := f.Int("general.file_type"); err == nil && v >= 0 && v <= math.MaxUint32 {
+		s.FileType = FileTypeName(uint32(v))
+	}
+	s.Tensors = make([]TensorSummary, 0, len(f.Tensors))
 	for _, ti := range f.Tensors {
+		s.Tensors = append(s.Tensors, TensorSummary{Name: ti.Name, Type: ti.Type.String(), Shape: ti.Dims, Bytes: ti.Size})
 		s.TensorTypes[ti.Type.String()]++
 		s.TensorBytes += ti.Size
 		s.ParamCount += ti.NumElements()

@@ -7,13 +7,35 @@ import (
 )
 
 // llama.cpp's llama_ftype values for general.file_type, which llama.cpp
-// only displays.
-var fileTypes = map[TensorType]uint32{TypeF32: 0, TypeF16: 1, TypeQ8_0: 7, TypeBF16: 32}
+// only displays: the one lmscore writes for a file of mostly this type (the
+// K-quants as their _M mixes).
+var fileTypes = map[TensorType]uint32{TypeF32: 0, TypeF16: 1, TypeQ4_0: 2, TypeQ4_1: 3, TypeQ8_0: 7, TypeQ5_0: 8,
+	TypeQ5_1: 9, TypeQ2_K: 10, TypeQ3_K: 12, TypeQ4_K: 15, TypeQ5_K: 17, TypeQ6_K: 18, TypeIQ4_NL: 25,
+	TypeIQ4_XS: 30, TypeBF16: 32}
+
+// fileTypeNames are llama.cpp's LLAMA_FTYPE names (gguf-py LlamaFileType).
+var fileTypeNames = map[uint32]string{0: "ALL_F32", 1: "MOSTLY_F16", 2: "MOSTLY_Q4_0", 3: "MOSTLY_Q4_1",
+	7: "MOSTLY_Q8_0", 8: "MOSTLY_Q5_0", 9: "MOSTLY_Q5_1", 10: "MOSTLY_Q2_K", 11: "MOSTLY_Q3_K_S",
+	12: "MOSTLY_Q3_K_M", 13: "MOSTLY_Q3_K_L", 14: "MOSTLY_Q4_K_S", 15: "MOSTLY_Q4_K_M", 16: "MOSTLY_Q5_K_S",
+	17: "MOSTLY_Q5_K_M", 18: "MOSTLY_Q6_K", 19: "MOSTLY_IQ2_XXS", 20: "MOSTLY_IQ2_XS", 21: "MOSTLY_Q2_K_S",
+	22: "MOSTLY_IQ3_XS", 23: "MOSTLY_IQ3_XXS", 24: "MOSTLY_IQ1_S", 25: "MOSTLY_IQ4_NL", 26: "MOSTLY_IQ3_S",
+	27: "MOSTLY_IQ3_M", 28: "MOSTLY_IQ2_S", 29: "MOSTLY_IQ2_M", 30: "MOSTLY_IQ4_XS", 31: "MOSTLY_IQ1_M",
+	32: "MOSTLY_BF16", 36: "MOSTLY_TQ1_0", 37: "MOSTLY_TQ2_0", 38: "MOSTLY_MXFP4_MOE", 39: "MOSTLY_NVFP4",
+	40: "MOSTLY_Q1_0", 1024: "GUESSED"}
+
+// FileTypeName is llama.cpp's name of a general.file_type value, such as
+// MOSTLY_Q4_K_M; "ftype(N)" for a number it does not name.
+func FileTypeName(v uint32) string {
+	if n, ok := fileTypeNames[v]; ok {
+		return n
+	}
+	return fmt.Sprintf("ftype(%d)", v)
+}
 
 // GGUFMetadata is the metadata lmscore writes for cfg, as llama.cpp's
 // converters write it: general.architecture, the hyperparameters under
 // "{arch}.", general.file_type for mainType (the type of most matrices) and,
-// for Q8_0, general.quantization_version.
+// for a quantized type, general.quantization_version.
 func GGUFMetadata(cfg Config, mainType TensorType) []gguf.KV {
 	var kvs []gguf.KV
 	set := func(key string, x any) {
@@ -46,7 +68,7 @@ func GGUFMetadata(cfg Config, mainType TensorType) []gguf.KV {
 		set(p+"attention.layer_norm_rms_epsilon", cfg.NormEps)
 	}
 	set("general.file_type", fileTypes[mainType])
-	if mainType == TypeQ8_0 {
+	if mainType.IsBlockQuant() {
 		set("general.quantization_version", uint32(2))
 	}
 	return kvs
@@ -72,7 +94,7 @@ func NewGGUFWriter(cfg Config, w *Weights) (*gguf.Writer, error) {
 		}
 	}
 	main := TypeF32
-	for _, t := range []TensorType{TypeF16, TypeBF16, TypeQ8_0} {
+	for _, t := range append([]TensorType{TypeF16, TypeBF16}, QuantTypes...) {
 		if count[t] > count[main] {
 			main = t
 		}

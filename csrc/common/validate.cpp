@@ -51,12 +51,36 @@ const char *const kRoleNames[LMSCORE_LAYER_ROLE_COUNT] = {
     "attn_q_norm.weight", "attn_k_norm.weight",
 };
 
-constexpr int kQ8Block = 32; // values per Q8_0 block
-
 } // namespace
 
 const char *layer_role_name(int role) {
     return role >= 0 && role < LMSCORE_LAYER_ROLE_COUNT ? kRoleNames[role] : "unknown role";
+}
+
+bool type_info(int32_t type, TypeInfo *out) {
+    switch (type) {
+    case LMSCORE_TYPE_F32: *out = {"F32", 1, 4}; return true;
+    case LMSCORE_TYPE_F16: *out = {"F16", 1, 2}; return true;
+    case LMSCORE_TYPE_BF16: *out = {"BF16", 1, 2}; return true;
+    case LMSCORE_TYPE_Q4_0: *out = {"Q4_0", 32, 18}; return true;
+    case LMSCORE_TYPE_Q4_1: *out = {"Q4_1", 32, 20}; return true;
+    case LMSCORE_TYPE_Q5_0: *out = {"Q5_0", 32, 22}; return true;
+    case LMSCORE_TYPE_Q5_1: *out = {"Q5_1", 32, 24}; return true;
+    case LMSCORE_TYPE_Q8_0: *out = {"Q8_0", 32, 34}; return true;
+    case LMSCORE_TYPE_Q2_K: *out = {"Q2_K", 256, 84}; return true;
+    case LMSCORE_TYPE_Q3_K: *out = {"Q3_K", 256, 110}; return true;
+    case LMSCORE_TYPE_Q4_K: *out = {"Q4_K", 256, 144}; return true;
+    case LMSCORE_TYPE_Q5_K: *out = {"Q5_K", 256, 176}; return true;
+    case LMSCORE_TYPE_Q6_K: *out = {"Q6_K", 256, 210}; return true;
+    case LMSCORE_TYPE_IQ4_NL: *out = {"IQ4_NL", 32, 18}; return true;
+    case LMSCORE_TYPE_IQ4_XS: *out = {"IQ4_XS", 256, 136}; return true;
+    }
+    return false;
+}
+
+const char *type_name(int32_t type) {
+    TypeInfo ti;
+    return type_info(type, &ti) ? ti.name : "unknown";
 }
 
 // ------------------------------------------------------------------ batch
@@ -249,16 +273,15 @@ lmscore_status check_tensor(const Report &bad, const lmscore_tensor &t, const ch
         if (required) return bad(kBad, "tensor %s: missing", name);
         return kOK;
     }
-    if (t.type != LMSCORE_TYPE_F32 && t.type != LMSCORE_TYPE_F16 && t.type != LMSCORE_TYPE_BF16 &&
-        t.type != LMSCORE_TYPE_Q8_0)
-        return bad(kUnsupported, "tensor %s: type %d not supported (want F32, F16, BF16 or Q8_0)", name,
-                   int(t.type));
+    TypeInfo ti;
+    if (!type_info(t.type, &ti))
+        return bad(kUnsupported, "tensor %s: type %d is not an lmscore_type", name, int(t.type));
     if (t.ne[0] != ne0 || t.ne[1] != ne1)
         return bad(kBad, "tensor %s: shape {%lld, %lld}, want {%lld, %lld}", name, (long long)t.ne[0],
                    (long long)t.ne[1], (long long)ne0, (long long)ne1);
-    if (t.type == LMSCORE_TYPE_Q8_0 && ne0 % kQ8Block != 0)
-        return bad(kBad, "tensor %s: type Q8_0 needs rows of a multiple of 32 values, got %lld", name,
-                   (long long)ne0);
+    if (ne0 % ti.block != 0)
+        return bad(kBad, "tensor %s: type %s needs rows of a multiple of %d values, got %lld", name, ti.name,
+                   ti.block, (long long)ne0);
     return kOK;
 }
 
@@ -330,6 +353,30 @@ lmscore_status validate_model_tensors(const lmscore_model_desc &d, char *msg, si
             if (!(f[i] > 0.0f) || !std::isfinite(f[i]))
                 return bad(kBad, "tensor rope_freqs.weight: value %lld is %g, want a positive number",
                            (long long)i, double(f[i]));
+    }
+    return kOK;
+}
+
+lmscore_status validate_model_types(const lmscore_model_desc &d, bool (*supported)(int32_t type),
+                                    const char *core, const char *list, char *msg, size_t cap) {
+    const Report bad(msg, cap, "");
+    auto check = [&](const lmscore_tensor &t, const char *name) -> lmscore_status {
+        if (t.data == nullptr || supported(t.type)) return kOK;
+        return bad(kUnsupported, "tensor %s: type %s not supported by the %s core (it reads %s)", name,
+                   type_name(t.type), core, list);
+    };
+    if (auto st = check(d.tok_embd, "token_embd.weight")) return st;
+    if (auto st = check(d.pos_embd, "position_embd.weight")) return st;
+    if (auto st = check(d.output_norm, "output_norm.weight")) return st;
+    if (auto st = check(d.output_norm_b, "output_norm.bias")) return st;
+    if (auto st = check(d.output, "output.weight")) return st;
+    char name[64];
+    for (int l = 0; l < d.n_layer; l++) {
+        const lmscore_tensor *t = d.layers + int64_t(l) * LMSCORE_LAYER_ROLE_COUNT;
+        for (int role = 0; role < LMSCORE_LAYER_ROLE_COUNT; role++) {
+            snprintf(name, sizeof name, "blk.%d.%s", l, kRoleNames[role]);
+            if (auto st = check(t[role], name)) return st;
+        }
     }
     return kOK;
 }

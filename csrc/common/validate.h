@@ -51,4 +51,20 @@ int32_t model_head_dim(const lmscore_model_desc &d);
 // The GGUF name of a layer role ("attn_k.weight"), for messages.
 const char *layer_role_name(int role);
 
+// A tensor type's GGML name and block: values per block (1 for F32, F16,
+// BF16) and bytes per block. False for a value that is not an lmscore_type.
+struct TypeInfo {
+    const char *name;
+    int block, bytes;
+};
+bool type_info(int32_t type, TypeInfo *out);
+const char *type_name(int32_t type); // "unknown" for a value lmscore.h lacks
+
+// validate_model_types: every tensor present has a type supported()
+// accepts; otherwise UNSUPPORTED naming the tensor, its type, the core and
+// list (the types it reads, for the message). For a core that reads only
+// some of lmscore_type; call after validate_model_tensors.
+lmscore_status validate_model_types(const lmscore_model_desc &d, bool (*supported)(int32_t type),
+                                    const char *core, const char *list, char *msg, size_t cap);
+
 } // namespace lmscore_common

@@ -2,51 +2,37 @@
 
 #include <algorithm>
 #include <cstring>
+#include <initializer_list>
 
 #include "../common/validate.h"
 #include "half.hpp"
 #include "ops.hpp"
+#include "quant.hpp"
 #include "validate.hpp"
 
 namespace lmscore {
 
 namespace {
 
-constexpr int kQ8Block = 32;
-constexpr int kQ8BlockBytes = 2 + kQ8Block; // fp16 scale, then 32 int8
-
 int64_t row_bytes(int32_t type, int64_t ne0) {
-    switch (type) {
-    case LMSCORE_TYPE_F32: return ne0 * 4;
-    case LMSCORE_TYPE_F16:
-    case LMSCORE_TYPE_BF16: return ne0 * 2;
-    case LMSCORE_TYPE_Q8_0: return ne0 / kQ8Block * kQ8BlockBytes;
-    }
-    return 0;
+    const BlockType *bt = block_type(type);
+    return bt == nullptr ? 0 : ne0 / bt->values * bt->bytes;
 }
 
-// convert_row writes row `row` of t (ne0 values) as fp32. Q8_0 values are
-// d * q with d an fp16: an exact product in fp32 (11 + 8 significant bits).
+// convert_row writes row `row` of t (ne0 values) as fp32, dequantizing as
+// quant.hpp does (F16, BF16 and Q8_0 values are exact in fp32).
 void convert_row(const lmscore_tensor &t, int64_t row, float *out) {
     const int64_t n = t.ne[0];
     const uint8_t *src = static_cast<const uint8_t *>(t.data) + row * row_bytes(t.type, n);
-    switch (t.type) {
-    case LMSCORE_TYPE_F32: std::memcpy(out, src, size_t(n) * 4); break;
-    case LMSCORE_TYPE_F16:
-        for (int64_t i = 0; i < n; i++) out[i] = fp16_to_fp32(load_u16(src + 2 * i));
-        break;
-    case LMSCORE_TYPE_BF16:
-        for (int64_t i = 0; i < n; i++) out[i] = bf16_to_fp32(load_u16(src + 2 * i));
-        break;
-    case LMSCORE_TYPE_Q8_0:
-        for (int64_t b = 0; b < n / kQ8Block; b++) {
-            const uint8_t *blk = src + b * kQ8BlockBytes;
-            const float d = fp16_to_fp32(load_u16(blk));
-            for (int i = 0; i < kQ8Block; i++)
-                out[b * kQ8Block + i] = d * float(static_cast<int8_t>(blk[2 + i]));
-        }
-        break;
-    }
+    dequant_range(*block_type(t.type), src, 0, n, out);
+}
+
+// quantized: whether a matrix made of these tensors (absent ones ignored)
+// keeps its blocks rather than being converted to fp32 panels.
+bool quantized(std::initializer_list<const lmscore_tensor *> parts) {
+    for (const lmscore_tensor *t : parts)
+        if (t->data != nullptr && is_block_quant(t->type)) return true;
+    return false;
 }
 
 // Loader converts tensors with the model's thread pool, rows in parallel.
@@ -72,8 +58,13 @@ class Loader {
         });
     }
 
-    // matrix packs the rows of t into dst starting at row `first`.
+    // matrix packs the rows of t into dst starting at row `first` (or, for
+    // a quantized dst, copies its blocks).
     void matrix(const lmscore_tensor &t, PackedMatrix &dst, int64_t first) {
+        if (dst.quantized()) {
+            dst.add_rows(t, first);
+            return;
+        }
         const int64_t n = t.ne[1];
         pool_.run(ceil_div(n, kChunk), [&](int64_t chunk, int thread) {
             float *tmp = rows_[thread].data();
@@ -119,7 +110,15 @@ void load_layer(Loader &ld, const Hparams &hp, const lmscore_tensor *t, LayerWei
     const int64_t e = hp.n_embd, nq = hp.n_q(), nkv = hp.n_kv(), ff = hp.n_ff;
     ld.vector(t[LMSCORE_LAYER_ATTN_NORM], lw.attn_norm);
     ld.vector(t[LMSCORE_LAYER_ATTN_NORM_B], lw.attn_norm_b);
-    lw.wqkv.init(hp.n_qkv(), e);
+    auto init = [](PackedMatrix &w, int64_t n, int64_t k, std::initializer_list<const lmscore_tensor *> parts) {
+        if (quantized(parts)) {
+            w.init_quantized(n, k);
+        } else {
+            w.init(n, k);
+        }
+    };
+    init(lw.wqkv, hp.n_qkv(), e,
+         {&t[LMSCORE_LAYER_WQKV], &t[LMSCORE_LAYER_WQ], &t[LMSCORE_LAYER_WK], &t[LMSCORE_LAYER_WV]});
     if (t[LMSCORE_LAYER_WQKV].data != nullptr) {
         ld.matrix(t[LMSCORE_LAYER_WQKV], lw.wqkv, 0);
         ld.bias_part(t[LMSCORE_LAYER_BQKV], lw.bqkv, hp.n_qkv(), 0);
@@ -133,12 +132,12 @@ void load_layer(Loader &ld, const Hparams &hp, const lmscore_tensor *t, LayerWei
     }
     ld.vector(t[LMSCORE_LAYER_ATTN_Q_NORM], lw.attn_q_norm);
     ld.vector(t[LMSCORE_LAYER_ATTN_K_NORM], lw.attn_k_norm);
-    lw.wo.init(e, nq);
+    init(lw.wo, e, nq, {&t[LMSCORE_LAYER_WO]});
     ld.matrix(t[LMSCORE_LAYER_WO], lw.wo, 0);
     ld.vector(t[LMSCORE_LAYER_BO], lw.bo);
     ld.vector(t[LMSCORE_LAYER_FFN_NORM], lw.ffn_norm);
     ld.vector(t[LMSCORE_LAYER_FFN_NORM_B], lw.ffn_norm_b);
-    lw.ffn_in.init(hp.n_ffn_in(), e);
+    init(lw.ffn_in, hp.n_ffn_in(), e, {&t[LMSCORE_LAYER_FFN_GATE], &t[LMSCORE_LAYER_FFN_UP]});
     if (hp.gated_ffn()) {
         ld.matrix(t[LMSCORE_LAYER_FFN_GATE], lw.ffn_in, 0);
         ld.matrix(t[LMSCORE_LAYER_FFN_UP], lw.ffn_in, ff);
@@ -147,7 +146,7 @@ void load_layer(Loader &ld, const Hparams &hp, const lmscore_tensor *t, LayerWei
         ld.matrix(t[LMSCORE_LAYER_FFN_UP], lw.ffn_in, 0);
         ld.vector(t[LMSCORE_LAYER_FFN_UP_B], lw.ffn_in_b);
     }
-    lw.ffn_down.init(e, ff);
+    init(lw.ffn_down, e, ff, {&t[LMSCORE_LAYER_FFN_DOWN]});
     ld.matrix(t[LMSCORE_LAYER_FFN_DOWN], lw.ffn_down, 0);
     ld.vector(t[LMSCORE_LAYER_FFN_DOWN_B], lw.ffn_down_b);
 }
@@ -169,10 +168,21 @@ std::unique_ptr<lmscore_model> load_model(const lmscore_model_desc &d,
     m->pool = std::make_unique<ThreadPool>(params.n_threads);
 
     Loader ld(*m->pool, std::max<int64_t>({hp.n_embd, hp.n_ff, hp.n_qkv()}));
-    m->output.init(hp.n_vocab, hp.n_embd);
+    const lmscore_tensor &out_w = d.output.data != nullptr ? d.output : d.tok_embd;
+    if (quantized({&out_w})) {
+        m->output.init_quantized(hp.n_vocab, hp.n_embd);
+    } else {
+        m->output.init(hp.n_vocab, hp.n_embd);
+    }
     if (d.output.data != nullptr) {
         ld.matrix(d.output, m->output, 0);
-        ld.rows(d.tok_embd, m->tok_embd);
+        if (quantized({&d.tok_embd})) {
+            // Rows stay blocks; embed() dequantizes the one it needs.
+            m->tok_embd_q.init_quantized(hp.n_vocab, hp.n_embd);
+            m->tok_embd_q.add_rows(d.tok_embd, 0);
+        } else {
+            ld.rows(d.tok_embd, m->tok_embd);
+        }
     } else {
         // Tied: the embedding rows are read back from the packed output.
         ld.matrix(d.tok_embd, m->output, 0);
@@ -194,7 +204,9 @@ std::unique_ptr<lmscore_model> load_model(const lmscore_model_desc &d,
 } // namespace lmscore
 
 void lmscore_model::embed(int32_t id, float *out) const {
-    if (!tok_embd.empty()) {
+    if (!tok_embd_q.empty()) {
+        tok_embd_q.get_row(id, out);
+    } else if (!tok_embd.empty()) {
         std::memcpy(out, tok_embd.data() + int64_t(id) * hp.n_embd, sizeof(float) * size_t(hp.n_embd));
     } else {
         output.get_row(id, out);

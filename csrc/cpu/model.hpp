@@ -1,6 +1,8 @@
 // The model as the CPU core holds it: hyperparameters, and every weight
-// converted to fp32 at load (F16, BF16 and Q8_0 dequantized), matrices
-// packed for the GEMM micro-kernel. Nothing points into the caller's data.
+// converted to fp32 at load (F16 and BF16 widened), matrices packed for the
+// GEMM micro-kernel, except that a matrix with quantized parts keeps its
+// blocks (copied) and is dequantized panel by panel in the GEMM.
+// Nothing points into the caller's data.
 #pragma once
 
 #include <memory>
@@ -53,7 +55,8 @@ struct lmscore_model {
     // Steps on one model share its thread pool, so they take turns.
     std::mutex run_mu;
 
-    lmscore::Vector tok_embd; // n_vocab x n_embd rows; empty when tied to output
+    lmscore::Vector tok_embd; // n_vocab x n_embd rows; empty when tied to output or quantized
+    lmscore::PackedMatrix tok_embd_q; // a quantized untied embedding, kept as blocks
     lmscore::Vector pos_embd; // n_ctx_train x n_embd, gpt2
     lmscore::Vector output_norm, output_norm_b;
     // RoPE's per-pair frequencies, rope_freqs applied (rope_inv_freq);

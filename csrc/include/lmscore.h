@@ -76,12 +76,27 @@ typedef enum lmscore_rope_type {
     LMSCORE_ROPE_TYPE_NEOX = 2, /* rotate (i, i + d/2): llama.cpp LLAMA_ROPE_TYPE_NEOX */
 } lmscore_rope_type;
 
-/* Tensor element types, numbered as GGML numbers them. */
+/* Tensor element types, numbered as GGML numbers them. The quantized types
+ * are GGML's blocks (ggml-common.h), a row being whole blocks of 32 (legacy,
+ * IQ4_NL) or 256 (K-quants, IQ4_XS) values; a weight is its dequantized
+ * value, computed in fp32 as GGML's dequantize_row_* does. The CPU core reads
+ * every type here; the CUDA core F32, F16, BF16 and Q8_0 (UNSUPPORTED else). */
 typedef enum lmscore_type {
-    LMSCORE_TYPE_F32  = 0,
-    LMSCORE_TYPE_F16  = 1,
-    LMSCORE_TYPE_Q8_0 = 8,  /* blocks of 32: fp16 scale d, then 32 int8 q; value = d * q */
-    LMSCORE_TYPE_BF16 = 30,
+    LMSCORE_TYPE_F32    = 0,
+    LMSCORE_TYPE_F16    = 1,
+    LMSCORE_TYPE_Q4_0   = 2,  /* 32: fp16 d, 16 bytes of nibbles; d * (q - 8) */
+    LMSCORE_TYPE_Q4_1   = 3,  /* 32: fp16 d, fp16 m, nibbles; d * q + m */
+    LMSCORE_TYPE_Q5_0   = 6,  /* 32: fp16 d, 32 fifth bits, nibbles; d * (q - 16) */
+    LMSCORE_TYPE_Q5_1   = 7,  /* 32: fp16 d, fp16 m, fifth bits, nibbles; d * q + m */
+    LMSCORE_TYPE_Q8_0   = 8,  /* 32: fp16 scale d, then 32 int8 q; value = d * q */
+    LMSCORE_TYPE_Q2_K   = 10, /* 256: 4-bit scales/mins per 16, 2-bit q, fp16 d, dmin */
+    LMSCORE_TYPE_Q3_K   = 11, /* 256: high bits, 2-bit q, 6-bit scales per 16, fp16 d */
+    LMSCORE_TYPE_Q4_K   = 12, /* 256: fp16 d, dmin, 6-bit scales/mins per 32, nibbles */
+    LMSCORE_TYPE_Q5_K   = 13, /* 256: as Q4_K plus fifth bits */
+    LMSCORE_TYPE_Q6_K   = 14, /* 256: low nibbles, high pairs, int8 scales per 16, fp16 d */
+    LMSCORE_TYPE_IQ4_NL = 20, /* 32: fp16 d, nibbles indexing a fixed table of 16 int8 */
+    LMSCORE_TYPE_IQ4_XS = 23, /* 256: fp16 d, 6-bit scales per 32, IQ4_NL nibbles */
+    LMSCORE_TYPE_BF16   = 30,
 } lmscore_type;
 
 typedef struct lmscore_tensor {
