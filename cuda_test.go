@@ -91,7 +91,7 @@ func TestCUDAAgainstCPU(t *testing.T) {
 		vocab   int
 	}
 	var models []named
-	for _, arch := range []model.Arch{model.ArchLlama, model.ArchQwen2, model.ArchGPT2} {
+	for _, arch := range []model.Arch{model.ArchLlama, model.ArchQwen2, model.ArchGPT2, model.ArchQwen3} {
 		models = append(models, named{arch.String(), testmodel.Must(testmodel.Options{Arch: arch, Seed: 21,
 			NLayer: 2, NEmbd: 128, NHead: 4, NVocab: 300, NCtx: 256}), 300})
 	}

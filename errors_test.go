@@ -116,7 +116,7 @@ func TestErrUnsupportedArch(t *testing.T) {
 		assert.ErrorIs(t, err, ErrUnsupportedArch)
 		assert.ErrorIs(t, err, ErrUnsupported)
 		assert.NotErrorIs(t, err, ErrUnsupportedType)
-		assert.ErrorContains(t, err, `unsupported architecture "mamba" (lmscore supports llama, qwen2 and gpt2)`)
+		assert.ErrorContains(t, err, `unsupported architecture "mamba" (lmscore supports llama, qwen2, qwen3 and gpt2)`)
 	}
 }
 

@@ -81,7 +81,7 @@ func requireBitwise(t *testing.T, want, got []Result, what string) {
 }
 
 func TestMetamorphicCPU(t *testing.T) {
-	for _, arch := range []model.Arch{model.ArchLlama, model.ArchQwen2, model.ArchGPT2} {
+	for _, arch := range []model.Arch{model.ArchLlama, model.ArchQwen2, model.ArchGPT2, model.ArchQwen3} {
 		t.Run(arch.String(), func(t *testing.T) {
 			weights := testmodel.Must(testmodel.Options{Arch: arch, Seed: 5, NVocab: 97, NCtx: 128})
 			reqs := randomRequests(uint64(arch), 97, 60)

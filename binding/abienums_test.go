@@ -34,6 +34,7 @@ var goMirrors = []goMirror{
 	{"LMSCORE_ARCH_LLAMA", "model.ArchLlama", int64(model.ArchLlama)},
 	{"LMSCORE_ARCH_QWEN2", "model.ArchQwen2", int64(model.ArchQwen2)},
 	{"LMSCORE_ARCH_GPT2", "model.ArchGPT2", int64(model.ArchGPT2)},
+	{"LMSCORE_ARCH_QWEN3", "model.ArchQwen3", int64(model.ArchQwen3)},
 
 	{"LMSCORE_ROPE_TYPE_NONE", "model.RopeNone", int64(model.RopeNone)},
 	{"LMSCORE_ROPE_TYPE_NORM", "model.RopeNorm", int64(model.RopeNorm)},
@@ -78,6 +79,8 @@ var goMirrors = []goMirror{
 	{"LMSCORE_LAYER_FFN_UP_B", "model.FFNUpB", int64(model.FFNUpB)},
 	{"LMSCORE_LAYER_FFN_DOWN", "model.FFNDown", int64(model.FFNDown)},
 	{"LMSCORE_LAYER_FFN_DOWN_B", "model.FFNDownB", int64(model.FFNDownB)},
+	{"LMSCORE_LAYER_ATTN_Q_NORM", "model.AttnQNorm", int64(model.AttnQNorm)},
+	{"LMSCORE_LAYER_ATTN_K_NORM", "model.AttnKNorm", int64(model.AttnKNorm)},
 	{"LMSCORE_LAYER_ROLE_COUNT", "model.LayerRoleCount", int64(model.LayerRoleCount)},
 
 	{"LMSCORE_PRECISION_FP32", "binding.PrecisionFP32", int64(PrecisionFP32)},

@@ -117,6 +117,7 @@ func open(be *backend, m *model.Model, params C.lmscore_backend_params) (*Model,
 	desc.n_layer = C.int32_t(cfg.NLayer)
 	desc.n_head = C.int32_t(clampInt32(cfg.NHead))
 	desc.n_head_kv = C.int32_t(clampInt32(cfg.NHeadKV))
+	desc.head_dim = C.int32_t(clampInt32(cfg.NEmbdHead))
 	desc.n_ff = C.int32_t(clampInt32(cfg.NFF))
 	desc.n_ctx_train = C.int32_t(clampInt32(cfg.NCtxTrain))
 	desc.rope_type = C.int32_t(cfg.RopeType)

@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "b59497769feb85ab3d6dc8ef92d4d820ae2e5c9f7cc2df4aa4b368e05fe513f2"
+const csrcHash = "45d7fbaa576135908ce66891afcb7c56bb9c6f4a01790dd3b37743e870179436"

@@ -16,11 +16,12 @@ import (
 
 // HF converts a Hugging Face folder (config.json, model.safetensors or
 // shards listed by model.safetensors.index.json, and a tokenizer) of a
-// LlamaForCausalLM, Qwen2ForCausalLM or GPT2LMHeadModel to GGUF.
+// LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM or GPT2LMHeadModel
+// to GGUF.
 //
 // Layouts follow llama.cpp's convert_hf_to_gguf.py: Llama's q and k rows
 // are permuted from Hugging Face's rotate-half order back to consecutive
-// RoPE pairs (Qwen2 keeps rotate-half: its RoPE type is NEOX); GPT-2's
+// RoPE pairs (Qwen2 and Qwen3 keep rotate-half: their RoPE type is NEOX); GPT-2's
 // Conv1D weights, stored (in, out), are transposed to nn.Linear's (out,
 // in). Tensors are read, converted and written one at a time.
 func HF(dir, outPath string, opts Options) error {
@@ -222,9 +223,10 @@ func hfTensorName(a model.Arch, name string) (gname string, how transform, skip 
 		"self_attn.q_proj.bias": model.BQ, "self_attn.k_proj.bias": model.BK, "self_attn.v_proj.bias": model.BV,
 		"self_attn.o_proj.weight": model.WO, "post_attention_layernorm.weight": model.FFNNorm,
 		"mlp.gate_proj.weight": model.FFNGate, "mlp.up_proj.weight": model.FFNUp, "mlp.down_proj.weight": model.FFNDown,
+		"self_attn.q_norm.weight": model.AttnQNorm, "self_attn.k_norm.weight": model.AttnKNorm,
 	}
 	role, ok := roles[rest]
-	if !ok {
+	if !ok || (role == model.AttnQNorm || role == model.AttnKNorm) && a != model.ArchQwen3 {
 		return "", 0, false, false
 	}
 	how = asIs

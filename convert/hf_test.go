@@ -446,7 +446,7 @@ func TestHFErrors(t *testing.T) {
 		make setup
 		want string
 	}{
-		{"unsupported architecture", editConfig("architectures", []string{"MambaForCausalLM"}), `unsupported architecture "MambaForCausalLM" (lmscore converts LlamaForCausalLM, Qwen2ForCausalLM and GPT2LMHeadModel)`},
+		{"unsupported architecture", editConfig("architectures", []string{"MambaForCausalLM"}), `unsupported architecture "MambaForCausalLM" (lmscore converts LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM and GPT2LMHeadModel)`},
 		{"missing hidden size", editConfig("hidden_size", nil), `config.json: missing "hidden_size"`},
 		{"rope scaling", editConfig("rope_scaling", map[string]any{"type": "linear", "factor": 2}), `rope_scaling.type "linear" is not supported (lmscore converts "default" and "llama3" (Llama 3.1, 3.2, 3.3))`},
 		{"activation", editConfig("hidden_act", "gelu"), `hidden_act "gelu" is not supported (want silu)`},

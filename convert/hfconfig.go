@@ -19,7 +19,7 @@ type hfConfig struct {
 	Architectures []string `json:"architectures"`
 	ModelType     string   `json:"model_type"`
 
-	// Llama and Qwen2.
+	// Llama, Qwen2 and Qwen3.
 	HiddenSize            *int            `json:"hidden_size"`
 	IntermediateSize      *int            `json:"intermediate_size"`
 	NumHiddenLayers       *int            `json:"num_hidden_layers"`
@@ -136,6 +136,7 @@ var hfArchs = map[string]model.Arch{
 	"LlamaForCausalLM": model.ArchLlama,
 	"Qwen2ForCausalLM": model.ArchQwen2,
 	"GPT2LMHeadModel":  model.ArchGPT2,
+	"Qwen3ForCausalLM": model.ArchQwen3,
 }
 
 func readHFConfig(path string) (*hfConfig, error) {
@@ -152,11 +153,11 @@ func readHFConfig(path string) (*hfConfig, error) {
 
 func (c *hfConfig) arch(path string) (model.Arch, error) {
 	if len(c.Architectures) != 1 {
-		return 0, fmt.Errorf("convert: %s: \"architectures\" is %q, want one of LlamaForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel", path, c.Architectures)
+		return 0, fmt.Errorf("convert: %s: \"architectures\" is %q, want one of LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GPT2LMHeadModel", path, c.Architectures)
 	}
 	a, ok := hfArchs[c.Architectures[0]]
 	if !ok {
-		return 0, fmt.Errorf("convert: %s: unsupported architecture %q (lmscore converts LlamaForCausalLM, Qwen2ForCausalLM and GPT2LMHeadModel)", path, c.Architectures[0])
+		return 0, fmt.Errorf("convert: %s: unsupported architecture %q (lmscore converts LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM and GPT2LMHeadModel)", path, c.Architectures[0])
 	}
 	return a, nil
 }
@@ -246,7 +247,7 @@ func (c *hfConfig) modelConfig(path string) (model.Config, error) {
 		if c.NumKeyValueHeads != nil {
 			cfg.NHeadKV = *c.NumKeyValueHeads
 		}
-		cfg.NormEps = 1e-6 // LlamaConfig and Qwen2Config default
+		cfg.NormEps = 1e-6 // the LlamaConfig, Qwen2Config and Qwen3Config default
 		if c.RMSNormEps != nil {
 			cfg.NormEps = float32(*c.RMSNormEps)
 		}
@@ -266,17 +267,20 @@ func (c *hfConfig) modelConfig(path string) (model.Config, error) {
 			}
 		}
 		cfg.RopeType = model.RopeNorm
-		if a == model.ArchQwen2 {
+		if a == model.ArchQwen2 || a == model.ArchQwen3 {
 			cfg.RopeType = model.RopeNeox
 		}
+		// Qwen3 sets head_dim (128 with hidden_size 1024 and 16 heads);
+		// transformers' Llama and Qwen2 take it too. Equal to
+		// hidden_size/heads it is the default, spelled out.
 		if c.HeadDim != nil && cfg.NHead > 0 && *c.HeadDim*cfg.NHead != cfg.NEmbd {
-			return fail("head_dim %d × %d heads differs from hidden_size %d; lmscore does not support that", *c.HeadDim, cfg.NHead, cfg.NEmbd)
+			cfg.NEmbdHead = *c.HeadDim
 		}
 		if c.HiddenAct != nil && *c.HiddenAct != "silu" {
 			return fail("hidden_act %q is not supported (want silu)", *c.HiddenAct)
 		}
-		if a == model.ArchLlama && c.AttentionBias != nil && *c.AttentionBias {
-			return fail("attention_bias is not supported for llama")
+		if a != model.ArchQwen2 && c.AttentionBias != nil && *c.AttentionBias {
+			return fail("attention_bias is not supported for %s", a)
 		}
 		if c.MLPBias != nil && *c.MLPBias {
 			return fail("mlp_bias is not supported")
@@ -313,7 +317,7 @@ func tokenizerHints(hc *hfConfig, arch model.Arch) *tokenizer.HFModelHints {
 		PAD:                tokenID(hc.PadTokenID),
 	}
 	switch arch {
-	case model.ArchQwen2:
+	case model.ArchQwen2, model.ArchQwen3:
 		h.Pre = "qwen2"
 	case model.ArchLlama:
 		h.Pre = "llama-bpe"

@@ -99,6 +99,7 @@ struct LayerWeights {
     float *attn_norm = nullptr, *attn_norm_b = nullptr;
     void *wqkv = nullptr; // (q_dim + 2*kv_dim, n_embd): llama's q, k, v stacked into one GEMM
     float *bqkv = nullptr;
+    float *attn_q_norm = nullptr, *attn_k_norm = nullptr; // (head_dim) each, qwen3
     void *wo = nullptr;
     float *bo = nullptr;
     float *ffn_norm = nullptr, *ffn_norm_b = nullptr;

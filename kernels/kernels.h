@@ -70,6 +70,13 @@ cudaError_t norm(NormKind kind, const float *x, const int32_t *rows, int n_rows,
                  const float *w, const float *b, float eps, void *out, DType dtype,
                  cudaStream_t stream);
 
+// Per-head RMSNorm in place, in fp32 (qwen3's q and k norms, on the qkv
+// GEMM's output before RoPE). x is (n_tokens, row_stride) fp32; in each row,
+// the n_heads heads of head_dim values from column col0 on become
+// x / sqrt(mean(x^2) + eps) * w, w (head_dim) shared by the heads.
+cudaError_t head_rms_norm(float *x, int n_tokens, int row_stride, int col0, int n_heads, int head_dim,
+                          const float *w, float eps, cudaStream_t stream);
+
 // ---------------------------------------------------- rope and KV writing
 
 enum class RopeKind : int { None = 0, Norm = 1, Neox = 2 }; // as lmscore_rope_type

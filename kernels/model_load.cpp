@@ -151,16 +151,27 @@ class Loader {
 };
 
 // What the CUDA core adds to the shared checks: the head sizes its
-// attention kernel is built for, and its two precisions. Run between
-// validate_model_hparams and validate_model_tensors.
+// attention kernel is built for, its two precisions, and q/k head norms
+// only without q/k biases (rope_kv_write adds the biases after the norms
+// ran). Run between validate_model_hparams and validate_model_tensors.
 lmscore_status check_cuda_limits(const lmscore_model_desc &d, const lmscore_backend_params &params) {
-    const int head_dim = d.n_embd / d.n_head;
+    const int head_dim = lmscore_common::model_head_dim(d);
     if (!lmscore_cuda::attention_supports_head_dim(head_dim))
         return fail(LMSCORE_STATUS_UNSUPPORTED,
                     "model: head_dim %d is not built into the CUDA attention kernel (8, 16, 32, 48, 64, 80, 96, 128, 256)",
                     head_dim);
     if (params.precision != LMSCORE_PRECISION_FP32 && params.precision != LMSCORE_PRECISION_BF16)
         return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "params: unknown precision %d", params.precision);
+    for (int l = 0; d.layers && l < d.n_layer; ++l) {
+        const lmscore_tensor *t = d.layers + (size_t)l * LMSCORE_LAYER_ROLE_COUNT;
+        const bool qk_norm = t[LMSCORE_LAYER_ATTN_Q_NORM].data || t[LMSCORE_LAYER_ATTN_K_NORM].data;
+        const bool qk_bias = t[LMSCORE_LAYER_BQ].data || t[LMSCORE_LAYER_BK].data || t[LMSCORE_LAYER_BQKV].data;
+        if (qk_norm && qk_bias)
+            return fail(LMSCORE_STATUS_UNSUPPORTED,
+                        "model: layer %d has q/k head norms and q/k biases; the CUDA core applies the norms only "
+                        "to unbiased q and k",
+                        l);
+    }
     return LMSCORE_STATUS_OK;
 }
 
@@ -217,6 +228,8 @@ lmscore_status load_layers(lmscore_model *m, const lmscore_model_desc &d, Loader
             const std::string bn[3] = {name(LMSCORE_LAYER_BQ), name(LMSCORE_LAYER_BK), name(LMSCORE_LAYER_BV)};
             TRY(ld.stacked_bias(bs, bn, rows, 3, &w.bqkv));
         }
+        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_Q_NORM], name(LMSCORE_LAYER_ATTN_Q_NORM), m->head_dim, &w.attn_q_norm));
+        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_K_NORM], name(LMSCORE_LAYER_ATTN_K_NORM), m->head_dim, &w.attn_k_norm));
         if (m->gated_ffn) {
             const lmscore_tensor *ffn[2] = {&t[LMSCORE_LAYER_FFN_GATE], &t[LMSCORE_LAYER_FFN_UP]};
             const std::string fn[2] = {name(LMSCORE_LAYER_FFN_GATE), name(LMSCORE_LAYER_FFN_UP)};
@@ -286,7 +299,7 @@ LMSCORE_API lmscore_status lmscore_model_load(const lmscore_model_desc *desc, lm
     m->hp.layers = nullptr;
     m->device = params.device;
     m->dtype = params.precision == LMSCORE_PRECISION_FP32 ? DType::F32 : DType::BF16;
-    m->head_dim = desc->n_embd / desc->n_head;
+    m->head_dim = lmscore_common::model_head_dim(*desc);
     m->q_dim = desc->n_head * m->head_dim;
     m->kv_dim = desc->n_head_kv * m->head_dim;
     m->qkv_dim = m->q_dim + 2 * m->kv_dim;

@@ -1,4 +1,5 @@
-// norm.cu — RMSNorm and LayerNorm in fp32, optionally over a gathered set of rows.
+// norm.cu — RMSNorm and LayerNorm in fp32, optionally over a gathered set of
+// rows; and RMSNorm of each attention head in place.
 #include "device_util.cuh"
 
 namespace lmscore_cuda {
@@ -37,7 +38,34 @@ norm_kernel(NormKind kind, const float *x, const int32_t *rows, int n, const flo
     }
 }
 
+// One warp per head: a head is at most a few hundred values, too few to
+// keep a block of norm_kernel's size busy.
+constexpr int kHeadNormWarps = 4;
+
+__global__ void __launch_bounds__(kHeadNormWarps * 32)
+head_rms_norm_kernel(float *x, int n_rows, int row_stride, int col0, int n_heads, int head_dim, const float *w,
+                     float eps) {
+    const int r = blockIdx.x * kHeadNormWarps + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (r >= n_rows) return;
+    float *v = x + (int64_t)(r / n_heads) * row_stride + col0 + (int64_t)(r % n_heads) * head_dim;
+    float ss = 0.f;
+    for (int e = lane; e < head_dim; e += 32) ss += v[e] * v[e];
+    const float inv = rsqrtf(warp_sum(ss) / (float)head_dim + eps);
+    for (int e = lane; e < head_dim; e += 32) v[e] = v[e] * inv * w[e];
+}
+
 } // namespace
+
+cudaError_t head_rms_norm(float *x, int n_tokens, int row_stride, int col0, int n_heads, int head_dim,
+                          const float *w, float eps, cudaStream_t stream) {
+    const int64_t n_rows = (int64_t)n_tokens * n_heads;
+    if (n_rows == 0) return cudaSuccess;
+    if (n_rows > INT32_MAX) return cudaErrorInvalidValue;
+    const unsigned blocks = (unsigned)((n_rows + kHeadNormWarps - 1) / kHeadNormWarps);
+    head_rms_norm_kernel<<<blocks, kHeadNormWarps * 32, 0, stream>>>(x, (int)n_rows, row_stride, col0, n_heads,
+                                                                    head_dim, w, eps);
+    return cudaGetLastError();
+}
 
 cudaError_t norm(NormKind kind, const float *x, const int32_t *rows, int n_rows, int n,
                  const float *w, const float *b, float eps, void *out, DType dtype,

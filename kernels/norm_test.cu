@@ -1,5 +1,5 @@
 // norm_test.cu — norm.cu (RMSNorm and LayerNorm, optionally over gathered
-// rows) against a float64 reference, and its timing.
+// rows; per-head RMSNorm in place) against a float64 reference, and its timing.
 #include "kernel_test.h"
 
 using namespace lmscore_cuda;
@@ -22,6 +22,41 @@ static std::vector<double> norm_ref(NormKind kind, const std::vector<float> &x, 
         for (int e = 0; e < n; ++e) ref[(size_t)i * n + e] = (xr[e] - mean) * inv * w[e] + (b ? (*b)[e] : 0.0);
     }
     return ref;
+}
+
+// head_rms_norm on rows laid out as the qkv GEMM writes them: q heads, k
+// heads, v heads. Only the normed heads may change; v stays bit for bit.
+static void head_norm_check(Rng &rng) {
+    for (int head_dim : {32, 64, 72, 128, 256}) {
+        const int n_tokens = 37, n_head = 4, n_head_kv = 2;
+        const int q_dim = n_head * head_dim, kv_dim = n_head_kv * head_dim, stride = q_dim + 2 * kv_dim;
+        std::vector<float> x = randn(rng, (size_t)n_tokens * stride, 3.f);
+        const std::vector<float> wq = randn(rng, head_dim, 0.5f), wk = randn(rng, head_dim, 0.5f);
+        const float eps = 1e-6f;
+        Buf dx(x, DType::F32), dwq(wq, DType::F32), dwk(wk, DType::F32);
+        CUDA_OK(head_rms_norm(dx.as<float>(), n_tokens, stride, 0, n_head, head_dim, dwq.as<float>(), eps, 0));
+        CUDA_OK(head_rms_norm(dx.as<float>(), n_tokens, stride, q_dim, n_head_kv, head_dim, dwk.as<float>(), eps, 0));
+        sync_check("head_rms_norm");
+        std::vector<double> ref(x.begin(), x.end());
+        for (int t = 0; t < n_tokens; ++t)
+            for (int h = 0; h < n_head + n_head_kv; ++h) {
+                double *v = &ref[(size_t)t * stride + (size_t)h * head_dim];
+                const std::vector<float> &w = h < n_head ? wq : wk;
+                double ss = 0;
+                for (int e = 0; e < head_dim; ++e) ss += v[e] * v[e];
+                const double inv = 1.0 / sqrt(ss / head_dim + eps);
+                for (int e = 0; e < head_dim; ++e) v[e] = v[e] * inv * w[e];
+            }
+        const std::vector<float> got = dx.download();
+        bool v_same = true;
+        for (int t = 0; t < n_tokens; ++t)
+            for (int j = q_dim + kv_dim; j < stride; ++j)
+                v_same = v_same && got[(size_t)t * stride + j] == x[(size_t)t * stride + j];
+        char name[96];
+        snprintf(name, sizeof name, "head_rms_norm head_dim=%d", head_dim);
+        R.check(v_same, name, "%s", v_same ? "v columns untouched" : "v columns changed");
+        R.err(name, compare(got, ref), tolerance(DType::F32, head_dim));
+    }
 }
 
 void norm_check(Rng &rng) {
@@ -51,6 +86,7 @@ void norm_check(Rng &rng) {
                     // taken at its sequential length n as a bound.
                     R.err(name, compare(out.download(), ref), tolerance(t, n));
                 }
+    head_norm_check(rng);
 }
 
 // A Llama-3.2-1B step's RMSNorm: 8192 rows of 2048, bf16 out.

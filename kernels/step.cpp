@@ -391,6 +391,14 @@ class StepRunner {
                   "attn norm");
             check(lmscore_cuda::gemm(g, s_->gemm_qkv, w.wqkv, s_->hn, s_->qkv, n),
                   "qkv gemm");
+            if (w.attn_q_norm)
+                check(lmscore_cuda::head_rms_norm(s_->qkv, n, m_->qkv_dim, 0, m_->hp.n_head, m_->head_dim,
+                                                  w.attn_q_norm, eps, st),
+                      "q head norm");
+            if (w.attn_k_norm)
+                check(lmscore_cuda::head_rms_norm(s_->qkv, n, m_->qkv_dim, m_->q_dim, m_->hp.n_head_kv,
+                                                  m_->head_dim, w.attn_k_norm, eps, st),
+                      "k head norm");
 
             lmscore_cuda::RopeKVParams rp{};
             rp.qkv = s_->qkv;

@@ -17,16 +17,19 @@ func ParseArch(name string) (Arch, error) {
 		return ArchQwen2, nil
 	case "gpt2":
 		return ArchGPT2, nil
+	case "qwen3":
+		return ArchQwen3, nil
 	}
-	return 0, unsupported(ErrUnsupportedArch, "unsupported architecture %q (lmscore supports llama, qwen2 and gpt2)", name)
+	return 0, unsupported(ErrUnsupportedArch, "unsupported architecture %q (lmscore supports llama, qwen2, qwen3 and gpt2)", name)
 }
 
 // archRope is the RoPE each architecture uses, as llama.cpp assigns it.
-var archRope = map[Arch]RopeType{ArchLlama: RopeNorm, ArchQwen2: RopeNeox, ArchGPT2: RopeNone}
+var archRope = map[Arch]RopeType{ArchLlama: RopeNorm, ArchQwen2: RopeNeox, ArchGPT2: RopeNone, ArchQwen3: RopeNeox}
 
 // Validate checks that the hyperparameters describe a model the cores can
-// run: positive sizes that fit the C ABI's int32, whole heads, and the RoPE
-// type of the architecture.
+// run: positive sizes that fit the C ABI's int32, whole heads (or an
+// explicit head width, which all but gpt2 may have), and the RoPE type of
+// the architecture.
 func (c Config) Validate() error {
 	rope, ok := archRope[c.Arch]
 	if !ok {
@@ -41,8 +44,15 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%s is %d, want 1 to %d", f.name, f.v, math.MaxInt32)
 		}
 	}
-	if c.NEmbd%c.NHead != 0 {
+	switch {
+	case c.NEmbdHead < 0 || c.NEmbdHead > math.MaxInt32:
+		return fmt.Errorf("head_dim is %d, want 1 to %d (or 0 for n_embd/n_head)", c.NEmbdHead, math.MaxInt32)
+	case c.NEmbdHead == 0 && c.NEmbd%c.NHead != 0:
 		return fmt.Errorf("n_embd %d is not a multiple of n_head %d", c.NEmbd, c.NHead)
+	case c.Arch == ArchGPT2 && c.NEmbdHead != 0 && c.NEmbdHead*c.NHead != c.NEmbd:
+		return fmt.Errorf("gpt2 has no head width of its own: head_dim %d × n_head %d differs from n_embd %d", c.NEmbdHead, c.NHead, c.NEmbd)
+	case int64(c.NHead+2*c.NHeadKV)*int64(c.HeadDim()) > math.MaxInt32:
+		return fmt.Errorf("(n_head + 2·n_head_kv) × head_dim = (%d + 2·%d) × %d exceeds %d", c.NHead, c.NHeadKV, c.HeadDim(), math.MaxInt32)
 	}
 	if c.NHead%c.NHeadKV != 0 {
 		return fmt.Errorf("n_head %d is not a multiple of n_head_kv %d", c.NHead, c.NHeadKV)
@@ -71,8 +81,9 @@ func (c Config) Validate() error {
 // The vocabulary size comes from token_embd.weight, which every model file
 // has; a tokenizer or {arch}.vocab_size that disagrees with it is an error.
 // Features lmscore does not implement (RoPE scaling, a partial rotary
-// dimension, a head width other than n_embd/n_head) are refused rather than
-// silently ignored.
+// dimension, keys and values of different widths) are refused rather than
+// silently ignored. attention.key_length, the head width, may differ from
+// n_embd/n_head (Qwen3's does), but not for gpt2.
 func ConfigFromGGUF(f *gguf.File) (Config, error) {
 	var c Config
 	archName, err := f.String("general.architecture")
@@ -130,9 +141,18 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 			c.RopeFreqBase = float32(base)
 		}
 	}
-	if c.NHead > 0 && c.NEmbd%c.NHead == 0 {
-		hd := int64(c.NEmbd / c.NHead)
-		for _, key := range []string{"rope.dimension_count", "attention.key_length", "attention.value_length"} {
+	if f.Has(p + "attention.key_length") {
+		intKey("attention.key_length", &c.NEmbdHead)
+		if err != nil {
+			return c, err
+		}
+		if c.NEmbd%c.NHead == 0 && c.NEmbdHead == c.NEmbd/c.NHead {
+			c.NEmbdHead = 0 // the default, spelled out
+		}
+	}
+	if c.NHead > 0 && (c.NEmbdHead != 0 || c.NEmbd%c.NHead == 0) {
+		hd := int64(c.HeadDim())
+		for _, key := range []string{"rope.dimension_count", "attention.value_length"} {
 			if !f.Has(p + key) {
 				continue
 			}
@@ -141,7 +161,7 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 				return c, err
 			}
 			if n != hd {
-				return c, fmt.Errorf("model: %s: %s%s is %d but n_embd/n_head is %d; lmscore does not support that", f.Name, p, key, n, hd)
+				return c, fmt.Errorf("model: %s: %s%s is %d but the head width is %d; lmscore does not support that", f.Name, p, key, n, hd)
 			}
 		}
 	}

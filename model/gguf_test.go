@@ -17,6 +17,9 @@ func testConfig(arch Arch) Config {
 	if arch == ArchGPT2 {
 		c.NHeadKV, c.RopeFreqBase = 4, 0
 	}
+	if arch == ArchQwen3 {
+		c.NEmbdHead = 32 // n_head·head_dim 128 ≠ n_embd 64, as Qwen3-0.6B's
+	}
 	return c
 }
 
@@ -41,7 +44,7 @@ func fakeTokenizer(n int) []gguf.KV {
 // tensor type, and reading gives back the config and the weights.
 func TestWriteReadWriteIsByteIdentical(t *testing.T) {
 	dir := t.TempDir()
-	for _, arch := range []Arch{ArchLlama, ArchQwen2, ArchGPT2} {
+	for _, arch := range []Arch{ArchLlama, ArchQwen2, ArchGPT2, ArchQwen3} {
 		for _, typ := range []TensorType{TypeF32, TypeF16, TypeBF16, TypeQ8_0} {
 			t.Run(arch.String()+"/"+typ.String(), func(t *testing.T) {
 				cfg := testConfig(arch)
@@ -200,7 +203,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unsupported architecture", ArchLlama, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
 			gw.Set("general.architecture", "mamba")
 			return gw
-		}, `unsupported architecture "mamba" (lmscore supports llama, qwen2 and gpt2)`},
+		}, `unsupported architecture "mamba" (lmscore supports llama, qwen2, qwen3 and gpt2)`},
 		{"no architecture", ArchLlama, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
 			gw.Delete("general.architecture")
 			return gw
@@ -228,7 +231,23 @@ func TestLoadErrors(t *testing.T) {
 		{"partial rotary", ArchQwen2, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
 			gw.Set("qwen2.rope.dimension_count", uint32(8))
 			return gw
-		}, `qwen2.rope.dimension_count is 8 but n_embd/n_head is 16`},
+		}, `qwen2.rope.dimension_count is 8 but the head width is 16`},
+		{"keys and values of different widths", ArchQwen3, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
+			gw.Set("qwen3.attention.value_length", uint32(16))
+			return gw
+		}, `qwen3.attention.value_length is 16 but the head width is 32`},
+		{"gpt2 head width", ArchGPT2, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
+			gw.Set("gpt2.attention.key_length", uint32(32))
+			return gw
+		}, `gpt2 has no head width of its own: head_dim 32 × n_head 4 differs from n_embd 64`},
+		{"missing q norm", ArchQwen3, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
+			return rebuild(cfg, w, nil, func(n string) bool { return n != "blk.1.attn_q_norm.weight" }, nil)
+		}, `missing tensor "blk.1.attn_q_norm.weight" (qwen3 needs it)`},
+		{"q norm of n_embd/n_head", ArchQwen3, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
+			return rebuild(cfg, w, nil, func(n string) bool { return n != "blk.0.attn_k_norm.weight" }, func(gw *gguf.Writer) {
+				gw.AddTensor("blk.0.attn_k_norm.weight", gguf.TensorF32, []int64{16}, make([]byte, 16*4))
+			})
+		}, `tensor "blk.0.attn_k_norm.weight" has shape [16], want [32] (head_dim)`},
 		{"vocab size disagrees", ArchLlama, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
 			gw.Set("llama.vocab_size", uint32(100))
 			return gw

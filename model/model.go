@@ -12,6 +12,7 @@ const (
 	ArchLlama Arch = 1 // RMSNorm, SwiGLU, grouped-query attention, RoPE NORM
 	ArchQwen2 Arch = 2 // llama plus q/k/v biases, RoPE NEOX
 	ArchGPT2  Arch = 3 // learned positions, LayerNorm with bias, GELU, fused QKV
+	ArchQwen3 Arch = 4 // llama plus RMSNorm of each q and k head before RoPE, RoPE NEOX
 )
 
 func (a Arch) String() string {
@@ -22,6 +23,8 @@ func (a Arch) String() string {
 		return "qwen2"
 	case ArchGPT2:
 		return "gpt2"
+	case ArchQwen3:
+		return "qwen3"
 	}
 	return fmt.Sprintf("arch(%d)", int32(a))
 }
@@ -65,6 +68,7 @@ type Config struct {
 	NLayer       int
 	NHead        int
 	NHeadKV      int
+	NEmbdHead    int // width of one q, k or v head (llama.cpp's n_embd_head_k); 0: NEmbd/NHead
 	NFF          int
 	NCtxTrain    int
 	RopeType     RopeType
@@ -72,8 +76,14 @@ type Config struct {
 	NormEps      float32
 }
 
-// HeadDim is the width of one attention head.
-func (c Config) HeadDim() int { return c.NEmbd / c.NHead }
+// HeadDim is the width of one attention head: NEmbdHead, or NEmbd/NHead
+// where that is 0.
+func (c Config) HeadDim() int {
+	if c.NEmbdHead != 0 {
+		return c.NEmbdHead
+	}
+	return c.NEmbd / c.NHead
+}
 
 // Tensor is one weight. Shape is in GGML order, innermost first: a matrix of
 // Shape {nIn, nOut} holds nOut rows of nIn values (nn.Linear's layout); a
@@ -108,6 +118,8 @@ const (
 	FFNUpB
 	FFNDown
 	FFNDownB
+	AttnQNorm // qwen3: {head_dim}, shared by every q head
+	AttnKNorm // qwen3: {head_dim}, shared by every k head
 	LayerRoleCount
 )
 

@@ -34,6 +34,8 @@ var layerRoleNames = [LayerRoleCount]string{
 	FFNUpB:    "ffn_up.bias",
 	FFNDown:   "ffn_down.weight",
 	FFNDownB:  "ffn_down.bias",
+	AttnQNorm: "attn_q_norm.weight",
+	AttnKNorm: "attn_k_norm.weight",
 }
 
 // LayerTensorName is the GGUF name of a layer's tensor, e.g.
@@ -73,6 +75,7 @@ var layerRoles = map[Arch][]LayerRole{
 	ArchLlama: {AttnNorm, WQ, WK, WV, WO, FFNNorm, FFNGate, FFNUp, FFNDown},
 	ArchQwen2: {AttnNorm, WQ, WK, WV, BQ, BK, BV, WO, FFNNorm, FFNGate, FFNUp, FFNDown},
 	ArchGPT2:  {AttnNorm, AttnNormB, WQKV, BQKV, WO, BO, FFNNorm, FFNNormB, FFNUp, FFNUpB, FFNDown, FFNDownB},
+	ArchQwen3: {AttnNorm, WQ, WK, WV, AttnQNorm, AttnKNorm, WO, FFNNorm, FFNGate, FFNUp, FFNDown},
 }
 
 // ropeFreqs says which architectures may carry rope_freqs.weight: those
@@ -83,7 +86,6 @@ var ropeFreqs = map[Arch]presence{ArchLlama: optional}
 // written, pointing into w (whose Layers it sizes to cfg.NLayer).
 func specs(cfg Config, w *Weights) []tensorSpec {
 	e, v, ff := int64(cfg.NEmbd), int64(cfg.NVocab), int64(cfg.NFF)
-	kv := int64(cfg.NHeadKV * cfg.HeadDim())
 	if len(w.Layers) != cfg.NLayer {
 		w.Layers = make([][LayerRoleCount]*Tensor, cfg.NLayer)
 	}
@@ -98,6 +100,7 @@ func specs(cfg Config, w *Weights) []tensorSpec {
 	if cfg.NHead > 0 {
 		hd = int64(cfg.HeadDim())
 	}
+	q, kv := int64(cfg.NHead)*hd, int64(cfg.NHeadKV)*hd
 	out := []tensorSpec{
 		// First, where llama.cpp's converter writes it.
 		{NameRopeFreqs, [2]int64{hd / 2, 1}, ropeFreqs[cfg.Arch], &w.RopeFreqs, "head_dim/2"},
@@ -109,14 +112,15 @@ func specs(cfg Config, w *Weights) []tensorSpec {
 		why string
 	}{
 		AttnNorm: {[2]int64{e, 1}, "n_embd"}, AttnNormB: {[2]int64{e, 1}, "n_embd"},
-		WQ: {[2]int64{e, e}, "n_embd × n_embd"}, WK: {[2]int64{e, kv}, "n_embd × n_head_kv·head_dim"},
+		WQ: {[2]int64{e, q}, "n_embd × n_head·head_dim"}, WK: {[2]int64{e, kv}, "n_embd × n_head_kv·head_dim"},
 		WV: {[2]int64{e, kv}, "n_embd × n_head_kv·head_dim"},
-		BQ: {[2]int64{e, 1}, "n_embd"}, BK: {[2]int64{kv, 1}, "n_head_kv·head_dim"}, BV: {[2]int64{kv, 1}, "n_head_kv·head_dim"},
+		BQ: {[2]int64{q, 1}, "n_head·head_dim"}, BK: {[2]int64{kv, 1}, "n_head_kv·head_dim"}, BV: {[2]int64{kv, 1}, "n_head_kv·head_dim"},
 		WQKV: {[2]int64{e, 3 * e}, "n_embd × 3·n_embd"}, BQKV: {[2]int64{3 * e, 1}, "3·n_embd"},
-		WO: {[2]int64{e, e}, "n_embd × n_embd"}, BO: {[2]int64{e, 1}, "n_embd"},
+		WO: {[2]int64{q, e}, "n_head·head_dim × n_embd"}, BO: {[2]int64{e, 1}, "n_embd"},
 		FFNNorm: {[2]int64{e, 1}, "n_embd"}, FFNNormB: {[2]int64{e, 1}, "n_embd"},
 		FFNGate: {[2]int64{e, ff}, "n_embd × n_ff"}, FFNUp: {[2]int64{e, ff}, "n_embd × n_ff"},
 		FFNUpB: {[2]int64{ff, 1}, "n_ff"}, FFNDown: {[2]int64{ff, e}, "n_ff × n_embd"}, FFNDownB: {[2]int64{e, 1}, "n_embd"},
+		AttnQNorm: {[2]int64{hd, 1}, "head_dim"}, AttnKNorm: {[2]int64{hd, 1}, "head_dim"},
 	}
 	has := map[LayerRole]bool{}
 	for _, r := range layerRoles[cfg.Arch] {

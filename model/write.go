@@ -55,6 +55,11 @@ func GGUFMetadata(cfg Config, mainType TensorType) []gguf.KV {
 	set(p+"feed_forward_length", uint32(cfg.NFF))
 	set(p+"attention.head_count", uint32(cfg.NHead))
 	set(p+"attention.head_count_kv", uint32(cfg.NHeadKV))
+	if cfg.Arch == ArchQwen3 || cfg.NEmbdHead != 0 {
+		// As llama.cpp's converter writes them from config.json's head_dim.
+		set(p+"attention.key_length", uint32(cfg.HeadDim()))
+		set(p+"attention.value_length", uint32(cfg.HeadDim()))
+	}
 	if cfg.Arch == ArchGPT2 {
 		set(p+"attention.layer_norm_epsilon", cfg.NormEps)
 	} else {

@@ -48,6 +48,7 @@ const char *const kRoleNames[LMSCORE_LAYER_ROLE_COUNT] = {
     "attn_qkv.weight",  "attn_qkv.bias",  "attn_output.weight", "attn_output.bias",
     "ffn_norm.weight",  "ffn_norm.bias",  "ffn_gate.weight",    "ffn_up.weight",
     "ffn_up.bias",      "ffn_down.weight", "ffn_down.bias",
+    "attn_q_norm.weight", "attn_k_norm.weight",
 };
 
 } // namespace
@@ -218,9 +219,15 @@ lmscore_status validate_batch(const lmscore_batch *batch, const lmscore_batch_re
 
 // ------------------------------------------------------------------ model
 
+int32_t model_head_dim(const lmscore_model_desc &d) {
+    if (d.head_dim != 0) return d.head_dim;
+    return d.n_head > 0 ? d.n_embd / d.n_head : 0;
+}
+
 lmscore_status validate_model_hparams(const lmscore_model_desc &d, char *msg, size_t cap) {
     const Report bad(msg, cap, "model: ");
-    if (d.arch != LMSCORE_ARCH_LLAMA && d.arch != LMSCORE_ARCH_QWEN2 && d.arch != LMSCORE_ARCH_GPT2)
+    if (d.arch != LMSCORE_ARCH_LLAMA && d.arch != LMSCORE_ARCH_QWEN2 && d.arch != LMSCORE_ARCH_GPT2 &&
+        d.arch != LMSCORE_ARCH_QWEN3)
         return bad(kUnsupported, "architecture %d not supported", int(d.arch));
     const struct {
         const char *name;
@@ -230,14 +237,19 @@ lmscore_status validate_model_hparams(const lmscore_model_desc &d, char *msg, si
                 {"n_ctx_train", d.n_ctx_train}};
     for (const auto &dim : dims)
         if (dim.value <= 0) return bad(kBad, "%s = %d, want > 0", dim.name, int(dim.value));
-    if (d.n_embd % d.n_head != 0)
+    if (d.head_dim < 0) return bad(kBad, "head_dim = %d, want > 0, or 0 for n_embd / n_head", int(d.head_dim));
+    if (d.head_dim == 0 && d.n_embd % d.n_head != 0)
         return bad(kBad, "n_embd %d is not a multiple of n_head %d", int(d.n_embd), int(d.n_head));
+    // Every core sizes its q, k and v rows in int32.
+    if (int64_t(d.n_head + 2 * int64_t(d.n_head_kv)) * model_head_dim(d) > INT32_MAX)
+        return bad(kBad, "(n_head + 2 n_head_kv) * head_dim = (%d + 2*%d) * %d overflows int32", int(d.n_head),
+                   int(d.n_head_kv), int(model_head_dim(d)));
     if (d.n_head % d.n_head_kv != 0)
         return bad(kBad, "n_head %d is not a multiple of n_head_kv %d", int(d.n_head), int(d.n_head_kv));
     if (d.rope_type != LMSCORE_ROPE_TYPE_NONE && d.rope_type != LMSCORE_ROPE_TYPE_NORM &&
         d.rope_type != LMSCORE_ROPE_TYPE_NEOX)
         return bad(kUnsupported, "rope type %d not supported", int(d.rope_type));
-    const int32_t head_dim = d.n_embd / d.n_head;
+    const int32_t head_dim = model_head_dim(d);
     if (d.rope_type != LMSCORE_ROPE_TYPE_NONE) {
         if (head_dim % 2 != 0) return bad(kBad, "RoPE needs an even head size, got %d", head_dim);
         if (!(d.rope_freq_base > 0.0f))
@@ -246,6 +258,8 @@ lmscore_status validate_model_hparams(const lmscore_model_desc &d, char *msg, si
     if (!(d.norm_eps >= 0.0f)) return bad(kBad, "norm_eps %g, want >= 0", double(d.norm_eps));
     if (d.arch == LMSCORE_ARCH_GPT2 && d.n_head_kv != d.n_head)
         return bad(kBad, "gpt2 needs n_head_kv == n_head, got %d and %d", d.n_head_kv, d.n_head);
+    if (d.arch == LMSCORE_ARCH_GPT2 && int64_t(d.n_head) * head_dim != d.n_embd)
+        return bad(kBad, "gpt2 needs n_head * head_dim == n_embd, got %d * %d and %d", d.n_head, head_dim, d.n_embd);
     return kOK;
 }
 
@@ -272,7 +286,7 @@ lmscore_status check_tensor(const Report &bad, const lmscore_tensor &t, const ch
 }
 
 lmscore_status check_layer(const Report &bad, const lmscore_model_desc &d, const lmscore_tensor *t, int l) {
-    const int64_t e = d.n_embd, head_dim = d.n_embd / d.n_head;
+    const int64_t e = d.n_embd, head_dim = model_head_dim(d);
     const int64_t nq = d.n_head * head_dim, nkv = d.n_head_kv * head_dim, nqkv = nq + 2 * nkv, ff = d.n_ff;
     const bool gated = d.arch != LMSCORE_ARCH_GPT2;
     char name[64];
@@ -293,6 +307,9 @@ lmscore_status check_layer(const Report &bad, const lmscore_model_desc &d, const
         if (auto st = check(LMSCORE_LAYER_BK, nkv, 1, false)) return st;
         if (auto st = check(LMSCORE_LAYER_BV, nkv, 1, false)) return st;
     }
+    const bool qk_norm = d.arch == LMSCORE_ARCH_QWEN3;
+    if (auto st = check(LMSCORE_LAYER_ATTN_Q_NORM, head_dim, 1, qk_norm)) return st;
+    if (auto st = check(LMSCORE_LAYER_ATTN_K_NORM, head_dim, 1, qk_norm)) return st;
     if (auto st = check(LMSCORE_LAYER_WO, nq, e, true)) return st;
     if (auto st = check(LMSCORE_LAYER_BO, e, 1, false)) return st;
     if (auto st = check(LMSCORE_LAYER_FFN_NORM, e, 1, true)) return st;
@@ -323,7 +340,7 @@ lmscore_status validate_model_tensors(const lmscore_model_desc &d, char *msg, si
     for (int l = 0; l < d.n_layer; l++)
         if (auto st = check_layer(bad, d, d.layers + int64_t(l) * LMSCORE_LAYER_ROLE_COUNT, l)) return st;
     if (d.rope_freqs.data != nullptr) {
-        const int64_t half = d.n_embd / d.n_head / 2;
+        const int64_t half = model_head_dim(d) / 2;
         if (d.rope_type == LMSCORE_ROPE_TYPE_NONE)
             return bad(kBad, "tensor rope_freqs.weight: the model has no RoPE");
         if (d.rope_freqs.type != LMSCORE_TYPE_F32)

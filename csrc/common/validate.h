@@ -40,9 +40,13 @@ lmscore_status validate_model_hparams(const lmscore_model_desc &d, char *msg, si
 // validate_model_tensors: every tensor present or absent as the
 // architecture needs, of a supported type and of the expected shape. Fused
 // QKV (gpt2's layout) and separate q/k/v are both accepted for every
-// architecture, and every bias is optional, so variants of the three
-// families load too. Call after validate_model_hparams succeeded.
+// architecture, and every bias (and, but for qwen3, the q/k head norms) is
+// optional, so variants of the families load too. Call after validate_model_hparams succeeded.
 lmscore_status validate_model_tensors(const lmscore_model_desc &d, char *msg, size_t cap);
+
+// The width of one attention head: d.head_dim, or n_embd / n_head where
+// that is 0. Both cores take it from here.
+int32_t model_head_dim(const lmscore_model_desc &d);
 
 // The GGUF name of a layer role ("attn_k.weight"), for messages.
 const char *layer_role_name(int role);

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "../common/validate.h"
 #include "half.hpp"
 #include "ops.hpp"
 #include "quant.hpp"
@@ -96,7 +97,7 @@ Hparams hparams(const lmscore_model_desc &d) {
     hp.n_layer = d.n_layer;
     hp.n_head = d.n_head;
     hp.n_head_kv = d.n_head_kv;
-    hp.head_dim = d.n_embd / d.n_head;
+    hp.head_dim = lmscore_common::model_head_dim(d);
     hp.n_ff = d.n_ff;
     hp.n_ctx_train = d.n_ctx_train;
     hp.rope_type = lmscore_rope_type(d.rope_type);
@@ -129,6 +130,8 @@ void load_layer(Loader &ld, const Hparams &hp, const lmscore_tensor *t, LayerWei
         ld.bias_part(t[LMSCORE_LAYER_BK], lw.bqkv, hp.n_qkv(), nq);
         ld.bias_part(t[LMSCORE_LAYER_BV], lw.bqkv, hp.n_qkv(), nq + nkv);
     }
+    ld.vector(t[LMSCORE_LAYER_ATTN_Q_NORM], lw.attn_q_norm);
+    ld.vector(t[LMSCORE_LAYER_ATTN_K_NORM], lw.attn_k_norm);
     init(lw.wo, e, nq, {&t[LMSCORE_LAYER_WO]});
     ld.matrix(t[LMSCORE_LAYER_WO], lw.wo, 0);
     ld.vector(t[LMSCORE_LAYER_BO], lw.bo);

@@ -36,6 +36,7 @@ struct LayerWeights {
     Vector attn_norm, attn_norm_b;
     PackedMatrix wqkv; // rows q (n_head*head_dim), then k, then v (n_head_kv*head_dim each)
     Vector bqkv;
+    Vector attn_q_norm, attn_k_norm; // (head_dim) each, qwen3: RMSNorm of every q and k head
     PackedMatrix wo;
     Vector bo;
     Vector ffn_norm, ffn_norm_b;

@@ -40,6 +40,16 @@ void norm(const Hparams &hp, const Vector &w, const Vector &b, const float *x, f
     }
 }
 
+// head_norm RMS-normalizes each of n_heads heads of x in place with the
+// weights w (head_dim values, shared by the heads); absent w: nothing.
+inline void head_norm(float *x, int n_heads, int head_dim, const Vector &w, float eps) {
+    if (w.empty()) return;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + int64_t(h) * head_dim;
+        rms_norm(head_dim, v, w.data(), eps, v);
+    }
+}
+
 // add_bias adds b (if present) to n values.
 inline void add_bias(float *x, const Vector &b, int64_t n) {
     if (b.empty()) return;
@@ -243,6 +253,8 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
         for_rows(pool, T, [&](int64_t t) {
             float *row = qkv + t * nqkv;
             add_bias(row, lw.bqkv, nqkv);
+            head_norm(row, hp.n_head, int(hd), lw.attn_q_norm, hp.norm_eps);
+            head_norm(row + nq, hp.n_head_kv, int(hd), lw.attn_k_norm, hp.norm_eps);
             if (hp.rope_type == LMSCORE_ROPE_TYPE_NORM) {
                 rope_norm(row, hp.n_head, int(hd), rope + t * hd);
                 rope_norm(row + nq, hp.n_head_kv, int(hd), rope + t * hd);

@@ -39,7 +39,7 @@ extern "C" {
 
 /* Bumped on any incompatible change; binding/ refuses a library whose
  * lmscore_abi_version() differs from the header it was compiled with. */
-#define LMSCORE_ABI_VERSION 1
+#define LMSCORE_ABI_VERSION 2
 
 /* ---------------------------------------------------------------- status */
 
@@ -67,6 +67,7 @@ typedef enum lmscore_arch {
     LMSCORE_ARCH_LLAMA = 1, /* RMSNorm, SwiGLU, GQA, RoPE NORM, no biases */
     LMSCORE_ARCH_QWEN2 = 2, /* as llama, plus q/k/v biases; RoPE NEOX */
     LMSCORE_ARCH_GPT2  = 3, /* learned positions, LayerNorm with bias, GELU (tanh), fused QKV with bias */
+    LMSCORE_ARCH_QWEN3 = 4, /* as llama, plus RMSNorm of each q and k head before RoPE; RoPE NEOX */
 } lmscore_arch;
 
 typedef enum lmscore_rope_type {
@@ -108,10 +109,10 @@ typedef struct lmscore_tensor {
 typedef enum lmscore_layer_role {
     LMSCORE_LAYER_ATTN_NORM   = 0,  /* (n_embd) */
     LMSCORE_LAYER_ATTN_NORM_B = 1,  /* (n_embd), gpt2 */
-    LMSCORE_LAYER_WQ          = 2,  /* (n_embd, n_head*head_dim), llama/qwen2 */
+    LMSCORE_LAYER_WQ          = 2,  /* (n_embd, n_head*head_dim), llama/qwen2/qwen3 */
     LMSCORE_LAYER_WK          = 3,  /* (n_embd, n_head_kv*head_dim) */
     LMSCORE_LAYER_WV          = 4,  /* (n_embd, n_head_kv*head_dim) */
-    LMSCORE_LAYER_BQ          = 5,  /* qwen2 */
+    LMSCORE_LAYER_BQ          = 5,  /* (n_head*head_dim), qwen2 */
     LMSCORE_LAYER_BK          = 6,
     LMSCORE_LAYER_BV          = 7,
     LMSCORE_LAYER_WQKV        = 8,  /* (n_embd, 3*n_embd), gpt2: rows q, then k, then v */
@@ -125,7 +126,10 @@ typedef enum lmscore_layer_role {
     LMSCORE_LAYER_FFN_UP_B    = 16, /* gpt2 */
     LMSCORE_LAYER_FFN_DOWN    = 17, /* (n_ff, n_embd) */
     LMSCORE_LAYER_FFN_DOWN_B  = 18, /* gpt2 */
-    LMSCORE_LAYER_ROLE_COUNT  = 19,
+    LMSCORE_LAYER_ATTN_Q_NORM = 19, /* (head_dim), qwen3: RMSNorm weight shared by every q head, applied
+                                     * after the q bias and before RoPE; norm_eps as the other norms */
+    LMSCORE_LAYER_ATTN_K_NORM = 20, /* (head_dim), qwen3: the same for every k head */
+    LMSCORE_LAYER_ROLE_COUNT  = 21,
 } lmscore_layer_role;
 
 typedef struct lmscore_model_desc {
@@ -135,6 +139,8 @@ typedef struct lmscore_model_desc {
     int32_t n_layer;
     int32_t n_head;
     int32_t n_head_kv;
+    int32_t head_dim;    /* width of one q, k or v head; 0: n_embd / n_head. qwen3 has its own
+                          * (n_head * head_dim may differ from n_embd); gpt2 needs n_embd / n_head */
     int32_t n_ff;
     int32_t n_ctx_train; /* positions must stay below this */
     int32_t rope_type;   /* lmscore_rope_type */

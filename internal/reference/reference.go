@@ -1,6 +1,6 @@
-// Package reference is a plain float64 forward pass of llama, qwen2 and
-// gpt2: the yardstick the CPU core is tested against. It is written for
-// clarity, one token and one head at a time, with none of the engine's
+// Package reference is a plain float64 forward pass of llama, qwen2, qwen3
+// and gpt2: the yardstick the CPU core is tested against. It is written
+// for clarity, one token and one head at a time, with none of the engine's
 // paging, batching or blocking, so that agreement means something.
 //
 // Weights are decoded from their stored type (F16, BF16 and Q8_0 exactly
@@ -41,6 +41,7 @@ type layer struct {
 	attnNorm, attnNormB []float64
 	wq, wk, wv          matrix
 	bq, bk, bv          []float64
+	qNorm, kNorm        []float64 // qwen3: RMSNorm weights of every q and k head
 	wo                  matrix
 	bo                  []float64
 	ffnNorm, ffnNormB   []float64
@@ -116,7 +117,7 @@ func New(m *model.Model) (*Model, error) {
 		r.out = r.tok
 	}
 	e := cfg.NEmbd
-	kvDim := cfg.NHeadKV * cfg.HeadDim()
+	qDim, kvDim := cfg.NHead*cfg.HeadDim(), cfg.NHeadKV*cfg.HeadDim()
 	r.layers = make([]layer, cfg.NLayer)
 	for l := range r.layers {
 		lt := &w.Layers[l]
@@ -133,9 +134,9 @@ func New(m *model.Model) (*Model, error) {
 				break
 			}
 			split := func(lo, hi int) matrix { return matrix{n: hi - lo, k: e, w: qkv.w[lo*e : hi*e]} }
-			ly.wq, ly.wk, ly.wv = split(0, e), split(e, e+kvDim), split(e+kvDim, e+2*kvDim)
+			ly.wq, ly.wk, ly.wv = split(0, qDim), split(qDim, qDim+kvDim), split(qDim+kvDim, qDim+2*kvDim)
 			if bqkv != nil {
-				ly.bq, ly.bk, ly.bv = bqkv[:e], bqkv[e:e+kvDim], bqkv[e+kvDim:]
+				ly.bq, ly.bk, ly.bv = bqkv[:qDim], bqkv[qDim:qDim+kvDim], bqkv[qDim+kvDim:]
 			}
 		} else {
 			mat(&ly.wq, lt[model.WQ])
@@ -145,6 +146,8 @@ func New(m *model.Model) (*Model, error) {
 			vec(&ly.bk, lt[model.BK])
 			vec(&ly.bv, lt[model.BV])
 		}
+		vec(&ly.qNorm, lt[model.AttnQNorm])
+		vec(&ly.kNorm, lt[model.AttnKNorm])
 		mat(&ly.wo, lt[model.WO])
 		vec(&ly.bo, lt[model.BO])
 		vec(&ly.ffnNorm, lt[model.FFNNorm])
@@ -190,6 +193,26 @@ func (r *Model) norm(x, w, b []float64) []float64 {
 		y[i] = v * s * w[i]
 	}
 	return y
+}
+
+// headNorm RMS-normalizes each head of x (heads of head_dim) in place
+// with w, qwen3's q_norm or k_norm; nil w: nothing.
+func (r *Model) headNorm(x, w []float64) {
+	if w == nil {
+		return
+	}
+	d := r.cfg.HeadDim()
+	for h := 0; h < len(x)/d; h++ {
+		v := x[h*d : (h+1)*d]
+		var ms float64
+		for _, xv := range v {
+			ms += xv * xv
+		}
+		s := 1 / math.Sqrt(ms/float64(d)+float64(r.cfg.NormEps))
+		for i := range v {
+			v[i] *= s * w[i]
+		}
+	}
 }
 
 // rope rotates each head of x (n heads of d) for position pos: pair i by
@@ -279,6 +302,8 @@ func (r *Model) LogProbsRounded(tokens []int32, rd Rounding) ([][]float64, error
 		for i, x := range xs {
 			h := roundBF16(rd.Activations, r.norm(x, ly.attnNorm, ly.attnNormB))
 			qs[i], ks[i], vs[i] = ly.wq.apply(h, ly.bq), ly.wk.apply(h, ly.bk), ly.wv.apply(h, ly.bv)
+			r.headNorm(qs[i], ly.qNorm)
+			r.headNorm(ks[i], ly.kNorm)
 			if cfg.RopeType != model.RopeNone {
 				r.rope(qs[i], i)
 				r.rope(ks[i], i)

@@ -105,3 +105,66 @@ func TestGroupedQueryAttentionMapping(t *testing.T) {
 		}
 	}
 }
+
+// Qwen3 normalizes every q and k head before RoPE, so scaling the q and k
+// projections leaves the output all but unchanged (only eps tells them
+// apart), while scaling the head-norm weights of q changes the attention's
+// temperature and with it the output: the norm sits between projection and
+// attention, per head.
+func TestQwen3HeadNorm(t *testing.T) {
+	base := testmodel.Must(testmodel.Options{Arch: model.ArchQwen3, Seed: 9})
+	cfg := base.Config
+	if cfg.HeadDim()*cfg.NHead == cfg.NEmbd {
+		t.Fatalf("the qwen3 test model has head_dim %d = n_embd/n_head; want one of its own", cfg.HeadDim())
+	}
+	scaled := func(roles []model.LayerRole, by float32) *model.Model {
+		m := &model.Model{Config: cfg, Weights: base.Weights}
+		m.Weights.Layers = append([][model.LayerRoleCount]*model.Tensor(nil), base.Weights.Layers...)
+		for l := range m.Weights.Layers {
+			for _, role := range roles {
+				src := m.Weights.Layers[l][role]
+				x, err := src.Float32s()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range x {
+					x[i] *= by
+				}
+				tt, err := model.NewTensor(src.Name, model.TypeF32, src.Shape, x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.Weights.Layers[l][role] = tt
+			}
+		}
+		return m
+	}
+	toks := tokens(23, cfg.NVocab)
+	run := func(m *model.Model) [][]float64 {
+		r, err := New(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := r.LogProbs(toks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	maxDiff := func(a, b [][]float64) float64 {
+		var d float64
+		for i := range a {
+			for j := range a[i] {
+				d = math.Max(d, math.Abs(a[i][j]-b[i][j]))
+			}
+		}
+		return d
+	}
+	want := run(base)
+	if d := maxDiff(want, run(scaled([]model.LayerRole{model.WQ, model.WK}, 8))); d > 1e-4 {
+		t.Errorf("scaling wq and wk by 8 moved a log-probability by %.3g; the head norms should undo it", d)
+	}
+	if d := maxDiff(want, run(scaled([]model.LayerRole{model.AttnQNorm}, 3))); d < 1e-3 {
+		t.Errorf("scaling q_norm by 3 moved log-probabilities by only %.3g", d)
+	}
+}

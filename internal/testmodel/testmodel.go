@@ -17,7 +17,8 @@ type Options struct {
 	NLayer  int              // default 2
 	NEmbd   int              // default 64
 	NHead   int              // default 4
-	NHeadKV int              // default NHead/2 for llama and qwen2 (grouped-query attention), NHead for gpt2
+	NHeadKV int              // default NHead/2 for llama, qwen2 and qwen3 (grouped-query attention), NHead for gpt2
+	HeadDim int              // default NEmbd/NHead; qwen3: 2*NEmbd/NHead, as Qwen3-0.6B's 128 with 1024 and 16 heads
 	NFF     int              // default 3*NEmbd (rounded to whole Q8_0 blocks)
 	NVocab  int              // default 256
 	NCtx    int              // default 512
@@ -26,8 +27,8 @@ type Options struct {
 	// RopeFreqBase defaults to 10000; NormEps to 1e-5.
 	RopeFreqBase float32
 	NormEps      float32
-	// TiedOutput drops the output matrix of llama and qwen2 so that the
-	// LM head reads the token embedding (gpt2 is always tied).
+	// TiedOutput drops the output matrix of llama, qwen2 and qwen3 so that
+	// the LM head reads the token embedding (gpt2 is always tied).
 	TiedOutput bool
 }
 
@@ -49,6 +50,9 @@ func (o Options) Config() model.Config {
 	} else {
 		def(&o.NHeadKV, max(1, o.NHead/2))
 	}
+	if o.Arch == model.ArchQwen3 {
+		def(&o.HeadDim, 2*o.NEmbd/o.NHead)
+	}
 	def(&o.NFF, (3*o.NEmbd+31)/32*32)
 	def(&o.NVocab, 256)
 	def(&o.NCtx, 512)
@@ -58,10 +62,14 @@ func (o Options) Config() model.Config {
 	if o.NormEps == 0 {
 		o.NormEps = 1e-5
 	}
-	rope := map[model.Arch]model.RopeType{model.ArchLlama: model.RopeNorm, model.ArchQwen2: model.RopeNeox, model.ArchGPT2: model.RopeNone}[o.Arch]
+	rope := map[model.Arch]model.RopeType{model.ArchLlama: model.RopeNorm, model.ArchQwen2: model.RopeNeox,
+		model.ArchGPT2: model.RopeNone, model.ArchQwen3: model.RopeNeox}[o.Arch]
 	cfg := model.Config{
 		Arch: o.Arch, NVocab: o.NVocab, NEmbd: o.NEmbd, NLayer: o.NLayer, NHead: o.NHead,
 		NHeadKV: o.NHeadKV, NFF: o.NFF, NCtxTrain: o.NCtx, RopeType: rope, NormEps: o.NormEps,
+	}
+	if o.HeadDim != 0 && o.HeadDim*o.NHead != o.NEmbd {
+		cfg.NEmbdHead = o.HeadDim // 0 spells the default, as model.ConfigFromGGUF reads it
 	}
 	if rope != model.RopeNone {
 		cfg.RopeFreqBase = o.RopeFreqBase
@@ -94,7 +102,7 @@ func Must(o Options) *model.Model {
 }
 
 // Arches lists every supported architecture, for table-driven tests.
-var Arches = []model.Arch{model.ArchLlama, model.ArchQwen2, model.ArchGPT2}
+var Arches = []model.Arch{model.ArchLlama, model.ArchQwen2, model.ArchGPT2, model.ArchQwen3}
 
 // Types lists every supported weight type, for table-driven tests.
 var Types = []model.TensorType{model.TypeF32, model.TypeF16, model.TypeBF16, model.TypeQ8_0}

@@ -44,6 +44,9 @@ func TestDefaults(t *testing.T) {
 	if cfg := (Options{Arch: model.ArchGPT2}).Config(); cfg.NHeadKV != cfg.NHead || cfg.RopeType != model.RopeNone {
 		t.Errorf("gpt2 defaults: %+v", cfg)
 	}
+	if cfg := (Options{Arch: model.ArchQwen3}).Config(); cfg.HeadDim() != 32 || cfg.NEmbdHead != 32 || cfg.RopeType != model.RopeNeox {
+		t.Errorf("qwen3 defaults: %+v, head_dim %d (want 32, twice n_embd/n_head)", cfg, cfg.HeadDim())
+	}
 	m := Must(Options{TiedOutput: true})
 	if m.Weights.Output != nil {
 		t.Error("TiedOutput kept the output matrix")

@@ -24,6 +24,11 @@ CPU in a few seconds and reaches no network. Writes, under DIR:
                scaled up so that logits are far from uniform; the reference
                is computed in float64, RoPE's angles included (see
                float64_rope), over lengths up to 100
+  qwen3/       Qwen3ForCausalLM, 2 layers, 64 wide, 4 heads, 2 KV heads,
+               head_dim 32 (so 4 * 32 != 64), q/k head norms, no biases, tied
+               output, vocab 512, Qwen2's tokenizer; weights scaled up (logits
+               far from uniform, sharper attention); a float64 reference as
+               llama31's, plus sequences longer than 64 that share prefixes
 
 and in each folder reference.json: for a few token sequences (random ids of
 lengths 1, 2, 5, 17, 37 and 64, and tokenized sentences), transformers'
@@ -187,8 +192,8 @@ def qwen2_tokenizer(n_tokens):
 def init_weights(model, seed, scale=1.0):
     """Weights with some spread, so that logits differ by several units:
     N(0, scale²/fan_in) matrices, N(0, (0.5·scale)²) embeddings, norms near
-    1, small biases. Parameters are visited in name order from one seeded
-    stream."""
+    1 (q/k head norms near scale), small biases. Parameters are visited in
+    name order from one seeded stream."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in sorted(model.named_parameters()):
@@ -198,6 +203,10 @@ def init_weights(model, seed, scale=1.0):
                 # nn.Linear stores (out, in); GPT-2's Conv1D stores (in, out).
                 fan_in = p.shape[0] if ".c_" in name else p.shape[1]
                 p.copy_(torch.randn(p.shape, generator=g) * scale / fan_in ** 0.5)
+            elif name.endswith(("q_norm.weight", "k_norm.weight")):
+                # Every q and k head has RMS 1 after its norm: these weights
+                # alone set how sharp attention is.
+                p.copy_(scale * (1 + 0.1 * torch.randn(p.shape, generator=g)))
             elif name.endswith("weight"):  # every 1-D weight is a norm's scale
                 p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g))
             else:
@@ -220,6 +229,20 @@ def llama3_inv_freq(base, dim, factor, low, high, old_ctx):
     return out
 
 
+def default_inv_freq(base, dim):
+    """RoPE's inverse frequencies without scaling, in float64 Python."""
+    return [1.0 / base ** (i / dim) for i in range(0, dim, 2)]
+
+
+def shared_prefix_seqs(vocab_size, g):
+    """Sequences longer than 64 that branch off one another: a 100-token
+    trunk, branches at its positions 30 and 70, and a branch of a branch."""
+    rand = lambda n: torch.randint(0, vocab_size, (n,), generator=g).tolist()
+    trunk = rand(100)
+    b70 = trunk[:70] + rand(50)
+    return [trunk, b70, trunk[:70] + rand(31), trunk[:30] + rand(67), b70[:97] + rand(20)]
+
+
 def float64_rope(model, inv_freq):
     """transformers computes RoPE's angles in float32 even in a float64
     model (LlamaRotaryEmbedding.forward casts to float): replace its forward
@@ -239,12 +262,14 @@ def float64_rope(model, inv_freq):
     rot.forward = forward
 
 
-def reference(model, tokenizer, vocab_size, seed, bos, lengths=(1, 2, 5, 17, 37, 64)):
+def reference(model, tokenizer, vocab_size, seed, bos, lengths=(1, 2, 5, 17, 37, 64), shared_prefixes=False):
     g = torch.Generator().manual_seed(seed + 1)
     seqs = [torch.randint(0, vocab_size, (n,), generator=g).tolist() for n in lengths]
     for text in TEXTS[:2]:
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         seqs.append(([bos] if bos is not None else []) + ids)
+    if shared_prefixes:
+        seqs += shared_prefix_seqs(vocab_size, g)
     out = []
     with torch.no_grad():
         for ids in seqs:
@@ -256,10 +281,11 @@ def reference(model, tokenizer, vocab_size, seed, bos, lengths=(1, 2, 5, 17, 37,
     return out, tokenized
 
 
-def save(name, model, tokenizer, out, seed, dtype=torch.float32, bos=None, ref64=None, lengths=None, **save_kw):
+def save(name, model, tokenizer, out, seed, dtype=torch.float32, bos=None, ref64=None, lengths=None,
+         shared_prefixes=False, **save_kw):
     """ref64: None for a float32 reference, else the inverse frequencies
     for float64_rope, and the reference is computed in float64 (the float32
-    weights widen exactly)."""
+    weights widen exactly). shared_prefixes adds shared_prefix_seqs."""
     d = os.path.join(out, name)
     os.makedirs(d, exist_ok=True)
     model.eval()
@@ -276,7 +302,7 @@ def save(name, model, tokenizer, out, seed, dtype=torch.float32, bos=None, ref64
         model.to(torch.float64)
         float64_rope(model, ref64)
     seqs, tokenized = reference(model, tokenizer, model.config.vocab_size, seed, bos,
-                                **({"lengths": lengths} if lengths else {}))
+                                shared_prefixes=shared_prefixes, **({"lengths": lengths} if lengths else {}))
     model.to(dtype)
     model.save_pretrained(d, safe_serialization=True, **save_kw)
     tokenizer.save_pretrained(d)
@@ -298,7 +324,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--only", default="llama,llama_bf16,qwen2,gpt2,llama31")
+    ap.add_argument("--only", default="llama,llama_bf16,qwen2,gpt2,llama31,qwen3")
     args = ap.parse_args()
     only = set(args.only.split(","))
     torch.set_num_threads(1)
@@ -353,6 +379,25 @@ def main():
         inv = llama3_inv_freq(10000.0, 16, rope["factor"], rope["low_freq_factor"], rope["high_freq_factor"],
                               rope["original_max_position_embeddings"])
         save("llama31", m, tok, args.out, args.seed + 4, bos=1, ref64=inv, lengths=(1, 2, 5, 17, 37, 64, 100))
+
+    if "qwen3" in only:
+        # Qwen3's own head_dim (n_head * head_dim != hidden_size) and q/k head
+        # norms; tied output, as its small sizes have.
+        from transformers import Qwen3Config, Qwen3ForCausalLM
+        tok = qwen2_tokenizer(509)
+        if int(transformers.__version__.split(".")[0]) >= 5:
+            rope_kw = {"rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0}}
+        else:
+            rope_kw = {"rope_theta": 1000000.0}
+        cfg = Qwen3Config(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=256,
+                          rms_norm_eps=1e-6, tie_word_embeddings=True, attention_bias=False,
+                          use_sliding_window=False, bos_token_id=None, eos_token_id=506, **rope_kw)
+        m = Qwen3ForCausalLM._from_config(cfg, **eager)
+        assert m.model.layers[0].self_attn.q_norm.weight.shape == (32,)
+        assert m.model.layers[0].self_attn.o_proj.weight.shape == (64, 128)
+        init_weights(m, args.seed + 5, scale=2.0)
+        save("qwen3", m, tok, args.out, args.seed + 5, ref64=default_inv_freq(1000000.0, 32), shared_prefixes=True)
 
 
 if __name__ == "__main__":
