@@ -1,0 +1,63 @@
+package hfcheck
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/lmscore/lmscore/convert"
+	ref64 "github.com/lmscore/lmscore/internal/reference"
+	"github.com/lmscore/lmscore/model"
+)
+
+// TestFloat64ReferenceAgainstTransformers holds the float64 Go forward pass
+// (internal/reference, the CPU core's own reference) to transformers in
+// float64 on the fixtures made in float64, through convert hf: it checks
+// the model definition (llama3 rope factors, qwen3's head norms and
+// head_dim) apart from the CPU core's fp32 rounding. What is left between
+// the two is the fixtures' float32 RoPE inverse frequencies (transformers
+// keeps them in float32; rope_freqs.weight is float32 by llama.cpp's format),
+// about 1e-5 per token.
+func TestFloat64ReferenceAgainstTransformers(t *testing.T) {
+	for _, name := range []string{"llama31", "qwen3"} {
+		t.Run(name, func(t *testing.T) {
+			folder := filepath.Join("testdata", name)
+			raw, err := os.ReadFile(filepath.Join(folder, "reference.json"))
+			if os.IsNotExist(err) {
+				t.Skipf("%s has no reference.json: write it with tools/hf_models/make_models.py --only %s", folder, name)
+			}
+			require.NoError(t, err)
+			var ref reference
+			require.NoError(t, json.Unmarshal(raw, &ref))
+			require.Equal(t, "torch.float64", ref.ReferenceDType)
+			out := filepath.Join(t.TempDir(), name+".gguf")
+			require.NoError(t, convert.HF(folder, out, convert.Options{Type: "f32"}))
+			m, err := model.Load(out)
+			require.NoError(t, err)
+			defer m.Close()
+			r, err := ref64.New(m)
+			require.NoError(t, err)
+			worst, worstSum := 0.0, 0.0
+			for _, s := range ref.Sequences {
+				if len(s.Tokens) < 2 {
+					continue
+				}
+				lps, err := r.LogProbs(s.Tokens)
+				require.NoError(t, err)
+				sum := 0.0
+				for j := 1; j < len(s.Tokens); j++ {
+					d := lps[j-1][s.Tokens[j]] - s.NextTokenLogProbs[j-1]
+					worst = math.Max(worst, math.Abs(d))
+					sum += d
+				}
+				worstSum = math.Max(worstSum, math.Abs(sum))
+			}
+			t.Logf("%s: float64 reference vs transformers float64: %.2e per token, %.2e per request", name, worst, worstSum)
+			require.LessOrEqual(t, worstSum, 2e-4)
+		})
+	}
+}
