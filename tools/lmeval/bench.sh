@@ -8,7 +8,7 @@
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-. tools/stories260k_serve.sh
+. tools/stories260k_serve.sh  # stories260k_gguf
 work=.cache/lmeval
 venv=.cache/lmeval-venv
 shared=../shared/models/stories260K
@@ -20,9 +20,6 @@ fi
 export HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
 mkdir -p "$work"
 stories260k_gguf "$work" "$shared"
-serve_start tools/lmeval "$work/bench-serve.log"
-"$venv/bin/python" tools/lmeval/bench.py --lmscore "$lmscore" --model "$gguf" --url "$url" \
+"$venv/bin/python" tools/lmeval/bench.py --lmscore "$lmscore" --model "$gguf" \
     --task lmscore_shots16 --include_path tools/lmeval/tasks --batch_sizes "${1:-1,32,400}" 2>"$work/bench.log" \
     || { tail -20 "$work/bench.log"; exit 1; }
-curl -sf "$url/metrics" | grep -E '^lmscore_(cache_hit_ratio|tokens_total|tokens_computed_total|score_calls_total) ' || true
-serve_stop
