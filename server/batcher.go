@@ -211,13 +211,16 @@ func (b *batcher) score(jobs []*batchJob) (err error) {
 	start := time.Now()
 	var results []lmscore.Result
 	var stats lmscore.Stats
+	observed := false
 	defer func() {
 		// A panic in the model is a bug there, but it must cost the
 		// requests of this call, not the server.
 		if p := recover(); p != nil {
 			err = serverFault("scoring failed: the model panicked: %v", p)
 		}
-		b.metrics.observeCall(len(reqs), stats, time.Since(start), err)
+		if !observed {
+			b.metrics.observeCall(len(reqs), stats, time.Since(start), err)
+		}
 	}()
 	results, stats, err = b.model.Score(b.ctx, reqs, opts)
 	if err != nil {
@@ -238,6 +241,10 @@ func (b *batcher) score(jobs []*batchJob) (err error) {
 		seen[r.Index] = true
 		ordered[r.Index] = r
 	}
+	// Counted before anyone is answered: a client that scrapes /metrics
+	// after its answer sees its call.
+	b.metrics.observeCall(len(reqs), stats, time.Since(start), nil)
+	observed = true
 	off := 0
 	for _, j := range jobs {
 		j.done <- batchReply{results: ordered[off : off+len(j.reqs) : off+len(j.reqs)]}

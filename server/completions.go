@@ -122,7 +122,11 @@ type promptPlan struct {
 	tokens    []int32
 	scoreEcho bool // the prompt's own tokens get log-probabilities
 	generate  bool // one greedy token follows the prompt
-	req       int  // index into the job's requests, or -1 when nothing is scored
+	// givenBOS (Config.BOSOnce): the prompt began BOS BOS; tokens
+	// holds it with one BOS, and the answer puts the other back as a given
+	// token (log-probability 0) at position 1.
+	givenBOS bool
+	req      int // index into the job's requests, or -1 when nothing is scored
 	// With scoreEcho: the outputs of tokens[1:from] come from cached, the
 	// output cache's blocks for the leading blocks; those of tokens[from:]
 	// from the model, which scores (tokens[:from], tokens[from:]).
@@ -208,7 +212,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) (*completio
 		toks := p.tokens
 		if !p.isTokens {
 			var err error
-			if toks, err = s.model.Tokenize(p.text, s.info.AddBOS); err != nil {
+			if toks, err = s.encodeText(p.text, nil); err != nil {
 				return nil, badRequest("prompt", "no_tokenizer", "prompt %d is text, but %v: send token ids", i, err)
 			}
 			if len(toks) == 0 {
@@ -218,9 +222,13 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) (*completio
 		}
 		if n := len(toks) + maxTokens; n > s.maxPromptTokens {
 			return nil, &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Param: "prompt", Code: "context_length_exceeded",
-				Message: fmt.Sprintf("prompt %d has %d tokens and asks for %d more: %d in all, over this server's limit of %d tokens", i, len(toks), maxTokens, n, s.maxPromptTokens)}
+				Message: fmt.Sprintf("prompt %d has %d tokens and asks for %d more: %d in all, over this server's limit of %d tokens (lm-eval-harness: pass max_length=%d in --model_args; local-completions does not read the context window from the server)", i, len(toks), maxTokens, n, s.maxPromptTokens, s.maxPromptTokens)}
 		}
 		promptTokens += len(toks)
+		if s.cfg.BOSOnce && len(toks) >= 2 && toks[0] == s.info.BOS && toks[1] == s.info.BOS {
+			plans[i].givenBOS = true
+			toks = toks[1:]
+		}
 		plans[i].tokens = toks
 	}
 	if err := s.checkResponseSize(plans, req.Echo, maxTokens, req.Logprobs); err != nil {
@@ -228,8 +236,9 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) (*completio
 	}
 	var cachedOnly int64
 	for i := range plans {
-		toks := plans[i].tokens
+		toks, givenBOS := plans[i].tokens, plans[i].givenBOS
 		plans[i] = s.planPrompt(job, toks, req.Echo && wantLogprobs && len(toks) > 1, maxTokens == 1, req.Logprobs)
+		plans[i].givenBOS = givenBOS
 		if pl := &plans[i]; pl.req < 0 && (pl.scoreEcho || pl.generate) {
 			// Served from the output cache alone: what a cacheless
 			// engine would have run, none of it run here.
@@ -543,7 +552,11 @@ func (s *Server) validateCompletion(req *completionRequest) (int, error) {
 func (s *Server) buildChoice(pl *promptPlan, res *lmscore.Result, echo bool, wantLogprobs *int) choice {
 	c := choice{FinishReason: "length"}
 	var toks []int32
+	given := 0 // positions before pl.tokens[1] that the model did not score
 	if echo {
+		if pl.givenBOS {
+			toks, given = append(toks, s.info.BOS), 1
+		}
 		toks = append(toks, pl.tokens...)
 	}
 	var gen *lmscore.TokenLogProb
@@ -567,11 +580,15 @@ func (s *Server) buildChoice(pl *promptPlan, res *lmscore.Result, echo bool, wan
 	for i, t := range toks {
 		lp.Tokens[i] = s.vocab.display[t]
 	}
+	if given == 1 && len(toks) > 1 {
+		lp.TokenLogprobs[1] = ptr(logprob(0))
+		lp.TopLogprobs[1] = topLogprobMap{{s.vocab.display[s.info.BOS], 0}}
+	}
 	if pl.scoreEcho {
 		for j := 1; j < len(pl.tokens); j++ {
 			v, top := pl.echoOutput(j, res, s.outputBlock)
-			lp.TokenLogprobs[j] = ptr(logprob(v))
-			lp.TopLogprobs[j] = s.topEntries(top, topN, pl.tokens[j], v)
+			lp.TokenLogprobs[j+given] = ptr(logprob(v))
+			lp.TopLogprobs[j+given] = s.topEntries(top, topN, pl.tokens[j], v)
 		}
 	}
 	if gen != nil {

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,7 @@ type fakeModel struct {
 	sizes       []int                                  // requests per call
 	onCall      func(n int, opts lmscore.ScoreOptions) // observes calls
 	corrupt     func(results []lmscore.Result)         // edits results before they are returned
+	noAddBOS    bool                                   // the vocabulary's add_bos_token is false
 }
 
 const (
@@ -53,7 +55,32 @@ func newFakeModel() *fakeModel {
 }
 
 func (f *fakeModel) Info() lmscore.ModelInfo {
-	return lmscore.ModelInfo{Name: "fake", Arch: "fake", NVocab: fakeNVocab, NCtx: f.nCtx, BOS: fakeBOS, AddBOS: true, Backend: "cpu"}
+	return lmscore.ModelInfo{Name: "fake", Arch: "fake", NVocab: fakeNVocab, NCtx: f.nCtx, BOS: fakeBOS, AddBOS: !f.noAddBOS, Backend: "cpu"}
+}
+
+// TokenizeSpecial is *lmscore.Model's: with parseSpecial, the texts of
+// <unk>, <s> and </s> are those tokens; every other byte is one token.
+func (f *fakeModel) TokenizeSpecial(text string, addBOS, parseSpecial bool) ([]int32, error) {
+	if f.noTokenizer {
+		return nil, errors.New("fake: the model file carries no tokenizer")
+	}
+	var out []int32
+	if addBOS && !f.noAddBOS {
+		out = append(out, fakeBOS)
+	}
+next:
+	for len(text) > 0 {
+		if parseSpecial {
+			for _, id := range []int32{fakeUnk, fakeBOS, fakeEOS} {
+				if sp := string(f.TokenBytes(id)); strings.HasPrefix(text, sp) {
+					out, text = append(out, id), text[len(sp):]
+					continue next
+				}
+			}
+		}
+		out, text = append(out, 3+int32(text[0])), text[1:]
+	}
+	return out, nil
 }
 
 func (f *fakeModel) Tokenize(text string, addBOS bool) ([]int32, error) {

@@ -37,6 +37,13 @@ func (c *tokenizeCounter) Tokenize(text string, addBOS bool) ([]int32, error) {
 	return c.fakeModel.Tokenize(text, addBOS)
 }
 
+func (c *tokenizeCounter) TokenizeSpecial(text string, addBOS, parseSpecial bool) ([]int32, error) {
+	if n := int64(len(text)); n > c.longest.Load() {
+		c.longest.Store(n)
+	}
+	return c.fakeModel.TokenizeSpecial(text, addBOS, parseSpecial)
+}
+
 // allocDuring is the bytes allocated (runtime.MemStats.TotalAlloc) while f
 // runs, by the whole process: client and server.
 func allocDuring(f func()) uint64 {

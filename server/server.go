@@ -56,12 +56,25 @@ type Config struct {
 	// else 16. Aligned with the KV blocks, the context handed to the model
 	// for the uncached rest ends on a KV block boundary.
 	OutputBlockSize int
-	// TokenizeBOS makes POST /tokenize start with BOS (when the model's
-	// vocabulary adds one) even when the request says add_special_tokens
-	// false. lm-eval-harness's remote tokenizer always says false, so its
-	// requests lack the BOS that llama.cpp and `lmscore score` put first;
-	// with this set, lm-eval scores exactly the token sequences they do.
-	TokenizeBOS bool
+	// BOS says where a text (POST /tokenize, a text prompt) gets BOS first.
+	// The default, BOSAuto, is Hugging Face's tokenizer default, which
+	// lm-eval-harness's hf backend keeps: BOS when the model's add_bos_token
+	// metadata says so, none when the text already starts with the BOS
+	// token's text (HFLM.tok_encode). It ignores /tokenize's
+	// add_special_tokens, which lm-eval's remote tokenizer sends false on
+	// every call, even where its hf backend adds BOS; BOSRequest honours it
+	// (vLLM's meaning: the old behaviour). BOSAlways and BOSNever override
+	// the metadata, as lm-eval's add_bos_token model argument does for its
+	// hf backend (that argument never reaches a remote tokenizer).
+	BOS BOSRule
+	// BOSOnce scores a prompt that starts with BOS twice as if it started
+	// with one, its second BOS a given token of log-probability 0. lm-eval's
+	// loglikelihood_rolling puts its prefix token (BOS) before a text
+	// encoding that already starts with BOS, as its hf backend does, and so
+	// scores P(BOS | BOS); with this, its perplexity counts BOS once, as
+	// `lmscore score` and llama.cpp's perplexity do, which is not what the
+	// hf backend reports.
+	BOSOnce bool
 	// MaxPromptBytes caps one text prompt's bytes, checked before it is
 	// tokenized (default: the prompt token limit times the byte length of
 	// the vocabulary's longest token). A text cannot have fewer tokens than
@@ -98,6 +111,9 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	if c.BOS == "" {
+		c.BOS = BOSAuto
+	}
 	if c.BatchWindow == 0 {
 		c.BatchWindow = 5 * time.Millisecond
 	}
@@ -186,6 +202,9 @@ func New(model Scorer, cfg Config) (*Server, error) {
 		return nil, errors.New("server: no model")
 	}
 	cfg = cfg.withDefaults()
+	if _, err := ParseBOSRule(string(cfg.BOS)); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	mi := model.Info()
 	if mi.NVocab <= 0 || mi.NCtx <= 1 {
 		return nil, fmt.Errorf("server: the model reports %d vocabulary entries and a context window of %d tokens", mi.NVocab, mi.NCtx)
@@ -425,4 +444,25 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string, ready func(net
 		ready(ln.Addr())
 	}
 	return s.Serve(ctx, ln)
+}
+
+// BOSRule is Config.BOS.
+type BOSRule string
+
+const (
+	BOSAuto    BOSRule = "auto"    // the model's add_bos_token, as a Hugging Face tokenizer (the default)
+	BOSAlways  BOSRule = "true"    // BOS first whatever the model says (unless the text starts with it)
+	BOSNever   BOSRule = "false"   // never BOS
+	BOSRequest BOSRule = "request" // /tokenize's add_special_tokens decides (default true), as vLLM
+)
+
+// ParseBOSRule reads a BOSRule by its name ("" is BOSAuto).
+func ParseBOSRule(s string) (BOSRule, error) {
+	switch r := BOSRule(s); r {
+	case "":
+		return BOSAuto, nil
+	case BOSAuto, BOSAlways, BOSNever, BOSRequest:
+		return r, nil
+	}
+	return "", fmt.Errorf("BOS rule %q: want auto, true, false or request", s)
 }

@@ -49,8 +49,7 @@ func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("prompt", "missing_prompt", "prompt is required (a string)"))
 		return
 	}
-	addSpecial := req.AddSpecialTokens == nil || *req.AddSpecialTokens || s.cfg.TokenizeBOS
-	toks, err := s.tokenizeSpecial(*req.Prompt, addSpecial && s.info.AddBOS)
+	toks, err := s.encodeText(*req.Prompt, req.AddSpecialTokens)
 	if err != nil {
 		writeError(w, badRequest("prompt", "no_tokenizer", "%v", err))
 		return
@@ -58,33 +57,69 @@ func (s *Server) handleTokenize(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, tokenizeResponse{Count: len(toks), MaxModelLen: s.info.NCtx, Tokens: toks})
 }
 
-// tokenizeSpecial tokenizes text, reading the BOS token's text where it
-// appears as that token, as a Hugging Face tokenizer reads special tokens in
-// text. lm-eval-harness finds the BOS id by tokenizing tokenizer_info's
-// bos_token with add_special_tokens false and taking the first id.
-func (s *Server) tokenizeSpecial(text string, addBOS bool) ([]int32, error) {
-	var out []int32
-	if addBOS {
-		out = append(out, s.info.BOS)
+// specialTokenizer is the optional method of a Scorer that reads the text
+// of special tokens as those tokens (*lmscore.Model has it).
+type specialTokenizer interface {
+	TokenizeSpecial(text string, addBOS, parseSpecial bool) ([]int32, error)
+}
+
+// encodeText is the one rule by which this server tokenizes text, for
+// POST /tokenize and for text prompts: Hugging Face's tokenizer with its
+// defaults, as lm-eval-harness's hf backend calls it (lm_eval 0.4.13,
+// models/huggingface.py HFLM.tok_encode): BOS first as Config.BOS says
+// (addsBOS), and the text of special tokens read as those tokens, as a Hugging
+// Face tokenizer reads them unless told split_special_tokens. addSpecial is
+// /tokenize's add_special_tokens (nil when absent or for a completions
+// prompt); only BOSRequest heeds it.
+func (s *Server) encodeText(text string, addSpecial *bool) ([]int32, error) {
+	var toks []int32
+	if s.addsBOS(text, addSpecial) {
+		toks = append(toks, s.info.BOS)
 	}
+	if st, ok := s.model.(specialTokenizer); ok {
+		ids, err := st.TokenizeSpecial(text, false, true)
+		if err != nil {
+			return nil, err
+		}
+		return append(toks, ids...), nil
+	}
+	// A Scorer without it: the BOS token's text alone is read as BOS.
 	parts := []string{text}
 	if s.bosText != "" {
 		parts = strings.Split(text, s.bosText)
 	}
 	for i, part := range parts {
 		if i > 0 {
-			out = append(out, s.info.BOS)
+			toks = append(toks, s.info.BOS)
 		}
 		if part == "" {
 			continue
 		}
-		toks, err := s.model.Tokenize(part, false)
+		ids, err := s.model.Tokenize(part, false)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, toks...)
+		toks = append(toks, ids...)
 	}
-	return out, nil
+	return toks, nil
+}
+
+// addsBOS says whether text gets BOS first. HFLM.tok_encode calls the
+// tokenizer with its default add_special_tokens (true: BOS when the
+// tokenizer's add_bos_token says so), or with add_bos_token's value when
+// that model argument is given, and with false when the text already starts
+// with the BOS token's text (has_bos_prefix), which the tokenizer then reads
+// as BOS. lm-eval's remote tokenizer says add_special_tokens false on every
+// call, so only BOSRequest listens to it.
+func (s *Server) addsBOS(text string, addSpecial *bool) bool {
+	switch s.cfg.BOS {
+	case BOSRequest:
+		return (addSpecial == nil || *addSpecial) && s.info.AddBOS
+	case BOSNever:
+		return false
+	}
+	want := s.info.AddBOS || s.cfg.BOS == BOSAlways
+	return want && !(s.bosText != "" && strings.HasPrefix(text, s.bosText))
 }
 
 func (s *Server) handleDetokenize(w http.ResponseWriter, r *http.Request) {
@@ -124,7 +159,7 @@ func (s *Server) handleTokenizerInfo(w http.ResponseWriter, r *http.Request) {
 		"eos_token":        nil,
 		"bos_token":        nil,
 		"pad_token":        nil,
-		"add_bos_token":    s.info.AddBOS,
+		"add_bos_token":    s.info.AddBOS && s.cfg.BOS != BOSNever || s.cfg.BOS == BOSAlways,
 		"model_max_length": s.info.NCtx,
 		"vocab_size":       s.info.NVocab,
 		"tokenizer_class":  "lmscore",

@@ -49,7 +49,9 @@ func serveFlags(fs *flag.FlagSet) action {
 	maxPrompts := fs.Int("max-prompts", 4096, "most prompts in one request")
 	maxPromptTokens := fs.Int("max-prompt-tokens", 0, "most tokens in one prompt (default and at most the context window)")
 	maxLogprobs := fs.Int("max-logprobs", 20, "largest logprobs (top-N) a request may ask for")
-	tokenizeBOS := fs.Bool("tokenize-bos", false, "POST /tokenize puts BOS first even for add_special_tokens false, so that lm-eval-harness's remote tokenizer scores what llama.cpp and the score command score")
+	addBOS := fs.String("add-bos", "auto", "where text gets BOS first (POST /tokenize, text prompts): auto (the model's add_bos_token, unless the text starts with BOS's text: Hugging Face's default, which lm-eval-harness's hf backend keeps), true, false, or request (/tokenize's add_special_tokens decides, as vLLM)")
+	bosOnce := fs.Bool("bos-once", false, "score a prompt that starts BOS BOS as if it had one BOS (the second given, log-probability 0): lm-eval's loglikelihood_rolling then counts BOS once, unlike its hf backend")
+	fs.Bool("tokenize-bos", false, "deprecated: what --add-bos auto (the default) does")
 	outputCache := fs.String("output-cache", "256MiB", "memory for the scored outputs of prompt blocks, reused when a prefix is echoed again (0: off)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 2*time.Minute, "how long shutdown waits for requests in flight")
 	maxPromptBytes := fs.Int("max-prompt-bytes", 0, "most bytes of one text prompt, checked before tokenizing (0: max-prompt-tokens x the longest token's bytes)")
@@ -66,6 +68,10 @@ func serveFlags(fs *flag.FlagSet) action {
 		listen, err := listenAddr(fs, *addr, *host, *port)
 		if err != nil {
 			return err
+		}
+		bosRule, err := server.ParseBOSRule(*addBOS)
+		if err != nil {
+			return fmt.Errorf("%w: --add-bos: %v", errUsage, err)
 		}
 		responseCap, err := units.ParseBytes(*maxResponse)
 		if err != nil || responseCap <= 0 {
@@ -84,7 +90,8 @@ func serveFlags(fs *flag.FlagSet) action {
 			MaxPrompts:        *maxPrompts,
 			MaxPromptTokens:   *maxPromptTokens,
 			MaxLogprobs:       *maxLogprobs,
-			TokenizeBOS:       *tokenizeBOS,
+			BOS:               bosRule,
+			BOSOnce:           *bosOnce,
 			ShutdownTimeout:   *shutdownTimeout,
 		}, *maxBody, *outputCache)
 	}
