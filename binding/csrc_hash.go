@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "257714345d13a3e04ff5b3478ec6ba5d34da5c753fd89af19347490a67af4a3a"
+const csrcHash = "01007f30207b58a55d9631d7d4f14ee7e62e1303db5e3867a9559dd8ff216383"
