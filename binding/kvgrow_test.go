@@ -3,8 +3,13 @@
 package binding
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
 	"testing"
 
 	"github.com/lmscore/lmscore/model"
@@ -56,6 +61,63 @@ func TestKVGrowthScoresBitwise(t *testing.T) {
 			if math.Float32bits(got[s][i]) != math.Float32bits(want[s][i]) {
 				t.Errorf("step %d row %d: %v in the grown pool, %v in the small one", s, i, got[s][i], want[s][i])
 			}
+		}
+	}
+}
+
+// Growing the pool past the memory there is (here RLIMIT_DATA, which counts
+// the writable KV memory, in a child process) is OUT_OF_MEMORY before the
+// step computes anything, and the pool stays usable for a step within reach.
+func TestKVGrowthOutOfMemory(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("uses RLIMIT_DATA")
+	}
+	if os.Getenv("LMSCORE_KV_OOM_CHILD") != "1" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestKVGrowthOutOfMemory$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), "LMSCORE_KV_OOM_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		t.Logf("%s", out)
+		if err != nil {
+			t.Fatalf("child: %v", err)
+		}
+		return
+	}
+	const bs = 16
+	m := smallModel(t, model.ArchLlama, model.TypeF32)
+	rng := rand.New(rand.NewPCG(7, 8))
+	x := randomTokens(rng, 21, m.Config.NVocab)
+	e := openEngine(t, m, 1, bs, 200000, 64, 64) // a 1.6 GB ceiling of 8 KiB blocks
+	step := func(blocks []int32) (*scheduler.Result, error) {
+		b := newBuilder(bs)
+		b.segment(x, 0, 20, blocks, x[1:21])
+		var r scheduler.Result
+		return &r, e.step.Run(e.kv, b.batch(), &r)
+	}
+	want, err := step([]int32{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_DATA, &rl); err != nil {
+		t.Fatal(err)
+	}
+	limit := uint64(256 << 20) // writable memory so far is far below; the far blocks need 1.6 GB
+	if err := syscall.Setrlimit(syscall.RLIMIT_DATA, &syscall.Rlimit{Cur: limit, Max: rl.Max}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = step([]int32{1, 199999})
+	var be *Error
+	if !errors.As(err, &be) || be.Status != StatusOutOfMemory {
+		t.Fatalf("step naming block 199999 under a 256 MB data limit: %v, want OUT_OF_MEMORY", err)
+	}
+	t.Logf("%v", err)
+	got, err := step([]int32{1, 2})
+	if err != nil {
+		t.Fatalf("the pool after a failed growth: %v", err)
+	}
+	for i := range want.LogProb {
+		if math.Float32bits(got.LogProb[i]) != math.Float32bits(want.LogProb[i]) {
+			t.Fatalf("row %d: %v after the failed growth, %v before", i, got.LogProb[i], want.LogProb[i])
 		}
 	}
 }
