@@ -23,6 +23,7 @@ package lmscore
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/lmscore/lmscore/binding"
@@ -48,6 +49,7 @@ type Model struct {
 	pool       *scheduler.BlockPool
 	blockBytes int64
 	closed     bool
+	warnings   []string // options adjusted at open (see Warnings)
 }
 
 // Open loads a GGUF model file on the backend Options name.
@@ -75,6 +77,12 @@ func openEngine(weights *model.Model, name string, opts Options) (*Model, error)
 		return nil, err
 	}
 	m := &Model{opts: opts, weights: weights}
+	// More workers than cores only adds contention (and 100000 of them
+	// starve the machine): the count is capped, and the cap reported.
+	if cores := runtime.NumCPU(); opts.Backend == "cpu" && opts.Threads > cores {
+		m.warnings = append(m.warnings, fmt.Sprintf("lmscore: %d threads requested, capped at the %d cores available", opts.Threads, cores))
+		m.opts.Threads = cores
+	}
 	tok, tokErr := readTokenizer(weights.File)
 	m.rules = newRequestRules(name, weights.Config, tok, tokErr, opts.MaxLength)
 	m.opts.MaxLength = m.rules.window
@@ -84,7 +92,7 @@ func openEngine(weights *model.Model, name string, opts Options) (*Model, error)
 	var err error
 	switch opts.Backend {
 	case "cpu":
-		m.engine, err = binding.OpenCPU(weights, opts.Threads)
+		m.engine, err = binding.OpenCPU(weights, m.opts.Threads)
 	case "cuda":
 		prec := binding.PrecisionBF16
 		if opts.Precision == "fp32" {
@@ -190,8 +198,13 @@ func (m *Model) namespace() string { return m.rules.namespace() }
 // Info describes the model.
 func (m *Model) Info() ModelInfo { return m.info }
 
-// Options returns the options in force, defaults filled in.
+// Options returns the options in force, defaults filled in and Threads
+// capped at the cores available.
 func (m *Model) Options() Options { return m.opts }
+
+// Warnings lists, one line each, the options Open adjusted rather than
+// refused (a thread count above the cores available).
+func (m *Model) Warnings() []string { return m.warnings }
 
 // CacheStats describes the KV block pool.
 func (m *Model) CacheStats() CacheStats {

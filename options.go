@@ -16,7 +16,9 @@ type Options struct {
 	Precision string
 	// Device is the CUDA device ordinal.
 	Device int
-	// Threads is the CPU worker count; 0 means all cores.
+	// Threads is the CPU worker count; 0 means all cores, and more than
+	// the cores available (runtime.NumCPU) is capped to them (see
+	// Model.Warnings).
 	Threads int
 
 	// BlockSize is the KV block size in tokens (default 16).
@@ -25,7 +27,8 @@ type Options struct {
 	// 8192 on CUDA).
 	MaxBatchTokens int
 	// KVMemory is the KV cache budget in bytes (default 1 GiB on the CPU,
-	// 8 GiB on CUDA). KVBlocks, when set, overrides it.
+	// 8 GiB on CUDA). KVBlocks, when set, overrides it. It is a ceiling:
+	// the pool's memory grows with the blocks steps reach.
 	KVMemory int64
 	KVBlocks int
 	// NoCache computes every request on its own, sharing nothing: the

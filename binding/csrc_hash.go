@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "45d7fbaa576135908ce66891afcb7c56bb9c6f4a01790dd3b37743e870179436"
+const csrcHash = "e1e30bae6c13dae74f8ce6accd0bad4e53f69943dd50182390a73cff7afd2244"

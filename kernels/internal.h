@@ -131,10 +131,13 @@ struct lmscore_model {
 
 struct lmscore_kv {
     lmscore_model *model = nullptr;
-    int block_size = 0, n_blocks = 0;
-    // (n_layer, 2, n_blocks * block_size, kv_dim): each layer's K plane then its V plane.
+    int block_size = 0, n_blocks = 0; // n_blocks: the ceiling (see lmscore_kv_init)
+    // (n_layer, 2, n_alloc * block_size, kv_dim): each layer's K plane then
+    // its V plane, for the n_alloc blocks allocated so far; kv_reserve
+    // reallocates it larger (block ids keep their contents).
     void *data = nullptr;
-    int64_t plane_elems = 0;
+    int64_t n_alloc = 0;
+    int64_t plane_elems = 0; // n_alloc * block_size * kv_dim
 
     void *k_plane(int layer) const { return plane(2 * layer); }
     void *v_plane(int layer) const { return plane(2 * layer + 1); }
@@ -142,6 +145,12 @@ struct lmscore_kv {
         return (char *)data + (size_t)i * plane_elems * lmscore_cuda::dtype_size(model->dtype);
     }
 };
+
+namespace lmscore_cuda {
+// kv_reserve_batch grows kv to the blocks a validated batch names
+// (LMSCORE_STATUS_OUT_OF_MEMORY, kv unchanged, when that fails).
+lmscore_status kv_reserve_batch(lmscore_kv *kv, const lmscore_batch *batch);
+} // namespace lmscore_cuda
 
 struct lmscore_step {
     lmscore_model *model = nullptr;

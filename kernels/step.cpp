@@ -553,6 +553,8 @@ LMSCORE_API lmscore_status lmscore_step_run(lmscore_step *step, lmscore_kv *kv, 
     if (st != LMSCORE_STATUS_OK) return fail(st, "%s", msg);
     st = lmscore_cuda::use_device(m->device);
     if (st != LMSCORE_STATUS_OK) return st;
+    st = lmscore_cuda::kv_reserve_batch(kv, batch); // the pool grows to the blocks this step names
+    if (st != LMSCORE_STATUS_OK) return st;
     return StepRunner(step, kv).run(batch, result);
 }
 

@@ -47,6 +47,9 @@ func FromGGUF(f *gguf.File) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkConfigTensors(f, cfg); err != nil {
+		return nil, err
+	}
 	m := &Model{Config: cfg, File: f}
 	used := map[string]bool{}
 	for _, s := range specs(cfg, &m.Weights) {

@@ -143,6 +143,9 @@ func serve(ctx context.Context, s streams, mf *modelFlags, addr string, cfg serv
 		return err
 	}
 	defer model.Close()
+	for _, w := range model.Warnings() {
+		fmt.Fprintf(s.err, "lmscore serve: warning: %s\n", w)
+	}
 	cfg.MaxBodyBytes, cfg.OutputCacheBytes = bodyCap, outputBytes
 	cfg.Logger = log.New(s.err, "lmscore serve: ", log.LstdFlags)
 	srv, err := server.New(model, cfg)

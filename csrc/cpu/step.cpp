@@ -213,6 +213,7 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
     std::lock_guard<std::mutex> lock(m.run_mu);
 
     const int32_t max_keys = validate_batch(st, kv, b, res);
+    kv_reserve_batch(kv, b); // the pool grows to the blocks this step names
     const Hparams &hp = m.hp;
     const Kernels &kern = *m.kern;
     ThreadPool &pool = *m.pool;

@@ -1,25 +1,58 @@
 #include "threadpool.hpp"
 
+#ifdef __linux__
+#include <sched.h>
+#endif
+
+#include "common.hpp"
+
 namespace lmscore {
 
-ThreadPool::ThreadPool(int n_threads) {
-    if (n_threads <= 0) {
-        unsigned hc = std::thread::hardware_concurrency();
-        n_threads = hc == 0 ? 1 : static_cast<int>(hc);
+int ThreadPool::available_cores() {
+#ifdef LMSCORE_TEST_CORES
+    return LMSCORE_TEST_CORES; // the thread-start failure test pretends to have more
+#else
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
     }
-    n_threads_ = n_threads;
-    workers_.reserve(n_threads - 1);
-    for (int i = 1; i < n_threads; i++) workers_.emplace_back([this, i] { worker(i); });
+#endif
+    unsigned hc = std::thread::hardware_concurrency();
+    return hc == 0 ? 1 : static_cast<int>(hc);
+#endif
 }
 
-ThreadPool::~ThreadPool() {
+ThreadPool::ThreadPool(int n_threads) {
+    const int cores = available_cores();
+    if (n_threads <= 0 || n_threads > cores) n_threads = cores;
+    n_threads_ = n_threads;
+    workers_.reserve(n_threads - 1);
+    for (int i = 1; i < n_threads; i++) {
+        try {
+            workers_.emplace_back([this, i] { worker(i); });
+        } catch (const std::exception &e) {
+            // A joinable std::thread destroyed by the unwinding would call
+            // std::terminate: stop and join the ones that did start.
+            stop_workers();
+            fail(LMSCORE_STATUS_OUT_OF_MEMORY, "thread pool: starting worker thread %d of %d: %s", i,
+                 n_threads - 1, e.what());
+        }
+    }
+}
+
+void ThreadPool::stop_workers() {
     {
         std::lock_guard<std::mutex> lock(mu_);
         stop_ = true;
     }
     wake_.notify_all();
     for (auto &t : workers_) t.join();
+    workers_.clear();
 }
+
+ThreadPool::~ThreadPool() { stop_workers(); }
 
 void ThreadPool::drain(int thread) {
     for (;;) {

@@ -14,13 +14,20 @@ namespace lmscore {
 
 class ThreadPool {
   public:
-    // n_threads counts the calling thread too; <= 0 means every core.
+    // n_threads counts the calling thread too; <= 0 means every core, and
+    // more than available_cores() is capped to it. A thread that fails to
+    // start is an Error (LMSCORE_STATUS_OUT_OF_MEMORY) after the threads
+    // already started are joined, never std::terminate.
     explicit ThreadPool(int n_threads);
     ~ThreadPool();
     ThreadPool(const ThreadPool &) = delete;
     ThreadPool &operator=(const ThreadPool &) = delete;
 
     int size() const { return n_threads_; }
+
+    // available_cores is the number of cores this process may run on (its
+    // CPU affinity mask), at least 1.
+    static int available_cores();
 
     // run calls fn(task, thread) for every task in [0, n_tasks), handing
     // tasks out dynamically, and returns when all are done. thread is in
@@ -38,6 +45,7 @@ class ThreadPool {
     void run_impl(int64_t n_tasks, void *ctx, TaskFn fn);
     void worker(int index);
     void drain(int thread);
+    void stop_workers();
 
     int n_threads_;
     std::vector<std::thread> workers_;

@@ -168,7 +168,7 @@ typedef enum lmscore_precision {
 } lmscore_precision;
 
 typedef struct lmscore_backend_params {
-    int32_t n_threads; /* CPU: worker threads; <= 0 means all cores */
+    int32_t n_threads; /* CPU: worker threads; <= 0 means all cores; capped at the cores available */
     int32_t device;    /* CUDA: device ordinal */
     int32_t precision; /* lmscore_precision */
 } lmscore_backend_params;
@@ -188,7 +188,13 @@ LMSCORE_API void lmscore_model_free(lmscore_model *model);
 
 /* A pool of n_blocks KV blocks of block_size token slots each, for every
  * layer. Block ids run 0..n_blocks-1; the scheduler owns their allocation.
- * Slot s = block * block_size + offset. */
+ * Slot s = block * block_size + offset.
+ *
+ * n_blocks is a ceiling: kv_init allocates (almost) nothing, and
+ * lmscore_step_run grows the pool, in segments of blocks, to the highest
+ * block id a step names, zeroed. When growing fails, step_run returns
+ * LMSCORE_STATUS_OUT_OF_MEMORY before computing anything, and the pool
+ * keeps its blocks and contents. Low block ids cost the least memory. */
 typedef struct lmscore_kv lmscore_kv;
 
 /* Bytes one block takes on this backend (all layers, K and V). */
@@ -270,7 +276,9 @@ LMSCORE_API void lmscore_step_free(lmscore_step *step);
  *     its position, and no two tokens write one slot;
  *   - out_token_index < n_tokens, out_target < n_vocab, 0 <= top_n <= n_vocab,
  *     and every array and result buffer that is needed is non-NULL.
- * n_tokens == 0 is allowed (a step of block copies only).
+ * n_tokens == 0 is allowed (a step of block copies only). Then it grows the
+ * KV pool to the blocks the batch names (LMSCORE_STATUS_OUT_OF_MEMORY, the
+ * pool untouched, when that fails).
  *
  * Steps on one model run one at a time (the CPU core shares one thread
  * pool per model); a step or pool must not outlive its model. */

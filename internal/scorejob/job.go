@@ -74,6 +74,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer m.Close()
+	for _, w := range m.Warnings() {
+		fmt.Fprintf(cfg.Stderr, "%s\n", w)
+	}
 
 	in, inName, err := openIn(cfg.In, cfg.Stdin)
 	if err != nil {
