@@ -48,6 +48,11 @@ type Config struct {
 	Stdin        io.Reader     // read when In is "-"; nil: os.Stdin
 	Stdout       io.Writer     // written when Out is "-"; nil: os.Stdout
 	Stderr       io.Writer     // progress, skipped lines and the summary tables
+
+	// Test hooks: called before scoring starts, and after each result is
+	// journaled with the count of results journaled by this run.
+	beforeScore func()
+	afterResult func(done int)
 }
 
 // JournalPath is where a run writing out keeps its journal.
@@ -170,6 +175,10 @@ func Run(ctx context.Context, cfg Config) error {
 	bar := progress.NewWith(cfg.Stderr, progress.Options{Mode: cfg.Progress, Prefix: "lmscore: "})
 	var stats lmscore.Stats
 	var scoreErr error
+	if cfg.beforeScore != nil {
+		cfg.beforeScore()
+	}
+	done := 0
 	if len(missing) > 0 {
 		_, stats, scoreErr = m.Score(ctx, missing, lmscore.ScoreOptions{
 			OnResult: func(r lmscore.Result) error {
@@ -180,7 +189,13 @@ func Run(ctx context.Context, cfg Config) error {
 				}
 				// Score calls back from one goroutine, and each index once.
 				out[r.Index], results[r.Index] = b, slim(r)
-				return journal.Add(r.Index, r.NormBytes, b)
+				if err := journal.Add(r.Index, r.NormBytes, b); err != nil {
+					return err
+				}
+				if done++; cfg.afterResult != nil {
+					cfg.afterResult(done)
+				}
+				return nil
 			},
 			OnProgress: func(p lmscore.Progress) { bar.Update(p.DoneTokens, p.UniqueTokens, p.Elapsed, false) },
 		})
