@@ -80,8 +80,21 @@ test-ref: pyref tokref
 test-load:
 	LMSCORE_LOAD_CLIENTS=50 LMSCORE_SERVE_LOAD_SECONDS=30 $(GO) test -count=1 -run '^TestOverload$$' -v -timeout 5m ./server
 
+# Every fuzz target, one after the other (go test -fuzz takes one target per
+# run), FUZZTIME each: `make fuzz FUZZTIME=10m`. A crash stops the loop and
+# leaves its input under the package's testdata/fuzz/ (it then runs as a
+# plain test case). FUZZPARALLEL is the number of fuzzing processes.
+FUZZTIME     ?= 1m
+FUZZPARALLEL ?= 1
+FUZZ_TARGETS := ./gguf:FuzzParse ./scheduler:FuzzPlan ./server:FuzzCompletions \
+                ./internal/requestio:FuzzReadLine ./tokenizer:FuzzTokenizers \
+                ./convert:FuzzHFConfig ./convert:FuzzSafetensors
 fuzz:
-	$(GO) test ./gguf -run '^$$' -fuzz FuzzParse -fuzztime 10m -parallel 1
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "make fuzz: $$pkg $$name for $(FUZZTIME)"; \
+	  $(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL); \
+	done
 
 # CUDA: the library binding/ loads at run time (liblmscore_cuda.so).
 cuda:

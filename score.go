@@ -156,6 +156,9 @@ func (x *executor) loop(ctx context.Context) error {
 		for _, r := range step.Done {
 			x.done++
 			res := x.finish(int(r))
+			if err := checkFinite(&res); err != nil {
+				return &RequestError{Index: res.Index, ID: res.ID, Err: err}
+			}
 			if x.so.OnResult != nil {
 				if err := x.so.OnResult(res); err != nil {
 					return err

@@ -17,8 +17,14 @@ func init() {
 		usage:   "score --model M.gguf [--in requests.jsonl] [--out results.jsonl] [--summary summary.json] [flags]",
 		about: `Reads one request per line, {"context": ..., "continuation": ...} or its token
 form {"context_tokens": [...], "continuation_tokens": [...]}, with optional
-"id", "task", "group", "label" and "choice"; writes one result per line, in
-input order, as each completes. Lines with a group and a label are scored as
+"id", "task", "group", "label" and "choice" (another field is an error, as
+is an id given twice); writes one result per line, in input order. To a
+file, results go to FILE.journal as they complete (durable every half
+second) and FILE is written once, atomically, when all are in: a run
+killed part-way keeps its results in the journal, and --resume computes
+only the missing ones, with output byte-identical to an uninterrupted run.
+A journal left by a stopped run must be resumed (--resume) or discarded
+(--force). Lines with a group and a label are scored as
 multiple choice: at the end the statistics and an lm-eval-style table of
 acc, acc_norm and acc_per_token per task, with standard errors, go to
 stderr. Folders named by --out and --summary are created.`,
@@ -38,6 +44,9 @@ func scoreFlags(fs *flag.FlagSet) action {
 	fs.StringVar(&cfg.Summary, "summary", "", "also write the statistics and metrics as JSON here")
 	fs.BoolVar(&cfg.TokenLogProbs, "token-logprobs", false, "add each continuation token's log-probability")
 	fs.BoolVar(&cfg.SkipInvalid, "skip-invalid", false, "report invalid lines on stderr and go on")
+	fs.BoolVar(&cfg.AllowDuplicateIDs, "allow-duplicate-ids", false, "score lines that repeat an id (results are kept apart by line)")
+	fs.BoolVar(&cfg.Resume, "resume", false, "finish the run whose journal (--out FILE.journal) is there, computing only the missing results; the model, requests and settings must be the same")
+	fs.BoolVar(&cfg.Force, "force", false, "discard the journal of an earlier, stopped run and start over")
 	progressMode := fs.String("progress", "auto", "progress on stderr: "+strings.Join(progress.Modes, ", ")+" (auto: a bar on a terminal, a log line every few seconds elsewhere)")
 	mf := addModelFlags(fs)
 	return func(ctx context.Context, s streams, args []string) error {

@@ -13,8 +13,10 @@
 // of the right choice) and "choice" (this request's index among its group's
 // choices). A line may carry both forms: the tokens are used, the
 // text is kept (acc_norm needs the continuation's length in bytes). A
-// missing id becomes the 1-based line number. Blank lines are skipped;
-// unknown fields are ignored. Every error names the file and line.
+// missing id becomes the 1-based line number. Blank lines are skipped. An
+// unknown field is an error naming the nearest known one: a misspelt
+// "contxt" would otherwise score an empty context without a word. Every
+// error names the file and line.
 package requestio
 
 import (
@@ -26,6 +28,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // Request is one parsed line.
@@ -127,7 +130,11 @@ func (rd *Reader) Next() (Request, error) {
 func (rd *Reader) parse(raw []byte) (Request, error) {
 	var l line
 	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(&l); err != nil {
+		if name, ok := unknownField(err); ok {
+			return Request{}, unknownFieldError(name)
+		}
 		return Request{}, fmt.Errorf("invalid JSON: %v", err)
 	}
 	if dec.More() {
@@ -193,6 +200,58 @@ func (rd *Reader) parse(raw []byte) (Request, error) {
 		return Request{}, errors.New(`no "continuation" or "continuation_tokens"`)
 	}
 	return req, nil
+}
+
+// knownFields are the keys of a request line, in the order of the package
+// comment.
+var knownFields = []string{"id", "context", "continuation", "context_tokens", "continuation_tokens",
+	"task", "group", "label", "choice"}
+
+// unknownField extracts the key that encoding/json's DisallowUnknownFields
+// refused; the error has no type of its own, only this message.
+func unknownField(err error) (string, bool) {
+	const prefix = "json: unknown field "
+	msg := err.Error()
+	if !strings.HasPrefix(msg, prefix) {
+		return "", false
+	}
+	name, uerr := strconv.Unquote(msg[len(prefix):])
+	return name, uerr == nil
+}
+
+func unknownFieldError(name string) error {
+	best, bestDist := "", math.MaxInt
+	for _, k := range knownFields {
+		if d := editDistance(strings.ToLower(name), k); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	// A suggestion further than half the name away is noise: list them all.
+	if bestDist <= max(2, len(name)/2) {
+		return fmt.Errorf("unknown field %q; did you mean %q?", name, best)
+	}
+	return fmt.Errorf("unknown field %q; the fields are %s", name, strings.Join(knownFields, ", "))
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func stringField(name string, raw json.RawMessage) (string, error) {

@@ -130,3 +130,32 @@ func TestReadTask(t *testing.T) {
 		t.Errorf("bad task: %v", err)
 	}
 }
+
+// TestUnknownFieldNamesTheNearest: a misspelt field is an error, not an
+// empty context scored without a word.
+func TestUnknownFieldNamesTheNearest(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{`{"contxt": "a", "continuation": "b"}`, `in.jsonl:1: unknown field "contxt"; did you mean "context"?`},
+		{`{"context": "a", "continuaton": "b"}`, `unknown field "continuaton"; did you mean "continuation"?`},
+		{`{"continuation_tokens": [1], "context_token": [2]}`, `unknown field "context_token"; did you mean "context_tokens"?`},
+		{`{"continuation_tokens": [1], "lable": 1}`, `did you mean "label"?`},
+		{`{"continuation_tokens": [1], "xyzzy_metadata": 1}`, `unknown field "xyzzy_metadata"; the fields are id, context, continuation`},
+	} {
+		_, err := ReadAll(strings.NewReader(tc.line+"\n"), "in.jsonl", nil)
+		var le *LineError
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.As(err, &le) {
+			t.Errorf("%s: got %v, want a line error with %s", tc.line, err, tc.want)
+		}
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{{"", "", 0}, {"a", "", 1}, {"contxt", "context", 1}, {"kitten", "sitting", 3}, {"label", "lable", 2}} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

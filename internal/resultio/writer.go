@@ -83,17 +83,8 @@ func (w *Writer) write(r lmscore.Result) {
 	if w.err != nil {
 		return
 	}
-	line := Line{ID: r.ID, LogProb: finite64(r.LogProb), NTokens: r.NTokens, NBytes: r.NBytes,
-		IsGreedy: r.IsGreedy, Truncated: r.Truncated}
-	if w.tokenLogProbs {
-		line.TokenLogProbs = make([]float32, len(r.TokenLogProbs))
-		for i, lp := range r.TokenLogProbs {
-			line.TokenLogProbs[i] = float32(finite64(float64(lp)))
-		}
-	}
-	b, err := json.Marshal(line)
+	b, err := Encode(r, w.tokenLogProbs)
 	if err == nil {
-		b = append(b, '\n')
 		_, err = w.w.Write(b)
 	}
 	if err != nil {
@@ -103,17 +94,45 @@ func (w *Writer) write(r lmscore.Result) {
 	w.written++
 }
 
-// finite64 maps what JSON cannot hold to the most negative float: -inf (a
-// zero-probability token, possible with quantized weights) and NaN (a
-// broken model) both mean "as unlikely as can be written".
-func finite64(x float64) float64 {
-	if math.IsInf(x, 0) || math.IsNaN(x) {
-		if x > 0 {
-			return math.MaxFloat64
-		}
-		return -math.MaxFloat32 // representable in the float32 token log-probs too
+// Encode is r's output line, newline included: the one spelling of a result
+// that the writer, the journal and the final file share, so that a result
+// read back from a journal is written byte for byte as it was computed.
+// NaN and +Inf are an error (lmscore.ErrNonFinite: Score reports them
+// first); -Inf, a token of probability zero, is written as the most
+// negative float32, which JSON can hold and which orders the same.
+func Encode(r lmscore.Result, tokenLogProbs bool) ([]byte, error) {
+	line := Line{ID: r.ID, NTokens: r.NTokens, NBytes: r.NBytes, IsGreedy: r.IsGreedy, Truncated: r.Truncated}
+	var err error
+	if line.LogProb, err = finite64(r.LogProb); err != nil {
+		return nil, err
 	}
-	return x
+	if tokenLogProbs {
+		line.TokenLogProbs = make([]float32, len(r.TokenLogProbs))
+		for i, lp := range r.TokenLogProbs {
+			v, err := finite64(float64(lp))
+			if err != nil {
+				return nil, fmt.Errorf("token %d: %w", i, err)
+			}
+			line.TokenLogProbs[i] = float32(v)
+		}
+	}
+	b, err := json.Marshal(line)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// finite64 maps -Inf to the most negative float32 (representable in the
+// float32 token log-probabilities too) and refuses NaN and +Inf.
+func finite64(x float64) (float64, error) {
+	switch {
+	case math.IsInf(x, -1):
+		return -math.MaxFloat32, nil
+	case math.IsNaN(x) || math.IsInf(x, 1):
+		return 0, fmt.Errorf("%w: %v", lmscore.ErrNonFinite, x)
+	}
+	return x, nil
 }
 
 // Flush writes every held result in order, including those after a gap,

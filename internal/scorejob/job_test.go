@@ -91,13 +91,14 @@ func TestStories260KEndToEnd(t *testing.T) {
 func TestBadLinesNameTheLine(t *testing.T) {
 	path := randomGGUF(t)
 	good := `{"id":"ok","context_tokens":[1,5,6],"continuation_tokens":[7]}`
+	good2 := `{"id":"ok2","context_tokens":[1,5,6],"continuation_tokens":[7]}` // ids are unique
 	for want, bad := range map[string]string{
 		"in.jsonl:2: invalid JSON":         `{"id": "x", "context_tokens": [1,`,
 		`in.jsonl:2: empty "continuation"`: `{"id":"x","context":"a","continuation":""}`,
 		"in.jsonl:2: token id 300 outside": `{"id":"x","context_tokens":[1],"continuation_tokens":[300]}`,
 		"in.jsonl:2:":                      `{"id":"x","context_tokens":[1]}`,
 	} {
-		in := writeLines(t, good, bad, good)
+		in := writeLines(t, good, bad, good2)
 		out := filepath.Join(t.TempDir(), "out.jsonl")
 		err := Run(context.Background(), Config{Model: path, In: in, Out: out, Stderr: &bytes.Buffer{},
 			Options: lmscore.Options{KVMemory: 8 << 20}})
