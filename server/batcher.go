@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -226,6 +228,12 @@ func (b *batcher) score(jobs []*batchJob) (err error) {
 	if err != nil {
 		if b.ctx.Err() != nil {
 			return errShuttingDown
+		}
+		if errors.Is(err, lmscore.ErrNonFinite) {
+			// The same named error as a non-finite number found while
+			// building the response.
+			return &apiError{Status: http.StatusInternalServerError, Type: typeModel, Code: "non_finite_logprob",
+				Message: fmt.Sprintf("%v: the model's numbers are unusable (its weights or the backend are at fault), so no answer is given", err)}
 		}
 		return serverFault("scoring failed: %v", err)
 	}

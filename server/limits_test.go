@@ -314,6 +314,20 @@ func TestNonFiniteLogprobIsNamedError(t *testing.T) {
 			assert.Contains(t, msg, c.want)
 		})
 	}
+	// The library's own check (lmscore.ErrNonFinite from Score) gives the
+	// same named error.
+	fake.corrupt = nil
+	fake.fail = func([]lmscore.Request) error {
+		return &lmscore.RequestError{Index: 1, Err: fmt.Errorf("%w: continuation token 2 has a log-probability of NaN", lmscore.ErrNonFinite)}
+	}
+	code, out := ts.post(t, "/v1/completions", body)
+	require.Equal(t, http.StatusInternalServerError, code, "%s", out)
+	typ, ecode, msg := errorOf(t, out)
+	assert.Equal(t, "model_error", typ)
+	assert.Equal(t, "non_finite_logprob", ecode)
+	assert.Contains(t, msg, "log-probability of NaN")
+	fake.fail = nil
+
 	fake.corrupt = func(r []lmscore.Result) { r[0].TokenLogProbs[0] = float32(math.Inf(-1)) }
 	resp := ts.complete(t, json.RawMessage(body))
 	assert.Equal(t, -math.MaxFloat32, *resp.Choices[0].Logprobs.TokenLogprobs[1])
