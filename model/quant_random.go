@@ -100,20 +100,5 @@ func (w *Weights) QuantizeWeights(seed uint64, typeOf func(name string, shape [2
 		}
 		return &Tensor{Name: t.Name, Type: typ, Shape: t.Shape, Data: data}, nil
 	}
-	out := &Weights{Layers: make([][LayerRoleCount]*Tensor, len(w.Layers))}
-	var err error
-	for _, p := range []struct{ dst, src **Tensor }{{&out.TokEmbd, &w.TokEmbd}, {&out.PosEmbd, &w.PosEmbd},
-		{&out.OutputNorm, &w.OutputNorm}, {&out.OutputNormB, &w.OutputNormB}, {&out.Output, &w.Output}} {
-		if *p.dst, err = conv(*p.src); err != nil {
-			return nil, fmt.Errorf("model: %w", err)
-		}
-	}
-	for l := range w.Layers {
-		for r := range w.Layers[l] {
-			if out.Layers[l][r], err = conv(w.Layers[l][r]); err != nil {
-				return nil, fmt.Errorf("model: %w", err)
-			}
-		}
-	}
-	return out, nil
+	return w.Map(conv)
 }

@@ -92,6 +92,13 @@ func (w *Weights) Convert(typ TensorType) (*Weights, error) {
 		}
 		return t.Convert(StorageType(typ, t.Shape))
 	}
+	return w.Map(conv)
+}
+
+// Map returns the weights with every tensor (nil ones stay nil) replaced by
+// conv's result: the one walk over a model's tensors that re-encoding them
+// (Convert, QuantizeWeights) needs.
+func (w *Weights) Map(conv func(*Tensor) (*Tensor, error)) (*Weights, error) {
 	out := &Weights{Layers: make([][LayerRoleCount]*Tensor, len(w.Layers))}
 	var err error
 	for _, p := range []struct{ dst, src **Tensor }{{&out.TokEmbd, &w.TokEmbd}, {&out.PosEmbd, &w.PosEmbd},
