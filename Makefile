@@ -79,6 +79,7 @@ test-ref: pyref tokref
 # prompts, memory back within 10% of its post-warm-up level. Stops by itself.
 test-load:
 	LMSCORE_LOAD_CLIENTS=50 LMSCORE_SERVE_LOAD_SECONDS=30 $(GO) test -count=1 -run '^TestOverload$$' -v -timeout 5m ./server
+	LMSCORE_LOAD_MODEL=stories260K LMSCORE_LOAD_CLIENTS=50 LMSCORE_SERVE_LOAD_SECONDS=30 $(GO) test -count=1 -run '^TestOverload$$' -v -timeout 5m ./server
 
 # Every fuzz target, one after the other (go test -fuzz takes one target per
 # run), FUZZTIME each: `make fuzz FUZZTIME=10m`. A crash stops the loop and

@@ -19,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/lmscore/lmscore"
 )
 
 // TestOverload is the load test: concurrent clients for a while,
@@ -39,9 +41,18 @@ func TestOverload(t *testing.T) {
 	if os.Getenv("LMSCORE_SERVE_LOAD_SECONDS") != "" {
 		d = loadSeconds(t)
 	}
-	fake := newFakeModel()
-	fake.capacity = 1 << 12 // the fake's own cache, bounded like the real pool
-	ts := startServer(t, fake, Config{BodyReadTimeout: 300 * time.Millisecond, OutputCacheBytes: 4 << 20, MaxPrompts: 64})
+	// LMSCORE_LOAD_MODEL=stories260K runs the load on the real model through
+	// the native CPU core (make test-load does), so that what the core and
+	// its KV pool hold after a flood is measured too.
+	var scorer Scorer
+	if os.Getenv("LMSCORE_LOAD_MODEL") == "stories260K" {
+		scorer = openStories(t, 0, lmscore.Options{KVMemory: 64 << 20})
+	} else {
+		fake := newFakeModel()
+		fake.capacity = 1 << 12 // the fake's own cache, bounded like the real pool
+		scorer = fake
+	}
+	ts := startServer(t, scorer, Config{ModelName: "fake", BodyReadTimeout: 300 * time.Millisecond, OutputCacheBytes: 4 << 20, MaxPrompts: 64})
 	addr := strings.TrimPrefix(ts.url, "http://")
 
 	// The valid requests: a fixed set, so that every answer can be checked
