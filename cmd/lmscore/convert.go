@@ -22,8 +22,8 @@ func init() {
 	register(&command{
 		name:    "convert",
 		summary: "import a llama2.c checkpoint or a Hugging Face folder as GGUF",
-		usage: `convert llama2c --model M.bin --tokenizer T.bin --out M.gguf [--type auto|f32|f16|bf16|q8_0]
-       lmscore convert hf --dir D --out M.gguf [--type auto|f32|f16|bf16|q8_0] [--vocab-only]`,
+		usage: `convert llama2c --model M.bin --tokenizer T.bin --out M.gguf [--type auto|f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1]
+       lmscore convert hf --dir D --out M.gguf [--type auto|f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1] [--vocab-only]`,
 		about: `The first argument names the source: llama2c (a legacy checkpoint and its
 tokenizer) or hf (a folder with config.json, *.safetensors and a tokenizer).
 The output's folder is created; the file appears only once it is complete.
@@ -37,7 +37,7 @@ lmscore convert llama2c --model stories260K.bin --tokenizer tok512.bin --out out
 
 func convertFlags(fs *flag.FlagSet) action {
 	out := fs.String("out", "", "output GGUF file (required)")
-	typ := fs.String("type", "auto", "matrix type: auto (the source's), f32, f16, bf16 or q8_0")
+	typ := fs.String("type", "auto", "matrix type: auto (the source's), f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1")
 	modelPath := fs.String("model", "", "llama2c: the legacy checkpoint (.bin)")
 	tokPath := fs.String("tokenizer", "", "llama2c: the tokenizer (.bin)")
 	dir := fs.String("dir", "", "hf: the model folder (config.json, *.safetensors, tokenizer)")

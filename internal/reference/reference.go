@@ -3,8 +3,9 @@
 // for clarity, one token and one head at a time, with none of the engine's
 // paging, batching or blocking, so that agreement means something.
 //
-// Weights are decoded from their stored type (F16, BF16 and Q8_0 exactly
-// as the engine dequantizes them) and widened to float64.
+// Weights are decoded from their stored type (every type lmscore reads,
+// through model.Tensor.Float32s, exactly as the engine dequantizes them)
+// and widened to float64.
 package reference
 
 import (
