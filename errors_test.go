@@ -116,7 +116,7 @@ func TestErrUnsupportedArch(t *testing.T) {
 		assert.ErrorIs(t, err, ErrUnsupportedArch)
 		assert.ErrorIs(t, err, ErrUnsupported)
 		assert.NotErrorIs(t, err, ErrUnsupportedType)
-		assert.ErrorContains(t, err, `unsupported architecture "mamba" (lmscore supports llama, qwen2, qwen3 and gpt2)`)
+		assert.ErrorContains(t, err, `unsupported architecture "mamba" (lmscore supports gemma2, gemma3, gpt2, gptneox, llama, olmo2, phi3, qwen2, qwen2moe, qwen3, qwen3moe)`)
 	}
 }
 

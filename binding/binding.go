@@ -111,7 +111,23 @@ func open(be *backend, m *model.Model, params C.lmscore_backend_params) (*Model,
 		dst.ne[1] = C.int64_t(t.Shape[1])
 		return nil
 	}
-	desc.arch = C.int32_t(cfg.Arch)
+	if err := fillFeatures(desc, cfg); err != nil {
+		return nil, err
+	}
+	if cfg.SWALayers != nil {
+		flags := (*C.uint8_t)(C.calloc(C.size_t(max(cfg.NLayer, 1)), 1))
+		if flags == nil {
+			return nil, &Error{Status: StatusOutOfMemory, Op: "model load", Message: "allocating the sliding-layer flags"}
+		}
+		defer C.free(unsafe.Pointer(flags))
+		for l, f := range unsafe.Slice((*uint8)(unsafe.Pointer(flags)), cfg.NLayer) {
+			if cfg.IsSliding(l) {
+				f = 1
+			}
+			*(*uint8)(unsafe.Add(unsafe.Pointer(flags), l)) = f
+		}
+		desc.swa_layers = flags
+	}
 	desc.n_vocab = C.int32_t(clampInt32(cfg.NVocab))
 	desc.n_embd = C.int32_t(clampInt32(cfg.NEmbd))
 	desc.n_layer = C.int32_t(cfg.NLayer)

@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "e1e30bae6c13dae74f8ce6accd0bad4e53f69943dd50182390a73cff7afd2244"
+const csrcHash = "8ae6d26b67e0a6fad9fe8c6066ce2a18b5b840eab924d3d2369035efb20e3454"

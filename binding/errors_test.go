@@ -169,7 +169,7 @@ func TestLoadErrors(t *testing.T) {
 			m.Weights.Layers[0][model.WO] = &model.Tensor{Name: wo.Name, Type: model.TypeQ4_0, Shape: wo.Shape, Data: q}
 		}, ErrInvalidArgument, "blk.0.attn_output.weight: block 3 of Q4_0 has a non-finite scale"},
 		{"bad head count", func(m *model.Model) { m.Config.NHead = 5 }, ErrInvalidArgument, "n_embd 64 is not a multiple of n_head 5"},
-		{"unknown arch", func(m *model.Model) { m.Config.Arch = 9 }, ErrUnsupported, "architecture 9"},
+		{"unknown arch", func(m *model.Model) { m.Config.Arch = 99 }, ErrUnsupported, "unsupported architecture arch(99)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

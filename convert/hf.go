@@ -350,8 +350,11 @@ func planHFTensors(dir string, hc *hfConfig, cfg model.Config, typ model.TensorT
 			continue
 		}
 		if !ok {
-			if !spec.Required {
+			if spec.Name == model.NameOutput {
 				return fail("no lm_head.weight, and config.json does not tie the output to the embedding")
+			}
+			if !spec.Required {
+				continue
 			}
 			return fail("missing the tensor that becomes %s", spec.Name)
 		}

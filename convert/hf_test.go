@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -153,7 +154,7 @@ func TestHFLlama(t *testing.T) {
 	c := m.Config
 	want := model.Config{Arch: model.ArchLlama, NVocab: 300, NEmbd: tE, NLayer: tL, NHead: tH, NHeadKV: tKV, NFF: tFF,
 		NCtxTrain: tCtx, RopeType: model.RopeNorm, RopeFreqBase: 500000, NormEps: 1e-6}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("config %+v, want %+v", c, want)
 	}
 	// q and k: GGUF row h*hd + 2i + j is HF row h*hd + j*hd/2 + i.

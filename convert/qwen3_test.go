@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -74,7 +75,7 @@ func TestHFQwen3(t *testing.T) {
 	m := convertAndLoad(t, dir, Options{})
 	want := model.Config{Arch: model.ArchQwen3, NVocab: 262, NEmbd: tE, NLayer: tL, NHead: tH, NHeadKV: tKV,
 		NEmbdHead: qwen3HeadDim, NFF: tFF, NCtxTrain: tCtx, RopeType: model.RopeNeox, RopeFreqBase: 1e6, NormEps: 1e-6}
-	if m.Config != want {
+	if !reflect.DeepEqual(m.Config, want) {
 		t.Fatalf("config %+v\nwant   %+v", m.Config, want)
 	}
 	if m.Weights.Output != nil {

@@ -303,8 +303,9 @@ LMSCORE_API lmscore_status lmscore_model_load(const lmscore_model_desc *desc, lm
     m->q_dim = desc->n_head * m->head_dim;
     m->kv_dim = desc->n_head_kv * m->head_dim;
     m->qkv_dim = m->q_dim + 2 * m->kv_dim;
-    m->gated_ffn = desc->arch != LMSCORE_ARCH_GPT2;
-    m->norm_kind = desc->arch == LMSCORE_ARCH_GPT2 ? lmscore_cuda::NormKind::Layer : lmscore_cuda::NormKind::RMS;
+    m->hp.swa_layers = nullptr;
+    m->gated_ffn = desc->ffn_type == LMSCORE_FFN_SWIGLU || desc->ffn_type == LMSCORE_FFN_GEGLU;
+    m->norm_kind = desc->norm_type == LMSCORE_NORM_LAYER ? lmscore_cuda::NormKind::Layer : lmscore_cuda::NormKind::RMS;
     m->rope = (lmscore_cuda::RopeKind)desc->rope_type;
 
     {

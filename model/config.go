@@ -10,31 +10,24 @@ import (
 
 // ParseArch maps llama.cpp's general.architecture name to an Arch.
 func ParseArch(name string) (Arch, error) {
-	switch name {
-	case "llama":
-		return ArchLlama, nil
-	case "qwen2":
-		return ArchQwen2, nil
-	case "gpt2":
-		return ArchGPT2, nil
-	case "qwen3":
-		return ArchQwen3, nil
+	for a, f := range families {
+		if f.name == name {
+			return a, nil
+		}
 	}
-	return 0, unsupported(ErrUnsupportedArch, "unsupported architecture %q (lmscore supports llama, qwen2, qwen3 and gpt2)", name)
+	return 0, unsupported(ErrUnsupportedArch, "unsupported architecture %q (lmscore supports %s)", name, supportedList())
 }
-
-// archRope is the RoPE each architecture uses, as llama.cpp assigns it.
-var archRope = map[Arch]RopeType{ArchLlama: RopeNorm, ArchQwen2: RopeNeox, ArchGPT2: RopeNone, ArchQwen3: RopeNeox}
 
 // Validate checks that the hyperparameters describe a model the cores can
 // run: positive sizes that fit the C ABI's int32, whole heads (or an
 // explicit head width, which all but gpt2 may have), and the RoPE type of
 // the architecture.
 func (c Config) Validate() error {
-	rope, ok := archRope[c.Arch]
+	fam, ok := families[c.Arch]
 	if !ok {
-		return unsupported(ErrUnsupportedArch, "unsupported architecture %s", c.Arch)
+		return unsupported(ErrUnsupportedArch, "unsupported architecture %s (lmscore supports %s)", c.Arch, supportedList())
 	}
+	rope := fam.rope
 	for _, f := range []struct {
 		name string
 		v    int
@@ -73,6 +66,62 @@ func (c Config) Validate() error {
 	}
 	if !(c.NormEps > 0) || math.IsInf(float64(c.NormEps), 0) {
 		return fmt.Errorf("norm epsilon is %v, want a positive number", c.NormEps)
+	}
+	return c.validateFeatures(fam)
+}
+
+// validateFeatures checks the optional features: partial rotary, scales,
+// sliding windows and experts.
+func (c Config) validateFeatures(fam family) error {
+	if c.NRot < 0 || c.NRot > c.HeadDim() || c.NRot%2 != 0 {
+		return fmt.Errorf("rope.dimension_count is %d, want an even number up to head_dim %d", c.NRot, c.HeadDim())
+	}
+	if c.NRot != 0 && c.RopeType == RopeNone {
+		return fmt.Errorf("rope.dimension_count is %d but %s has no RoPE", c.NRot, c.Arch)
+	}
+	for _, f := range []struct {
+		name string
+		v    float32
+	}{{"rope.scaling.factor (as a frequency scale)", c.RopeFreqScale}, {"rope attention factor", c.RopeAttnFactor},
+		{"attention.scale", c.AttnScale}, {"attention.logit_softcapping", c.AttnSoftcap},
+		{"final_logit_softcapping", c.FinalSoftcap}, {"rope.freq_base_swa", c.RopeFreqBaseSWA},
+		{"rope frequency scale of sliding layers", c.RopeFreqScaleSWA}} {
+		if f.v < 0 || math.IsNaN(float64(f.v)) || math.IsInf(float64(f.v), 0) {
+			return fmt.Errorf("%s is %v, want a positive number (or 0 for none)", f.name, f.v)
+		}
+	}
+	switch {
+	case c.NSWA < 0 || c.NSWA > math.MaxInt32:
+		return fmt.Errorf("attention.sliding_window is %d, want 0 to %d", c.NSWA, math.MaxInt32)
+	case c.SWALayers != nil && len(c.SWALayers) != c.NLayer:
+		return fmt.Errorf("the sliding-window pattern has %d layers, the model %d", len(c.SWALayers), c.NLayer)
+	case c.SWALayers != nil && c.NSWA == 0:
+		return fmt.Errorf("a sliding-window pattern is given but attention.sliding_window is 0")
+	}
+	if c.NExpert == 0 {
+		if c.NExpertUsed != 0 || c.NFFExp != 0 || c.NFFShexp != 0 {
+			return fmt.Errorf("expert_used_count %d, expert_feed_forward_length %d and expert_shared_feed_forward_length %d need expert_count > 0",
+				c.NExpertUsed, c.NFFExp, c.NFFShexp)
+		}
+		return nil
+	}
+	switch {
+	case !fam.moe:
+		return unsupported(ErrUnsupportedArch, "%s has no experts, but expert_count is %d", c.Arch, c.NExpert)
+	case c.NExpert > 1<<16:
+		return fmt.Errorf("expert_count is %d, want at most %d", c.NExpert, 1<<16)
+	case c.NExpertUsed <= 0 || c.NExpertUsed > c.NExpert:
+		return fmt.Errorf("expert_used_count is %d, want 1 to expert_count %d", c.NExpertUsed, c.NExpert)
+	case c.NFFExp <= 0 || int64(c.NFFExp)*int64(c.NExpert) > math.MaxInt32:
+		return fmt.Errorf("expert_feed_forward_length is %d, want > 0 with n_ff_exp·n_expert within int32", c.NFFExp)
+	case int64(c.NEmbd)*int64(c.NExpert) > math.MaxInt32:
+		return fmt.Errorf("n_embd·n_expert = %d·%d exceeds %d", c.NEmbd, c.NExpert, math.MaxInt32)
+	case c.NFFShexp < 0 || c.NFFShexp > math.MaxInt32:
+		return fmt.Errorf("expert_shared_feed_forward_length is %d", c.NFFShexp)
+	case fam.shared && c.NFFShexp == 0:
+		return fmt.Errorf("%s needs expert_shared_feed_forward_length", c.Arch)
+	case !fam.shared && c.NFFShexp != 0:
+		return unsupported(ErrUnsupportedArch, "%s has no shared expert, but expert_shared_feed_forward_length is %d", c.Arch, c.NFFShexp)
 	}
 	return nil
 }
@@ -121,11 +170,8 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 			return c, err
 		}
 	}
-	c.RopeType = archRope[c.Arch]
-	epsKey := p + "attention.layer_norm_rms_epsilon"
-	if c.Arch == ArchGPT2 {
-		epsKey = p + "attention.layer_norm_epsilon"
-	}
+	c.RopeType = families[c.Arch].rope
+	epsKey := p + families[c.Arch].epsKey
 	eps, err := f.Float(epsKey)
 	if err != nil {
 		return c, err

@@ -6,7 +6,7 @@ import (
 )
 
 func TestUnsupportedSentinels(t *testing.T) {
-	if _, err := ParseArch("mamba"); !errors.Is(err, ErrUnsupportedArch) || err.Error() != `unsupported architecture "mamba" (lmscore supports llama, qwen2, qwen3 and gpt2)` {
+	if _, err := ParseArch("mamba"); !errors.Is(err, ErrUnsupportedArch) || err.Error() != `unsupported architecture "mamba" (lmscore supports `+supportedList()+`)` {
 		t.Errorf("ParseArch: %v", err)
 	}
 	if err := (Config{Arch: Arch(99)}).Validate(); !errors.Is(err, ErrUnsupportedArch) {

@@ -13,9 +13,9 @@ import (
 // with variance 1/fan-in so activations keep their scale through the
 // layers; norm weights are near 1 and biases near 0. Matrices are encoded
 // as typ (Q8_0 falls back to F16 for rows that are not whole blocks, as
-// llama.cpp's converter does); vectors are always F32. Llama and qwen2 get
-// an untied output matrix, gpt2 ties it to the embedding as GPT-2 does; set
-// Output to nil to tie one. RopeFreqs stays nil (no RoPE scaling); set it
+// llama.cpp's converter does); vectors are always F32. Families that tie the
+// output to the embedding (gpt2, Gemma) get none, the others an untied
+// output matrix; set Output to nil to tie one. RopeFreqs stays nil (no RoPE scaling); set it
 // from Llama3Rope.RopeFreqsTensor for a Llama 3.1-style model.
 //
 // A fixture file, which llama.cpp loads too:
@@ -33,7 +33,10 @@ func RandomWeights(cfg Config, seed uint64, typ TensorType) (*Weights, error) {
 	rng := rand.New(rand.NewPCG(seed, 0x6c6d73636f7265)) // "lmscore"
 	w := &Weights{}
 	for _, s := range specs(cfg, w) {
-		if s.presence == absent || (s.name == NameOutput && cfg.Arch == ArchGPT2) || s.name == NameRopeFreqs {
+		// Optional tensors stay absent (no extra biases, no RoPE scaling),
+		// but for an untied output where the family has one.
+		if s.presence == absent || s.name == NameRopeFreqs || (s.presence == optional && s.name != NameOutput) ||
+			(s.name == NameOutput && families[cfg.Arch].tied) {
 			continue
 		}
 		n := s.shape[0] * s.shape[1]

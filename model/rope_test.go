@@ -190,7 +190,7 @@ func TestRopeFreqsLoadErrors(t *testing.T) {
 		{"qwen2", ArchQwen2, func(gw *gguf.Writer) { gw.AddTensor(NameRopeFreqs, gguf.TensorF32, []int64{8}, f32(8)) },
 			`unexpected tensor "rope_freqs.weight": qwen2 has no such tensor`},
 		{"shape", ArchLlama, func(gw *gguf.Writer) { gw.AddTensor(NameRopeFreqs, gguf.TensorF32, []int64{16}, f32(16)) },
-			`tensor "rope_freqs.weight" has shape [16], want [8] (head_dim/2)`},
+			`tensor "rope_freqs.weight" has shape [16], want [8] (n_rot/2)`},
 		{"type", ArchLlama, func(gw *gguf.Writer) {
 			gw.AddTensor(NameRopeFreqs, gguf.TensorF16, []int64{8}, make([]byte, 16))
 		}, `tensor "rope_freqs.weight" has type F16, want F32`},

@@ -88,7 +88,7 @@ func Summarize(f *gguf.File) Summary {
 	s.NCtxTrain = geti("context_length")
 	s.RopeType = "unknown"
 	if a, err := ParseArch(s.Architecture); err == nil {
-		s.RopeType = archRope[a].String()
+		s.RopeType = families[a].rope.String()
 	}
 	if x, ok := shortFloat(f, p+"rope.freq_base"); ok {
 		s.RopeFreqBase = &x

@@ -1,6 +1,9 @@
 package model
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Tensor names are llama.cpp's (llama-arch.cpp), so that a GGUF file made
 // by llama.cpp's converters loads here and one written here loads there.
@@ -36,6 +39,18 @@ var layerRoleNames = [LayerRoleCount]string{
 	FFNDownB:  "ffn_down.bias",
 	AttnQNorm: "attn_q_norm.weight",
 	AttnKNorm: "attn_k_norm.weight",
+
+	AttnPostNorm: "post_attention_norm.weight",
+	FFNPostNorm:  "post_ffw_norm.weight",
+
+	FFNGateInp:      "ffn_gate_inp.weight",
+	FFNGateExps:     "ffn_gate_exps.weight",
+	FFNUpExps:       "ffn_up_exps.weight",
+	FFNDownExps:     "ffn_down_exps.weight",
+	FFNGateInpShexp: "ffn_gate_inp_shexp.weight",
+	FFNGateShexp:    "ffn_gate_shexp.weight",
+	FFNUpShexp:      "ffn_up_shexp.weight",
+	FFNDownShexp:    "ffn_down_shexp.weight",
 }
 
 // LayerTensorName is the GGUF name of a layer's tensor, e.g.
@@ -70,18 +85,6 @@ type tensorSpec struct {
 	why      string // how the shape follows from the config, for errors
 }
 
-// layerRoles lists which per-layer tensors each architecture has.
-var layerRoles = map[Arch][]LayerRole{
-	ArchLlama: {AttnNorm, WQ, WK, WV, WO, FFNNorm, FFNGate, FFNUp, FFNDown},
-	ArchQwen2: {AttnNorm, WQ, WK, WV, BQ, BK, BV, WO, FFNNorm, FFNGate, FFNUp, FFNDown},
-	ArchGPT2:  {AttnNorm, AttnNormB, WQKV, BQKV, WO, BO, FFNNorm, FFNNormB, FFNUp, FFNUpB, FFNDown, FFNDownB},
-	ArchQwen3: {AttnNorm, WQ, WK, WV, AttnQNorm, AttnKNorm, WO, FFNNorm, FFNGate, FFNUp, FFNDown},
-}
-
-// ropeFreqs says which architectures may carry rope_freqs.weight: those
-// whose llama.cpp graph passes it to ggml_rope_ext.
-var ropeFreqs = map[Arch]presence{ArchLlama: optional}
-
 // specs lists every tensor of cfg's architecture in the order files are
 // written, pointing into w (whose Layers it sizes to cfg.NLayer).
 func specs(cfg Config, w *Weights) []tensorSpec {
@@ -89,7 +92,7 @@ func specs(cfg Config, w *Weights) []tensorSpec {
 	if len(w.Layers) != cfg.NLayer {
 		w.Layers = make([][LayerRoleCount]*Tensor, cfg.NLayer)
 	}
-	gpt2 := cfg.Arch == ArchGPT2
+	fam := families[cfg.Arch]
 	pick := func(b bool) presence {
 		if b {
 			return required
@@ -101,12 +104,29 @@ func specs(cfg Config, w *Weights) []tensorSpec {
 		hd = int64(cfg.HeadDim())
 	}
 	q, kv := int64(cfg.NHead)*hd, int64(cfg.NHeadKV)*hd
+	rot := int64(cfg.NRot)
+	if rot == 0 {
+		rot = hd
+	}
+	ropeFreqs := fam.ropeFreqs
+	if cfg.RopeType == RopeNone {
+		ropeFreqs = absent
+	}
 	out := []tensorSpec{
 		// First, where llama.cpp's converter writes it.
-		{NameRopeFreqs, [2]int64{hd / 2, 1}, ropeFreqs[cfg.Arch], &w.RopeFreqs, "head_dim/2"},
+		{NameRopeFreqs, [2]int64{rot / 2, 1}, ropeFreqs, &w.RopeFreqs, "n_rot/2"},
 		{NameTokEmbd, [2]int64{e, v}, required, &w.TokEmbd, "n_embd × n_vocab"},
-		{NamePosEmbd, [2]int64{e, int64(cfg.NCtxTrain)}, pick(gpt2), &w.PosEmbd, "n_embd × n_ctx_train"},
+		{NamePosEmbd, [2]int64{e, int64(cfg.NCtxTrain)}, pick(fam.posEmbd), &w.PosEmbd, "n_embd × n_ctx_train"},
 	}
+	upRows, upWhy := ff, "n_embd × n_ff"
+	if cfg.Gated() && !slices.Contains(fam.dense, FFNGate) {
+		upRows, upWhy = 2*ff, "n_embd × 2·n_ff (gate and up)"
+	}
+	qn, kn, qnWhy, knWhy := hd, hd, "head_dim", "head_dim"
+	if cfg.QKNorm() == QKNormFull {
+		qn, kn, qnWhy, knWhy = q, kv, "n_head·head_dim", "n_head_kv·head_dim"
+	}
+	ne, fe, fs := int64(cfg.NExpert), int64(cfg.NFFExp), int64(cfg.NFFShexp)
 	roleShape := map[LayerRole]struct {
 		s   [2]int64
 		why string
@@ -115,26 +135,40 @@ func specs(cfg Config, w *Weights) []tensorSpec {
 		WQ: {[2]int64{e, q}, "n_embd × n_head·head_dim"}, WK: {[2]int64{e, kv}, "n_embd × n_head_kv·head_dim"},
 		WV: {[2]int64{e, kv}, "n_embd × n_head_kv·head_dim"},
 		BQ: {[2]int64{q, 1}, "n_head·head_dim"}, BK: {[2]int64{kv, 1}, "n_head_kv·head_dim"}, BV: {[2]int64{kv, 1}, "n_head_kv·head_dim"},
-		WQKV: {[2]int64{e, 3 * e}, "n_embd × 3·n_embd"}, BQKV: {[2]int64{3 * e, 1}, "3·n_embd"},
-		WO: {[2]int64{q, e}, "n_head·head_dim × n_embd"}, BO: {[2]int64{e, 1}, "n_embd"},
+		WQKV: {[2]int64{e, q + 2*kv}, "n_embd × (n_head + 2·n_head_kv)·head_dim"},
+		BQKV: {[2]int64{q + 2*kv, 1}, "(n_head + 2·n_head_kv)·head_dim"},
+		WO:   {[2]int64{q, e}, "n_head·head_dim × n_embd"}, BO: {[2]int64{e, 1}, "n_embd"},
 		FFNNorm: {[2]int64{e, 1}, "n_embd"}, FFNNormB: {[2]int64{e, 1}, "n_embd"},
-		FFNGate: {[2]int64{e, ff}, "n_embd × n_ff"}, FFNUp: {[2]int64{e, ff}, "n_embd × n_ff"},
+		FFNGate: {[2]int64{e, ff}, "n_embd × n_ff"}, FFNUp: {[2]int64{e, upRows}, upWhy},
 		FFNUpB: {[2]int64{ff, 1}, "n_ff"}, FFNDown: {[2]int64{ff, e}, "n_ff × n_embd"}, FFNDownB: {[2]int64{e, 1}, "n_embd"},
-		AttnQNorm: {[2]int64{hd, 1}, "head_dim"}, AttnKNorm: {[2]int64{hd, 1}, "head_dim"},
+		AttnQNorm: {[2]int64{qn, 1}, qnWhy}, AttnKNorm: {[2]int64{kn, 1}, knWhy},
+		AttnPostNorm: {[2]int64{e, 1}, "n_embd"}, FFNPostNorm: {[2]int64{e, 1}, "n_embd"},
+		FFNGateInp:      {[2]int64{e, ne}, "n_embd × n_expert"},
+		FFNGateExps:     {[2]int64{e, fe * ne}, "n_embd × n_ff_exp·n_expert"},
+		FFNUpExps:       {[2]int64{e, fe * ne}, "n_embd × n_ff_exp·n_expert"},
+		FFNDownExps:     {[2]int64{fe, e * ne}, "n_ff_exp × n_embd·n_expert"},
+		FFNGateInpShexp: {[2]int64{e, 1}, "n_embd"},
+		FFNGateShexp:    {[2]int64{e, fs}, "n_embd × n_ff_shexp"},
+		FFNUpShexp:      {[2]int64{e, fs}, "n_embd × n_ff_shexp"},
+		FFNDownShexp:    {[2]int64{fs, e}, "n_ff_shexp × n_embd"},
 	}
-	has := map[LayerRole]bool{}
-	for _, r := range layerRoles[cfg.Arch] {
-		has[r] = true
+	has := map[LayerRole]presence{}
+	req, opt := cfg.layerRoleSet()
+	for _, r := range opt {
+		has[r] = optional
+	}
+	for _, r := range req {
+		has[r] = required
 	}
 	for l := 0; l < cfg.NLayer; l++ {
 		for r := LayerRole(0); r < LayerRoleCount; r++ {
 			rs := roleShape[r]
-			out = append(out, tensorSpec{LayerTensorName(l, r), rs.s, pick(has[r]), &w.Layers[l][r], rs.why})
+			out = append(out, tensorSpec{LayerTensorName(l, r), rs.s, has[r], &w.Layers[l][r], rs.why})
 		}
 	}
 	return append(out,
 		tensorSpec{NameOutputNorm, [2]int64{e, 1}, required, &w.OutputNorm, "n_embd"},
-		tensorSpec{NameOutputNormB, [2]int64{e, 1}, pick(gpt2), &w.OutputNormB, "n_embd"},
+		tensorSpec{NameOutputNormB, [2]int64{e, 1}, pick(cfg.NormType() == NormLayer), &w.OutputNormB, "n_embd"},
 		tensorSpec{NameOutput, [2]int64{e, v}, optional, &w.Output, "n_embd × n_vocab"},
 	)
 }

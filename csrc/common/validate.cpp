@@ -49,6 +49,9 @@ const char *const kRoleNames[LMSCORE_LAYER_ROLE_COUNT] = {
     "ffn_norm.weight",  "ffn_norm.bias",  "ffn_gate.weight",    "ffn_up.weight",
     "ffn_up.bias",      "ffn_down.weight", "ffn_down.bias",
     "attn_q_norm.weight", "attn_k_norm.weight",
+    "post_attention_norm.weight", "post_ffw_norm.weight",
+    "ffn_gate_inp.weight", "ffn_gate_exps.weight", "ffn_up_exps.weight", "ffn_down_exps.weight",
+    "ffn_gate_inp_shexp.weight", "ffn_gate_shexp.weight", "ffn_up_shexp.weight", "ffn_down_shexp.weight",
 };
 
 } // namespace
@@ -226,9 +229,29 @@ int32_t model_head_dim(const lmscore_model_desc &d) {
 
 lmscore_status validate_model_hparams(const lmscore_model_desc &d, char *msg, size_t cap) {
     const Report bad(msg, cap, "model: ");
-    if (d.arch != LMSCORE_ARCH_LLAMA && d.arch != LMSCORE_ARCH_QWEN2 && d.arch != LMSCORE_ARCH_GPT2 &&
-        d.arch != LMSCORE_ARCH_QWEN3)
-        return bad(kUnsupported, "architecture %d not supported", int(d.arch));
+    if (d.norm_type != LMSCORE_NORM_RMS && d.norm_type != LMSCORE_NORM_LAYER)
+        return bad(kUnsupported, "norm_type %d not supported", int(d.norm_type));
+    if (d.ffn_type < LMSCORE_FFN_SWIGLU || d.ffn_type > LMSCORE_FFN_GELU_ERF)
+        return bad(kUnsupported, "ffn_type %d not supported", int(d.ffn_type));
+    if (d.qk_norm < LMSCORE_QK_NORM_NONE || d.qk_norm > LMSCORE_QK_NORM_FULL)
+        return bad(kUnsupported, "qk_norm %d not supported", int(d.qk_norm));
+    // Features the header describes and the cores do not compute yet are
+    // refused by name rather than ignored.
+    const struct {
+        const char *name;
+        bool used;
+    } pending[] = {{"GeGLU", d.ffn_type == LMSCORE_FFN_GEGLU}, {"the exact GELU", d.ffn_type == LMSCORE_FFN_GELU_ERF},
+                   {"q/k norms over the whole projection", d.qk_norm == LMSCORE_QK_NORM_FULL},
+                   {"parallel residual", d.parallel_residual != 0},
+                   {"embedding scale", d.embd_scale != 0.0f && d.embd_scale != 1.0f},
+                   {"attention scale", d.attn_scale != 0.0f}, {"attention soft-capping", d.attn_softcap != 0.0f},
+                   {"final soft-capping", d.final_softcap != 0.0f}, {"sliding-window attention", d.n_swa != 0},
+                   {"partial rotary", d.n_rot != 0 && d.n_rot != model_head_dim(d)},
+                   {"RoPE frequency scale", d.rope_freq_scale != 0.0f && d.rope_freq_scale != 1.0f},
+                   {"RoPE attention factor", d.rope_attn_factor != 0.0f && d.rope_attn_factor != 1.0f},
+                   {"mixture of experts", d.n_expert != 0}};
+    for (const auto &p : pending)
+        if (p.used) return bad(kUnsupported, "%s is not supported yet", p.name);
     const struct {
         const char *name;
         int32_t value;
@@ -256,10 +279,6 @@ lmscore_status validate_model_hparams(const lmscore_model_desc &d, char *msg, si
             return bad(kBad, "rope_freq_base %g, want > 0", double(d.rope_freq_base));
     }
     if (!(d.norm_eps >= 0.0f)) return bad(kBad, "norm_eps %g, want >= 0", double(d.norm_eps));
-    if (d.arch == LMSCORE_ARCH_GPT2 && d.n_head_kv != d.n_head)
-        return bad(kBad, "gpt2 needs n_head_kv == n_head, got %d and %d", d.n_head_kv, d.n_head);
-    if (d.arch == LMSCORE_ARCH_GPT2 && int64_t(d.n_head) * head_dim != d.n_embd)
-        return bad(kBad, "gpt2 needs n_head * head_dim == n_embd, got %d * %d and %d", d.n_head, head_dim, d.n_embd);
     return kOK;
 }
 
@@ -288,7 +307,7 @@ lmscore_status check_tensor(const Report &bad, const lmscore_tensor &t, const ch
 lmscore_status check_layer(const Report &bad, const lmscore_model_desc &d, const lmscore_tensor *t, int l) {
     const int64_t e = d.n_embd, head_dim = model_head_dim(d);
     const int64_t nq = d.n_head * head_dim, nkv = d.n_head_kv * head_dim, nqkv = nq + 2 * nkv, ff = d.n_ff;
-    const bool gated = d.arch != LMSCORE_ARCH_GPT2;
+    const bool gated = d.ffn_type == LMSCORE_FFN_SWIGLU || d.ffn_type == LMSCORE_FFN_GEGLU;
     char name[64];
     auto check = [&](int role, int64_t ne0, int64_t ne1, bool required) {
         snprintf(name, sizeof name, "blk.%d.%s", l, kRoleNames[role]);
@@ -307,7 +326,7 @@ lmscore_status check_layer(const Report &bad, const lmscore_model_desc &d, const
         if (auto st = check(LMSCORE_LAYER_BK, nkv, 1, false)) return st;
         if (auto st = check(LMSCORE_LAYER_BV, nkv, 1, false)) return st;
     }
-    const bool qk_norm = d.arch == LMSCORE_ARCH_QWEN3;
+    const bool qk_norm = d.qk_norm == LMSCORE_QK_NORM_HEAD;
     if (auto st = check(LMSCORE_LAYER_ATTN_Q_NORM, head_dim, 1, qk_norm)) return st;
     if (auto st = check(LMSCORE_LAYER_ATTN_K_NORM, head_dim, 1, qk_norm)) return st;
     if (auto st = check(LMSCORE_LAYER_WO, nq, e, true)) return st;
@@ -320,7 +339,11 @@ lmscore_status check_layer(const Report &bad, const lmscore_model_desc &d, const
     if (auto st = check(LMSCORE_LAYER_FFN_DOWN, ff, e, true)) return st;
     if (auto st = check(LMSCORE_LAYER_FFN_DOWN_B, e, 1, false)) return st;
     if (!gated && t[LMSCORE_LAYER_FFN_GATE].data != nullptr)
-        return bad(kUnsupported, "tensor blk.%d.%s: gpt2 has no gated FFN", l, kRoleNames[LMSCORE_LAYER_FFN_GATE]);
+        return bad(kUnsupported, "tensor blk.%d.%s: an ungated FFN (ffn_type %d) has no gate", l,
+                   kRoleNames[LMSCORE_LAYER_FFN_GATE], int(d.ffn_type));
+    for (int role = LMSCORE_LAYER_ATTN_POST_NORM; role < LMSCORE_LAYER_ROLE_COUNT; role++)
+        if (t[role].data != nullptr)
+            return bad(kUnsupported, "tensor blk.%d.%s is not supported yet", l, kRoleNames[role]);
     return kOK;
 }
 
@@ -329,11 +352,8 @@ lmscore_status check_layer(const Report &bad, const lmscore_model_desc &d, const
 lmscore_status validate_model_tensors(const lmscore_model_desc &d, char *msg, size_t cap) {
     if (d.layers == nullptr) return Report(msg, cap, "model: ")(kBad, "layers is NULL");
     const Report bad(msg, cap, "");
-    const bool gpt2 = d.arch == LMSCORE_ARCH_GPT2;
     if (auto st = check_tensor(bad, d.tok_embd, "token_embd.weight", d.n_embd, d.n_vocab, true)) return st;
-    if (auto st = check_tensor(bad, d.pos_embd, "position_embd.weight", d.n_embd, d.n_ctx_train, gpt2)) return st;
-    if (!gpt2 && d.pos_embd.data != nullptr)
-        return bad(kUnsupported, "tensor position_embd.weight: only gpt2 has learned positions");
+    if (auto st = check_tensor(bad, d.pos_embd, "position_embd.weight", d.n_embd, d.n_ctx_train, false)) return st;
     if (auto st = check_tensor(bad, d.output_norm, "output_norm.weight", d.n_embd, 1, true)) return st;
     if (auto st = check_tensor(bad, d.output_norm_b, "output_norm.bias", d.n_embd, 1, false)) return st;
     if (auto st = check_tensor(bad, d.output, "output.weight", d.n_embd, d.n_vocab, false)) return st;

@@ -91,7 +91,8 @@ class Loader {
 // hparams copies the sizes of a validated description.
 Hparams hparams(const lmscore_model_desc &d) {
     Hparams hp{};
-    hp.arch = lmscore_arch(d.arch);
+    hp.norm_type = lmscore_norm_type(d.norm_type);
+    hp.ffn_type = lmscore_ffn_type(d.ffn_type);
     hp.n_vocab = d.n_vocab;
     hp.n_embd = d.n_embd;
     hp.n_layer = d.n_layer;

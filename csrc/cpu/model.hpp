@@ -17,7 +17,8 @@
 namespace lmscore {
 
 struct Hparams {
-    lmscore_arch arch;
+    lmscore_norm_type norm_type;
+    lmscore_ffn_type ffn_type;
     int n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_ctx_train;
     lmscore_rope_type rope_type;
     float rope_freq_base, norm_eps;
@@ -25,7 +26,7 @@ struct Hparams {
     int n_q() const { return n_head * head_dim; }
     int n_kv() const { return n_head_kv * head_dim; }
     int n_qkv() const { return n_q() + 2 * n_kv(); }
-    bool gated_ffn() const { return arch != LMSCORE_ARCH_GPT2; }
+    bool gated_ffn() const { return ffn_type == LMSCORE_FFN_SWIGLU || ffn_type == LMSCORE_FFN_GEGLU; }
     // Columns of the first FFN product: gate then up, or up alone.
     int n_ffn_in() const { return gated_ffn() ? 2 * n_ff : n_ff; }
 };

@@ -33,7 +33,7 @@ template <typename Fn> void for_rows(ThreadPool &pool, int64_t n, Fn &&fn) {
 constexpr int64_t kLogitsFloats = int64_t(16) << 20;
 
 void norm(const Hparams &hp, const Vector &w, const Vector &b, const float *x, float *y) {
-    if (hp.arch == LMSCORE_ARCH_GPT2) {
+    if (hp.norm_type == LMSCORE_NORM_LAYER) {
         layer_norm(hp.n_embd, x, w.data(), b.empty() ? nullptr : b.data(), hp.norm_eps, y);
     } else {
         rms_norm(hp.n_embd, x, w.data(), hp.norm_eps, y);

@@ -39,7 +39,7 @@ extern "C" {
 
 /* Bumped on any incompatible change; binding/ refuses a library whose
  * lmscore_abi_version() differs from the header it was compiled with. */
-#define LMSCORE_ABI_VERSION 2
+#define LMSCORE_ABI_VERSION 3
 
 /* ---------------------------------------------------------------- status */
 
@@ -63,17 +63,35 @@ LMSCORE_API const char *lmscore_backend_name(void);
 
 /* ----------------------------------------------------------------- model */
 
-typedef enum lmscore_arch {
-    LMSCORE_ARCH_LLAMA = 1, /* RMSNorm, SwiGLU, GQA, RoPE NORM, no biases */
-    LMSCORE_ARCH_QWEN2 = 2, /* as llama, plus q/k/v biases; RoPE NEOX */
-    LMSCORE_ARCH_GPT2  = 3, /* learned positions, LayerNorm with bias, GELU (tanh), fused QKV with bias */
-    LMSCORE_ARCH_QWEN3 = 4, /* as llama, plus RMSNorm of each q and k head before RoPE; RoPE NEOX */
-} lmscore_arch;
+/* The cores know no architecture by name: a model is described by the
+ * features below, and Go (model/archs.go) maps each family onto them. A
+ * family that reuses these features needs no change here. */
+
+typedef enum lmscore_norm_type {
+    LMSCORE_NORM_RMS   = 0, /* x / sqrt(mean(x^2) + eps) * w */
+    LMSCORE_NORM_LAYER = 1, /* (x - mean) / sqrt(var + eps) * w + b (b optional) */
+} lmscore_norm_type;
+
+typedef enum lmscore_ffn_type {
+    LMSCORE_FFN_SWIGLU   = 0, /* down(silu(gate x) * up x) */
+    LMSCORE_FFN_GEGLU    = 1, /* down(gelu_tanh(gate x) * up x): Gemma */
+    LMSCORE_FFN_GELU     = 2, /* down(gelu_tanh(up x + b)) + b: gpt2 */
+    LMSCORE_FFN_GELU_ERF = 3, /* down(gelu_erf(up x + b)) + b, the exact GELU: GPT-NeoX */
+} lmscore_ffn_type;
+
+typedef enum lmscore_qk_norm {
+    LMSCORE_QK_NORM_NONE = 0,
+    LMSCORE_QK_NORM_HEAD = 1, /* RMSNorm of each q and k head, (head_dim) weights shared by the
+                               * heads: Qwen3, Gemma 3 */
+    LMSCORE_QK_NORM_FULL = 2, /* RMSNorm over the whole q (n_head*head_dim) and k
+                               * (n_head_kv*head_dim) projections: OLMo 2 */
+} lmscore_qk_norm;
 
 typedef enum lmscore_rope_type {
-    LMSCORE_ROPE_TYPE_NONE = 0,
-    LMSCORE_ROPE_TYPE_NORM = 1, /* rotate consecutive pairs (2i, 2i+1): llama.cpp LLAMA_ROPE_TYPE_NORM */
-    LMSCORE_ROPE_TYPE_NEOX = 2, /* rotate (i, i + d/2): llama.cpp LLAMA_ROPE_TYPE_NEOX */
+    LMSCORE_ROPE_TYPE_NONE = 0, /* no rotation (learned positions or none) */
+    LMSCORE_ROPE_TYPE_NORM = 1, /* rotate consecutive pairs (2i, 2i+1) of the first n_rot values of a
+                                 * head: llama.cpp LLAMA_ROPE_TYPE_NORM */
+    LMSCORE_ROPE_TYPE_NEOX = 2, /* rotate (i, i + n_rot/2): llama.cpp LLAMA_ROPE_TYPE_NEOX */
 } lmscore_rope_type;
 
 /* Tensor element types, numbered as GGML numbers them. The quantized types
@@ -105,60 +123,121 @@ typedef struct lmscore_tensor {
     int64_t     ne[2];/* ne[0] innermost; a vector has ne[1] == 1 */
 } lmscore_tensor;
 
-/* Per-layer tensor roles. Index: layer * LMSCORE_LAYER_ROLE_COUNT + role. */
+/* Per-layer tensor roles. Index: layer * LMSCORE_LAYER_ROLE_COUNT + role.
+ * Shapes use nq = n_head*head_dim, nkv = n_head_kv*head_dim. Which roles a
+ * model has follows from its features; biases and norms are optional. */
 typedef enum lmscore_layer_role {
-    LMSCORE_LAYER_ATTN_NORM   = 0,  /* (n_embd) */
-    LMSCORE_LAYER_ATTN_NORM_B = 1,  /* (n_embd), gpt2 */
-    LMSCORE_LAYER_WQ          = 2,  /* (n_embd, n_head*head_dim), llama/qwen2/qwen3 */
-    LMSCORE_LAYER_WK          = 3,  /* (n_embd, n_head_kv*head_dim) */
-    LMSCORE_LAYER_WV          = 4,  /* (n_embd, n_head_kv*head_dim) */
-    LMSCORE_LAYER_BQ          = 5,  /* (n_head*head_dim), qwen2 */
-    LMSCORE_LAYER_BK          = 6,
-    LMSCORE_LAYER_BV          = 7,
-    LMSCORE_LAYER_WQKV        = 8,  /* (n_embd, 3*n_embd), gpt2: rows q, then k, then v */
-    LMSCORE_LAYER_BQKV        = 9,  /* (3*n_embd), gpt2 */
-    LMSCORE_LAYER_WO          = 10, /* (n_head*head_dim, n_embd) */
-    LMSCORE_LAYER_BO          = 11, /* gpt2 */
-    LMSCORE_LAYER_FFN_NORM    = 12,
-    LMSCORE_LAYER_FFN_NORM_B  = 13, /* gpt2 */
-    LMSCORE_LAYER_FFN_GATE    = 14, /* (n_embd, n_ff), llama/qwen2 */
-    LMSCORE_LAYER_FFN_UP      = 15, /* (n_embd, n_ff) */
-    LMSCORE_LAYER_FFN_UP_B    = 16, /* gpt2 */
+    LMSCORE_LAYER_ATTN_NORM   = 0,  /* (n_embd); absent: no norm before attention (OLMo 2) */
+    LMSCORE_LAYER_ATTN_NORM_B = 1,  /* (n_embd), LayerNorm only */
+    LMSCORE_LAYER_WQ          = 2,  /* (n_embd, nq) */
+    LMSCORE_LAYER_WK          = 3,  /* (n_embd, nkv) */
+    LMSCORE_LAYER_WV          = 4,  /* (n_embd, nkv) */
+    LMSCORE_LAYER_BQ          = 5,  /* (nq) */
+    LMSCORE_LAYER_BK          = 6,  /* (nkv) */
+    LMSCORE_LAYER_BV          = 7,  /* (nkv) */
+    LMSCORE_LAYER_WQKV        = 8,  /* (n_embd, nq + 2 nkv), rows q, then k, then v: instead of WQ, WK, WV */
+    LMSCORE_LAYER_BQKV        = 9,  /* (nq + 2 nkv) */
+    LMSCORE_LAYER_WO          = 10, /* (nq, n_embd) */
+    LMSCORE_LAYER_BO          = 11, /* (n_embd) */
+    LMSCORE_LAYER_FFN_NORM    = 12, /* (n_embd); absent: no norm before the FFN (OLMo 2) */
+    LMSCORE_LAYER_FFN_NORM_B  = 13, /* (n_embd), LayerNorm only */
+    LMSCORE_LAYER_FFN_GATE    = 14, /* (n_embd, n_ff), gated FFNs; absent with FFN_UP of 2 n_ff rows,
+                                     * gate rows first (Phi-3's fused gate_up) */
+    LMSCORE_LAYER_FFN_UP      = 15, /* (n_embd, n_ff), or (n_embd, 2 n_ff) fused as above */
+    LMSCORE_LAYER_FFN_UP_B    = 16, /* (n_ff), ungated FFNs */
     LMSCORE_LAYER_FFN_DOWN    = 17, /* (n_ff, n_embd) */
-    LMSCORE_LAYER_FFN_DOWN_B  = 18, /* gpt2 */
-    LMSCORE_LAYER_ATTN_Q_NORM = 19, /* (head_dim), qwen3: RMSNorm weight shared by every q head, applied
-                                     * after the q bias and before RoPE; norm_eps as the other norms */
-    LMSCORE_LAYER_ATTN_K_NORM = 20, /* (head_dim), qwen3: the same for every k head */
-    LMSCORE_LAYER_ROLE_COUNT  = 21,
+    LMSCORE_LAYER_FFN_DOWN_B  = 18, /* (n_embd) */
+    LMSCORE_LAYER_ATTN_Q_NORM = 19, /* QK_NORM_HEAD: (head_dim); QK_NORM_FULL: (nq). RMSNorm after the
+                                     * q bias, before RoPE; eps norm_eps */
+    LMSCORE_LAYER_ATTN_K_NORM = 20, /* QK_NORM_HEAD: (head_dim); QK_NORM_FULL: (nkv) */
+    LMSCORE_LAYER_ATTN_POST_NORM = 21, /* (n_embd): norms the attention output before the residual
+                                        * add (Gemma 2/3, OLMo 2) */
+    LMSCORE_LAYER_FFN_POST_NORM  = 22, /* (n_embd): the same for the FFN output */
+    /* Mixture of experts (n_expert > 0), in place of FFN_GATE/UP/DOWN. The
+     * experts' matrices are stacked: expert e's rows follow expert e-1's. */
+    LMSCORE_LAYER_FFN_GATE_INP   = 23, /* (n_embd, n_expert): the router's logits */
+    LMSCORE_LAYER_FFN_GATE_EXPS  = 24, /* (n_embd, n_ff_exp * n_expert) */
+    LMSCORE_LAYER_FFN_UP_EXPS    = 25, /* (n_embd, n_ff_exp * n_expert) */
+    LMSCORE_LAYER_FFN_DOWN_EXPS  = 26, /* (n_ff_exp, n_embd * n_expert) */
+    /* A shared expert beside the routed ones (Qwen2-MoE), all optional: */
+    LMSCORE_LAYER_FFN_GATE_INP_SHEXP = 27, /* (n_embd): its output is scaled by sigmoid(w . x) */
+    LMSCORE_LAYER_FFN_GATE_SHEXP = 28, /* (n_embd, n_ff_shexp) */
+    LMSCORE_LAYER_FFN_UP_SHEXP   = 29, /* (n_embd, n_ff_shexp) */
+    LMSCORE_LAYER_FFN_DOWN_SHEXP = 30, /* (n_ff_shexp, n_embd) */
+    LMSCORE_LAYER_ROLE_COUNT     = 31,
 } lmscore_layer_role;
 
 typedef struct lmscore_model_desc {
-    int32_t arch;        /* lmscore_arch */
     int32_t n_vocab;
     int32_t n_embd;
     int32_t n_layer;
     int32_t n_head;
     int32_t n_head_kv;
-    int32_t head_dim;    /* width of one q, k or v head; 0: n_embd / n_head. qwen3 has its own
-                          * (n_head * head_dim may differ from n_embd); gpt2 needs n_embd / n_head */
-    int32_t n_ff;
+    int32_t head_dim;    /* width of one q, k or v head; 0: n_embd / n_head */
+    int32_t n_ff;        /* the dense FFN's width (unused when n_expert > 0) */
     int32_t n_ctx_train; /* positions must stay below this */
+
+    int32_t norm_type;   /* lmscore_norm_type, of every norm but the q/k norms (always RMS) */
+    float   norm_eps;    /* epsilon of every norm */
+    int32_t ffn_type;    /* lmscore_ffn_type */
+    int32_t qk_norm;     /* lmscore_qk_norm */
+    /* 0: x + attn(norm(x)), then h + ffn(norm(h)). 1: x + attn(norm(x)) +
+     * ffn(ffn_norm(x)), both reading the layer's input (GPT-NeoX). */
+    int32_t parallel_residual;
+    float   embd_scale;  /* token embeddings are multiplied by this; 0: 1 (Gemma: sqrt(n_embd)) */
+
+    /* Attention. Scores are q.k * attn_scale (0: 1/sqrt(head_dim)); with
+     * attn_softcap > 0 they become attn_softcap * tanh(score / attn_softcap)
+     * before the mask and softmax (Gemma 2). */
+    float   attn_scale;
+    float   attn_softcap;
+    /* Sliding-window attention: in a sliding layer, the token at position p
+     * attends to positions p - n_swa < q <= p only. n_swa 0: none.
+     * swa_layers: n_layer flags, 1 for a sliding layer; NULL: every layer
+     * slides when n_swa > 0. */
+    int32_t        n_swa;
+    const uint8_t *swa_layers;
+
+    /* RoPE. Pair i of the first n_rot values of a head (0: all of head_dim)
+     * turns by pos * rope_freq_scale * rope_freq_base^(-2i/n_rot) /
+     * rope_freqs[i]; cos and sin are multiplied by rope_attn_factor.
+     * rope_freq_scale and rope_attn_factor 0 mean 1. Sliding layers use
+     * rope_freq_base_swa (0: rope_freq_base) and rope_freq_scale_swa (0: 1),
+     * and rope_freqs too. */
     int32_t rope_type;   /* lmscore_rope_type */
+    int32_t n_rot;
     float   rope_freq_base;
-    float   norm_eps;    /* RMSNorm or LayerNorm epsilon */
+    float   rope_freq_scale;
+    float   rope_attn_factor;
+    float   rope_freq_base_swa;
+    float   rope_freq_scale_swa;
+
+    /* Mixture of experts: n_expert > 0 routes each token to n_expert_used of
+     * n_expert experts of width n_ff_exp. The router's logits go through a
+     * softmax over all experts; the n_expert_used largest probabilities
+     * (lower expert id first on ties) weight their experts, renormalized to
+     * sum 1 when expert_weights_norm is 1. The weighted outputs are summed
+     * in increasing expert id. A shared expert (n_ff_shexp > 0) adds its
+     * output, scaled by sigmoid of FFN_GATE_INP_SHEXP when present. */
+    int32_t n_expert;
+    int32_t n_expert_used;
+    int32_t n_ff_exp;
+    int32_t n_ff_shexp;
+    int32_t expert_weights_norm;
+
+    float   final_softcap; /* logits become c * tanh(logit / c) when c > 0 (Gemma 2) */
 
     lmscore_tensor tok_embd;      /* (n_embd, n_vocab) */
-    lmscore_tensor pos_embd;      /* (n_embd, n_ctx_train), gpt2 */
+    lmscore_tensor pos_embd;      /* (n_embd, n_ctx_train): learned positions (gpt2), optional */
     lmscore_tensor output_norm;   /* (n_embd) */
-    lmscore_tensor output_norm_b; /* (n_embd), gpt2 */
+    lmscore_tensor output_norm_b; /* (n_embd), LayerNorm only */
     lmscore_tensor output;        /* (n_embd, n_vocab); absent: tied to tok_embd */
 
     const lmscore_tensor *layers; /* n_layer * LMSCORE_LAYER_ROLE_COUNT entries */
 
-    /* (head_dim/2), F32, positive: RoPE pair i turns by
-     * pos * rope_freq_base^(-2i/head_dim) / rope_freqs[i], as llama.cpp's
-     * ggml_rope_ext applies freq_factors (Llama 3.1's rope_freqs.weight).
-     * Absent: all 1. Needs a rope_type other than NONE. */
+    /* (n_rot/2), F32, positive: the frequency factors rope_freqs[i] above,
+     * as llama.cpp's ggml_rope_ext applies freq_factors (Llama 3.1's
+     * rope_freqs.weight, Phi-3's LongRoPE factors). Absent: all 1. */
     lmscore_tensor rope_freqs;
 } lmscore_model_desc;
 

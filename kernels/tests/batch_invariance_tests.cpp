@@ -224,7 +224,7 @@ Diff diff(const Scores &a, const Scores &b) {
     return d;
 }
 
-const char *arch_name(int a) { return a == LMSCORE_ARCH_LLAMA ? "llama" : a == LMSCORE_ARCH_QWEN2 ? "qwen2" : "gpt2"; }
+const char *arch_name(int a) { return a == ARCH_LLAMA ? "llama" : a == ARCH_QWEN2 ? "qwen2" : "gpt2"; }
 
 // Scores the sequence in every mode on one engine; results[0] is "alone".
 bool score_modes(Engine &e, const ModelShape &shape, int bs, const std::vector<int32_t> &s, const std::string &name,
@@ -355,10 +355,10 @@ int main(int argc, char **argv) {
         return 2;
     }
     const bool cpu_only = argc > 2 && !strcmp(argv[2], "--cpu-only");
-    const ModelShape llama = {LMSCORE_ARCH_LLAMA, 512, 128, 2, 4, 2, 256, 1024, LMSCORE_ROPE_TYPE_NORM, 10000.f, 1e-5f, true};
-    const ModelShape llama64 = {LMSCORE_ARCH_LLAMA, 1000, 256, 2, 4, 2, 512, 1024, LMSCORE_ROPE_TYPE_NORM, 10000.f, 1e-5f, false};
-    const ModelShape qwen2 = {LMSCORE_ARCH_QWEN2, 300, 64, 2, 4, 1, 160, 1024, LMSCORE_ROPE_TYPE_NEOX, 1000000.f, 1e-6f, false};
-    const ModelShape gpt2 = {LMSCORE_ARCH_GPT2, 256, 128, 2, 2, 2, 512, 1024, LMSCORE_ROPE_TYPE_NONE, 0.f, 1e-5f, true};
+    const ModelShape llama = {ARCH_LLAMA, 512, 128, 2, 4, 2, 256, 1024, LMSCORE_ROPE_TYPE_NORM, 10000.f, 1e-5f, true};
+    const ModelShape llama64 = {ARCH_LLAMA, 1000, 256, 2, 4, 2, 512, 1024, LMSCORE_ROPE_TYPE_NORM, 10000.f, 1e-5f, false};
+    const ModelShape qwen2 = {ARCH_QWEN2, 300, 64, 2, 4, 1, 160, 1024, LMSCORE_ROPE_TYPE_NEOX, 1000000.f, 1e-6f, false};
+    const ModelShape gpt2 = {ARCH_GPT2, 256, 128, 2, 2, 2, 512, 1024, LMSCORE_ROPE_TYPE_NONE, 0.f, 1e-5f, true};
     if (cpu_only) {
 #ifdef LMSCORE_WITH_CPU_CORE
         Abi cpu = Abi::linked();

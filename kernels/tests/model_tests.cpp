@@ -42,15 +42,15 @@ namespace {
 Report R;
 
 ModelShape llama_shape() {
-    return {LMSCORE_ARCH_LLAMA, 512, 128, 2, 4, 2, 256, 1024, LMSCORE_ROPE_TYPE_NORM, 10000.f, 1e-5f, true};
+    return {ARCH_LLAMA, 512, 128, 2, 4, 2, 256, 1024, LMSCORE_ROPE_TYPE_NORM, 10000.f, 1e-5f, true};
 }
 ModelShape qwen2_shape() {
-    return {LMSCORE_ARCH_QWEN2, 300, 64, 2, 4, 1, 160, 1024, LMSCORE_ROPE_TYPE_NEOX, 1000000.f, 1e-6f, false};
+    return {ARCH_QWEN2, 300, 64, 2, 4, 1, 160, 1024, LMSCORE_ROPE_TYPE_NEOX, 1000000.f, 1e-6f, false};
 }
 ModelShape gpt2_shape() {
-    return {LMSCORE_ARCH_GPT2, 256, 128, 2, 2, 2, 512, 256, LMSCORE_ROPE_TYPE_NONE, 0.f, 1e-5f, true};
+    return {ARCH_GPT2, 256, 128, 2, 2, 2, 512, 256, LMSCORE_ROPE_TYPE_NONE, 0.f, 1e-5f, true};
 }
-const char *arch_name(int a) { return a == LMSCORE_ARCH_LLAMA ? "llama" : a == LMSCORE_ARCH_QWEN2 ? "qwen2" : "gpt2"; }
+const char *arch_name(int a) { return a == ARCH_LLAMA ? "llama" : a == ARCH_QWEN2 ? "qwen2" : "gpt2"; }
 
 // Multiple-choice tasks: a context of 20..70 tokens and 4 continuations of 1..9.
 std::vector<Pair> make_tasks(Rng &rng, int n_vocab, int n_tasks) {

@@ -35,7 +35,7 @@ lmscore_tensor RandomModel::view(const T &t) {
 RandomModel::RandomModel(const ModelShape &s, uint64_t seed) : s_(s) {
     Rng rng(seed);
     const int E = s.n_embd, D = E / s.n_head, Q = s.n_head * D, KV = s.n_head_kv * D, F = s.n_ff;
-    const bool gpt2 = s.arch == LMSCORE_ARCH_GPT2, qwen2 = s.arch == LMSCORE_ARCH_QWEN2;
+    const bool gpt2 = s.arch == ARCH_GPT2, qwen2 = s.arch == ARCH_QWEN2;
     const float w_in = 1.f / sqrtf((float)E), w_ff = 1.f / sqrtf((float)F), w_q = 1.f / sqrtf((float)Q);
     // Logit spread: the final norm makes h ~ unit RMS, so a logit is a sum of
     // E products; 2.5/sqrt(E) gives logits of standard deviation ~2.5.
@@ -74,7 +74,8 @@ RandomModel::RandomModel(const ModelShape &s, uint64_t seed) : s_(s) {
     }
     layer_views_.resize(layers_.size());
     for (size_t i = 0; i < layers_.size(); ++i) layer_views_[i] = view(layers_[i]);
-    desc_.arch = s.arch;
+    desc_.norm_type = gpt2 ? LMSCORE_NORM_LAYER : LMSCORE_NORM_RMS;
+    desc_.ffn_type = gpt2 ? LMSCORE_FFN_GELU : LMSCORE_FFN_SWIGLU;
     desc_.n_vocab = s.n_vocab;
     desc_.n_embd = E;
     desc_.n_layer = s.n_layer;
@@ -147,7 +148,7 @@ std::vector<std::vector<double>> RandomModel::forward(const std::vector<int32_t>
     g_bf16 = bf16_points;
     const int n = (int)tokens.size();
     const int E = s_.n_embd, H = s_.n_head, Hkv = s_.n_head_kv, D = E / H, Q = H * D, KV = Hkv * D, F = s_.n_ff;
-    const bool gpt2 = s_.arch == LMSCORE_ARCH_GPT2;
+    const bool gpt2 = s_.arch == ARCH_GPT2;
     std::vector<Vec> x(n, Vec(E));
     for (int t = 0; t < n; ++t)
         for (int e = 0; e < E; ++e)

@@ -12,6 +12,10 @@
 
 namespace lmscore_test {
 
+// The families these tests build; the ABI itself knows only features
+// (RandomModel sets them from the family).
+enum TestArch : int32_t { ARCH_LLAMA = 1, ARCH_QWEN2 = 2, ARCH_GPT2 = 3 };
+
 struct ModelShape {
     int32_t arch, n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx_train, rope_type;
     float rope_freq_base, norm_eps;

@@ -125,7 +125,6 @@ int main(int argc, char **argv) {
         t[LMSCORE_LAYER_FFN_DOWN] = mat(FF, E, 1006 + l * 10);
     }
     lmscore_model_desc d{};
-    d.arch = LMSCORE_ARCH_LLAMA;
     d.n_vocab = V;
     d.n_embd = E;
     d.n_layer = L;
