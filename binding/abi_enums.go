@@ -3,7 +3,12 @@
 package binding
 
 // #include "../csrc/include/lmscore.h"
+// const char *lmscore_go_layer_role_name(int role);
 import "C"
+
+// cLayerRoleName is the CPU core's (and csrc/common's) GGUF name of a layer
+// role, for the test that Go's names agree.
+func cLayerRoleName(role int) string { return C.GoString(C.lmscore_go_layer_role_name(C.int(role))) }
 
 // cEnumerators holds the value the C compiler gives each enumerator of
 // lmscore.h, so that abienums_test.go can check the Go mirrors of those

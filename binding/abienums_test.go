@@ -186,3 +186,17 @@ func TestABIFunctionListMatchesDeclarations(t *testing.T) {
 		t.Errorf("lmscore.h declares %v\nbut LMSCORE_ABI_FUNCTIONS lists %v", declared, listed)
 	}
 }
+
+// TestLayerRoleNamesMatchC checks that Go (model.LayerRole.String, which
+// names the GGUF tensors) and the C validator (its error messages) spell
+// every layer role alike: both lists are written by hand, in two languages.
+func TestLayerRoleNamesMatchC(t *testing.T) {
+	for r := model.LayerRole(0); r < model.LayerRoleCount; r++ {
+		if got, want := cLayerRoleName(int(r)), r.String(); got != want {
+			t.Errorf("layer role %d: C calls it %q, Go %q", r, got, want)
+		}
+	}
+	if got := cLayerRoleName(int(model.LayerRoleCount)); got != "unknown role" {
+		t.Errorf("role %d past the end: C calls it %q", model.LayerRoleCount, got)
+	}
+}

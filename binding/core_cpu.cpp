@@ -13,3 +13,7 @@
 #include "../csrc/cpu/step.cpp"
 #include "../csrc/cpu/threadpool.cpp"
 #include "../csrc/cpu/validate.cpp"
+
+// The C core's name of each layer role, for abienums_test.go's check that
+// Go and C spell every GGUF tensor name alike (test use only).
+extern "C" const char *lmscore_go_layer_role_name(int role) { return lmscore_common::layer_role_name(role); }
