@@ -23,17 +23,16 @@ import (
 // keeps them in float32; rope_freqs.weight is float32 by llama.cpp's format),
 // about 1e-5 per token.
 func TestFloat64ReferenceAgainstTransformers(t *testing.T) {
-	for _, name := range []string{"llama31", "qwen3"} {
+	for _, name := range fixtureNames(t, "testdata") {
 		t.Run(name, func(t *testing.T) {
 			folder := filepath.Join("testdata", name)
 			raw, err := os.ReadFile(filepath.Join(folder, "reference.json"))
-			if os.IsNotExist(err) {
-				t.Skipf("%s has no reference.json: write it with tools/hf_models/make_models.py --only %s", folder, name)
-			}
 			require.NoError(t, err)
 			var ref reference
 			require.NoError(t, json.Unmarshal(raw, &ref))
-			require.Equal(t, "torch.float64", ref.ReferenceDType)
+			if ref.ReferenceDType != "torch.float64" {
+				t.Skipf("%s: its reference is %s, not float64 (the early fixtures); the CPU engine test covers it", name, ref.ReferenceDType)
+			}
 			out := filepath.Join(t.TempDir(), name+".gguf")
 			require.NoError(t, convert.HF(folder, out, convert.Options{Type: "f32"}))
 			m, err := model.Load(out)
