@@ -90,12 +90,13 @@ func TestCPUEngineAgainstTransformers(t *testing.T) {
 				name, ref.Architecture, ref.ReferenceDType, worst, worstSum, len(reqs))
 			switch {
 			case name == "qwen3":
-				// The fp32 core drifts from float64 over qwen3's 100-120
-				// token sequences (4.8e-4 per request against the float64
-				// Go reference, which itself is within 7.3e-5 of
-				// transformers: TestFloat64ReferenceAgainstTransformers).
-				// The 2e-4 per request is not met here; each token
-				// is held to the project's per-token rule instead.
+				// qwen3's fixture is ill-conditioned for fp32: its q/k head
+				// norms near 2 make attention very sharp. Against its float64
+				// reference the float64 Go reference agrees to 5e-13, while
+				// transformers itself in float32 is 2.2e-4 per request off
+				// and the fp32 CPU core 5.3e-4 over 100-120 tokens. The
+				// issue's 2e-4 per request is not met here; each token is
+				// held to the project's per-token rule instead.
 				require.Equal(t, "torch.float64", ref.ReferenceDType)
 				require.LessOrEqual(t, worst, 1e-4)
 			case ref.ReferenceDType == "torch.float64":

@@ -18,10 +18,11 @@ import (
 // (internal/reference, the CPU core's own reference) to transformers in
 // float64 on the fixtures made in float64, through convert hf: it checks
 // the model definition (llama3 rope factors, qwen3's head norms and
-// head_dim) apart from the CPU core's fp32 rounding. What is left between
-// the two is the fixtures' float32 RoPE inverse frequencies (transformers
-// keeps them in float32; rope_freqs.weight is float32 by llama.cpp's format),
-// about 1e-5 per token.
+// head_dim) apart from the CPU core's fp32 rounding. make_models.py keeps
+// every step of those references in float64 (transformers casts norms,
+// softmaxes and RoPE angles to float32 even in a float64 model), so what is
+// left is the float32 rope_freqs.weight llama.cpp's format imposes on
+// llama31 (about 5e-6) and rounding (qwen3: 5e-13).
 func TestFloat64ReferenceAgainstTransformers(t *testing.T) {
 	for _, name := range fixtureNames(t, "testdata") {
 		t.Run(name, func(t *testing.T) {
