@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "e1e30bae6c13dae74f8ce6accd0bad4e53f69943dd50182390a73cff7afd2244"
+const csrcHash = "83e5620ff8b0fcd99b3e938b5907ea1a2434a73f5d2b5f5bf37a7c3a06d32d5d"
