@@ -79,7 +79,7 @@ lmscore_tensor view(const Tensor &t, Enc e) {
     if (e == Enc::Quant) {
         v.type = t.type;
         v.data = t.quant.data();
-    } else if (e == Enc::F32) {
+    } else if (e == Enc::F32 || t.bf16.empty()) { // norm vectors: F32 in every encoding
         v.type = LMSCORE_TYPE_F32;
         v.data = t.f32.data();
     } else {
@@ -109,7 +109,7 @@ Tensor norm_vector(Rng &rng, int64_t n) {
     for (float &x : t.f32) x = 1.f + rng.normal(0.1f);
     t.quant.resize(n * 4);
     memcpy(t.quant.data(), t.f32.data(), n * 4);
-    return t; // F32 in every encoding
+    return t; // no bf16 encoding: F32 in every encoding (view)
 }
 
 // The types of a layer's matrices: q, k, v, o, gate, up, down.
