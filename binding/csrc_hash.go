@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "8ae6d26b67e0a6fad9fe8c6066ce2a18b5b840eab924d3d2369035efb20e3454"
+const csrcHash = "b71a3764e6f6a7517e0ae4fdbaa432406c2191c22f967ef74b8ab7f309761225"

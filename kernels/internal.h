@@ -93,19 +93,38 @@ std::string gemm_describe(const GemmPlan &p);
 // Enqueues Y = X W^T for n_rows <= p.max_rows rows on ctx.stream.
 cublasStatus_t gemm(const GemmContext &ctx, const GemmPlan &p, const void *W, const void *X, void *Y, int n_rows);
 
+// A weight matrix (n_out, n_in) as it sits in device memory. Dense: in the
+// model's dtype, ready for its GEMM. Quantized (bf16 runs, when any of its
+// source tensors has a block type): bands of rows, each in its GGML type
+// (a dense band converted to bf16 at load), dequantized to bf16 into the
+// step's scratch just before the GEMM (step.cpp), so the GEMM and its plan
+// are those of a bf16 weight.
+struct WeightBand {
+    const void *data = nullptr;
+    int32_t type = 0; // lmscore_type
+    int64_t rows = 0;
+};
+
+struct Matrix {
+    const void *dense = nullptr;  // null when quantized
+    std::vector<WeightBand> bands; // quantized: top to bottom
+    int64_t n_in = 0, n_out = 0;
+    bool quantized() const { return !bands.empty(); }
+};
+
 struct LayerWeights {
     // Vectors are fp32 whatever the precision: they are tiny, and norms and
     // biases are applied in fp32 anyway.
     float *attn_norm = nullptr, *attn_norm_b = nullptr;
-    void *wqkv = nullptr; // (q_dim + 2*kv_dim, n_embd): llama's q, k, v stacked into one GEMM
+    Matrix wqkv; // (q_dim + 2*kv_dim, n_embd): llama's q, k, v stacked into one GEMM
     float *bqkv = nullptr;
     float *attn_q_norm = nullptr, *attn_k_norm = nullptr; // (head_dim) each, qwen3
-    void *wo = nullptr;
+    Matrix wo;
     float *bo = nullptr;
     float *ffn_norm = nullptr, *ffn_norm_b = nullptr;
-    void *w_up = nullptr; // llama: (2*n_ff, n_embd), gate rows then up rows; gpt2: (n_ff, n_embd)
+    Matrix w_up; // llama: (2*n_ff, n_embd), gate rows then up rows; gpt2: (n_ff, n_embd)
     float *b_up = nullptr;
-    void *w_down = nullptr;
+    Matrix w_down;
     float *b_down = nullptr;
 };
 
@@ -120,13 +139,15 @@ struct lmscore_model {
     lmscore_cuda::NormKind norm_kind = lmscore_cuda::NormKind::RMS;
     lmscore_cuda::RopeKind rope = lmscore_cuda::RopeKind::None;
 
-    void *tok_embd = nullptr, *pos_embd = nullptr;
+    lmscore_cuda::Matrix tok_embd;      // (n_vocab, n_embd); a quantized one is looked up row by row
+    void *pos_embd = nullptr;           // (n_ctx_train, n_embd) of dtype, gpt2
     float *output_norm = nullptr, *output_norm_b = nullptr;
-    const void *output = nullptr;       // tok_embd when tied
+    lmscore_cuda::Matrix output;        // a copy of tok_embd when tied (same memory)
     float *rope_freqs = nullptr;        // (head_dim/2) or null: all 1
     std::vector<lmscore_cuda::LayerWeights> layers;
     std::vector<void *> allocations;    // everything above, freed together
-    size_t weight_bytes = 0;
+    size_t weight_bytes = 0;            // device memory of the weights, quantized ones at their own size
+    int64_t max_quantized_elems = 0;    // of the largest quantized Matrix: a step's dequantization scratch
 };
 
 struct lmscore_kv {
@@ -162,6 +183,11 @@ struct lmscore_step {
     // One plan per weight shape, each fixed for 1..max_tokens rows (the LM
     // head for 1..logits_rows): see GemmPlan.
     lmscore_cuda::GemmPlan gemm_qkv, gemm_wo, gemm_up, gemm_down, gemm_head;
+    // (model->max_quantized_elems) bf16, in the arena: the quantized weight
+    // of the next GEMM, dequantized. One for all of them, since the GEMMs of
+    // a step run one after another on the stream.
+    void *dequant_scratch = nullptr;
+    size_t dequant_scratch_bytes = 0;
 
     // Activations for max_tokens tokens, one allocation.
     void *arena = nullptr;

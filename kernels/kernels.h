@@ -47,16 +47,35 @@ bool attention_supports_head_dim(int head_dim);
 
 // ---------------------------------------------------------------- weights
 
-// Converts n elements of a GGML-typed tensor (src, on the device; type as
-// lmscore_type: F32, F16, BF16 or Q8_0 with row length ne0) into dst (dtype).
+// Converts n elements of a GGML-typed tensor (src, on the device; type any
+// lmscore_type, rows of ne0 values) into dst (dtype). Dense sources may have
+// any length; block types go through dequantize_rows.
 cudaError_t convert_tensor(const void *src, int32_t src_type, int64_t ne0, int64_t n,
                            void *dst, DType dst_type, cudaStream_t stream);
+
+// Whether dequantize_rows reads `type`: every lmscore_type (dequant.cuh holds
+// the layouts).
+bool dequant_supports(int32_t type);
+// Bytes of one row of ne0 values of `type`; -1 when ne0 is not whole blocks
+// or the type is not an lmscore_type.
+int64_t dequant_row_bytes(int32_t type, int64_t ne0);
+
+// dst (n_rows, ne0) of dst_type = src (n_rows rows of ne0 values of GGML
+// type `type`, each row dequant_row_bytes long): each value computed in fp32
+// exactly as GGML's dequantize_row_* computes it, then rounded once to
+// dst_type. ne0 must be a multiple of 8 and of the type's block
+// (cudaErrorInvalidValue else).
+cudaError_t dequantize_rows(const void *src, int32_t type, int64_t ne0, int64_t n_rows, void *dst,
+                            DType dst_type, cudaStream_t stream);
 
 // ------------------------------------------------------------- embeddings
 
 // x (n_tokens, n_embd) fp32 = tok_embd[token_ids[t]] (+ pos_embd[positions[t]]
-// when pos_embd is not null). Tables are (rows, n_embd) of dtype.
-cudaError_t embed(const int32_t *token_ids, const int32_t *positions, const void *tok_embd,
+// when pos_embd is not null). pos_embd is (rows, n_embd) of dtype; tok_embd
+// is (rows, n_embd) of GGML type tok_type: dtype's own (F32 or BF16), or any
+// other, whose looked-up rows are dequantized and rounded to dtype, as if
+// the table had been converted at load (n_embd a multiple of 8 then).
+cudaError_t embed(const int32_t *token_ids, const int32_t *positions, const void *tok_embd, int32_t tok_type,
                   const void *pos_embd, DType dtype, int n_tokens, int n_embd, float *x,
                   cudaStream_t stream);
 

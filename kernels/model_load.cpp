@@ -1,8 +1,10 @@
 // model_load.cpp — lmscore_model_load: checks the description (the checks
 // both cores share, plus the CUDA core's own limits), uploads the weights
-// and converts them on the device to the run's precision.
+// and converts them on the device to the run's precision; in bf16 runs a
+// matrix with a quantized source tensor stays quantized (internal.h, Matrix).
 #include <string.h>
 
+#include <algorithm>
 #include <string>
 
 #include "../csrc/common/validate.h"
@@ -14,17 +16,15 @@ using lmscore_cuda::fail;
 namespace {
 
 bool raw_bytes(const lmscore_tensor &t, int64_t *out) {
-    const int64_t n = t.ne[0] * t.ne[1];
-    switch (t.type) {
-    case LMSCORE_TYPE_F32: *out = 4 * n; return true;
-    case LMSCORE_TYPE_F16:
-    case LMSCORE_TYPE_BF16: *out = 2 * n; return true;
-    case LMSCORE_TYPE_Q8_0:
-        if (t.ne[0] % 32 != 0) return false;
-        *out = t.ne[1] * (t.ne[0] / 32) * 34;
-        return true;
-    }
-    return false;
+    lmscore_common::TypeInfo ti;
+    if (!lmscore_common::type_info(t.type, &ti) || t.ne[0] % ti.block != 0) return false;
+    *out = t.ne[1] * (t.ne[0] / ti.block) * ti.bytes;
+    return true;
+}
+
+bool is_block_type(int32_t type) {
+    lmscore_common::TypeInfo ti;
+    return lmscore_common::type_info(type, &ti) && ti.block > 1;
 }
 
 // Uploads tensors one at a time through a device staging buffer, so host
@@ -79,28 +79,72 @@ class Loader {
         return LMSCORE_STATUS_OK;
     }
 
-    // A matrix of n_out rows of n_in values in the run's precision.
-    lmscore_status matrix(const lmscore_tensor &t, const std::string &name, int64_t n_in, int64_t n_out,
-                          void **out) {
+    // A dense matrix of n_out rows of n_in values in the run's precision.
+    lmscore_status dense(const lmscore_tensor &t, const std::string &name, int64_t n_in, int64_t n_out,
+                         void **out) {
         lmscore_status st = alloc((size_t)(n_in * n_out) * lmscore_cuda::dtype_size(m_->dtype), out);
         if (st != LMSCORE_STATUS_OK) return st;
         return upload(t, name, n_in, n_out, *out, m_->dtype);
     }
 
+    lmscore_status matrix(const lmscore_tensor &t, const std::string &name, int64_t n_in, int64_t n_out,
+                          lmscore_cuda::Matrix *out) {
+        const lmscore_tensor *ts[1] = {&t};
+        return stacked(ts, &name, &n_out, 1, n_in, out);
+    }
+
     // Several matrices with the same n_in stacked by rows into one, so that
-    // one GEMM computes them all.
+    // one GEMM computes them all. In bf16 runs, when any of them has a block
+    // type, each stays a band of its own type (dense ones converted to
+    // bf16): fp32 runs are the check mode and keep everything dense.
     lmscore_status stacked(const lmscore_tensor *const *ts, const std::string *names, const int64_t *n_outs,
-                           int count, int64_t n_in, void **out) {
-        int64_t rows = 0;
-        for (int i = 0; i < count; ++i) rows += n_outs[i];
-        const size_t es = lmscore_cuda::dtype_size(m_->dtype);
-        lmscore_status st = alloc((size_t)(rows * n_in) * es, out);
-        if (st != LMSCORE_STATUS_OK) return st;
-        int64_t row = 0;
+                           int count, int64_t n_in, lmscore_cuda::Matrix *out) {
+        *out = lmscore_cuda::Matrix{};
+        out->n_in = n_in;
+        bool quantized = false;
         for (int i = 0; i < count; ++i) {
-            st = upload(*ts[i], names[i], n_in, n_outs[i], (char *)*out + (size_t)(row * n_in) * es, m_->dtype);
+            out->n_out += n_outs[i];
+            quantized = quantized || is_block_type(ts[i]->type);
+        }
+        lmscore_status st;
+        if (!quantized || m_->dtype != DType::BF16) {
+            const size_t es = lmscore_cuda::dtype_size(m_->dtype);
+            void *p = nullptr;
+            st = alloc((size_t)(out->n_out * n_in) * es, &p);
             if (st != LMSCORE_STATUS_OK) return st;
-            row += n_outs[i];
+            out->dense = p;
+            int64_t row = 0;
+            for (int i = 0; i < count; ++i) {
+                st = upload(*ts[i], names[i], n_in, n_outs[i], (char *)p + (size_t)(row * n_in) * es, m_->dtype);
+                if (st != LMSCORE_STATUS_OK) return st;
+                row += n_outs[i];
+            }
+            return LMSCORE_STATUS_OK;
+        }
+        for (int i = 0; i < count; ++i) {
+            const lmscore_tensor &t = *ts[i];
+            lmscore_cuda::WeightBand band;
+            band.rows = n_outs[i];
+            void *p = nullptr;
+            if (is_block_type(t.type)) {
+                int64_t bytes = 0;
+                if (!t.data || !raw_bytes(t, &bytes))
+                    return fail(LMSCORE_STATUS_INTERNAL, "model: tensor %s passed validation but cannot be uploaded",
+                                names[i].c_str());
+                st = alloc((size_t)bytes, &p);
+                if (st != LMSCORE_STATUS_OK) return st;
+                cudaError_t err = cudaMemcpy(p, t.data, (size_t)bytes, cudaMemcpyHostToDevice);
+                if (err != cudaSuccess) return lmscore_cuda::cuda_fail(err, ("uploading " + names[i]).c_str());
+                band.type = t.type;
+            } else {
+                st = alloc((size_t)(n_outs[i] * n_in) * 2, &p);
+                if (st != LMSCORE_STATUS_OK) return st;
+                st = upload(t, names[i], n_in, n_outs[i], p, DType::BF16);
+                if (st != LMSCORE_STATUS_OK) return st;
+                band.type = LMSCORE_TYPE_BF16;
+            }
+            band.data = p;
+            out->bands.push_back(band);
         }
         return LMSCORE_STATUS_OK;
     }
@@ -175,14 +219,9 @@ lmscore_status check_cuda_limits(const lmscore_model_desc &d, const lmscore_back
     return LMSCORE_STATUS_OK;
 }
 
-// The types convert.cu dequantizes; the other quantized types lmscore.h
-// names are the CPU core's only, for now.
-bool cuda_reads_type(int32_t type) {
-    int64_t bytes;
-    lmscore_tensor t{};
-    t.type = type;
-    return raw_bytes(t, &bytes);
-}
+// The types dequant.cuh decodes: every lmscore_type, so this refuses only
+// a type added to lmscore.h before the CUDA core learns it.
+bool cuda_reads_type(int32_t type) { return lmscore_cuda::dequant_supports(type); }
 
 lmscore_status check_desc(const lmscore_model_desc &d, const lmscore_backend_params &params) {
     char msg[1024];
@@ -192,7 +231,10 @@ lmscore_status check_desc(const lmscore_model_desc &d, const lmscore_backend_par
     if (st != LMSCORE_STATUS_OK) return st;
     st = lmscore_common::validate_model_tensors(d, msg, sizeof msg);
     if (st != LMSCORE_STATUS_OK) return fail(st, "%s", msg);
-    st = lmscore_common::validate_model_types(d, cuda_reads_type, "CUDA", "F32, F16, BF16 and Q8_0", msg, sizeof msg);
+    st = lmscore_common::validate_model_types(d, cuda_reads_type, "CUDA",
+                                              "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, "
+                                              "Q5_K, Q6_K, IQ4_NL and IQ4_XS",
+                                              msg, sizeof msg);
     if (st != LMSCORE_STATUS_OK) return fail(st, "%s", msg);
     return LMSCORE_STATUS_OK;
 }
@@ -252,8 +294,8 @@ lmscore_status load(lmscore_model *m, const lmscore_model_desc &d, Loader &ld) {
     const int64_t E = d.n_embd;
     lmscore_status st = ld.matrix(d.tok_embd, "token_embd.weight", E, d.n_vocab, &m->tok_embd);
     if (st != LMSCORE_STATUS_OK) return st;
-    if (d.pos_embd.data) { // gpt2's, which validation made sure of
-        st = ld.matrix(d.pos_embd, "position_embd.weight", E, d.n_ctx_train, &m->pos_embd);
+    if (d.pos_embd.data) { // gpt2's, which validation made sure of; small, so always dense
+        st = ld.dense(d.pos_embd, "position_embd.weight", E, d.n_ctx_train, &m->pos_embd);
         if (st != LMSCORE_STATUS_OK) return st;
     }
     st = ld.vector(d.output_norm, "output_norm.weight", E, &m->output_norm);
@@ -263,15 +305,25 @@ lmscore_status load(lmscore_model *m, const lmscore_model_desc &d, Loader &ld) {
     st = ld.vector(d.rope_freqs, "rope_freqs.weight", m->head_dim / 2, &m->rope_freqs);
     if (st != LMSCORE_STATUS_OK) return st;
     if (d.output.data) {
-        void *out = nullptr;
-        st = ld.matrix(d.output, "output.weight", E, d.n_vocab, &out);
+        st = ld.matrix(d.output, "output.weight", E, d.n_vocab, &m->output);
         if (st != LMSCORE_STATUS_OK) return st;
-        m->output = out;
     } else {
         m->output = m->tok_embd; // tied embeddings
     }
     st = load_layers(m, d, ld);
     if (st != LMSCORE_STATUS_OK) return st;
+    // The scratch holds a GEMM's weight; an untied quantized token table is
+    // only ever looked up row by row, so it does not count.
+    auto need = [m](const lmscore_cuda::Matrix &w) {
+        if (w.quantized()) m->max_quantized_elems = std::max(m->max_quantized_elems, w.n_in * w.n_out);
+    };
+    need(m->output);
+    for (const lmscore_cuda::LayerWeights &w : m->layers) {
+        need(w.wqkv);
+        need(w.wo);
+        need(w.w_up);
+        need(w.w_down);
+    }
     cudaError_t err = cudaDeviceSynchronize();
     if (err != cudaSuccess) return lmscore_cuda::cuda_fail(err, "converting the weights");
     return LMSCORE_STATUS_OK;

@@ -216,6 +216,7 @@ lmscore_status init(lmscore_step *s) {
     if (s->logits_rows < s->max_outputs && s->logits_rows > 128) s->logits_rows -= s->logits_rows % 128;
 
     const int64_t ff_cols = m->gated_ffn ? 2 * F : F;
+    s->dequant_scratch_bytes = (size_t)m->max_quantized_elems * 2;
     size_t sizes[] = {
         (size_t)(N * E) * 4,                           // x
         (size_t)(N * E) * es,                          // hn
@@ -227,6 +228,7 @@ lmscore_status init(lmscore_step *s) {
         (size_t)(N * F) * es,                          // act
         (size_t)((int64_t)std::max(s->max_outputs, 1) * E) * es, // out_hn
         (size_t)((int64_t)s->logits_rows * V) * 4,     // logits
+        s->dequant_scratch_bytes,                      // dequant_scratch (bf16)
     };
     size_t total = 0;
     for (size_t b : sizes) total += align_up(b);
@@ -237,8 +239,10 @@ lmscore_status init(lmscore_step *s) {
         snprintf(what, sizeof what, "allocating a %zu-byte workspace for %d tokens", total, s->max_tokens);
         return lmscore_cuda::cuda_fail(err, what);
     }
-    void **parts[] = {(void **)&s->x, &s->hn,  (void **)&s->qkv, &s->q,       &s->attn,
-                      (void **)&s->proj, (void **)&s->ff, &s->act, &s->out_hn, (void **)&s->logits};
+    void **parts[] = {(void **)&s->x,    &s->hn,         (void **)&s->qkv, &s->q,
+                      &s->attn,          (void **)&s->proj, (void **)&s->ff, &s->act,
+                      &s->out_hn,        (void **)&s->logits, &s->dequant_scratch};
+    static_assert(sizeof parts / sizeof parts[0] == sizeof sizes / sizeof sizes[0], "one pointer per part");
     char *p = (char *)s->arena;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) {
         *parts[i] = sizes[i] ? p : nullptr;
@@ -313,6 +317,20 @@ class StepRunner {
     }
 
   private:
+    // The pointer a GEMM reads W from: a dense matrix itself, a quantized
+    // one dequantized band by band into the scratch (the GEMM that read the
+    // scratch before has finished: both are on the one stream).
+    const void *weight(const lmscore_cuda::Matrix &w) {
+        if (!w.quantized()) return w.dense;
+        char *dst = (char *)s_->dequant_scratch;
+        for (const lmscore_cuda::WeightBand &band : w.bands) {
+            check(lmscore_cuda::dequantize_rows(band.data, band.type, w.n_in, band.rows, dst, DType::BF16, s_->stream),
+                  "dequantizing a weight");
+            dst += (size_t)(band.rows * w.n_in) * 2;
+        }
+        return s_->dequant_scratch;
+    }
+
     void enqueue(const lmscore_batch *b) {
         const int n = b->n_tokens;
         const int bs = kv_->block_size;
@@ -384,12 +402,16 @@ class StepRunner {
         g.workspace = s_->cublas_workspace;
         g.workspace_bytes = kCublasWorkspace;
         g.stream = st;
-        check(lmscore_cuda::embed(d_ids, d_pos, m_->tok_embd, m_->pos_embd, dt, n, E, s_->x, st), "embed");
+        const lmscore_cuda::Matrix &te = m_->tok_embd;
+        const void *tok_table = te.quantized() ? te.bands[0].data : te.dense;
+        const int32_t tok_type =
+            te.quantized() ? te.bands[0].type : (dt == DType::F32 ? LMSCORE_TYPE_F32 : LMSCORE_TYPE_BF16);
+        check(lmscore_cuda::embed(d_ids, d_pos, tok_table, tok_type, m_->pos_embd, dt, n, E, s_->x, st), "embed");
         for (int l = 0; l < m_->hp.n_layer; ++l) {
             const lmscore_cuda::LayerWeights &w = m_->layers[l];
             check(lmscore_cuda::norm(nk, s_->x, nullptr, n, E, w.attn_norm, w.attn_norm_b, eps, s_->hn, dt, st),
                   "attn norm");
-            check(lmscore_cuda::gemm(g, s_->gemm_qkv, w.wqkv, s_->hn, s_->qkv, n),
+            check(lmscore_cuda::gemm(g, s_->gemm_qkv, weight(w.wqkv), s_->hn, s_->qkv, n),
                   "qkv gemm");
             if (w.attn_q_norm)
                 check(lmscore_cuda::head_rms_norm(s_->qkv, n, m_->qkv_dim, 0, m_->hp.n_head, m_->head_dim,
@@ -434,21 +456,21 @@ class StepRunner {
             ap.stack_heads = s_->attn_stack_heads;
             check(lmscore_cuda::paged_attention(ap, dt, st), "attention");
 
-            check(lmscore_cuda::gemm(g, s_->gemm_wo, w.wo, s_->attn, s_->proj, n),
+            check(lmscore_cuda::gemm(g, s_->gemm_wo, weight(w.wo), s_->attn, s_->proj, n),
                   "wo gemm");
             check(lmscore_cuda::residual_add(s_->x, s_->proj, w.bo, n, E, st), "attn residual");
 
             check(lmscore_cuda::norm(nk, s_->x, nullptr, n, E, w.ffn_norm, w.ffn_norm_b, eps, s_->hn, dt, st),
                   "ffn norm");
             if (m_->gated_ffn) {
-                check(lmscore_cuda::gemm(g, s_->gemm_up, w.w_up, s_->hn, s_->ff, n),
+                check(lmscore_cuda::gemm(g, s_->gemm_up, weight(w.w_up), s_->hn, s_->ff, n),
                       "gate/up gemm");
                 check(lmscore_cuda::swiglu(s_->ff, n, F, s_->act, dt, st), "swiglu");
             } else {
-                check(lmscore_cuda::gemm(g, s_->gemm_up, w.w_up, s_->hn, s_->ff, n), "up gemm");
+                check(lmscore_cuda::gemm(g, s_->gemm_up, weight(w.w_up), s_->hn, s_->ff, n), "up gemm");
                 check(lmscore_cuda::gelu_bias(s_->ff, w.b_up, n, F, s_->act, dt, st), "gelu");
             }
-            check(lmscore_cuda::gemm(g, s_->gemm_down, w.w_down, s_->act, s_->proj, n),
+            check(lmscore_cuda::gemm(g, s_->gemm_down, weight(w.w_down), s_->act, s_->proj, n),
                   "down gemm");
             check(lmscore_cuda::residual_add(s_->x, s_->proj, w.b_down, n, E, st), "ffn residual");
         }
@@ -461,9 +483,10 @@ class StepRunner {
                                  s_->out_hn, dt, st),
               "output norm");
         float *res = (float *)s_->d_results;
+        const void *head = weight(m_->output); // once for all chunks
         for (int c0 = 0; c0 < no; c0 += s_->logits_rows) {
             const int rows = std::min(s_->logits_rows, no - c0);
-            check(lmscore_cuda::gemm(g, s_->gemm_head, m_->output,
+            check(lmscore_cuda::gemm(g, s_->gemm_head, head,
                                      (const char *)s_->out_hn + (size_t)c0 * E * lmscore_cuda::dtype_size(dt),
                                      s_->logits, rows),
                   "lm head gemm");

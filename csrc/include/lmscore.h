@@ -97,8 +97,9 @@ typedef enum lmscore_rope_type {
 /* Tensor element types, numbered as GGML numbers them. The quantized types
  * are GGML's blocks (ggml-common.h), a row being whole blocks of 32 (legacy,
  * IQ4_NL) or 256 (K-quants, IQ4_XS) values; a weight is its dequantized
- * value, computed in fp32 as GGML's dequantize_row_* does. The CPU core reads
- * every type here; the CUDA core F32, F16, BF16 and Q8_0 (UNSUPPORTED else). */
+ * value, computed in fp32 as GGML's dequantize_row_* does. Both cores read
+ * every type here; the CUDA core keeps quantized matrices quantized in bf16
+ * runs and dequantizes each to bf16 on the device just before its GEMM. */
 typedef enum lmscore_type {
     LMSCORE_TYPE_F32    = 0,
     LMSCORE_TYPE_F16    = 1,

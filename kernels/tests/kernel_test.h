@@ -125,6 +125,8 @@ struct KernelTest {
 // Defined in kernels/<kernel>_test.cu.
 void convert_check(Rng &rng);
 void convert_perf(Rng &rng);
+void dequant_check(Rng &rng);
+void dequant_perf(Rng &rng);
 void embed_check(Rng &rng);
 void embed_perf(Rng &rng);
 void norm_check(Rng &rng);

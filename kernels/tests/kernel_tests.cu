@@ -21,6 +21,7 @@ namespace {
 // In this order, from one seed: the inputs are the same on every run.
 const KernelTest kTests[] = {
     {"convert", convert_check, convert_perf},
+    {"dequant", dequant_check, dequant_perf},
     {"embed", embed_check, embed_perf},
     {"norm", norm_check, norm_perf},
     {"rope_kv", rope_kv_check, rope_kv_perf},

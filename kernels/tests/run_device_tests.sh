@@ -23,6 +23,7 @@ run() {
 run "$bin/kernel_tests" --perf
 run "$bin/model_tests" "$lib"
 run "$bin/batch_invariance_tests" "$lib"
+run "$bin/quant_model_tests"
 if [[ -x "$bin/model_tests_cpu" ]]; then
   run "$bin/model_tests_cpu" "$lib"
 else
