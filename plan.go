@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/lmscore/lmscore/prefixtrie"
 	"github.com/lmscore/lmscore/scheduler"
 )
 
@@ -30,6 +31,9 @@ type PlanOptions struct {
 	MaxLength int
 	// NoCache plans every request on its own: the baseline.
 	NoCache bool
+	// KeepTrie hands the plan's prefix trie back in PlanReport.Trie, for
+	// callers that draw or inspect it; off, it is freed with the plan.
+	KeepTrie bool
 }
 
 // PlanReport is what a plan does: the scheduler's statistics and the
@@ -42,6 +46,9 @@ type PlanReport struct {
 	MaxLength      int     `json:"max_length"` // 0: no truncation
 	NoCache        bool    `json:"no_cache"`
 	PlanSeconds    float64 `json:"plan_seconds"`
+	// Trie is the prefix trie of the prepared requests' inputs, frozen and
+	// read-only; nil unless PlanOptions.KeepTrie.
+	Trie *prefixtrie.Trie `json:"-"`
 }
 
 // Plan prepares reqs as Model.Score would (the same tokenization, prefix
@@ -85,7 +92,12 @@ func Plan(ctx context.Context, reqs []Request, opts PlanOptions) (PlanReport, er
 			return PlanReport{}, err
 		}
 	}
+	var trie *prefixtrie.Trie
+	if opts.KeepTrie {
+		trie = pl.Trie()
+	}
 	return PlanReport{
+		Trie:           trie,
 		Stats:          pl.Stats(),
 		BlockSize:      opts.BlockSize,
 		KVBlocks:       pl.Pool().NumBlocks(),

@@ -27,15 +27,15 @@ func TestPeersPythonLogic(t *testing.T) {
 // TestRunGPUScriptOnCPU runs `make bench`'s script end to end on the CPU,
 // with 2-layer models and the tiny workloads: the models built by
 // transformers, converted, scored by lmscore and both transformers peers,
-// compared, reported and plotted. It needs a Python with torch,
-// transformers and matplotlib, so it runs only when LMSCORE_BENCH_PYTHON
+// compared, reported and plotted. It needs a Python with torch and
+// transformers, so it runs only when LMSCORE_BENCH_PYTHON
 // names one (about 2 minutes on 2 cores):
 //
 //	LMSCORE_BENCH_PYTHON=.venv-bench/bin/python go test ./bench -run RunGPUScript
 func TestRunGPUScriptOnCPU(t *testing.T) {
 	py := os.Getenv("LMSCORE_BENCH_PYTHON")
 	if py == "" {
-		t.Skip("LMSCORE_BENCH_PYTHON (a python with torch, transformers, matplotlib) is not set")
+		t.Skip("LMSCORE_BENCH_PYTHON (a python with torch and transformers) is not set")
 	}
 	if testing.Short() {
 		t.Skip("-short")

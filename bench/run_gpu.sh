@@ -4,10 +4,9 @@
 # On the GPU machine, from the repository root:
 #   bash bench/run_gpu.sh
 # Results: $OUT (default bench/results/tmp) gets <card>-<date>.md and .json
-# (the table), .png (the plot, where matplotlib is installed), raw.tar.gz
+# (the table), .png (the plot, drawn by benchgpu report), raw.tar.gz
 # (every run's JSON lines, the workloads' meta and the log) and run.log.
-# Copy the first three into bench/results/ to commit them; or make the plot
-# elsewhere with `python3 bench/peers/plot.py PREFIX.json`.
+# Copy the first three into bench/results/ to commit them.
 #
 # What it does, in order (each step logs its time):
 #   1. lmscore and benchgpu: built with go if the machine has it, else the
@@ -91,9 +90,7 @@ finish() {
       "$bin/benchgpu" report --work "$work" --models "$(join "${have[@]}")" --gemm "$work/gemm.json" \
         --runs "$(join "${runs[@]}")" --card "$card" --date "$date" --out "$prefix" "${noteargs[@]}" &&
         log "report: $prefix.md" && cat "$prefix.md"
-      if [[ -f "$prefix.json" ]]; then
-        $py bench/peers/plot.py "$prefix.json" || log "no plot here (matplotlib?): make it with bench/peers/plot.py"
-      fi
+      [[ -f "$prefix.png" ]] && log "plot: $prefix.png"
     fi
   fi
   tar czf "$out/raw.tar.gz" -C "$work" $(cd "$work" && ls -d gemm.json run.log */meta.json */*.jsonl */build.json 2>/dev/null | grep -v -E '/(metaicl|hellaswag|sysprompt)[^/]*\.jsonl$') 2>/dev/null

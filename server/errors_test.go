@@ -152,6 +152,6 @@ func TestServerFault(t *testing.T) {
 
 	m := ts.metrics(t)
 	assert.Equal(t, 2.0, m[`lmscore_score_errors_total`])
-	assert.Equal(t, 1.0, m[`lmscore_http_requests_total{path="/v1/completions",code="500"}`])
-	assert.Equal(t, 2.0, m[`lmscore_http_requests_total{path="/v1/completions",code="200"}`])
+	assert.Equal(t, 1.0, m[`lmscore_http_requests_total{code="500",path="/v1/completions"}`])
+	assert.Equal(t, 2.0, m[`lmscore_http_requests_total{code="200",path="/v1/completions"}`])
 }

@@ -1,18 +1,23 @@
 package server
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 )
 
@@ -141,8 +146,9 @@ type errorJSON struct {
 	} `json:"error"`
 }
 
-// metrics scrapes /metrics into "name{labels}" -> value, checking each line
-// against the text exposition format on the way.
+// metrics scrapes /metrics into "name{labels}" -> value (labels sorted by
+// name, as client_golang writes them), parsed by Prometheus's own text
+// parser.
 func (ts *testServer) metrics(t testing.TB) map[string]float64 {
 	t.Helper()
 	code, body := ts.get(t, "/metrics")
@@ -152,42 +158,78 @@ func (ts *testServer) metrics(t testing.TB) map[string]float64 {
 
 func parseMetrics(t testing.TB, body []byte) map[string]float64 {
 	t.Helper()
+	families := parseFamilies(t, body)
 	out := map[string]float64{}
-	typed := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			continue
+	add := func(name string, labels []*dto.LabelPair, extra string, v float64) {
+		var parts []string
+		for _, l := range labels {
+			parts = append(parts, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
 		}
-		if strings.HasPrefix(line, "# TYPE ") {
-			f := strings.Fields(line)
-			require.Len(t, f, 4, "TYPE line %q", line)
-			typed[f[2]] = f[3]
-			continue
+		if extra != "" {
+			parts = append(parts, extra)
 		}
-		if strings.HasPrefix(line, "#") {
-			require.True(t, strings.HasPrefix(line, "# HELP "), "comment line %q", line)
-			continue
+		sort.Strings(parts)
+		key := name
+		if len(parts) > 0 {
+			key += "{" + strings.Join(parts, ",") + "}"
 		}
-		sp := strings.LastIndexByte(line, ' ')
-		require.Positive(t, sp, "sample line %q", line)
-		name, val := line[:sp], line[sp+1:]
-		v, err := strconv.ParseFloat(val, 64)
-		require.NoError(t, err, "sample line %q", line)
-		base := name
-		if i := strings.IndexByte(base, '{'); i >= 0 {
-			base = base[:i]
+		_, dup := out[key]
+		require.False(t, dup, "sample %q repeated", key)
+		out[key] = v
+	}
+	for name, f := range families {
+		for _, m := range f.GetMetric() {
+			lp := m.GetLabel()
+			switch f.GetType() {
+			case dto.MetricType_COUNTER:
+				add(name, lp, "", m.GetCounter().GetValue())
+			case dto.MetricType_GAUGE:
+				add(name, lp, "", m.GetGauge().GetValue())
+			case dto.MetricType_UNTYPED:
+				add(name, lp, "", m.GetUntyped().GetValue())
+			case dto.MetricType_HISTOGRAM:
+				// The parser keeps the +Inf bucket as a bucket; a histogram
+				// built in memory leaves it implicit.
+				h := m.GetHistogram()
+				inf := false
+				for _, b := range h.GetBucket() {
+					inf = inf || math.IsInf(b.GetUpperBound(), 1)
+					add(name+"_bucket", lp, fmt.Sprintf("le=%q", promFloat(b.GetUpperBound())), float64(b.GetCumulativeCount()))
+				}
+				if !inf {
+					add(name+"_bucket", lp, `le="+Inf"`, float64(h.GetSampleCount()))
+				}
+				add(name+"_sum", lp, "", h.GetSampleSum())
+				add(name+"_count", lp, "", float64(h.GetSampleCount()))
+			case dto.MetricType_SUMMARY:
+				s := m.GetSummary()
+				for _, q := range s.GetQuantile() {
+					add(name, lp, fmt.Sprintf("quantile=%q", promFloat(q.GetQuantile())), q.GetValue())
+				}
+				add(name+"_sum", lp, "", s.GetSampleSum())
+				add(name+"_count", lp, "", float64(s.GetSampleCount()))
+			default:
+				t.Fatalf("metric family %s has type %v", name, f.GetType())
+			}
 		}
-		family := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(base, "_bucket"), "_sum"), "_count")
-		_, ok := typed[family]
-		if !ok {
-			_, ok = typed[base]
-		}
-		require.True(t, ok, "sample %q has no TYPE line before it", line)
-		_, dup := out[name]
-		require.False(t, dup, "sample %q repeated", name)
-		out[name] = v
 	}
 	return out
+}
+
+// parseFamilies parses a /metrics body in the Prometheus text format,
+// failing the test on anything the parser refuses.
+func parseFamilies(t testing.TB, body []byte) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	require.NoError(t, err, "/metrics is not Prometheus text:\n%s", body)
+	return families
+}
+
+// promFloat formats a bucket bound as the text format writes it.
+func promFloat(v float64) string {
+	if math.IsInf(v, 1) {
+		return "+Inf"
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
 }

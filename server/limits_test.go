@@ -203,10 +203,10 @@ func TestClientGoneIs499(t *testing.T) {
 	_, err := ts.client.Do(req)
 	require.Error(t, err)
 	waitFor(t, func() bool {
-		return ts.metrics(t)[`lmscore_http_requests_total{path="/v1/completions",code="499"}`] == 1
+		return ts.metrics(t)[`lmscore_http_requests_total{code="499",path="/v1/completions"}`] == 1
 	})
 	m := ts.metrics(t)
-	assert.Zero(t, m[`lmscore_http_requests_total{path="/v1/completions",code="500"}`])
+	assert.Zero(t, m[`lmscore_http_requests_total{code="500",path="/v1/completions"}`])
 }
 
 // rawRequest opens a connection and writes head (and body) as they are.

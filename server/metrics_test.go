@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -25,22 +27,36 @@ func TestMetricsExposition(t *testing.T) {
 
 	code, body := ts.get(t, "/metrics")
 	require.Equal(t, http.StatusOK, code)
+	families := parseFamilies(t, body)
 	m := parseMetrics(t, body)
-	text := string(body)
-	for _, typ := range []string{
-		"# TYPE lmscore_http_requests_total counter",
-		"# TYPE lmscore_tokens_total counter",
-		"# TYPE lmscore_tokens_computed_total counter",
-		"# TYPE lmscore_tokens_reused_total counter",
-		"# TYPE lmscore_cache_hit_ratio gauge",
-		"# TYPE lmscore_kv_blocks gauge",
-		"# TYPE lmscore_step_duration_seconds histogram",
+	for name, typ := range map[string]dto.MetricType{
+		"lmscore_http_requests_total":     dto.MetricType_COUNTER,
+		"lmscore_tokens_total":            dto.MetricType_COUNTER,
+		"lmscore_tokens_computed_total":   dto.MetricType_COUNTER,
+		"lmscore_tokens_reused_total":     dto.MetricType_COUNTER,
+		"lmscore_cache_hit_ratio":         dto.MetricType_GAUGE,
+		"lmscore_kv_blocks":               dto.MetricType_GAUGE,
+		"lmscore_step_duration_seconds":   dto.MetricType_HISTOGRAM,
+		"lmscore_batch_prompts":           dto.MetricType_HISTOGRAM,
+		"lmscore_connections_open":        dto.MetricType_GAUGE,
+		"lmscore_output_cache_hits_total": dto.MetricType_COUNTER,
+		// What client_golang's standard collectors bring.
+		"go_goroutines":                 dto.MetricType_GAUGE,
+		"go_memstats_heap_alloc_bytes":  dto.MetricType_GAUGE,
+		"go_gc_duration_seconds":        dto.MetricType_SUMMARY,
+		"process_cpu_seconds_total":     dto.MetricType_COUNTER,
+		"process_resident_memory_bytes": dto.MetricType_GAUGE,
+		"process_open_fds":              dto.MetricType_GAUGE,
 	} {
-		assert.Contains(t, text, typ)
+		f, ok := families[name]
+		if assert.True(t, ok, "family %s missing", name) {
+			assert.Equal(t, typ, f.GetType(), name)
+			assert.NotEmpty(t, f.GetHelp(), name)
+		}
 	}
 
-	assert.Equal(t, 2.0, m[`lmscore_http_requests_total{path="/v1/completions",code="200"}`])
-	assert.Equal(t, 1.0, m[`lmscore_http_requests_total{path="/v1/completions",code="404"}`])
+	assert.Equal(t, 2.0, m[`lmscore_http_requests_total{code="200",path="/v1/completions"}`])
+	assert.Equal(t, 1.0, m[`lmscore_http_requests_total{code="404",path="/v1/completions"}`])
 	assert.Equal(t, 2.0, m[`lmscore_prompts_total`])
 	// Inputs: each prompt is 45 tokens, its last one a target only.
 	assert.Equal(t, 88.0, m[`lmscore_tokens_total`])
@@ -68,20 +84,49 @@ func TestMetricsExposition(t *testing.T) {
 	assert.Positive(t, m[`lmscore_step_duration_seconds_sum`])
 }
 
-func TestHistogramBuckets(t *testing.T) {
-	h := newHistogram([]float64{1, 2, 5})
-	for _, v := range []float64{0.5, 1, 1.5, 5, 7} {
-		h.observe(v)
+// TestMetricsNamesKept pins every lmscore_ family the hand-written
+// exposition had, so that a rename (which breaks dashboards and alerts) is
+// a decision, not an accident.
+func TestMetricsNamesKept(t *testing.T) {
+	ts := startServer(t, newFakeModel(), Config{})
+	// A labelled family shows only once it has a sample.
+	code, _ := ts.get(t, "/health")
+	require.Equal(t, http.StatusOK, code)
+	code, body := ts.get(t, "/metrics")
+	require.Equal(t, http.StatusOK, code)
+	var got []string
+	for name := range parseFamilies(t, body) {
+		if strings.HasPrefix(name, "lmscore_") {
+			got = append(got, name)
+		}
 	}
-	var b strings.Builder
-	writeHistogram(&b, "x", "help", h)
-	assert.Equal(t, `# HELP x help
-# TYPE x histogram
-x_bucket{le="1"} 2
-x_bucket{le="2"} 3
-x_bucket{le="5"} 4
-x_bucket{le="+Inf"} 5
-x_sum 15
-x_count 5
-`, b.String())
+	assert.ElementsMatch(t, []string{
+		"lmscore_http_requests_total", "lmscore_prompts_total", "lmscore_score_calls_total", "lmscore_score_errors_total",
+		"lmscore_tokens_total", "lmscore_tokens_computed_total", "lmscore_tokens_reused_total", "lmscore_tokens_kv_reused_total",
+		"lmscore_tokens_recomputed_total", "lmscore_kv_evictions_total", "lmscore_cache_hit_ratio",
+		"lmscore_kv_blocks", "lmscore_kv_blocks_total", "lmscore_kv_block_bytes",
+		"lmscore_output_cache_hits_total", "lmscore_output_cache_evictions_total", "lmscore_output_cache_blocks",
+		"lmscore_output_cache_bytes", "lmscore_output_cache_budget_bytes",
+		"lmscore_requests_in_flight", "lmscore_requests_queued", "lmscore_connections_open", "lmscore_connections_rejected_total",
+		"lmscore_step_duration_seconds", "lmscore_score_call_duration_seconds", "lmscore_request_duration_seconds", "lmscore_batch_prompts",
+	}, got)
+	resp, err := ts.client.Get(ts.url + "/metrics")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Contains(t, resp.Header.Get("Content-Type"), "text/plain", "the text format unless the scraper asks for another")
+}
+
+// TestMetricsLint runs client_golang's linter over the registry. The one
+// problem it is allowed is the name kept from before the move to
+// client_golang: lmscore_kv_blocks_total is a gauge.
+func TestMetricsLint(t *testing.T) {
+	m := newMetrics(func() liveStats { return liveStats{} })
+	problems, err := testutil.GatherAndLint(m.registry)
+	require.NoError(t, err)
+	var names []string
+	for _, p := range problems {
+		names = append(names, p.Metric)
+		t.Logf("lint: %s: %s", p.Metric, p.Text)
+	}
+	assert.Equal(t, []string{"lmscore_kv_blocks_total"}, names)
 }

@@ -149,7 +149,7 @@ func TestOverload(t *testing.T) {
 		}
 	}
 	t.Logf("overload: %d clients, %v: %d requests (%.0f/s), statuses %v (-1: the client hung up first); 499 counted %v; %d mismatched answers",
-		clients, wall.Round(time.Millisecond), total, float64(total)/wall.Seconds(), codes, m[`lmscore_http_requests_total{path="/v1/completions",code="499"}`], mismatches)
+		clients, wall.Round(time.Millisecond), total, float64(total)/wall.Seconds(), codes, m[`lmscore_http_requests_total{code="499",path="/v1/completions"}`], mismatches)
 	t.Logf("memory: heap in use %d MB after warm-up, %d MB after the load; RSS %d MB, %d MB", warmHeap>>20, afterHeap>>20, warmRSS>>20, afterRSS>>20)
 	assert.Zero(t, mismatches, "identical prompts gave different answers")
 	assert.Positive(t, codes[http.StatusOK])

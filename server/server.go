@@ -214,10 +214,10 @@ func New(model Scorer, cfg Config) (*Server, error) {
 		cfg:      cfg,
 		info:     infoSnapshot{NVocab: mi.NVocab, NCtx: mi.NCtx, BOS: mi.BOS, AddBOS: mi.AddBOS, Arch: mi.Arch},
 		name:     cfg.ModelName,
-		metrics:  newMetrics(),
 		started:  time.Now(),
 		idPrefix: fmt.Sprintf("cmpl-%x", time.Now().UnixNano()),
 	}
+	s.metrics = newMetrics(s.liveStats)
 	if s.name == "" {
 		s.name = mi.Name
 	}
@@ -278,7 +278,7 @@ func (s *Server) routes() {
 	handle("POST /v1/completions", "/v1/completions", s.handleCompletions)
 	handle("GET /v1/models", "/v1/models", s.handleModels)
 	handle("GET /health", "/health", s.handleHealth)
-	handle("GET /metrics", "/metrics", s.handleMetrics)
+	handle("GET /metrics", "/metrics", s.metrics.handler().ServeHTTP)
 	handle("POST /tokenize", "/tokenize", s.handleTokenize)
 	handle("POST /detokenize", "/detokenize", s.handleDetokenize)
 	handle("GET /tokenizer_info", "/tokenizer_info", s.handleTokenizerInfo)
@@ -360,10 +360,15 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	cache := *s.batcher.cache.Load()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	_ = s.metrics.write(w, cache, s.outputs.Stats(), int(s.inFlight.Load()), int(s.batcher.queued.Load()), s.conns.Open())
+// liveStats is what /metrics reads at each scrape.
+func (s *Server) liveStats() liveStats {
+	return liveStats{
+		cache:    *s.batcher.cache.Load(),
+		outputs:  s.outputs.Stats(),
+		inFlight: int(s.inFlight.Load()),
+		queued:   int(s.batcher.queued.Load()),
+		conns:    s.conns.Open(),
+	}
 }
 
 func (s *Server) nextID() string {

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/lmscore/lmscore"
+	"github.com/lmscore/lmscore/internal/chart"
 	"github.com/lmscore/lmscore/internal/requestio"
 )
 
@@ -17,7 +18,7 @@ func init() {
 	register(&command{
 		name:    "plan",
 		summary: "plan a request JSONL (no model run) and print the plan's statistics as JSON",
-		usage:   "plan --in requests.jsonl [--model M.gguf] [--block-size 16] [--max-batch-tokens N] [--kv-blocks N] [--max-length N] [--no-cache]",
+		usage:   "plan --in requests.jsonl [--model M.gguf] [--block-size 16] [--max-batch-tokens N] [--kv-blocks N] [--max-length N] [--no-cache] [--plot plan.png]",
 		about: `Builds the prefix trie of the requests and plans every step the scorer would
 run, without running a model, then prints what the plan does: tokens in all,
 unique (each shared prefix once), computed, recomputed; blocks copied and
@@ -25,10 +26,15 @@ reused; steps; the peak of live KV blocks; the --kv-blocks from which the
 plan computes every unique token exactly once (kv_blocks_no_recompute); and
 the smallest with which it completes at all (kv_blocks_min).
 
+--plot draws the prefix tree as an icicle (PNG, SVG or PDF, by the file's
+extension): requests across, token positions down, each node as wide as the
+requests that read it, so that its area is the tokens it stands for without
+sharing; shared prefixes in one colour, each request's own tokens in another.
+
 Token-form lines need no model. Text-form lines need --model for its
 tokenizer, which also gives the BOS token for empty contexts and the context
 window for left truncation.`,
-		example: `lmscore plan --in requests.jsonl --kv-blocks 512`,
+		example: "lmscore plan --in requests.jsonl --kv-blocks 512\nlmscore plan --in requests.jsonl --plot out/plan.svg",
 		flags:   planFlags,
 	})
 }
@@ -50,16 +56,23 @@ func planFlags(fs *flag.FlagSet) action {
 	fs.IntVar(&opts.MaxLength, "max-length", -1, "context window for left truncation (default: the model's, else none)")
 	fs.BoolVar(&opts.NoCache, "no-cache", false, "plan every request on its own (the baseline)")
 	modelPath := fs.String("model", "", "GGUF file: its tokenizer, BOS token and context window")
+	plotPath := fs.String("plot", "", "also draw the prefix tree into this .png, .svg or .pdf file")
 	aliasFlag(fs, "m", "model")
 	aliasFlag(fs, "c", "max-length")
 	return func(ctx context.Context, s streams, args []string) error {
-		return plan(ctx, s, *in, *modelPath, opts, args)
+		return plan(ctx, s, *in, *modelPath, *plotPath, opts, args)
 	}
 }
 
-func plan(ctx context.Context, s streams, in, modelPath string, opts lmscore.PlanOptions, args []string) error {
+func plan(ctx context.Context, s streams, in, modelPath, plotPath string, opts lmscore.PlanOptions, args []string) error {
 	if in == "" || len(args) != 0 {
 		return fmt.Errorf("%w: want --in requests.jsonl and no arguments", errUsage)
+	}
+	if plotPath != "" {
+		if _, err := chart.Format(plotPath); err != nil {
+			return fmt.Errorf("%w: --plot: %v", errUsage, err)
+		}
+		opts.KeepTrie = true
 	}
 	opts.MaxLength = max(opts.MaxLength, 0) // -1, the flag's default: PlanOptions' 0
 	var tokenize requestio.TokenizeFunc
@@ -89,6 +102,12 @@ func plan(ctx context.Context, s streams, in, modelPath string, opts lmscore.Pla
 	}
 	if err != nil {
 		return err
+	}
+	if plotPath != "" {
+		if _, err := chart.WriteIcicle(plotPath, report.Trie); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.err, "plan: prefix tree drawn in %s\n", plotPath)
 	}
 	enc := json.NewEncoder(s.out)
 	enc.SetIndent("", "  ")

@@ -167,3 +167,32 @@ func TestPlanVocabOnlyModel(t *testing.T) {
 		t.Errorf("vocabulary-only plan %v\nfull-model plan %v", got, want)
 	}
 }
+
+// TestPlanPlot: --plot writes the picture in the format its extension
+// names, creating the folder, and still prints the plan; a name of another
+// type is refused before any work.
+func TestPlanPlot(t *testing.T) {
+	in := writeFile(t, "r.jsonl", `{"id": "a", "context_tokens": [1, 2, 3, 4, 5], "continuation_tokens": [6, 7]}
+{"id": "b", "context_tokens": [1, 2, 3, 4, 5], "continuation_tokens": [8]}
+`)
+	dir := t.TempDir()
+	for ext, magic := range map[string]string{".png": "\x89PNG\r\n\x1a\n", ".svg": "<?xml"} {
+		path := filepath.Join(dir, "new", "plan"+ext)
+		got := runPlanJSON(t, "--in", in, "--plot", path)
+		if got["unique_tokens"] != 6 {
+			t.Errorf("%s: unique_tokens %v, want 6", ext, got["unique_tokens"])
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(data, []byte(magic)) || len(data) < 1000 {
+			t.Errorf("%s: %d bytes starting %q", ext, len(data), data[:min(len(data), 16)])
+		}
+	}
+	var out bytes.Buffer
+	err := planCommand(context.Background(), []string{"--in", filepath.Join(dir, "missing.jsonl"), "--plot", "plan.gif"}, strings.NewReader(""), &out)
+	if err == nil || !strings.Contains(err.Error(), ".png, .svg or .pdf") {
+		t.Fatalf("--plot plan.gif: %v", err)
+	}
+}

@@ -8,11 +8,13 @@ per-request comparison of lm-eval's answers with `lmscore score`'s.
       rules (lm_eval/models/huggingface.py), over the model's own tokenizer
       (`lmscore tokenize --special --no-bos`, a Hugging Face tokenizer's
       reading of special-token text), and writes every (context, continuation)
-      token pair it would score as a `lmscore score` token request.
-  hfrules.py compare --out OUT_DIR --requests REQ.jsonl --results RES.jsonl
+      token pair it would score as a `lmscore score` token request, with
+      REQ.jsonl.keys beside it naming the lm-eval request of each.
+  hfrules.py compare --out OUT_DIR --requests REQ.jsonl --results RES.jsonl [--tolerance T --label L]
       compares, request by request, lm-eval's log-likelihoods (its
-      --log_samples output) with `lmscore score`'s on those token requests;
-      exits 1 on any difference.
+      --log_samples output) with `lmscore score`'s on those token requests
+      (or with hf_torch.py's, the hf backend's numbers, within T); exits 1
+      on any difference (beyond T; is_greedy must agree either way).
 
 Runs on the CPU without torch: lm-eval's core needs none. The rules, from
 lm-eval 0.4.13's source:
@@ -142,10 +144,18 @@ def requests(args):
     evaluator.simple_evaluate(model=lm, tasks=args.tasks.split(","), task_manager=TaskManager(include_path=args.include_path),
                               log_samples=False, bootstrap_iters=0)
     tok.close()
-    with open(args.out, "w") as f:
+    # The lm-eval request each token request answers goes beside it, not in
+    # it: `lmscore score` refuses fields it does not know.
+    with open(args.out, "w") as f, open(keys_path(args.out), "w") as k:
         for i, (key, ctx, cont) in enumerate(lm.recorded):
-            f.write(json.dumps({"id": f"r{i}", "key": list(key), "context_tokens": ctx, "continuation_tokens": cont}) + "\n")
+            f.write(json.dumps({"id": f"r{i}", "context_tokens": ctx, "continuation_tokens": cont}) + "\n")
+            k.write(json.dumps({"id": f"r{i}", "key": list(key)}) + "\n")
     print(f"hfrules: {len(lm.recorded)} token requests by the hf backend's rules", file=sys.stderr)
+
+
+def keys_path(requests_path):
+    """The file beside REQ.jsonl naming the lm-eval request of each line."""
+    return requests_path + ".keys"
 
 
 def sample_args(sample):
@@ -158,7 +168,7 @@ def sample_args(sample):
 
 def compare(args):
     ours = {}  # key -> [(logprob, is_greedy), ...] in window order
-    with open(args.requests) as f:
+    with open(keys_path(args.requests)) as f:
         reqs = [json.loads(line) for line in f]
     with open(args.results) as f:
         res = {r["id"]: r for r in map(json.loads, f)}
@@ -169,6 +179,8 @@ def compare(args):
     with open(results_file) as f:
         lm = json.load(f)
     total = diffs = 0
+    worst = 0.0
+    match = "identical to the bit" if args.tolerance == 0 else f"within {args.tolerance:g}"
     for task in sorted(lm["results"]):
         samples = sorted(glob.glob(os.path.join(args.out, "**", f"samples_{task}_*.jsonl"), recursive=True))[-1]
         n = d = 0
@@ -185,24 +197,25 @@ def compare(args):
                         continue
                     if kind == "loglikelihood_rolling":
                         theirs, want = float(resp[0]), sum(m["logprob"] for m in mine)
-                        same = theirs == want
+                        same = abs(theirs - want) <= args.tolerance
                     else:
                         ll, greedy = float(resp[0][0]), str(resp[0][1]) == "True"
                         theirs, want = ll, mine[0]["logprob"]
-                        same = ll == want and greedy == mine[0]["is_greedy"]
+                        same = abs(ll - want) <= args.tolerance and greedy == mine[0]["is_greedy"]
+                    worst = max(worst, abs(theirs - want))
                     if not same:
                         d += 1
                         if d <= 5:
-                            print(f"  {task}: {a!r}: lm-eval {theirs!r}, hf rules + lmscore score {want!r}")
+                            print(f"  {task}: {a!r}: lm-eval {theirs!r}, {args.label} {want!r}")
         metrics = ", ".join(f"{k.split(',')[0]} {v:.4f}" for k, v in sorted(lm["results"][task].items())
                             if isinstance(v, float) and "stderr" not in k)
-        print(f"{task} ({kind}): {n - d} of {n} requests identical to the bit; lm-eval: {metrics}")
+        print(f"{task} ({kind}): {n - d} of {n} requests {match}; lm-eval: {metrics}")
         total, diffs = total + n, diffs + d
     version = lm.get("lm_eval_version", "?")
     if diffs:
-        print(f"MISMATCH: {diffs} of {total} requests differ (lm-eval {version} local-completions via lmscore serve vs its hf backend's rules)")
+        print(f"MISMATCH: {diffs} of {total} requests differ (lm-eval {version} local-completions via lmscore serve vs {args.label}); largest difference {worst:.3g}")
         sys.exit(1)
-    print(f"OK: lm-eval {version} local-completions via lmscore serve (default flags) = the hf backend's rules + lmscore score, {total} requests")
+    print(f"OK: lm-eval {version} local-completions via lmscore serve (default flags) = {args.label}, {total} requests {match} (largest difference {worst:.3g})")
 
 
 def main():
@@ -218,6 +231,8 @@ def main():
     c.add_argument("--out", required=True)
     c.add_argument("--requests", required=True)
     c.add_argument("--results", required=True)
+    c.add_argument("--tolerance", type=float, default=0.0, help="largest |difference| per request (default 0: bitwise)")
+    c.add_argument("--label", default="the hf backend's rules + lmscore score", help="what RES.jsonl is, for the messages")
     args = p.parse_args()
     {"requests": requests, "compare": compare}[args.cmd](args)
 

@@ -45,6 +45,9 @@ fi
 export HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1
 
 stories260k_gguf "$work" "$shared"
+# For tools/lmeval/hf_device.sh, which builds the transformers model from it
+# on the GPU machine, where ../shared is not carried.
+cp "$shared/stories260K.bin" "$work/stories260K.bin"
 
 # The server, default flags, on a free loopback port; its first line says which.
 # LMEVAL_SERVE_FLAGS adds server flags (e.g. --add-bos request, to see the

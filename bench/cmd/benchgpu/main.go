@@ -9,7 +9,8 @@
 // total and unique tokens, scored rows and attention work. lmscore times
 // lmscore with and without its cache on them and writes one JSON line per
 // peer and workload, the scores included. report merges those lines with
-// the Python peers' (bench/peers) into PREFIX.md and PREFIX.json.
+// the Python peers' (bench/peers) into PREFIX.md, PREFIX.json and the plot,
+// PREFIX.png.
 package main
 
 import (
@@ -232,7 +233,7 @@ func report(args []string) error {
 	models := fs.String("models", "", "comma-separated model folders under --work, in report order")
 	gemm := fs.String("gemm", "", "gemm_rate.py's JSON")
 	runsFlag := fs.String("runs", "", "comma-separated JSONL files of runs (missing files are noted)")
-	out := fs.String("out", "", "output prefix: writes PREFIX.md and PREFIX.json")
+	out := fs.String("out", "", "output prefix: writes PREFIX.md, PREFIX.json and PREFIX.png")
 	card := fs.String("card", "", "the device's name (default: the GEMM file's)")
 	date := fs.String("date", time.Now().UTC().Format("2006-01-02"), "the run's date")
 	var comments multiFlag
@@ -298,7 +299,14 @@ func report(args []string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return writeJSON(*out+".json", rep)
+	if err := writeJSON(*out+".json", rep); err != nil {
+		return err
+	}
+	// The plot is a view of the table: without it the report still stands.
+	if err := rep.WritePlot(*out + ".png"); err != nil {
+		fmt.Fprintln(os.Stderr, "benchgpu report: no plot:", err)
+	}
+	return nil
 }
 
 // workloadLines reads a workload's requests, or, where the file is absent
