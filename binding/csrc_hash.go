@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "8ae6d26b67e0a6fad9fe8c6066ce2a18b5b840eab924d3d2369035efb20e3454"
+const csrcHash = "dcca221111ae1a964687e33f1325646238a40deee7956f6db4bb9f2323fa17d1"
