@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "dcca221111ae1a964687e33f1325646238a40deee7956f6db4bb9f2323fa17d1"
+const csrcHash = "572dff7bdda4f114c2f16f3b50fb1724db052d7f70ebb3dcd8e3e855f1eed8cc"

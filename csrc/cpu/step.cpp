@@ -76,6 +76,8 @@ void build_attn_items(const Hparams &hp, const lmscore_batch &b, const std::vect
         for (int32_t i = 0; i < run.n_tokens; i += tokens) {
             const int32_t t = run.token0 + i;
             const int32_t n = std::min<int32_t>(tokens, run.n_tokens - i);
+            // For balance only: a window bounds the keys (in its layers;
+            // one estimate serves every layer).
             const int64_t keys = b.positions[t] + n;
             const int64_t cost = int64_t(n) * (hp.n_swa > 0 ? std::min<int64_t>(keys, hp.n_swa + n) : keys);
             for (int kh = 0; kh < hp.n_head_kv; kh++)
