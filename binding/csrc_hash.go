@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "b71a3764e6f6a7517e0ae4fdbaa432406c2191c22f967ef74b8ab7f309761225"
+const csrcHash = "db73ef5ce1dec107cc471afefbdb6015f3b4eb0e0827f7cf1f43c95590231da9"

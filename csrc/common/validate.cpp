@@ -227,7 +227,7 @@ int32_t model_head_dim(const lmscore_model_desc &d) {
     return d.n_head > 0 ? d.n_embd / d.n_head : 0;
 }
 
-lmscore_status validate_model_hparams(const lmscore_model_desc &d, char *msg, size_t cap) {
+lmscore_status validate_model_hparams(const lmscore_model_desc &d, char *msg, size_t cap, uint32_t implemented) {
     const Report bad(msg, cap, "model: ");
     if (d.norm_type != LMSCORE_NORM_RMS && d.norm_type != LMSCORE_NORM_LAYER)
         return bad(kUnsupported, "norm_type %d not supported", int(d.norm_type));
@@ -235,23 +235,30 @@ lmscore_status validate_model_hparams(const lmscore_model_desc &d, char *msg, si
         return bad(kUnsupported, "ffn_type %d not supported", int(d.ffn_type));
     if (d.qk_norm < LMSCORE_QK_NORM_NONE || d.qk_norm > LMSCORE_QK_NORM_FULL)
         return bad(kUnsupported, "qk_norm %d not supported", int(d.qk_norm));
-    // Features the header describes and the cores do not compute yet are
-    // refused by name rather than ignored.
+    // A feature the calling core does not compute is refused by name
+    // rather than ignored.
+    auto scaled = [](float v) { return v != 0.0f && v != 1.0f; };
     const struct {
+        uint32_t bit;
         const char *name;
         bool used;
-    } pending[] = {{"GeGLU", d.ffn_type == LMSCORE_FFN_GEGLU}, {"the exact GELU", d.ffn_type == LMSCORE_FFN_GELU_ERF},
-                   {"q/k norms over the whole projection", d.qk_norm == LMSCORE_QK_NORM_FULL},
-                   {"parallel residual", d.parallel_residual != 0},
-                   {"embedding scale", d.embd_scale != 0.0f && d.embd_scale != 1.0f},
-                   {"attention scale", d.attn_scale != 0.0f}, {"attention soft-capping", d.attn_softcap != 0.0f},
-                   {"final soft-capping", d.final_softcap != 0.0f}, {"sliding-window attention", d.n_swa != 0},
-                   {"partial rotary", d.n_rot != 0 && d.n_rot != model_head_dim(d)},
-                   {"RoPE frequency scale", d.rope_freq_scale != 0.0f && d.rope_freq_scale != 1.0f},
-                   {"RoPE attention factor", d.rope_attn_factor != 0.0f && d.rope_attn_factor != 1.0f},
-                   {"mixture of experts", d.n_expert != 0}};
-    for (const auto &p : pending)
-        if (p.used) return bad(kUnsupported, "%s is not supported yet", p.name);
+    } features[] = {
+        {kFeatureGeGLU, "GeGLU", d.ffn_type == LMSCORE_FFN_GEGLU},
+        {kFeatureGeluErf, "the exact GELU", d.ffn_type == LMSCORE_FFN_GELU_ERF},
+        {kFeatureQKNormFull, "q/k norms over the whole projection", d.qk_norm == LMSCORE_QK_NORM_FULL},
+        {kFeatureParallelResidual, "parallel residual", d.parallel_residual != 0},
+        {kFeatureEmbdScale, "embedding scale", scaled(d.embd_scale)},
+        {kFeatureAttnScale, "attention scale", d.attn_scale != 0.0f},
+        {kFeatureAttnSoftcap, "attention soft-capping", d.attn_softcap != 0.0f},
+        {kFeatureFinalSoftcap, "final soft-capping", d.final_softcap != 0.0f},
+        {kFeatureSlidingWindow, "sliding-window attention", d.n_swa != 0},
+        {kFeaturePartialRotary, "partial rotary", d.n_rot != 0 && d.n_rot != model_head_dim(d)},
+        {kFeatureRopeFreqScale, "RoPE frequency scale", scaled(d.rope_freq_scale)},
+        {kFeatureRopeAttnFactor, "RoPE attention factor", scaled(d.rope_attn_factor)},
+        {kFeatureMoE, "mixture of experts", d.n_expert != 0},
+    };
+    for (const auto &f : features)
+        if (f.used && (implemented & f.bit) == 0) return bad(kUnsupported, "%s is not supported yet by this core", f.name);
     const struct {
         const char *name;
         int32_t value;
@@ -279,8 +286,37 @@ lmscore_status validate_model_hparams(const lmscore_model_desc &d, char *msg, si
             return bad(kBad, "rope_freq_base %g, want > 0", double(d.rope_freq_base));
     }
     if (!(d.norm_eps >= 0.0f)) return bad(kBad, "norm_eps %g, want >= 0", double(d.norm_eps));
+    if (d.n_rot != 0) {
+        if (d.rope_type == LMSCORE_ROPE_TYPE_NONE) return bad(kBad, "n_rot %d but the model has no RoPE", int(d.n_rot));
+        if (d.n_rot < 0 || d.n_rot > head_dim || d.n_rot % 2 != 0)
+            return bad(kBad, "n_rot %d, want an even number in [2, head_dim %d], or 0 for head_dim", int(d.n_rot),
+                       head_dim);
+    }
+    // 0 means "none" (or 1) for each of these; a negative, NaN or infinite
+    // value would poison every score rather than fail.
+    const struct {
+        const char *name;
+        float value;
+    } factors[] = {{"embd_scale", d.embd_scale},           {"attn_scale", d.attn_scale},
+                   {"attn_softcap", d.attn_softcap},       {"final_softcap", d.final_softcap},
+                   {"rope_freq_scale", d.rope_freq_scale}, {"rope_attn_factor", d.rope_attn_factor},
+                   {"rope_freq_base_swa", d.rope_freq_base_swa},
+                   {"rope_freq_scale_swa", d.rope_freq_scale_swa}};
+    for (const auto &f : factors)
+        if (!(f.value >= 0.0f) || !std::isfinite(f.value))
+            return bad(kBad, "%s %g, want a finite number >= 0 (0: none)", f.name, double(f.value));
+    if (d.n_swa < 0) return bad(kBad, "n_swa %d, want >= 0 (0: no sliding window)", int(d.n_swa));
+    if (d.parallel_residual != 0 && d.parallel_residual != 1)
+        return bad(kBad, "parallel_residual %d, want 0 or 1", int(d.parallel_residual));
     return kOK;
 }
+
+bool model_layer_sliding(const lmscore_model_desc &d, int32_t l) {
+    if (d.n_swa <= 0) return false;
+    return d.swa_layers == nullptr || d.swa_layers[l] != 0;
+}
+
+int32_t model_rot_dim(const lmscore_model_desc &d) { return d.n_rot != 0 ? d.n_rot : model_head_dim(d); }
 
 namespace {
 
@@ -304,7 +340,21 @@ lmscore_status check_tensor(const Report &bad, const lmscore_tensor &t, const ch
     return kOK;
 }
 
-lmscore_status check_layer(const Report &bad, const lmscore_model_desc &d, const lmscore_tensor *t, int l) {
+// A norm's bias needs its weight, and only LayerNorm has one.
+lmscore_status check_norm_bias(const Report &bad, const lmscore_model_desc &d, const lmscore_tensor *t, int l,
+                               int weight, int bias) {
+    if (t[bias].data == nullptr) return kOK;
+    if (t[weight].data == nullptr)
+        return bad(kBad, "tensor blk.%d.%s: a norm bias without its weight blk.%d.%s", l, kRoleNames[bias], l,
+                   kRoleNames[weight]);
+    if (d.norm_type != LMSCORE_NORM_LAYER)
+        return bad(kBad, "tensor blk.%d.%s: only LayerNorm has a bias (norm_type %d)", l, kRoleNames[bias],
+                   int(d.norm_type));
+    return kOK;
+}
+
+lmscore_status check_layer(const Report &bad, const lmscore_model_desc &d, const lmscore_tensor *t, int l,
+                           uint32_t implemented) {
     const int64_t e = d.n_embd, head_dim = model_head_dim(d);
     const int64_t nq = d.n_head * head_dim, nkv = d.n_head_kv * head_dim, nqkv = nq + 2 * nkv, ff = d.n_ff;
     const bool gated = d.ffn_type == LMSCORE_FFN_SWIGLU || d.ffn_type == LMSCORE_FFN_GEGLU;
@@ -313,11 +363,28 @@ lmscore_status check_layer(const Report &bad, const lmscore_model_desc &d, const
         snprintf(name, sizeof name, "blk.%d.%s", l, kRoleNames[role]);
         return check_tensor(bad, t[role], name, ne0, ne1, required);
     };
-    if (auto st = check(LMSCORE_LAYER_ATTN_NORM, e, 1, true)) return st;
+    auto has = [&](uint32_t bit) { return (implemented & bit) != 0; };
+    auto pending = [&](int role, const char *what) {
+        return bad(kUnsupported, "tensor blk.%d.%s: %s is not supported yet by this core", l, kRoleNames[role], what);
+    };
+
+    // Pre-norms: absent means none (OLMo 2), where the core has that.
+    const bool pre_optional = has(kFeatureOptionalPreNorms);
+    if (auto st = check(LMSCORE_LAYER_ATTN_NORM, e, 1, false)) return st;
     if (auto st = check(LMSCORE_LAYER_ATTN_NORM_B, e, 1, false)) return st;
+    if (auto st = check_norm_bias(bad, d, t, l, LMSCORE_LAYER_ATTN_NORM, LMSCORE_LAYER_ATTN_NORM_B)) return st;
+    if (auto st = check(LMSCORE_LAYER_FFN_NORM, e, 1, false)) return st;
+    if (auto st = check(LMSCORE_LAYER_FFN_NORM_B, e, 1, false)) return st;
+    if (auto st = check_norm_bias(bad, d, t, l, LMSCORE_LAYER_FFN_NORM, LMSCORE_LAYER_FFN_NORM_B)) return st;
+
     if (t[LMSCORE_LAYER_WQKV].data != nullptr) {
         if (auto st = check(LMSCORE_LAYER_WQKV, e, nqkv, true)) return st;
         if (auto st = check(LMSCORE_LAYER_BQKV, nqkv, 1, false)) return st;
+        for (int role : {LMSCORE_LAYER_WQ, LMSCORE_LAYER_WK, LMSCORE_LAYER_WV, LMSCORE_LAYER_BQ, LMSCORE_LAYER_BK,
+                         LMSCORE_LAYER_BV})
+            if (t[role].data != nullptr)
+                return bad(kBad, "tensor blk.%d.%s: the layer has a fused blk.%d.%s already", l, kRoleNames[role], l,
+                           kRoleNames[LMSCORE_LAYER_WQKV]);
     } else {
         if (auto st = check(LMSCORE_LAYER_WQ, e, nq, true)) return st;
         if (auto st = check(LMSCORE_LAYER_WK, e, nkv, true)) return st;
@@ -325,31 +392,75 @@ lmscore_status check_layer(const Report &bad, const lmscore_model_desc &d, const
         if (auto st = check(LMSCORE_LAYER_BQ, nq, 1, false)) return st;
         if (auto st = check(LMSCORE_LAYER_BK, nkv, 1, false)) return st;
         if (auto st = check(LMSCORE_LAYER_BV, nkv, 1, false)) return st;
+        if (t[LMSCORE_LAYER_BQKV].data != nullptr)
+            return bad(kBad, "tensor blk.%d.%s: a fused bias without the fused blk.%d.%s", l,
+                       kRoleNames[LMSCORE_LAYER_BQKV], l, kRoleNames[LMSCORE_LAYER_WQKV]);
     }
-    const bool qk_norm = d.qk_norm == LMSCORE_QK_NORM_HEAD;
-    if (auto st = check(LMSCORE_LAYER_ATTN_Q_NORM, head_dim, 1, qk_norm)) return st;
-    if (auto st = check(LMSCORE_LAYER_ATTN_K_NORM, head_dim, 1, qk_norm)) return st;
+    // QK_NORM_HEAD: (head_dim), shared by the heads; QK_NORM_FULL: the whole
+    // projection; NONE: no q/k norm at all.
+    const bool qk_full = d.qk_norm == LMSCORE_QK_NORM_FULL;
+    const int64_t qn = qk_full ? nq : head_dim, kn = qk_full ? nkv : head_dim;
+    const bool qk_norm = d.qk_norm != LMSCORE_QK_NORM_NONE;
+    if (qk_norm) {
+        if (auto st = check(LMSCORE_LAYER_ATTN_Q_NORM, qn, 1, true)) return st;
+        if (auto st = check(LMSCORE_LAYER_ATTN_K_NORM, kn, 1, true)) return st;
+    } else {
+        for (int role : {LMSCORE_LAYER_ATTN_Q_NORM, LMSCORE_LAYER_ATTN_K_NORM})
+            if (t[role].data != nullptr)
+                return bad(kBad, "tensor blk.%d.%s: the model has no q/k norm (qk_norm %d)", l, kRoleNames[role],
+                           int(d.qk_norm));
+    }
     if (auto st = check(LMSCORE_LAYER_WO, nq, e, true)) return st;
     if (auto st = check(LMSCORE_LAYER_BO, e, 1, false)) return st;
-    if (auto st = check(LMSCORE_LAYER_FFN_NORM, e, 1, true)) return st;
-    if (auto st = check(LMSCORE_LAYER_FFN_NORM_B, e, 1, false)) return st;
-    if (auto st = check(LMSCORE_LAYER_FFN_GATE, e, ff, gated)) return st;
-    if (auto st = check(LMSCORE_LAYER_FFN_UP, e, ff, true)) return st;
-    if (auto st = check(LMSCORE_LAYER_FFN_UP_B, ff, 1, false)) return st;
-    if (auto st = check(LMSCORE_LAYER_FFN_DOWN, ff, e, true)) return st;
-    if (auto st = check(LMSCORE_LAYER_FFN_DOWN_B, e, 1, false)) return st;
+
+    // Post-norms of the sublayer outputs (Gemma 2/3, OLMo 2).
+    for (int role : {LMSCORE_LAYER_ATTN_POST_NORM, LMSCORE_LAYER_FFN_POST_NORM}) {
+        if (t[role].data == nullptr) continue;
+        if (!has(kFeaturePostNorms)) return pending(role, "a post-norm");
+        if (auto st = check(role, e, 1, true)) return st;
+    }
+
+    // The experts replace the dense FFN; the router is their mark.
+    for (int role = LMSCORE_LAYER_FFN_GATE_INP; role < LMSCORE_LAYER_ROLE_COUNT; role++)
+        if (t[role].data != nullptr) return pending(role, "mixture of experts");
+
+    // Dense FFN. Gated: gate and up, or up of 2 n_ff rows (gate first) with
+    // no gate; ungated: up alone.
+    const bool fused = gated && t[LMSCORE_LAYER_FFN_GATE].data == nullptr;
     if (!gated && t[LMSCORE_LAYER_FFN_GATE].data != nullptr)
         return bad(kUnsupported, "tensor blk.%d.%s: an ungated FFN (ffn_type %d) has no gate", l,
                    kRoleNames[LMSCORE_LAYER_FFN_GATE], int(d.ffn_type));
-    for (int role = LMSCORE_LAYER_ATTN_POST_NORM; role < LMSCORE_LAYER_ROLE_COUNT; role++)
-        if (t[role].data != nullptr)
-            return bad(kUnsupported, "tensor blk.%d.%s is not supported yet", l, kRoleNames[role]);
+    if (fused) {
+        if (t[LMSCORE_LAYER_FFN_UP].data == nullptr)
+            return bad(kBad, "tensor blk.%d.%s: missing (a gated FFN needs it and blk.%d.%s, or it alone of 2 n_ff rows)",
+                       l, kRoleNames[LMSCORE_LAYER_FFN_UP], l, kRoleNames[LMSCORE_LAYER_FFN_GATE]);
+        if (t[LMSCORE_LAYER_FFN_UP].ne[1] != 2 * ff)
+            return bad(kBad,
+                       "tensor blk.%d.%s: missing (a gated FFN needs it, or blk.%d.%s of shape {%lld, %lld}, gate and "
+                       "up fused; that has {%lld, %lld})",
+                       l, kRoleNames[LMSCORE_LAYER_FFN_GATE], l, kRoleNames[LMSCORE_LAYER_FFN_UP], (long long)e,
+                       (long long)(2 * ff), (long long)t[LMSCORE_LAYER_FFN_UP].ne[0],
+                       (long long)t[LMSCORE_LAYER_FFN_UP].ne[1]);
+        if (auto st = check(LMSCORE_LAYER_FFN_UP, e, 2 * ff, true)) return st;
+        if (!has(kFeatureFusedGateUp)) return pending(LMSCORE_LAYER_FFN_UP, "a fused gate and up (no ffn_gate)");
+    } else {
+        if (auto st = check(LMSCORE_LAYER_FFN_GATE, e, ff, gated)) return st;
+        if (auto st = check(LMSCORE_LAYER_FFN_UP, e, ff, true)) return st;
+    }
+    if (auto st = check(LMSCORE_LAYER_FFN_UP_B, ff, 1, false)) return st;
+    if (auto st = check(LMSCORE_LAYER_FFN_DOWN, ff, e, true)) return st;
+    if (auto st = check(LMSCORE_LAYER_FFN_DOWN_B, e, 1, false)) return st;
+
+    // Absent pre-norms last, so that a core without them names the tensor.
+    if (!pre_optional)
+        for (int role : {LMSCORE_LAYER_ATTN_NORM, LMSCORE_LAYER_FFN_NORM})
+            if (t[role].data == nullptr) return pending(role, "a layer without this norm");
     return kOK;
 }
 
 } // namespace
 
-lmscore_status validate_model_tensors(const lmscore_model_desc &d, char *msg, size_t cap) {
+lmscore_status validate_model_tensors(const lmscore_model_desc &d, char *msg, size_t cap, uint32_t implemented) {
     if (d.layers == nullptr) return Report(msg, cap, "model: ")(kBad, "layers is NULL");
     const Report bad(msg, cap, "");
     if (auto st = check_tensor(bad, d.tok_embd, "token_embd.weight", d.n_embd, d.n_vocab, true)) return st;
@@ -358,9 +469,9 @@ lmscore_status validate_model_tensors(const lmscore_model_desc &d, char *msg, si
     if (auto st = check_tensor(bad, d.output_norm_b, "output_norm.bias", d.n_embd, 1, false)) return st;
     if (auto st = check_tensor(bad, d.output, "output.weight", d.n_embd, d.n_vocab, false)) return st;
     for (int l = 0; l < d.n_layer; l++)
-        if (auto st = check_layer(bad, d, d.layers + int64_t(l) * LMSCORE_LAYER_ROLE_COUNT, l)) return st;
+        if (auto st = check_layer(bad, d, d.layers + int64_t(l) * LMSCORE_LAYER_ROLE_COUNT, l, implemented)) return st;
     if (d.rope_freqs.data != nullptr) {
-        const int64_t half = model_head_dim(d) / 2;
+        const int64_t half = model_rot_dim(d) / 2; // one factor per rotated pair
         if (d.rope_type == LMSCORE_ROPE_TYPE_NONE)
             return bad(kBad, "tensor rope_freqs.weight: the model has no RoPE");
         if (d.rope_freqs.type != LMSCORE_TYPE_F32)

@@ -37,7 +37,8 @@ constexpr int kAttnKeyChunk = 128;
 
 // AttnTile describes attention for a run of consecutive tokens of one
 // sequence segment and the query heads of one KV head. Row r is token
-// r / group, query head kv_head*group + r % group.
+// r / group, query head kv_head*group + r % group. The token at position p
+// attends to positions max(0, p - window + 1) .. p (window 0: from 0).
 struct AttnTile {
     int head_dim;
     int n_rows;
@@ -52,7 +53,9 @@ struct AttnTile {
     int64_t block_stride;   // floats from one block to the next
     int block_size;
     const int32_t *blocks;  // the segment's block table, in position order
-    float scale;            // 1/sqrt(head_dim)
+    float scale;            // multiplies q.k: 1/sqrt(head_dim) or the model's own
+    float softcap;          // > 0: scores become softcap * tanh(score / softcap); 0: none
+    int window;             // sliding window in positions; 0: none
 };
 
 // Scratch floats one attention tile needs for a longest key count n_keys.
@@ -79,8 +82,14 @@ struct Kernels {
 
     // out[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + exp(-x)).
     void (*silu_mul)(int64_t n, const float *gate, const float *up, float *out);
+    // out[i] = gelu(gate[i]) * up[i], gelu's tanh approximation (GeGLU).
+    void (*gelu_mul)(int64_t n, const float *gate, const float *up, float *out);
     // out[i] = gelu(x[i]), the tanh approximation GPT-2 and llama.cpp use.
     void (*gelu)(int64_t n, const float *x, float *out);
+    // out[i] = x[i] * (1 + erf(x[i] / sqrt 2)) / 2, the exact GELU (GPT-NeoX).
+    void (*gelu_erf)(int64_t n, const float *x, float *out);
+    // x[i] = c * tanh(x[i] / c) in place (Gemma 2's soft-capping), c > 0.
+    void (*softcap)(int64_t n, float *x, float c);
     // sum_exp returns the sum over i of exp(x[i] - max), in a fixed order.
     float (*sum_exp)(int64_t n, const float *x, float max);
     // row_max returns the largest of x[0..n) (n >= 1); exact in any order.

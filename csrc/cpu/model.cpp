@@ -1,6 +1,7 @@
 #include "model.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <initializer_list>
 
@@ -88,11 +89,13 @@ class Loader {
     std::vector<Vector> rows_;
 };
 
-// hparams copies the sizes of a validated description.
+// hparams copies the sizes and features of a validated description, with
+// its "0 means the default" spelled out.
 Hparams hparams(const lmscore_model_desc &d) {
     Hparams hp{};
     hp.norm_type = lmscore_norm_type(d.norm_type);
     hp.ffn_type = lmscore_ffn_type(d.ffn_type);
+    hp.qk_norm = lmscore_qk_norm(d.qk_norm);
     hp.n_vocab = d.n_vocab;
     hp.n_embd = d.n_embd;
     hp.n_layer = d.n_layer;
@@ -102,9 +105,41 @@ Hparams hparams(const lmscore_model_desc &d) {
     hp.n_ff = d.n_ff;
     hp.n_ctx_train = d.n_ctx_train;
     hp.rope_type = lmscore_rope_type(d.rope_type);
+    hp.n_rot = lmscore_common::model_rot_dim(d);
     hp.rope_freq_base = d.rope_freq_base;
     hp.norm_eps = d.norm_eps;
+    hp.parallel_residual = d.parallel_residual != 0;
+    hp.embd_scale = d.embd_scale != 0.0f ? d.embd_scale : 1.0f;
+    hp.attn_scale = d.attn_scale != 0.0f ? d.attn_scale : 1.0f / std::sqrt(float(hp.head_dim));
+    hp.attn_softcap = d.attn_softcap;
+    hp.final_softcap = d.final_softcap;
+    hp.n_swa = d.n_swa;
     return hp;
+}
+
+// load_rope fills the RoPE tables: one for full-attention layers and, where
+// sliding layers turn by another base or scale, one for those.
+void load_rope(const lmscore_model_desc &d, lmscore_model &m) {
+    const Hparams &hp = m.hp;
+    if (hp.rope_type == LMSCORE_ROPE_TYPE_NONE) return;
+    const float *factors = static_cast<const float *>(d.rope_freqs.data);
+    auto table = [&](float base, float scale) {
+        std::vector<double> inv(size_t(hp.n_rot / 2));
+        rope_inv_freq(hp.n_rot, base, scale, factors, inv.data());
+        return inv;
+    };
+    const float scale = d.rope_freq_scale != 0.0f ? d.rope_freq_scale : 1.0f;
+    m.rope_inv_freq.push_back(table(hp.rope_freq_base, scale));
+    const float base_swa = d.rope_freq_base_swa != 0.0f ? d.rope_freq_base_swa : hp.rope_freq_base;
+    const float scale_swa = d.rope_freq_scale_swa != 0.0f ? d.rope_freq_scale_swa : 1.0f;
+    const bool own_table = base_swa != hp.rope_freq_base || scale_swa != scale;
+    for (int l = 0; l < hp.n_layer; l++) {
+        LayerWeights &lw = m.layers[size_t(l)];
+        if (!lw.sliding || !own_table) continue;
+        if (m.rope_inv_freq.size() == 1) m.rope_inv_freq.push_back(table(base_swa, scale_swa));
+        lw.rope_table = 1;
+    }
+    m.rope_attn_factor = d.rope_attn_factor != 0.0f ? d.rope_attn_factor : 1.0f;
 }
 
 void load_layer(Loader &ld, const Hparams &hp, const lmscore_tensor *t, LayerWeights &lw) {
@@ -136,10 +171,17 @@ void load_layer(Loader &ld, const Hparams &hp, const lmscore_tensor *t, LayerWei
     init(lw.wo, e, nq, {&t[LMSCORE_LAYER_WO]});
     ld.matrix(t[LMSCORE_LAYER_WO], lw.wo, 0);
     ld.vector(t[LMSCORE_LAYER_BO], lw.bo);
+    ld.vector(t[LMSCORE_LAYER_ATTN_POST_NORM], lw.attn_post_norm);
     ld.vector(t[LMSCORE_LAYER_FFN_NORM], lw.ffn_norm);
     ld.vector(t[LMSCORE_LAYER_FFN_NORM_B], lw.ffn_norm_b);
+    ld.vector(t[LMSCORE_LAYER_FFN_POST_NORM], lw.ffn_post_norm);
     init(lw.ffn_in, hp.n_ffn_in(), e, {&t[LMSCORE_LAYER_FFN_GATE], &t[LMSCORE_LAYER_FFN_UP]});
-    if (hp.gated_ffn()) {
+    if (hp.gated_ffn() && t[LMSCORE_LAYER_FFN_GATE].data == nullptr) {
+        // Fused (Phi-3): up holds the gate rows, then the up rows, already
+        // in ffn_in's order.
+        ld.matrix(t[LMSCORE_LAYER_FFN_UP], lw.ffn_in, 0);
+        ld.bias_part(t[LMSCORE_LAYER_FFN_UP_B], lw.ffn_in_b, hp.n_ffn_in(), ff);
+    } else if (hp.gated_ffn()) {
         ld.matrix(t[LMSCORE_LAYER_FFN_GATE], lw.ffn_in, 0);
         ld.matrix(t[LMSCORE_LAYER_FFN_UP], lw.ffn_in, ff);
         ld.bias_part(t[LMSCORE_LAYER_FFN_UP_B], lw.ffn_in_b, hp.n_ffn_in(), ff);
@@ -191,14 +233,12 @@ std::unique_ptr<lmscore_model> load_model(const lmscore_model_desc &d,
     if (d.pos_embd.data != nullptr) ld.rows(d.pos_embd, m->pos_embd);
     ld.vector(d.output_norm, m->output_norm);
     ld.vector(d.output_norm_b, m->output_norm_b);
-    if (hp.rope_type != LMSCORE_ROPE_TYPE_NONE) {
-        m->rope_inv_freq.resize(size_t(hp.head_dim / 2));
-        rope_inv_freq(hp.head_dim, hp.rope_freq_base, static_cast<const float *>(d.rope_freqs.data),
-                      m->rope_inv_freq.data());
-    }
     m->layers.resize(size_t(hp.n_layer));
-    for (int l = 0; l < hp.n_layer; l++)
+    for (int l = 0; l < hp.n_layer; l++) {
         load_layer(ld, hp, d.layers + int64_t(l) * LMSCORE_LAYER_ROLE_COUNT, m->layers[size_t(l)]);
+        m->layers[size_t(l)].sliding = lmscore_common::model_layer_sliding(d, l);
+    }
+    load_rope(d, *m);
     return m;
 }
 

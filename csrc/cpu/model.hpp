@@ -19,9 +19,17 @@ namespace lmscore {
 struct Hparams {
     lmscore_norm_type norm_type;
     lmscore_ffn_type ffn_type;
+    lmscore_qk_norm qk_norm;
     int n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_ctx_train;
     lmscore_rope_type rope_type;
+    int n_rot; // values of a head RoPE rotates (head_dim when the desc says 0)
     float rope_freq_base, norm_eps;
+    bool parallel_residual;
+    float embd_scale;    // 1 when the desc says 0
+    float attn_scale;    // 1/sqrt(head_dim) when the desc says 0
+    float attn_softcap;  // 0: none
+    float final_softcap; // 0: none
+    int n_swa;           // 0: no sliding layers
 
     int n_q() const { return n_head * head_dim; }
     int n_kv() const { return n_head_kv * head_dim; }
@@ -34,17 +42,21 @@ struct Hparams {
 using Vector = AlignedBuffer<float>; // empty: absent
 
 struct LayerWeights {
-    Vector attn_norm, attn_norm_b;
+    Vector attn_norm, attn_norm_b; // attn_norm empty: no norm (identity)
     PackedMatrix wqkv; // rows q (n_head*head_dim), then k, then v (n_head_kv*head_dim each)
     Vector bqkv;
-    Vector attn_q_norm, attn_k_norm; // (head_dim) each, qwen3: RMSNorm of every q and k head
+    Vector attn_q_norm, attn_k_norm; // QK_NORM_HEAD: (head_dim) each; FULL: (nq), (nkv)
     PackedMatrix wo;
     Vector bo;
-    Vector ffn_norm, ffn_norm_b;
+    Vector attn_post_norm;         // empty: none
+    Vector ffn_norm, ffn_norm_b;   // ffn_norm empty: no norm (identity)
+    Vector ffn_post_norm;          // empty: none
     PackedMatrix ffn_in; // gated: n_ff gate rows then n_ff up rows; else up
     Vector ffn_in_b;
     PackedMatrix ffn_down;
     Vector ffn_down_b;
+    bool sliding = false; // attends within the last n_swa positions only
+    int rope_table = 0;   // which of the model's RoPE tables its q and k turn by
 };
 
 } // namespace lmscore
@@ -60,9 +72,11 @@ struct lmscore_model {
     lmscore::PackedMatrix tok_embd_q; // a quantized untied embedding, kept as blocks
     lmscore::Vector pos_embd; // n_ctx_train x n_embd, gpt2
     lmscore::Vector output_norm, output_norm_b;
-    // RoPE's per-pair frequencies, rope_freqs applied (rope_inv_freq);
-    // empty without RoPE.
-    std::vector<double> rope_inv_freq;
+    // RoPE's per-pair frequencies (n_rot/2 each), rope_freqs and the
+    // frequency scale applied: [0] for full-attention layers, [1] for
+    // sliding layers where their base or scale differ. Empty without RoPE.
+    std::vector<std::vector<double>> rope_inv_freq;
+    float rope_attn_factor = 1.0f; // multiplies cos and sin
     lmscore::PackedMatrix output;
     std::vector<lmscore::LayerWeights> layers;
 

@@ -57,25 +57,25 @@ void layer_norm(int64_t n, const float *x, const float *w, const float *b, float
     }
 }
 
-void rope_inv_freq(int head_dim, float base, const float *freq_factors, double *inv_freq) {
-    for (int i = 0; i < head_dim / 2; i++) {
-        inv_freq[i] = std::pow(double(base), -2.0 * i / double(head_dim));
+void rope_inv_freq(int n_rot, float base, float scale, const float *freq_factors, double *inv_freq) {
+    for (int i = 0; i < n_rot / 2; i++) {
+        inv_freq[i] = double(scale) * std::pow(double(base), -2.0 * i / double(n_rot));
         if (freq_factors != nullptr) inv_freq[i] /= double(freq_factors[i]);
     }
 }
 
-void rope_angles(int pos, int head_dim, const double *inv_freq, float *cos_sin) {
-    for (int i = 0; i < head_dim / 2; i++) {
+void rope_angles(int pos, int n_rot, const double *inv_freq, double attn_factor, float *cos_sin) {
+    for (int i = 0; i < n_rot / 2; i++) {
         const double theta = double(pos) * inv_freq[i];
-        cos_sin[2 * i] = float(std::cos(theta));
-        cos_sin[2 * i + 1] = float(std::sin(theta));
+        cos_sin[2 * i] = float(attn_factor * std::cos(theta));
+        cos_sin[2 * i + 1] = float(attn_factor * std::sin(theta));
     }
 }
 
-void rope_norm(float *x, int n_heads, int head_dim, const float *cos_sin) {
+void rope_norm(float *x, int n_heads, int head_dim, int n_rot, const float *cos_sin) {
     for (int h = 0; h < n_heads; h++) {
         float *v = x + int64_t(h) * head_dim;
-        for (int i = 0; i < head_dim / 2; i++) {
+        for (int i = 0; i < n_rot / 2; i++) {
             const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
             const float x0 = v[2 * i], x1 = v[2 * i + 1];
             v[2 * i] = x0 * c - x1 * s;
@@ -84,8 +84,8 @@ void rope_norm(float *x, int n_heads, int head_dim, const float *cos_sin) {
     }
 }
 
-void rope_neox(float *x, int n_heads, int head_dim, const float *cos_sin) {
-    const int half = head_dim / 2;
+void rope_neox(float *x, int n_heads, int head_dim, int n_rot, const float *cos_sin) {
+    const int half = n_rot / 2;
     for (int h = 0; h < n_heads; h++) {
         float *v = x + int64_t(h) * head_dim;
         for (int i = 0; i < half; i++) {

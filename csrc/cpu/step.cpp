@@ -32,21 +32,31 @@ template <typename Fn> void for_rows(ThreadPool &pool, int64_t n, Fn &&fn) {
 // Logits are computed this many floats at a time at most.
 constexpr int64_t kLogitsFloats = int64_t(16) << 20;
 
+// norm writes the model's norm of x with weights w (and bias b) into y;
+// absent w: no norm, y = x (OLMo 2's missing pre-norms). x may be y.
 void norm(const Hparams &hp, const Vector &w, const Vector &b, const float *x, float *y) {
-    if (hp.norm_type == LMSCORE_NORM_LAYER) {
+    if (w.empty()) {
+        if (x != y) std::memcpy(y, x, sizeof(float) * size_t(hp.n_embd));
+    } else if (hp.norm_type == LMSCORE_NORM_LAYER) {
         layer_norm(hp.n_embd, x, w.data(), b.empty() ? nullptr : b.data(), hp.norm_eps, y);
     } else {
         rms_norm(hp.n_embd, x, w.data(), hp.norm_eps, y);
     }
 }
 
-// head_norm RMS-normalizes each of n_heads heads of x in place with the
-// weights w (head_dim values, shared by the heads); absent w: nothing.
-inline void head_norm(float *x, int n_heads, int head_dim, const Vector &w, float eps) {
+// qk_norm RMS-normalizes q (n_heads heads of head_dim) in place with w:
+// each head with the same (head_dim) weights, or the whole projection
+// with (n_heads * head_dim) weights; absent w: nothing.
+inline void qk_norm(const Hparams &hp, float *x, int n_heads, const Vector &w) {
     if (w.empty()) return;
+    const int hd = hp.head_dim;
+    if (hp.qk_norm == LMSCORE_QK_NORM_FULL) {
+        rms_norm(int64_t(n_heads) * hd, x, w.data(), hp.norm_eps, x);
+        return;
+    }
     for (int h = 0; h < n_heads; h++) {
-        float *v = x + int64_t(h) * head_dim;
-        rms_norm(head_dim, v, w.data(), eps, v);
+        float *v = x + int64_t(h) * hd;
+        rms_norm(hd, v, w.data(), hp.norm_eps, v);
     }
 }
 
@@ -66,7 +76,10 @@ void build_attn_items(const Hparams &hp, const lmscore_batch &b, const std::vect
         for (int32_t i = 0; i < run.n_tokens; i += tokens) {
             const int32_t t = run.token0 + i;
             const int32_t n = std::min<int32_t>(tokens, run.n_tokens - i);
-            const int64_t cost = int64_t(n) * (b.positions[t] + n);
+            // For balance only: a window bounds the keys (in its layers;
+            // one estimate serves every layer).
+            const int64_t keys = b.positions[t] + n;
+            const int64_t cost = int64_t(n) * (hp.n_swa > 0 ? std::min<int64_t>(keys, hp.n_swa + n) : keys);
             for (int kh = 0; kh < hp.n_head_kv; kh++)
                 for (int g = 0; g < group; g += heads)
                     items.push_back({run.segment, t, n, run.out_row0 + i, kh, g, std::min(heads, group - g),
@@ -135,10 +148,39 @@ void copy_blocks(lmscore_kv &kv, const lmscore_batch &b) {
     }
 }
 
+// dense_ffn writes the FFN of one layer for nr rows of in (n_embd each,
+// normed) into out (n_embd each), the down projection's bias included: the
+// one place a layer's FFN is computed, so that another FFN (experts) can
+// take its place.
+void dense_ffn(lmscore_step &st, const LayerWeights &lw, const float *in, int64_t nr, float *out) {
+    const lmscore_model &m = *st.model;
+    const Hparams &hp = m.hp;
+    const Kernels &kern = *m.kern;
+    ThreadPool &pool = *m.pool;
+    const int64_t E = hp.n_embd, n_in = hp.n_ffn_in(), ff = hp.n_ff;
+    float *ffn_in = st.ffn_in.data(), *act = st.act.data();
+    gemm(pool, kern, st.gemm, in, E, nr, lw.ffn_in, ffn_in, n_in);
+    for_rows(pool, nr, [&](int64_t t) {
+        float *x = ffn_in + t * n_in, *a = act + t * ff;
+        add_bias(x, lw.ffn_in_b, n_in);
+        switch (hp.ffn_type) {
+        case LMSCORE_FFN_SWIGLU: kern.silu_mul(ff, x, x + ff, a); break;
+        case LMSCORE_FFN_GEGLU: kern.gelu_mul(ff, x, x + ff, a); break;
+        case LMSCORE_FFN_GELU: kern.gelu(ff, x, a); break;
+        case LMSCORE_FFN_GELU_ERF: kern.gelu_erf(ff, x, a); break;
+        }
+    });
+    gemm(pool, kern, st.gemm, act, ff, nr, lw.ffn_down, out, E);
+    for_rows(pool, nr, [&](int64_t t) { add_bias(out + t * E, lw.ffn_down_b, E); });
+}
+
 // output_row turns one row of logits into the result of output i.
-void output_row(const Kernels &kern, const Hparams &hp, const float *row, int32_t target, int32_t top_n,
+void output_row(const Kernels &kern, const Hparams &hp, float *row, int32_t target, int32_t top_n,
                 std::vector<std::pair<float, int32_t>> &top, lmscore_batch_result &res, int32_t i) {
     const int32_t V = hp.n_vocab;
+    // Soft-capped logits are the model's logits: the log-softmax, the
+    // greedy flag and the top tokens all read them.
+    if (hp.final_softcap > 0.0f) kern.softcap(V, row, hp.final_softcap);
     const float max = kern.row_max(V, row);
     const float log_sum = std::log(kern.sum_exp(V, row, max));
     res.logprob[i] = (row[target] - max) - log_sum;
@@ -188,7 +230,8 @@ std::unique_ptr<lmscore_step> make_step(lmscore_model &m, int32_t max_tokens, in
     const int64_t chunk = std::min<int64_t>(T, kRowChunk);
     st->ffn_in.reset(size_t(checked_mul(chunk, hp.n_ffn_in(), "step buffer")));
     st->act.reset(size_t(checked_mul(chunk, hp.n_ff, "step buffer")));
-    st->rope.reset(rows(hp.head_dim));
+    // cos/sin of every token, one table per RoPE kind (full, sliding).
+    st->rope.reset(size_t(checked_mul(T, int64_t(hp.n_rot) * std::max<size_t>(1, m.rope_inv_freq.size()), "step buffer")));
     st->out_chunk = int32_t(std::max<int64_t>(1, std::min<int64_t>(max_outputs, kLogitsFloats / hp.n_vocab)));
     if (max_outputs > 0) {
         st->out_h.reset(size_t(st->out_chunk) * size_t(hp.n_embd));
@@ -219,7 +262,6 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
     ThreadPool &pool = *m.pool;
     const int32_t T = b.n_tokens;
     const int64_t E = hp.n_embd, hd = hp.head_dim, nq = hp.n_q(), nkv = hp.n_kv(), nqkv = hp.n_qkv();
-    const int64_t n_in = hp.n_ffn_in(), ff = hp.n_ff;
 
     // Everything that can fail to allocate happens before the KV pool is touched.
     plan_attention(st, hp, b);
@@ -233,35 +275,43 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
     if (T == 0) return;
 
     float *x = st.x.data(), *h = st.h.data(), *qkv = st.qkv.data(), *attn = st.attn.data();
-    float *tmp = st.tmp.data(), *ffn_in = st.ffn_in.data(), *act = st.act.data(), *rope = st.rope.data();
+    float *tmp = st.tmp.data(), *rope = st.rope.data();
 
+    const Vector no_bias; // post-norms have weights only
+    const int64_t n_rot = hp.n_rot;
+    const int n_tables = int(m.rope_inv_freq.size());
     for_rows(pool, T, [&](int64_t t) {
         float *xt = x + t * E;
         m.embed(b.token_ids[t], xt);
+        if (hp.embd_scale != 1.0f)
+            for (int64_t i = 0; i < E; i++) xt[i] *= hp.embd_scale;
         if (!m.pos_embd.empty()) {
             const float *pe = m.pos_embd.data() + int64_t(b.positions[t]) * E;
             for (int64_t i = 0; i < E; i++) xt[i] += pe[i];
         }
-        if (hp.rope_type != LMSCORE_ROPE_TYPE_NONE) rope_angles(b.positions[t], int(hd), m.rope_inv_freq.data(), rope + t * hd);
+        for (int k = 0; k < n_tables; k++)
+            rope_angles(b.positions[t], int(n_rot), m.rope_inv_freq[size_t(k)].data(), m.rope_attn_factor,
+                        rope + (int64_t(k) * T + t) * n_rot);
         norm(hp, m.layers[0].attn_norm, m.layers[0].attn_norm_b, xt, h + t * E);
     });
 
-    const float scale = 1.0f / std::sqrt(float(hd));
     for (int l = 0; l < hp.n_layer; l++) {
         const LayerWeights &lw = m.layers[size_t(l)];
         gemm(pool, kern, st.gemm, h, E, T, lw.wqkv, qkv, nqkv);
 
+        const float *layer_rope = rope + int64_t(lw.rope_table) * T * n_rot;
         for_rows(pool, T, [&](int64_t t) {
             float *row = qkv + t * nqkv;
             add_bias(row, lw.bqkv, nqkv);
-            head_norm(row, hp.n_head, int(hd), lw.attn_q_norm, hp.norm_eps);
-            head_norm(row + nq, hp.n_head_kv, int(hd), lw.attn_k_norm, hp.norm_eps);
+            qk_norm(hp, row, hp.n_head, lw.attn_q_norm);
+            qk_norm(hp, row + nq, hp.n_head_kv, lw.attn_k_norm);
+            const float *cs = layer_rope + t * n_rot;
             if (hp.rope_type == LMSCORE_ROPE_TYPE_NORM) {
-                rope_norm(row, hp.n_head, int(hd), rope + t * hd);
-                rope_norm(row + nq, hp.n_head_kv, int(hd), rope + t * hd);
+                rope_norm(row, hp.n_head, int(hd), int(n_rot), cs);
+                rope_norm(row + nq, hp.n_head_kv, int(hd), int(n_rot), cs);
             } else if (hp.rope_type == LMSCORE_ROPE_TYPE_NEOX) {
-                rope_neox(row, hp.n_head, int(hd), rope + t * hd);
-                rope_neox(row + nq, hp.n_head_kv, int(hd), rope + t * hd);
+                rope_neox(row, hp.n_head, int(hd), int(n_rot), cs);
+                rope_neox(row + nq, hp.n_head_kv, int(hd), int(n_rot), cs);
             }
         });
 
@@ -320,7 +370,9 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             tile.block_stride = kv.block_floats;
             tile.block_size = kv.block_size;
             tile.blocks = b.block_indices + b.block_indptr[it.segment];
-            tile.scale = scale;
+            tile.scale = hp.attn_scale;
+            tile.softcap = hp.attn_softcap;
+            tile.window = lw.sliding ? hp.n_swa : 0;
             kern.attention(tile, st.attn_ptrs[size_t(thread)]);
         });
         if (last) {
@@ -341,26 +393,17 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             for_rows(pool, nr, [&](int64_t t) {
                 float *xt = xc + t * E, *yt = tc + t * E;
                 add_bias(yt, lw.bo, E);
+                norm(hp, lw.attn_post_norm, no_bias, yt, yt);
+                // Parallel residual: the FFN reads the layer's input too.
+                if (hp.parallel_residual) norm(hp, lw.ffn_norm, lw.ffn_norm_b, xt, hc + t * E);
                 for (int64_t i = 0; i < E; i++) xt[i] += yt[i];
-                norm(hp, lw.ffn_norm, lw.ffn_norm_b, xt, hc + t * E);
+                if (!hp.parallel_residual) norm(hp, lw.ffn_norm, lw.ffn_norm_b, xt, hc + t * E);
             });
 
-            gemm(pool, kern, st.gemm, hc, E, nr, lw.ffn_in, ffn_in, n_in);
-            for_rows(pool, nr, [&](int64_t t) {
-                float *in = ffn_in + t * n_in;
-                if (hp.gated_ffn()) {
-                    add_bias(in, lw.ffn_in_b, n_in);
-                    kern.silu_mul(ff, in, in + ff, act + t * ff);
-                } else {
-                    add_bias(in, lw.ffn_in_b, ff);
-                    kern.gelu(ff, in, act + t * ff);
-                }
-            });
-
-            gemm(pool, kern, st.gemm, act, ff, nr, lw.ffn_down, tc, E);
+            dense_ffn(st, lw, hc, nr, tc);
             for_rows(pool, nr, [&](int64_t t) {
                 float *xt = xc + t * E, *yt = tc + t * E;
-                add_bias(yt, lw.ffn_down_b, E);
+                norm(hp, lw.ffn_post_norm, no_bias, yt, yt);
                 for (int64_t i = 0; i < E; i++) xt[i] += yt[i];
                 if (!last) {
                     const LayerWeights &nw = m.layers[size_t(l + 1)];

@@ -43,7 +43,7 @@ struct lmscore_step {
     lmscore::Vector tmp;    // product output before the residual add (n_embd)
     lmscore::Vector ffn_in; // gate|up or up (n_ffn_in), one chunk of rows
     lmscore::Vector act;    // (n_ff), one chunk of rows
-    lmscore::Vector rope;   // cos/sin per token (head_dim)
+    lmscore::Vector rope;   // cos/sin (n_rot) per token, the step's tokens once per RoPE table
     lmscore::Vector out_h;  // normed rows of the output tokens (out_chunk x n_embd)
     lmscore::Vector logits; // (out_chunk x n_vocab)
 
