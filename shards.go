@@ -7,6 +7,9 @@ import "github.com/lmscore/lmscore/scheduler"
 // scheduler.AssignShards).
 type ShardPlan = scheduler.ShardPlan
 
+// ShardLoad is one shard's part of a ShardPlan.
+type ShardLoad = scheduler.ShardLoad
+
 // Shards splits reqs into n shards for separate processes to score, each
 // computing its own part of the prefix trie. Requests are prepared as Score
 // prepares them (tokenization, the prefix token of an empty context, the

@@ -23,6 +23,8 @@ type ShardPlan struct {
 	TotalTokens    int64 `json:"total_tokens"`
 	UniqueTokens   int64 `json:"unique_tokens"`
 	ComputedTokens int64 `json:"computed_tokens"`
+	// MaxLength is the window the requests were truncated to (0: none).
+	MaxLength int `json:"max_length"`
 }
 
 // ShardLoad is one shard's part of a plan.
@@ -74,7 +76,7 @@ func AssignShards(reqs []Request, n int, maxLen int) (*ShardPlan, error) {
 	}
 	t.Freeze()
 	plan := &ShardPlan{Of: make([]int, len(reqs)), Shards: make([]ShardLoad, n),
-		TotalTokens: t.TotalTokens(), UniqueTokens: t.UniqueTokens()}
+		TotalTokens: t.TotalTokens(), UniqueTokens: t.UniqueTokens(), MaxLength: maxLen}
 	a := newShardAssigner(t, n)
 	pieces := a.pieces()
 	shardOf, load := a.bestPlacement(pieces)

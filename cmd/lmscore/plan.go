@@ -52,7 +52,11 @@ func planFlags(fs *flag.FlagSet) action {
 	modelPath := fs.String("model", "", "GGUF file: its tokenizer, BOS token and context window")
 	aliasFlag(fs, "m", "model")
 	aliasFlag(fs, "c", "max-length")
+	shards := addShardsFlag(fs) // plan_shards.go
 	return func(ctx context.Context, s streams, args []string) error {
+		if *shards != 0 {
+			return planShards(ctx, s, *in, *modelPath, opts, *shards, args)
+		}
 		return plan(ctx, s, *in, *modelPath, opts, args)
 	}
 }
