@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -54,6 +55,19 @@ func runCLI(t *testing.T, bin string, env []string, args ...string) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("lmscore %v: %v\n%s", args, err, stderr.Bytes())
 	}
+}
+
+// runCLIOutput runs the binary and returns its stdout.
+func runCLIOutput(t *testing.T, bin string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("lmscore %v: %v\n%s", args, err, stderr.Bytes())
+	}
+	return out
 }
 
 func readSummaryFile(t *testing.T, path string) scorejob.Summary {
@@ -141,6 +155,13 @@ func TestShardedRunsMergeToOneProcess(t *testing.T) {
 			if t.Failed() {
 				t.FailNow()
 			}
+			// plan --shards, another process, computes the split each shard
+			// scored.
+			var plan shardReport
+			planOut := runCLIOutput(t, bin, "plan", "--in", in, "--model", gguf, "--shards", strconv.Itoa(n))
+			if err := json.Unmarshal(planOut, &plan); err != nil {
+				t.Fatalf("plan --shards: %v\n%s", err, planOut)
+			}
 			merged := filepath.Join(dir, fmt.Sprintf("%s-merged-%d.jsonl", w.name, n))
 			runCLI(t, bin, nil, append([]string{"merge", "--out", merged, "--summary", merged + ".json"}, files...)...)
 			if !sameFile(t, one, merged) {
@@ -155,9 +176,13 @@ func TestShardedRunsMergeToOneProcess(t *testing.T) {
 					sum.Requests, sum.ResultsLines, sum.Stats.TotalTokens, oneSum.Requests, oneSum.ResultsLines, oneSum.Stats.TotalTokens)
 			}
 			var computed, largest int64
-			for _, s := range sum.Shards {
+			for i, s := range sum.Shards {
 				computed += s.Stats.ComputedTokens
 				largest = max(largest, s.Stats.ComputedTokens)
+				if p := plan.PerShard[i]; p.Requests != s.Requests || p.ComputedTokens != s.Stats.ComputedTokens {
+					t.Errorf("%s, shard %d/%d: plan --shards says %d requests, %d tokens; the shard scored %d, computed %d",
+						w.name, i, n, p.Requests, p.ComputedTokens, s.Requests, s.Stats.ComputedTokens)
+				}
 			}
 			ratio := float64(computed) / float64(oneSum.Stats.UniqueTokens)
 			t.Logf("%s, %d shards: computed %d tokens = %.4f x the unique %d; largest shard %.3f x the ideal share; %v",
