@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/lmscore/lmscore"
 	"github.com/lmscore/lmscore/internal/resultio"
@@ -193,6 +192,6 @@ func mergeSummaries(shards []shardFile, total int) Summary {
 		st.TokensPerSecond = float64(st.TotalTokens) / secs
 		st.ComputedPerSecond = float64(st.ComputedTokens) / secs
 	}
-	sum.WallSeconds = st.Wall.Round(time.Microsecond).Seconds()
+	sum.WallSeconds = st.Wall.Seconds()
 	return sum
 }
