@@ -36,6 +36,15 @@ type PlanOptions struct {
 	KeepTrie bool
 }
 
+// rules are the request rules a plan prepares with: the model's, or
+// token requests only.
+func (opts *PlanOptions) rules() requestRules {
+	if opts.Meta != nil {
+		return opts.Meta.rules(opts.MaxLength)
+	}
+	return requestRules{tokErr: errors.New("no model was given"), prefix: -1, window: opts.MaxLength}
+}
+
 // PlanReport is what a plan does: the scheduler's statistics and the
 // settings it ran with.
 type PlanReport struct {
@@ -56,10 +65,7 @@ type PlanReport struct {
 // scorer would run without running a model, and reports the plan. A request
 // that cannot be prepared is a *RequestError naming it.
 func Plan(ctx context.Context, reqs []Request, opts PlanOptions) (PlanReport, error) {
-	rules := requestRules{tokErr: errors.New("no model was given"), prefix: -1, window: opts.MaxLength}
-	if opts.Meta != nil {
-		rules = opts.Meta.rules(opts.MaxLength)
-	}
+	rules := opts.rules()
 	sreqs := make([]scheduler.Request, len(reqs))
 	for i := range reqs {
 		p, err := rules.prepare(&reqs[i])

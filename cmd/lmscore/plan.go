@@ -59,7 +59,11 @@ func planFlags(fs *flag.FlagSet) action {
 	plotPath := fs.String("plot", "", "also draw the prefix tree into this .png, .svg or .pdf file")
 	aliasFlag(fs, "m", "model")
 	aliasFlag(fs, "c", "max-length")
+	shards := addShardsFlag(fs) // plan_shards.go
 	return func(ctx context.Context, s streams, args []string) error {
+		if *shards != 0 {
+			return planShards(ctx, s, *in, *modelPath, opts, *shards, args)
+		}
 		return plan(ctx, s, *in, *modelPath, *plotPath, opts, args)
 	}
 }

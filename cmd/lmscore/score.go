@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/lmscore/lmscore/internal/progress"
@@ -27,9 +28,17 @@ A journal left by a stopped run must be resumed (--resume) or discarded
 (--force). Lines with a group and a label are scored as
 multiple choice: at the end the statistics and an lm-eval-style table of
 acc, acc_norm and acc_per_token per task, with standard errors, go to
-stderr. Folders named by --out and --summary are created.`,
-		example: `lmscore score -m stories260K.gguf --in requests.jsonl --out out/results.jsonl --summary out/summary.json`,
-		flags:   scoreFlags,
+stderr. Folders named by --out and --summary are created.
+
+--shard i/N scores only shard i (from 0) of the requests split into N
+prefix-affine parts (lmscore plan --shards N shows them): every process of a
+sharded run reads the same request file and picks its own part, and --out
+gets a shard file for lmscore merge. --shard auto/N takes i from
+JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (a
+Slurm array, --array=0-<N-1>).`,
+		example: `lmscore score -m stories260K.gguf --in requests.jsonl --out out/results.jsonl --summary out/summary.json
+lmscore score -m stories260K.gguf --in requests.jsonl --shard 2/7 --out out/shard-2.jsonl`,
+		flags: scoreFlags,
 	})
 }
 
@@ -47,6 +56,7 @@ func scoreFlags(fs *flag.FlagSet) action {
 	fs.BoolVar(&cfg.AllowDuplicateIDs, "allow-duplicate-ids", false, "score lines that repeat an id (results are kept apart by line)")
 	fs.BoolVar(&cfg.Resume, "resume", false, "finish the run whose journal (--out FILE.journal) is there, computing only the missing results; the model, requests and settings must be the same")
 	fs.BoolVar(&cfg.Force, "force", false, "discard the journal of an earlier, stopped run and start over")
+	shard := fs.String("shard", "", "score only shard i of N of the requests (i/N, from 0; auto/N: i from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID); --out gets a shard file for lmscore merge")
 	progressMode := fs.String("progress", "auto", "progress on stderr: "+strings.Join(progress.Modes, ", ")+" (auto: a bar on a terminal, a log line every few seconds elsewhere)")
 	mf := addModelFlags(fs)
 	return func(ctx context.Context, s streams, args []string) error {
@@ -59,6 +69,11 @@ func scoreFlags(fs *flag.FlagSet) action {
 		var err error
 		if cfg.Progress, err = progress.ParseMode(*progressMode); err != nil {
 			return fmt.Errorf("%w: --progress: %v", errUsage, err)
+		}
+		if *shard != "" {
+			if cfg.Shard, cfg.Shards, err = scorejob.ParseShard(*shard, os.Getenv); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
 		}
 		if cfg.Options, err = mf.options(); err != nil {
 			return err

@@ -67,6 +67,9 @@ type Identity struct {
 	// Build is the lmscore build (VCS revision) that computed the results:
 	// another build may compute other numbers.
 	Build string `json:"build"`
+	// Shard is "i/N" for a run that scores shard i of N (`--shard`), empty
+	// for a whole run: one shard's journal never resumes another.
+	Shard string `json:"shard,omitempty"`
 }
 
 // ModelIdentity identifies a model file without reading all of it (an 8B
@@ -116,22 +119,27 @@ func IdentifyModel(path string) (ModelIdentity, error) {
 // Diff names the first field in which two identities differ, with both
 // values, or returns "" when they are the same.
 func (a Identity) Diff(b Identity) string {
-	return diff("", reflect.ValueOf(a), reflect.ValueOf(b))
+	return a.DiffNamed(b, "in the journal", "now")
 }
 
-func diff(prefix string, a, b reflect.Value) string {
+// DiffNamed is Diff with the words that say where a and b come from.
+func (a Identity) DiffNamed(b Identity, inA, inB string) string {
+	return diff("", reflect.ValueOf(a), reflect.ValueOf(b), inA, inB)
+}
+
+func diff(prefix string, a, b reflect.Value, inA, inB string) string {
 	t := a.Type()
 	for i := 0; i < t.NumField(); i++ {
 		name := prefix + jsonName(t.Field(i))
 		fa, fb := a.Field(i), b.Field(i)
 		if fa.Kind() == reflect.Struct {
-			if d := diff(name+".", fa, fb); d != "" {
+			if d := diff(name+".", fa, fb, inA, inB); d != "" {
 				return d
 			}
 			continue
 		}
 		if !fa.Equal(fb) {
-			return fmt.Sprintf("%s: %v in the journal, %v now", name, fa.Interface(), fb.Interface())
+			return fmt.Sprintf("%s: %v %s, %v %s", name, fa.Interface(), inA, fb.Interface(), inB)
 		}
 	}
 	return ""

@@ -41,6 +41,11 @@ type Config struct {
 	// run. Force discards a journal and starts over. Without either, an
 	// existing journal is an error: it holds an interrupted run's results.
 	Resume, Force bool
+	// Shards > 0 scores only shard Shard (0-based) of the request set split
+	// into Shards prefix-affine parts (lmscore.Model.Shards): every process
+	// of a sharded run reads the same file and picks its own part. Out is
+	// then a shard file (resultio.ShardHeader) for Merge.
+	Shard, Shards int
 	// SyncInterval is how often the journal is made durable (0:
 	// resultio.SyncInterval).
 	SyncInterval time.Duration
@@ -71,6 +76,21 @@ type Summary struct {
 	// Resumed counts the results taken from the journal of an earlier run.
 	Resumed      int `json:"resumed_results,omitempty"`
 	ResultsLines int `json:"results_written"`
+	// Shard is set in a shard's summary: which part of the run it scored
+	// (Requests then counts the shard's requests).
+	Shard *ShardOfRun `json:"shard,omitempty"`
+	// Shards is set by Merge: each shard's summary, by shard index. Stats
+	// are then the shards' sums, but for the wall time and the KV peaks:
+	// the largest shard's.
+	Shards []Summary `json:"shards,omitempty"`
+}
+
+// ShardOfRun says which shard a summary is of.
+type ShardOfRun struct {
+	Index       int   `json:"index"`
+	Shards      int   `json:"shards"`
+	RunRequests int   `json:"run_requests"` // the requests of all shards
+	Planned     int64 `json:"planned_computed_tokens"`
 }
 
 // Run scores cfg.In into cfg.Out. To a file, finished results go to a
@@ -97,6 +117,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.Resume && cfg.Force {
 		return errors.New("--resume and --force exclude each other")
+	}
+	if cfg.Shards > 0 && !toFile {
+		return errors.New("--shard needs --out FILE: lmscore merge joins the shards' files")
+	}
+	if cfg.Shards > 0 && (cfg.Shard < 0 || cfg.Shard >= cfg.Shards) {
+		return fmt.Errorf("shard %d of %d: the index runs from 0 to %d", cfg.Shard, cfg.Shards, cfg.Shards-1)
 	}
 	journalPath := ""
 	if toFile {
@@ -148,11 +174,15 @@ func Run(ctx context.Context, cfg Config) error {
 		return runToStdout(ctx, cfg, m, reqs, choices, lines, skipped, inName)
 	}
 
+	shard, err := selectShard(cfg, m, reqs)
+	if err != nil {
+		return err
+	}
 	id := m.Options() // the effective settings, defaults filled
 	ident := resultio.Identity{RequestsSHA256: hex.EncodeToString(inHash.Sum(nil)), Requests: len(reqs),
 		Backend: m.Info().Backend, Precision: id.Precision, MaxLength: id.MaxLength,
 		TokenLogProbs: cfg.TokenLogProbs, SkipInvalid: cfg.SkipInvalid, AllowDuplicateIDs: cfg.AllowDuplicateIDs,
-		Build: buildRevision()}
+		Build: buildRevision(), Shard: shard.name()}
 	if ident.Model, err = resultio.IdentifyModel(cfg.Model); err != nil {
 		return err
 	}
@@ -165,14 +195,14 @@ func Run(ctx context.Context, cfg Config) error {
 	var missing []lmscore.Request
 	var missingIndex []int
 	for i := range reqs {
-		if out[i] == nil {
+		if out[i] == nil && shard.has(i) {
 			missing = append(missing, reqs[i])
 			missingIndex = append(missingIndex, i)
 		}
 	}
 	if resumed > 0 {
 		fmt.Fprintf(cfg.Stderr, "lmscore: resuming %s: %d of %d results are in %s, %d to compute\n",
-			cfg.Out, resumed, len(reqs), journalPath, len(missing))
+			cfg.Out, resumed, resumed+len(missing), journalPath, len(missing))
 	}
 
 	bar := progress.NewWith(cfg.Stderr, progress.Options{Mode: cfg.Progress, Prefix: "lmscore: "})
@@ -211,8 +241,14 @@ func Run(ctx context.Context, cfg Config) error {
 			written++
 		}
 	}
-	sum := Summary{Model: m.Info().Name, Backend: m.Info().Backend, Requests: len(reqs), Skipped: skipped,
-		Stats: stats, WallSeconds: stats.Wall.Seconds(), Resumed: resumed, ResultsLines: written}
+	sum := Summary{Model: m.Info().Name, Backend: m.Info().Backend, Requests: shard.requests(len(reqs)), Skipped: skipped,
+		Stats: stats, WallSeconds: stats.Wall.Seconds(), Resumed: resumed, ResultsLines: written, Shard: shard.summary(len(reqs))}
+	write := func(interrupted bool) error {
+		if shard.plan == nil {
+			return writeOut(cfg.Out, out)
+		}
+		return writeShardOut(cfg.Out, ident, shard, sum, interrupted, out, results, choices)
+	}
 	if scoreErr == nil && journalErr != nil {
 		scoreErr = journalErr
 	}
@@ -221,18 +257,18 @@ func Run(ctx context.Context, cfg Config) error {
 		where := journalPath
 		if _, err := os.Stat(cfg.Out); errors.Is(err, os.ErrNotExist) {
 			// No earlier output to keep: this run's partial results, in order.
-			if err := writeOut(cfg.Out, out); err == nil {
+			if err := write(true); err == nil {
 				where += " and " + cfg.Out
 			}
 		}
 		fmt.Fprintf(cfg.Stderr, "lmscore: stopped: %d of %d results are in %s; run again with --resume to compute the rest\n",
-			written, len(reqs), where)
+			written, shard.requests(len(reqs)), where)
 		if cfg.Summary != "" {
 			writeSummary(cfg.Summary, sum)
 		}
 		return requestLineError(scoreErr, missingIndex, lines, inName)
 	}
-	if err := writeOut(cfg.Out, out); err != nil {
+	if err := write(false); err != nil {
 		return fmt.Errorf("writing %s: %w (the results are in %s: --resume writes it again)", cfg.Out, err, journalPath)
 	}
 	// The output is complete and durable: the journal has done its work.
@@ -290,6 +326,11 @@ func runToStdout(ctx context.Context, cfg Config, m *lmscore.Model, reqs []lmsco
 
 // finish prints the statistics and metrics and writes the summary.
 func finish(cfg Config, sum Summary, results []lmscore.Result, choices []lmscore.Choice) error {
+	if sum.Shard != nil {
+		// A question's choices may sit in two shards: metrics over a
+		// shard's part would count half-questions. Merge computes them.
+		choices = nil
+	}
 	if hasGroups(choices) {
 		mc, err := lmscore.MultipleChoice(results, choices)
 		if err != nil {
@@ -306,6 +347,10 @@ func finish(cfg Config, sum Summary, results []lmscore.Result, choices []lmscore
 	if sum.MultiChoice != nil {
 		fmt.Fprintln(cfg.Stderr)
 		WriteResultsTable(cfg.Stderr, *sum.MultiChoice)
+	}
+	if sum.Shard != nil {
+		fmt.Fprintf(cfg.Stderr, "shard %d of %d: %s holds this shard's results; lmscore merge joins the shards' files into the run's output, summary and metrics\n",
+			sum.Shard.Index, sum.Shard.Shards, cfg.Out)
 	}
 	if cfg.Summary != "" {
 		return writeSummary(cfg.Summary, sum)
@@ -355,11 +400,17 @@ func openJournal(cfg Config, path string, ident resultio.Identity, reqs []lmscor
 			resumed++
 		}
 		out[rec.Index] = append(rec.Line, '\n')
-		results[rec.Index] = lmscore.Result{Index: rec.Index, ID: line.ID, LogProb: line.LogProb, NTokens: line.NTokens,
-			NBytes: line.NBytes, NormBytes: rec.NormBytes, IsGreedy: line.IsGreedy, Truncated: line.Truncated}
+		results[rec.Index] = lineResult(rec.Index, line, rec.NormBytes)
 	}
 	j, err := resultio.AppendJournal(path, valid, cfg.SyncInterval)
 	return j, resumed, err
+}
+
+// lineResult is the result an output line (and the normBytes beside it)
+// stands for, as far as the metrics need it.
+func lineResult(index int, line resultio.Line, normBytes int) lmscore.Result {
+	return lmscore.Result{Index: index, ID: line.ID, LogProb: line.LogProb, NTokens: line.NTokens,
+		NBytes: line.NBytes, NormBytes: normBytes, IsGreedy: line.IsGreedy, Truncated: line.Truncated}
 }
 
 // writeOut writes the output lines in input order, skipping the missing
@@ -376,6 +427,10 @@ func writeOut(path string, out [][]byte) error {
 		return nil
 	})
 }
+
+// marshalSummary is the summary as one JSON line (a shard file's header
+// holds it).
+func marshalSummary(s Summary) ([]byte, error) { return json.Marshal(s) }
 
 func writeSummary(path string, s Summary) error {
 	b, err := json.MarshalIndent(s, "", "  ")
