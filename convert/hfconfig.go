@@ -18,15 +18,15 @@ type hfConfig struct {
 	ModelType     string   `json:"model_type"`
 
 	// Llama, Qwen2 and Qwen3.
-	HiddenSize            *int            `json:"hidden_size"`
-	IntermediateSize      *int            `json:"intermediate_size"`
-	NumHiddenLayers       *int            `json:"num_hidden_layers"`
-	NumAttentionHeads     *int            `json:"num_attention_heads"`
-	NumKeyValueHeads      *int            `json:"num_key_value_heads"`
-	HeadDim               *int            `json:"head_dim"`
-	RMSNormEps            *float64        `json:"rms_norm_eps"`
-	RopeTheta             *float64        `json:"rope_theta"`
-	RopeScaling           json.RawMessage `json:"rope_scaling"` // transformers 4: an hfRope or null
+	HiddenSize        *int            `json:"hidden_size"`
+	IntermediateSize  *int            `json:"intermediate_size"`
+	NumHiddenLayers   *int            `json:"num_hidden_layers"`
+	NumAttentionHeads *int            `json:"num_attention_heads"`
+	NumKeyValueHeads  *int            `json:"num_key_value_heads"`
+	HeadDim           *int            `json:"head_dim"`
+	RMSNormEps        *float64        `json:"rms_norm_eps"`
+	RopeTheta         *float64        `json:"rope_theta"`
+	RopeScaling       json.RawMessage `json:"rope_scaling"` // transformers 4: an hfRope or null
 	// transformers 5: rope_theta and the scaling together, one hfRope or,
 	// for Gemma 3, one per layer type ("full_attention", "sliding_attention").
 	RopeParameters        json.RawMessage `json:"rope_parameters"`
@@ -91,13 +91,13 @@ type hfConfig struct {
 // hfRope is rope_scaling (transformers 4) or rope_parameters (transformers
 // 5): the RoPE type and, for "llama3", its parameters.
 type hfRope struct {
-	RopeType                      string   `json:"rope_type"`
-	Type                          string   `json:"type"` // rope_scaling's older spelling of rope_type
-	RopeTheta                     *float64 `json:"rope_theta"`
-	Factor                        *float64 `json:"factor"`
-	LowFreqFactor                 *float64 `json:"low_freq_factor"`
-	HighFreqFactor                *float64 `json:"high_freq_factor"`
-	OriginalMaxPositionEmbeddings *float64 `json:"original_max_position_embeddings"`
+	RopeType                      string    `json:"rope_type"`
+	Type                          string    `json:"type"` // rope_scaling's older spelling of rope_type
+	RopeTheta                     *float64  `json:"rope_theta"`
+	Factor                        *float64  `json:"factor"`
+	LowFreqFactor                 *float64  `json:"low_freq_factor"`
+	HighFreqFactor                *float64  `json:"high_freq_factor"`
+	OriginalMaxPositionEmbeddings *float64  `json:"original_max_position_embeddings"`
 	LongFactor                    []float64 `json:"long_factor"`
 	ShortFactor                   []float64 `json:"short_factor"`
 	AttentionFactor               *float64  `json:"attention_factor"`
