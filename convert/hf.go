@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/lmscore/lmscore/gguf"
@@ -15,15 +14,16 @@ import (
 )
 
 // HF converts a Hugging Face folder (config.json, model.safetensors or
-// shards listed by model.safetensors.index.json, and a tokenizer) of a
-// LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM or GPT2LMHeadModel
-// to GGUF.
+// shards listed by model.safetensors.index.json, and a tokenizer) of one
+// of the classes hfClasses lists to GGUF.
 //
-// Layouts follow llama.cpp's convert_hf_to_gguf.py: Llama's q and k rows
-// are permuted from Hugging Face's rotate-half order back to consecutive
-// RoPE pairs (Qwen2 and Qwen3 keep rotate-half: their RoPE type is NEOX); GPT-2's
-// Conv1D weights, stored (in, out), are transposed to nn.Linear's (out,
-// in). Tensors are read, converted and written one at a time.
+// Layouts follow llama.cpp's convert_hf_to_gguf.py (hftensors.go): Llama's
+// q and k rows (Mistral's, Mixtral's) are permuted from Hugging Face's
+// rotate-half order back to consecutive RoPE pairs (the NEOX families
+// keep rotate-half); GPT-2's Conv1D weights are transposed; Gemma's norms
+// get their +1; GPT-NeoX's interleaved qkv is regrouped; experts are
+// stacked into llama.cpp's 3-D tensors. Tensors are read, converted and
+// written one at a time.
 func HF(dir, outPath string, opts Options) error {
 	typ, auto, err := parseType(opts.Type)
 	if err != nil {
@@ -63,9 +63,11 @@ func HF(dir, outPath string, opts Options) error {
 		defer func() {
 			closed := map[*stFile]bool{}
 			for _, t := range tensors {
-				if t.src != nil && !closed[t.src.file] {
-					closed[t.src.file] = true
-					t.src.file.f.Close()
+				for _, src := range t.srcs {
+					if !closed[src.file] {
+						closed[src.file] = true
+						src.file.f.Close()
+					}
 				}
 			}
 		}()
@@ -86,7 +88,7 @@ func HF(dir, outPath string, opts Options) error {
 	}
 	for i, t := range tensors {
 		t := t
-		gw.AddTensorFunc(t.name, gguf.TensorType(t.typ), model.Dims(t.shape), opts.withProgress(t.name, i, len(tensors), t.load))
+		gw.AddTensorFunc(t.name, gguf.TensorType(t.typ), t.dims, opts.withProgress(t.name, i, len(tensors), t.load))
 	}
 	return gw.WriteFile(outPath)
 }
@@ -99,13 +101,18 @@ const (
 	permuteQ            // llama q: rotate-half to consecutive pairs, n_head heads
 	permuteK            // llama k: the same with n_head_kv heads
 	transpose           // gpt2 Conv1D (in, out) to (out, in)
+	plusOne             // Gemma's (1+w) RMSNorm weights: w+1 in the file
+	neoxQKV             // GPT-NeoX's per-head q,k,v rows to all q, all k, all v
+	gateHalf            // the gate rows of each expert's fused gate_up
+	upHalf              // the up rows of each expert's fused gate_up
 )
 
 type plannedTensor struct {
 	name  string
 	shape [2]int64 // GGML order
+	dims  []int64  // GGUF dimensions
 	typ   model.TensorType
-	src   *stTensor // nil for a tensor the converter makes (data)
+	srcs  []*stTensor // nil for a tensor the converter makes (data); several: one per expert, in order
 	data  []byte
 	how   transform
 	heads int
@@ -196,48 +203,6 @@ func closeAll(ts map[string]*stTensor) {
 	}
 }
 
-// hfTensorName maps a Hugging Face tensor name to its GGUF name and the
-// transform it needs; skip is set for buffers that carry no weights.
-func hfTensorName(a model.Arch, name string) (gname string, how transform, skip bool, ok bool) {
-	if a == model.ArchGPT2 {
-		return gpt2TensorName(name)
-	}
-	switch name {
-	case "model.embed_tokens.weight":
-		return model.NameTokEmbd, asIs, false, true
-	case "model.norm.weight":
-		return model.NameOutputNorm, asIs, false, true
-	case "lm_head.weight":
-		return model.NameOutput, asIs, false, true
-	}
-	layer, rest, ok := splitLayer(name, "model.layers.")
-	if !ok {
-		return "", 0, false, false
-	}
-	if rest == "self_attn.rotary_emb.inv_freq" {
-		return "", 0, true, true
-	}
-	roles := map[string]model.LayerRole{
-		"input_layernorm.weight": model.AttnNorm, "self_attn.q_proj.weight": model.WQ,
-		"self_attn.k_proj.weight": model.WK, "self_attn.v_proj.weight": model.WV,
-		"self_attn.q_proj.bias": model.BQ, "self_attn.k_proj.bias": model.BK, "self_attn.v_proj.bias": model.BV,
-		"self_attn.o_proj.weight": model.WO, "post_attention_layernorm.weight": model.FFNNorm,
-		"mlp.gate_proj.weight": model.FFNGate, "mlp.up_proj.weight": model.FFNUp, "mlp.down_proj.weight": model.FFNDown,
-		"self_attn.q_norm.weight": model.AttnQNorm, "self_attn.k_norm.weight": model.AttnKNorm,
-	}
-	role, ok := roles[rest]
-	if !ok || (role == model.AttnQNorm || role == model.AttnKNorm) && a != model.ArchQwen3 {
-		return "", 0, false, false
-	}
-	how = asIs
-	if a == model.ArchLlama && role == model.WQ {
-		how = permuteQ
-	} else if a == model.ArchLlama && role == model.WK {
-		how = permuteK
-	}
-	return model.LayerTensorName(layer, role), how, false, true
-}
-
 func gpt2TensorName(name string) (string, transform, bool, bool) {
 	name = strings.TrimPrefix(name, "transformer.")
 	switch name {
@@ -277,139 +242,6 @@ func gpt2TensorName(name string) (string, transform, bool, bool) {
 	return model.LayerTensorName(layer, r.role), r.how, false, true
 }
 
-// splitLayer parses "<prefix>N.rest".
-func splitLayer(name, prefix string) (int, string, bool) {
-	if !strings.HasPrefix(name, prefix) {
-		return 0, "", false
-	}
-	num, rest, ok := strings.Cut(name[len(prefix):], ".")
-	if !ok {
-		return 0, "", false
-	}
-	n, err := strconv.Atoi(num)
-	if err != nil || n < 0 || strconv.Itoa(n) != num {
-		return 0, "", false
-	}
-	return n, rest, true
-}
-
-// planHFTensors matches the checkpoint's tensors to the architecture's,
-// checking names, shapes and dtypes before anything is written.
-func planHFTensors(dir string, hc *hfConfig, cfg model.Config, typ model.TensorType, auto bool) ([]plannedTensor, error) {
-	src, err := loadSafetensors(dir)
-	if err != nil {
-		return nil, err
-	}
-	fail := func(format string, args ...any) ([]plannedTensor, error) {
-		closeAll(src)
-		return nil, fmt.Errorf("convert: %s: %s", dir, fmt.Sprintf(format, args...))
-	}
-	byGGUF := map[string]*stTensor{}
-	hows := map[string]transform{}
-	names := make([]string, 0, len(src))
-	for n := range src {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		gname, how, skip, ok := hfTensorName(cfg.Arch, n)
-		if skip {
-			continue
-		}
-		if !ok {
-			return fail("tensor %q (in %s) has no place in a %s model", n, filepath.Base(src[n].file.path), cfg.Arch)
-		}
-		if prev, dup := byGGUF[gname]; dup {
-			return fail("tensors %q and %q both map to %s", prev.name, n, gname)
-		}
-		byGGUF[gname] = src[n]
-		hows[gname] = how
-	}
-	tied := hc.tied(cfg.Arch)
-	var out []plannedTensor
-	used := map[string]bool{}
-	scaling, err := hc.ropeScaling(cfg.Arch)
-	if err != nil {
-		return fail("%v", err)
-	}
-	for _, spec := range model.TensorSpecs(cfg) {
-		if spec.Name == model.NameRopeFreqs {
-			// Made from config.json, as llama.cpp's converter makes it.
-			if scaling != nil {
-				ft, err := scaling.RopeFreqsTensor(cfg)
-				if err != nil {
-					return fail("%v", err)
-				}
-				out = append(out, plannedTensor{name: ft.Name, shape: ft.Shape, typ: ft.Type, data: ft.Data})
-			}
-			continue
-		}
-		t, ok := byGGUF[spec.Name]
-		if spec.Name == model.NameOutput && tied {
-			used[spec.Name] = true // the embedding serves; a saved copy is dropped
-			continue
-		}
-		if !ok {
-			if spec.Name == model.NameOutput {
-				return fail("no lm_head.weight, and config.json does not tie the output to the embedding")
-			}
-			if !spec.Required {
-				continue
-			}
-			return fail("missing the tensor that becomes %s", spec.Name)
-		}
-		used[spec.Name] = true
-		how := hows[spec.Name]
-		want := hfShape(spec.Shape, how)
-		if !equalShape(t.shape, want) {
-			return fail("tensor %q has shape %v, want %v for %s", t.name, t.shape, want, spec.Name)
-		}
-		var srcType model.TensorType
-		switch t.dtype {
-		case "F32":
-			srcType = model.TypeF32
-		case "F16":
-			srcType = model.TypeF16
-		case "BF16":
-			srcType = model.TypeBF16
-		default:
-			return fail("tensor %q has dtype %s; lmscore converts F32, F16 and BF16", t.name, t.dtype)
-		}
-		target := typ
-		if auto {
-			target = srcType
-		}
-		p := plannedTensor{name: spec.Name, shape: spec.Shape, typ: model.StorageType(target, spec.Shape), src: t, how: how}
-		switch how {
-		case permuteQ:
-			p.heads = cfg.NHead
-		case permuteK:
-			p.heads = cfg.NHeadKV
-		}
-		out = append(out, p)
-	}
-	for gname, t := range byGGUF {
-		if !used[gname] {
-			return fail("tensor %q has no place in a %s model with %d layers", t.name, cfg.Arch, cfg.NLayer)
-		}
-	}
-	// Files whose tensors were all skipped are closed here; the rest close
-	// after writing.
-	keep := map[*stFile]bool{}
-	for _, p := range out {
-		if p.src != nil {
-			keep[p.src.file] = true
-		}
-	}
-	for _, t := range src {
-		if !keep[t.file] {
-			keep[t.file] = true
-			t.file.f.Close()
-		}
-	}
-	return out, nil
-}
-
 // hfShape is the PyTorch shape, outermost first, of a GGUF tensor.
 func hfShape(s [2]int64, how transform) []int64 {
 	switch {
@@ -431,40 +263,6 @@ func equalShape(a, b []int64) bool {
 		}
 	}
 	return true
-}
-
-// load reads, rearranges and encodes one tensor when the writer asks.
-func (p plannedTensor) load() ([]byte, error) {
-	if p.src == nil {
-		return p.data, nil
-	}
-	raw, err := p.src.read()
-	if err != nil {
-		return nil, err
-	}
-	elem := int64(4)
-	srcType := model.TypeF32
-	switch p.src.dtype {
-	case "F16":
-		elem, srcType = 2, model.TypeF16
-	case "BF16":
-		elem, srcType = 2, model.TypeBF16
-	}
-	switch p.how {
-	case permuteQ, permuteK:
-		raw = permuteRows(raw, p.shape[1], p.shape[0]*elem, p.heads)
-	case transpose:
-		raw = transposeBytes(raw, p.shape[0], p.shape[1], elem)
-	}
-	if p.typ == srcType {
-		return raw, nil
-	}
-	t := &model.Tensor{Name: p.name, Type: srcType, Shape: p.shape, Data: raw}
-	c, err := t.Convert(p.typ)
-	if err != nil {
-		return nil, err
-	}
-	return c.Data, nil
 }
 
 // permuteRows undoes Hugging Face's rotate-half layout of q or k, exactly

@@ -447,11 +447,11 @@ func TestHFErrors(t *testing.T) {
 		make setup
 		want string
 	}{
-		{"unsupported architecture", editConfig("architectures", []string{"MambaForCausalLM"}), `unsupported architecture "MambaForCausalLM" (lmscore converts LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM and GPT2LMHeadModel)`},
+		{"unsupported architecture", editConfig("architectures", []string{"MambaForCausalLM"}), `unsupported architecture "MambaForCausalLM" (lmscore converts GPT2LMHeadModel, GPTNeoXForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM, LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM, Olmo2ForCausalLM, Phi3ForCausalLM, Qwen2ForCausalLM, Qwen2MoeForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM)`},
 		{"missing hidden size", editConfig("hidden_size", nil), `config.json: missing "hidden_size"`},
-		{"rope scaling", editConfig("rope_scaling", map[string]any{"type": "linear", "factor": 2}), `rope_scaling.type "linear" is not supported (lmscore converts "default" and "llama3" (Llama 3.1, 3.2, 3.3))`},
-		{"activation", editConfig("hidden_act", "gelu"), `hidden_act "gelu" is not supported (want silu)`},
-		{"rope parameters", editConfig("rope_parameters", map[string]any{"rope_type": "yarn", "factor": 4}), `rope_parameters.rope_type "yarn" is not supported (lmscore converts "default" and "llama3"`},
+		{"rope scaling", editConfig("rope_scaling", map[string]any{"type": "dynamic", "factor": 2}), `rope_scaling.type "dynamic" is not supported (lmscore converts "default", "linear", "llama3" (Llama 3.1, 3.2, 3.3) and "longrope" (Phi-3))`},
+		{"activation", editConfig("hidden_act", "gelu"), `hidden_act "gelu" is not supported for LlamaForCausalLM (want ["silu" "swish"])`},
+		{"rope parameters", editConfig("rope_parameters", map[string]any{"rope_type": "yarn", "factor": 4}), `rope_parameters.rope_type "yarn" is not supported (lmscore converts "default", "linear", "llama3"`},
 		{"llama3 without factor", editConfig("rope_scaling", map[string]any{"rope_type": "llama3", "low_freq_factor": 1, "high_freq_factor": 4,
 			"original_max_position_embeddings": 8192}), `rope_scaling is llama3 but has no "factor"`},
 		{"llama3 bands", editConfig("rope_parameters", map[string]any{"rope_type": "llama3", "factor": 8, "low_freq_factor": 4, "high_freq_factor": 4,
@@ -490,7 +490,7 @@ func TestHFErrors(t *testing.T) {
 		}), "missing the tensor that becomes blk.1.ffn_up.weight"},
 		{"unknown tensor", replaceTensors(func(ts []hfTensor) []hfTensor {
 			return append(ts, hfTensor{name: "model.layers.0.self_attn.q_norm.weight", dtype: "F32", shape: []int64{16}, x: make([]float32, 16)})
-		}), `tensor "model.layers.0.self_attn.q_norm.weight" (in model.safetensors) has no place in a llama model`},
+		}), `tensor "model.layers.0.self_attn.q_norm.weight" has no place in a llama model`},
 		{"extra layer", replaceTensors(func(ts []hfTensor) []hfTensor {
 			return append(ts, hfTensor{name: "model.layers.2.input_layernorm.weight", dtype: "F32", shape: []int64{tE}, x: make([]float32, tE)})
 		}), `tensor "model.layers.2.input_layernorm.weight" has no place in a llama model with 2 layers`},

@@ -29,7 +29,51 @@ type family struct {
 	posEmbd               bool // learned positions (gpt2)
 	tied                  bool // the output is the embedding, as the family's models have it
 	epsKey                string
+
+	// What the family's GGUF keys mean where llama.cpp (llama-model.cpp,
+	// load_hparams) hard-codes it; features_gguf.go reads and writes them.
+	swa swaRule
+	// ropeBaseSWA is the RoPE base of sliding layers when the file gives no
+	// rope.freq_base_swa (Gemma 3's local 10000); 0: the global base.
+	ropeBaseSWA float32
+	// swaUnscaled: sliding layers ignore rope.scaling.factor (Gemma 3
+	// scales its global layers only); otherwise they share the scale.
+	swaUnscaled bool
+	// softcaps: the family reads attn_logit_softcapping (Gemma 2) and
+	// final_logit_softcapping, with these defaults when absent.
+	attnSoftcap, finalSoftcap *float32
+	// scale27BLayers is the block_count llama.cpp takes for the 27B Gemma,
+	// whose q·k scale is (n_embd/n_head)^-½, not head_dim^-½, when the file
+	// has no attention.scale; 0: none.
+	scale27BLayers int
+	// expertNorm is whether routed weights are renormalized when the file
+	// has no expert_weights_norm (the norm_w llama.cpp's graph passes).
+	expertNorm bool
+	// ffExpFromUsed: without expert_feed_forward_length an expert is
+	// n_ff/n_expert_used wide (Qwen-MoE); otherwise n_ff (Mixtral).
+	ffExpFromUsed bool
+	// ropeFactorsLS: LongRoPE's rope_factors_long/short.weight (Phi-3)
+	// instead of rope_freqs.weight.
+	ropeFactorsLS bool
+	// fullRot: rope.dimension_count must be the head width (llama.cpp
+	// refuses anything else for llama).
+	fullRot bool
+	// writesKeyLength: llama.cpp's converter writes attention.key_length
+	// and value_length for the family even when they are n_embd/n_head.
+	writesKeyLength bool
 }
+
+// swaRule is how a family reads attention.sliding_window.
+type swaRule struct {
+	reads         bool // the key is read at all; elsewhere a window is refused
+	defaultWindow int  // when the key is absent (Gemma 2's 4096); 0: no window
+	// period is llama.cpp's set_swa_pattern(n) default without
+	// attention.sliding_window_pattern: layer l slides when l % n < n-1;
+	// 0: every layer slides.
+	period int
+}
+
+func f32p(x float32) *float32 { return &x }
 
 var (
 	llamaAttn   = []LayerRole{AttnNorm, WQ, WK, WV, WO, FFNNorm}
@@ -43,32 +87,43 @@ var (
 const rmsEps, layerEps = "attention.layer_norm_rms_epsilon", "attention.layer_norm_epsilon"
 
 var families = map[Arch]family{
+	// Mistral's sliding window is lmscore's key: llama.cpp's llama graph
+	// has none, and its converter writes none for MistralForCausalLM.
 	ArchLlama: {name: "llama", rope: RopeNorm, attn: llamaAttn, dense: gatedFFN, moe: true,
-		optional: []LayerRole{BQ, BK, BV, BO}, ropeFreqs: optional, epsKey: rmsEps},
+		optional: []LayerRole{BQ, BK, BV, BO}, ropeFreqs: optional, epsKey: rmsEps,
+		swa: swaRule{reads: true}, expertNorm: true, fullRot: true},
 	ArchQwen2: {name: "qwen2", rope: RopeNeox, attn: qwen2Attn, dense: gatedFFN, epsKey: rmsEps},
 	ArchGPT2: {name: "gpt2", tied: true, rope: RopeNone, norm: NormLayer, ffn: FFNGELU, posEmbd: true, epsKey: layerEps,
 		attn:  []LayerRole{AttnNorm, AttnNormB, WQKV, BQKV, WO, BO, FFNNorm, FFNNormB},
 		dense: []LayerRole{FFNUp, FFNUpB, FFNDown, FFNDownB}},
-	ArchQwen3: {name: "qwen3", rope: RopeNeox, qkNorm: QKNormHead, attn: qwen3Attn, dense: gatedFFN, epsKey: rmsEps},
+	ArchQwen3: {name: "qwen3", rope: RopeNeox, qkNorm: QKNormHead, attn: qwen3Attn, dense: gatedFFN, epsKey: rmsEps,
+		writesKeyLength: true},
 	ArchGemma2: {name: "gemma2", tied: true, rope: RopeNeox, ffn: FFNGeGLU, embdScaleSqrt: true, epsKey: rmsEps,
+		swa: swaRule{reads: true, defaultWindow: 4096, period: 2}, attnSoftcap: f32p(50), finalSoftcap: f32p(30),
+		scale27BLayers: 46, writesKeyLength: true,
 		attn:  []LayerRole{AttnNorm, WQ, WK, WV, WO, AttnPostNorm, FFNNorm},
 		dense: []LayerRole{FFNGate, FFNUp, FFNDown, FFNPostNorm}},
 	ArchGemma3: {name: "gemma3", tied: true, rope: RopeNeox, ffn: FFNGeGLU, qkNorm: QKNormHead, embdScaleSqrt: true, epsKey: rmsEps,
+		swa: swaRule{reads: true, period: 6}, ropeBaseSWA: 10000, swaUnscaled: true, finalSoftcap: f32p(0),
+		scale27BLayers: 62, writesKeyLength: true,
 		attn:  []LayerRole{AttnNorm, WQ, WK, WV, AttnQNorm, AttnKNorm, WO, AttnPostNorm, FFNNorm},
 		dense: []LayerRole{FFNGate, FFNUp, FFNDown, FFNPostNorm}},
 	// Phi-3's gate and up are one tensor (ffn_up of 2·n_ff rows, gate
 	// first) and so are q, k and v, as llama.cpp's converter writes them.
-	ArchPhi3: {name: "phi3", rope: RopeNeox, epsKey: rmsEps, ropeFreqs: optional,
+	// Phi-3's sliding window is applied, as transformers applies it;
+	// llama.cpp reads the key and then disables it.
+	ArchPhi3: {name: "phi3", rope: RopeNeox, epsKey: rmsEps, ropeFactorsLS: true, swa: swaRule{reads: true},
 		attn:  []LayerRole{AttnNorm, WQKV, WO, FFNNorm},
 		dense: []LayerRole{FFNUp, FFNDown}},
 	ArchGPTNeoX: {name: "gptneox", rope: RopeNeox, norm: NormLayer, ffn: FFNGELUErf, parallel: true, epsKey: layerEps,
 		attn:  []LayerRole{AttnNorm, AttnNormB, WQKV, BQKV, WO, BO, FFNNorm, FFNNormB},
 		dense: []LayerRole{FFNUp, FFNUpB, FFNDown, FFNDownB}},
-	ArchOLMo2: {name: "olmo2", rope: RopeNeox, qkNorm: QKNormFull, epsKey: rmsEps,
+	ArchOLMo2: {name: "olmo2", rope: RopeNeox, qkNorm: QKNormFull, epsKey: rmsEps, swa: swaRule{reads: true, period: 4},
 		attn:  []LayerRole{WQ, WK, WV, AttnQNorm, AttnKNorm, WO, AttnPostNorm},
 		dense: []LayerRole{FFNGate, FFNUp, FFNDown, FFNPostNorm}},
-	ArchQwen2MoE: {name: "qwen2moe", rope: RopeNeox, attn: qwen2Attn, moe: true, shared: true, epsKey: rmsEps},
-	ArchQwen3MoE: {name: "qwen3moe", rope: RopeNeox, qkNorm: QKNormHead, attn: qwen3Attn, moe: true, epsKey: rmsEps},
+	ArchQwen2MoE: {name: "qwen2moe", rope: RopeNeox, attn: qwen2Attn, moe: true, shared: true, epsKey: rmsEps, ffExpFromUsed: true},
+	ArchQwen3MoE: {name: "qwen3moe", rope: RopeNeox, qkNorm: QKNormHead, attn: qwen3Attn, moe: true, epsKey: rmsEps,
+		ffExpFromUsed: true, expertNorm: true, writesKeyLength: true},
 }
 
 // Known says whether lmscore has the family a.

@@ -129,10 +129,11 @@ func (c Config) validateFeatures(fam family) error {
 // ConfigFromGGUF reads the hyperparameters from llama.cpp's metadata keys.
 // The vocabulary size comes from token_embd.weight, which every model file
 // has; a tokenizer or {arch}.vocab_size that disagrees with it is an error.
-// Features lmscore does not implement (RoPE scaling, a partial rotary
-// dimension, keys and values of different widths) are refused rather than
-// silently ignored. attention.key_length, the head width, may differ from
-// n_embd/n_head (Qwen3's does), but not for gpt2.
+// The family's options (features_gguf.go) are read with llama.cpp's
+// defaults; values lmscore does not implement (YaRN, keys and values of
+// different widths) are refused by key rather than silently ignored.
+// attention.key_length, the head width, may differ from n_embd/n_head
+// (Qwen3's does), but not for gpt2.
 func ConfigFromGGUF(f *gguf.File) (Config, error) {
 	var c Config
 	archName, err := f.String("general.architecture")
@@ -196,29 +197,8 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 			c.NEmbdHead = 0 // the default, spelled out
 		}
 	}
-	if c.NHead > 0 && (c.NEmbdHead != 0 || c.NEmbd%c.NHead == 0) {
-		hd := int64(c.HeadDim())
-		for _, key := range []string{"rope.dimension_count", "attention.value_length"} {
-			if !f.Has(p + key) {
-				continue
-			}
-			n, err := f.Int(p + key)
-			if err != nil {
-				return c, err
-			}
-			if n != hd {
-				return c, fmt.Errorf("model: %s: %s%s is %d but the head width is %d; lmscore does not support that", f.Name, p, key, n, hd)
-			}
-		}
-	}
-	if f.Has(p + "rope.scaling.type") {
-		s, err := f.String(p + "rope.scaling.type")
-		if err != nil {
-			return c, err
-		}
-		if s != "none" {
-			return c, fmt.Errorf("model: %s: RoPE scaling %q is not supported", f.Name, s)
-		}
+	if err := readFeatures(f, &c); err != nil {
+		return c, err
 	}
 
 	emb, ok := f.Tensor(NameTokEmbd)

@@ -228,15 +228,17 @@ func TestLoadErrors(t *testing.T) {
 		{"rope scaling", ArchLlama, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
 			gw.Set("llama.rope.scaling.type", "yarn")
 			return gw
-		}, `RoPE scaling "yarn" is not supported`},
-		{"partial rotary", ArchQwen2, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
-			gw.Set("qwen2.rope.dimension_count", uint32(8))
+		}, `llama.rope.scaling.type is "yarn"; lmscore supports "linear" and "none"`},
+		// Partial rotary is a feature of other families (NRot); llama.cpp
+		// refuses it for llama.
+		{"partial rotary", ArchLlama, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
+			gw.Set("llama.rope.dimension_count", uint32(8))
 			return gw
-		}, `qwen2.rope.dimension_count is 8 but the head width is 16`},
+		}, `llama.rope.dimension_count is 8 but the head width is 16; llama.cpp rotates whole heads for llama`},
 		{"keys and values of different widths", ArchQwen3, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
 			gw.Set("qwen3.attention.value_length", uint32(16))
 			return gw
-		}, `qwen3.attention.value_length is 16 but the head width is 32`},
+		}, `qwen3.attention.value_length is 16 but the key width is 32`},
 		{"gpt2 head width", ArchGPT2, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
 			gw.Set("gpt2.attention.key_length", uint32(32))
 			return gw
@@ -273,10 +275,16 @@ func TestLoadErrors(t *testing.T) {
 		}, `unexpected tensor "blk.0.attn_q_norm.weight": llama has no such tensor`},
 		{"unknown tensors", ArchLlama, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
 			return rebuild(cfg, w, nil, all, func(gw *gguf.Writer) {
-				gw.AddTensor("rope_factors_long.weight", gguf.TensorF32, []int64{8}, make([]byte, 32))
+				gw.AddTensor("rope_factors_extra.weight", gguf.TensorF32, []int64{8}, make([]byte, 32))
 				gw.AddTensor("blk.2.attn_q.weight", gguf.TensorF32, []int64{1}, make([]byte, 4))
 			})
-		}, `unexpected tensors for llama with 2 layers: "blk.2.attn_q.weight", "rope_factors_long.weight"`},
+		}, `unexpected tensors for llama with 2 layers: "blk.2.attn_q.weight", "rope_factors_extra.weight"`},
+		// Phi-3's LongRoPE factors have no place in a llama.
+		{"LongRoPE factors in a llama", ArchLlama, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
+			return rebuild(cfg, w, nil, all, func(gw *gguf.Writer) {
+				gw.AddTensor("rope_factors_long.weight", gguf.TensorF32, []int64{8}, make([]byte, 32))
+			})
+		}, `unexpected tensor "rope_factors_long.weight": llama has no such tensor`},
 		{"wrong shape", ArchLlama, func(gw *gguf.Writer, cfg Config, w *Weights) *gguf.Writer {
 			return rebuild(cfg, w, nil, func(n string) bool { return n != "blk.0.attn_k.weight" }, func(gw *gguf.Writer) {
 				gw.AddTensor("blk.0.attn_k.weight", gguf.TensorF32, []int64{64, 64}, make([]byte, 64*64*4))
@@ -303,7 +311,7 @@ func TestLoadErrors(t *testing.T) {
 			return rebuild(cfg, w, nil, func(n string) bool { return n != "blk.0.attn_q.weight" }, func(gw *gguf.Writer) {
 				gw.AddTensor("blk.0.attn_q.weight", gguf.TensorF32, []int64{64, 32, 2}, make([]byte, 64*64*4))
 			})
-		}, `tensor "blk.0.attn_q.weight" has shape [64 32 2]; lmscore's tensors have at most 2 dimensions`},
+		}, `tensor "blk.0.attn_q.weight" has shape [64 32 2], want [64 64] (n_embd × n_head·head_dim)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/lmscore/lmscore/gguf"
@@ -46,9 +47,14 @@ func checkConfigTensors(f *gguf.File, cfg Config) error {
 	if n, dims, ok := dim(NameTokEmbd, 0); ok && n != int64(cfg.NEmbd) {
 		return bad("%sembedding_length is %d, but %s is %v (n_embd × n_vocab): n_embd %d", p, cfg.NEmbd, NameTokEmbd, dims, n)
 	}
+	// A dense FFN's up rows are n_ff, or 2·n_ff fused with the gate (Phi-3).
 	up := LayerTensorName(0, FFNUp)
-	if n, dims, ok := dim(up, 1); ok && n != int64(cfg.NFF) {
-		return bad("%sfeed_forward_length is %d, but %s is %v: n_ff %d", p, cfg.NFF, up, dims, n)
+	rows, why := int64(cfg.NFF), "n_ff"
+	if fam := families[cfg.Arch]; cfg.Gated() && !slices.Contains(fam.dense, FFNGate) {
+		rows, why = 2*int64(cfg.NFF), "2·n_ff (gate and up)"
+	}
+	if n, dims, ok := dim(up, 1); ok && cfg.NExpert == 0 && n != rows {
+		return bad("%sfeed_forward_length is %d, but %s is %v: %s %d", p, cfg.NFF, up, dims, why, n)
 	}
 	return nil
 }

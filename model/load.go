@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -54,6 +55,9 @@ func FromGGUF(f *gguf.File) (*Model, error) {
 	used := map[string]bool{}
 	for _, s := range specs(cfg, &m.Weights) {
 		info, ok := f.Tensor(s.name)
+		if s.presence == derived {
+			continue // a file tensor of that name is left over and named below
+		}
 		if !ok {
 			if s.presence == required {
 				return nil, fmt.Errorf("model: %s: missing tensor %q (%s needs it)", f.Name, s.name, cfg.Arch)
@@ -64,17 +68,20 @@ func FromGGUF(f *gguf.File) (*Model, error) {
 			return nil, fmt.Errorf("model: %s: unexpected tensor %q: %s has no such tensor", f.Name, s.name, cfg.Arch)
 		}
 		used[s.name] = true
-		t, err := tensorFromFile(f, info)
+		t, err := tensorFromFile(f, info, s)
 		if err != nil {
 			return nil, err
 		}
 		if t.Shape != s.shape {
-			return nil, fmt.Errorf("model: %s: tensor %q has shape %v, want %v (%s)", f.Name, s.name, info.Dims, dimsOf(s.shape), s.why)
+			return nil, fmt.Errorf("model: %s: tensor %q has shape %v, want %v (%s)", f.Name, s.name, info.Dims, s.ggufDims(), s.why)
 		}
-		if s.name == NameRopeFreqs && t.Type != TypeF32 {
+		if isRopeFactors(s.name) && t.Type != TypeF32 {
 			return nil, fmt.Errorf("model: %s: tensor %q has type %s, want F32 (llama.cpp reads it as F32)", f.Name, s.name, t.Type)
 		}
 		*s.slot = t
+	}
+	if err := m.Weights.selectRopeFactors(cfg); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", f.Name, err)
 	}
 	if len(used) != len(f.Tensors) {
 		var extra []string
@@ -92,7 +99,9 @@ func FromGGUF(f *gguf.File) (*Model, error) {
 	return m, nil
 }
 
-func tensorFromFile(f *gguf.File, info *gguf.TensorInfo) (*Tensor, error) {
+// tensorFromFile takes a tensor of the file as spec s: a tensor with s's
+// GGUF dimensions gets s's (flattened) shape; any other has its own, as 2-D.
+func tensorFromFile(f *gguf.File, info *gguf.TensorInfo, s tensorSpec) (*Tensor, error) {
 	typ := TensorType(info.Type)
 	if !typ.Supported() {
 		return nil, unsupported(ErrUnsupportedType, "model: %s: tensor %q has type %s; lmscore supports %s", f.Name, info.Name, info.Type, SupportedTypesText)
@@ -101,9 +110,13 @@ func tensorFromFile(f *gguf.File, info *gguf.TensorInfo) (*Tensor, error) {
 	if len(info.Dims) > 1 {
 		shape[1] = info.Dims[1]
 	}
-	for _, d := range info.Dims[min(len(info.Dims), 2):] {
-		if d != 1 {
-			return nil, fmt.Errorf("model: %s: tensor %q has shape %v; lmscore's tensors have at most 2 dimensions", f.Name, info.Name, info.Dims)
+	if s.dims != nil && slices.Equal(info.Dims, s.dims) {
+		shape = s.shape
+	} else {
+		for _, d := range info.Dims[min(len(info.Dims), 2):] {
+			if d != 1 {
+				return nil, fmt.Errorf("model: %s: tensor %q has shape %v, want %v (%s)", f.Name, info.Name, info.Dims, s.ggufDims(), s.why)
+			}
 		}
 	}
 	data, err := f.TensorData(info.Name)
@@ -136,6 +149,12 @@ func (w *Weights) Check(cfg Config) error {
 	}
 	for _, s := range specs(cfg, w) {
 		t := *s.slot
+		if s.presence == derived {
+			if t != nil && t != w.ropeFactorsFor(cfg) {
+				return fmt.Errorf("tensor %q must be the LongRoPE factors that apply (see SelectRopeFactors)", s.name)
+			}
+			continue
+		}
 		switch {
 		case t == nil && s.presence == required:
 			return fmt.Errorf("missing tensor %q (%s needs it)", s.name, cfg.Arch)
@@ -147,12 +166,15 @@ func (w *Weights) Check(cfg Config) error {
 			return unsupported(ErrUnsupportedType, "tensor %q has unsupported type %s", s.name, t.Type)
 		case t.Shape != s.shape:
 			return fmt.Errorf("tensor %q has shape %v, want %v (%s)", s.name, t.Shape, s.shape, s.why)
-		case s.name == NameRopeFreqs && t.Type != TypeF32:
+		case isRopeFactors(s.name) && t.Type != TypeF32:
 			return fmt.Errorf("tensor %q has type %s, want F32 (llama.cpp reads it as F32)", s.name, t.Type)
 		}
 		if err := t.checkData(); err != nil {
 			return err
 		}
+	}
+	if (w.RopeFactorsLong == nil) != (w.RopeFactorsShort == nil) {
+		return fmt.Errorf("%s and %s come together", NameRopeFactorsLong, NameRopeFactorsShort)
 	}
 	return nil
 }

@@ -115,6 +115,11 @@ type Config struct {
 	// (Phi-3 LongRoPE's attention factor). 0: 1.
 	RopeFreqScale  float32
 	RopeAttnFactor float32
+	// NCtxOrig is the context a RoPE-scaled model was first trained with
+	// (rope.scaling.original_context_length); 0: not given. It only
+	// decides which of Phi-3's LongRoPE factors apply (see
+	// Weights.RopeFreqs); the cores never see it.
+	NCtxOrig int
 
 	// AttnScale replaces 1/sqrt(head_dim) as the q·k scale (Gemma 2's
 	// query_pre_attn_scalar^-½); 0: the default. AttnSoftcap and
@@ -213,8 +218,13 @@ type Weights struct {
 	OutputNormB *Tensor // gpt2
 	Output      *Tensor // nil: tied to TokEmbd
 	// RopeFreqs divides the angle of each rotated pair (n_rot/2 F32
-	// values, llama only, Llama 3.1's rope scaling; see Llama3Rope); nil:
+	// values: Llama 3.1's rope_freqs.weight, see Llama3Rope, or the one of
+	// Phi-3's LongRoPE factors that applies, see SelectRopeFactors); nil:
 	// all 1.
 	RopeFreqs *Tensor
-	Layers    [][LayerRoleCount]*Tensor
+	// RopeFactorsLong and RopeFactorsShort are Phi-3's LongRoPE factors as
+	// the file holds them (rope_factors_long/short.weight); RopeFreqs is
+	// one of them.
+	RopeFactorsLong, RopeFactorsShort *Tensor
+	Layers                            [][LayerRoleCount]*Tensor
 }

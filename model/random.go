@@ -35,7 +35,7 @@ func RandomWeights(cfg Config, seed uint64, typ TensorType) (*Weights, error) {
 	for _, s := range specs(cfg, w) {
 		// Optional tensors stay absent (no extra biases, no RoPE scaling),
 		// but for an untied output where the family has one.
-		if s.presence == absent || s.name == NameRopeFreqs || (s.presence == optional && s.name != NameOutput) ||
+		if s.presence == absent || s.presence == derived || isRopeFactors(s.name) || (s.presence == optional && s.name != NameOutput) ||
 			(s.name == NameOutput && families[cfg.Arch].tied) {
 			continue
 		}
@@ -106,8 +106,19 @@ func (w *Weights) Map(conv func(*Tensor) (*Tensor, error)) (*Weights, error) {
 	var err error
 	for _, p := range []struct{ dst, src **Tensor }{{&out.TokEmbd, &w.TokEmbd}, {&out.PosEmbd, &w.PosEmbd},
 		{&out.OutputNorm, &w.OutputNorm}, {&out.OutputNormB, &w.OutputNormB}, {&out.Output, &w.Output},
-		{&out.RopeFreqs, &w.RopeFreqs}} {
+		{&out.RopeFactorsLong, &w.RopeFactorsLong}, {&out.RopeFactorsShort, &w.RopeFactorsShort}} {
 		if *p.dst, err = conv(*p.src); err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+	}
+	// RopeFreqs is Phi-3's LongRoPE factors or a tensor of its own.
+	switch {
+	case w.RopeFreqs != nil && w.RopeFreqs == w.RopeFactorsLong:
+		out.RopeFreqs = out.RopeFactorsLong
+	case w.RopeFreqs != nil && w.RopeFreqs == w.RopeFactorsShort:
+		out.RopeFreqs = out.RopeFactorsShort
+	default:
+		if out.RopeFreqs, err = conv(w.RopeFreqs); err != nil {
 			return nil, fmt.Errorf("model: %w", err)
 		}
 	}

@@ -76,3 +76,46 @@ func (p Llama3Rope) RopeFreqsTensor(cfg Config) (*Tensor, error) {
 	hd := cfg.HeadDim()
 	return NewTensor(NameRopeFreqs, TypeF32, [2]int64{int64(hd / 2), 1}, p.FreqFactors(hd, cfg.RopeFreqBase))
 }
+
+func isRopeFactors(name string) bool {
+	return name == NameRopeFreqs || name == NameRopeFactorsLong || name == NameRopeFactorsShort
+}
+
+// SelectRopeFactors is which of Phi-3's LongRoPE factors lmscore applies:
+// the long ones when the model's context (n_ctx_train, every position
+// lmscore scores at) exceeds rope.scaling.original_context_length, the
+// short ones otherwise. That is llama.cpp's llama_model::get_rope_factors
+// with its context set to n_ctx_train. transformers switches per call, on
+// the length of the sequence; that would make a token's K/V depend on
+// what follows it, which prefix sharing cannot allow, so one choice holds
+// for the whole model, and a 128k Phi-3 scores a short text with the long
+// factors, as llama.cpp does. Both factors are applied with
+// RopeAttnFactor, as llama.cpp and transformers both do.
+func SelectRopeFactors(cfg Config, long, short *Tensor) *Tensor {
+	if cfg.NCtxOrig > 0 && cfg.NCtxTrain > cfg.NCtxOrig {
+		return long
+	}
+	return short
+}
+
+// ropeFactorsFor is the tensor RopeFreqs must be for a family with
+// LongRoPE factors.
+func (w *Weights) ropeFactorsFor(cfg Config) *Tensor {
+	if !families[cfg.Arch].ropeFactorsLS {
+		return nil
+	}
+	return SelectRopeFactors(cfg, w.RopeFactorsLong, w.RopeFactorsShort)
+}
+
+// selectRopeFactors points RopeFreqs at the LongRoPE factors that apply,
+// for a family that has them.
+func (w *Weights) selectRopeFactors(cfg Config) error {
+	if !families[cfg.Arch].ropeFactorsLS {
+		return nil
+	}
+	if (w.RopeFactorsLong == nil) != (w.RopeFactorsShort == nil) {
+		return fmt.Errorf("%s and %s come together (one is missing)", NameRopeFactorsLong, NameRopeFactorsShort)
+	}
+	w.RopeFreqs = w.ropeFactorsFor(cfg)
+	return nil
+}

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"math"
 	"strconv"
 
@@ -27,7 +28,16 @@ type Summary struct {
 	RopeFreqBase *float64 `json:"rope_freq_base"`
 	NormEps      *float64 `json:"norm_eps"`
 	OutputTied   bool     `json:"output_tied"`
-	RopeScaled   bool     `json:"rope_freq_factors"` // rope_freqs.weight present (Llama 3.1-style scaling)
+	RopeScaled   bool     `json:"rope_freq_factors"` // rope_freqs.weight (Llama 3.1) or Phi-3's LongRoPE factors present
+
+	// The family's options, as FromGGUF reads them (zero when the file's
+	// hyperparameters cannot be read).
+	NRot        int  `json:"n_rot,omitempty"`         // partial rotary; 0: the whole head
+	NSWA        int  `json:"n_swa,omitempty"`         // sliding window
+	NSWALayers  int  `json:"n_swa_layers,omitempty"`  // how many layers slide
+	NExpert     int  `json:"n_expert,omitempty"`      // mixture of experts
+	NExpertUsed int  `json:"n_expert_used,omitempty"` // experts per token
+	Softcapped  bool `json:"softcapped,omitempty"`    // attention or final logit soft-capping
 
 	Tokenizer TokenizerSummary `json:"tokenizer"`
 
@@ -158,6 +168,18 @@ func Summarize(f *gguf.File) Summary {
 	_, hasOutput := f.Tensor(NameOutput)
 	s.OutputTied = len(f.Tensors) > 0 && !hasOutput
 	_, s.RopeScaled = f.Tensor(NameRopeFreqs)
+	if _, long := f.Tensor(NameRopeFactorsLong); long {
+		s.RopeScaled = true
+	}
+	if c, err := ConfigFromGGUF(f); err == nil || errors.Is(err, ErrVocabOnly) {
+		s.NRot, s.NSWA, s.NExpert, s.NExpertUsed = c.NRot, c.NSWA, c.NExpert, c.NExpertUsed
+		s.Softcapped = c.AttnSoftcap != 0 || c.FinalSoftcap != 0
+		for l := 0; l < c.NLayer; l++ {
+			if c.IsSliding(l) {
+				s.NSWALayers++
+			}
+		}
+	}
 
 	// The returned Model is dropped unclosed: it would close f, which
 	// belongs to the caller.

@@ -14,6 +14,10 @@ const (
 	NameOutputNormB = "output_norm.bias"
 	NameOutput      = "output.weight"
 	NameRopeFreqs   = "rope_freqs.weight"
+	// Phi-3's LongRoPE factors, for contexts beyond and within
+	// rope.scaling.original_context_length.
+	NameRopeFactorsLong  = "rope_factors_long.weight"
+	NameRopeFactorsShort = "rope_factors_short.weight"
 )
 
 // layerRoleNames are the per-layer names after "blk.N.".
@@ -73,6 +77,9 @@ const (
 	absent presence = iota
 	required
 	optional
+	// derived tensors are not in the file: the slot points at another
+	// tensor (Phi-3's RopeFreqs at one of its LongRoPE factors).
+	derived
 )
 
 // tensorSpec is one tensor an architecture may hold: its name, its shape
@@ -83,6 +90,18 @@ type tensorSpec struct {
 	presence presence
 	slot     **Tensor
 	why      string // how the shape follows from the config, for errors
+	// dims are the GGUF dimensions where they are not those of shape: the
+	// experts' 3-D {n_in, n_out, n_expert}, which lmscore holds flattened
+	// to {n_in, n_out·n_expert} (the same bytes, expert after expert).
+	dims []int64
+}
+
+// ggufDims are the dimensions the tensor has in a GGUF file.
+func (s tensorSpec) ggufDims() []int64 {
+	if s.dims != nil {
+		return s.dims
+	}
+	return dimsOf(s.shape)
 }
 
 // specs lists every tensor of cfg's architecture in the order files are
@@ -108,15 +127,20 @@ func specs(cfg Config, w *Weights) []tensorSpec {
 	if rot == 0 {
 		rot = hd
 	}
-	ropeFreqs := fam.ropeFreqs
+	ropeFreqs, longShort := fam.ropeFreqs, absent
+	if fam.ropeFactorsLS {
+		ropeFreqs, longShort = derived, optional
+	}
 	if cfg.RopeType == RopeNone {
-		ropeFreqs = absent
+		ropeFreqs, longShort = absent, absent
 	}
 	out := []tensorSpec{
-		// First, where llama.cpp's converter writes it.
-		{NameRopeFreqs, [2]int64{rot / 2, 1}, ropeFreqs, &w.RopeFreqs, "n_rot/2"},
-		{NameTokEmbd, [2]int64{e, v}, required, &w.TokEmbd, "n_embd × n_vocab"},
-		{NamePosEmbd, [2]int64{e, int64(cfg.NCtxTrain)}, pick(fam.posEmbd), &w.PosEmbd, "n_embd × n_ctx_train"},
+		// First, where llama.cpp's converter writes them.
+		{name: NameRopeFactorsLong, shape: [2]int64{rot / 2, 1}, presence: longShort, slot: &w.RopeFactorsLong, why: "n_rot/2"},
+		{name: NameRopeFactorsShort, shape: [2]int64{rot / 2, 1}, presence: longShort, slot: &w.RopeFactorsShort, why: "n_rot/2"},
+		{NameRopeFreqs, [2]int64{rot / 2, 1}, ropeFreqs, &w.RopeFreqs, "n_rot/2", nil},
+		{NameTokEmbd, [2]int64{e, v}, required, &w.TokEmbd, "n_embd × n_vocab", nil},
+		{NamePosEmbd, [2]int64{e, int64(cfg.NCtxTrain)}, pick(fam.posEmbd), &w.PosEmbd, "n_embd × n_ctx_train", nil},
 	}
 	upRows, upWhy := ff, "n_embd × n_ff"
 	if cfg.Gated() && !slices.Contains(fam.dense, FFNGate) {
@@ -160,15 +184,18 @@ func specs(cfg Config, w *Weights) []tensorSpec {
 	for _, r := range req {
 		has[r] = required
 	}
+	expertDims := map[LayerRole][]int64{
+		FFNGateExps: {e, fe, ne}, FFNUpExps: {e, fe, ne}, FFNDownExps: {fe, e, ne},
+	}
 	for l := 0; l < cfg.NLayer; l++ {
 		for r := LayerRole(0); r < LayerRoleCount; r++ {
 			rs := roleShape[r]
-			out = append(out, tensorSpec{LayerTensorName(l, r), rs.s, has[r], &w.Layers[l][r], rs.why})
+			out = append(out, tensorSpec{LayerTensorName(l, r), rs.s, has[r], &w.Layers[l][r], rs.why, expertDims[r]})
 		}
 	}
 	return append(out,
-		tensorSpec{NameOutputNorm, [2]int64{e, 1}, required, &w.OutputNorm, "n_embd"},
-		tensorSpec{NameOutputNormB, [2]int64{e, 1}, pick(cfg.NormType() == NormLayer), &w.OutputNormB, "n_embd"},
-		tensorSpec{NameOutput, [2]int64{e, v}, optional, &w.Output, "n_embd × n_vocab"},
+		tensorSpec{NameOutputNorm, [2]int64{e, 1}, required, &w.OutputNorm, "n_embd", nil},
+		tensorSpec{NameOutputNormB, [2]int64{e, 1}, pick(cfg.NormType() == NormLayer), &w.OutputNormB, "n_embd", nil},
+		tensorSpec{NameOutput, [2]int64{e, v}, optional, &w.Output, "n_embd × n_vocab", nil},
 	)
 }

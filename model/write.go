@@ -55,18 +55,17 @@ func GGUFMetadata(cfg Config, mainType TensorType) []gguf.KV {
 	set(p+"feed_forward_length", uint32(cfg.NFF))
 	set(p+"attention.head_count", uint32(cfg.NHead))
 	set(p+"attention.head_count_kv", uint32(cfg.NHeadKV))
-	if cfg.Arch == ArchQwen3 || cfg.NEmbdHead != 0 {
+	if cfg.NEmbdHead != 0 || families[cfg.Arch].writesKeyLength {
 		// As llama.cpp's converter writes them from config.json's head_dim.
 		set(p+"attention.key_length", uint32(cfg.HeadDim()))
 		set(p+"attention.value_length", uint32(cfg.HeadDim()))
 	}
-	if cfg.Arch == ArchGPT2 {
-		set(p+"attention.layer_norm_epsilon", cfg.NormEps)
-	} else {
-		set(p+"rope.dimension_count", uint32(cfg.HeadDim()))
-		set(p+"rope.freq_base", cfg.RopeFreqBase)
-		set(p+"attention.layer_norm_rms_epsilon", cfg.NormEps)
+	set(p+families[cfg.Arch].epsKey, cfg.NormEps)
+	if cfg.RopeType != RopeNone {
+		set(p+keyRopeDim, uint32(cfg.RotDim()))
+		set(p+keyRopeBase, cfg.RopeFreqBase)
 	}
+	kvs = append(kvs, featureKVs(cfg)...)
 	set("general.file_type", fileTypes[mainType])
 	if mainType.IsBlockQuant() {
 		set("general.quantization_version", uint32(2))
@@ -83,14 +82,17 @@ func NewGGUFWriter(cfg Config, w *Weights) (*gguf.Writer, error) {
 	if err := w.Check(cfg); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
+	if err := cfg.checkGGUFRepresentable(); err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
 	count := map[TensorType]int{}
 	gw := gguf.NewWriter()
 	for _, s := range specs(cfg, w) {
-		if t := *s.slot; t != nil {
+		if t := *s.slot; t != nil && s.presence != derived {
 			if t.Shape[1] > 1 {
 				count[t.Type]++
 			}
-			gw.AddTensor(s.name, gguf.TensorType(t.Type), dimsOf(t.Shape), t.Data)
+			gw.AddTensor(s.name, gguf.TensorType(t.Type), s.ggufDims(), t.Data)
 		}
 	}
 	main := TypeF32
@@ -112,7 +114,8 @@ func NewGGUFWriter(cfg Config, w *Weights) (*gguf.Writer, error) {
 type TensorSpec struct {
 	Name     string
 	Shape    [2]int64 // GGML order; vectors have Shape[1] == 1
-	Required bool     // false for output.weight (absent when tied) and rope_freqs.weight (absent: no RoPE scaling)
+	Dims     []int64  // the GGUF dimensions: Dims(Shape), or the experts' 3-D {n_in, n_out, n_expert}
+	Required bool     // false for output.weight (absent when tied) and the RoPE factors (absent: no RoPE scaling)
 }
 
 // TensorSpecs lists the tensors a model of cfg has, in the order lmscore
@@ -120,8 +123,8 @@ type TensorSpec struct {
 func TensorSpecs(cfg Config) []TensorSpec {
 	var out []TensorSpec
 	for _, s := range specs(cfg, &Weights{}) {
-		if s.presence != absent {
-			out = append(out, TensorSpec{Name: s.name, Shape: s.shape, Required: s.presence == required})
+		if s.presence != absent && s.presence != derived {
+			out = append(out, TensorSpec{Name: s.name, Shape: s.shape, Dims: s.ggufDims(), Required: s.presence == required})
 		}
 	}
 	return out

@@ -40,7 +40,7 @@ func byteLevelJSON(pre any) map[string]any {
 		"added_tokens":  []map[string]any{{"id": 5, "content": "<|bos|>", "special": true}},
 		"pre_tokenizer": pre,
 		"model": map[string]any{"type": "BPE", "vocab": map[string]int{"a": 0, "b": 1, "ab": 2, "Ġ": 3},
-			"merges": [][]string{{"a", "b"}}},
+			"merges": [][]string{{"a", "b"}}, "ignore_merges": true}, // as Llama 3's
 	}
 }
 
@@ -87,6 +87,8 @@ func TestHFTokenizerJSONPreTokenizers(t *testing.T) {
 			map[string]any{"type": "Split", "pattern": map[string]any{"Regex": strings.Replace(testLlama3Regex, `\p{N}{1,3}`, `\p{N}`, 1)}},
 			map[string]any{"type": "ByteLevel", "use_regex": false}}}, "qwen2"},
 		{"llama3 split", llama3Pre(), "llama-bpe"},
+		// The same split over a vocabulary merged in full (OLMo 2's cl100k).
+		{"cl100k split", llama3Pre(), "dbrx"},
 		{"prefix space", map[string]any{"type": "ByteLevel", "add_prefix_space": true}, "unsupported pre_tokenizer"},
 		{"unknown split", map[string]any{"type": "Sequence", "pretokenizers": []any{
 			map[string]any{"type": "Split", "pattern": map[string]any{"Regex": `\d+`}},
@@ -94,7 +96,11 @@ func TestHFTokenizerJSONPreTokenizers(t *testing.T) {
 		{"none", nil, "unsupported pre_tokenizer null"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir := hfFolder(t, map[string]any{"tokenizer.json": byteLevelJSON(c.pre)})
+			tj := byteLevelJSON(c.pre)
+			if c.want == "dbrx" {
+				delete(tj["model"].(map[string]any), "ignore_merges")
+			}
+			dir := hfFolder(t, map[string]any{"tokenizer.json": tj})
 			v, err := LoadHFTokenizerJSON(filepath.Join(dir, "tokenizer.json"))
 			switch {
 			case err != nil && !strings.Contains(err.Error(), c.want):

@@ -59,6 +59,7 @@ type hfTokenizerJSON struct {
 		Vocab        json.RawMessage `json:"vocab"`
 		Merges       json.RawMessage `json:"merges"`
 		ByteFallback bool            `json:"byte_fallback"`
+		IgnoreMerges bool            `json:"ignore_merges"`
 		UnkToken     *string         `json:"unk_token"`
 	} `json:"model"`
 }
@@ -130,7 +131,13 @@ func parseHFTokenizerJSON(raw []byte, defaultPre string) (*Vocab, error) {
 		if hfNormalizerNFC(j.Normalizer) {
 			v.Normalizer = NormalizerNFC
 		}
-		if v.Pre, err = hfPreName(j.PreTokenizer); err != nil {
+		v.Pre, err = hfPreName(j.PreTokenizer)
+		if err == nil && v.Pre == "llama-bpe" && !j.Model.IgnoreMerges {
+			// Llama 3's regex over a vocabulary merged in full: cl100k's
+			// (OLMo 2), which llama.cpp's converter names dbrx.
+			v.Pre = "dbrx"
+		}
+		if err != nil {
 			if defaultPre == "" {
 				return nil, err
 			}

@@ -14,6 +14,8 @@ import (
 //	gpt-2:     's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 //	llama-bpe: (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 //	qwen2:     the same as llama-bpe with \p{N} (one digit per piece)
+//	dbrx:      llama-bpe's regex without its ignore_merges (cl100k-based
+//	           vocabularies such as OLMo 2's, as llama.cpp names them)
 //	default:   llama.cpp's fallback for a missing or "default" name: four
 //	           regexes applied in turn, each splitting the pieces of the last:
 //	           [\p{P}\$\+<=>\^~\|]+, then gpt-2's, then \p{N}+, then [0-9][0-9][0-9]
@@ -26,6 +28,7 @@ const (
 	preGPT2
 	preLlama3
 	preQwen2
+	preDBRX // llama3's split; BPE merges every piece (no ignore_merges)
 )
 
 // preKindOf maps tokenizer.ggml.pre to a pre-tokenizer. llama.cpp treats a
@@ -34,14 +37,16 @@ func preKindOf(name string) (preKind, error) {
 	switch name {
 	case "", "default":
 		return preDefault, nil
-	case "gpt-2":
+	case "gpt-2", "olmo", "mpt": // one regex in llama.cpp's llama-vocab.cpp
 		return preGPT2, nil
+	case "dbrx":
+		return preDBRX, nil
 	case "llama-bpe", "llama3", "llama-v3":
 		return preLlama3, nil
 	case "qwen2":
 		return preQwen2, nil
 	}
-	return 0, fmt.Errorf("tokenizer: unsupported pre-tokenizer %q (tokenizer.ggml.pre); supported: \"default\", \"gpt-2\", \"llama-bpe\", \"qwen2\"", name)
+	return 0, fmt.Errorf("tokenizer: unsupported pre-tokenizer %q (tokenizer.ggml.pre); supported: \"default\", \"gpt-2\" (\"olmo\", \"mpt\"), \"llama-bpe\", \"qwen2\", \"dbrx\"", name)
 }
 
 // classNone is the class of a position outside the piece being split;
@@ -347,7 +352,7 @@ func (s *splitter) split(kind preKind, n int) {
 	switch kind {
 	case preGPT2:
 		s.splitGPT2(0, n)
-	case preLlama3:
+	case preLlama3, preDBRX:
 		s.splitLlama3(0, n, 3)
 	case preQwen2:
 		s.splitLlama3(0, n, 1)
