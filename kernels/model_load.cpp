@@ -1,9 +1,11 @@
 // model_load.cpp — lmscore_model_load: checks the description (the checks
 // both cores share, plus the CUDA core's own limits), uploads the weights
 // and converts them on the device to the run's precision.
+#include <math.h>
 #include <string.h>
 
 #include <string>
+#include <vector>
 
 #include "../csrc/common/validate.h"
 #include "internal.h"
@@ -184,15 +186,171 @@ bool cuda_reads_type(int32_t type) {
     return raw_bytes(t, &bytes);
 }
 
+// ---------------------------------------------------------------------------
+// The ABI-3 features the CUDA core computes.
+//
+// csrc/common/validate.cpp refuses, for both cores, every feature the CPU
+// core does not compute yet (its `pending` list) and every layer role past
+// FFN_DOWN_B. Until it takes a per-core feature mask, the CUDA core checks
+// the features it computes here and gives the shared checks a "neutral
+// view" of the description: those features reset to their defaults and the
+// tensors they add taken out or reshaped into the form the shared checks
+// know. Everything else (sizes, the old tensors' shapes and types, RoPE
+// factors) stays the shared checks' business. Once the shared validator
+// takes a mask, this block reduces to the mask (every dense feature; not
+// mixture of experts) and the shapes of the new roles.
+
+bool finite_at_least_zero(float v) { return isfinite(v) && v >= 0.f; }
+
+// The feature fields' own ranges, and what the CUDA core still refuses.
+lmscore_status check_cuda_features(const lmscore_model_desc &d) {
+    if (d.n_expert != 0 || d.n_expert_used != 0 || d.n_ff_exp != 0 || d.n_ff_shexp != 0)
+        return fail(LMSCORE_STATUS_UNSUPPORTED, "model: mixture of experts (n_expert %d) is not supported by the CUDA "
+                    "core yet", d.n_expert);
+    const struct {
+        const char *name;
+        float v;
+    } nonneg[] = {{"attn_scale", d.attn_scale},           {"attn_softcap", d.attn_softcap},
+                  {"final_softcap", d.final_softcap},     {"rope_freq_scale", d.rope_freq_scale},
+                  {"rope_attn_factor", d.rope_attn_factor}, {"rope_freq_base_swa", d.rope_freq_base_swa},
+                  {"rope_freq_scale_swa", d.rope_freq_scale_swa}, {"embd_scale", d.embd_scale}};
+    for (const auto &f : nonneg)
+        if (!finite_at_least_zero(f.v))
+            return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: %s %g, want a finite value >= 0 (0: the default)",
+                        f.name, (double)f.v);
+    if (d.n_swa < 0) return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: n_swa %d, want >= 0", d.n_swa);
+    if (d.parallel_residual != 0 && d.parallel_residual != 1)
+        return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: parallel_residual %d, want 0 or 1", d.parallel_residual);
+    const int head_dim = d.n_head > 0 ? lmscore_common::model_head_dim(d) : 0;
+    if (d.n_rot != 0) {
+        if (d.rope_type == LMSCORE_ROPE_TYPE_NONE)
+            return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: n_rot %d, but the model has no RoPE", d.n_rot);
+        if (d.n_rot < 0 || d.n_rot % 2 != 0 || d.n_rot > head_dim)
+            return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "model: n_rot %d, want an even number in (0, head_dim %d]",
+                        d.n_rot, head_dim);
+    }
+    return LMSCORE_STATUS_OK;
+}
+
+lmscore_model_desc neutral_hparams(const lmscore_model_desc &d) {
+    lmscore_model_desc v = d;
+    if (v.ffn_type == LMSCORE_FFN_GEGLU) v.ffn_type = LMSCORE_FFN_SWIGLU;
+    if (v.ffn_type == LMSCORE_FFN_GELU_ERF) v.ffn_type = LMSCORE_FFN_GELU;
+    if (v.qk_norm == LMSCORE_QK_NORM_FULL) v.qk_norm = LMSCORE_QK_NORM_NONE;
+    v.parallel_residual = 0;
+    v.embd_scale = v.attn_scale = v.attn_softcap = v.final_softcap = 0.f;
+    v.n_swa = 0;
+    v.swa_layers = nullptr;
+    v.n_rot = 0;
+    v.rope_freq_scale = v.rope_attn_factor = 0.f;
+    return v;
+}
+
+// The stand-in for an absent pre-norm in the neutral view: present, of the
+// right shape and type; never read (the shared checks look at shapes only).
+const float kAbsentNorm = 1.f;
+
+struct NeutralView {
+    lmscore_model_desc d{};
+    std::vector<lmscore_tensor> layers;
+};
+
+lmscore_status check_vector(const lmscore_tensor &t, const std::string &name, int64_t n, bool required) {
+    if (!t.data) {
+        if (required) return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "tensor %s: missing", name.c_str());
+        return LMSCORE_STATUS_OK;
+    }
+    if (t.ne[0] != n || t.ne[1] != 1)
+        return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "tensor %s: shape {%lld, %lld}, want {%lld, 1}", name.c_str(),
+                    (long long)t.ne[0], (long long)t.ne[1], (long long)n);
+    if (!cuda_reads_type(t.type))
+        return fail(LMSCORE_STATUS_UNSUPPORTED, "tensor %s: type %s not supported by the CUDA core (it reads F32, F16, "
+                    "BF16 and Q8_0)", name.c_str(), lmscore_common::type_name(t.type));
+    int64_t bytes;
+    if (!raw_bytes(t, &bytes))
+        return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "tensor %s: type %s needs rows of whole blocks", name.c_str(),
+                    lmscore_common::type_name(t.type));
+    return LMSCORE_STATUS_OK;
+}
+
+// Checks the tensors of the features above and builds the view the shared
+// tensor checks see. Call after validate_model_hparams accepted the neutral
+// hyperparameters (n_layer and the sizes are sane then).
+lmscore_status neutral_view(const lmscore_model_desc &d, NeutralView *v) {
+    v->d = neutral_hparams(d);
+    if (!d.layers) return LMSCORE_STATUS_OK; // the shared check reports it
+    const int64_t E = d.n_embd, F = d.n_ff, D = lmscore_common::model_head_dim(d);
+    const int64_t Q = d.n_head * D, KV = d.n_head_kv * D;
+    const bool gated = d.ffn_type == LMSCORE_FFN_SWIGLU || d.ffn_type == LMSCORE_FFN_GEGLU;
+    try {
+        v->layers.assign(d.layers, d.layers + (size_t)d.n_layer * LMSCORE_LAYER_ROLE_COUNT);
+    } catch (const std::bad_alloc &) {
+        return fail(LMSCORE_STATUS_OUT_OF_MEMORY, "model: out of host memory");
+    }
+    v->d.layers = v->layers.data();
+    for (int l = 0; l < d.n_layer; ++l) {
+        lmscore_tensor *t = v->layers.data() + (size_t)l * LMSCORE_LAYER_ROLE_COUNT;
+        auto name = [&](int role) { return "blk." + std::to_string(l) + "." + lmscore_common::layer_role_name(role); };
+        lmscore_status st;
+        for (int role : {LMSCORE_LAYER_ATTN_POST_NORM, LMSCORE_LAYER_FFN_POST_NORM}) {
+            if ((st = check_vector(t[role], name(role), E, false)) != LMSCORE_STATUS_OK) return st;
+            t[role] = lmscore_tensor{};
+        }
+        for (int role : {LMSCORE_LAYER_ATTN_NORM, LMSCORE_LAYER_FFN_NORM}) {
+            if (t[role].data) continue;
+            t[role].data = &kAbsentNorm;
+            t[role].type = LMSCORE_TYPE_F32;
+            t[role].ne[0] = E;
+            t[role].ne[1] = 1;
+        }
+        if (d.qk_norm == LMSCORE_QK_NORM_FULL) {
+            if ((st = check_vector(t[LMSCORE_LAYER_ATTN_Q_NORM], name(LMSCORE_LAYER_ATTN_Q_NORM), Q, true)) !=
+                    LMSCORE_STATUS_OK ||
+                (st = check_vector(t[LMSCORE_LAYER_ATTN_K_NORM], name(LMSCORE_LAYER_ATTN_K_NORM), KV, true)) !=
+                    LMSCORE_STATUS_OK)
+                return st;
+            t[LMSCORE_LAYER_ATTN_Q_NORM] = t[LMSCORE_LAYER_ATTN_K_NORM] = lmscore_tensor{};
+        }
+        // Fused gate_up (Phi-3): the shared checks see its two halves as
+        // gate and up; the rows are whole, so the halves' types are too.
+        lmscore_tensor &up = t[LMSCORE_LAYER_FFN_UP], &gate = t[LMSCORE_LAYER_FFN_GATE];
+        if (gated && !gate.data && up.data && up.ne[0] == E && up.ne[1] == 2 * F) {
+            up.ne[1] = F;
+            gate = up;
+        }
+    }
+    // Partial rotary: rope_freqs has n_rot/2 factors, which the shared check
+    // (head_dim/2) does not know yet.
+    if (d.n_rot != 0 && d.n_rot != D && d.rope_freqs.data) {
+        const std::string name = "rope_freqs.weight";
+        if (d.rope_freqs.type != LMSCORE_TYPE_F32)
+            return fail(LMSCORE_STATUS_UNSUPPORTED, "tensor %s: type %d, want F32", name.c_str(), (int)d.rope_freqs.type);
+        lmscore_status st = check_vector(d.rope_freqs, name, d.n_rot / 2, true);
+        if (st != LMSCORE_STATUS_OK) return st;
+        const float *f = (const float *)d.rope_freqs.data;
+        for (int i = 0; i < d.n_rot / 2; ++i)
+            if (!(f[i] > 0.f) || !isfinite(f[i]))
+                return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "tensor %s: value %d is %g, want a positive number",
+                            name.c_str(), i, (double)f[i]);
+        v->d.rope_freqs = lmscore_tensor{};
+    }
+    return LMSCORE_STATUS_OK;
+}
+
 lmscore_status check_desc(const lmscore_model_desc &d, const lmscore_backend_params &params) {
     char msg[1024];
-    lmscore_status st = lmscore_common::validate_model_hparams(d, msg, sizeof msg);
+    lmscore_status st = check_cuda_features(d);
+    if (st != LMSCORE_STATUS_OK) return st;
+    st = lmscore_common::validate_model_hparams(neutral_hparams(d), msg, sizeof msg);
     if (st != LMSCORE_STATUS_OK) return fail(st, "%s", msg);
     st = check_cuda_limits(d, params);
     if (st != LMSCORE_STATUS_OK) return st;
-    st = lmscore_common::validate_model_tensors(d, msg, sizeof msg);
+    NeutralView v;
+    st = neutral_view(d, &v);
+    if (st != LMSCORE_STATUS_OK) return st;
+    st = lmscore_common::validate_model_tensors(v.d, msg, sizeof msg);
     if (st != LMSCORE_STATUS_OK) return fail(st, "%s", msg);
-    st = lmscore_common::validate_model_types(d, cuda_reads_type, "CUDA", "F32, F16, BF16 and Q8_0", msg, sizeof msg);
+    st = lmscore_common::validate_model_types(v.d, cuda_reads_type, "CUDA", "F32, F16, BF16 and Q8_0", msg, sizeof msg);
     if (st != LMSCORE_STATUS_OK) return fail(st, "%s", msg);
     return LMSCORE_STATUS_OK;
 }
@@ -228,9 +386,15 @@ lmscore_status load_layers(lmscore_model *m, const lmscore_model_desc &d, Loader
             const std::string bn[3] = {name(LMSCORE_LAYER_BQ), name(LMSCORE_LAYER_BK), name(LMSCORE_LAYER_BV)};
             TRY(ld.stacked_bias(bs, bn, rows, 3, &w.bqkv));
         }
-        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_Q_NORM], name(LMSCORE_LAYER_ATTN_Q_NORM), m->head_dim, &w.attn_q_norm));
-        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_K_NORM], name(LMSCORE_LAYER_ATTN_K_NORM), m->head_dim, &w.attn_k_norm));
-        if (m->gated_ffn) {
+        const int64_t qn = m->qk_norm_full ? Q : m->head_dim, kn = m->qk_norm_full ? KV : m->head_dim;
+        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_Q_NORM], name(LMSCORE_LAYER_ATTN_Q_NORM), qn, &w.attn_q_norm));
+        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_K_NORM], name(LMSCORE_LAYER_ATTN_K_NORM), kn, &w.attn_k_norm));
+        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_POST_NORM], name(LMSCORE_LAYER_ATTN_POST_NORM), E, &w.attn_post_norm));
+        TRY(ld.vector(t[LMSCORE_LAYER_FFN_POST_NORM], name(LMSCORE_LAYER_FFN_POST_NORM), E, &w.ffn_post_norm));
+        if (m->gated_ffn && !t[LMSCORE_LAYER_FFN_GATE].data) {
+            // Phi-3's fused gate_up: already gate rows then up rows.
+            TRY(ld.matrix(t[LMSCORE_LAYER_FFN_UP], name(LMSCORE_LAYER_FFN_UP), E, 2 * F, &w.w_up));
+        } else if (m->gated_ffn) {
             const lmscore_tensor *ffn[2] = {&t[LMSCORE_LAYER_FFN_GATE], &t[LMSCORE_LAYER_FFN_UP]};
             const std::string fn[2] = {name(LMSCORE_LAYER_FFN_GATE), name(LMSCORE_LAYER_FFN_UP)};
             const int64_t frows[2] = {F, F};
@@ -260,7 +424,7 @@ lmscore_status load(lmscore_model *m, const lmscore_model_desc &d, Loader &ld) {
     if (st != LMSCORE_STATUS_OK) return st;
     st = ld.vector(d.output_norm_b, "output_norm.bias", E, &m->output_norm_b);
     if (st != LMSCORE_STATUS_OK) return st;
-    st = ld.vector(d.rope_freqs, "rope_freqs.weight", m->head_dim / 2, &m->rope_freqs);
+    st = ld.vector(d.rope_freqs, "rope_freqs.weight", m->n_rot / 2, &m->rope_freqs);
     if (st != LMSCORE_STATUS_OK) return st;
     if (d.output.data) {
         void *out = nullptr;
@@ -305,8 +469,32 @@ LMSCORE_API lmscore_status lmscore_model_load(const lmscore_model_desc *desc, lm
     m->qkv_dim = m->q_dim + 2 * m->kv_dim;
     m->hp.swa_layers = nullptr;
     m->gated_ffn = desc->ffn_type == LMSCORE_FFN_SWIGLU || desc->ffn_type == LMSCORE_FFN_GEGLU;
+    m->ffn_act = desc->ffn_type == LMSCORE_FFN_SWIGLU ? lmscore_cuda::Activation::Silu
+                 : desc->ffn_type == LMSCORE_FFN_GELU_ERF ? lmscore_cuda::Activation::GeluErf
+                                                          : lmscore_cuda::Activation::GeluTanh;
     m->norm_kind = desc->norm_type == LMSCORE_NORM_LAYER ? lmscore_cuda::NormKind::Layer : lmscore_cuda::NormKind::RMS;
     m->rope = (lmscore_cuda::RopeKind)desc->rope_type;
+    m->qk_norm_full = desc->qk_norm == LMSCORE_QK_NORM_FULL;
+    m->parallel_residual = desc->parallel_residual != 0;
+    m->embd_scale = desc->embd_scale > 0.f ? desc->embd_scale : 1.f;
+    m->attn_scale = desc->attn_scale > 0.f ? desc->attn_scale : 1.f / sqrtf((float)m->head_dim);
+    m->attn_softcap = desc->attn_softcap;
+    m->final_softcap = desc->final_softcap;
+    m->n_rot = desc->rope_type == LMSCORE_ROPE_TYPE_NONE ? 0 : desc->n_rot > 0 ? desc->n_rot : m->head_dim;
+    m->n_swa = desc->n_swa;
+    m->rope_base = desc->rope_freq_base;
+    m->rope_scale = desc->rope_freq_scale > 0.f ? desc->rope_freq_scale : 1.f;
+    m->rope_base_swa = desc->rope_freq_base_swa > 0.f ? desc->rope_freq_base_swa : desc->rope_freq_base;
+    m->rope_scale_swa = desc->rope_freq_scale_swa > 0.f ? desc->rope_freq_scale_swa : 1.f;
+    m->rope_attn_factor = desc->rope_attn_factor > 0.f ? desc->rope_attn_factor : 1.f;
+    try {
+        m->swa.assign((size_t)desc->n_layer, 0);
+        for (int l = 0; desc->n_swa > 0 && l < desc->n_layer; ++l)
+            m->swa[l] = desc->swa_layers ? (desc->swa_layers[l] != 0) : 1;
+    } catch (const std::bad_alloc &) {
+        delete m;
+        return fail(LMSCORE_STATUS_OUT_OF_MEMORY, "model: out of host memory");
+    }
 
     {
         Loader ld(m);
