@@ -1,39 +1,49 @@
-// activation_test.cu — activation.cu (SwiGLU, GELU-tanh with bias, the
-// residual add with bias) against float64 references, and their timing.
+// activation_test.cu — activation.cu (SwiGLU, GeGLU, GELU tanh and erf with
+// bias, the residual add with bias) against float64 references, and their timing.
 #include "kernel_test.h"
 
 using namespace lmscore_cuda;
 
 namespace lmscore_test {
 
+static double act_ref(Activation a, double x) {
+    if (a == Activation::Silu) return x / (1 + exp(-x));
+    if (a == Activation::GeluTanh) return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+}
+static const char *act_name(Activation a) {
+    return a == Activation::Silu ? "silu" : a == Activation::GeluTanh ? "gelu_tanh" : "gelu_erf";
+}
+
 void activation_check(Rng &rng) {
     const int N = 29, F = 300, E = 96; // not multiples of the kernels' 256 threads
     for (DType t : {DType::F32, DType::BF16}) {
-        // gu is (N, 2F): gate | up; out (N, F) = silu(gate) * up.
-        std::vector<float> gu = randn(rng, (size_t)N * 2 * F, 2.f);
-        Buf dgu(gu, DType::F32), out((size_t)N * F, t);
-        CUDA_OK(swiglu(dgu.as<float>(), N, F, out.p, t, 0));
-        sync_check("swiglu");
         std::vector<double> ref((size_t)N * F);
-        for (int i = 0; i < N; ++i)
-            for (int f = 0; f < F; ++f) {
-                const double g = gu[(size_t)i * 2 * F + f], u = gu[(size_t)i * 2 * F + F + f];
-                ref[(size_t)i * F + f] = g / (1 + exp(-g)) * u;
-            }
-        // Elementwise: n = 1 (a few roundings and expf's or tanhf's ulps,
-        // which kToleranceFactor covers).
-        R.err(std::string("swiglu ") + dname(t), compare(out.download(), ref), tolerance(t, 1));
-
-        // up is (N, F), bias (F).
-        std::vector<float> up = randn(rng, (size_t)N * F, 2.f), bias = randn(rng, F, 0.5f);
-        Buf dup(up, DType::F32), db(bias, DType::F32), out2((size_t)N * F, t);
-        CUDA_OK(gelu_bias(dup.as<float>(), db.as<float>(), N, F, out2.p, t, 0));
-        sync_check("gelu");
-        for (int i = 0; i < N * F; ++i) {
-            const double x = up[i] + bias[i % F];
-            ref[i] = 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+        // gu is (N, 2F): gate | up; out (N, F) = act(gate) * up. SwiGLU and GeGLU (Gemma).
+        for (Activation a : {Activation::Silu, Activation::GeluTanh}) {
+            std::vector<float> gu = randn(rng, (size_t)N * 2 * F, 2.f);
+            Buf dgu(gu, DType::F32), out((size_t)N * F, t);
+            CUDA_OK(gated_activation(a, dgu.as<float>(), N, F, out.p, t, 0));
+            sync_check("gated_activation");
+            for (int i = 0; i < N; ++i)
+                for (int f = 0; f < F; ++f) {
+                    const double g = gu[(size_t)i * 2 * F + f], u = gu[(size_t)i * 2 * F + F + f];
+                    ref[(size_t)i * F + f] = act_ref(a, g) * u;
+                }
+            // Elementwise: n = 1 (a few roundings and expf's, tanhf's or
+            // erff's ulps, which kToleranceFactor covers).
+            R.err(std::string("gated ") + act_name(a) + " " + dname(t), compare(out.download(), ref), tolerance(t, 1));
         }
-        R.err(std::string("gelu_bias ") + dname(t), compare(out2.download(), ref), tolerance(t, 1));
+
+        // up is (N, F), bias (F): gpt2's GELU (tanh) and GPT-NeoX's exact one.
+        for (Activation a : {Activation::GeluTanh, Activation::GeluErf}) {
+            std::vector<float> up = randn(rng, (size_t)N * F, 2.f), bias = randn(rng, F, 0.5f);
+            Buf dup(up, DType::F32), db(bias, DType::F32), out2((size_t)N * F, t);
+            CUDA_OK(activation_bias(a, dup.as<float>(), db.as<float>(), N, F, out2.p, t, 0));
+            sync_check("activation_bias");
+            for (int i = 0; i < N * F; ++i) ref[i] = act_ref(a, (double)up[i] + bias[i % F]);
+            R.err(std::string(act_name(a)) + "+bias " + dname(t), compare(out2.download(), ref), tolerance(t, 1));
+        }
 
         // x, y are (N, E), b (E); x += y + b, always fp32, so checked once.
         std::vector<float> x = randn(rng, (size_t)N * E), y = randn(rng, (size_t)N * E), b = randn(rng, E);
@@ -51,7 +61,8 @@ void activation_check(Rng &rng) {
 void activation_perf(Rng &rng) {
     const int N = 8192, F = 8192, E = 2048;
     Buf gu(randn(rng, (size_t)N * 2 * F), DType::F32), out((size_t)N * F, DType::BF16);
-    const double ms = median_ms(launches([&] { return swiglu(gu.as<float>(), N, F, out.p, DType::BF16, 0); }), 3, 10);
+    const double ms = median_ms(
+        launches([&] { return gated_activation(Activation::Silu, gu.as<float>(), N, F, out.p, DType::BF16, 0); }), 3, 10);
     R.info("perf swiglu f32 -> bf16 8192 x 8192: median %.3f ms, %.0f GB/s", ms, gb_per_s(gu.bytes() + out.bytes(), ms));
     Buf x(randn(rng, (size_t)N * E), DType::F32), y(randn(rng, (size_t)N * E), DType::F32);
     const double rms = median_ms(launches([&] { return residual_add(x.as<float>(), y.as<float>(), nullptr, N, E, 0); }), 3, 10);

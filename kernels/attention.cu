@@ -2,21 +2,26 @@
 //
 // Work item: one tile of up to kAttnTileQ consecutive query tokens of one
 // segment, for one query head (grid = tiles x heads). The block walks the
-// segment's keys from position 0 up to the tile's largest position in tiles
+// segment's keys from position 0 (with a sliding window, from the tile's
+// earliest window start) up to the tile's largest position in tiles
 // of kKeyTile keys, gathering each key's K/V through the CSR block table,
 // and keeps a running max and sum per query (flash-style), so no score
 // matrix ever reaches device memory.
 //
-// Batch invariance: key tiles always start at absolute position 0, and a
-// fully masked key tile leaves a row's state bit for bit unchanged, so a
-// query's result does not depend on which other queries share its tile or
-// step. This is what makes cached and uncached runs agree on the GPU up to
+// Batch invariance: key tiles always start at a multiple of kKeyTile in
+// absolute positions (0, or with a sliding window the last multiple at or
+// before the earliest window start of the tile's queries), and a fully
+// masked key tile leaves a row's state bit for bit unchanged, so a query's
+// result does not depend on which other queries share its tile or step, nor
+// on how many of the tiles before its window were skipped. This is what makes cached and uncached runs agree on the GPU up to
 // the GEMMs alone.
 //
 // Layout: 256 threads as a 16 x 16 grid (ty, tx). Thread (ty, tx) owns query
 // rows ty + 16 i (i < 4), score columns tx + 16 j (j < 4) and output columns
 // tx + 16 j (j < ceil(head_dim / 16); head_dim 8 uses half of tx). Shared rows are padded to an odd length of
 // floats, so the 16 rows a half-warp reads at one column fall in 16 banks.
+#include <limits.h>
+
 #include "device_util.cuh"
 
 namespace lmscore_cuda {
@@ -75,8 +80,12 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p) 
     const int nq = tile.tok_end - tile.tok_begin;
     const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
     const int bs = p.block_size;
-    // Softmax in base 2: exp(x) = exp2(x * log2 e), folded into the queries.
-    const float qscale = p.scale * 1.4426950408889634f;
+    // Softmax in base 2: exp(x) = exp2(x * log2 e), folded into the queries;
+    // with soft-capping, the queries carry scale / softcap, and the tanh's
+    // output is multiplied by softcap * log2 e.
+    const bool capped = p.softcap > 0.f;
+    const float qscale = capped ? p.scale / p.softcap : p.scale * 1.4426950408889634f;
+    const float cap_log2 = p.softcap * 1.4426950408889634f;
 
     const T *q = (const T *)p.q;
     for (int i = tid; i < BQ * DV; i += kThreads) {
@@ -94,15 +103,21 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p) 
     for (int i = tid; i < BQ; i += kThreads) sPos[i] = i < nq ? p.positions[tile.tok_begin + i] : -1;
     __syncthreads();
 
-    int max_pos = -1;
-    for (int i = 0; i < nq; ++i) max_pos = max(max_pos, sPos[i]);
+    int max_pos = -1, min_pos = INT_MAX;
+    for (int i = 0; i < nq; ++i) {
+        max_pos = max(max_pos, sPos[i]);
+        min_pos = min(min_pos, sPos[i]);
+    }
     const int n_keys = max_pos + 1;
+    // Keys before key_lo are outside every window of the tile: never read.
+    const int key_lo = p.window > 0 ? max(0, min_pos - p.window + 1) : 0;
 
-    int my_pos[4];
+    int my_pos[4], my_lo[4];
     float m[4], l[4], o[4][NJ];
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
         my_pos[i] = sPos[ty + 16 * i];
+        my_lo[i] = p.window > 0 ? my_pos[i] - p.window + 1 : 0;
         m[i] = kNegInf;
         l[i] = 0.f;
 #pragma unroll
@@ -112,14 +127,14 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p) 
     const T *k_cache = (const T *)p.k_cache, *v_cache = (const T *)p.v_cache;
     const int32_t *table = p.block_indices + tile.blk_begin;
 
-    for (int kb = 0; kb < n_keys; kb += BK) {
+    for (int kb = key_lo / BK * BK; kb < n_keys; kb += BK) {
         __syncthreads(); // the previous tile's readers of sK, sV, sP are done
 
         for (int i = tid; i < BK * DV; i += kThreads) {
             const int kk = i / DV, c = (i % DV) * VEC;
             const int pos = kb + kk;
             float kv[VEC], vv[VEC];
-            if (pos < n_keys) {
+            if (pos >= key_lo && pos < n_keys) {
                 const int64_t slot = (int64_t)table[pos / bs] * bs + pos % bs;
                 load16(k_cache + slot * kv_stride + kv_head * D + c, kv);
                 load16(v_cache + slot * kv_stride + kv_head * D + c, vv);
@@ -159,7 +174,10 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p) 
             float row_max = kNegInf;
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
-                if (kb + tx + 16 * j > my_pos[i]) s[i][j] = kNegInf; // causal, by absolute position
+                const int kpos = kb + tx + 16 * j;
+                if (capped) s[i][j] = cap_log2 * tanhf(s[i][j]);
+                // Causal (and windowed), by absolute position.
+                if (kpos > my_pos[i] || kpos < my_lo[i]) s[i][j] = kNegInf;
                 row_max = fmaxf(row_max, s[i][j]);
             }
             // The 16 threads of a row are one half-warp.
@@ -205,7 +223,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(AttentionParams p) 
     for (int i = 0; i < 4; ++i) {
         const int r = ty + 16 * i;
         if (r >= nq) continue;
-        // Every real query sees at least position 0, so l > 0.
+        // Every real query sees at least its own position, so l > 0.
         const float inv = 1.f / l[i];
         T *orow = out + (tile.tok_begin + r) * q_stride + head * D;
 #pragma unroll
@@ -259,7 +277,7 @@ bool attention_supports_head_dim(int d) {
 cudaError_t paged_attention(const AttentionParams &p, DType dtype, cudaStream_t stream) {
     if (p.n_tiles == 0) return cudaSuccess;
     if (!attention_supports_head_dim(p.head_dim) || p.n_head_kv <= 0 || p.n_head % p.n_head_kv != 0 ||
-        p.block_size <= 0)
+        p.block_size <= 0 || p.window < 0 || !(p.softcap >= 0.f))
         return cudaErrorInvalidValue;
     if (p.stack_heads > 1) {
         // Stacked tiles exist only on the tensor-core path.

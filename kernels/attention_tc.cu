@@ -16,6 +16,7 @@
 // depend on where in the tile it sits or what the other rows hold (keys
 // past its position are masked to an exact 0 weight), so stacked and
 // unstacked tiles give the same bits.
+#include <limits.h>
 #include <mma.h>
 
 #include "device_util.cuh"
@@ -83,6 +84,9 @@ __global__ void __launch_bounds__(kThreads) attention_tc_kernel(AttentionParams 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int bs = p.block_size;
     const float scale_log2 = p.scale * 1.4426950408889634f;
+    // Soft-capping (Gemma 2): score = softcap * tanh(q.k * scale / softcap).
+    const bool capped = p.softcap > 0.f;
+    const float cap_in = capped ? p.scale / p.softcap : 0.f, cap_log2 = p.softcap * 1.4426950408889634f;
 
     const bf16 *q = (const bf16 *)p.q;
     for (int i = tid; i < BQ * DV; i += kThreads) {
@@ -95,25 +99,32 @@ __global__ void __launch_bounds__(kThreads) attention_tc_kernel(AttentionParams 
     for (int i = tid; i < BQ * LDO; i += kThreads) sO[i] = 0.f;
     __syncthreads();
 
-    int max_pos = -1;
-    for (int i = 0; i < nq; ++i) max_pos = max(max_pos, sPos[i]);
+    int max_pos = -1, min_pos = INT_MAX;
+    for (int i = 0; i < nq; ++i) {
+        max_pos = max(max_pos, sPos[i]);
+        min_pos = min(min_pos, sPos[i]);
+    }
     const int n_keys = max_pos + 1;
+    // As in attention.cu: keys before key_lo are outside every window of the
+    // tile, and key tiles stay aligned to multiples of BK.
+    const int key_lo = p.window > 0 ? max(0, min_pos - p.window + 1) : 0;
 
     // Softmax state: lanes 2j and 2j+1 share row j of this warp's 16.
     const int row = warp * 16 + (lane >> 1), half = lane & 1;
     const int my_pos = sPos[row];
+    const int my_lo = p.window > 0 ? my_pos - p.window + 1 : 0;
     float m = kNegInf, l = 0.f;
 
     const bf16 *k_cache = (const bf16 *)p.k_cache, *v_cache = (const bf16 *)p.v_cache;
     const int32_t *table = p.block_indices + tile.blk_begin;
 
-    for (int kb = 0; kb < n_keys; kb += BK) {
+    for (int kb = key_lo / BK * BK; kb < n_keys; kb += BK) {
         __syncthreads(); // every warp is done with the previous sK and sV
         for (int i = tid; i < BK * DV; i += kThreads) {
             const int kk = i / DV, c = (i % DV) * 8;
             const int pos = kb + kk;
             uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0); // zeros: 0 * NaN is NaN
-            if (pos < n_keys) {
+            if (pos >= key_lo && pos < n_keys) {
                 const int64_t slot = (int64_t)table[pos / bs] * bs + pos % bs;
                 kv = *(const uint4 *)(k_cache + slot * kv_stride + kv_head * D + c);
                 vv = *(const uint4 *)(v_cache + slot * kv_stride + kv_head * D + c);
@@ -152,8 +163,9 @@ __global__ void __launch_bounds__(kThreads) attention_tc_kernel(AttentionParams 
             float mx = kNegInf;
 #pragma unroll
             for (int c = 0; c < 32; ++c) {
-                float s = srow[c] * scale_log2;
-                if (kb + half * 32 + c > my_pos) s = kNegInf;
+                float s = capped ? cap_log2 * tanhf(srow[c] * cap_in) : srow[c] * scale_log2;
+                const int kpos = kb + half * 32 + c;
+                if (kpos > my_pos || kpos < my_lo) s = kNegInf;
                 sv[c] = s;
                 mx = fmaxf(mx, s);
             }
@@ -209,7 +221,7 @@ __global__ void __launch_bounds__(kThreads) attention_tc_kernel(AttentionParams 
     for (int i = lane; i < 16 * D; i += 32) {
         const int r = warp * 16 + i / D, c = i % D;
         if (r >= nq) continue;
-        // Every real query sees at least position 0, so its sum is > 0.
+        // Every real query sees at least its own position, so its sum is > 0.
         out[(tile.tok_begin + r / G) * q_stride + (head0 + r % G) * D + c] =
             __float2bfloat16_rn(sO[r * LDO + c] / sRowSum[r]);
     }

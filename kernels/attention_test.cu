@@ -16,12 +16,15 @@ namespace {
 // out (n_tokens, n_head * D): token tk of segment s (tokens seg_start[s] ..
 // seg_start[s+1]) attends to positions 0..positions[tk] of its sequence, the
 // K/V of position p at slot indices[indptr[s] + p / bs] * bs + p % bs of
-// k_cache, v_cache (n_slots, n_head_kv * D); softmax scale 1/sqrt(D); query
-// head h reads kv head h / (n_head / n_head_kv).
+// k_cache, v_cache (n_slots, n_head_kv * D); score q.k * scale (scale 0:
+// 1/sqrt(D)), then softcap * tanh(score / softcap) when softcap > 0; with
+// window > 0 only positions > positions[tk] - window; query head h reads kv
+// head h / (n_head / n_head_kv).
 std::vector<double> attention_ref(const std::vector<float> &q, const std::vector<float> &kc, const std::vector<float> &vc,
                                   const std::vector<int32_t> &indptr, const std::vector<int32_t> &indices,
                                   const std::vector<int32_t> &seg_start, const std::vector<int32_t> &positions, int bs,
-                                  int D, int H, int Hkv) {
+                                  int D, int H, int Hkv, int window = 0, double softcap = 0, double scale = 0) {
+    if (scale == 0) scale = 1.0 / sqrt((double)D);
     const int q_dim = H * D, kv_dim = Hkv * D, n_seg = (int)seg_start.size() - 1;
     std::vector<double> ref((size_t)positions.size() * q_dim);
     std::vector<double> sc;
@@ -30,20 +33,22 @@ std::vector<double> attention_ref(const std::vector<float> &q, const std::vector
             for (int h = 0; h < H; ++h) {
                 const int kvh = h / (H / Hkv);
                 const int P = positions[tk];
+                const int lo = window > 0 ? std::max(0, P - window + 1) : 0;
                 sc.assign(P + 1, 0);
                 double mx = -INFINITY;
-                for (int pp = 0; pp <= P; ++pp) {
+                for (int pp = lo; pp <= P; ++pp) {
                     const size_t slot = (size_t)indices[indptr[s] + pp / bs] * bs + pp % bs;
                     double d = 0;
                     for (int i = 0; i < D; ++i) d += (double)q[(size_t)tk * q_dim + h * D + i] * kc[slot * kv_dim + kvh * D + i];
-                    sc[pp] = d / sqrt((double)D);
+                    sc[pp] = d * scale;
+                    if (softcap > 0) sc[pp] = softcap * tanh(sc[pp] / softcap);
                     mx = std::max(mx, sc[pp]);
                 }
                 double sum = 0;
-                for (double &x : sc) sum += (x = exp(x - mx));
+                for (int pp = lo; pp <= P; ++pp) sum += (sc[pp] = exp(sc[pp] - mx));
                 for (int i = 0; i < D; ++i) {
                     double acc = 0;
-                    for (int pp = 0; pp <= P; ++pp) {
+                    for (int pp = lo; pp <= P; ++pp) {
                         const size_t slot = (size_t)indices[indptr[s] + pp / bs] * bs + pp % bs;
                         acc += sc[pp] * vc[slot * kv_dim + kvh * D + i];
                     }
@@ -57,6 +62,8 @@ struct AttnCase {
     int block_size, head_dim, n_head, n_head_kv;
     std::vector<int> cached, queries; // per segment: positions already cached, tokens in this step
     bool share_prefix;                // segments 1.. share segment 0's full leading blocks
+    int window = 0;                   // sliding window (0: none)
+    float softcap = 0, scale = 0;     // scale 0: 1/sqrt(head_dim)
 };
 
 void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label, bool force_simt = false) {
@@ -88,10 +95,13 @@ void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label,
     const int N = (int)positions.size();
     const size_t n_slots = (size_t)n_blocks * bs;
     // K/V: NaN everywhere except the slots the tables reach, so a read
-    // outside a table poisons the output.
+    // outside a table poisons the output; with a window, also NaN at the
+    // positions before every window of the segment's queries (before
+    // cached - window + 1), so a kernel that reads them rather than skipping
+    // them fails.
     std::vector<float> kc(n_slots * kv_dim, NAN), vc(n_slots * kv_dim, NAN);
     for (int s = 0; s < n_seg; ++s)
-        for (int p = 0; p < c.cached[s] + c.queries[s]; ++p) {
+        for (int p = c.window > 0 ? std::max(0, c.cached[s] - c.window + 1) : 0; p < c.cached[s] + c.queries[s]; ++p) {
             const size_t slot = (size_t)indices[indptr[s] + p / bs] * bs + p % bs;
             if (!std::isnan(kc[slot * kv_dim])) continue; // shared block, already filled
             for (int j = 0; j < kv_dim; ++j) {
@@ -126,19 +136,24 @@ void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label,
     p.n_head_kv = Hkv;
     p.head_dim = D;
     p.block_size = bs;
-    p.scale = 1.f / sqrtf((float)D);
+    p.scale = c.scale > 0 ? c.scale : 1.f / sqrtf((float)D);
+    p.softcap = c.softcap;
+    p.window = c.window;
     p.force_simt = force_simt;
     CUDA_OK(paged_attention(p, t, 0));
     sync_check("paged_attention");
 
-    const std::vector<double> ref = attention_ref(q, kc, vc, indptr, indices, seg_start, positions, bs, D, H, Hkv);
+    const std::vector<double> ref = attention_ref(q, kc, vc, indptr, indices, seg_start, positions, bs, D, H, Hkv,
+                                                  c.window, c.softcap, p.scale);
     // The chain: a D-term dot product, then the softmax-weighted sum over
-    // the longest sequence's keys.
+    // the longest sequence's keys (at most the window's).
     int longest = 0;
     for (int s = 0; s < n_seg; ++s) longest = std::max(longest, c.cached[s] + c.queries[s]);
-    char name[128];
+    if (c.window > 0) longest = std::min(longest, c.window);
+    char name[160];
     const char *path = t == DType::BF16 && attention_tc_supports(D) && !force_simt ? "tensor-core" : "simt";
-    snprintf(name, sizeof name, "attention %s %s %s bs=%d D=%d H=%d/%d", path, label, dname(t), bs, D, H, Hkv);
+    snprintf(name, sizeof name, "attention %s %s %s bs=%d D=%d H=%d/%d%s", path, label, dname(t), bs, D, H, Hkv,
+             c.window > 0 ? (" window=" + std::to_string(c.window)).c_str() : "");
     const std::vector<float> got = out.download();
     R.err(name, compare(got, ref), tolerance(t, D + longest));
 
@@ -193,6 +208,25 @@ void attention_check(Rng &rng) {
         AttnCase d8{16, 8, 8, 4, {5, 0, 40}, {17, 37, 1}, false}; // stories260K's heads
         run_attention_case(rng, d8, t, "head8");
     }
+    // Sliding windows (Mistral, Gemma 2/3): windows shorter and longer than
+    // the 64-key tile and not multiples of it or of the block size, prefixes
+    // far past them (key tiles before every window skipped), single-token
+    // segments; with soft-capping and a scale of its own (Gemma 2).
+    for (DType t : {DType::F32, DType::BF16})
+        for (int bs : {1, 16}) {
+            AttnCase win{bs, 64, 8, 2, {0, 150, 300, 77, 0}, {130, 1, 70, 37, 200}, false, 19};
+            run_attention_case(rng, win, t, "window");
+            AttnCase wide{bs, 64, 4, 4, {200, 200, 0}, {90, 3, 170}, true, 70};
+            run_attention_case(rng, wide, t, "window-shared");
+            AttnCase capped{bs, 128, 4, 1, {0, 260}, {150, 41}, false, 33, 5.f, 0.3f};
+            run_attention_case(rng, capped, t, "window+softcap");
+            AttnCase cap_only{bs, 32, 4, 2, {0, 90}, {75, 9}, false, 0, 3.f, 0.25f};
+            run_attention_case(rng, cap_only, t, "softcap");
+            if (t == DType::BF16) {
+                run_attention_case(rng, win, t, "window", true);
+                run_attention_case(rng, capped, t, "window+softcap", true);
+            }
+        }
 }
 
 // The attention kernels on a Llama-3.2-1B-shaped step: 8 segments of 1024

@@ -7,12 +7,14 @@ using namespace lmscore_cuda;
 
 namespace lmscore_test {
 
-// x (n_tokens, n_embd) = tok[ids] + pos[positions], tables (rows, n_embd).
+// x (n_tokens, n_embd) = tok[ids] * scale + pos[positions], tables (rows, n_embd).
 static std::vector<double> embed_ref(const std::vector<float> &tok, const std::vector<float> &pos,
-                                     const std::vector<int32_t> &ids, const std::vector<int32_t> &ps, int E) {
+                                     const std::vector<int32_t> &ids, const std::vector<int32_t> &ps, int E,
+                                     double scale) {
     std::vector<double> ref(ids.size() * E);
     for (size_t i = 0; i < ids.size(); ++i)
-        for (int e = 0; e < E; ++e) ref[i * E + e] = (double)tok[(size_t)ids[i] * E + e] + pos[(size_t)ps[i] * E + e];
+        for (int e = 0; e < E; ++e)
+            ref[i * E + e] = (double)tok[(size_t)ids[i] * E + e] * scale + (pos.empty() ? 0.0 : pos[(size_t)ps[i] * E + e]);
     return ref;
 }
 
@@ -28,11 +30,19 @@ void embed_check(Rng &rng) {
         Buf dtok(tok, t), dpos(pos, t), x((size_t)N * E, DType::F32);
         IntBuf dids(ids), dps(ps);
         CUDA_OK(embed(dids.p, dps.p, dtok.p, t == DType::F32 ? LMSCORE_TYPE_F32 : LMSCORE_TYPE_BF16, dpos.p, t, N, E,
-                      x.as<float>(), 0));
+                      1.f, x.as<float>(), 0));
         sync_check("embed");
         // The output is fp32 whatever the tables: one sum of two terms.
-        R.err(std::string("embed+pos ") + dname(t), compare(x.download(), embed_ref(tok, pos, ids, ps, E)),
+        R.err(std::string("embed+pos ") + dname(t), compare(x.download(), embed_ref(tok, pos, ids, ps, E, 1.0)),
               tolerance(DType::F32, 2));
+        // Gemma's scale (sqrt(n_embd)), no positions: one product.
+        const float scale = sqrtf((float)E);
+        x.poison();
+        CUDA_OK(embed(dids.p, dps.p, dtok.p, t == DType::F32 ? LMSCORE_TYPE_F32 : LMSCORE_TYPE_BF16, nullptr, t, N, E,
+                      scale, x.as<float>(), 0));
+        sync_check("embed scaled");
+        R.err(std::string("embed*sqrt(E) ") + dname(t), compare(x.download(), embed_ref(tok, {}, ids, ps, E, scale)),
+              tolerance(DType::F32, 1));
     }
     // Quantized token tables: only the looked-up rows are dequantized, each
     // value rounded to the run's type, so x must be bitwise what the dense
@@ -55,7 +65,7 @@ void embed_check(Rng &rng) {
                 CUDA_OK(cudaMemcpy(dtok, raw.data(), raw.size(), cudaMemcpyHostToDevice));
                 Buf dpos(pos, t), x((size_t)N * E, DType::F32);
                 IntBuf dids(ids), dps(ps);
-                CUDA_OK(embed(dids.p, dps.p, dtok, type, with_pos ? dpos.p : nullptr, t, N, E, x.as<float>(), 0));
+                CUDA_OK(embed(dids.p, dps.p, dtok, type, with_pos ? dpos.p : nullptr, t, N, E, 1.f, x.as<float>(), 0));
                 sync_check("embed quantized");
                 cudaFree(dtok);
                 const std::vector<float> got = x.download();
@@ -71,7 +81,7 @@ void embed_check(Rng &rng) {
             }
         }
     {
-        const cudaError_t e = embed(nullptr, nullptr, nullptr, LMSCORE_TYPE_Q4_K, nullptr, DType::BF16, 1, 100, nullptr, 0);
+        const cudaError_t e = embed(nullptr, nullptr, nullptr, LMSCORE_TYPE_Q4_K, nullptr, DType::BF16, 1, 100, 1.f, nullptr, 0);
         R.check(e == cudaErrorInvalidValue, "embed Q4_K table with rows of 100 refused", "%s", cudaGetErrorString(e));
     }
 }
@@ -87,7 +97,7 @@ void embed_perf(Rng &rng) {
         ps[i] = i;
     }
     IntBuf dids(ids), dps(ps);
-    const double ms = median_ms(launches([&] { return embed(dids.p, dps.p, tok.p, LMSCORE_TYPE_BF16, nullptr, DType::BF16, N, E, x.as<float>(), 0); }), 3, 10);
+    const double ms = median_ms(launches([&] { return embed(dids.p, dps.p, tok.p, LMSCORE_TYPE_BF16, nullptr, DType::BF16, N, E, 1.f, x.as<float>(), 0); }), 3, 10);
     R.info("perf embed bf16 8192 tokens x 2048: median %.3f ms, %.0f GB/s", ms, gb_per_s((double)N * E * (2 + 4), ms));
 }
 

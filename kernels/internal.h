@@ -115,14 +115,19 @@ struct Matrix {
 struct LayerWeights {
     // Vectors are fp32 whatever the precision: they are tiny, and norms and
     // biases are applied in fp32 anyway.
-    float *attn_norm = nullptr, *attn_norm_b = nullptr;
+    float *attn_norm = nullptr, *attn_norm_b = nullptr; // null: no norm before attention (OLMo 2)
     Matrix wqkv; // (q_dim + 2*kv_dim, n_embd): llama's q, k, v stacked into one GEMM
     float *bqkv = nullptr;
-    float *attn_q_norm = nullptr, *attn_k_norm = nullptr; // (head_dim) each, qwen3
+    // QK_NORM_HEAD: (head_dim) each (Qwen3, Gemma 3); QK_NORM_FULL: (q_dim)
+    // and (kv_dim) (OLMo 2).
+    float *attn_q_norm = nullptr, *attn_k_norm = nullptr;
     Matrix wo;
     float *bo = nullptr;
-    float *ffn_norm = nullptr, *ffn_norm_b = nullptr;
-    Matrix w_up; // llama: (2*n_ff, n_embd), gate rows then up rows; gpt2: (n_ff, n_embd)
+    float *attn_post_norm = nullptr, *ffn_post_norm = nullptr; // (n_embd) or null (Gemma 2/3, OLMo 2)
+    float *ffn_norm = nullptr, *ffn_norm_b = nullptr; // null: no norm before the FFN (OLMo 2)
+    // Gated: (2*n_ff, n_embd), gate rows then up rows (separate tensors
+    // stacked, or Phi-3's fused gate_up as it is); ungated: (n_ff, n_embd).
+    Matrix w_up;
     float *b_up = nullptr;
     Matrix w_down;
     float *b_down = nullptr;
@@ -135,9 +140,19 @@ struct lmscore_model {
     int device = 0;
     lmscore_cuda::DType dtype = lmscore_cuda::DType::BF16;
     int head_dim = 0, q_dim = 0, kv_dim = 0, qkv_dim = 0;
-    bool gated_ffn = true;              // SwiGLU (llama, qwen2) or GELU (gpt2)
+    bool gated_ffn = true;              // SwiGLU, GeGLU; or GELU (tanh or erf) with bias
+    lmscore_cuda::Activation ffn_act = lmscore_cuda::Activation::Silu;
     lmscore_cuda::NormKind norm_kind = lmscore_cuda::NormKind::RMS;
     lmscore_cuda::RopeKind rope = lmscore_cuda::RopeKind::None;
+    bool qk_norm_full = false;          // QK_NORM_FULL: one norm over each whole projection
+    bool parallel_residual = false;
+    float embd_scale = 1.f, attn_scale = 0.f; // attn_scale resolved: 1/sqrt(head_dim) when the desc says 0
+    float attn_softcap = 0.f, final_softcap = 0.f;
+    int n_rot = 0;                      // resolved: head_dim when the desc says 0; 0 without RoPE
+    int n_swa = 0;                      // window of the sliding layers
+    std::vector<uint8_t> swa;           // (n_layer) 1: a sliding layer (all of them when the desc has none)
+    // RoPE of full and of sliding layers, resolved from the desc's 0 defaults.
+    float rope_base = 0.f, rope_scale = 1.f, rope_base_swa = 0.f, rope_scale_swa = 1.f, rope_attn_factor = 1.f;
 
     lmscore_cuda::Matrix tok_embd;      // (n_vocab, n_embd); a quantized one is looked up row by row
     void *pos_embd = nullptr;           // (n_ctx_train, n_embd) of dtype, gpt2

@@ -70,13 +70,16 @@ cudaError_t dequantize_rows(const void *src, int32_t type, int64_t ne0, int64_t 
 
 // ------------------------------------------------------------- embeddings
 
-// x (n_tokens, n_embd) fp32 = tok_embd[token_ids[t]] (+ pos_embd[positions[t]]
-// when pos_embd is not null). pos_embd is (rows, n_embd) of dtype; tok_embd
-// is (rows, n_embd) of GGML type tok_type: dtype's own (F32 or BF16), or any
-// other, whose looked-up rows are dequantized and rounded to dtype, as if
-// the table had been converted at load (n_embd a multiple of 8 then).
+// x (n_tokens, n_embd) fp32 = tok_embd[token_ids[t]] * tok_scale (+
+// pos_embd[positions[t]] when pos_embd is not null). pos_embd is (rows,
+// n_embd) of dtype; tok_embd is (rows, n_embd) of GGML type tok_type:
+// dtype's own (F32 or BF16), or any other, whose looked-up rows are
+// dequantized and rounded to dtype, as if the table had been converted at
+// load (n_embd a multiple of 8 then). tok_scale is lmscore_model_desc::
+// embd_scale (Gemma's sqrt(n_embd)); the product is taken in fp32, after the
+// table's rounding.
 cudaError_t embed(const int32_t *token_ids, const int32_t *positions, const void *tok_embd, int32_t tok_type,
-                  const void *pos_embd, DType dtype, int n_tokens, int n_embd, float *x,
+                  const void *pos_embd, DType dtype, int n_tokens, int n_embd, float tok_scale, float *x,
                   cudaStream_t stream);
 
 // ------------------------------------------------------------------ norms
@@ -89,10 +92,23 @@ cudaError_t norm(NormKind kind, const float *x, const int32_t *rows, int n_rows,
                  const float *w, const float *b, float eps, void *out, DType dtype,
                  cudaStream_t stream);
 
+// x (n_rows, n) fp32 += norm(y[i] + y_bias) * w, in fp32: a post-norm (Gemma
+// 2/3, OLMo 2) fused with the residual add it feeds. y_bias (n) may be null;
+// w is required, the norm itself has no bias (lmscore.h has no post-norm
+// bias role).
+cudaError_t norm_residual_add(NormKind kind, const float *y, const float *y_bias, int n_rows, int n,
+                              const float *w, float eps, float *x, cudaStream_t stream);
+
+// out (n_rows, n) of dtype = x rounded to dtype: a GEMM's input where the
+// model has no norm before it (OLMo 2's missing pre-norms).
+cudaError_t store_rows(const float *x, int64_t n, void *out, DType dtype, cudaStream_t stream);
+
 // Per-head RMSNorm in place, in fp32 (qwen3's q and k norms, on the qkv
 // GEMM's output before RoPE). x is (n_tokens, row_stride) fp32; in each row,
 // the n_heads heads of head_dim values from column col0 on become
-// x / sqrt(mean(x^2) + eps) * w, w (head_dim) shared by the heads.
+// x / sqrt(mean(x^2) + eps) * w, w (head_dim) shared by the heads. A norm
+// over a whole projection (OLMo 2's QK_NORM_FULL) is one head of
+// n_head * head_dim values.
 cudaError_t head_rms_norm(float *x, int n_tokens, int row_stride, int col0, int n_heads, int head_dim,
                           const float *w, float eps, cudaStream_t stream);
 
@@ -111,12 +127,19 @@ struct RopeKVParams {
     int n_tokens, n_head, n_head_kv, head_dim;
     RopeKind rope;
     float freq_base;
-    const float *freq_factors; // (head_dim/2) fp32 or null (all 1): pair i's frequency is divided by it
+    const float *freq_factors; // (n_rot/2) fp32 or null (all 1): pair i's frequency is divided by it
+    // The lmscore_model_desc fields of the same names, for this layer's kind
+    // (sliding layers have their own base and scale); 0 means the default:
+    // n_rot head_dim, freq_scale 1, attn_factor 1.
+    int n_rot;
+    float freq_scale, attn_factor;
 };
 
-// Adds the bias, rotates q and k by their position (pair i by
-// pos * freq_base^(-2i/head_dim) / freq_factors[i], computed in double,
-// applied in fp32), writes q to q_out and k, v into their slots.
+// Adds the bias, rotates the first n_rot values of each q and k head by
+// their position (pair i by pos * freq_scale * freq_base^(-2i/n_rot) /
+// freq_factors[i], computed in double; cos and sin times attn_factor,
+// applied in fp32; values n_rot.. pass unrotated), writes q to q_out and
+// k, v into their slots.
 cudaError_t rope_kv_write(const RopeKVParams &p, DType dtype, cudaStream_t stream);
 
 // -------------------------------------------------------------- attention
@@ -139,10 +162,18 @@ struct AttentionParams {
     // once per kv head rather than once per query head. 0 or 1: one query
     // head per work item, tiles of up to kAttnTileQ tokens.
     int stack_heads;
+    // > 0: scores become softcap * tanh(score / softcap) before the mask
+    // (Gemma 2), score being q.k * scale.
+    float softcap;
+    // > 0: sliding window, the token at position p attends to p - window <
+    // q <= p only; the key tiles wholly before a tile's windows are skipped
+    // (never read), not just masked. 0: every q <= p.
+    int window;
 };
 
 // Flash-style paged attention: each query token t attends to every position
-// p <= positions[t] of its segment's sequence, reading K/V of position p from
+// p <= positions[t] of its segment's sequence (p > positions[t] - window
+// with a window), reading K/V of position p from
 // slot block_indices[blk_begin + p / block_size] * block_size + p % block_size.
 // Online softmax in fp32; grouped-query heads share kv head h / (n_head / n_head_kv).
 // bf16 with head_dim 64 or 128 runs on tensor cores (attention_tc.cu), the
@@ -161,13 +192,18 @@ cudaError_t paged_attention_tc(const AttentionParams &p, cudaStream_t stream); /
 
 // ------------------------------------------------- activations, residual
 
-// out (n_tokens, n_ff) of dtype = silu(gu[:, :n_ff]) * gu[:, n_ff:], gu fp32 (n_tokens, 2*n_ff).
-cudaError_t swiglu(const float *gu, int n_tokens, int n_ff, void *out, DType dtype,
-                   cudaStream_t stream);
+// The FFN's nonlinearities: SiLU (SwiGLU), GELU with GPT-2's tanh
+// approximation (GeGLU, gpt2) and the exact, erf GELU (GPT-NeoX).
+enum class Activation : int { Silu = 0, GeluTanh = 1, GeluErf = 2 };
 
-// out (n_tokens, n_ff) of dtype = gelu_tanh(up + bias); up fp32; bias (n_ff) may be null.
-cudaError_t gelu_bias(const float *up, const float *bias, int n_tokens, int n_ff, void *out,
-                      DType dtype, cudaStream_t stream);
+// out (n_tokens, n_ff) of dtype = act(gu[:, :n_ff]) * gu[:, n_ff:], gu fp32
+// (n_tokens, 2*n_ff): the gate/up GEMM's output, gate columns first.
+cudaError_t gated_activation(Activation act, const float *gu, int n_tokens, int n_ff, void *out, DType dtype,
+                             cudaStream_t stream);
+
+// out (n_tokens, n_ff) of dtype = act(up + bias); up fp32; bias (n_ff) may be null.
+cudaError_t activation_bias(Activation act, const float *up, const float *bias, int n_tokens, int n_ff, void *out,
+                            DType dtype, cudaStream_t stream);
 
 // x (n_tokens, n) fp32 += y (fp32) + bias (n, fp32, may be null).
 cudaError_t residual_add(float *x, const float *y, const float *bias, int n_tokens, int n,
@@ -193,6 +229,9 @@ struct LogitsParams {
     int32_t *is_greedy;   // (n_rows) 1 when the target's logit equals the maximum
     int32_t *top_ids;     // (n_rows, top_n), decreasing probability, ties to the lower id
     float *top_logprobs;  // (n_rows, top_n)
+    // > 0: every logit x is read as softcap * tanh(x / softcap), in fp32,
+    // before the log-softmax, the arg-max and the top-n (Gemma 2).
+    float softcap;
 };
 
 // One pass over each row: running max and sum of exponentials, the target's

@@ -77,6 +77,14 @@ __device__ Best block_best(Best b, Best *scratch) {
     return r;
 }
 
+// A logit as the log-softmax sees it: soft-capped when the model asks
+// (Gemma 2's final_softcap), in fp32, at every read, so that the arg-max,
+// the top-n and the target's value all see the same capped number.
+__device__ __forceinline__ float read_logit(const float *x, int i, float softcap) {
+    const float v = x[i];
+    return softcap > 0.f ? softcap * tanhf(v / softcap) : v;
+}
+
 // One block per output row.
 __global__ void __launch_bounds__(kThreads) logits_kernel(LogitsParams p) {
     __shared__ float sm_m[kWarps], sm_s[kWarps];
@@ -94,7 +102,7 @@ __global__ void __launch_bounds__(kThreads) logits_kernel(LogitsParams p) {
     int n_top = 0;
 
     for (int i = threadIdx.x; i < V; i += kThreads) {
-        const float v = x[i];
+        const float v = read_logit(x, i, p.softcap);
         lse_add(m, s, v);
         if (v > best.v) best = {v, i};
         if (K > 0 && (n_top < K || v > top_v[n_top - 1])) {
@@ -112,7 +120,7 @@ __global__ void __launch_bounds__(kThreads) logits_kernel(LogitsParams p) {
     const float lse = block_lse(m, s, sm_m, sm_s);
     best = block_best(best, sm_best);
     if (threadIdx.x == 0) {
-        const float xt = x[p.target[row]];
+        const float xt = read_logit(x, p.target[row], p.softcap);
         p.logprob[row] = xt - lse;
         p.is_greedy[row] = xt == best.v ? 1 : 0;
     }
@@ -142,14 +150,14 @@ __global__ void __launch_bounds__(kThreads) top_rounds_kernel(LogitsParams p) {
     const int V = p.n_vocab;
     const float *x = p.logits + (int64_t)row * V;
     float m = kNegInf, s = 0.f;
-    for (int i = threadIdx.x; i < V; i += kThreads) lse_add(m, s, x[i]);
+    for (int i = threadIdx.x; i < V; i += kThreads) lse_add(m, s, read_logit(x, i, p.softcap));
     const float lse = block_lse(m, s, sm_m, sm_s);
 
     Best prev = {CUDART_INF_F, -1};
     for (int k = 0; k < p.top_n; ++k) {
         Best b = {kNegInf, INT_MAX};
         for (int i = threadIdx.x; i < V; i += kThreads) {
-            const float v = x[i];
+            const float v = read_logit(x, i, p.softcap);
             const bool after = v < prev.v || (v == prev.v && i > prev.i);
             if (after && beats(v, i, b.v, b.i)) b = {v, i};
         }
@@ -165,7 +173,7 @@ __global__ void __launch_bounds__(kThreads) top_rounds_kernel(LogitsParams p) {
 
 cudaError_t logits_reduce(const LogitsParams &p, cudaStream_t stream) {
     if (p.n_rows == 0) return cudaSuccess;
-    if (p.top_n < 0 || p.top_n > p.n_vocab) return cudaErrorInvalidValue;
+    if (p.top_n < 0 || p.top_n > p.n_vocab || !(p.softcap >= 0.f)) return cudaErrorInvalidValue;
     if (p.top_n <= kMaxTopN) {
         logits_kernel<<<p.n_rows, kThreads, 0, stream>>>(p);
         return cudaGetLastError();

@@ -12,6 +12,9 @@ namespace lmscore_test {
 
 void logits_check(Rng &rng) {
     const int V = 50021, rows = 9;
+    // softcap 30: Gemma 2's final soft-capping, c * tanh(x / c), which the
+    // kernel applies as it reads each logit.
+    for (float cap : {0.f, 30.f})
     for (int K : {0, 5, kMaxTopN, kMaxTopN + 36}) {
         std::vector<float> x = randn(rng, (size_t)rows * V, 3.f);
         std::vector<int32_t> target(rows);
@@ -32,7 +35,7 @@ void logits_check(Rng &rng) {
         CUDA_OK(cudaMalloc(&greedy, rows * 4));
         CUDA_OK(cudaMalloc(&tids, (size_t)rows * std::max(K, 1) * 4));
         CUDA_OK(cudaMemset(greedy, 0xff, rows * 4));
-        LogitsParams p{dx.as<float>(), dt.p, rows, V, K, lp.as<float>(), greedy, tids, tlp.as<float>()};
+        LogitsParams p{dx.as<float>(), dt.p, rows, V, K, lp.as<float>(), greedy, tids, tlp.as<float>(), cap};
         CUDA_OK(logits_reduce(p, 0));
         sync_check("logits_reduce");
         std::vector<float> got_lp = lp.download(), got_tlp = tlp.download();
@@ -45,14 +48,20 @@ void logits_check(Rng &rng) {
         std::vector<double> ref_lp(rows), ref_tlp, out_tlp;
         bool greedy_ok = true, ids_ok = true;
         for (int r = 0; r < rows; ++r) {
-            const float *xr = &x[(size_t)r * V];
+            const float *xraw = &x[(size_t)r * V];
+            // Capping is monotone: the raw maximum is the capped one.
+            const float raw_max = *std::max_element(xraw, xraw + V);
+            std::vector<double> xc(xraw, xraw + V);
+            if (cap > 0)
+                for (double &v : xc) v = cap * tanh(v / cap);
+            const double *xr = xc.data();
             double mx = -INFINITY;
-            for (int i = 0; i < V; ++i) mx = std::max(mx, (double)xr[i]);
+            for (int i = 0; i < V; ++i) mx = std::max(mx, xr[i]);
             double sum = 0;
             for (int i = 0; i < V; ++i) sum += exp(xr[i] - mx);
             const double lse = mx + log(sum);
             ref_lp[r] = xr[target[r]] - lse;
-            if (got_g[r] != (xr[target[r]] == (float)mx ? 1 : 0)) greedy_ok = false;
+            if (got_g[r] != (xraw[target[r]] == raw_max ? 1 : 0)) greedy_ok = false;
             std::vector<int> order(V);
             std::iota(order.begin(), order.end(), 0);
             std::partial_sort(order.begin(), order.begin() + K, order.end(),
@@ -65,16 +74,17 @@ void logits_check(Rng &rng) {
         }
         // The sum of exponentials is a block reduction over V by the
         // kernel's kThreads = 512 threads; then one subtraction, x - lse.
-        const double tol = tolerance(DType::F32, block_reduction_chain(V, 512) + 1);
-        char name[64];
-        snprintf(name, sizeof name, "logits V=%d top_n=%d logprob", V, K);
+        // Capping adds the division, tanhf and product before it.
+        const double tol = tolerance(DType::F32, block_reduction_chain(V, 512) + 1 + (cap > 0 ? 3 : 0));
+        char name[96];
+        snprintf(name, sizeof name, "logits%s V=%d top_n=%d logprob", cap > 0 ? " softcap=30" : "", V, K);
         R.err(name, compare(got_lp, ref_lp), tol);
-        snprintf(name, sizeof name, "logits V=%d top_n=%d is_greedy", V, K);
+        snprintf(name, sizeof name, "logits%s V=%d top_n=%d is_greedy", cap > 0 ? " softcap=30" : "", V, K);
         R.check(greedy_ok, name, "%s", greedy_ok ? "matches target == max (ties included)" : "mismatch");
         if (K > 0) {
-            snprintf(name, sizeof name, "logits V=%d top_n=%d top ids", V, K);
+            snprintf(name, sizeof name, "logits%s V=%d top_n=%d top ids", cap > 0 ? " softcap=30" : "", V, K);
             R.check(ids_ok, name, "%s", ids_ok ? "exact order, ties to the lower id" : "mismatch");
-            snprintf(name, sizeof name, "logits V=%d top_n=%d top logprobs", V, K);
+            snprintf(name, sizeof name, "logits%s V=%d top_n=%d top logprobs", cap > 0 ? " softcap=30" : "", V, K);
             R.err(name, compare(out_tlp, ref_tlp), tol);
         }
     }

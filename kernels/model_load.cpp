@@ -2,10 +2,12 @@
 // both cores share, plus the CUDA core's own limits), uploads the weights
 // and converts them on the device to the run's precision; in bf16 runs a
 // matrix with a quantized source tensor stays quantized (internal.h, Matrix).
+#include <math.h>
 #include <string.h>
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "../csrc/common/validate.h"
 #include "internal.h"
@@ -223,13 +225,17 @@ lmscore_status check_cuda_limits(const lmscore_model_desc &d, const lmscore_back
 // a type added to lmscore.h before the CUDA core learns it.
 bool cuda_reads_type(int32_t type) { return lmscore_cuda::dequant_supports(type); }
 
+// The features of lmscore_model_desc the CUDA core computes: every dense one;
+// not mixture of experts, which the shared checks then refuse by name.
+constexpr uint32_t kCudaFeatures = lmscore_common::kFeaturesDense;
+
 lmscore_status check_desc(const lmscore_model_desc &d, const lmscore_backend_params &params) {
     char msg[1024];
-    lmscore_status st = lmscore_common::validate_model_hparams(d, msg, sizeof msg);
+    lmscore_status st = lmscore_common::validate_model_hparams(d, msg, sizeof msg, kCudaFeatures);
     if (st != LMSCORE_STATUS_OK) return fail(st, "%s", msg);
     st = check_cuda_limits(d, params);
     if (st != LMSCORE_STATUS_OK) return st;
-    st = lmscore_common::validate_model_tensors(d, msg, sizeof msg);
+    st = lmscore_common::validate_model_tensors(d, msg, sizeof msg, kCudaFeatures);
     if (st != LMSCORE_STATUS_OK) return fail(st, "%s", msg);
     st = lmscore_common::validate_model_types(d, cuda_reads_type, "CUDA",
                                               "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, "
@@ -270,9 +276,15 @@ lmscore_status load_layers(lmscore_model *m, const lmscore_model_desc &d, Loader
             const std::string bn[3] = {name(LMSCORE_LAYER_BQ), name(LMSCORE_LAYER_BK), name(LMSCORE_LAYER_BV)};
             TRY(ld.stacked_bias(bs, bn, rows, 3, &w.bqkv));
         }
-        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_Q_NORM], name(LMSCORE_LAYER_ATTN_Q_NORM), m->head_dim, &w.attn_q_norm));
-        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_K_NORM], name(LMSCORE_LAYER_ATTN_K_NORM), m->head_dim, &w.attn_k_norm));
-        if (m->gated_ffn) {
+        const int64_t qn = m->qk_norm_full ? Q : m->head_dim, kn = m->qk_norm_full ? KV : m->head_dim;
+        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_Q_NORM], name(LMSCORE_LAYER_ATTN_Q_NORM), qn, &w.attn_q_norm));
+        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_K_NORM], name(LMSCORE_LAYER_ATTN_K_NORM), kn, &w.attn_k_norm));
+        TRY(ld.vector(t[LMSCORE_LAYER_ATTN_POST_NORM], name(LMSCORE_LAYER_ATTN_POST_NORM), E, &w.attn_post_norm));
+        TRY(ld.vector(t[LMSCORE_LAYER_FFN_POST_NORM], name(LMSCORE_LAYER_FFN_POST_NORM), E, &w.ffn_post_norm));
+        if (m->gated_ffn && !t[LMSCORE_LAYER_FFN_GATE].data) {
+            // Phi-3's fused gate_up: already gate rows then up rows.
+            TRY(ld.matrix(t[LMSCORE_LAYER_FFN_UP], name(LMSCORE_LAYER_FFN_UP), E, 2 * F, &w.w_up));
+        } else if (m->gated_ffn) {
             const lmscore_tensor *ffn[2] = {&t[LMSCORE_LAYER_FFN_GATE], &t[LMSCORE_LAYER_FFN_UP]};
             const std::string fn[2] = {name(LMSCORE_LAYER_FFN_GATE), name(LMSCORE_LAYER_FFN_UP)};
             const int64_t frows[2] = {F, F};
@@ -302,7 +314,7 @@ lmscore_status load(lmscore_model *m, const lmscore_model_desc &d, Loader &ld) {
     if (st != LMSCORE_STATUS_OK) return st;
     st = ld.vector(d.output_norm_b, "output_norm.bias", E, &m->output_norm_b);
     if (st != LMSCORE_STATUS_OK) return st;
-    st = ld.vector(d.rope_freqs, "rope_freqs.weight", m->head_dim / 2, &m->rope_freqs);
+    st = ld.vector(d.rope_freqs, "rope_freqs.weight", m->n_rot / 2, &m->rope_freqs);
     if (st != LMSCORE_STATUS_OK) return st;
     if (d.output.data) {
         st = ld.matrix(d.output, "output.weight", E, d.n_vocab, &m->output);
@@ -357,8 +369,32 @@ LMSCORE_API lmscore_status lmscore_model_load(const lmscore_model_desc *desc, lm
     m->qkv_dim = m->q_dim + 2 * m->kv_dim;
     m->hp.swa_layers = nullptr;
     m->gated_ffn = desc->ffn_type == LMSCORE_FFN_SWIGLU || desc->ffn_type == LMSCORE_FFN_GEGLU;
+    m->ffn_act = desc->ffn_type == LMSCORE_FFN_SWIGLU ? lmscore_cuda::Activation::Silu
+                 : desc->ffn_type == LMSCORE_FFN_GELU_ERF ? lmscore_cuda::Activation::GeluErf
+                                                          : lmscore_cuda::Activation::GeluTanh;
     m->norm_kind = desc->norm_type == LMSCORE_NORM_LAYER ? lmscore_cuda::NormKind::Layer : lmscore_cuda::NormKind::RMS;
     m->rope = (lmscore_cuda::RopeKind)desc->rope_type;
+    m->qk_norm_full = desc->qk_norm == LMSCORE_QK_NORM_FULL;
+    m->parallel_residual = desc->parallel_residual != 0;
+    m->embd_scale = desc->embd_scale > 0.f ? desc->embd_scale : 1.f;
+    m->attn_scale = desc->attn_scale > 0.f ? desc->attn_scale : 1.f / sqrtf((float)m->head_dim);
+    m->attn_softcap = desc->attn_softcap;
+    m->final_softcap = desc->final_softcap;
+    m->n_rot = desc->rope_type == LMSCORE_ROPE_TYPE_NONE ? 0 : desc->n_rot > 0 ? desc->n_rot : m->head_dim;
+    m->n_swa = desc->n_swa;
+    m->rope_base = desc->rope_freq_base;
+    m->rope_scale = desc->rope_freq_scale > 0.f ? desc->rope_freq_scale : 1.f;
+    m->rope_base_swa = desc->rope_freq_base_swa > 0.f ? desc->rope_freq_base_swa : desc->rope_freq_base;
+    m->rope_scale_swa = desc->rope_freq_scale_swa > 0.f ? desc->rope_freq_scale_swa : 1.f;
+    m->rope_attn_factor = desc->rope_attn_factor > 0.f ? desc->rope_attn_factor : 1.f;
+    try {
+        m->swa.assign((size_t)desc->n_layer, 0);
+        for (int l = 0; desc->n_swa > 0 && l < desc->n_layer; ++l)
+            m->swa[l] = desc->swa_layers ? (desc->swa_layers[l] != 0) : 1;
+    } catch (const std::bad_alloc &) {
+        delete m;
+        return fail(LMSCORE_STATUS_OUT_OF_MEMORY, "model: out of host memory");
+    }
 
     {
         Loader ld(m);

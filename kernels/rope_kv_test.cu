@@ -8,18 +8,28 @@ using namespace lmscore_cuda;
 
 namespace lmscore_test {
 
-// y (D) = rotate(x + b) by position p: pairs (2i, 2i+1) for NORM, (i, i+D/2)
-// for NEOX, by p * base^(-2i/D) / ff[i] (ff null: 1).
-static void rope_ref(RopeKind rope, int D, double base, const float *ff, const float *x, const float *b, double *y,
-                     int p) {
+// How a case rotates beyond base and factors: n_rot 0 is all of the head.
+struct RopeVariant {
+    const char *name;
+    int n_rot; // of D = 64
+    float freq_scale, attn_factor;
+};
+
+// y (D) = rotate(x + b) by position p: of the first n_rot values, pairs
+// (2i, 2i+1) for NORM, (i, i+n_rot/2) for NEOX, by p * scale *
+// base^(-2i/n_rot) / ff[i] (ff null: 1), cos and sin times af; the rest as is.
+static void rope_ref(RopeKind rope, int D, const RopeVariant &v, double base, const float *ff, const float *x,
+                     const float *b, double *y, int p) {
     for (int i = 0; i < D; ++i) y[i] = x[i] + (b ? b[i] : 0.0);
     if (rope == RopeKind::None) return;
-    for (int i = 0; i < D / 2; ++i) {
-        const int i0 = rope == RopeKind::Neox ? i : 2 * i, i1 = rope == RopeKind::Neox ? i + D / 2 : 2 * i + 1;
-        const double th = p * pow(base, -2.0 * i / D) / (ff ? ff[i] : 1.0);
+    const int R2 = (v.n_rot ? v.n_rot : D) / 2;
+    const double scale = v.freq_scale ? v.freq_scale : 1.0, af = v.attn_factor ? v.attn_factor : 1.0;
+    for (int i = 0; i < R2; ++i) {
+        const int i0 = rope == RopeKind::Neox ? i : 2 * i, i1 = rope == RopeKind::Neox ? i + R2 : 2 * i + 1;
+        const double th = p * scale * pow(base, -2.0 * i / (2 * R2)) / (ff ? ff[i] : 1.0);
         const double a = y[i0], c = y[i1];
-        y[i0] = a * cos(th) - c * sin(th);
-        y[i1] = a * sin(th) + c * cos(th);
+        y[i0] = af * (a * cos(th) - c * sin(th));
+        y[i1] = af * (a * sin(th) + c * cos(th));
     }
 }
 
@@ -29,11 +39,18 @@ void rope_kv_check(Rng &rng) {
     for (DType t : {DType::F32, DType::BF16})
         for (RopeKind rope : {RopeKind::None, RopeKind::Norm, RopeKind::Neox})
             for (bool bias : {false, true})
-            for (bool factors : {false, true}) {
-                if (factors && rope == RopeKind::None) continue;
+            for (bool factors : {false, true})
+            // Whole heads; Phi-4-mini's and GPT-NeoX's partial rotary (3/4 and
+            // 1/4 of the head), with a linear position scale and Phi-3's
+            // LongRoPE attention factor.
+            for (const RopeVariant &var : {RopeVariant{"", 0, 0.f, 0.f}, RopeVariant{" n_rot=48 scale=0.25 af=1.19", 48, 0.25f, 1.19f},
+                                           RopeVariant{" n_rot=16", 16, 0.f, 0.f}}) {
+                if ((factors || var.n_rot) && rope == RopeKind::None) continue;
+                if (var.n_rot && !bias) continue; // the variants once each per rope kind and factors
+                const int R2 = (var.n_rot ? var.n_rot : D) / 2;
                 // Llama 3.1-style frequency factors, 1 to 8 across the pairs.
-                std::vector<float> ffv(D / 2);
-                for (int i = 0; i < D / 2; ++i) ffv[i] = 1.0f + 7.0f * i / (D / 2 - 1);
+                std::vector<float> ffv(R2);
+                for (int i = 0; i < R2; ++i) ffv[i] = 1.0f + 7.0f * i / (R2 - 1);
                 const float *ff = factors ? ffv.data() : nullptr;
                 std::vector<float> qkv = randn(rng, (size_t)N * qkv_dim); // a GEMM's fp32 output
                 std::vector<float> bv = randn(rng, qkv_dim, 0.3f);
@@ -63,6 +80,9 @@ void rope_kv_check(Rng &rng) {
                 p.rope = rope;
                 p.freq_base = 10000.f;
                 p.freq_factors = factors ? dff.as<float>() : nullptr;
+                p.n_rot = var.n_rot;
+                p.freq_scale = var.freq_scale;
+                p.attn_factor = var.attn_factor;
                 CUDA_OK(rope_kv_write(p, t, 0));
                 sync_check("rope_kv_write");
 
@@ -76,13 +96,13 @@ void rope_kv_check(Rng &rng) {
                 for (int tk = 0; tk < N; ++tk) {
                     const float *row = &qkv[(size_t)tk * qkv_dim];
                     for (int h = 0; h < H; ++h)
-                        rope_ref(rope, D, 10000.0, ff, row + h * D, bias ? &bv[h * D] : nullptr,
+                        rope_ref(rope, D, var, 10000.0, ff, row + h * D, bias ? &bv[h * D] : nullptr,
                                  &ref_q[(size_t)tk * q_dim + h * D], pos[tk]);
                     if (slots[tk] < 0) continue;
                     written[slots[tk]] = true;
                     std::vector<double> k(D);
                     for (int h = 0; h < Hkv; ++h) {
-                        rope_ref(rope, D, 10000.0, ff, row + q_dim + h * D, bias ? &bv[q_dim + h * D] : nullptr, k.data(), pos[tk]);
+                        rope_ref(rope, D, var, 10000.0, ff, row + q_dim + h * D, bias ? &bv[q_dim + h * D] : nullptr, k.data(), pos[tk]);
                         for (int i = 0; i < D; ++i) {
                             ref_kv.push_back(k[i]);
                             out_kv.push_back(got_k[(size_t)slots[tk] * kv_dim + h * D + i]);
@@ -99,17 +119,19 @@ void rope_kv_check(Rng &rng) {
                             if (!std::isnan(got_k[(size_t)s * kv_dim + j]) || !std::isnan(got_v[(size_t)s * kv_dim + j]))
                                 untouched_ok = 0;
                 // Chains: q and k are a bias add then a two-term rotation
-                // (angles in double, applied in fp32): 3; v is the bias add: 2.
-                char name[96];
+                // (angles in double, applied in fp32): 3, and one more for the
+                // attention factor's product with cos and sin; v is the bias add: 2.
+                const double qk_chain = var.attn_factor ? 4 : 3;
+                char name[160];
                 const char *rn = rope == RopeKind::None ? "none" : rope == RopeKind::Norm ? "norm" : "neox";
-                snprintf(name, sizeof name, "rope_kv %s %s%s%s q", rn, dname(t), bias ? " bias" : "", factors ? " freq_factors" : "");
-                R.err(name, compare(got_q, ref_q), tolerance(t, 3));
-                snprintf(name, sizeof name, "rope_kv %s %s%s%s k", rn, dname(t), bias ? " bias" : "", factors ? " freq_factors" : "");
-                R.err(name, compare(out_kv, ref_kv), tolerance(t, 3));
-                snprintf(name, sizeof name, "rope_kv %s %s%s%s v", rn, dname(t), bias ? " bias" : "", factors ? " freq_factors" : "");
+                snprintf(name, sizeof name, "rope_kv %s %s%s%s%s q", rn, dname(t), bias ? " bias" : "", factors ? " freq_factors" : "", var.name);
+                R.err(name, compare(got_q, ref_q), tolerance(t, qk_chain));
+                snprintf(name, sizeof name, "rope_kv %s %s%s%s%s k", rn, dname(t), bias ? " bias" : "", factors ? " freq_factors" : "", var.name);
+                R.err(name, compare(out_kv, ref_kv), tolerance(t, qk_chain));
+                snprintf(name, sizeof name, "rope_kv %s %s%s%s%s v", rn, dname(t), bias ? " bias" : "", factors ? " freq_factors" : "", var.name);
                 R.err(name, compare(out_vv, ref_vv), tolerance(t, 2));
-                snprintf(name, sizeof name, "rope_kv %s %s%s%s slot -1 and unused slots untouched", rn, dname(t),
-                         bias ? " bias" : "", factors ? " freq_factors" : "");
+                snprintf(name, sizeof name, "rope_kv %s %s%s%s%s slot -1 and unused slots untouched", rn, dname(t),
+                         bias ? " bias" : "", factors ? " freq_factors" : "", var.name);
                 R.check(untouched_ok, name, "%s", untouched_ok ? "ok" : "a slot not in the batch was written");
             }
 }

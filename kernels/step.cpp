@@ -406,21 +406,40 @@ class StepRunner {
         const void *tok_table = te.quantized() ? te.bands[0].data : te.dense;
         const int32_t tok_type =
             te.quantized() ? te.bands[0].type : (dt == DType::F32 ? LMSCORE_TYPE_F32 : LMSCORE_TYPE_BF16);
-        check(lmscore_cuda::embed(d_ids, d_pos, tok_table, tok_type, m_->pos_embd, dt, n, E, s_->x, st), "embed");
+        check(lmscore_cuda::embed(d_ids, d_pos, tok_table, tok_type, m_->pos_embd, dt, n, E, m_->embd_scale, s_->x, st),
+              "embed");
+        // A GEMM's input from the residual: its pre-norm, or the residual
+        // itself rounded to the GEMM's type where the model has none.
+        auto pre_norm = [&](const float *w, const float *b, const char *what) {
+            if (w)
+                check(lmscore_cuda::norm(nk, s_->x, nullptr, n, E, w, b, eps, s_->hn, dt, st), what);
+            else
+                check(lmscore_cuda::store_rows(s_->x, (int64_t)n * E, s_->hn, dt, st), what);
+        };
+        // x += y + bias, through the post-norm when the model has one.
+        auto residual = [&](const float *post_norm, const float *bias, const char *what) {
+            if (post_norm)
+                check(lmscore_cuda::norm_residual_add(nk, s_->proj, bias, n, E, post_norm, eps, s_->x, st), what);
+            else
+                check(lmscore_cuda::residual_add(s_->x, s_->proj, bias, n, E, st), what);
+        };
+        // One norm per head, or (QK_NORM_FULL) one over the whole projection.
+        const int q_heads = m_->qk_norm_full ? 1 : m_->hp.n_head, k_heads = m_->qk_norm_full ? 1 : m_->hp.n_head_kv;
+        const int q_width = m_->qk_norm_full ? m_->q_dim : m_->head_dim;
+        const int k_width = m_->qk_norm_full ? m_->kv_dim : m_->head_dim;
         for (int l = 0; l < m_->hp.n_layer; ++l) {
             const lmscore_cuda::LayerWeights &w = m_->layers[l];
-            check(lmscore_cuda::norm(nk, s_->x, nullptr, n, E, w.attn_norm, w.attn_norm_b, eps, s_->hn, dt, st),
-                  "attn norm");
+            const bool sliding = m_->swa[l] != 0;
+            pre_norm(w.attn_norm, w.attn_norm_b, "attn norm");
             check(lmscore_cuda::gemm(g, s_->gemm_qkv, weight(w.wqkv), s_->hn, s_->qkv, n),
                   "qkv gemm");
             if (w.attn_q_norm)
-                check(lmscore_cuda::head_rms_norm(s_->qkv, n, m_->qkv_dim, 0, m_->hp.n_head, m_->head_dim,
-                                                  w.attn_q_norm, eps, st),
-                      "q head norm");
+                check(lmscore_cuda::head_rms_norm(s_->qkv, n, m_->qkv_dim, 0, q_heads, q_width, w.attn_q_norm, eps, st),
+                      "q norm");
             if (w.attn_k_norm)
-                check(lmscore_cuda::head_rms_norm(s_->qkv, n, m_->qkv_dim, m_->q_dim, m_->hp.n_head_kv,
-                                                  m_->head_dim, w.attn_k_norm, eps, st),
-                      "k head norm");
+                check(lmscore_cuda::head_rms_norm(s_->qkv, n, m_->qkv_dim, m_->q_dim, k_heads, k_width, w.attn_k_norm,
+                                                  eps, st),
+                      "k norm");
 
             lmscore_cuda::RopeKVParams rp{};
             rp.qkv = s_->qkv;
@@ -435,7 +454,10 @@ class StepRunner {
             rp.n_head_kv = m_->hp.n_head_kv;
             rp.head_dim = m_->head_dim;
             rp.rope = m_->rope;
-            rp.freq_base = m_->hp.rope_freq_base;
+            rp.freq_base = sliding ? m_->rope_base_swa : m_->rope_base;
+            rp.freq_scale = sliding ? m_->rope_scale_swa : m_->rope_scale;
+            rp.attn_factor = m_->rope_attn_factor;
+            rp.n_rot = m_->n_rot;
             rp.freq_factors = m_->rope_freqs;
             check(lmscore_cuda::rope_kv_write(rp, dt, st), "rope and kv write");
 
@@ -452,27 +474,34 @@ class StepRunner {
             ap.n_head_kv = m_->hp.n_head_kv;
             ap.head_dim = m_->head_dim;
             ap.block_size = bs;
-            ap.scale = 1.f / sqrtf((float)m_->head_dim);
+            ap.scale = m_->attn_scale;
+            ap.softcap = m_->attn_softcap;
+            ap.window = sliding ? m_->n_swa : 0;
             ap.stack_heads = s_->attn_stack_heads;
             check(lmscore_cuda::paged_attention(ap, dt, st), "attention");
 
             check(lmscore_cuda::gemm(g, s_->gemm_wo, weight(w.wo), s_->attn, s_->proj, n),
                   "wo gemm");
-            check(lmscore_cuda::residual_add(s_->x, s_->proj, w.bo, n, E, st), "attn residual");
-
-            check(lmscore_cuda::norm(nk, s_->x, nullptr, n, E, w.ffn_norm, w.ffn_norm_b, eps, s_->hn, dt, st),
-                  "ffn norm");
+            if (m_->parallel_residual) {
+                // The FFN reads the layer's input too: its norm runs before
+                // the attention output joins the residual.
+                pre_norm(w.ffn_norm, w.ffn_norm_b, "ffn norm");
+                residual(w.attn_post_norm, w.bo, "attn residual");
+            } else {
+                residual(w.attn_post_norm, w.bo, "attn residual");
+                pre_norm(w.ffn_norm, w.ffn_norm_b, "ffn norm");
+            }
             if (m_->gated_ffn) {
                 check(lmscore_cuda::gemm(g, s_->gemm_up, weight(w.w_up), s_->hn, s_->ff, n),
                       "gate/up gemm");
-                check(lmscore_cuda::swiglu(s_->ff, n, F, s_->act, dt, st), "swiglu");
+                check(lmscore_cuda::gated_activation(m_->ffn_act, s_->ff, n, F, s_->act, dt, st), "gated activation");
             } else {
                 check(lmscore_cuda::gemm(g, s_->gemm_up, weight(w.w_up), s_->hn, s_->ff, n), "up gemm");
-                check(lmscore_cuda::gelu_bias(s_->ff, w.b_up, n, F, s_->act, dt, st), "gelu");
+                check(lmscore_cuda::activation_bias(m_->ffn_act, s_->ff, w.b_up, n, F, s_->act, dt, st), "gelu");
             }
             check(lmscore_cuda::gemm(g, s_->gemm_down, weight(w.w_down), s_->act, s_->proj, n),
                   "down gemm");
-            check(lmscore_cuda::residual_add(s_->x, s_->proj, w.b_down, n, E, st), "ffn residual");
+            residual(w.ffn_post_norm, w.b_down, "ffn residual");
         }
 
         // The LM head only on output rows: gather them through the final norm.
@@ -496,6 +525,7 @@ class StepRunner {
             lp.n_rows = rows;
             lp.n_vocab = V;
             lp.top_n = K;
+            lp.softcap = m_->final_softcap;
             lp.logprob = res + c0;
             lp.is_greedy = (int32_t *)(res + no) + c0;
             lp.top_ids = (int32_t *)(res + 2 * (size_t)no) + (size_t)c0 * K;

@@ -17,7 +17,10 @@
 // and every one of them must equal "alone" bit for bit (logprob, is_greedy,
 // top ids, top logprobs), in fp32 and bf16, at block sizes 1 and 16, on
 // llama (SIMT attention), llama with head_dim 64 (tensor-core attention in
-// bf16), qwen2 (biases) and gpt2 (LayerNorm, GELU, learned positions).
+// bf16), qwen2 (biases) and gpt2 (LayerNorm, GELU, learned positions), and
+// on the ABI-3 feature models (ref_model.cpp): gemma2, gemma3 and mistral
+// slide their windows over a 150-token sequence (the prefix 99 tokens), so
+// tiles before a window are skipped at some token counts and not others.
 //
 // The step executor is made for 1024 tokens, so each GEMM's fixed algorithm
 // is chosen for 1024 rows and here runs with 1 to 500.
@@ -43,10 +46,19 @@ namespace {
 
 Report R;
 
-constexpr int kLen = 45;    // tokens of the sequence; the last is only a target
-constexpr int kScored = 44; // scored positions 0..43
-constexpr int kCut = 29;    // where the prefix ends in the split modes
+// The sequence's length: 45 tokens, 150 for the sliding-window models (so
+// that windows end inside the prefix and key tiles before them are
+// skipped); set_length sets all three.
+int g_len = 45;    // tokens of the sequence; the last is only a target
+int g_scored = 44; // scored positions 0..g_len-2
+int g_cut = 29;    // where the prefix ends in the split modes
 constexpr int kTopN = 5;
+
+void set_length(int len) {
+    g_len = len;
+    g_scored = len - 1;
+    g_cut = len * 2 / 3 - 1;
+}
 
 // Fresh KV blocks for each run, from one counter.
 struct Blocks {
@@ -90,10 +102,10 @@ struct Step {
 };
 
 struct Scores {
-    std::vector<float> lp = std::vector<float>(kScored, NAN);
-    std::vector<uint8_t> greedy = std::vector<uint8_t>(kScored, 2);
-    std::vector<int32_t> top_ids = std::vector<int32_t>(kScored * kTopN, -1);
-    std::vector<float> top_lp = std::vector<float>(kScored * kTopN, NAN);
+    std::vector<float> lp = std::vector<float>(g_scored, NAN);
+    std::vector<uint8_t> greedy = std::vector<uint8_t>(g_scored, 2);
+    std::vector<int32_t> top_ids = std::vector<int32_t>(g_scored * kTopN, -1);
+    std::vector<float> top_lp = std::vector<float>(g_scored * kTopN, NAN);
     int filled = 0;
 };
 
@@ -132,13 +144,13 @@ const std::vector<Mode> &modes() {
         {"alone",
          [](Engine &e, Rng &, Blocks &blk, int, const std::vector<int32_t> &s, Scores *out, std::string *err) {
              Step st;
-             st.seq(s, 0, kScored, blk.take(kScored), blk.bs, 0, 0);
+             st.seq(s, 0, g_scored, blk.take(g_scored), blk.bs, 0, 0);
              return run(e, st, out, err);
          }},
         {"one by one",
          [](Engine &e, Rng &, Blocks &blk, int, const std::vector<int32_t> &s, Scores *out, std::string *err) {
-             const std::vector<int32_t> table = blk.take(kScored);
-             for (int p = 0; p < kScored; ++p) {
+             const std::vector<int32_t> table = blk.take(g_scored);
+             for (int p = 0; p < g_scored; ++p) {
                  Step st;
                  st.seq(s, p, p + 1, std::vector<int32_t>(table.begin(), table.begin() + p / blk.bs + 1), blk.bs, p, p);
                  if (!run(e, st, out, err)) return false;
@@ -149,18 +161,18 @@ const std::vector<Mode> &modes() {
          [](Engine &e, Rng &rng, Blocks &blk, int V, const std::vector<int32_t> &s, Scores *out, std::string *err) {
              Step st;
              st.filler(rng, blk, V, 211);
-             st.seq(s, 0, kScored, blk.take(kScored), blk.bs, 0, 0);
-             st.filler(rng, blk, V, 500 - 211 - kScored);
+             st.seq(s, 0, g_scored, blk.take(g_scored), blk.bs, 0, 0);
+             st.filler(rng, blk, V, 500 - 211 - g_scored);
              return run(e, st, out, err);
          }},
         {"prefix in 500",
          [](Engine &e, Rng &rng, Blocks &blk, int V, const std::vector<int32_t> &s, Scores *out, std::string *err) {
-             const std::vector<int32_t> table = blk.take(kScored);
+             const std::vector<int32_t> table = blk.take(g_scored);
              Step big;
              big.filler(rng, blk, V, 300);
-             big.seq(s, 0, kCut, std::vector<int32_t>(table.begin(), table.begin() + (kCut - 1) / blk.bs + 1), blk.bs, 0, 0);
+             big.seq(s, 0, g_cut, std::vector<int32_t>(table.begin(), table.begin() + (g_cut - 1) / blk.bs + 1), blk.bs, 0, 0);
              if (!run(e, big, out, err)) return false;
-             for (int p = kCut; p < kScored; ++p) {
+             for (int p = g_cut; p < g_scored; ++p) {
                  Step st;
                  st.seq(s, p, p + 1, std::vector<int32_t>(table.begin(), table.begin() + p / blk.bs + 1), blk.bs, p, p);
                  if (!run(e, st, out, err)) return false;
@@ -169,38 +181,38 @@ const std::vector<Mode> &modes() {
          }},
         {"rest in 500",
          [](Engine &e, Rng &rng, Blocks &blk, int V, const std::vector<int32_t> &s, Scores *out, std::string *err) {
-             const std::vector<int32_t> table = blk.take(kScored);
+             const std::vector<int32_t> table = blk.take(g_scored);
              Step small;
-             small.seq(s, 0, kCut, std::vector<int32_t>(table.begin(), table.begin() + (kCut - 1) / blk.bs + 1), blk.bs, 0, 0);
+             small.seq(s, 0, g_cut, std::vector<int32_t>(table.begin(), table.begin() + (g_cut - 1) / blk.bs + 1), blk.bs, 0, 0);
              if (!run(e, small, out, err)) return false;
              Step big;
              big.filler(rng, blk, V, 400);
-             big.seq(s, kCut, kScored, table, blk.bs, kCut, kCut);
-             big.filler(rng, blk, V, 500 - 400 - (kScored - kCut));
+             big.seq(s, g_cut, g_scored, table, blk.bs, g_cut, g_cut);
+             big.filler(rng, blk, V, 500 - 400 - (g_scored - g_cut));
              return run(e, big, out, err);
          }},
         {"cached replay",
          [](Engine &e, Rng &rng, Blocks &blk, int V, const std::vector<int32_t> &s, Scores *out, std::string *err) {
              const int bs = blk.bs;
-             const std::vector<int32_t> ctx = blk.take(kCut);
+             const std::vector<int32_t> ctx = blk.take(g_cut);
              Step big;
              big.filler(rng, blk, V, 250);
              // The prefix, scored up to its second-to-last position: the last
              // one is scored by the replay, as the scheduler plans it.
-             big.seq(s, 0, kCut, ctx, bs, 0, 0);
+             big.seq(s, 0, g_cut, ctx, bs, 0, 0);
              big.seq_pos.back() = -1;
              big.filler(rng, blk, V, 200);
              if (!run(e, big, out, err)) return false;
              Step st;
-             std::vector<int32_t> table(ctx.begin(), ctx.begin() + kCut / bs);
-             if (kCut % bs) { // copy-on-write of the prefix's partial last block
-                 st.sb.copy_src.push_back(ctx[kCut / bs]);
+             std::vector<int32_t> table(ctx.begin(), ctx.begin() + g_cut / bs);
+             if (g_cut % bs) { // copy-on-write of the prefix's partial last block
+                 st.sb.copy_src.push_back(ctx[g_cut / bs]);
                  st.sb.copy_dst.push_back(blk.next);
-                 st.sb.copy_n.push_back(kCut % bs);
+                 st.sb.copy_n.push_back(g_cut % bs);
                  table.push_back(blk.next++);
              }
-             while ((int)table.size() * bs < kScored) table.push_back(blk.next++);
-             st.seq(s, kCut - 1, kScored, table, bs, kCut, kCut - 1);
+             while ((int)table.size() * bs < g_scored) table.push_back(blk.next++);
+             st.seq(s, g_cut - 1, g_scored, table, bs, g_cut, g_cut - 1);
              return run(e, st, out, err);
          }},
     };
@@ -214,7 +226,7 @@ struct Diff {
 
 Diff diff(const Scores &a, const Scores &b) {
     Diff d;
-    for (int p = 0; p < kScored; ++p) {
+    for (int p = 0; p < g_scored; ++p) {
         const bool same = memcmp(&a.lp[p], &b.lp[p], 4) == 0 && a.greedy[p] == b.greedy[p] &&
                           memcmp(&a.top_ids[(size_t)p * kTopN], &b.top_ids[(size_t)p * kTopN], kTopN * 4) == 0 &&
                           memcmp(&a.top_lp[(size_t)p * kTopN], &b.top_lp[(size_t)p * kTopN], kTopN * 4) == 0;
@@ -224,7 +236,7 @@ Diff diff(const Scores &a, const Scores &b) {
     return d;
 }
 
-const char *arch_name(int a) { return a == ARCH_LLAMA ? "llama" : a == ARCH_QWEN2 ? "qwen2" : "gpt2"; }
+const char *arch_name(int a) { return test_arch_name(a); }
 
 // Scores the sequence in every mode on one engine; results[0] is "alone".
 bool score_modes(Engine &e, const ModelShape &shape, int bs, const std::vector<int32_t> &s, const std::string &name,
@@ -237,9 +249,9 @@ bool score_modes(Engine &e, const ModelShape &shape, int bs, const std::vector<i
     for (size_t m = 0; m < modes().size(); ++m) {
         std::string err;
         const bool ok = modes()[m].run(e, rng, blk, shape.n_vocab, s, &(*results)[m], &err) && blk.ok();
-        if (!ok || (*results)[m].filled != kScored) {
+        if (!ok || (*results)[m].filled != g_scored) {
             R.check(false, name + " " + modes()[m].name + " run", "%s (%d of %d positions scored, %d blocks used of %d)",
-                    err.empty() ? "plan error" : err.c_str(), (*results)[m].filled, kScored, blk.next, blk.limit);
+                    err.empty() ? "plan error" : err.c_str(), (*results)[m].filled, g_scored, blk.next, blk.limit);
             return false;
         }
     }
@@ -247,9 +259,10 @@ bool score_modes(Engine &e, const ModelShape &shape, int bs, const std::vector<i
 }
 
 void test_model(const Abi &cuda, const char *label, const ModelShape &shape, uint64_t seed, bool fp32_only = false) {
+    set_length(shape.n_swa > 0 ? 150 : 45);
     RandomModel m(shape, seed);
     Rng rng(seed + 1);
-    std::vector<int32_t> s(kLen);
+    std::vector<int32_t> s(g_len);
     for (int32_t &t : s) t = rng.below(shape.n_vocab);
     for (int precision : {LMSCORE_PRECISION_FP32, LMSCORE_PRECISION_BF16})
         for (int bs : {1, 16}) {
@@ -264,7 +277,7 @@ void test_model(const Abi &cuda, const char *label, const ModelShape &shape, uin
             for (size_t k = 1; k < res.size(); ++k) {
                 const Diff d = diff(res[0], res[k]);
                 R.check(d.n_diff == 0, std::string(name) + " " + modes()[k].name + " vs alone",
-                        "%d of %d positions differ (logprob, is_greedy or top-%d), max |dlogprob| %.3g", d.n_diff, kScored,
+                        "%d of %d positions differ (logprob, is_greedy or top-%d), max |dlogprob| %.3g", d.n_diff, g_scored,
                         kTopN, d.max_abs);
             }
         }
@@ -274,9 +287,10 @@ void test_model(const Abi &cuda, const char *label, const ModelShape &shape, uin
 // fixed GEMM plans), for contrast: INFO only, since whether cuBLAS changes
 // its choice on these small shapes is up to cuBLAS.
 void contrast_heuristic(const Abi &cuda, const ModelShape &shape, uint64_t seed) {
+    set_length(shape.n_swa > 0 ? 150 : 45);
     RandomModel m(shape, seed);
     Rng rng(seed + 1);
-    std::vector<int32_t> s(kLen);
+    std::vector<int32_t> s(g_len);
     for (int32_t &t : s) t = rng.below(shape.n_vocab);
     setenv("LMSCORE_CUDA_GEMM", "heuristic", 1);
     {
@@ -310,9 +324,10 @@ void contrast_heuristic(const Abi &cuda, const ModelShape &shape, uint64_t seed)
 // give the same bits as one head per tile, in every mode: a model with
 // grouped-query heads on the tensor-core path (bf16, head_dim 64).
 void check_attention_stacking(const Abi &cuda, const ModelShape &shape, uint64_t seed) {
+    set_length(shape.n_swa > 0 ? 150 : 45);
     RandomModel m(shape, seed);
     Rng rng(seed + 1);
-    std::vector<int32_t> s(kLen);
+    std::vector<int32_t> s(g_len);
     for (int32_t &t : s) t = rng.below(shape.n_vocab);
     std::vector<Scores> res[2];
     std::string errors;
@@ -323,7 +338,8 @@ void check_attention_stacking(const Abi &cuda, const ModelShape &shape, uint64_t
             errors += e.ok() ? " (a mode failed, see above)" : " " + e.error();
     }
     unsetenv("LMSCORE_CUDA_ATTN_STACK");
-    const std::string name = std::string(arch_name(shape.arch)) + " head_dim 64 bf16 bs=16 attention heads stacked vs not";
+    const std::string name = std::string(arch_name(shape.arch)) + " head_dim 64 bf16 bs=16 attention heads stacked vs not" +
+                             (shape.n_swa > 0 ? " (sliding window " + std::to_string(shape.n_swa) + ")" : std::string());
     if (!errors.empty() || res[0].size() != res[1].size()) {
         R.check(false, name, "did not run:%s", errors.c_str());
         return;
@@ -359,6 +375,21 @@ int main(int argc, char **argv) {
     const ModelShape llama64 = {ARCH_LLAMA, 1000, 256, 2, 4, 2, 512, 1024, LMSCORE_ROPE_TYPE_NORM, 10000.f, 1e-5f, false};
     const ModelShape qwen2 = {ARCH_QWEN2, 300, 64, 2, 4, 1, 160, 1024, LMSCORE_ROPE_TYPE_NEOX, 1000000.f, 1e-6f, false};
     const ModelShape gpt2 = {ARCH_GPT2, 256, 128, 2, 2, 2, 512, 1024, LMSCORE_ROPE_TYPE_NONE, 0.f, 1e-5f, true};
+    // The ABI-3 features (model_tests.cpp's shapes): sliding windows shorter
+    // than the 150-token sequence, soft-capping, post-norms, partial rotary,
+    // parallel residual, whole-projection q/k norms.
+    ModelShape gemma2{ARCH_GEMMA2, 384, 128, 2, 4, 2, 256, 1024, LMSCORE_ROPE_TYPE_NEOX, 10000.f, 1e-6f, true};
+    gemma2.head_dim = 64;
+    gemma2.n_swa = 19;
+    ModelShape gemma3{ARCH_GEMMA3, 320, 96, 3, 3, 1, 192, 1024, LMSCORE_ROPE_TYPE_NEOX, 1000000.f, 1e-6f, true};
+    gemma3.head_dim = 32;
+    gemma3.n_swa = 23;
+    ModelShape mistral{ARCH_MISTRAL, 512, 128, 2, 4, 1, 256, 1024, LMSCORE_ROPE_TYPE_NORM, 10000.f, 1e-5f, false};
+    mistral.head_dim = 64;
+    mistral.n_swa = 37;
+    const ModelShape phi3 = {ARCH_PHI3, 300, 128, 2, 4, 4, 224, 1024, LMSCORE_ROPE_TYPE_NEOX, 10000.f, 1e-5f, false};
+    const ModelShape neox = {ARCH_NEOX, 280, 128, 2, 4, 4, 384, 1024, LMSCORE_ROPE_TYPE_NEOX, 10000.f, 1e-5f, false};
+    const ModelShape olmo2 = {ARCH_OLMO2, 256, 128, 2, 4, 4, 192, 1024, LMSCORE_ROPE_TYPE_NEOX, 500000.f, 1e-6f, false};
     if (cpu_only) {
 #ifdef LMSCORE_WITH_CPU_CORE
         Abi cpu = Abi::linked();
@@ -394,7 +425,15 @@ int main(int argc, char **argv) {
     test_model(cuda, "llama head_dim 64", llama64, 12);
     test_model(cuda, "qwen2", qwen2, 22);
     test_model(cuda, "gpt2", gpt2, 33);
+    test_model(cuda, "gemma2", gemma2, 44);
+    test_model(cuda, "gemma3", gemma3, 55);
+    test_model(cuda, "phi3", phi3, 66);
+    test_model(cuda, "neox", neox, 77);
+    test_model(cuda, "olmo2", olmo2, 88);
+    test_model(cuda, "mistral", mistral, 99);
     contrast_heuristic(cuda, llama64, 12);
     check_attention_stacking(cuda, llama64, 12);
+    check_attention_stacking(cuda, gemma2, 44);
+    check_attention_stacking(cuda, mistral, 99);
     return R.finish("batch_invariance_tests");
 }

@@ -1,6 +1,8 @@
 // model_tests.cpp — the CUDA core, loaded with dlopen exactly as binding/
-// loads it, run end to end on random llama, qwen2 and gpt2 models and
-// compared with:
+// loads it, run end to end on random llama, qwen2 and gpt2 models, and on
+// random models of the ABI-3 features (ref_model.cpp: Gemma-2-, Gemma-3-,
+// Phi-3-, GPT-NeoX-, OLMo-2- and Mistral-like, the sliding-window ones on
+// contexts longer than their windows), and compared with:
 //   - the float64 reference forward pass (ref_model.cpp), always;
 //   - the CPU core through the same ABI, when this program was built with
 //     it (LMSCORE_WITH_CPU_CORE; see kernels/tests/CMakeLists.txt);
@@ -50,13 +52,46 @@ ModelShape qwen2_shape() {
 ModelShape gpt2_shape() {
     return {ARCH_GPT2, 256, 128, 2, 2, 2, 512, 256, LMSCORE_ROPE_TYPE_NONE, 0.f, 1e-5f, true};
 }
-const char *arch_name(int a) { return a == ARCH_LLAMA ? "llama" : a == ARCH_QWEN2 ? "qwen2" : "gpt2"; }
+// The feature families: sizes not powers of two where the kernels allow,
+// head_dim 64 where the bf16 runs should take the tensor-core attention
+// (Gemma 2 with head stacking, Mistral with 4 heads per kv head), 32
+// elsewhere (the SIMT kernel in both precisions); windows of 19, 23 and 37
+// tokens, not multiples of a block or a key tile.
+ModelShape gemma2_shape() {
+    ModelShape s{ARCH_GEMMA2, 384, 128, 2, 4, 2, 256, 1024, LMSCORE_ROPE_TYPE_NEOX, 10000.f, 1e-6f, true};
+    s.head_dim = 64;
+    s.n_swa = 19;
+    return s;
+}
+ModelShape gemma3_shape() {
+    ModelShape s{ARCH_GEMMA3, 320, 96, 3, 3, 1, 192, 1024, LMSCORE_ROPE_TYPE_NEOX, 1000000.f, 1e-6f, true};
+    s.head_dim = 32;
+    s.n_swa = 23;
+    return s;
+}
+ModelShape phi3_shape() {
+    return {ARCH_PHI3, 300, 128, 2, 4, 4, 224, 1024, LMSCORE_ROPE_TYPE_NEOX, 10000.f, 1e-5f, false};
+}
+ModelShape neox_shape() {
+    return {ARCH_NEOX, 280, 128, 2, 4, 4, 384, 1024, LMSCORE_ROPE_TYPE_NEOX, 10000.f, 1e-5f, false};
+}
+ModelShape olmo2_shape() {
+    return {ARCH_OLMO2, 256, 128, 2, 4, 4, 192, 1024, LMSCORE_ROPE_TYPE_NEOX, 500000.f, 1e-6f, false};
+}
+ModelShape mistral_shape() {
+    ModelShape s{ARCH_MISTRAL, 512, 128, 2, 4, 1, 256, 1024, LMSCORE_ROPE_TYPE_NORM, 10000.f, 1e-5f, false};
+    s.head_dim = 64;
+    s.n_swa = 37;
+    return s;
+}
+const char *arch_name(int a) { return test_arch_name(a); }
 
-// Multiple-choice tasks: a context of 20..70 tokens and 4 continuations of 1..9.
-std::vector<Pair> make_tasks(Rng &rng, int n_vocab, int n_tasks) {
+// Multiple-choice tasks: a context of ctx_min..ctx_max tokens (20..70 by
+// default) and 4 continuations of 1..9.
+std::vector<Pair> make_tasks(Rng &rng, int n_vocab, int n_tasks, int ctx_min = 20, int ctx_max = 70) {
     std::vector<Pair> pairs;
     for (int t = 0; t < n_tasks; ++t) {
-        std::vector<int32_t> ctx(rng.range(20, 70));
+        std::vector<int32_t> ctx(rng.range(ctx_min, ctx_max));
         for (int32_t &x : ctx) x = rng.below(n_vocab);
         for (int c = 0; c < 4; ++c) {
             Pair p;
@@ -280,7 +315,12 @@ bool bitwise_equal(const std::vector<PairScore> &a, const std::vector<PairScore>
 void test_model(const Abi &cuda, const Abi *cpu, const ModelShape &shape, uint64_t seed, bool quick, bool fp32_only) {
     RandomModel m(shape, seed);
     Rng rng(seed * 7 + 1);
-    const std::vector<Pair> pairs = make_tasks(rng, shape.n_vocab, quick ? 3 : 8);
+    // With a sliding window, contexts reach well past it and past the 64-key
+    // tiles, so whole tiles before the window are skipped; 6 tasks, so that
+    // the unsplit cached plan's contexts (one step) stay within the step's
+    // 1024 tokens (740 to 910 on these seeds).
+    const std::vector<Pair> pairs = shape.n_swa > 0 ? make_tasks(rng, shape.n_vocab, quick ? 3 : 6, 60, 190)
+                                                    : make_tasks(rng, shape.n_vocab, quick ? 3 : 8);
     const std::vector<RefScore> ref = reference(m, pairs);
     // What bf16 storage alone costs on this model: float64 with bf16
     // rounding where the core rounds, against the exact pass.
@@ -329,6 +369,13 @@ void test_model(const Abi &cuda, const Abi *cpu, const ModelShape &shape, uint64
         Engine ce(*cpu, m.desc(), LMSCORE_PRECISION_FP32, 16, 4096 / 16 + 200, 1024, 512);
         std::vector<PairScore> cpu_s;
         std::string err;
+        if (ce.status() == LMSCORE_STATUS_UNSUPPORTED) {
+            // A feature the CPU core does not compute yet: the float64
+            // reference above is the comparison.
+            R.info("%s: the CPU core refuses this model (\"%s\"); compared with the float64 reference only",
+                   label(shape, "cpu", 16).c_str(), ce.error().c_str());
+            return;
+        }
         if (!R.check(ce.ok() && score_uncached(ce, pairs, 0, &cpu_s, &err), label(shape, "cpu", 16) + " cpu core run",
                      "%s", ce.ok() ? err.c_str() : ce.error().c_str()))
             return;
@@ -493,6 +540,52 @@ void test_errors(const Abi &cuda, bool oom) {
     }
 }
 
+// What the CUDA core still refuses among the ABI-3 features, and bad values
+// of the ones it computes: each by name, before any weight is uploaded.
+void test_feature_errors(const Abi &cuda) {
+    RandomModel m(gemma2_shape(), 5);
+    struct Case {
+        const char *what;
+        void (*apply)(lmscore_model_desc &);
+        lmscore_status want;
+        const char *names;
+    };
+    const Case cases[] = {
+        {"mixture of experts is refused by name", [](lmscore_model_desc &d) { d.n_expert = 8; d.n_expert_used = 2; },
+         LMSCORE_STATUS_UNSUPPORTED, "mixture of experts"},
+        {"negative n_swa", [](lmscore_model_desc &d) { d.n_swa = -1; }, LMSCORE_STATUS_INVALID_ARGUMENT, "n_swa"},
+        {"odd n_rot", [](lmscore_model_desc &d) { d.n_rot = 7; }, LMSCORE_STATUS_INVALID_ARGUMENT, "n_rot"},
+        {"n_rot past head_dim", [](lmscore_model_desc &d) { d.n_rot = 66; }, LMSCORE_STATUS_INVALID_ARGUMENT, "n_rot"},
+        {"negative attn_softcap", [](lmscore_model_desc &d) { d.attn_softcap = -1.f; }, LMSCORE_STATUS_INVALID_ARGUMENT,
+         "attn_softcap"},
+        {"NaN final_softcap", [](lmscore_model_desc &d) { d.final_softcap = NAN; }, LMSCORE_STATUS_INVALID_ARGUMENT,
+         "final_softcap"},
+    };
+    for (const Case &c : cases) {
+        lmscore_model_desc d = m.desc();
+        c.apply(d);
+        lmscore_model *mm = nullptr;
+        const lmscore_status st = cuda.model_load(&d, cuda.backend_default_params(), &mm);
+        const std::string msg = cuda.last_error();
+        R.check(st == c.want && msg.find(c.names) != std::string::npos && !mm, std::string("features: ") + c.what,
+                "status %d, \"%s\"", (int)st, msg.c_str());
+        if (mm) cuda.model_free(mm);
+    }
+    // A post-norm of the wrong length names the tensor.
+    {
+        lmscore_model_desc d = m.desc();
+        std::vector<lmscore_tensor> layers(d.layers, d.layers + (size_t)d.n_layer * LMSCORE_LAYER_ROLE_COUNT);
+        layers[LMSCORE_LAYER_ROLE_COUNT + LMSCORE_LAYER_FFN_POST_NORM].ne[0] -= 1;
+        d.layers = layers.data();
+        lmscore_model *mm = nullptr;
+        const lmscore_status st = cuda.model_load(&d, cuda.backend_default_params(), &mm);
+        const std::string msg = cuda.last_error();
+        R.check(st == LMSCORE_STATUS_INVALID_ARGUMENT && msg.find("blk.1.post_ffw_norm.weight") != std::string::npos,
+                "features: bad post-norm shape names the tensor", "status %d, \"%s\"", (int)st, msg.c_str());
+        if (mm) cuda.model_free(mm);
+    }
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -559,6 +652,13 @@ int main(int argc, char **argv) {
     test_model(cuda, cpu_ptr, llama_shape(), 11, quick, false);
     test_model(cuda, cpu_ptr, qwen2_shape(), 22, quick, false);
     test_model(cuda, cpu_ptr, gpt2_shape(), 33, quick, false);
+    test_model(cuda, cpu_ptr, gemma2_shape(), 44, quick, false);
+    test_model(cuda, cpu_ptr, gemma3_shape(), 55, quick, false);
+    test_model(cuda, cpu_ptr, phi3_shape(), 66, quick, false);
+    test_model(cuda, cpu_ptr, neox_shape(), 77, quick, false);
+    test_model(cuda, cpu_ptr, olmo2_shape(), 88, quick, false);
+    test_model(cuda, cpu_ptr, mistral_shape(), 99, quick, false);
+    test_feature_errors(cuda);
     test_errors(cuda, oom);
     return R.finish("model_tests");
 }

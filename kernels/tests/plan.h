@@ -52,6 +52,7 @@ class Engine {
     Engine &operator=(const Engine &) = delete;
 
     bool ok() const { return status_ == LMSCORE_STATUS_OK; }
+    lmscore_status status() const { return status_; }
     const std::string &error() const { return error_; }
     const Abi &abi() const { return abi_; }
     lmscore_model *model() { return model_; }

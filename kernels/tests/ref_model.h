@@ -13,13 +13,27 @@
 namespace lmscore_test {
 
 // The families these tests build; the ABI itself knows only features
-// (RandomModel sets them from the family).
-enum TestArch : int32_t { ARCH_LLAMA = 1, ARCH_QWEN2 = 2, ARCH_GPT2 = 3 };
+// (RandomModel sets them from the family, ref_model.cpp's header says which).
+enum TestArch : int32_t {
+    ARCH_LLAMA = 1,
+    ARCH_QWEN2 = 2,
+    ARCH_GPT2 = 3,
+    ARCH_GEMMA2 = 4,
+    ARCH_GEMMA3 = 5,
+    ARCH_PHI3 = 6,
+    ARCH_NEOX = 7,
+    ARCH_OLMO2 = 8,
+    ARCH_MISTRAL = 9,
+};
+
+const char *test_arch_name(int32_t arch);
 
 struct ModelShape {
     int32_t arch, n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx_train, rope_type;
     float rope_freq_base, norm_eps;
     bool tied;
+    int32_t head_dim = 0; // 0: n_embd / n_head
+    int32_t n_swa = 0;    // the sliding window of the families that have one
 };
 
 // Weights in fp32 with random values scaled so activations stay O(1) and
@@ -32,7 +46,7 @@ class RandomModel {
 
     const lmscore_model_desc &desc() const { return desc_; }
     const ModelShape &shape() const { return s_; }
-    int head_dim() const { return s_.n_embd / s_.n_head; }
+    int head_dim() const { return s_.head_dim ? s_.head_dim : s_.n_embd / s_.n_head; }
 
     // logits[t] (n_vocab) after tokens[0..t], in float64. With bf16_points,
     // weights and the values the CUDA core stores in bf16 (GEMM inputs, q,
@@ -50,8 +64,9 @@ class RandomModel {
     const T &layer(int l, int role) const { return layers_[(size_t)l * LMSCORE_LAYER_ROLE_COUNT + role]; }
 
     ModelShape s_;
-    T tok_, pos_, out_norm_, out_norm_b_, out_;
+    T tok_, pos_, out_norm_, out_norm_b_, out_, rope_freqs_;
     std::vector<T> layers_;
+    std::vector<uint8_t> swa_layers_;
     std::vector<lmscore_tensor> layer_views_;
     lmscore_model_desc desc_{};
 };
