@@ -42,10 +42,12 @@ func modelName(path string) string {
 func newRequestRules(name string, cfg model.Config, tok *tokenizer.Tokenizer, tokErr error, maxLength int) requestRules {
 	r := requestRules{name: name, arch: cfg.Arch.String(), tok: tok, tokErr: tokErr, prefix: -1,
 		nVocab: cfg.NVocab, window: maxLength}
-	if maxLength == 0 || maxLength > cfg.NCtxTrain {
+	if maxLength == 0 || maxLength > cfg.Window() {
 		// Positions past the training window have no embedding (gpt2) or
 		// untrained rotations; the core rejects them, so truncate to it.
-		r.window = cfg.NCtxTrain
+		// (A LongRoPE model's window is its original context: see
+		// model.Config.Window.)
+		r.window = cfg.Window()
 	}
 	if tok != nil {
 		r.prefix = tok.BOS()

@@ -280,8 +280,8 @@ func TestHFPhi3LongRope(t *testing.T) {
 	if c.NRot != tHD*3/4 || c.NCtxOrig != 16 || c.RopeAttnFactor != wantAttn || c.NSWA != 12 || c.SWALayers != nil {
 		t.Errorf("config %+v: want n_rot %d, original context 16, attention factor %v, window 12 on every layer", c, tHD*3/4, wantAttn)
 	}
-	if m.Weights.RopeFreqs != m.Weights.RopeFactorsLong || m.Weights.RopeFactorsShort == nil {
-		t.Error("n_ctx_train 32 > original 16: the long factors apply")
+	if m.Weights.RopeFreqs != m.Weights.RopeFactorsShort || m.Weights.RopeFactorsLong == nil || c.Window() != 16 {
+		t.Errorf("LongRoPE: the short factors apply, up to the original context 16 (window %d)", c.Window())
 	}
 	sameValues(t, "long factors", values(t, m.Weights.RopeFactorsLong), toF32(long))
 	sameValues(t, "short factors", values(t, m.Weights.RopeFactorsShort), toF32(short))

@@ -123,8 +123,8 @@ func TestFamilyRoundTrip(t *testing.T) {
 					t.Errorf("ffn_down_exps dims %v, want llama.cpp's %v", ti.Dims, want)
 				}
 			}
-			if cfg.Arch == ArchPhi3 && cfg.NCtxOrig != 0 && m.Weights.RopeFreqs != m.Weights.RopeFactorsLong {
-				t.Error("n_ctx_train 48 > original 16: the long factors apply")
+			if cfg.Arch == ArchPhi3 && cfg.NCtxOrig != 0 && (m.Weights.RopeFreqs != m.Weights.RopeFactorsShort || m.Config.Window() != cfg.NCtxOrig) {
+				t.Errorf("LongRoPE: the short factors apply, within the original context (window %d, want %d)", m.Config.Window(), cfg.NCtxOrig)
 			}
 		})
 	}

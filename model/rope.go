@@ -82,20 +82,31 @@ func isRopeFactors(name string) bool {
 }
 
 // SelectRopeFactors is which of Phi-3's LongRoPE factors lmscore applies:
-// the long ones when the model's context (n_ctx_train, every position
-// lmscore scores at) exceeds rope.scaling.original_context_length, the
-// short ones otherwise. That is llama.cpp's llama_model::get_rope_factors
-// with its context set to n_ctx_train. transformers switches per call, on
-// the length of the sequence; that would make a token's K/V depend on
-// what follows it, which prefix sharing cannot allow, so one choice holds
-// for the whole model, and a 128k Phi-3 scores a short text with the long
-// factors, as llama.cpp does. Both factors are applied with
-// RopeAttnFactor, as llama.cpp and transformers both do.
+// the short ones. transformers switches per call, on the length of the
+// sequence (long factors past rope.scaling.original_context_length); that
+// would make a token's K/V depend on what follows it, which prefix sharing
+// cannot allow, so one choice holds for the whole model. The short factors
+// give transformers' scores for every sequence within the original context
+// (nearly every evaluation request), and Config.Window stops scoring there,
+// so no request is scored with factors transformers would not use.
+// llama.cpp picks by its context size instead (long for a 128k context),
+// which differs from transformers on every short text. Both factors are
+// applied with RopeAttnFactor, as llama.cpp and transformers both do.
 func SelectRopeFactors(cfg Config, long, short *Tensor) *Tensor {
-	if cfg.NCtxOrig > 0 && cfg.NCtxTrain > cfg.NCtxOrig {
+	if short == nil {
 		return long
 	}
 	return short
+}
+
+// Window is the longest sequence lmscore scores with this model: the
+// training context, or for LongRoPE models (whose short factors hold up to
+// it, see SelectRopeFactors) the original context.
+func (c Config) Window() int {
+	if families[c.Arch].ropeFactorsLS && c.NCtxOrig > 0 && c.NCtxOrig < c.NCtxTrain {
+		return c.NCtxOrig
+	}
+	return c.NCtxTrain
 }
 
 // ropeFactorsFor is the tensor RopeFreqs must be for a family with
