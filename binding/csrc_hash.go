@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "dcca221111ae1a964687e33f1325646238a40deee7956f6db4bb9f2323fa17d1"
+const csrcHash = "0b4d8c6964f7b17e67eaf0bf738f3ca34166ad777c6a034947328ab7fe1d913c"
