@@ -61,7 +61,7 @@ func TestMoEAgainstReference(t *testing.T) {
 }
 
 // TestQuantizedMoEAgainstReference: quantized experts (and router) go
-// through the dequantizing GEMM as dense weights do: Q8_0 on every kind;
+// through the dequantizing GEMM as dense weights do: BF16, Q8_0 on every kind;
 // Q4_K, and a mix with gate Q4_K, up Q5_K (one expert matrix of two types)
 // and down Q6_K, on a Qwen3-MoE whose experts' rows are whole 256-value
 // super-blocks.
@@ -86,6 +86,7 @@ func TestQuantizedMoEAgainstReference(t *testing.T) {
 		o      testmodel.Options
 		ex     testmodel.Experts
 	}{
+		{"BF16", model.ArchQwen2MoE, all(model.TypeBF16), testmodel.Options{}, testmodel.Experts{N: 4, Used: 2, NFFExp: 40, Shared: 88}},
 		{"Q8_0", model.ArchLlama, all(model.TypeQ8_0), testmodel.Options{}, testmodel.Experts{N: 4, Used: 2, NFFExp: 96, Norm: true}},
 		{"Q8_0", model.ArchQwen2MoE, all(model.TypeQ8_0), testmodel.Options{}, testmodel.Experts{N: 4, Used: 2, NFFExp: 64, Shared: 128}},
 		{"Q8_0", model.ArchQwen3MoE, all(model.TypeQ8_0), testmodel.Options{}, testmodel.Experts{N: 4, Used: 2, NFFExp: 96, Norm: true}},
@@ -105,7 +106,7 @@ func TestQuantizedMoEAgainstReference(t *testing.T) {
 			for _, role := range []model.LayerRole{model.FFNGateInp, model.FFNGateExps, model.FFNUpExps, model.FFNDownExps} {
 				tn := m.Weights.Layers[0][role]
 				if want := c.typeOf(tn.Name, tn.Shape); tn.Type != want {
-					t.Fatalf("%s is %s, want %s: the test would not cover quantized experts", tn.Name, tn.Type, want)
+					t.Fatalf("%s is %s, want %s: the test would not cover that type", tn.Name, tn.Type, want)
 				}
 			}
 			ref, err := reference.New(m)
@@ -122,6 +123,34 @@ func TestQuantizedMoEAgainstReference(t *testing.T) {
 			checkAgainstReference(t, e, want, tokens, refTargets(rng, want, m.Config.NVocab), 16, rng)
 		})
 	}
+}
+
+// TestMoETiesGoToTheLowerExpert: a router whose rows are all alike gives
+// every expert the same probability, so lmscore.h's tie rule alone decides
+// (experts 0 and 1 of 4); the reference follows the same rule, and the
+// experts differ, so another choice would show.
+func TestMoETiesGoToTheLowerExpert(t *testing.T) {
+	m := testmodel.MustMoE(model.ArchLlama, testmodel.Options{Seed: 51, NVocab: 97, NCtx: 64},
+		testmodel.Experts{N: 4, Used: 2, NFFExp: 40})
+	for l := range m.Weights.Layers {
+		r := m.Weights.Layers[l][model.FFNGateInp]
+		row := len(r.Data) / int(r.Shape[1])
+		for e := 1; e < int(r.Shape[1]); e++ {
+			copy(r.Data[e*row:(e+1)*row], r.Data[:row])
+		}
+	}
+	ref, err := reference.New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 1))
+	tokens := randomTokens(rng, 29, m.Config.NVocab)
+	want, err := ref.LogProbs(tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAgainstReference(t, openEngine(t, m, 2, 16, blocksFor(29, 16)+1, 64, 64), want, tokens,
+		refTargets(rng, want, m.Config.NVocab), 16, rng)
 }
 
 // TestMoELoadErrors: the core checks the expert tensors' shapes and
