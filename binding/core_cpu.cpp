@@ -8,6 +8,7 @@
 #include "../csrc/cpu/kernels.cpp"
 #include "../csrc/cpu/kv.cpp"
 #include "../csrc/cpu/model.cpp"
+#include "../csrc/cpu/moe.cpp"
 #include "../csrc/cpu/ops.cpp"
 #include "../csrc/cpu/quant.cpp"
 #include "../csrc/cpu/step.cpp"

@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "db73ef5ce1dec107cc471afefbdb6015f3b4eb0e0827f7cf1f43c95590231da9"
+const csrcHash = "5e6abfbdf1b8b4707cc74c8b745ebc2b7aad09c836c430076a1e79ec0b908db9"

@@ -3,13 +3,10 @@
 package binding
 
 import (
-	"errors"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/lmscore/lmscore/model"
 )
 
 // TestValidateFeatureMask builds testdata/validate_features.cpp against the
@@ -29,25 +26,5 @@ func TestValidateFeatureMask(t *testing.T) {
 	out, err := exec.Command(bin).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {
 		t.Fatalf("%v\n%s", err, out)
-	}
-}
-
-// The CPU core computes every dense feature but not experts: a
-// mixture-of-experts model is refused by name.
-func TestCPURefusesExperts(t *testing.T) {
-	cfg := model.Config{Arch: model.ArchQwen3MoE, NVocab: 64, NEmbd: 32, NLayer: 1, NHead: 2, NHeadKV: 2, NFF: 64,
-		NCtxTrain: 64, RopeType: model.RopeNeox, RopeFreqBase: 1e4, NormEps: 1e-6,
-		NExpert: 4, NExpertUsed: 2, NFFExp: 16}
-	w, err := model.RandomWeights(cfg, 1, model.TypeF32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod, err := OpenCPU(&model.Model{Config: cfg, Weights: *w}, 1)
-	if err == nil {
-		mod.Close()
-		t.Fatal("loaded a mixture of experts")
-	}
-	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "mixture of experts is not supported yet") {
-		t.Errorf("got %v, want ErrUnsupported naming mixture of experts", err)
 	}
 }

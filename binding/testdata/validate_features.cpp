@@ -109,6 +109,45 @@ int main() {
     expect("expert router", [](Desc &m) { m.layer[LMSCORE_LAYER_FFN_GATE_INP] = tensor(8, 4); }, kFeaturesDense, U,
            "blk.0.ffn_gate_inp.weight: mixture of experts is not supported yet");
 
+    // Under the CPU core's mask, experts (4 of width 4, top 2) in place of
+    // the dense FFN.
+    const uint32_t with_moe = kFeaturesDense | kFeatureMoE;
+    auto experts = [](Desc &m) {
+        m.d.n_expert = 4, m.d.n_expert_used = 2, m.d.n_ff_exp = 4;
+        m.layer[LMSCORE_LAYER_FFN_GATE] = m.layer[LMSCORE_LAYER_FFN_UP] = m.layer[LMSCORE_LAYER_FFN_DOWN] = {};
+        m.layer[LMSCORE_LAYER_FFN_GATE_INP] = tensor(8, 4);
+        m.layer[LMSCORE_LAYER_FFN_GATE_EXPS] = m.layer[LMSCORE_LAYER_FFN_UP_EXPS] = tensor(8, 16);
+        m.layer[LMSCORE_LAYER_FFN_DOWN_EXPS] = tensor(4, 32);
+    };
+    expect("experts", experts, with_moe, OK, "");
+    expect("experts beside a dense FFN", moe, with_moe, BAD, "blk.0.ffn_gate.weight: a layer of experts has no dense FFN");
+    expect("expert down shape",
+           [&](Desc &m) {
+               experts(m);
+               m.layer[LMSCORE_LAYER_FFN_DOWN_EXPS] = tensor(4, 16);
+           },
+           with_moe, BAD, "blk.0.ffn_down_exps.weight: shape {4, 16}, want {4, 32}");
+    expect("more experts used than there are",
+           [&](Desc &m) {
+               experts(m);
+               m.d.n_expert_used = 5;
+           },
+           with_moe, BAD, "n_expert_used = 5, want 1 to n_expert = 4");
+    expect("a shared expert without its width",
+           [&](Desc &m) {
+               experts(m);
+               m.layer[LMSCORE_LAYER_FFN_UP_SHEXP] = tensor(8, 4);
+           },
+           with_moe, BAD, "blk.0.ffn_up_shexp.weight: the model has no shared expert (n_ff_shexp 0)");
+    expect("GeGLU experts",
+           [&](Desc &m) {
+               experts(m);
+               m.d.ffn_type = LMSCORE_FFN_GEGLU;
+           },
+           with_moe, U, "SwiGLU experts only");
+    expect("expert router in a dense model", [](Desc &m) { m.layer[LMSCORE_LAYER_FFN_GATE_INP] = tensor(8, 4); },
+           with_moe, BAD, "blk.0.ffn_gate_inp.weight: the model has no experts (n_expert 0)");
+
     // Shapes of the new roles, under the dense mask.
     expect("post-norm shape", [](Desc &m) { m.layer[LMSCORE_LAYER_ATTN_POST_NORM] = tensor(4, 1); }, kFeaturesDense,
            BAD, "blk.0.post_attention_norm.weight: shape {4, 1}, want {8, 1}");

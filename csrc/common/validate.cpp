@@ -227,6 +227,29 @@ int32_t model_head_dim(const lmscore_model_desc &d) {
     return d.n_head > 0 ? d.n_embd / d.n_head : 0;
 }
 
+namespace {
+
+// check_expert_hparams: the mixture-of-experts sizes (n_expert > 0).
+lmscore_status check_expert_hparams(const Report &bad, const lmscore_model_desc &d) {
+    if (d.n_expert == 0) return kOK;
+    if (d.n_expert < 0) return bad(kBad, "n_expert = %d, want >= 0", int(d.n_expert));
+    if (d.n_expert_used < 1 || d.n_expert_used > d.n_expert)
+        return bad(kBad, "n_expert_used = %d, want 1 to n_expert = %d", int(d.n_expert_used), int(d.n_expert));
+    if (d.n_ff_exp <= 0) return bad(kBad, "n_ff_exp = %d, want > 0", int(d.n_ff_exp));
+    if (d.n_ff_shexp < 0) return bad(kBad, "n_ff_shexp = %d, want >= 0", int(d.n_ff_shexp));
+    if (d.expert_weights_norm != 0 && d.expert_weights_norm != 1)
+        return bad(kBad, "expert_weights_norm = %d, want 0 or 1", int(d.expert_weights_norm));
+    // The stacked expert matrices' row counts are int32 in the header.
+    if (int64_t(d.n_ff_exp) * d.n_expert > INT32_MAX || int64_t(d.n_embd) * d.n_expert > INT32_MAX)
+        return bad(kBad, "n_expert %d with n_ff_exp %d and n_embd %d overflows int32", int(d.n_expert),
+                   int(d.n_ff_exp), int(d.n_embd));
+    if (d.ffn_type != LMSCORE_FFN_SWIGLU)
+        return bad(kUnsupported, "experts of ffn_type %d are not supported (SwiGLU experts only)", int(d.ffn_type));
+    return kOK;
+}
+
+} // namespace
+
 lmscore_status validate_model_hparams(const lmscore_model_desc &d, char *msg, size_t cap, uint32_t implemented) {
     const Report bad(msg, cap, "model: ");
     if (d.norm_type != LMSCORE_NORM_RMS && d.norm_type != LMSCORE_NORM_LAYER)
@@ -308,7 +331,7 @@ lmscore_status validate_model_hparams(const lmscore_model_desc &d, char *msg, si
     if (d.n_swa < 0) return bad(kBad, "n_swa %d, want >= 0 (0: no sliding window)", int(d.n_swa));
     if (d.parallel_residual != 0 && d.parallel_residual != 1)
         return bad(kBad, "parallel_residual %d, want 0 or 1", int(d.parallel_residual));
-    return kOK;
+    return check_expert_hparams(bad, d);
 }
 
 bool model_layer_sliding(const lmscore_model_desc &d, int32_t l) {
@@ -351,6 +374,49 @@ lmscore_status check_norm_bias(const Report &bad, const lmscore_model_desc &d, c
         return bad(kBad, "tensor blk.%d.%s: only LayerNorm has a bias (norm_type %d)", l, kRoleNames[bias],
                    int(d.norm_type));
     return kOK;
+}
+
+// check_experts: a layer of experts (n_expert > 0) has the router and the
+// stacked experts, the shared expert's tensors when n_ff_shexp > 0, and no
+// dense FFN (it is in place of one); a dense layer has none of these,
+// which a core without experts (moe_core false) reports as unsupported.
+lmscore_status check_experts(const Report &bad, const lmscore_model_desc &d, const lmscore_tensor *t, int l,
+                             bool moe_core) {
+    char name[64];
+    auto check = [&](int role, int64_t ne0, int64_t ne1, bool required) {
+        snprintf(name, sizeof name, "blk.%d.%s", l, kRoleNames[role]);
+        return check_tensor(bad, t[role], name, ne0, ne1, required);
+    };
+    auto absent = [&](int role, const char *why) {
+        if (t[role].data == nullptr) return kOK;
+        return bad(kBad, "tensor blk.%d.%s: %s", l, kRoleNames[role], why);
+    };
+    if (d.n_expert == 0) {
+        for (int role = LMSCORE_LAYER_FFN_GATE_INP; role <= LMSCORE_LAYER_FFN_DOWN_SHEXP; role++) {
+            if (t[role].data != nullptr && !moe_core)
+                return bad(kUnsupported, "tensor blk.%d.%s: mixture of experts is not supported yet by this core", l,
+                           kRoleNames[role]);
+            if (auto st = absent(role, "the model has no experts (n_expert 0)")) return st;
+        }
+        return kOK;
+    }
+    for (int role : {LMSCORE_LAYER_FFN_GATE, LMSCORE_LAYER_FFN_UP, LMSCORE_LAYER_FFN_UP_B, LMSCORE_LAYER_FFN_DOWN,
+                     LMSCORE_LAYER_FFN_DOWN_B})
+        if (auto st = absent(role, "a layer of experts has no dense FFN")) return st;
+    const int64_t e = d.n_embd, ne = d.n_expert, ff = d.n_ff_exp, fs = d.n_ff_shexp;
+    if (auto st = check(LMSCORE_LAYER_FFN_GATE_INP, e, ne, true)) return st;
+    if (auto st = check(LMSCORE_LAYER_FFN_GATE_EXPS, e, ff * ne, true)) return st;
+    if (auto st = check(LMSCORE_LAYER_FFN_UP_EXPS, e, ff * ne, true)) return st;
+    if (auto st = check(LMSCORE_LAYER_FFN_DOWN_EXPS, ff, e * ne, true)) return st;
+    if (fs == 0) {
+        for (int role = LMSCORE_LAYER_FFN_GATE_INP_SHEXP; role <= LMSCORE_LAYER_FFN_DOWN_SHEXP; role++)
+            if (auto st = absent(role, "the model has no shared expert (n_ff_shexp 0)")) return st;
+        return kOK;
+    }
+    if (auto st = check(LMSCORE_LAYER_FFN_GATE_INP_SHEXP, e, 1, false)) return st;
+    if (auto st = check(LMSCORE_LAYER_FFN_GATE_SHEXP, e, fs, true)) return st;
+    if (auto st = check(LMSCORE_LAYER_FFN_UP_SHEXP, e, fs, true)) return st;
+    return check(LMSCORE_LAYER_FFN_DOWN_SHEXP, fs, e, true);
 }
 
 lmscore_status check_layer(const Report &bad, const lmscore_model_desc &d, const lmscore_tensor *t, int l,
@@ -420,36 +486,40 @@ lmscore_status check_layer(const Report &bad, const lmscore_model_desc &d, const
         if (auto st = check(role, e, 1, true)) return st;
     }
 
-    // The experts replace the dense FFN; the router is their mark.
-    for (int role = LMSCORE_LAYER_FFN_GATE_INP; role < LMSCORE_LAYER_ROLE_COUNT; role++)
-        if (t[role].data != nullptr) return pending(role, "mixture of experts");
-
-    // Dense FFN. Gated: gate and up, or up of 2 n_ff rows (gate first) with
-    // no gate; ungated: up alone.
-    const bool fused = gated && t[LMSCORE_LAYER_FFN_GATE].data == nullptr;
-    if (!gated && t[LMSCORE_LAYER_FFN_GATE].data != nullptr)
-        return bad(kUnsupported, "tensor blk.%d.%s: an ungated FFN (ffn_type %d) has no gate", l,
-                   kRoleNames[LMSCORE_LAYER_FFN_GATE], int(d.ffn_type));
-    if (fused) {
-        if (t[LMSCORE_LAYER_FFN_UP].data == nullptr)
-            return bad(kBad, "tensor blk.%d.%s: missing (a gated FFN needs it and blk.%d.%s, or it alone of 2 n_ff rows)",
-                       l, kRoleNames[LMSCORE_LAYER_FFN_UP], l, kRoleNames[LMSCORE_LAYER_FFN_GATE]);
-        if (t[LMSCORE_LAYER_FFN_UP].ne[1] != 2 * ff)
-            return bad(kBad,
-                       "tensor blk.%d.%s: missing (a gated FFN needs it, or blk.%d.%s of shape {%lld, %lld}, gate and "
-                       "up fused; that has {%lld, %lld})",
-                       l, kRoleNames[LMSCORE_LAYER_FFN_GATE], l, kRoleNames[LMSCORE_LAYER_FFN_UP], (long long)e,
-                       (long long)(2 * ff), (long long)t[LMSCORE_LAYER_FFN_UP].ne[0],
-                       (long long)t[LMSCORE_LAYER_FFN_UP].ne[1]);
-        if (auto st = check(LMSCORE_LAYER_FFN_UP, e, 2 * ff, true)) return st;
-        if (!has(kFeatureFusedGateUp)) return pending(LMSCORE_LAYER_FFN_UP, "a fused gate and up (no ffn_gate)");
-    } else {
-        if (auto st = check(LMSCORE_LAYER_FFN_GATE, e, ff, gated)) return st;
-        if (auto st = check(LMSCORE_LAYER_FFN_UP, e, ff, true)) return st;
+    // The experts replace the dense FFN (validate_model_hparams refused
+    // them for a core without kFeatureMoE).
+    if (auto st = check_experts(bad, d, t, l, has(kFeatureMoE))) return st;
+    if (d.n_expert == 0) {
+        // Dense FFN. Gated: gate and up, or up of 2 n_ff rows (gate first) with
+        // no gate; ungated: up alone.
+        const bool fused = gated && t[LMSCORE_LAYER_FFN_GATE].data == nullptr;
+        if (!gated && t[LMSCORE_LAYER_FFN_GATE].data != nullptr)
+            return bad(kUnsupported, "tensor blk.%d.%s: an ungated FFN (ffn_type %d) has no gate", l,
+                       kRoleNames[LMSCORE_LAYER_FFN_GATE], int(d.ffn_type));
+        if (fused) {
+            if (t[LMSCORE_LAYER_FFN_UP].data == nullptr)
+                return bad(kBad,
+                           "tensor blk.%d.%s: missing (a gated FFN needs it and blk.%d.%s, or it alone of 2 n_ff "
+                           "rows)",
+                           l, kRoleNames[LMSCORE_LAYER_FFN_UP], l, kRoleNames[LMSCORE_LAYER_FFN_GATE]);
+            if (t[LMSCORE_LAYER_FFN_UP].ne[1] != 2 * ff)
+                return bad(kBad,
+                           "tensor blk.%d.%s: missing (a gated FFN needs it, or blk.%d.%s of shape {%lld, %lld}, gate and "
+                           "up fused; that has {%lld, %lld})",
+                           l, kRoleNames[LMSCORE_LAYER_FFN_GATE], l, kRoleNames[LMSCORE_LAYER_FFN_UP], (long long)e,
+                           (long long)(2 * ff), (long long)t[LMSCORE_LAYER_FFN_UP].ne[0],
+                           (long long)t[LMSCORE_LAYER_FFN_UP].ne[1]);
+            if (auto st = check(LMSCORE_LAYER_FFN_UP, e, 2 * ff, true)) return st;
+            if (!has(kFeatureFusedGateUp))
+                return pending(LMSCORE_LAYER_FFN_UP, "a fused gate and up (no ffn_gate)");
+        } else {
+            if (auto st = check(LMSCORE_LAYER_FFN_GATE, e, ff, gated)) return st;
+            if (auto st = check(LMSCORE_LAYER_FFN_UP, e, ff, true)) return st;
+        }
+        if (auto st = check(LMSCORE_LAYER_FFN_UP_B, ff, 1, false)) return st;
+        if (auto st = check(LMSCORE_LAYER_FFN_DOWN, ff, e, true)) return st;
+        if (auto st = check(LMSCORE_LAYER_FFN_DOWN_B, e, 1, false)) return st;
     }
-    if (auto st = check(LMSCORE_LAYER_FFN_UP_B, ff, 1, false)) return st;
-    if (auto st = check(LMSCORE_LAYER_FFN_DOWN, ff, e, true)) return st;
-    if (auto st = check(LMSCORE_LAYER_FFN_DOWN_B, e, 1, false)) return st;
 
     // Absent pre-norms last, so that a core without them names the tensor.
     if (!pre_optional)

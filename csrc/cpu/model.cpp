@@ -175,6 +175,7 @@ void load_layer(Loader &ld, const Hparams &hp, const lmscore_tensor *t, LayerWei
     ld.vector(t[LMSCORE_LAYER_FFN_NORM], lw.ffn_norm);
     ld.vector(t[LMSCORE_LAYER_FFN_NORM_B], lw.ffn_norm_b);
     ld.vector(t[LMSCORE_LAYER_FFN_POST_NORM], lw.ffn_post_norm);
+    if (t[LMSCORE_LAYER_FFN_GATE_INP].data != nullptr) return; // experts instead: load_moe (moe.cpp)
     init(lw.ffn_in, hp.n_ffn_in(), e, {&t[LMSCORE_LAYER_FFN_GATE], &t[LMSCORE_LAYER_FFN_UP]});
     if (hp.gated_ffn() && t[LMSCORE_LAYER_FFN_GATE].data == nullptr) {
         // Fused (Phi-3): up holds the gate rows, then the up rows, already
@@ -237,6 +238,7 @@ std::unique_ptr<lmscore_model> load_model(const lmscore_model_desc &d,
     for (int l = 0; l < hp.n_layer; l++) {
         load_layer(ld, hp, d.layers + int64_t(l) * LMSCORE_LAYER_ROLE_COUNT, m->layers[size_t(l)]);
         m->layers[size_t(l)].sliding = lmscore_common::model_layer_sliding(d, l);
+        load_moe(*m->pool, d, d.layers + int64_t(l) * LMSCORE_LAYER_ROLE_COUNT, m->layers[size_t(l)].moe);
     }
     load_rope(d, *m);
     return m;

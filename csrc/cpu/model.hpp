@@ -12,6 +12,7 @@
 #include "common.hpp"
 #include "gemm.hpp"
 #include "kernels.hpp"
+#include "moe.hpp"
 #include "threadpool.hpp"
 
 namespace lmscore {
@@ -55,6 +56,7 @@ struct LayerWeights {
     Vector ffn_in_b;
     PackedMatrix ffn_down;
     Vector ffn_down_b;
+    MoeWeights moe; // n_expert > 0: the experts, in place of ffn_in and ffn_down
     bool sliding = false; // attends within the last n_swa positions only
     int rope_table = 0;   // which of the model's RoPE tables its q and k turn by
 };

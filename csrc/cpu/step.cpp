@@ -240,6 +240,7 @@ std::unique_ptr<lmscore_step> make_step(lmscore_model &m, int32_t max_tokens, in
     const int n_threads = m.pool->size();
     const int64_t gemm_k = std::max<int64_t>({hp.n_embd, hp.n_q(), hp.n_ff});
     st->gemm.reserve(*m.kern, std::max<int64_t>(T, st->out_chunk), gemm_k, n_threads);
+    moe_reserve(st->moe, *m.kern, m.layers[0].moe, hp.n_embd, chunk, n_threads);
     st->attn_scratch.resize(size_t(n_threads));
     st->top_scratch.resize(size_t(n_threads));
     for (int i = 0; i < n_threads; i++) {
@@ -400,7 +401,11 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
                 if (!hp.parallel_residual) norm(hp, lw.ffn_norm, lw.ffn_norm_b, xt, hc + t * E);
             });
 
-            dense_ffn(st, lw, hc, nr, tc);
+            if (lw.moe.enabled()) {
+                moe_ffn(pool, kern, lw.moe, st.moe, hc, E, nr, tc);
+            } else {
+                dense_ffn(st, lw, hc, nr, tc);
+            }
             for_rows(pool, nr, [&](int64_t t) {
                 float *xt = xc + t * E, *yt = tc + t * E;
                 norm(hp, lw.ffn_post_norm, no_bias, yt, yt);

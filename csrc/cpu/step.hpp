@@ -48,6 +48,7 @@ struct lmscore_step {
     lmscore::Vector logits; // (out_chunk x n_vocab)
 
     lmscore::GemmBuffers gemm;
+    lmscore::MoeScratch moe; // the experts' scratch (moe.hpp); empty for a dense model
     std::vector<lmscore::Vector> attn_scratch; // one per thread, grown to the longest sequence
     std::vector<float *> attn_ptrs;
     std::vector<std::vector<std::pair<float, int32_t>>> top_scratch; // one per thread

@@ -33,8 +33,8 @@ int32_t validate_batch(lmscore_step &st, const lmscore_kv &kv, const lmscore_bat
 
 void validate_model_desc(const lmscore_model_desc &d) {
     char msg[1024];
-    // The CPU core computes every dense feature; experts are another's work.
-    constexpr uint32_t kImplemented = lmscore_common::kFeaturesDense;
+    // The CPU core computes every dense feature and experts (moe.cpp).
+    constexpr uint32_t kImplemented = lmscore_common::kFeaturesDense | lmscore_common::kFeatureMoE;
     throw_if_failed(lmscore_common::validate_model_hparams(d, msg, sizeof msg, kImplemented), msg);
     throw_if_failed(lmscore_common::validate_model_tensors(d, msg, sizeof msg, kImplemented), msg);
 }

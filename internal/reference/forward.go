@@ -183,6 +183,9 @@ func (r *Model) attention(ly *layer, xs [][]float64, rd Rounding) [][]float64 {
 // included: the one place it is computed, so that another FFN (experts)
 // can take its place.
 func (r *Model) ffn(ly *layer, h []float64, rd Rounding) []float64 {
+	if ly.experts != nil {
+		return r.expertFFN(ly.experts, h, rd)
+	}
 	var act []float64
 	switch r.cfg.FFNType() {
 	case model.FFNSwiGLU, model.FFNGeGLU:

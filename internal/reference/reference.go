@@ -53,7 +53,8 @@ type layer struct {
 	ffnPostNorm         []float64
 	gate, up, down      matrix // a fused gate_up is split into gate and up at load
 	upB, downB          []float64
-	sliding             bool // attends within the last NSWA positions
+	experts             *experts // NExpert > 0: in place of gate, up and down (moe.go)
+	sliding             bool     // attends within the last NSWA positions
 }
 
 // Model is a model decoded for the reference forward pass.
@@ -99,10 +100,6 @@ func New(m *model.Model) (*Model, error) {
 	cfg := m.Config
 	if err := m.Weights.Check(cfg); err != nil {
 		return nil, fmt.Errorf("reference: %w", err)
-	}
-	if cfg.NExpert > 0 {
-		// The dense FFN (ffn in forward.go) is the only one here so far.
-		return nil, fmt.Errorf("reference: %s: mixture of experts is not implemented", cfg.Arch)
 	}
 	r := &Model{cfg: cfg, GELU: GELUTanh}
 	w := &m.Weights
@@ -177,6 +174,9 @@ func New(m *model.Model) (*Model, error) {
 			ly.up = matrix{n: ff, k: e, w: ly.up.w[ff*e:]}
 		}
 		ly.sliding = cfg.IsSliding(l)
+		if err == nil {
+			ly.experts, err = decodeExperts(cfg, lt)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reference: %w", err)
