@@ -267,7 +267,8 @@ func (c *hfConfig) experts(cfg *model.Config, cl hfClass) error {
 		cfg.NExpert, cfg.NExpertUsed = get(c.NumExperts, 60), get(c.NumExpertsPerTok, 4)
 		cfg.NFFExp, cfg.NFFShexp = get(c.MoeIntermediateSize, 1408), get(c.SharedExpertIntermediateSize, 5632)
 	case "qwen3moe":
-		cfg.NExpert, cfg.NExpertUsed = get(c.NumExperts, 128), get(c.NumExpertsPerTok, 8)
+		// transformers 5 renames Qwen3-MoE's num_experts to num_local_experts.
+		cfg.NExpert, cfg.NExpertUsed = get(c.NumExperts, get(c.NumLocalExperts, 128)), get(c.NumExpertsPerTok, 8)
 		cfg.NFFExp = get(c.MoeIntermediateSize, 768)
 	}
 	cfg.ExpertWeightsNorm = c.NormTopkProb != nil && *c.NormTopkProb

@@ -150,7 +150,9 @@ func (w *Weights) Check(cfg Config) error {
 	for _, s := range specs(cfg, w) {
 		t := *s.slot
 		if s.presence == derived {
-			if t != nil && t != w.ropeFactorsFor(cfg) {
+			// Without the long and short tensors (a model made in memory),
+			// RopeFreqs is free; with them, it is the pair's chosen one.
+			if t != nil && (w.RopeFactorsLong != nil || w.RopeFactorsShort != nil) && t != w.ropeFactorsFor(cfg) {
 				return fmt.Errorf("tensor %q must be the LongRoPE factors that apply (see SelectRopeFactors)", s.name)
 			}
 			continue
