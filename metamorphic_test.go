@@ -80,11 +80,44 @@ func requireBitwise(t *testing.T, want, got []Result, what string) {
 	}
 }
 
-func TestMetamorphicCPU(t *testing.T) {
+// metamorphicModels are the models the metamorphic suite runs on: one per
+// dense family of the first version, one with sliding-window layers
+// (Gemma 3's mix of local and global layers, a window of 6 that the
+// requests' lengths of up to 40 tokens go far past) and one mixture of
+// experts (Qwen2-MoE: top-2 of 4 with a gated shared expert).
+func metamorphicModels() []struct {
+	name    string
+	weights *model.Model
+	seed    uint64
+} {
+	type entry = struct {
+		name    string
+		weights *model.Model
+		seed    uint64
+	}
+	var out []entry
 	for _, arch := range []model.Arch{model.ArchLlama, model.ArchQwen2, model.ArchGPT2, model.ArchQwen3} {
-		t.Run(arch.String(), func(t *testing.T) {
-			weights := testmodel.Must(testmodel.Options{Arch: arch, Seed: 5, NVocab: 97, NCtx: 128})
-			reqs := randomRequests(uint64(arch), 97, 60)
+		out = append(out, entry{arch.String(), testmodel.Must(testmodel.Options{Arch: arch, Seed: 5, NVocab: 97, NCtx: 128}), uint64(arch)})
+	}
+	swa := baseConfig(model.ArchGemma3, model.RopeNeox)
+	swa.NVocab, swa.NCtxTrain = 97, 128
+	swa.NSWA, swa.SWALayers = 6, []bool{true, true, false}
+	swa.RopeFreqBaseSWA = 1000
+	w, err := model.RandomWeights(swa, 5, model.TypeF32)
+	if err != nil {
+		panic(err)
+	}
+	out = append(out, entry{"gemma3-sliding-window", &model.Model{Config: swa, Weights: *w}, 21})
+	moe := testmodel.MustMoE(model.ArchQwen2MoE, testmodel.Options{Seed: 5, NVocab: 97, NCtx: 128}, testmodel.Experts{N: 4, Used: 2})
+	out = append(out, entry{"qwen2moe-experts", moe, 22})
+	return out
+}
+
+func TestMetamorphicCPU(t *testing.T) {
+	for _, mm := range metamorphicModels() {
+		t.Run(mm.name, func(t *testing.T) {
+			weights := mm.weights
+			reqs := randomRequests(mm.seed, 97, 60)
 			base := openTest(t, weights, Options{Threads: 2, NoCache: true})
 			want := scoreAll(t, base, reqs, ScoreOptions{})
 
