@@ -8,8 +8,10 @@
 #
 # With $GO_TEST set to a test binary of the root package built elsewhere
 # (`go test -c -o X .`; the GPU machine has no Go) it also runs the Go
-# end-to-end test TestCUDAAgainstCPU through binding/, on stories260K too
-# when $STORIES_GGUF names its GGUF (`lmscore convert llama2c`).
+# end-to-end tests through binding/: TestCUDAAgainstCPU (on stories260K too
+# when $STORIES_GGUF names its GGUF, `lmscore convert llama2c`),
+# TestCUDAFamiliesAgainstCPU (every family's transformers fixture) and
+# TestCUDAQuantized (every quantized type).
 set -uo pipefail
 out="${OUT:-/tmp/lmscore-device}"
 mkdir -p "$out"
@@ -51,10 +53,10 @@ echo "memcheck kernel_tests rc=$?"
 grep -E "ERROR SUMMARY|LEAK SUMMARY|passed,|^FAIL" "$out/memcheck_kernels.log" | head -8
 
 if [[ -n "${GO_TEST:-}" ]]; then
-  echo "=== go test TestCUDAAgainstCPU (end to end through binding/)"
+  echo "=== go test TestCUDA* (end to end through binding/)"
   LMSCORE_CUDA_LIB="$(realpath $build/liblmscore_cuda.so)" LMSCORE_STORIES_GGUF="${STORIES_GGUF:-}" \
     LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-    timeout 300 "$GO_TEST" -test.run 'TestCUDAAgainstCPU' -test.v > "$out/go-e2e.log" 2>&1
+    timeout 300 "$GO_TEST" -test.run 'TestCUDAAgainstCPU|TestCUDAFamiliesAgainstCPU|TestCUDAQuantized' -test.v > "$out/go-e2e.log" 2>&1
   echo "go e2e rc=$?"
   grep -E "^(--- |PASS|FAIL|ok)|bf16 storage alone|Error:" "$out/go-e2e.log" | head -30
 fi
