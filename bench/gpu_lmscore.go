@@ -51,6 +51,11 @@ type LMScoreBench struct {
 	// GPUMemory, when set, measures the process's device memory after a
 	// workload's runs; it returns the bytes and how they were measured.
 	GPUMemory func() (int64, string, error)
+	// WeightBytes and LoadSeconds are copied into every row (see PeerRun).
+	WeightBytes int64
+	LoadSeconds float64
+
+	maxKVBytes int64 // the most live KV of any run so far
 }
 
 // Run measures one workload and returns the lmscore and lmscore-nocache
@@ -79,9 +84,11 @@ func (b *LMScoreBench) Run(ctx context.Context, name string, lines []workload.Li
 		}
 		start := time.Now()
 		b.Model.ResetCache()
-		if _, _, err := b.Model.Score(ctx, warm, lmscore.ScoreOptions{NoCache: noCache}); err != nil {
+		_, wst, err := b.Model.Score(ctx, warm, lmscore.ScoreOptions{NoCache: noCache})
+		if err != nil {
 			return nil, fmt.Errorf("%s %s warm-up: %w", name, row.Peer, err)
 		}
+		b.maxKVBytes = max(b.maxKVBytes, wst.PeakKVBytes)
 		row.WarmupSeconds = time.Since(start).Seconds()
 		for t.more(row.RunsSeconds) {
 			b.Model.ResetCache()
@@ -108,7 +115,9 @@ func (b *LMScoreBench) Run(ctx context.Context, name string, lines []workload.Li
 					"peak_kv_bytes": st.PeakKVBytes, "evictions": st.Evictions,
 				}
 			}
+			b.maxKVBytes = max(b.maxKVBytes, st.PeakKVBytes)
 		}
+		row.WeightBytes, row.KVBytes, row.LoadSeconds = b.WeightBytes, b.maxKVBytes, b.LoadSeconds
 		if b.GPUMemory != nil {
 			n, how, err := b.GPUMemory()
 			if err != nil {

@@ -14,7 +14,11 @@ import (
 
 // ModelShape is what the FLOP floor needs to know of a model.
 type ModelShape struct {
-	Name   string `json:"name"`
+	Name string `json:"name"`
+	// Base is the shape (Shapes) and Type the weights ("bf16", "q4_k_m")
+	// of a variant; empty in reports from before there were variants.
+	Base   string `json:"base,omitempty"`
+	Type   string `json:"type,omitempty"`
 	Arch   string `json:"arch"`
 	NLayer int    `json:"n_layer"`
 	NEmbd  int    `json:"n_embd"`
@@ -29,6 +33,8 @@ type ModelShape struct {
 	// counted apart, for the scored rows only (NEmbd x NVocab each).
 	BodyParams  int64 `json:"body_params"`
 	TotalParams int64 `json:"total_params"`
+	// WeightBytes is the tensors' data as stored (TensorBytes).
+	WeightBytes int64 `json:"weight_bytes,omitempty"`
 }
 
 // ShapeOf describes a loaded model.
@@ -50,6 +56,7 @@ func ShapeOf(name string, m *model.Model) ModelShape {
 	}
 	s.BodyParams += size(w.OutputNorm) + size(w.OutputNormB)
 	s.TotalParams = s.BodyParams + size(w.TokEmbd) + size(w.PosEmbd) + size(w.Output)
+	s.WeightBytes = TensorBytes(m)
 	return s
 }
 

@@ -49,6 +49,9 @@ type ReportRow struct {
 	LMScoreSpeedup float64 `json:"lmscore_speedup,omitempty"`
 	PeakGPUBytes   int64   `json:"peak_gpu_bytes,omitempty"`
 	PeakGPUHow     string  `json:"peak_gpu_how,omitempty"`
+	WeightBytes    int64   `json:"weight_bytes,omitempty"`
+	KVBytes        int64   `json:"kv_bytes,omitempty"`
+	LoadSeconds    float64 `json:"load_s,omitempty"`
 	FloorSeconds   float64 `json:"floor_s,omitempty"`
 	WallOverFloor  float64 `json:"wall_over_floor,omitempty"`
 
@@ -73,7 +76,34 @@ type Report struct {
 	Models []ModelShape   `json:"models"`
 	Meta   []WorkloadMeta `json:"workloads"`
 	Rows   []ReportRow    `json:"rows"`
-	Notes  []string       `json:"notes"`
+	// Variants sums up lmscore per model variant (shape and weight type)
+	// and workload: against llama.cpp, against its own bf16, and its memory.
+	Variants []VariantRow `json:"variants,omitempty"`
+	Notes    []string     `json:"notes"`
+}
+
+// VariantRow is lmscore (cached) on one workload of one model variant.
+type VariantRow struct {
+	Model    string `json:"model"`
+	Base     string `json:"base"`
+	Type     string `json:"type"`
+	Workload string `json:"workload"`
+
+	WallSeconds float64 `json:"wall_s"`
+	LoadSeconds float64 `json:"load_s,omitempty"`
+	// LlamaCppSpeedup is llama.cpp's wall over lmscore's on the same file;
+	// OverBF16 is lmscore's wall over its own on the bf16 variant of the
+	// same shape (0: not measured).
+	LlamaCppSeconds float64 `json:"llamacpp_s,omitempty"`
+	LlamaCppSpeedup float64 `json:"llamacpp_speedup,omitempty"`
+	OverBF16        float64 `json:"over_bf16,omitempty"`
+
+	// PeakGPUBytes = WeightBytes + KVBytes + OtherBytes (see PeerRun).
+	PeakGPUBytes         int64 `json:"peak_gpu_bytes,omitempty"`
+	WeightBytes          int64 `json:"weight_bytes,omitempty"`
+	KVBytes              int64 `json:"kv_bytes,omitempty"`
+	OtherBytes           int64 `json:"other_bytes,omitempty"`
+	LlamaCppPeakGPUBytes int64 `json:"llamacpp_peak_gpu_bytes,omitempty"`
 }
 
 // BuildReport compares every peer with lmscore and computes the floors.
@@ -127,6 +157,7 @@ func BuildReport(in ReportInput) (*Report, error) {
 			row.ComputedTokens = r.ComputedTokens
 			row.TokensPerSecond = float64(meta.TotalTokens) / row.WallSeconds
 			row.PeakGPUBytes, row.PeakGPUHow = r.PeakGPUBytes, r.PeakGPUHow
+			row.WeightBytes, row.KVBytes, row.LoadSeconds = r.WeightBytes, r.KVBytes, r.LoadSeconds
 			if floor > 0 {
 				row.FloorSeconds = floor
 				row.WallOverFloor = row.WallSeconds / floor
@@ -142,8 +173,54 @@ func BuildReport(in ReportInput) (*Report, error) {
 			rep.Rows = append(rep.Rows, row)
 		}
 	}
+	rep.Variants = variantRows(in.Models, rep.Rows)
 	rep.Notes = append(rep.Notes, in.Comments...)
 	return rep, nil
+}
+
+// variantRows pairs each lmscore row with llama.cpp's on the same model and
+// with lmscore's on the bf16 variant of the same shape.
+func variantRows(models []ModelShape, rows []ReportRow) []VariantRow {
+	byName := map[string]ModelShape{}
+	bf16 := map[string]string{} // shape -> its bf16 variant's name
+	for _, m := range models {
+		if m.Base == "" {
+			m.Base = m.Name
+		}
+		if m.Type == "" {
+			m.Type = "bf16"
+		}
+		byName[m.Name] = m
+		if m.Type == "bf16" {
+			bf16[m.Base] = m.Name
+		}
+	}
+	ok := map[string]*ReportRow{}
+	for i := range rows {
+		if rows[i].Status == "ok" {
+			ok[rows[i].Model+"/"+rows[i].Workload+"/"+rows[i].Peer] = &rows[i]
+		}
+	}
+	var out []VariantRow
+	for _, r := range rows {
+		if r.Peer != PeerLMScore || r.Status != "ok" {
+			continue
+		}
+		m := byName[r.Model]
+		v := VariantRow{Model: r.Model, Base: m.Base, Type: m.Type, Workload: r.Workload, WallSeconds: r.WallSeconds,
+			LoadSeconds: r.LoadSeconds, PeakGPUBytes: r.PeakGPUBytes, WeightBytes: r.WeightBytes, KVBytes: r.KVBytes}
+		if v.PeakGPUBytes > 0 {
+			v.OtherBytes = v.PeakGPUBytes - v.WeightBytes - v.KVBytes
+		}
+		if lc := ok[r.Model+"/"+r.Workload+"/"+PeerLlamaCpp]; lc != nil {
+			v.LlamaCppSeconds, v.LlamaCppSpeedup, v.LlamaCppPeakGPUBytes = lc.WallSeconds, lc.WallSeconds/r.WallSeconds, lc.PeakGPUBytes
+		}
+		if b := ok[bf16[m.Base]+"/"+r.Workload+"/"+PeerLMScore]; b != nil && m.Type != "bf16" {
+			v.OverBF16 = r.WallSeconds / b.WallSeconds
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // compareScores fills the difference and agreement columns of row.
@@ -254,8 +331,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		metas[m.Model+"/"+m.Workload] = m
 	}
 	for _, s := range r.Models {
-		fmt.Fprintf(&b, "## %s (%s, %d layers, %d wide, %d heads x %d, vocab %d, %.2f B parameters, %.2f B in the layers)\n\n",
-			s.Name, s.Arch, s.NLayer, s.NEmbd, s.NHead, s.HeadDim, s.NVocab, float64(s.TotalParams)/1e9, float64(s.BodyParams)/1e9)
+		weights := ""
+		if s.Type != "" {
+			weights = fmt.Sprintf(", %s weights, %.2f GiB", s.Type, float64(s.WeightBytes)/(1<<30))
+		}
+		fmt.Fprintf(&b, "## %s (%s, %d layers, %d wide, %d heads x %d, vocab %d, %.2f B parameters, %.2f B in the layers%s)\n\n",
+			s.Name, s.Arch, s.NLayer, s.NEmbd, s.NHead, s.HeadDim, s.NVocab, float64(s.TotalParams)/1e9, float64(s.BodyParams)/1e9, weights)
 		b.WriteString("| workload | peer | wall s (runs) | total tok | unique tok | computed tok | tokens/s | lmscore speedup | peak GPU mem | wall / floor | max \\|Δ\\| | mean \\|Δ\\| | agree |\n")
 		b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, row := range r.Rows {
@@ -294,6 +375,32 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		if len(ws) > 0 {
 			b.WriteString("Workloads: " + strings.Join(ws, "; ") + ".\n\n")
 		}
+	}
+	if len(r.Variants) > 0 {
+		b.WriteString("## lmscore by weight type: against llama.cpp on the same file, against its own bf16, and its GPU memory\n\n" +
+			"Peak GPU memory is nvidia-smi's (see the notes); weights are the tensors as stored, KV the most live KV blocks " +
+			"of the process's runs so far, other the rest: CUDA context, step workspace (activations, the dequantized " +
+			"weight of the GEMM in flight, cuBLAS) and the KV pool's growth beyond its live blocks. The ABI reports no device " +
+			"memory, so the split is by subtraction.\n\n")
+		b.WriteString("| model | type | workload | lmscore s | load s | llama.cpp s | llama.cpp / lmscore | lmscore / own bf16 | peak GPU mem | weights | KV | other | llama.cpp peak GPU mem |\n")
+		b.WriteString("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, v := range r.Variants {
+			load, lc := "", ""
+			if v.LoadSeconds > 0 {
+				load = fmt.Sprintf("%.1f", v.LoadSeconds)
+			}
+			if v.LlamaCppSeconds > 0 {
+				lc = fmt.Sprintf("%.3f", v.LlamaCppSeconds)
+			}
+			other := ""
+			if v.PeakGPUBytes > 0 {
+				other = fmtGiBSigned(v.OtherBytes)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", v.Base, v.Type, v.Workload,
+				v.WallSeconds, load, lc, fmtTimes(v.LlamaCppSpeedup, 2), fmtTimes(v.OverBF16, 2), fmtGiB(v.PeakGPUBytes),
+				fmtGiB(v.WeightBytes), fmtGiB(v.KVBytes), other, fmtGiB(v.LlamaCppPeakGPUBytes))
+		}
+		b.WriteString("\n")
 	}
 	var notes []string
 	for _, row := range r.Rows {
@@ -357,6 +464,10 @@ func fmtTimes(s float64, decimals int) string {
 	}
 	return fmt.Sprintf("%.*fx", decimals, s)
 }
+
+// fmtGiBSigned shows a remainder that may come out negative (nvidia-smi's
+// figure is rounded to MiB and sampled after the runs).
+func fmtGiBSigned(n int64) string { return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30)) }
 
 func fmtGiB(n int64) string {
 	if n <= 0 {

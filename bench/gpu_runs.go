@@ -42,6 +42,16 @@ type PeerRun struct {
 
 	PeakGPUBytes int64  `json:"peak_gpu_bytes,omitempty"`
 	PeakGPUHow   string `json:"peak_gpu_how,omitempty"`
+	// What lmscore knows of its share of PeakGPUBytes (the ABI reports no
+	// device memory): its weights as stored, and the most KV its block
+	// pool has held live so far in the process (the pool grows to the
+	// highest block a step names and never shrinks). The rest is the CUDA
+	// context, the step workspace (activations, the dequantized weight of
+	// the GEMM in flight, cuBLAS) and the pool's growth beyond live blocks.
+	WeightBytes int64 `json:"weight_bytes,omitempty"`
+	KVBytes     int64 `json:"kv_bytes,omitempty"`
+	// LoadSeconds is the model's load onto the device (lmscore.Open).
+	LoadSeconds float64 `json:"load_s,omitempty"`
 
 	Note    string `json:"note,omitempty"`
 	Error   string `json:"error,omitempty"`   // it failed: the message

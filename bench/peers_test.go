@@ -83,3 +83,74 @@ func TestRunGPUScriptOnCPU(t *testing.T) {
 	_, err = os.Stat(filepath.Join(dir, "out", "raw.tar.gz"))
 	assert.NoError(t, err)
 }
+
+// TestRunGPUScriptTypesOnCPU runs `make bench`'s script on the CPU with the
+// 8B shapes' 2-layer versions, bf16 and Q4_K_M, both written by `benchgpu
+// random` (BENCH_HF=0: no transformers, no torch needed), and the size test
+// on the 70B shape's 2-layer version made in memory: every variant gets its
+// table, the by-type summary its rows, and the size test metaicl0 alone.
+func TestRunGPUScriptTypesOnCPU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not found: run_gpu.sh needs one")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("bash", "run_gpu.sh")
+	cmd.Env = append(os.Environ(), "BENCH_BACKEND=cpu", "BENCH_TINY=1", "BENCH_SIZE=tiny", "BENCH_BUDGET_S=600",
+		"BENCH_HF=0", "BENCH_TYPES=bf16,q4_k_m", "BENCH_MODELS=llama-3.1-8b,qwen3-8b", "BENCH_WORKLOADS=metaicl16,metaicl0",
+		"BENCH_SIZE_TEST=1", "BENCH_WORK="+filepath.Join(dir, "work"), "BENCH_BIN="+filepath.Join(dir, "bin"),
+		"OUT="+filepath.Join(dir, "out"), "PYTHON=python3")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	md, err := filepath.Glob(filepath.Join(dir, "out", "cpu-*.md"))
+	require.NoError(t, err)
+	require.Len(t, md, 1, string(out))
+	b, err := os.ReadFile(md[0])
+	require.NoError(t, err)
+	report := string(b)
+	assert.NotContains(t, report, "error:", report)
+	for _, v := range []string{"llama-3.1-8b", "llama-3.1-8b-q4_k_m", "qwen3-8b", "qwen3-8b-q4_k_m", "llama-3.1-70b-q4_k_m"} {
+		assert.Contains(t, report, "## "+v+" (", report)
+	}
+	// The by-type table's rows: after its heading, its header and rule.
+	var summary []string
+	_, section, found := strings.Cut(report, "## lmscore by weight type")
+	require.True(t, found, report)
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "| ") && !strings.HasPrefix(line, "| model |") && !strings.HasPrefix(line, "| --- |") {
+			summary = append(summary, line)
+		}
+	}
+	// 2 shapes x 2 types x 2 workloads, and the size test's one.
+	require.Len(t, summary, 9, report)
+	for _, line := range summary {
+		cells := strings.Split(line, "|")
+		model, typ, wl := strings.TrimSpace(cells[1]), strings.TrimSpace(cells[2]), strings.TrimSpace(cells[3])
+		weights := strings.TrimSpace(cells[10])
+		assert.True(t, strings.HasSuffix(weights, "GiB"), "weights: %s", line)
+		overBF16 := strings.TrimSpace(cells[8])
+		switch {
+		case model == "llama-3.1-70b":
+			assert.Equal(t, "q4_k_m", typ, line)
+			assert.Equal(t, "metaicl0", wl, line)
+			assert.Empty(t, overBF16, "no bf16 70B: %s", line)
+		case typ == "q4_k_m":
+			assert.True(t, strings.HasSuffix(overBF16, "x"), "lmscore Q4_K_M / bf16: %s", line)
+		default:
+			assert.Empty(t, overBF16, line)
+		}
+	}
+	// The seeded file is reproducible: writing it again gives the same bytes.
+	again := filepath.Join(dir, "again.gguf")
+	out, err = exec.Command(filepath.Join(dir, "bin", "benchgpu"), "random", "--shape", "qwen3-8b", "--tiny", "--type", "q4_k_m",
+		"--out", again).CombinedOutput()
+	require.NoError(t, err, string(out))
+	first, err := os.ReadFile(filepath.Join(dir, "work", "qwen3-8b-q4_k_m.gguf"))
+	require.NoError(t, err)
+	second, err := os.ReadFile(again)
+	require.NoError(t, err)
+	assert.True(t, string(first) == string(second), "benchgpu random is not reproducible")
+}

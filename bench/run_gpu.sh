@@ -14,9 +14,14 @@
 #   2. the CUDA core: $LMSCORE_CUDA_LIB if set and it loads, else built here
 #      with CMake for sm_90 only (`make cuda` builds sm_80 + PTX as well; not
 #      needed here);
-#   3. per model, random bf16 weights from a config and a seed
-#      (bench/peers/hf_build.py), `lmscore convert hf --type bf16`, and the
-#      workloads for its vocabulary (`benchgpu gen --size $BENCH_SIZE`);
+#   3. per model and weight type (BENCH_TYPES), random weights and the
+#      workloads for its vocabulary (`benchgpu gen --size $BENCH_SIZE`).
+#      bf16 with BENCH_HF=1: transformers' initialisation from a config and
+#      a seed (bench/peers/hf_build.py), `lmscore convert hf --type bf16`,
+#      since the transformers peers read that folder. Otherwise, and for
+#      every quantized type, `benchgpu random` writes the GGUF itself
+#      (bench/shapes.go: parallel draws; q4_k_m is llama-quantize's Q4_K_M
+#      mix of random K-quant blocks), which lmscore and llama.cpp both read;
 #   4. the card's bf16 GEMM rate (bench/peers/gemm_rate.py);
 #   5. lmscore with and without its cache on every workload (benchgpu lmscore);
 #   6. the transformers peers (bench/peers/hf_peers.py), workloads in the
@@ -25,21 +30,37 @@
 #      from the llama-cpp-python source distribution (3-5 minutes on 16
 #      cores), in the background during step 3 and waited for before step 4,
 #      so that no timing runs beside the compiler;
-#   8. the report (benchgpu report) and the plot.
+#   8. the size test, only with BENCH_SIZE_TEST=1: a $BENCH_SIZE_SHAPE
+#      Q4_K_M model (random weights, ~40 GB for llama-3.1-70b) made in
+#      memory by `benchgpu lmscore --shape` (or written to disk first with
+#      BENCH_SIZE_FILE=1), loaded on the GPU and scored on metaicl0, within
+#      its own budget BENCH_SIZE_BUDGET_S from the step's start;
+#   9. the report (benchgpu report) and the plot.
 #
 # Settings (environment):
 #   BENCH_SIZE      tiny | default | issue (bench/gpu_suite.go)      [default]
 #   BENCH_BUDGET_S  seconds after which no new timed run starts; a run in
 #                   progress may go on 60 s more, then the report is written [330]
-#   BENCH_MODELS    comma-separated: llama-3.2-1b, gpt2-large  [both]
+#   BENCH_MODELS    comma-separated shapes of bench/shapes.go: llama-3.2-1b,
+#                   gpt2-large, llama-3.1-8b, qwen3-8b, gemma-2-9b; "none"
+#                   for the size test alone  [llama-3.2-1b,gpt2-large]
+#   BENCH_TYPES     comma-separated weight types: bf16, q4_k_m; a model's
+#                   variant is named NAME (bf16) or NAME-q4_k_m   [bf16]
+#   BENCH_WORKLOADS comma-separated subset of the suite's workloads [all]
+#   BENCH_HF_PEERS  the transformers peers to run: nocache,catwalk  [both]
 #   BENCH_SHORT_S   a timed run shorter than this is repeated to 3   [2]
 #   BENCH_BACKEND   cuda | cpu (cpu with BENCH_TINY=1 checks the pipeline on
 #                   a machine without a GPU)                         [cuda]
 #   BENCH_TINY=1    2-layer, 64-wide models with the real vocabularies
-#   BENCH_HF=0      skip the transformers peers (a run for llama.cpp alone)
+#   BENCH_HF=0      skip the transformers peers (a run for llama.cpp alone);
+#                   bf16 models are then written by benchgpu random, and
+#                   python3 needs no torch (no GEMM rate without it)
 #   BENCH_LLAMACPP=1 also build and run llama.cpp; BENCH_LLAMACPP_SRC is the
 #                   llama-cpp-python sdist (or a trimmed copy of it, see
 #                   bench/peers/llamacpp_src.sh)   [.cache/sdist/llama_cpp_python-0.3.36.tar.gz]
+#   BENCH_SIZE_TEST=1  also run step 8; BENCH_SIZE_SHAPE [llama-3.1-70b],
+#                   BENCH_SIZE_BUDGET_S [300], BENCH_SIZE_FILE=1 (through a
+#                   GGUF file on disk, deleted after), BENCH_SIZE_KV [16GiB]
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
@@ -47,6 +68,12 @@ out="${OUT:-bench/results/tmp}"
 size="${BENCH_SIZE:-default}"
 budget="${BENCH_BUDGET_S:-330}"
 models="${BENCH_MODELS:-llama-3.2-1b,gpt2-large}"
+[[ "$models" == none ]] && models=""
+types="${BENCH_TYPES:-bf16}"
+hf="${BENCH_HF:-1}"
+sizetest="${BENCH_SIZE_TEST:-0}"
+sizeshape="${BENCH_SIZE_SHAPE:-llama-3.1-70b}"
+sizename="$sizeshape-q4_k_m"
 short="${BENCH_SHORT_S:-2}"
 backend="${BENCH_BACKEND:-cuda}"
 work="${BENCH_WORK:-.cache/benchgpu}"
@@ -59,6 +86,14 @@ rm -f "$work"/*/lmscore.jsonl "$work"/*/hf.jsonl "$work"/*/llamacpp.jsonl "$work
 exec > >(tee "$work/run.log") 2>&1
 
 join() { local IFS=,; echo "$*"; }
+# variant MODEL TYPE: the report's name of a model's weights of one type.
+variant() { if [[ "$2" == bf16 ]]; then echo "$1"; else echo "$1-$2"; fi; }
+variants=()
+for m in ${models//,/ }; do
+  for t in ${types//,/ }; do variants+=("$(variant "$m" "$t")"); done
+done
+reported=("${variants[@]}")
+[[ "$sizetest" == 1 ]] && reported+=("$sizename")
 log() { echo "[$(($(date +%s) - t0)) s] $*"; }
 die() {
   log "FAILED: $*"
@@ -75,7 +110,7 @@ finish() {
   [[ -n "$card" ]] || card="cpu"
   slug="$(echo "$card" | tr 'A-Z' 'a-z' | sed -e 's/^nvidia //' -e 's/[^a-z0-9]\+/-/g' -e 's/-$//')"
   date="$(date -u +%Y-%m-%d)"
-  for m in ${models//,/ }; do
+  for m in "${reported[@]}"; do
     for f in lmscore hf llamacpp; do
       [[ -f "$work/$m/$f.jsonl" ]] && runs+=("$work/$m/$f.jsonl")
     done
@@ -85,9 +120,11 @@ finish() {
     local noteargs=()
     for n in "${notes[@]}"; do noteargs+=(--note "$n"); done
     local have=()
-    for m in ${models//,/ }; do [[ -f "$work/$m/meta.json" ]] && have+=("$m"); done
+    for m in "${reported[@]}"; do [[ -f "$work/$m/meta.json" ]] && have+=("$m"); done
     if ((${#have[@]})); then
-      "$bin/benchgpu" report --work "$work" --models "$(join "${have[@]}")" --gemm "$work/gemm.json" \
+      local gemm=()
+      [[ -f "$work/gemm.json" ]] && gemm=(--gemm "$work/gemm.json")
+      "$bin/benchgpu" report --work "$work" --models "$(join "${have[@]}")" "${gemm[@]}" \
         --runs "$(join "${runs[@]}")" --card "$card" --date "$date" --out "$prefix" "${noteargs[@]}" &&
         log "report: $prefix.md" && cat "$prefix.md"
       [[ -f "$prefix.png" ]] && log "plot: $prefix.png"
@@ -97,10 +134,13 @@ finish() {
   cp "$work/run.log" "$out/run.log" 2>/dev/null
 }
 
-log "bench: size $size, models $models, backend $backend, budget ${budget} s"
+log "bench: size $size, models ${models:-none}, types $types, backend $backend, budget ${budget} s, size test $sizetest"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
-$py -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)' ||
-  die "python3 lacks torch or transformers"
+torch=1
+if ! $py -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'; then
+  [[ "$hf" == 1 ]] && die "python3 lacks torch or transformers"
+  torch=0
+fi
 
 # 1. Go binaries.
 if command -v go >/dev/null 2>&1; then
@@ -121,6 +161,8 @@ build_cuda() {
 }
 built_here=0
 tiny=()
+wl=()
+[[ -n "${BENCH_WORKLOADS:-}" ]] && wl=(--workloads "$BENCH_WORKLOADS")
 hfdev=(--device cpu)
 peerflags=(--device cpu --batch-tokens 2048)
 if [[ "${BENCH_TINY:-0}" == 1 ]]; then tiny=(--tiny); fi
@@ -157,26 +199,35 @@ fi
 
 # 3. Models and workloads.
 for m in ${models//,/ }; do
-  $py bench/peers/hf_build.py --model "$m" --out "$work/hf-$m" "${tiny[@]}" "${hfdev[@]}" || die "building $m"
-  "$bin/lmscore" convert hf --dir "$work/hf-$m" --out "$work/$m.gguf" --type bf16 || die "converting $m"
-  "$bin/benchgpu" gen --model "$work/$m.gguf" --name "$m" --size "$size" --out "$work/$m" || die "workloads for $m"
-  log "$m: built, converted, workloads written"
-  # A carried CUDA core that does not run here (another toolkit, another
-  # card) is replaced by one built here, once, before any timing.
-  if [[ "$backend" == cuda && ! -f "$work/smoke-ok" ]]; then
-    head -2 "$work/$m/metaicl0.jsonl" >"$work/smoke.jsonl"
-    if ! "$bin/lmscore" score --model "$work/$m.gguf" --backend cuda --kv-memory 256MiB \
-      --in "$work/smoke.jsonl" --out /dev/null 2>"$work/smoke.log"; then
-      cat "$work/smoke.log"
-      ((built_here)) && die "the CUDA core built here does not run"
-      build_cuda
-      built_here=1
-      "$bin/lmscore" score --model "$work/$m.gguf" --backend cuda --kv-memory 256MiB \
-        --in "$work/smoke.jsonl" --out /dev/null || die "the CUDA core does not run"
+  for t in ${types//,/ }; do
+    v="$(variant "$m" "$t")"
+    if [[ "$t" == bf16 && "$hf" == 1 ]]; then
+      $py bench/peers/hf_build.py --model "$m" --out "$work/hf-$m" "${tiny[@]}" "${hfdev[@]}" || die "building $m"
+      "$bin/lmscore" convert hf --dir "$work/hf-$m" --out "$work/$v.gguf" --type bf16 || die "converting $m"
+    else
+      "$bin/benchgpu" random --shape "$m" --type "$t" "${tiny[@]}" --out "$work/$v.gguf" || die "writing $v"
     fi
-    touch "$work/smoke-ok"
-    log "CUDA core runs"
-  fi
+    "$bin/benchgpu" gen --model "$work/$v.gguf" --name "$v" --type "$t" --size "$size" "${wl[@]}" --out "$work/$v" ||
+      die "workloads for $v"
+    log "$v: built, workloads written"
+    # A carried CUDA core that does not run here (another toolkit, another
+    # card) is replaced by one built here, once, before any timing.
+    if [[ "$backend" == cuda && ! -f "$work/smoke-ok" ]]; then
+      w0="$(ls "$work/$v"/*.jsonl | head -1)"
+      head -2 "$w0" >"$work/smoke.jsonl"
+      if ! "$bin/lmscore" score --model "$work/$v.gguf" --backend cuda --kv-memory 256MiB \
+        --in "$work/smoke.jsonl" --out /dev/null 2>"$work/smoke.log"; then
+        cat "$work/smoke.log"
+        ((built_here)) && die "the CUDA core built here does not run"
+        build_cuda
+        built_here=1
+        "$bin/lmscore" score --model "$work/$v.gguf" --backend cuda --kv-memory 256MiB \
+          --in "$work/smoke.jsonl" --out /dev/null || die "the CUDA core does not run"
+      fi
+      touch "$work/smoke-ok"
+      log "CUDA core runs"
+    fi
+  done
 done
 
 # Nothing is timed while llama.cpp compiles: its 16 compiler processes would
@@ -191,11 +242,16 @@ if [[ -n "$lcpid" ]]; then
 fi
 
 # 4. The GEMM rate.
-$py bench/peers/gemm_rate.py --out "$work/gemm.json" || notes+=("the GEMM rate was not measured")
-log "GEMM rate measured"
+if ((torch)); then
+  $py bench/peers/gemm_rate.py --out "$work/gemm.json" || notes+=("the GEMM rate was not measured")
+  log "GEMM rate measured"
+else
+  rm -f "$work/gemm.json"
+  notes+=("no GEMM rate, so no floor: python3 has no torch")
+fi
 
-# 5. lmscore, both models.
-for m in ${models//,/ }; do
+# 5. lmscore, every variant.
+for m in "${variants[@]}"; do
   lmflags=(--backend "$backend")
   [[ "$backend" == cpu ]] && lmflags+=(--gpu-memory=false)
   "$bin/benchgpu" lmscore --model "$work/$m.gguf" --name "$m" --dir "$work/$m" --out "$work/$m/lmscore.jsonl" \
@@ -204,11 +260,12 @@ for m in ${models//,/ }; do
 done
 
 # 6. The transformers peers, both models in one process.
-if [[ "${BENCH_HF:-1}" == 1 ]]; then
-  spec=""
-  for m in ${models//,/ }; do spec+="${spec:+,}$m=$work/hf-$m"; done
-  $py bench/peers/hf_peers.py --models "$spec" --work "$work" --short "$short" --deadline "$deadline" "${peerflags[@]}" ||
-    notes+=("the transformers peers failed: see run.log")
+# They read the bf16 variants only: the Hugging Face folders.
+spec=""
+for m in ${models//,/ }; do [[ ",$types," == *,bf16,* ]] && spec+="${spec:+,}$m=$work/hf-$m"; done
+if [[ "$hf" == 1 && -n "$spec" ]]; then
+  $py bench/peers/hf_peers.py --models "$spec" --work "$work" --peers "${BENCH_HF_PEERS:-nocache,catwalk}" \
+    --short "$short" --deadline "$deadline" "${peerflags[@]}" || notes+=("the transformers peers failed: see run.log")
   log "transformers peers done"
 else
   notes+=("(a), (b) the transformers peers were not run in this run (BENCH_HF=0)")
@@ -219,7 +276,7 @@ if [[ "${BENCH_LLAMACPP:-0}" == 1 ]]; then
   if [[ -f "$lcsrc" ]]; then
     if [[ $lcrc -eq 0 ]]; then
       log "llama.cpp built"
-      for m in ${models//,/ }; do
+      for m in "${variants[@]}"; do
         LLAMA_CPP_LIB_PATH="$(realpath "$lc/build/bin")" PYTHONPATH="$lc${PYTHONPATH:+:$PYTHONPATH}" \
           $py -X faulthandler bench/peers/llamacpp_peer.py --model "$m=$work/$m.gguf" --work "$work" --short "$short" \
           --deadline "$deadline" || notes+=("llama.cpp failed on $m: see run.log")
@@ -232,6 +289,26 @@ if [[ "${BENCH_LLAMACPP:-0}" == 1 ]]; then
   fi
 else
   notes+=("(e) llama.cpp was not run: its CUDA build from the llama-cpp-python sdist takes minutes of device time this run did not have; BENCH_LLAMACPP=1 runs it (bench/peers/llamacpp_peer.py, checked on the CPU build)")
+fi
+
+# 8. The size test (opt-in), with its own budget from here.
+if [[ "$sizetest" == 1 ]]; then
+  sdeadline=$(($(date +%s) + ${BENCH_SIZE_BUDGET_S:-300}))
+  src=(--shape "$sizeshape" --type q4_k_m "${tiny[@]}")
+  "$bin/benchgpu" gen "${src[@]}" --name "$sizename" --size "$size" --workloads metaicl0 --out "$work/$sizename" ||
+    die "workloads for $sizename"
+  if [[ "${BENCH_SIZE_FILE:-0}" == 1 ]]; then
+    "$bin/benchgpu" random "${src[@]}" --out "$work/$sizename.gguf" || die "writing $sizename"
+    log "$sizename: written to disk"
+    src=(--model "$work/$sizename.gguf" --type q4_k_m)
+  fi
+  lmflags=(--backend "$backend")
+  [[ "$backend" == cpu ]] && lmflags+=(--gpu-memory=false)
+  "$bin/benchgpu" lmscore "${src[@]}" --name "$sizename" --dir "$work/$sizename" --out "$work/$sizename/lmscore.jsonl" \
+    --kv-memory "${BENCH_SIZE_KV:-16GiB}" --short "${short}s" --deadline "$sdeadline" "${lmflags[@]}" ||
+    notes+=("the size test failed on $sizename: see run.log")
+  rm -f "$work/$sizename.gguf"
+  log "$sizename: size test done"
 fi
 
 log "writing the report"

@@ -5,7 +5,9 @@ that `lmscore convert hf` and the transformers peers read the same weights.
 
     python bench/peers/hf_build.py --model llama-3.2-1b --out DIR [--seed 1234] [--device cuda] [--tiny]
 
-Models (shapes only; the weights are transformers' own initialisation):
+Models (shapes only; the weights are transformers' own initialisation). The
+same configs are bench/shapes.go's, which `benchgpu random` writes as GGUF
+without transformers; bench/shapes_test.go checks that both agree:
   llama-3.2-1b  LlamaForCausalLM: 16 layers, 2048 wide, 32 query heads and 8
                 KV heads of 64, FF 8192, vocabulary 128,256, tied
                 embeddings, rope_theta 500,000 (plain RoPE: lmscore's
@@ -16,8 +18,20 @@ Models (shapes only; the weights are transformers' own initialisation):
                 so that sysprompt's requests (2,000 + 300 tokens) fit without
                 truncation; nothing else changes, the metaicl contexts fit
                 1,024 as the issue asks
---tiny keeps the vocabularies and makes the layers 2 x 64 wide, for a check
-of the pipeline on a CPU.
+  llama-3.1-8b  LlamaForCausalLM: 32 layers, 4096 wide, 32 query heads and 8
+                KV heads of 128, FF 14336, vocabulary 128,256, untied,
+                rope_theta 500,000 with Llama 3.1's llama3 RoPE scaling
+                (factor 8, low/high frequency factors 1/4, original context
+                8192), as meta-llama/Llama-3.1-8B's config.json
+  qwen3-8b      Qwen3ForCausalLM: 36 layers, 4096 wide, 32/8 heads of 128,
+                FF 12288, vocabulary 151,936, untied, rope_theta 1,000,000
+  gemma-2-9b    Gemma2ForCausalLM: 42 layers, 3584 wide, 16/8 heads of 256,
+                FF 14336, vocabulary 256,000, tied, sliding window 4096 on
+                alternate layers, soft-caps 50 (attention) and 30 (logits)
+--tiny keeps the vocabularies and makes the layers 2 deep: 64 wide for the
+first two, 256 wide for the others (whole K-quant super-blocks, so that a
+tiny Q4_K_M model is quantized as the real one), for a check of the
+pipeline on a CPU.
 
 The folder gets a stand-in tokenizer: GPT-2's 256 byte tokens as vocab.json
 and an empty merges.txt. The workloads are token ids, so no text is ever
@@ -32,7 +46,11 @@ import time
 
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
+from transformers import AutoModelForCausalLM, Gemma2Config, GPT2Config, LlamaConfig, Qwen3Config
+
+# The new shapes' tiny versions: 2 layers, 256 wide (see the docstring).
+TINY = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+            head_dim=64)
 
 
 def config_for(name, tiny):
@@ -51,7 +69,37 @@ def config_for(name, tiny):
         if tiny:
             kw.update(n_embd=64, n_layer=2, n_head=4)
         return GPT2Config(architectures=["GPT2LMHeadModel"], **kw)
-    raise SystemExit(f"hf_build: unknown model {name!r} (want llama-3.2-1b or gpt2-large)")
+    if name == "llama-3.1-8b":
+        kw = dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                  num_attention_heads=32, num_key_value_heads=8, head_dim=128, max_position_embeddings=131072,
+                  rms_norm_eps=1e-5, tie_word_embeddings=False, bos_token_id=128000, eos_token_id=128001,
+                  rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                                   "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                   "original_max_position_embeddings": 8192})
+        if tiny:
+            kw.update(TINY)
+        return LlamaConfig(architectures=["LlamaForCausalLM"], **kw)
+    if name == "qwen3-8b":
+        kw = dict(vocab_size=151936, hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
+                  num_attention_heads=32, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960,
+                  rms_norm_eps=1e-6, tie_word_embeddings=False, bos_token_id=151643, eos_token_id=151645,
+                  rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})
+        if tiny:
+            kw.update(TINY)
+        return Qwen3Config(architectures=["Qwen3ForCausalLM"], **kw)
+    if name == "gemma-2-9b":
+        kw = dict(vocab_size=256000, hidden_size=3584, intermediate_size=14336, num_hidden_layers=42,
+                  num_attention_heads=16, num_key_value_heads=8, head_dim=256, max_position_embeddings=8192,
+                  rms_norm_eps=1e-6, hidden_activation="gelu_pytorch_tanh", query_pre_attn_scalar=256,
+                  sliding_window=4096, attn_logit_softcapping=50.0, final_logit_softcapping=30.0,
+                  tie_word_embeddings=True, bos_token_id=2, eos_token_id=1, pad_token_id=0,
+                  rope_parameters={"rope_type": "default", "rope_theta": 10000.0})
+        if tiny:
+            # Heads wider than n_embd/n_head, as the real ones; the scalar is
+            # the head width, so the attention scale stays the default.
+            kw.update(TINY, head_dim=128, query_pre_attn_scalar=128)
+        return Gemma2Config(architectures=["Gemma2ForCausalLM"], **kw)
+    raise SystemExit(f"hf_build: unknown model {name!r} (want llama-3.2-1b, gpt2-large, llama-3.1-8b, qwen3-8b or gemma-2-9b)")
 
 
 def bytes_to_unicode():

@@ -1,10 +1,15 @@
 // Command benchgpu is the Go side of `make bench` (bench/run_gpu.sh):
 //
+//	benchgpu random  --shape llama-3.1-8b --type q4_k_m [--tiny] --out M.gguf
 //	benchgpu gen     --model M.gguf --name NAME --size default --out DIR
 //	benchgpu lmscore --model M.gguf --name NAME --dir DIR --backend cuda --out DIR/lmscore.jsonl
 //	benchgpu report  --work W --models a,b --gemm W/gemm.json --runs f1.jsonl,f2.jsonl --out PREFIX
 //
-// gen writes the workloads for one model (its vocabulary and window) as
+// random writes a model of one of bench.Shapes with random weights, bf16
+// or a Q4_K_M mix of random K-quant blocks (bench.RandomModel), and a
+// stand-in tokenizer, so that lmscore and llama.cpp score the same file.
+// gen and lmscore take --shape and --type instead of --model to make such
+// a model in memory, without a file (the 70B size test). gen writes the workloads for one model (its vocabulary and window) as
 // request JSONL, with meta.json: the model's shape and each workload's
 // total and unique tokens, scored rows and attention work. lmscore times
 // lmscore with and without its cache on them and writes one JSON line per
@@ -22,12 +27,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/lmscore/lmscore"
 	"github.com/lmscore/lmscore/bench"
+	"github.com/lmscore/lmscore/gguf"
 	"github.com/lmscore/lmscore/internal/units"
 	"github.com/lmscore/lmscore/model"
 	"github.com/lmscore/lmscore/workload"
@@ -42,13 +49,15 @@ type metaFile struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchgpu gen|lmscore|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: benchgpu random|gen|lmscore|report [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
 	switch os.Args[1] {
+	case "random":
+		err = random(os.Args[2:])
 	case "gen":
 		err = gen(os.Args[2:])
 	case "lmscore":
@@ -56,7 +65,7 @@ func main() {
 	case "report":
 		err = report(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want gen, lmscore or report)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want random, gen, lmscore or report)", os.Args[1])
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "benchgpu:", err)
@@ -64,35 +73,168 @@ func main() {
 	}
 }
 
+// modelFlags say which model a command works on: a GGUF file, or a shape
+// of bench.Shapes with random weights made in memory.
+type modelFlags struct {
+	path, shape, typ string
+	tiny             bool
+	seed             uint64
+}
+
+func (f *modelFlags) register(fs *flag.FlagSet, what string) {
+	fs.StringVar(&f.path, "model", "", "GGUF model"+what)
+	fs.StringVar(&f.shape, "shape", "", "instead of --model: a shape ("+strings.Join(bench.ShapeNames, ", ")+") with random weights, in memory")
+	fs.StringVar(&f.typ, "type", "bf16", "the weights: "+strings.Join(bench.WeightTypes, ", ")+" (with --model, only the report's label)")
+	fs.BoolVar(&f.tiny, "tiny", false, "with --shape: its 2-layer version")
+	fs.Uint64Var(&f.seed, "seed", 1, "with --shape: the weights' seed")
+}
+
+func (f *modelFlags) check(cmd string) error {
+	if (f.path == "") == (f.shape == "") {
+		return fmt.Errorf("%s: give --model or --shape", cmd)
+	}
+	return nil
+}
+
+// defaultName is the report's name of the model: the file's, or the variant's.
+func (f *modelFlags) defaultName() string {
+	if f.path != "" {
+		return strings.TrimSuffix(filepath.Base(f.path), ".gguf")
+	}
+	return bench.VariantName(f.shape, f.typ)
+}
+
+// base is the shape a model is of: --shape, or the file's name up to its type.
+func (f *modelFlags) base() string {
+	if f.shape != "" {
+		return f.shape
+	}
+	return strings.TrimSuffix(f.defaultName(), "-"+f.typ)
+}
+
+// load opens the file, or makes the weights (withData false: their
+// shapes and types alone, for what needs no values).
+func (f *modelFlags) load(withData bool) (*model.Model, error) {
+	if f.path != "" {
+		return model.Load(f.path)
+	}
+	s, err := bench.Shapes(f.shape, f.tiny)
+	if err != nil {
+		return nil, err
+	}
+	if !withData {
+		return bench.Skeleton(s, f.typ)
+	}
+	return bench.RandomModel(s, f.typ, f.seed, 0)
+}
+
+// random writes a shape's random model as a GGUF file that lmscore and
+// llama.cpp both load.
+func random(args []string) error {
+	fs := flag.NewFlagSet("random", flag.ContinueOnError)
+	var mf modelFlags
+	mf.register(fs, " (not used)")
+	out := fs.String("out", "", "the GGUF file to write")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if mf.shape == "" || *out == "" {
+		return errors.New("random: --shape and --out are required")
+	}
+	start := time.Now()
+	m, err := mf.load(true)
+	if err != nil {
+		return err
+	}
+	drawn := time.Since(start)
+	tok, err := model.FixtureTokenizer(m.Config.NVocab)
+	if err != nil {
+		return err
+	}
+	name, err := gguf.ValueOf(mf.defaultName())
+	if err != nil {
+		return err
+	}
+	if err := model.WriteGGUF(*out, m.Config, &m.Weights, append(tok, gguf.KV{Key: "general.name", Value: name})...); err != nil {
+		return err
+	}
+	written := time.Since(start) - drawn
+	// The writer keeps what llama.cpp's keys hold; a feature this tree's
+	// writer does not write yet is said, not silently benchmarked without.
+	f, err := gguf.Open(*out)
+	if err != nil {
+		return fmt.Errorf("random: reading %s back: %w", *out, err)
+	}
+	back, err := model.ConfigFromGGUF(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("random: reading %s back: %w", *out, err)
+	}
+	if diff := configDiff(m.Config, back); diff != "" {
+		fmt.Fprintf(os.Stderr, "benchgpu random: %s: the file does not keep the shape's %s\n", *out, diff)
+	}
+	fmt.Printf("%s: %s, %.2f GB, drawn in %.1f s, written in %.1f s\n", *out, mf.defaultName(),
+		float64(bench.TensorBytes(m))/1e9, drawn.Seconds(), written.Seconds())
+	return nil
+}
+
+// configDiff names the fields in which two configs differ ("" if none).
+func configDiff(want, got model.Config) string {
+	var d []string
+	wv, gv := reflect.ValueOf(want), reflect.ValueOf(got)
+	for i := range wv.NumField() {
+		if !reflect.DeepEqual(wv.Field(i).Interface(), gv.Field(i).Interface()) {
+			d = append(d, fmt.Sprintf("%s (%v, read back as %v)", wv.Type().Field(i).Name, wv.Field(i).Interface(), gv.Field(i).Interface()))
+		}
+	}
+	return strings.Join(d, ", ")
+}
+
 func gen(args []string) error {
 	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
-	path := fs.String("model", "", "GGUF model: its vocabulary, window and shape")
-	name := fs.String("name", "", "the model's name in the report (default: the file's)")
+	var mflags modelFlags
+	mflags.register(fs, ": its vocabulary, window and shape")
+	name := fs.String("name", "", "the model's name in the report (default: the file's, or the variant's)")
 	size := fs.String("size", "default", "workload size: "+strings.Join(bench.GPUSizes, ", "))
+	only := fs.String("workloads", "", "comma-separated subset of the suite (default: all)")
 	out := fs.String("out", "", "directory for <workload>.jsonl and meta.json")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *path == "" || *out == "" {
-		return errors.New("gen: --model and --out are required")
+	if err := mflags.check("gen"); err != nil {
+		return err
 	}
-	m, err := model.Load(*path)
+	if *out == "" {
+		return errors.New("gen: --out is required")
+	}
+	m, err := mflags.load(false)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
 	if *name == "" {
-		*name = strings.TrimSuffix(filepath.Base(*path), ".gguf")
+		*name = mflags.defaultName()
 	}
-	suite, err := bench.GPUSuite(*size, m.Config.NVocab)
+	all, err := bench.GPUSuite(*size, m.Config.NVocab)
 	if err != nil {
 		return err
+	}
+	want := commaSet(*only)
+	var suite []bench.GPUWorkload
+	for _, w := range all {
+		if len(want) == 0 || want[w.Name] {
+			suite = append(suite, w)
+		}
+	}
+	if len(want) > 0 && len(suite) != len(want) {
+		return fmt.Errorf("gen: --workloads %s: size %s has only some of them", *only, *size)
 	}
 	paths, err := bench.WriteGPUSuite(*out, suite)
 	if err != nil {
 		return err
 	}
 	mf := metaFile{Model: bench.ShapeOf(*name, m), Size: *size}
+	mf.Model.Base, mf.Model.Type = mflags.base(), mflags.typ
 	for i, w := range suite {
 		lines, err := bench.ReadJSONLFile(paths[i])
 		if err != nil {
@@ -110,8 +252,9 @@ func gen(args []string) error {
 
 func runLMScore(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("lmscore", flag.ContinueOnError)
-	path := fs.String("model", "", "GGUF model")
-	name := fs.String("name", "", "the model's name in the report (default: the file's)")
+	var mflags modelFlags
+	mflags.register(fs, "")
+	name := fs.String("name", "", "the model's name in the report (default: meta.json's)")
 	dir := fs.String("dir", "", "directory gen wrote")
 	out := fs.String("out", "", "JSONL of the runs (appended)")
 	only := fs.String("workloads", "", "comma-separated subset (default: all in meta.json)")
@@ -127,8 +270,11 @@ func runLMScore(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *path == "" || *dir == "" || *out == "" {
-		return errors.New("lmscore: --model, --dir and --out are required")
+	if err := mflags.check("lmscore"); err != nil {
+		return err
+	}
+	if *dir == "" || *out == "" {
+		return errors.New("lmscore: --dir and --out are required")
 	}
 	var err error
 	if o.KVMemory, err = units.ParseBytes(*kvMemory); err != nil {
@@ -150,14 +296,28 @@ func runLMScore(ctx context.Context, args []string) error {
 			*nvsmi = false
 		}
 	}
+	// Loaded as lmscore.Open loads a file (model.Load, then the core), so
+	// that the weights' bytes are known; a shape is made in memory first.
 	start := time.Now()
-	m, err := lmscore.Open(*path, o)
+	weights, err := mflags.load(true)
 	if err != nil {
 		return err
 	}
+	if mflags.shape != "" {
+		fmt.Printf("%s: weights made in memory in %.1f s\n", *name, time.Since(start).Seconds())
+	}
+	weightBytes := bench.TensorBytes(weights)
+	start = time.Now()
+	m, err := lmscore.OpenModel(weights, mflags.defaultName(), o)
+	if err != nil {
+		weights.Close()
+		return err
+	}
 	defer m.Close()
-	fmt.Printf("%s: loaded on %s in %.1f s\n", *name, o.Backend, time.Since(start).Seconds())
-	b := bench.LMScoreBench{Model: m, ModelName: *name, Timing: bench.Timing{Repeats: *repeats, Short: *short}}
+	loaded := time.Since(start).Seconds()
+	fmt.Printf("%s: loaded on %s in %.1f s, %.2f GiB of weights\n", *name, o.Backend, loaded, float64(weightBytes)/(1<<30))
+	b := bench.LMScoreBench{Model: m, ModelName: *name, Timing: bench.Timing{Repeats: *repeats, Short: *short},
+		WeightBytes: weightBytes, LoadSeconds: loaded}
 	if *deadline > 0 {
 		b.Timing.Deadline = time.Unix(*deadline, 0)
 	}
@@ -170,12 +330,7 @@ func runLMScore(ctx context.Context, args []string) error {
 		return err
 	}
 	defer f.Close()
-	want := map[string]bool{}
-	for _, w := range strings.Split(*only, ",") {
-		if w != "" {
-			want[w] = true
-		}
-	}
+	want := commaSet(*only)
 	for _, meta := range mf.Workloads {
 		if len(want) > 0 && !want[meta.Workload] {
 			continue
@@ -340,6 +495,16 @@ func workloadLines(dir string, mf metaFile, w bench.WorkloadMeta) ([]workload.Li
 		return lines, nil
 	}
 	return nil, fmt.Errorf("%s: missing, and size %q has no workload %s", path, mf.Size, w.Workload)
+}
+
+func commaSet(list string) map[string]bool {
+	set := map[string]bool{}
+	for _, w := range strings.Split(list, ",") {
+		if w != "" {
+			set[w] = true
+		}
+	}
+	return set
 }
 
 type multiFlag []string
