@@ -48,6 +48,6 @@ for w in metaicl16 metaicl0; do
   "$bin/lmscore" merge --out "$work/merged-$w.jsonl" "$work/s0-$w.jsonl" "$work/s1-$w.jsonl" >"$work/merge-$w.log" 2>&1
   if cmp -s "$work/one-$w.jsonl" "$work/merged-$w.jsonl"; then verdict="byte-identical"; else verdict="DIFFERENT"; status=1; fi
   printf '%s: one process (%s GiB KV) %.1f s; two processes at once on the same device (%s GiB each) %.1f s; merged output %s (%d lines)\n' \
-    "$w" "$kv" "$(echo "$t1 - $t0" | bc)" "$half" "$(echo "$t2 - $t1" | bc)" "$verdict" "$(wc -l < "$work/one-$w.jsonl")"
+    "$w" "$kv" "$(awk "BEGIN{print $t1 - $t0}")" "$half" "$(awk "BEGIN{print $t2 - $t1}")" "$verdict" "$(wc -l < "$work/one-$w.jsonl")"
 done
 exit $status
