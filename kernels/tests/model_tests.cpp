@@ -2,7 +2,8 @@
 // loads it, run end to end on random llama, qwen2 and gpt2 models, and on
 // random models of the ABI-3 features (ref_model.cpp: Gemma-2-, Gemma-3-,
 // Phi-3-, GPT-NeoX-, OLMo-2- and Mistral-like, the sliding-window ones on
-// contexts longer than their windows), and compared with:
+// contexts longer than their windows; Mixtral-, Qwen2-MoE- and
+// Qwen3-MoE-like mixtures of experts), and compared with:
 //   - the float64 reference forward pass (ref_model.cpp), always;
 //   - the CPU core through the same ABI, when this program was built with
 //     it (LMSCORE_WITH_CPU_CORE; see kernels/tests/CMakeLists.txt);
@@ -82,6 +83,36 @@ ModelShape mistral_shape() {
     ModelShape s{ARCH_MISTRAL, 512, 128, 2, 4, 1, 256, 1024, LMSCORE_ROPE_TYPE_NORM, 10000.f, 1e-5f, false};
     s.head_dim = 64;
     s.n_swa = 37;
+    return s;
+}
+// Mixture of experts, as lmscore.h's three kinds: Mixtral-like (4
+// experts, top 2, renormalized; the SIMT attention), Qwen2-MoE-like (a
+// gated shared expert beside 4 experts, top 2 raw, layer 1 without the
+// gate; n_embd 96, so expert rows are not 256-byte multiples and the
+// gathered layout pads), Qwen3-MoE-like (q/k head norms, top 3 of 6,
+// renormalized; head_dim 64, the tensor-core attention in bf16). Expert
+// widths not multiples of a GEMM tile.
+ModelShape mixtral_shape() {
+    ModelShape s{ARCH_MIXTRAL, 384, 128, 2, 4, 2, 256, 1024, LMSCORE_ROPE_TYPE_NORM, 10000.f, 1e-5f, false};
+    s.n_expert = 4;
+    s.n_expert_used = 2;
+    s.n_ff_exp = 72;
+    return s;
+}
+ModelShape qwen2moe_shape() {
+    ModelShape s{ARCH_QWEN2MOE, 300, 96, 2, 3, 1, 192, 1024, LMSCORE_ROPE_TYPE_NEOX, 1000000.f, 1e-6f, false};
+    s.n_expert = 4;
+    s.n_expert_used = 2;
+    s.n_ff_exp = 40;
+    s.n_ff_shexp = 88;
+    return s;
+}
+ModelShape qwen3moe_shape() {
+    ModelShape s{ARCH_QWEN3MOE, 320, 128, 2, 4, 2, 192, 1024, LMSCORE_ROPE_TYPE_NEOX, 1000000.f, 1e-6f, true};
+    s.head_dim = 64;
+    s.n_expert = 6;
+    s.n_expert_used = 3;
+    s.n_ff_exp = 56;
     return s;
 }
 const char *arch_name(int a) { return test_arch_name(a); }
@@ -551,8 +582,13 @@ void test_feature_errors(const Abi &cuda) {
         const char *names;
     };
     const Case cases[] = {
-        {"mixture of experts is refused by name", [](lmscore_model_desc &d) { d.n_expert = 8; d.n_expert_used = 2; },
-         LMSCORE_STATUS_UNSUPPORTED, "mixture of experts"},
+        {"GeGLU experts are refused by name",
+         [](lmscore_model_desc &d) {
+             d.n_expert = 8;
+             d.n_expert_used = 2;
+             d.n_ff_exp = 64;
+         },
+         LMSCORE_STATUS_UNSUPPORTED, "SwiGLU experts only"},
         {"negative n_swa", [](lmscore_model_desc &d) { d.n_swa = -1; }, LMSCORE_STATUS_INVALID_ARGUMENT, "n_swa"},
         {"odd n_rot", [](lmscore_model_desc &d) { d.n_rot = 7; }, LMSCORE_STATUS_INVALID_ARGUMENT, "n_rot"},
         {"n_rot past head_dim", [](lmscore_model_desc &d) { d.n_rot = 66; }, LMSCORE_STATUS_INVALID_ARGUMENT, "n_rot"},
@@ -570,6 +606,29 @@ void test_feature_errors(const Abi &cuda) {
         R.check(st == c.want && msg.find(c.names) != std::string::npos && !mm, std::string("features: ") + c.what,
                 "status %d, \"%s\"", (int)st, msg.c_str());
         if (mm) cuda.model_free(mm);
+    }
+    // Experts without their router, or with a stacked matrix of the wrong
+    // height, name the tensor.
+    {
+        RandomModel moe(qwen2moe_shape(), 6);
+        for (int role : {LMSCORE_LAYER_FFN_GATE_INP, LMSCORE_LAYER_FFN_DOWN_EXPS}) {
+            lmscore_model_desc d = moe.desc();
+            std::vector<lmscore_tensor> layers(d.layers, d.layers + (size_t)d.n_layer * LMSCORE_LAYER_ROLE_COUNT);
+            lmscore_tensor &t = layers[LMSCORE_LAYER_ROLE_COUNT + role];
+            if (role == LMSCORE_LAYER_FFN_GATE_INP)
+                t = lmscore_tensor{};
+            else
+                t.ne[1] -= d.n_embd; // one expert short
+            d.layers = layers.data();
+            lmscore_model *mm = nullptr;
+            const lmscore_status st = cuda.model_load(&d, cuda.backend_default_params(), &mm);
+            const std::string msg = cuda.last_error();
+            const char *want = role == LMSCORE_LAYER_FFN_GATE_INP ? "blk.1.ffn_gate_inp.weight" : "blk.1.ffn_down_exps.weight";
+            R.check(st == LMSCORE_STATUS_INVALID_ARGUMENT && msg.find(want) != std::string::npos && !mm,
+                    std::string("features: experts with a bad ") + want + " name it", "status %d, \"%s\"", (int)st,
+                    msg.c_str());
+            if (mm) cuda.model_free(mm);
+        }
     }
     // A post-norm of the wrong length names the tensor.
     {
@@ -608,6 +667,9 @@ int main(int argc, char **argv) {
         test_model(cpu, nullptr, llama_shape(), 11, quick, true);
         test_model(cpu, nullptr, qwen2_shape(), 22, quick, true);
         test_model(cpu, nullptr, gpt2_shape(), 33, quick, true);
+        test_model(cpu, nullptr, mixtral_shape(), 111, quick, true);
+        test_model(cpu, nullptr, qwen2moe_shape(), 122, quick, true);
+        test_model(cpu, nullptr, qwen3moe_shape(), 133, quick, true);
         return R.finish("model_tests --cpu-only");
     }
 #else
@@ -658,6 +720,9 @@ int main(int argc, char **argv) {
     test_model(cuda, cpu_ptr, neox_shape(), 77, quick, false);
     test_model(cuda, cpu_ptr, olmo2_shape(), 88, quick, false);
     test_model(cuda, cpu_ptr, mistral_shape(), 99, quick, false);
+    test_model(cuda, cpu_ptr, mixtral_shape(), 111, quick, false);
+    test_model(cuda, cpu_ptr, qwen2moe_shape(), 122, quick, false);
+    test_model(cuda, cpu_ptr, qwen3moe_shape(), 133, quick, false);
     test_feature_errors(cuda);
     test_errors(cuda, oom);
     return R.finish("model_tests");
