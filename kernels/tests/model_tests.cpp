@@ -20,6 +20,8 @@
 // to meet 0.02, and the bf16 bound is that cost plus kBf16Slack: a stated
 // relaxation, the same rule as the Go test TestCUDAAgainstCPU. The core's
 // mean error must also sit within kBf16Slack of that cost either way.
+// On the mixtures of experts the bf16 checks leave out the positions whose
+// routes are near a tie (kRouteClear says why).
 //
 // Usage: model_tests path/to/liblmscore_cuda.so [--quick] [--cpu-only]
 //   --quick: one block size and fewer tasks (for compute-sanitizer runs).
@@ -142,14 +144,28 @@ std::vector<Pair> make_tasks(Rng &rng, int n_vocab, int n_tasks, int ctx_min = 2
 struct RefScore {
     std::vector<double> logprob, greedy_gap;
     std::vector<std::vector<std::pair<double, int>>> top; // (logprob, id), best first
+    // Whether the scored position's token has a clear route in every layer
+    // (always, without experts): see kRouteClear.
+    std::vector<char> clear_route;
 };
+
+// Mixture of experts in bf16: a token whose k-th and (k+1)-th router logits
+// are close in the float64 pass may go to the other expert under bf16
+// rounding, in any bf16 engine (the float64 emulation of bf16 storage
+// included), and then moves by up to ~2 in logprob, where rounding alone
+// moves a token by ~0.1. On these models the emulation flips routes at
+// gaps up to 0.035 logits; a gap over kRouteClear counts as clear. The bf16
+// checks run on the positions with clear routes; the others are counted
+// and reported (INFO). fp32 checks every position.
+constexpr double kRouteClear = 0.1;
 
 std::vector<RefScore> reference(const RandomModel &m, const std::vector<Pair> &pairs, bool bf16_points = false) {
     std::vector<RefScore> out(pairs.size());
     std::map<std::vector<int32_t>, std::vector<std::vector<double>>> cache;
     for (size_t i = 0; i < pairs.size(); ++i) {
         const Pair &p = pairs[i];
-        const auto logits = m.forward(std::vector<int32_t>(p.tokens.begin(), p.tokens.end() - 1), bf16_points);
+        std::vector<double> margin;
+        const auto logits = m.forward(std::vector<int32_t>(p.tokens.begin(), p.tokens.end() - 1), bf16_points, &margin);
         for (int j = 0; j < (int)p.tokens.size() - p.ctx_len; ++j) {
             const std::vector<double> &z = logits[p.ctx_len - 1 + j];
             const int target = p.tokens[p.ctx_len + j];
@@ -163,6 +179,7 @@ std::vector<RefScore> reference(const RandomModel &m, const std::vector<Pair> &p
             const double lse = mx + log(sum);
             out[i].logprob.push_back(z[target] - lse);
             out[i].greedy_gap.push_back(z[target] - other);
+            out[i].clear_route.push_back(margin[p.ctx_len - 1 + j] > kRouteClear);
             std::vector<std::pair<double, int>> all;
             for (int v = 0; v < (int)z.size(); ++v) all.push_back({z[v] - lse, v});
             std::partial_sort(all.begin(), all.begin() + 6, all.end(),
@@ -220,10 +237,13 @@ struct Delta {
     size_t n = 0;
 };
 
-template <typename A, typename B> Delta delta(const std::vector<A> &a, const std::vector<B> &b) {
+// clear_of (optional): only the positions whose route is clear there.
+template <typename A, typename B>
+Delta delta(const std::vector<A> &a, const std::vector<B> &b, const std::vector<RefScore> *clear_of = nullptr) {
     Delta d;
     for (size_t i = 0; i < a.size(); ++i)
         for (size_t j = 0; j < a[i].logprob.size(); ++j) {
+            if (clear_of && !(*clear_of)[i].clear_route[j]) continue;
             const double x = a[i].logprob[j], y = b[i].logprob[j];
             if (!std::isfinite(x) || !std::isfinite(y)) d.non_finite = true;
             d.max_abs = std::max(d.max_abs, fabs(x - y));
@@ -278,7 +298,7 @@ void check_bf16_mean(const std::string &name, const Delta &d, double bf16_floor)
 
 void check_against_ref(const std::string &name, const std::vector<Pair> &pairs, const std::vector<PairScore> &got,
                        const std::vector<RefScore> &ref, bool fp32, int top_n, double bf16_floor) {
-    const Delta d = delta(got, ref);
+    const Delta d = delta(got, ref, fp32 ? nullptr : &ref);
     if (fp32) {
         R.check(!d.non_finite && d.max_abs <= 1e-3, name + " vs float64 reference",
                 "max |dlogprob| %.3g mean %.3g over %zu tokens (bound max 1e-3)", d.max_abs, d.mean_abs, d.n);
@@ -293,7 +313,7 @@ void check_against_ref(const std::string &name, const std::vector<Pair> &pairs, 
     int g_cmp = 0, g_bad = 0;
     for (size_t i = 0; i < got.size(); ++i)
         for (size_t j = 0; j < got[i].greedy.size(); ++j) {
-            if (fabs(ref[i].greedy_gap[j]) < (fp32 ? 1e-3 : 0.1)) continue;
+            if (fabs(ref[i].greedy_gap[j]) < (fp32 ? 1e-3 : 0.1) || (!fp32 && !ref[i].clear_route[j])) continue;
             ++g_cmp;
             if (got[i].greedy[j] != (ref[i].greedy_gap[j] > 0 ? 1 : 0)) ++g_bad;
         }
@@ -304,6 +324,7 @@ void check_against_ref(const std::string &name, const std::vector<Pair> &pairs, 
         for (size_t i = 0; i < got.size(); ++i)
             for (size_t j = 0; j < got[i].logprob.size(); ++j)
                 for (int k = 0; k < top_n; ++k) {
+                    if (!fp32 && !ref[i].clear_route[j]) continue;
                     const auto &rt = ref[i].top[j];
                     // Only where the reference order is clear on both sides.
                     const double gap_prev = k > 0 ? rt[k - 1].first - rt[k].first : 1.0;
@@ -356,7 +377,21 @@ void test_model(const Abi &cuda, const Abi *cpu, const ModelShape &shape, uint64
     // What bf16 storage alone costs on this model: float64 with bf16
     // rounding where the core rounds, against the exact pass.
     const std::vector<RefScore> emu = fp32_only ? ref : reference(m, pairs, true);
-    const double bf16_floor = delta(emu, ref).mean_abs;
+    const double bf16_floor = delta(emu, ref, &ref).mean_abs;
+    if (shape.n_expert > 0) {
+        int n_pos = 0, n_unclear = 0;
+        double unclear_max = 0;
+        for (size_t i = 0; i < ref.size(); ++i)
+            for (size_t j = 0; j < ref[i].logprob.size(); ++j) {
+                ++n_pos;
+                if (ref[i].clear_route[j]) continue;
+                ++n_unclear;
+                unclear_max = std::max(unclear_max, fabs(emu[i].logprob[j] - ref[i].logprob[j]));
+            }
+        R.info("%s: %d of %d scored positions have a route within %.2g logits of a tie (float64); the bf16 checks "
+               "leave them out; there bf16 storage alone moves them by max |dlogprob| %.3g",
+               arch_name(shape.arch), n_unclear, n_pos, kRouteClear, unclear_max);
+    }
     const int top_n = 5;
     const std::vector<int> block_sizes = quick ? std::vector<int>{16} : std::vector<int>{1, 16, 64};
 
@@ -375,10 +410,16 @@ void test_model(const Abi &cuda, const Abi *cpu, const ModelShape &shape, uint64
                 continue;
             check_against_ref(name, pairs, unc, ref, fp32, top_n, bf16_floor);
             if (!fp32) {
-                const Delta gpu = delta(unc, emu);
+                const Delta gpu = delta(unc, emu, &ref);
                 R.info("%s: bf16 emulated in float64 is off the float64 reference by mean |dlogprob| %.4f; the GPU "
-                       "is off that emulation by mean %.4f (max %.3g)",
-                       name.c_str(), bf16_floor, gpu.mean_abs, gpu.max_abs);
+                       "is off that emulation by mean %.4f (max %.3g)%s",
+                       name.c_str(), bf16_floor, gpu.mean_abs, gpu.max_abs,
+                       shape.n_expert > 0 ? " on the positions with clear routes" : "");
+                if (shape.n_expert > 0) {
+                    const Delta all = delta(unc, ref), floor_all = delta(emu, ref);
+                    R.info("%s: over every position, the GPU's mean |dlogprob| %.4f (max %.3g), bf16 storage's %.4f",
+                           name.c_str(), all.mean_abs, all.max_abs, floor_all.mean_abs);
+                }
             }
             if (!R.check(score_cached(e, pairs, 0, true, 12345, &cac, &err), name + " cached run", "%s", err.empty() ? "ok" : err.c_str()))
                 continue;
@@ -418,7 +459,7 @@ void test_model(const Abi &cuda, const Abi *cpu, const ModelShape &shape, uint64
                 R.check(false, label(shape, fp32 ? "fp32" : "bf16", 16) + " vs cpu core", "%s", e.ok() ? err.c_str() : e.error().c_str());
                 continue;
             }
-            const Delta d = delta(s, cpu_s);
+            const Delta d = delta(s, cpu_s, fp32 ? nullptr : &ref);
             int compared = 0, n_tasks = 0;
             const bool picks_ok = same_picks(pairs, sums_of(cpu_s), sums_of(s), 0.1, &compared, &n_tasks);
             if (fp32)

@@ -28,6 +28,7 @@
 #include <math.h>
 
 #include <algorithm>
+#include <functional>
 
 namespace lmscore_test {
 
@@ -306,10 +307,15 @@ Vec swiglu(const std::vector<float> &gate, const std::vector<float> &up, const s
 // first on ties), renormalized when asked, summed in increasing id; plus
 // the shared expert, scaled by sigmoid of its gate. With bf16_points the
 // router reads h and its weights in bf16, as the core's router GEMM does.
-std::vector<double> RandomModel::experts(int l, const std::vector<double> &h) const {
+std::vector<double> RandomModel::experts(int l, const std::vector<double> &h, double *margin) const {
     const lmscore_model_desc &d = desc_;
     const int E = s_.n_embd, NE = d.n_expert, K = d.n_expert_used, FE = d.n_ff_exp, FS = d.n_ff_shexp;
     const Vec z = linear(layer(l, LMSCORE_LAYER_FFN_GATE_INP).v, nullptr, h, E, NE);
+    {
+        Vec sorted(z);
+        std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+        *margin = K < NE ? sorted[K - 1] - sorted[K] : INFINITY;
+    }
     double mx = -INFINITY, sum = 0;
     for (double v : z) mx = std::max(mx, v);
     Vec p(NE);
@@ -343,7 +349,8 @@ std::vector<double> RandomModel::experts(int l, const std::vector<double> &h) co
     return out;
 }
 
-std::vector<std::vector<double>> RandomModel::forward(const std::vector<int32_t> &tokens, bool bf16_points) const {
+std::vector<std::vector<double>> RandomModel::forward(const std::vector<int32_t> &tokens, bool bf16_points,
+                                                      std::vector<double> *route_margin) const {
     g_bf16 = bf16_points;
     const lmscore_model_desc &d = desc_;
     const int n = (int)tokens.size();
@@ -354,6 +361,7 @@ std::vector<std::vector<double>> RandomModel::forward(const std::vector<int32_t>
     const double attn_scale = d.attn_scale > 0 ? d.attn_scale : 1.0 / sqrt((double)D);
     const int n_rot = d.n_rot > 0 ? d.n_rot : D;
     std::vector<Vec> x(n, Vec(E));
+    if (route_margin) route_margin->assign(n, INFINITY);
     for (int t = 0; t < n; ++t)
         for (int e = 0; e < E; ++e)
             x[t][e] = st(tok_.v[(size_t)tokens[t] * E + e]) * embd_scale + (pos_.v.empty() ? 0.0 : st(pos_.v[(size_t)t * E + e]));
@@ -425,7 +433,9 @@ std::vector<std::vector<double>> RandomModel::forward(const std::vector<int32_t>
 
             Vec dn;
             if (d.n_expert > 0) {
-                dn = experts(l, hf);
+                double margin = INFINITY;
+                dn = experts(l, hf, &margin);
+                if (route_margin) (*route_margin)[t] = std::min((*route_margin)[t], margin);
             } else {
                 Vec ac(F);
                 const auto &up = layer(l, LMSCORE_LAYER_FFN_UP).v;

@@ -58,11 +58,18 @@ class RandomModel {
     // weights and the values the CUDA core stores in bf16 (GEMM inputs, q,
     // k, v) are rounded to bf16 where it rounds them, all else float64: the
     // error bf16 storage itself implies, which no kernel can beat.
-    std::vector<std::vector<double>> forward(const std::vector<int32_t> &tokens, bool bf16_points = false) const;
+    //
+    // route_margin (optional; models with experts): per token, the smallest
+    // over the layers of the gap between its k-th and (k+1)-th largest
+    // router logit in this pass (+inf where every expert is used or there
+    // are none): how far its choice of experts is from a tie.
+    std::vector<std::vector<double>> forward(const std::vector<int32_t> &tokens, bool bf16_points = false,
+                                             std::vector<double> *route_margin = nullptr) const;
 
   private:
     // The FFN of a layer of experts for one normed row (forward's part).
-    std::vector<double> experts(int l, const std::vector<double> &h) const;
+    // *margin: the gap between its k-th and (k+1)-th router logit.
+    std::vector<double> experts(int l, const std::vector<double> &h, double *margin) const;
 
     struct T {
         std::vector<float> v;
