@@ -103,6 +103,21 @@ func TestCUDAAgainstCPU(t *testing.T) {
 	require.NoError(t, err)
 	llama31.Weights.RopeFreqs = rf
 	models = append(models, named{"llama31", llama31, 300})
+	// The three kinds of mixture of experts (moe_test.go's), at this test's
+	// sizes: Mixtral (renormalized top 2 of 4), Qwen2-MoE (raw top 2 and the
+	// gated shared expert), Qwen3-MoE (q/k head norms, top 3 of 6).
+	moeOpts := testmodel.Options{Seed: 23, NLayer: 2, NEmbd: 128, NHead: 4, NVocab: 300, NCtx: 256}
+	for _, m := range []struct {
+		name string
+		arch model.Arch
+		ex   testmodel.Experts
+	}{
+		{"mixtral", model.ArchLlama, testmodel.Experts{N: 4, Used: 2, NFFExp: 72, Norm: true}},
+		{"qwen2moe", model.ArchQwen2MoE, testmodel.Experts{N: 4, Used: 2, NFFExp: 40, Shared: 88}},
+		{"qwen3moe", model.ArchQwen3MoE, testmodel.Experts{N: 6, Used: 3, NFFExp: 56, Norm: true}},
+	} {
+		models = append(models, named{m.name, testmodel.MustMoE(m.arch, moeOpts, m.ex), 300})
+	}
 	if path := os.Getenv("LMSCORE_STORIES_GGUF"); path != "" {
 		w, err := model.Load(path)
 		require.NoError(t, err)

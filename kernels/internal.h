@@ -131,6 +131,18 @@ struct LayerWeights {
     float *b_up = nullptr;
     Matrix w_down;
     float *b_down = nullptr;
+
+    // Mixture of experts (n_expert > 0), in place of w_up and w_down.
+    // The router: the experts' n_expert rows, then, with a shared expert,
+    // the row of its gate (FFN_GATE_INP_SHEXP; zeros, unused, in a layer
+    // without one), so that one GEMM gives every logit of a token.
+    Matrix router;
+    bool shexp_gate = false; // the shared expert's output is scaled by sigmoid(router row n_expert . x)
+    // Per expert, each its own matrix so that its GEMM runs over its rows
+    // alone and a quantized one dequantizes only its own blocks: (2 n_ff_exp,
+    // n_embd), gate rows then up rows; and (n_embd, n_ff_exp).
+    std::vector<Matrix> exp_up, exp_down;
+    Matrix shexp_up, shexp_down; // the shared expert (n_ff_shexp > 0): as w_up, w_down
 };
 
 } // namespace lmscore_cuda
@@ -160,6 +172,9 @@ struct lmscore_model {
     lmscore_cuda::Matrix output;        // a copy of tok_embd when tied (same memory)
     float *rope_freqs = nullptr;        // (head_dim/2) or null: all 1
     std::vector<lmscore_cuda::LayerWeights> layers;
+    // Mixture of experts: the router's rows (n_expert, plus one for a
+    // shared expert's gate); 0 in a dense model.
+    int n_router = 0;
     std::vector<void *> allocations;    // everything above, freed together
     size_t weight_bytes = 0;            // device memory of the weights, quantized ones at their own size
     int64_t max_quantized_elems = 0;    // of the largest quantized Matrix: a step's dequantization scratch
@@ -198,6 +213,12 @@ struct lmscore_step {
     // One plan per weight shape, each fixed for 1..max_tokens rows (the LM
     // head for 1..logits_rows): see GemmPlan.
     lmscore_cuda::GemmPlan gemm_qkv, gemm_wo, gemm_up, gemm_down, gemm_head;
+    // Mixture of experts, in place of gemm_up and gemm_down: the router,
+    // one expert's gate/up and down, the shared expert's. An expert's GEMM
+    // runs over the rows routed to it, at most max_tokens (a token chooses
+    // an expert at most once), so its plans are fixed for 1..max_tokens
+    // rows like the others.
+    lmscore_cuda::GemmPlan gemm_router, gemm_exp_up, gemm_exp_down, gemm_shexp_up, gemm_shexp_down;
     // (model->max_quantized_elems) bf16, in the arena: the quantized weight
     // of the next GEMM, dequantized. One for all of them, since the GEMMs of
     // a step run one after another on the stream.
@@ -217,6 +238,22 @@ struct lmscore_step {
     void *act = nullptr;      // (max_tokens, n_ff)
     void *out_hn = nullptr;   // (max_outputs, n_embd) final-normed output rows
     float *logits = nullptr;  // (logits_rows, n_vocab) one chunk of output rows
+    // Mixture of experts (kernels.h, moe_route .. moe_combine); null in a
+    // dense model. ff and act above serve one expert at a time.
+    float *moe_logits = nullptr;   // (max_tokens, n_router) router logits, then probabilities
+    int32_t *moe_chosen = nullptr; // (max_tokens, n_expert_used) expert ids, increasing
+    float *moe_weight = nullptr;   // (max_tokens, n_expert_used)
+    int32_t *moe_counts = nullptr; // (n_expert) tokens per expert
+    int32_t *moe_pair_pos = nullptr; // (max_tokens, n_expert_used) row in the gathered layout
+    void *moe_rows = nullptr;      // (moe_max_rows, n_embd) of dtype: the experts' gathered inputs
+    float *moe_y = nullptr;        // (moe_max_rows, n_embd): the experts' outputs, gathered layout
+    int moe_row_align = 1, moe_max_rows = 0;
+    // The expert counts come back to the host once per layer (the GEMMs
+    // take their row counts from the host): a pinned copy, the event that
+    // says it arrived, and the starts computed from it.
+    int32_t *h_moe_counts = nullptr;
+    cudaEvent_t moe_event = nullptr;
+    std::vector<int32_t> moe_starts;
     // Results of a step of n outputs and top_n: logprob (n) f32, is_greedy
     // (n) i32, top_ids (n * top_n) i32, top_logprobs (n * top_n) f32.
     void *d_results = nullptr, *h_results = nullptr;

@@ -209,6 +209,70 @@ cudaError_t activation_bias(Activation act, const float *up, const float *bias, 
 cudaError_t residual_add(float *x, const float *y, const float *bias, int n_tokens, int n,
                          cudaStream_t stream);
 
+// ---------------------------------------------------- mixture of experts
+
+// A layer of experts (lmscore.h's n_expert > 0) runs, in step.cpp: the
+// router GEMM into logits; moe_route; moe_group; moe_gather; for each
+// expert with rows, its gate/up GEMM over its gathered rows, the SwiGLU and
+// its down GEMM into its rows of y; moe_combine. Each expert's rows are
+// gathered so that its products run as one GEMM over them (never one per
+// token), through the fixed plan of its shape, which makes a row's result
+// independent of how many rows the expert got (gemm.cpp).
+//
+// The gathered layout: experts in increasing id, expert x's rows starting
+// at start[x] = sum over y < x of counts[y] rounded up to a multiple of
+// row_align (moe_expert_starts), its tokens in step order. row_align
+// (moe_row_align) keeps every expert's first row on a 256-byte boundary, as
+// the GEMM plans' algorithms were chosen for 256-byte aligned operands.
+
+// Per token, lmscore.h's routing in fp32, in the order of the CPU core's
+// (csrc/cpu/moe.cpp, route): the softmax over all n_expert logits (max,
+// exp, sum, divide), k passes for the largest untaken probability (strict >,
+// so the lower id wins a tie), the k chosen sorted by increasing id, and,
+// with norm, each weight divided by their sum.
+// logits (n_tokens, stride) fp32: the router's n_expert logits first in each
+// row, overwritten by the probabilities (columns from n_expert on are not
+// touched). chosen, weight (n_tokens, k). counts (n_expert): how many tokens
+// chose each expert; zeroed by this call first.
+cudaError_t moe_route(float *logits, int n_tokens, int stride, int n_expert, int k, bool norm, int32_t *chosen,
+                      float *weight, int32_t *counts, cudaStream_t stream);
+
+// pair_pos (n_tokens, k): the gathered row of token t's j-th expert, from
+// moe_route's chosen and counts: within an expert, its tokens in step order
+// (a stable counting sort, so the layout follows from the choices alone).
+cudaError_t moe_group(const int32_t *chosen, const int32_t *counts, int n_tokens, int n_expert, int k, int row_align,
+                      int32_t *pair_pos, cudaStream_t stream);
+
+// rows[pair_pos[t * k + j]] = h[t] for every token t and choice j; h and
+// rows of dtype, rows of n values.
+cudaError_t moe_gather(const void *h, const int32_t *pair_pos, int n_tokens, int k, int n, void *rows, DType dtype,
+                       cudaStream_t stream);
+
+// out (n_tokens, n) fp32 = the sum over j = 0..k-1 (increasing expert id)
+// of weight[t, j] * y[pair_pos[t, j]], accumulated in that order from 0;
+// then, where shared is not null, + s_t * shared[t], s_t = sigmoid(
+// gate_logits[t * gate_stride]) where gate_logits is not null, else 1 (the
+// shared expert of Qwen2-MoE). y is (rows, n) fp32 in the gathered layout.
+// out may be shared itself: each element is read before it is written.
+cudaError_t moe_combine(const float *y, const int32_t *pair_pos, const float *weight, int n_tokens, int k, int n,
+                        const float *shared, const float *gate_logits, int gate_stride, float *out,
+                        cudaStream_t stream);
+
+// start (n_expert + 1): the gathered layout's first row of each expert and,
+// last, the rows it takes in all; the arithmetic moe_group does on the device.
+inline void moe_expert_starts(const int32_t *counts, int n_expert, int row_align, int32_t *start) {
+    start[0] = 0;
+    for (int x = 0; x < n_expert; ++x) start[x + 1] = start[x] + (counts[x] + row_align - 1) / row_align * row_align;
+}
+
+// The smallest row count whose rows of row_bytes bytes make a multiple of
+// 256 bytes.
+inline int moe_row_align(size_t row_bytes) {
+    int a = 1;
+    while ((row_bytes * (size_t)a) % 256 != 0) a *= 2;
+    return a;
+}
+
 // -------------------------------------------------------------- KV blocks
 
 // For every copy i and every one of n_planes planes (layers times K and V,

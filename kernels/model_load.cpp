@@ -90,29 +90,63 @@ class Loader {
     }
 
     lmscore_status matrix(const lmscore_tensor &t, const std::string &name, int64_t n_in, int64_t n_out,
-                          lmscore_cuda::Matrix *out) {
+                          lmscore_cuda::Matrix *out, char **arena = nullptr) {
         const lmscore_tensor *ts[1] = {&t};
-        return stacked(ts, &name, &n_out, 1, n_in, out);
+        return stacked(ts, &name, &n_out, 1, n_in, out, arena);
     }
+
+    // Whether stacked() keeps these tensors as quantized bands.
+    bool keeps_quantized(const lmscore_tensor *const *ts, int count) const {
+        if (m_->dtype != DType::BF16) return false;
+        for (int i = 0; i < count; ++i)
+            if (is_block_type(ts[i]->type)) return true;
+        return false;
+    }
+
+    // The bytes stacked() takes of an arena for these tensors: each piece
+    // (the dense matrix, or each band) starts on a 256-byte boundary, as
+    // cudaMalloc's allocations do, so that an expert's matrix is aligned as
+    // a matrix of its own would be.
+    size_t stacked_bytes(const lmscore_tensor *const *ts, const int64_t *n_outs, int count, int64_t n_in) const {
+        const bool quantized = keeps_quantized(ts, count);
+        size_t total = 0, dense = 0;
+        for (int i = 0; i < count; ++i) {
+            int64_t raw = 0;
+            if (quantized && is_block_type(ts[i]->type) && raw_bytes(*ts[i], &raw))
+                total += arena_piece((size_t)raw);
+            else if (quantized)
+                total += arena_piece((size_t)(n_outs[i] * n_in) * 2);
+            else
+                dense += (size_t)(n_outs[i] * n_in) * lmscore_cuda::dtype_size(m_->dtype);
+        }
+        return quantized ? total : arena_piece(dense);
+    }
+    static size_t arena_piece(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
     // Several matrices with the same n_in stacked by rows into one, so that
     // one GEMM computes them all. In bf16 runs, when any of them has a block
     // type, each stays a band of its own type (dense ones converted to
     // bf16): fp32 runs are the check mode and keep everything dense.
+    //
+    // With arena, the memory comes from *arena (advanced past it) instead of
+    // allocations of its own: stacked_bytes() says how much.
     lmscore_status stacked(const lmscore_tensor *const *ts, const std::string *names, const int64_t *n_outs,
-                           int count, int64_t n_in, lmscore_cuda::Matrix *out) {
+                           int count, int64_t n_in, lmscore_cuda::Matrix *out, char **arena = nullptr) {
         *out = lmscore_cuda::Matrix{};
         out->n_in = n_in;
-        bool quantized = false;
-        for (int i = 0; i < count; ++i) {
-            out->n_out += n_outs[i];
-            quantized = quantized || is_block_type(ts[i]->type);
-        }
+        for (int i = 0; i < count; ++i) out->n_out += n_outs[i];
+        const bool quantized = keeps_quantized(ts, count);
+        auto take = [&](size_t bytes, void **p) {
+            if (!arena) return alloc(bytes, p);
+            *p = *arena;
+            *arena += arena_piece(bytes);
+            return LMSCORE_STATUS_OK;
+        };
         lmscore_status st;
-        if (!quantized || m_->dtype != DType::BF16) {
+        if (!quantized) {
             const size_t es = lmscore_cuda::dtype_size(m_->dtype);
             void *p = nullptr;
-            st = alloc((size_t)(out->n_out * n_in) * es, &p);
+            st = take((size_t)(out->n_out * n_in) * es, &p);
             if (st != LMSCORE_STATUS_OK) return st;
             out->dense = p;
             int64_t row = 0;
@@ -133,13 +167,13 @@ class Loader {
                 if (!t.data || !raw_bytes(t, &bytes))
                     return fail(LMSCORE_STATUS_INTERNAL, "model: tensor %s passed validation but cannot be uploaded",
                                 names[i].c_str());
-                st = alloc((size_t)bytes, &p);
+                st = take((size_t)bytes, &p);
                 if (st != LMSCORE_STATUS_OK) return st;
                 cudaError_t err = cudaMemcpy(p, t.data, (size_t)bytes, cudaMemcpyHostToDevice);
                 if (err != cudaSuccess) return lmscore_cuda::cuda_fail(err, ("uploading " + names[i]).c_str());
                 band.type = t.type;
             } else {
-                st = alloc((size_t)(n_outs[i] * n_in) * 2, &p);
+                st = take((size_t)(n_outs[i] * n_in) * 2, &p);
                 if (st != LMSCORE_STATUS_OK) return st;
                 st = upload(t, names[i], n_in, n_outs[i], p, DType::BF16);
                 if (st != LMSCORE_STATUS_OK) return st;
@@ -225,9 +259,8 @@ lmscore_status check_cuda_limits(const lmscore_model_desc &d, const lmscore_back
 // a type added to lmscore.h before the CUDA core learns it.
 bool cuda_reads_type(int32_t type) { return lmscore_cuda::dequant_supports(type); }
 
-// The features of lmscore_model_desc the CUDA core computes: every dense one;
-// not mixture of experts, which the shared checks then refuse by name.
-constexpr uint32_t kCudaFeatures = lmscore_common::kFeaturesDense;
+// The features of lmscore_model_desc the CUDA core computes: all of them.
+constexpr uint32_t kCudaFeatures = lmscore_common::kFeaturesDense | lmscore_common::kFeatureMoE;
 
 lmscore_status check_desc(const lmscore_model_desc &d, const lmscore_backend_params &params) {
     char msg[1024];
@@ -242,6 +275,95 @@ lmscore_status check_desc(const lmscore_model_desc &d, const lmscore_backend_par
                                               "Q5_K, Q6_K, IQ4_NL and IQ4_XS",
                                               msg, sizeof msg);
     if (st != LMSCORE_STATUS_OK) return fail(st, "%s", msg);
+    return LMSCORE_STATUS_OK;
+}
+
+// rows_of is rows [first, first + count) of t as a tensor of its own: one
+// expert's slice of a stacked matrix.
+lmscore_tensor rows_of(const lmscore_tensor &t, int64_t first, int64_t count) {
+    lmscore_common::TypeInfo ti{};
+    lmscore_common::type_info(t.type, &ti);
+    lmscore_tensor v = t;
+    v.data = (const char *)t.data + first * (t.ne[0] / ti.block) * ti.bytes;
+    v.ne[1] = count;
+    return v;
+}
+
+// One layer's experts (validate_model_tensors checked every shape): the
+// router with the shared expert's gate as its last row, each expert's
+// matrices cut out of the stacked tensors into one allocation for the
+// layer (thousands of experts in a real model would otherwise be as many
+// allocations), and the shared expert.
+lmscore_status load_experts(const lmscore_model_desc &d, const lmscore_tensor *t, int l, Loader &ld,
+                            lmscore_cuda::LayerWeights &w) {
+    const int64_t E = d.n_embd, ne = d.n_expert, ff = d.n_ff_exp, fs = d.n_ff_shexp;
+    auto name = [&](int role) { return "blk." + std::to_string(l) + "." + lmscore_common::layer_role_name(role); };
+    lmscore_status st;
+
+    // A layer without the shared expert's gate still gets its router row
+    // (zeros), so that every layer's router has one shape and one plan.
+    std::vector<float> zeros;
+    lmscore_tensor gate_row = t[LMSCORE_LAYER_FFN_GATE_INP_SHEXP];
+    w.shexp_gate = fs > 0 && gate_row.data != nullptr;
+    if (fs > 0 && !gate_row.data) {
+        try {
+            zeros.assign((size_t)E, 0.f);
+        } catch (const std::bad_alloc &) {
+            return fail(LMSCORE_STATUS_OUT_OF_MEMORY, "model: out of host memory");
+        }
+        gate_row = lmscore_tensor{zeros.data(), LMSCORE_TYPE_F32, {E, 1}};
+    }
+    {
+        const lmscore_tensor *rs[2] = {&t[LMSCORE_LAYER_FFN_GATE_INP], &gate_row};
+        const std::string rn[2] = {name(LMSCORE_LAYER_FFN_GATE_INP), name(LMSCORE_LAYER_FFN_GATE_INP_SHEXP)};
+        const int64_t rows[2] = {ne, 1};
+        st = ld.stacked(rs, rn, rows, fs > 0 ? 2 : 1, E, &w.router);
+        if (st != LMSCORE_STATUS_OK) return st;
+    }
+
+    std::vector<lmscore_tensor> gate, up, down;
+    try {
+        w.exp_up.resize((size_t)ne);
+        w.exp_down.resize((size_t)ne);
+        for (int64_t x = 0; x < ne; ++x) {
+            gate.push_back(rows_of(t[LMSCORE_LAYER_FFN_GATE_EXPS], x * ff, ff));
+            up.push_back(rows_of(t[LMSCORE_LAYER_FFN_UP_EXPS], x * ff, ff));
+            down.push_back(rows_of(t[LMSCORE_LAYER_FFN_DOWN_EXPS], x * E, E));
+        }
+    } catch (const std::bad_alloc &) {
+        return fail(LMSCORE_STATUS_OUT_OF_MEMORY, "model: out of host memory");
+    }
+    const std::string gn[2] = {name(LMSCORE_LAYER_FFN_GATE_EXPS), name(LMSCORE_LAYER_FFN_UP_EXPS)};
+    const std::string dn = name(LMSCORE_LAYER_FFN_DOWN_EXPS);
+    const int64_t gu_rows[2] = {ff, ff};
+    size_t bytes = 0;
+    for (int64_t x = 0; x < ne; ++x) {
+        const lmscore_tensor *gu[2] = {&gate[x], &up[x]}, *dw[1] = {&down[x]};
+        bytes += ld.stacked_bytes(gu, gu_rows, 2, E) + ld.stacked_bytes(dw, &E, 1, ff);
+    }
+    void *arena = nullptr;
+    st = ld.alloc(bytes, &arena);
+    if (st != LMSCORE_STATUS_OK) return st;
+    char *cursor = (char *)arena;
+    for (int64_t x = 0; x < ne; ++x) {
+        const lmscore_tensor *gu[2] = {&gate[x], &up[x]};
+        st = ld.stacked(gu, gn, gu_rows, 2, E, &w.exp_up[x], &cursor);
+        if (st == LMSCORE_STATUS_OK) st = ld.matrix(down[x], dn, ff, E, &w.exp_down[x], &cursor);
+        if (st != LMSCORE_STATUS_OK) return st;
+    }
+    if (cursor != (char *)arena + bytes)
+        return fail(LMSCORE_STATUS_INTERNAL, "model: layer %d's experts took %zu bytes of the %zu sized for them", l,
+                    (size_t)(cursor - (char *)arena), bytes);
+
+    if (fs > 0) {
+        const lmscore_tensor *su[2] = {&t[LMSCORE_LAYER_FFN_GATE_SHEXP], &t[LMSCORE_LAYER_FFN_UP_SHEXP]};
+        const std::string sn[2] = {name(LMSCORE_LAYER_FFN_GATE_SHEXP), name(LMSCORE_LAYER_FFN_UP_SHEXP)};
+        const int64_t su_rows[2] = {fs, fs};
+        st = ld.stacked(su, sn, su_rows, 2, E, &w.shexp_up);
+        if (st == LMSCORE_STATUS_OK)
+            st = ld.matrix(t[LMSCORE_LAYER_FFN_DOWN_SHEXP], name(LMSCORE_LAYER_FFN_DOWN_SHEXP), fs, E, &w.shexp_down);
+        if (st != LMSCORE_STATUS_OK) return st;
+    }
     return LMSCORE_STATUS_OK;
 }
 
@@ -281,7 +403,9 @@ lmscore_status load_layers(lmscore_model *m, const lmscore_model_desc &d, Loader
         TRY(ld.vector(t[LMSCORE_LAYER_ATTN_K_NORM], name(LMSCORE_LAYER_ATTN_K_NORM), kn, &w.attn_k_norm));
         TRY(ld.vector(t[LMSCORE_LAYER_ATTN_POST_NORM], name(LMSCORE_LAYER_ATTN_POST_NORM), E, &w.attn_post_norm));
         TRY(ld.vector(t[LMSCORE_LAYER_FFN_POST_NORM], name(LMSCORE_LAYER_FFN_POST_NORM), E, &w.ffn_post_norm));
-        if (m->gated_ffn && !t[LMSCORE_LAYER_FFN_GATE].data) {
+        if (d.n_expert > 0) {
+            TRY(load_experts(d, t, l, ld, w));
+        } else if (m->gated_ffn && !t[LMSCORE_LAYER_FFN_GATE].data) {
             // Phi-3's fused gate_up: already gate rows then up rows.
             TRY(ld.matrix(t[LMSCORE_LAYER_FFN_UP], name(LMSCORE_LAYER_FFN_UP), E, 2 * F, &w.w_up));
         } else if (m->gated_ffn) {
@@ -294,9 +418,11 @@ lmscore_status load_layers(lmscore_model *m, const lmscore_model_desc &d, Loader
         }
         TRY(ld.matrix(t[LMSCORE_LAYER_WO], name(LMSCORE_LAYER_WO), Q, E, &w.wo));
         TRY(ld.vector(t[LMSCORE_LAYER_BO], name(LMSCORE_LAYER_BO), E, &w.bo));
-        TRY(ld.vector(t[LMSCORE_LAYER_FFN_UP_B], name(LMSCORE_LAYER_FFN_UP_B), F, &w.b_up));
-        TRY(ld.matrix(t[LMSCORE_LAYER_FFN_DOWN], name(LMSCORE_LAYER_FFN_DOWN), F, E, &w.w_down));
-        TRY(ld.vector(t[LMSCORE_LAYER_FFN_DOWN_B], name(LMSCORE_LAYER_FFN_DOWN_B), E, &w.b_down));
+        if (d.n_expert == 0) {
+            TRY(ld.vector(t[LMSCORE_LAYER_FFN_UP_B], name(LMSCORE_LAYER_FFN_UP_B), F, &w.b_up));
+            TRY(ld.matrix(t[LMSCORE_LAYER_FFN_DOWN], name(LMSCORE_LAYER_FFN_DOWN), F, E, &w.w_down));
+            TRY(ld.vector(t[LMSCORE_LAYER_FFN_DOWN_B], name(LMSCORE_LAYER_FFN_DOWN_B), E, &w.b_down));
+        }
 #undef TRY
     }
     return LMSCORE_STATUS_OK;
@@ -335,6 +461,12 @@ lmscore_status load(lmscore_model *m, const lmscore_model_desc &d, Loader &ld) {
         need(w.wo);
         need(w.w_up);
         need(w.w_down);
+        // Experts one at a time: the scratch holds one expert's matrix.
+        need(w.router);
+        for (const lmscore_cuda::Matrix &x : w.exp_up) need(x);
+        for (const lmscore_cuda::Matrix &x : w.exp_down) need(x);
+        need(w.shexp_up);
+        need(w.shexp_down);
     }
     cudaError_t err = cudaDeviceSynchronize();
     if (err != cudaSuccess) return lmscore_cuda::cuda_fail(err, "converting the weights");
@@ -387,6 +519,7 @@ LMSCORE_API lmscore_status lmscore_model_load(const lmscore_model_desc *desc, lm
     m->rope_base_swa = desc->rope_freq_base_swa > 0.f ? desc->rope_freq_base_swa : desc->rope_freq_base;
     m->rope_scale_swa = desc->rope_freq_scale_swa > 0.f ? desc->rope_freq_scale_swa : 1.f;
     m->rope_attn_factor = desc->rope_attn_factor > 0.f ? desc->rope_attn_factor : 1.f;
+    m->n_router = desc->n_expert > 0 ? desc->n_expert + (desc->n_ff_shexp > 0 ? 1 : 0) : 0;
     try {
         m->swa.assign((size_t)desc->n_layer, 0);
         for (int l = 0; desc->n_swa > 0 && l < desc->n_layer; ++l)

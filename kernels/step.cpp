@@ -1,5 +1,6 @@
 // step.cpp — the step executor: workspace sized once, one input upload and
-// one result download per step, everything between on one stream.
+// one result download per step (and, per layer of experts, the experts'
+// row counts), everything between on one stream.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,8 @@ void destroy(lmscore_step *s) {
         if (s->arena) cudaFree(s->arena);
         if (s->d_results) cudaFree(s->d_results);
         if (s->h_results) cudaFreeHost(s->h_results);
+        if (s->h_moe_counts) cudaFreeHost(s->h_moe_counts);
+        if (s->moe_event) cudaEventDestroy(s->moe_event);
         free_inputs(s);
     }
     cudaGetLastError();
@@ -140,17 +143,29 @@ lmscore_status plan_gemms(lmscore_step *s) {
         return fail(LMSCORE_STATUS_INVALID_ARGUMENT,
                     "step: environment variable LMSCORE_CUDA_GEMM=%s: expected \"fixed\" (the default) or \"heuristic\"",
                     mode);
-    struct {
+    struct Plan {
         const char *what;
         lmscore_cuda::GemmPlan *plan;
         int n_in, n_out, max_rows;
-    } const plans[] = {
+    };
+    std::vector<Plan> plans = {
         {"qkv", &s->gemm_qkv, E, m->qkv_dim, N},
         {"attention output", &s->gemm_wo, m->q_dim, E, N},
-        {m->gated_ffn ? "gate/up" : "up", &s->gemm_up, E, up_cols, N},
-        {"down", &s->gemm_down, F, E, N},
         {"LM head", &s->gemm_head, E, V, s->logits_rows},
     };
+    const lmscore_model_desc &hp = m->hp;
+    if (hp.n_expert == 0) {
+        plans.push_back({m->gated_ffn ? "gate/up" : "up", &s->gemm_up, E, up_cols, N});
+        plans.push_back({"down", &s->gemm_down, F, E, N});
+    } else {
+        plans.push_back({"router", &s->gemm_router, E, m->n_router, N});
+        plans.push_back({"expert gate/up", &s->gemm_exp_up, E, 2 * hp.n_ff_exp, N});
+        plans.push_back({"expert down", &s->gemm_exp_down, hp.n_ff_exp, E, N});
+        if (hp.n_ff_shexp > 0) {
+            plans.push_back({"shared expert gate/up", &s->gemm_shexp_up, E, 2 * hp.n_ff_shexp, N});
+            plans.push_back({"shared expert down", &s->gemm_shexp_down, hp.n_ff_shexp, E, N});
+        }
+    }
     for (const auto &p : plans) {
         if (heuristic) {
             lmscore_cuda::gemm_plan_heuristic(p.plan, dt, DType::F32, p.n_in, p.n_out, p.max_rows);
@@ -215,7 +230,23 @@ lmscore_status init(lmscore_step *s) {
     // plans' algorithms were chosen for 256-byte aligned operands.
     if (s->logits_rows < s->max_outputs && s->logits_rows > 128) s->logits_rows -= s->logits_rows % 128;
 
-    const int64_t ff_cols = m->gated_ffn ? 2 * F : F;
+    // The FFN's buffers serve the dense FFN, or one expert at a time and
+    // the shared expert.
+    const lmscore_model_desc &hp = m->hp;
+    const int64_t F_max = hp.n_expert > 0 ? std::max(hp.n_ff_exp, hp.n_ff_shexp) : F;
+    const int64_t ff_cols = m->gated_ffn ? 2 * F_max : F_max;
+    // Mixture of experts: the gathered rows of every (token, choice), each
+    // expert's starting on a row_align boundary (kernels.h).
+    const int64_t K = hp.n_expert_used, NE = hp.n_expert;
+    if (NE > 0) {
+        s->moe_row_align = lmscore_cuda::moe_row_align((size_t)E * es);
+        const int64_t rows = N * K + NE * (s->moe_row_align - 1);
+        if (rows > INT32_MAX)
+            return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "step: %d tokens of %lld experts each is too many rows",
+                        s->max_tokens, (long long)K);
+        s->moe_max_rows = (int)rows;
+    }
+    const int64_t R = s->moe_max_rows;
     s->dequant_scratch_bytes = (size_t)m->max_quantized_elems * 2;
     size_t sizes[] = {
         (size_t)(N * E) * 4,                           // x
@@ -225,10 +256,17 @@ lmscore_status init(lmscore_step *s) {
         (size_t)(N * m->q_dim) * es,                   // attn
         (size_t)(N * E) * 4,                           // proj
         (size_t)(N * ff_cols) * 4,                     // ff
-        (size_t)(N * F) * es,                          // act
+        (size_t)(N * F_max) * es,                      // act
         (size_t)((int64_t)std::max(s->max_outputs, 1) * E) * es, // out_hn
         (size_t)((int64_t)s->logits_rows * V) * 4,     // logits
         s->dequant_scratch_bytes,                      // dequant_scratch (bf16)
+        (size_t)(N * m->n_router) * 4,                 // moe_logits
+        (size_t)(N * K) * 4 * (NE > 0),                // moe_chosen
+        (size_t)(N * K) * 4 * (NE > 0),                // moe_weight
+        (size_t)NE * 4,                                // moe_counts
+        (size_t)(N * K) * 4 * (NE > 0),                // moe_pair_pos
+        (size_t)(R * E) * es,                          // moe_rows
+        (size_t)(R * E) * 4,                           // moe_y
     };
     size_t total = 0;
     for (size_t b : sizes) total += align_up(b);
@@ -239,9 +277,15 @@ lmscore_status init(lmscore_step *s) {
         snprintf(what, sizeof what, "allocating a %zu-byte workspace for %d tokens", total, s->max_tokens);
         return lmscore_cuda::cuda_fail(err, what);
     }
-    void **parts[] = {(void **)&s->x,    &s->hn,         (void **)&s->qkv, &s->q,
-                      &s->attn,          (void **)&s->proj, (void **)&s->ff, &s->act,
-                      &s->out_hn,        (void **)&s->logits, &s->dequant_scratch};
+    void **parts[] = {(void **)&s->x,          &s->hn,
+                      (void **)&s->qkv,        &s->q,
+                      &s->attn,                (void **)&s->proj,
+                      (void **)&s->ff,         &s->act,
+                      &s->out_hn,              (void **)&s->logits,
+                      &s->dequant_scratch,     (void **)&s->moe_logits,
+                      (void **)&s->moe_chosen, (void **)&s->moe_weight,
+                      (void **)&s->moe_counts, (void **)&s->moe_pair_pos,
+                      &s->moe_rows,            (void **)&s->moe_y};
     static_assert(sizeof parts / sizeof parts[0] == sizeof sizes / sizeof sizes[0], "one pointer per part");
     char *p = (char *)s->arena;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; ++i) {
@@ -265,8 +309,21 @@ lmscore_status init(lmscore_step *s) {
     if (st != LMSCORE_STATUS_OK) return st;
     try {
         s->slot_check.resize((size_t)s->max_tokens);
+        s->moe_starts.resize((size_t)NE + 1);
     } catch (const std::bad_alloc &) {
         return fail(LMSCORE_STATUS_OUT_OF_MEMORY, "step: out of host memory");
+    }
+    if (NE > 0) {
+        err = cudaMallocHost(&s->h_moe_counts, (size_t)NE * 4);
+        if (err != cudaSuccess) {
+            s->h_moe_counts = nullptr;
+            return lmscore_cuda::cuda_fail(err, "allocating the pinned expert counts");
+        }
+        err = cudaEventCreateWithFlags(&s->moe_event, cudaEventDisableTiming);
+        if (err != cudaSuccess) {
+            s->moe_event = nullptr;
+            return lmscore_cuda::cuda_fail(err, "creating the expert counts' event");
+        }
     }
     return LMSCORE_STATUS_OK;
 }
@@ -329,6 +386,67 @@ class StepRunner {
             dst += (size_t)(band.rows * w.n_in) * 2;
         }
         return s_->dequant_scratch;
+    }
+
+    // A layer of experts on the n normed rows in hn, its output in proj:
+    // route, group and gather on the device, then per expert one GEMM pair
+    // over its rows, then the weighted sum per token (kernels.h).
+    //
+    // The GEMMs take their row counts from the host, so the expert counts
+    // come back once per layer: the one wait of a step besides its last.
+    // It is hidden behind the grouping, the gather and the shared expert,
+    // which are queued before the host waits; a model without a shared
+    // expert idles the GPU for the copy's latency and the relaunch (some
+    // microseconds a layer).
+    void experts(const lmscore_cuda::LayerWeights &w, const lmscore_cuda::GemmContext &g, int n) {
+        const lmscore_model_desc &hp = m_->hp;
+        const cudaStream_t st = s_->stream;
+        const DType dt = m_->dtype;
+        const int E = hp.n_embd, NE = hp.n_expert, K = hp.n_expert_used, FF = hp.n_ff_exp, FS = hp.n_ff_shexp;
+        const int NR = m_->n_router;
+        check(lmscore_cuda::gemm(g, s_->gemm_router, weight(w.router), s_->hn, s_->moe_logits, n), "router gemm");
+        check(lmscore_cuda::moe_route(s_->moe_logits, n, NR, NE, K, hp.expert_weights_norm != 0, s_->moe_chosen,
+                                      s_->moe_weight, s_->moe_counts, st),
+              "routing");
+        check(cudaMemcpyAsync(s_->h_moe_counts, s_->moe_counts, (size_t)NE * 4, cudaMemcpyDeviceToHost, st),
+              "downloading the expert counts");
+        check(cudaEventRecord(s_->moe_event, st), "recording the expert counts' event");
+        check(lmscore_cuda::moe_group(s_->moe_chosen, s_->moe_counts, n, NE, K, s_->moe_row_align, s_->moe_pair_pos,
+                                      st),
+              "grouping tokens by expert");
+        check(lmscore_cuda::moe_gather(s_->hn, s_->moe_pair_pos, n, K, E, s_->moe_rows, dt, st), "gathering expert rows");
+        if (FS > 0) {
+            check(lmscore_cuda::gemm(g, s_->gemm_shexp_up, weight(w.shexp_up), s_->hn, s_->ff, n),
+                  "shared expert gate/up gemm");
+            check(lmscore_cuda::gated_activation(lmscore_cuda::Activation::Silu, s_->ff, n, FS, s_->act, dt, st),
+                  "shared expert activation");
+            check(lmscore_cuda::gemm(g, s_->gemm_shexp_down, weight(w.shexp_down), s_->act, s_->proj, n),
+                  "shared expert down gemm");
+        }
+        check(cudaEventSynchronize(s_->moe_event), "waiting for the expert counts");
+        int32_t *start = s_->moe_starts.data();
+        lmscore_cuda::moe_expert_starts(s_->h_moe_counts, NE, s_->moe_row_align, start);
+        if (start[NE] > s_->moe_max_rows) {
+            status_ = fail(LMSCORE_STATUS_INTERNAL, "step: the experts were routed %d rows, past the %d sized",
+                           start[NE], s_->moe_max_rows);
+            throw Fail{};
+        }
+        const size_t es = lmscore_cuda::dtype_size(dt);
+        for (int x = 0; x < NE; ++x) {
+            const int rows = s_->h_moe_counts[x];
+            if (rows == 0) continue;
+            const char *in = (const char *)s_->moe_rows + (size_t)start[x] * E * es;
+            float *out = s_->moe_y + (size_t)start[x] * E;
+            check(lmscore_cuda::gemm(g, s_->gemm_exp_up, weight(w.exp_up[x]), in, s_->ff, rows), "expert gate/up gemm");
+            check(lmscore_cuda::gated_activation(lmscore_cuda::Activation::Silu, s_->ff, rows, FF, s_->act, dt, st),
+                  "expert activation");
+            check(lmscore_cuda::gemm(g, s_->gemm_exp_down, weight(w.exp_down[x]), s_->act, out, rows),
+                  "expert down gemm");
+        }
+        check(lmscore_cuda::moe_combine(s_->moe_y, s_->moe_pair_pos, s_->moe_weight, n, K, E,
+                                        FS > 0 ? s_->proj : nullptr, w.shexp_gate ? s_->moe_logits + NE : nullptr, NR,
+                                        s_->proj, st),
+              "weighted sum of the experts");
     }
 
     void enqueue(const lmscore_batch *b) {
@@ -491,7 +609,9 @@ class StepRunner {
                 residual(w.attn_post_norm, w.bo, "attn residual");
                 pre_norm(w.ffn_norm, w.ffn_norm_b, "ffn norm");
             }
-            if (m_->gated_ffn) {
+            if (m_->hp.n_expert > 0) {
+                experts(w, g, n);
+            } else if (m_->gated_ffn) {
                 check(lmscore_cuda::gemm(g, s_->gemm_up, weight(w.w_up), s_->hn, s_->ff, n),
                       "gate/up gemm");
                 check(lmscore_cuda::gated_activation(m_->ffn_act, s_->ff, n, F, s_->act, dt, st), "gated activation");
@@ -499,8 +619,8 @@ class StepRunner {
                 check(lmscore_cuda::gemm(g, s_->gemm_up, weight(w.w_up), s_->hn, s_->ff, n), "up gemm");
                 check(lmscore_cuda::activation_bias(m_->ffn_act, s_->ff, w.b_up, n, F, s_->act, dt, st), "gelu");
             }
-            check(lmscore_cuda::gemm(g, s_->gemm_down, weight(w.w_down), s_->act, s_->proj, n),
-                  "down gemm");
+            if (m_->hp.n_expert == 0)
+                check(lmscore_cuda::gemm(g, s_->gemm_down, weight(w.w_down), s_->act, s_->proj, n), "down gemm");
             residual(w.ffn_post_norm, w.b_down, "ffn residual");
         }
 

@@ -20,7 +20,9 @@
 // bf16), qwen2 (biases) and gpt2 (LayerNorm, GELU, learned positions), and
 // on the ABI-3 feature models (ref_model.cpp): gemma2, gemma3 and mistral
 // slide their windows over a 150-token sequence (the prefix 99 tokens), so
-// tiles before a window are skipped at some token counts and not others.
+// tiles before a window are skipped at some token counts and not others;
+// and on the mixtures of experts (mixtral, qwen2moe, qwen3moe), whose
+// experts get a different number of rows in every mode.
 //
 // The step executor is made for 1024 tokens, so each GEMM's fixed algorithm
 // is chosen for 1024 rows and here runs with 1 to 500.
@@ -390,12 +392,30 @@ int main(int argc, char **argv) {
     const ModelShape phi3 = {ARCH_PHI3, 300, 128, 2, 4, 4, 224, 1024, LMSCORE_ROPE_TYPE_NEOX, 10000.f, 1e-5f, false};
     const ModelShape neox = {ARCH_NEOX, 280, 128, 2, 4, 4, 384, 1024, LMSCORE_ROPE_TYPE_NEOX, 10000.f, 1e-5f, false};
     const ModelShape olmo2 = {ARCH_OLMO2, 256, 128, 2, 4, 4, 192, 1024, LMSCORE_ROPE_TYPE_NEOX, 500000.f, 1e-6f, false};
+    // Mixtures of experts (model_tests.cpp's shapes): each expert's GEMM
+    // runs over however many of a step's tokens chose it, 0 to all.
+    ModelShape mixtral{ARCH_MIXTRAL, 384, 128, 2, 4, 2, 256, 1024, LMSCORE_ROPE_TYPE_NORM, 10000.f, 1e-5f, false};
+    mixtral.n_expert = 4;
+    mixtral.n_expert_used = 2;
+    mixtral.n_ff_exp = 72;
+    ModelShape qwen2moe{ARCH_QWEN2MOE, 300, 96, 2, 3, 1, 192, 1024, LMSCORE_ROPE_TYPE_NEOX, 1000000.f, 1e-6f, false};
+    qwen2moe.n_expert = 4;
+    qwen2moe.n_expert_used = 2;
+    qwen2moe.n_ff_exp = 40;
+    qwen2moe.n_ff_shexp = 88;
+    ModelShape qwen3moe{ARCH_QWEN3MOE, 320, 128, 2, 4, 2, 192, 1024, LMSCORE_ROPE_TYPE_NEOX, 1000000.f, 1e-6f, true};
+    qwen3moe.head_dim = 64;
+    qwen3moe.n_expert = 6;
+    qwen3moe.n_expert_used = 3;
+    qwen3moe.n_ff_exp = 56;
     if (cpu_only) {
 #ifdef LMSCORE_WITH_CPU_CORE
         Abi cpu = Abi::linked();
         R.info("--cpu-only: the CPU core as the subject, checking this harness");
         test_model(cpu, "llama", llama, 11, true);
         test_model(cpu, "gpt2", gpt2, 33, true);
+        test_model(cpu, "mixtral", mixtral, 111, true);
+        test_model(cpu, "qwen2moe", qwen2moe, 122, true);
         return R.finish("batch_invariance_tests --cpu-only");
 #else
         fprintf(stderr, "--cpu-only needs the CPU core: build the batch_invariance_tests_cpu target\n");
@@ -431,6 +451,9 @@ int main(int argc, char **argv) {
     test_model(cuda, "neox", neox, 77);
     test_model(cuda, "olmo2", olmo2, 88);
     test_model(cuda, "mistral", mistral, 99);
+    test_model(cuda, "mixtral", mixtral, 111);
+    test_model(cuda, "qwen2moe", qwen2moe, 122);
+    test_model(cuda, "qwen3moe", qwen3moe, 133);
     contrast_heuristic(cuda, llama64, 12);
     check_attention_stacking(cuda, llama64, 12);
     check_attention_stacking(cuda, gemma2, 44);

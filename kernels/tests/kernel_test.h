@@ -141,6 +141,8 @@ void logits_check(Rng &rng);
 void logits_perf(Rng &rng);
 void activation_check(Rng &rng);
 void activation_perf(Rng &rng);
+void moe_check(Rng &rng);
+void moe_perf(Rng &rng);
 void gemm_check(Rng &rng);
 void gemm_perf(Rng &rng);
 

@@ -29,6 +29,7 @@ const KernelTest kTests[] = {
     {"block_copy", block_copy_check, block_copy_perf},
     {"logits", logits_check, logits_perf},
     {"activation", activation_check, activation_perf},
+    {"moe", moe_check, moe_perf},
     {"gemm", gemm_check, gemm_perf},
 };
 

@@ -9,7 +9,9 @@
 // models whose tensors cover every block type in a Q4_K_M-like mix (types
 // differing inside the stacked q/k/v and gate/up GEMMs, a dense F16 band
 // among quantized ones, a dense stack, quantized token table and LM head,
-// tied and untied), at block sizes 1 and 16:
+// tied and untied; and a mixture of experts whose router, stacked experts
+// and shared expert are quantized, each expert dequantized alone before
+// its GEMMs), at block sizes 1 and 16:
 //   - quantized bf16 == bf16 of the dequantized weights, bit for bit;
 //   - quantized, cached (contexts once, split, shuffled) == uncached;
 //   - quantized fp32 == F32 of the dequantized weights, bit for bit;
@@ -117,10 +119,36 @@ struct LayerTypes {
     int32_t q, k, v, o, gate, up, down;
 };
 
+// A mixture of experts in place of the dense FFN (n_expert 0: none):
+// sizes, and per layer the types of the router, the stacked experts' gate,
+// up and down, and the shared expert's gate, up and down (whose sigmoid
+// gate vector is F32, as GGUF files keep vectors).
+struct ExpertTypes {
+    int32_t router, gate, up, down, sh_gate, sh_up, sh_down;
+};
+struct Experts {
+    int n_expert = 0, n_used = 0, n_ff_exp = 0, n_ff_shexp = 0;
+    bool norm = false;
+    std::vector<ExpertTypes> types;
+};
+
+// An F32 vector of n values of standard deviation sd, the same in every encoding.
+Tensor dense_vector(Rng &rng, int64_t n, float sd) {
+    Tensor t;
+    t.ne0 = n;
+    t.ne1 = 1;
+    t.f32.resize(n);
+    for (float &x : t.f32) x = rng.normal(sd);
+    t.quant.resize(n * 4);
+    memcpy(t.quant.data(), t.f32.data(), n * 4);
+    return t;
+}
+
 class QuantModel {
   public:
-    QuantModel(const Shape &s, const std::vector<LayerTypes> &lt, int32_t tok_type, int32_t out_type, uint64_t seed)
-        : s_(s) {
+    QuantModel(const Shape &s, const std::vector<LayerTypes> &lt, int32_t tok_type, int32_t out_type, uint64_t seed,
+               const Experts &ex = Experts{})
+        : s_(s), ex_(ex) {
         Rng rng(seed);
         const int E = s.n_embd, D = E / s.n_head, Q = s.n_head * D, KV = s.n_head_kv * D, F = s.n_ff;
         const float w_in = 1.f / sqrtf((float)E), w_ff = 1.f / sqrtf((float)F), w_q = 1.f / sqrtf((float)Q);
@@ -137,9 +165,24 @@ class QuantModel {
             L[LMSCORE_LAYER_WK] = make(rng, t.k, E, KV, w_in);
             L[LMSCORE_LAYER_WV] = make(rng, t.v, E, KV, w_in);
             L[LMSCORE_LAYER_WO] = make(rng, t.o, Q, E, w_q);
-            L[LMSCORE_LAYER_FFN_GATE] = make(rng, t.gate, E, F, w_in);
-            L[LMSCORE_LAYER_FFN_UP] = make(rng, t.up, E, F, w_in);
-            L[LMSCORE_LAYER_FFN_DOWN] = make(rng, t.down, F, E, w_ff);
+            if (ex.n_expert == 0) {
+                L[LMSCORE_LAYER_FFN_GATE] = make(rng, t.gate, E, F, w_in);
+                L[LMSCORE_LAYER_FFN_UP] = make(rng, t.up, E, F, w_in);
+                L[LMSCORE_LAYER_FFN_DOWN] = make(rng, t.down, F, E, w_ff);
+                continue;
+            }
+            const ExpertTypes &x = ex.types[l % ex.types.size()];
+            const int NE = ex.n_expert, FE = ex.n_ff_exp, FS = ex.n_ff_shexp;
+            L[LMSCORE_LAYER_FFN_GATE_INP] = make(rng, x.router, E, NE, 1.5f / sqrtf((float)E));
+            L[LMSCORE_LAYER_FFN_GATE_EXPS] = make(rng, x.gate, E, FE * NE, w_in);
+            L[LMSCORE_LAYER_FFN_UP_EXPS] = make(rng, x.up, E, FE * NE, w_in);
+            L[LMSCORE_LAYER_FFN_DOWN_EXPS] = make(rng, x.down, FE, E * NE, 1.f / sqrtf((float)FE));
+            if (FS > 0) {
+                L[LMSCORE_LAYER_FFN_GATE_INP_SHEXP] = dense_vector(rng, E, 1.f / sqrtf((float)E));
+                L[LMSCORE_LAYER_FFN_GATE_SHEXP] = make(rng, x.sh_gate, E, FS, w_in);
+                L[LMSCORE_LAYER_FFN_UP_SHEXP] = make(rng, x.sh_up, E, FS, w_in);
+                L[LMSCORE_LAYER_FFN_DOWN_SHEXP] = make(rng, x.sh_down, FS, E, 1.f / sqrtf((float)FS));
+            }
         }
         for (Enc e : {Enc::Quant, Enc::F32, Enc::BF16}) {
             Desc &d = descs_[(int)e];
@@ -152,6 +195,11 @@ class QuantModel {
             m.n_head = s.n_head;
             m.n_head_kv = s.n_head_kv;
             m.n_ff = F;
+            m.n_expert = ex.n_expert;
+            m.n_expert_used = ex.n_used;
+            m.n_ff_exp = ex.n_ff_exp;
+            m.n_ff_shexp = ex.n_ff_shexp;
+            m.expert_weights_norm = ex.norm ? 1 : 0;
             m.n_ctx_train = 1024;
             m.rope_type = LMSCORE_ROPE_TYPE_NORM;
             m.rope_freq_base = 10000.f;
@@ -171,22 +219,33 @@ class QuantModel {
     // of its tensors has a block type (dense bands then in bf16), else in
     // bf16; vectors in fp32. *scratch: the largest quantized GEMM weight in
     // bf16, which the step dequantizes into.
+    //
+    // A layer's experts share one allocation in which each expert's matrix
+    // (or each band of it) starts on a 256-byte boundary, as a matrix of its
+    // own would: their bytes are counted so (pieces rounded up to 256).
     size_t expected_weight_bytes(size_t *scratch) const {
         size_t total = 0;
         *scratch = 0;
-        auto stack = [&](std::vector<const Tensor *> ts, bool gemm) {
+        // parts: (tensor, fraction of its rows) pairs; one expert is 1/n_expert.
+        auto stack_of = [&](std::vector<const Tensor *> ts, bool gemm, int share, bool arena) {
+            const auto piece = [arena](size_t b) { return arena ? (b + 255) / 256 * 256 : b; };
             bool quantized = false;
             size_t quant_bytes = 0, elems = 0;
             for (const Tensor *t : ts) {
                 int values = 0, bytes = 0;
                 ref_block(t->type, &values, &bytes);
                 quantized = quantized || values > 1;
-                quant_bytes += values > 1 ? t->quant.size() : t->f32.size() * 2;
-                elems += t->f32.size();
             }
-            total += quantized ? quant_bytes : elems * 2;
+            for (const Tensor *t : ts) {
+                int values = 0, bytes = 0;
+                ref_block(t->type, &values, &bytes);
+                quant_bytes += piece(values > 1 ? t->quant.size() / share : t->f32.size() / share * 2);
+                elems += t->f32.size() / share;
+            }
+            total += quantized ? quant_bytes : piece(elems * 2);
             if (quantized && gemm) *scratch = std::max(*scratch, elems * 2);
         };
+        auto stack = [&](std::vector<const Tensor *> ts, bool gemm) { stack_of(ts, gemm, 1, false); };
         stack({&tok_}, s_.tied);
         if (!s_.tied) stack({&out_}, true);
         total += out_norm_.f32.size() * 4;
@@ -194,9 +253,25 @@ class QuantModel {
             const Tensor *L = &layers_[(size_t)l * LMSCORE_LAYER_ROLE_COUNT];
             stack({&L[LMSCORE_LAYER_WQ], &L[LMSCORE_LAYER_WK], &L[LMSCORE_LAYER_WV]}, true);
             stack({&L[LMSCORE_LAYER_WO]}, true);
-            stack({&L[LMSCORE_LAYER_FFN_GATE], &L[LMSCORE_LAYER_FFN_UP]}, true);
-            stack({&L[LMSCORE_LAYER_FFN_DOWN]}, true);
             total += (L[LMSCORE_LAYER_ATTN_NORM].f32.size() + L[LMSCORE_LAYER_FFN_NORM].f32.size()) * 4;
+            if (ex_.n_expert == 0) {
+                stack({&L[LMSCORE_LAYER_FFN_GATE], &L[LMSCORE_LAYER_FFN_UP]}, true);
+                stack({&L[LMSCORE_LAYER_FFN_DOWN]}, true);
+                continue;
+            }
+            // The router with the shared expert's gate as its last row.
+            if (ex_.n_ff_shexp > 0)
+                stack({&L[LMSCORE_LAYER_FFN_GATE_INP], &L[LMSCORE_LAYER_FFN_GATE_INP_SHEXP]}, true);
+            else
+                stack({&L[LMSCORE_LAYER_FFN_GATE_INP]}, true);
+            for (int x = 0; x < ex_.n_expert; ++x) {
+                stack_of({&L[LMSCORE_LAYER_FFN_GATE_EXPS], &L[LMSCORE_LAYER_FFN_UP_EXPS]}, true, ex_.n_expert, true);
+                stack_of({&L[LMSCORE_LAYER_FFN_DOWN_EXPS]}, true, ex_.n_expert, true);
+            }
+            if (ex_.n_ff_shexp > 0) {
+                stack({&L[LMSCORE_LAYER_FFN_GATE_SHEXP], &L[LMSCORE_LAYER_FFN_UP_SHEXP]}, true);
+                stack({&L[LMSCORE_LAYER_FFN_DOWN_SHEXP]}, true);
+            }
         }
         return total;
     }
@@ -207,6 +282,7 @@ class QuantModel {
         lmscore_model_desc desc{};
     };
     Shape s_;
+    Experts ex_;
     Tensor tok_, out_, out_norm_;
     std::vector<Tensor> layers_;
     Desc descs_[3];
@@ -472,6 +548,27 @@ int main(int argc, char **argv) {
     {
         QuantModel m(tied, mix, LMSCORE_TYPE_Q4_K, 0, 202);
         test_model(core, "llama tied (Q4_K token table as the LM head)", m, 8);
+    }
+    {
+        // Experts of every kind of band: K-quants and legacy quants, a
+        // dense F16 up among quantized gates (layer 1), an F32 router as
+        // llama-quantize leaves it (layer 1) and a quantized one (layer 0);
+        // the experts' widths whole blocks of their types (down's rows are
+        // n_ff_exp long: 96 = 3 legacy blocks).
+        Experts ex;
+        ex.n_expert = 4;
+        ex.n_used = 2;
+        ex.n_ff_exp = 96;
+        ex.n_ff_shexp = 160;
+        ex.norm = true;
+        ex.types = {
+            {LMSCORE_TYPE_Q8_0, LMSCORE_TYPE_Q4_K, LMSCORE_TYPE_Q5_K, LMSCORE_TYPE_Q8_0, LMSCORE_TYPE_Q4_0,
+             LMSCORE_TYPE_IQ4_NL, LMSCORE_TYPE_Q5_1},
+            {LMSCORE_TYPE_F32, LMSCORE_TYPE_Q6_K, LMSCORE_TYPE_F16, LMSCORE_TYPE_IQ4_NL, LMSCORE_TYPE_Q3_K,
+             LMSCORE_TYPE_Q2_K, LMSCORE_TYPE_Q4_1},
+        };
+        QuantModel m(untied, mix, LMSCORE_TYPE_Q8_0, LMSCORE_TYPE_Q6_K, 303, ex);
+        test_model(core, "moe untied (quantized experts, router and shared expert)", m, 9);
     }
     if (big) big_model_probe(core);
     return R.finish("quant_model_tests");

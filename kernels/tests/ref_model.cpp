@@ -16,7 +16,11 @@
 //            with bias, exact (erf) GELU, partial rotary (1/4 of the head);
 //   olmo2:   no pre-norms, post-norms, q/k RMSNorm over the whole projections;
 //   mistral: llama with a sliding window on every layer (swa_layers NULL),
-//            an explicit head_dim and a linear position scale.
+//            an explicit head_dim and a linear position scale;
+//   mixtral: llama with experts in place of the FFN, top-k renormalized;
+//   qwen2moe: qwen2 with experts (raw top-k weights) and a shared expert
+//            scaled by its sigmoid gate, the gate absent in layer 1;
+//   qwen3moe: per-head q/k norms, no biases, experts renormalized.
 // The forward pass reads the features from the description, as the cores do
 // (lmscore.h's comments are the spec), not from the family.
 #include "ref_model.h"
@@ -24,6 +28,7 @@
 #include <math.h>
 
 #include <algorithm>
+#include <functional>
 
 namespace lmscore_test {
 
@@ -38,6 +43,9 @@ const char *test_arch_name(int32_t a) {
     case ARCH_NEOX: return "neox";
     case ARCH_OLMO2: return "olmo2";
     case ARCH_MISTRAL: return "mistral";
+    case ARCH_MIXTRAL: return "mixtral";
+    case ARCH_QWEN2MOE: return "qwen2moe";
+    case ARCH_QWEN3MOE: return "qwen3moe";
     }
     return "unknown";
 }
@@ -65,7 +73,9 @@ RandomModel::RandomModel(const ModelShape &s, uint64_t seed) : s_(s) {
     Rng rng(seed);
     const int E = s.n_embd, D = head_dim(), Q = s.n_head * D, KV = s.n_head_kv * D, F = s.n_ff;
     const int a = s.arch;
-    const bool gpt2 = a == ARCH_GPT2, qwen2 = a == ARCH_QWEN2, neox = a == ARCH_NEOX, phi3 = a == ARCH_PHI3;
+    const bool gpt2 = a == ARCH_GPT2, qwen2 = a == ARCH_QWEN2 || a == ARCH_QWEN2MOE, neox = a == ARCH_NEOX,
+               phi3 = a == ARCH_PHI3;
+    const bool moe = s.n_expert > 0, head_norms = a == ARCH_GEMMA3 || a == ARCH_QWEN3MOE;
     const bool gemma = a == ARCH_GEMMA2 || a == ARCH_GEMMA3, olmo2 = a == ARCH_OLMO2;
     const bool layer_norm = gpt2 || neox, fused_qkv = gpt2 || neox || phi3;
     const float w_in = 1.f / sqrtf((float)E), w_ff = 1.f / sqrtf((float)F), w_q = 1.f / sqrtf((float)Q);
@@ -88,9 +98,11 @@ RandomModel::RandomModel(const ModelShape &s, uint64_t seed) : s_(s) {
         // The draws in the order of the original three families, so their
         // weights (and the logged results) stay what they were.
         L[LMSCORE_LAYER_WO] = make(rng, Q, E, w_q);
-        L[LMSCORE_LAYER_FFN_DOWN] = make(rng, F, E, w_ff);
-        L[LMSCORE_LAYER_FFN_UP] = phi3 ? make(rng, E, 2 * F, w_in) // gate rows, then up rows
-                                       : make(rng, E, F, w_in);
+        if (!moe) {
+            L[LMSCORE_LAYER_FFN_DOWN] = make(rng, F, E, w_ff);
+            L[LMSCORE_LAYER_FFN_UP] = phi3 ? make(rng, E, 2 * F, w_in) // gate rows, then up rows
+                                           : make(rng, E, F, w_in);
+        }
         if (layer_norm) {
             L[LMSCORE_LAYER_ATTN_NORM_B] = make(rng, E, 1, 0.1f);
             L[LMSCORE_LAYER_FFN_NORM_B] = make(rng, E, 1, 0.1f);
@@ -107,7 +119,7 @@ RandomModel::RandomModel(const ModelShape &s, uint64_t seed) : s_(s) {
                 L[LMSCORE_LAYER_WK] = make(rng, E, KV, w_in);
                 L[LMSCORE_LAYER_WV] = make(rng, E, KV, w_in);
             }
-            if (!phi3) L[LMSCORE_LAYER_FFN_GATE] = make(rng, E, F, w_in);
+            if (!phi3 && !moe) L[LMSCORE_LAYER_FFN_GATE] = make(rng, E, F, w_in);
             if (qwen2) {
                 L[LMSCORE_LAYER_BQ] = make(rng, Q, 1, 0.1f);
                 L[LMSCORE_LAYER_BK] = make(rng, KV, 1, 0.1f);
@@ -120,9 +132,25 @@ RandomModel::RandomModel(const ModelShape &s, uint64_t seed) : s_(s) {
             L[LMSCORE_LAYER_ATTN_POST_NORM] = make(rng, E, 1, 0.1f, 0.5f);
             L[LMSCORE_LAYER_FFN_POST_NORM] = make(rng, E, 1, 0.1f, 0.5f);
         }
-        if (a == ARCH_GEMMA3) {
+        if (head_norms) {
             L[LMSCORE_LAYER_ATTN_Q_NORM] = make(rng, D, 1, 0.1f, 1.f);
             L[LMSCORE_LAYER_ATTN_K_NORM] = make(rng, D, 1, 0.1f, 1.f);
+        }
+        if (moe) {
+            // Router logits of standard deviation ~1.5: routes that differ
+            // from token to token, with few near-ties (a tie the float64
+            // reference breaks the other way would move a whole expert).
+            const int NE = s.n_expert, FE = s.n_ff_exp, FS = s.n_ff_shexp;
+            L[LMSCORE_LAYER_FFN_GATE_INP] = make(rng, E, NE, 1.5f / sqrtf((float)E));
+            L[LMSCORE_LAYER_FFN_GATE_EXPS] = make(rng, E, FE * NE, w_in);
+            L[LMSCORE_LAYER_FFN_UP_EXPS] = make(rng, E, FE * NE, w_in);
+            L[LMSCORE_LAYER_FFN_DOWN_EXPS] = make(rng, FE, E * NE, 1.f / sqrtf((float)FE));
+            if (FS > 0) {
+                if (l != 1) L[LMSCORE_LAYER_FFN_GATE_INP_SHEXP] = make(rng, E, 1, 1.f / sqrtf((float)E));
+                L[LMSCORE_LAYER_FFN_GATE_SHEXP] = make(rng, E, FS, w_in);
+                L[LMSCORE_LAYER_FFN_UP_SHEXP] = make(rng, E, FS, w_in);
+                L[LMSCORE_LAYER_FFN_DOWN_SHEXP] = make(rng, FS, E, 1.f / sqrtf((float)FS));
+            }
         }
         if (olmo2) {
             L[LMSCORE_LAYER_ATTN_Q_NORM] = make(rng, Q, 1, 0.1f, 1.f);
@@ -133,7 +161,12 @@ RandomModel::RandomModel(const ModelShape &s, uint64_t seed) : s_(s) {
     for (size_t i = 0; i < layers_.size(); ++i) layer_views_[i] = view(layers_[i]);
     desc_.norm_type = layer_norm ? LMSCORE_NORM_LAYER : LMSCORE_NORM_RMS;
     desc_.ffn_type = gpt2 ? LMSCORE_FFN_GELU : neox ? LMSCORE_FFN_GELU_ERF : gemma ? LMSCORE_FFN_GEGLU : LMSCORE_FFN_SWIGLU;
-    desc_.qk_norm = a == ARCH_GEMMA3 ? LMSCORE_QK_NORM_HEAD : olmo2 ? LMSCORE_QK_NORM_FULL : LMSCORE_QK_NORM_NONE;
+    desc_.qk_norm = head_norms ? LMSCORE_QK_NORM_HEAD : olmo2 ? LMSCORE_QK_NORM_FULL : LMSCORE_QK_NORM_NONE;
+    desc_.n_expert = s.n_expert;
+    desc_.n_expert_used = s.n_expert_used;
+    desc_.n_ff_exp = s.n_ff_exp;
+    desc_.n_ff_shexp = s.n_ff_shexp;
+    desc_.expert_weights_norm = moe && a != ARCH_QWEN2MOE ? 1 : 0;
     desc_.parallel_residual = neox ? 1 : 0;
     desc_.n_vocab = s.n_vocab;
     desc_.n_embd = E;
@@ -257,9 +290,67 @@ double act(int ffn_type, double z) {
 
 double or1(double v) { return v > 0 ? v : 1.0; }
 
+// swiglu of one expert whose gate and up rows start at row `row` of gate
+// and up, and whose down rows start at down_row of down.
+Vec swiglu(const std::vector<float> &gate, const std::vector<float> &up, const std::vector<float> &down, const Vec &h,
+           int E, int ff, int row, int down_row) {
+    const Vec g = linear(gate, nullptr, h, E, ff, row), u = linear(up, nullptr, h, E, ff, row);
+    Vec a(ff);
+    for (int f = 0; f < ff; ++f) a[f] = act(LMSCORE_FFN_SWIGLU, g[f]) * u[f];
+    return linear(down, nullptr, a, ff, E, down_row);
+}
+
 } // namespace
 
-std::vector<std::vector<double>> RandomModel::forward(const std::vector<int32_t> &tokens, bool bf16_points) const {
+// lmscore.h's mixture of experts for one normed row h, in float64: the
+// softmax over every router logit, the n_expert_used largest (lower id
+// first on ties), renormalized when asked, summed in increasing id; plus
+// the shared expert, scaled by sigmoid of its gate. With bf16_points the
+// router reads h and its weights in bf16, as the core's router GEMM does.
+std::vector<double> RandomModel::experts(int l, const std::vector<double> &h, double *margin) const {
+    const lmscore_model_desc &d = desc_;
+    const int E = s_.n_embd, NE = d.n_expert, K = d.n_expert_used, FE = d.n_ff_exp, FS = d.n_ff_shexp;
+    const Vec z = linear(layer(l, LMSCORE_LAYER_FFN_GATE_INP).v, nullptr, h, E, NE);
+    {
+        Vec sorted(z);
+        std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+        *margin = K < NE ? sorted[K - 1] - sorted[K] : INFINITY;
+    }
+    double mx = -INFINITY, sum = 0;
+    for (double v : z) mx = std::max(mx, v);
+    Vec p(NE);
+    for (int e = 0; e < NE; ++e) sum += (p[e] = exp(z[e] - mx));
+    for (double &v : p) v /= sum;
+    std::vector<bool> taken(NE, false);
+    for (int j = 0; j < K; ++j) {
+        int best = -1;
+        for (int e = 0; e < NE; ++e)
+            if (!taken[e] && (best < 0 || p[e] > p[best])) best = e;
+        taken[best] = true;
+    }
+    double total = 0;
+    for (int e = 0; e < NE; ++e) total += taken[e] ? p[e] : 0;
+    Vec out(E, 0.0);
+    for (int e = 0; e < NE; ++e) {
+        if (!taken[e]) continue;
+        const double w = d.expert_weights_norm ? p[e] / total : p[e];
+        const Vec y = swiglu(layer(l, LMSCORE_LAYER_FFN_GATE_EXPS).v, layer(l, LMSCORE_LAYER_FFN_UP_EXPS).v,
+                             layer(l, LMSCORE_LAYER_FFN_DOWN_EXPS).v, h, E, FE, e * FE, e * E);
+        for (int i = 0; i < E; ++i) out[i] += w * y[i];
+    }
+    if (FS > 0) {
+        double scale = 1;
+        const auto &gate = layer(l, LMSCORE_LAYER_FFN_GATE_INP_SHEXP).v;
+        if (!gate.empty()) scale = 1 / (1 + exp(-linear(gate, nullptr, h, E, 1)[0]));
+        const Vec y = swiglu(layer(l, LMSCORE_LAYER_FFN_GATE_SHEXP).v, layer(l, LMSCORE_LAYER_FFN_UP_SHEXP).v,
+                             layer(l, LMSCORE_LAYER_FFN_DOWN_SHEXP).v, h, E, FS, 0, 0);
+        for (int i = 0; i < E; ++i) out[i] += scale * y[i];
+    }
+    return out;
+}
+
+std::vector<std::vector<double>> RandomModel::forward(const std::vector<int32_t> &tokens, bool bf16_points,
+                                                      std::vector<double> *route_margin) const {
     g_bf16 = bf16_points;
     const lmscore_model_desc &d = desc_;
     const int n = (int)tokens.size();
@@ -270,6 +361,7 @@ std::vector<std::vector<double>> RandomModel::forward(const std::vector<int32_t>
     const double attn_scale = d.attn_scale > 0 ? d.attn_scale : 1.0 / sqrt((double)D);
     const int n_rot = d.n_rot > 0 ? d.n_rot : D;
     std::vector<Vec> x(n, Vec(E));
+    if (route_margin) route_margin->assign(n, INFINITY);
     for (int t = 0; t < n; ++t)
         for (int e = 0; e < E; ++e)
             x[t][e] = st(tok_.v[(size_t)tokens[t] * E + e]) * embd_scale + (pos_.v.empty() ? 0.0 : st(pos_.v[(size_t)t * E + e]));
@@ -339,18 +431,25 @@ std::vector<std::vector<double>> RandomModel::forward(const std::vector<int32_t>
             for (int e = 0; e < E; ++e) x[t][e] += o[e];
             const Vec hf = d.parallel_residual ? h : norm_or_copy(x[t], LMSCORE_LAYER_FFN_NORM, LMSCORE_LAYER_FFN_NORM_B);
 
-            Vec ac(F);
-            const auto &up = layer(l, LMSCORE_LAYER_FFN_UP).v;
-            if (gated) {
-                const bool fused = layer(l, LMSCORE_LAYER_FFN_GATE).v.empty(); // gate rows, then up rows
-                const Vec g = fused ? linear(up, nullptr, hf, E, F, 0) : linear(layer(l, LMSCORE_LAYER_FFN_GATE).v, nullptr, hf, E, F);
-                const Vec u = linear(up, nullptr, hf, E, F, fused ? F : 0);
-                for (int f = 0; f < F; ++f) ac[f] = act(d.ffn_type, g[f]) * u[f];
+            Vec dn;
+            if (d.n_expert > 0) {
+                double margin = INFINITY;
+                dn = experts(l, hf, &margin);
+                if (route_margin) (*route_margin)[t] = std::min((*route_margin)[t], margin);
             } else {
-                const Vec u = linear(up, &layer(l, LMSCORE_LAYER_FFN_UP_B).v, hf, E, F);
-                for (int f = 0; f < F; ++f) ac[f] = act(d.ffn_type, u[f]);
+                Vec ac(F);
+                const auto &up = layer(l, LMSCORE_LAYER_FFN_UP).v;
+                if (gated) {
+                    const bool fused = layer(l, LMSCORE_LAYER_FFN_GATE).v.empty(); // gate rows, then up rows
+                    const Vec g = fused ? linear(up, nullptr, hf, E, F, 0) : linear(layer(l, LMSCORE_LAYER_FFN_GATE).v, nullptr, hf, E, F);
+                    const Vec u = linear(up, nullptr, hf, E, F, fused ? F : 0);
+                    for (int f = 0; f < F; ++f) ac[f] = act(d.ffn_type, g[f]) * u[f];
+                } else {
+                    const Vec u = linear(up, &layer(l, LMSCORE_LAYER_FFN_UP_B).v, hf, E, F);
+                    for (int f = 0; f < F; ++f) ac[f] = act(d.ffn_type, u[f]);
+                }
+                dn = linear(layer(l, LMSCORE_LAYER_FFN_DOWN).v, &layer(l, LMSCORE_LAYER_FFN_DOWN_B).v, ac, F, E);
             }
-            Vec dn = linear(layer(l, LMSCORE_LAYER_FFN_DOWN).v, &layer(l, LMSCORE_LAYER_FFN_DOWN_B).v, ac, F, E);
             if (!layer(l, LMSCORE_LAYER_FFN_POST_NORM).v.empty())
                 dn = normalize(dn, layer(l, LMSCORE_LAYER_FFN_POST_NORM).v, {}, ln, eps);
             for (int e = 0; e < E; ++e) x[t][e] += dn[e];

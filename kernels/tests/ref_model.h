@@ -24,6 +24,9 @@ enum TestArch : int32_t {
     ARCH_NEOX = 7,
     ARCH_OLMO2 = 8,
     ARCH_MISTRAL = 9,
+    ARCH_MIXTRAL = 10,  // llama with experts, renormalized
+    ARCH_QWEN2MOE = 11, // qwen2 with experts and a gated shared expert, raw weights
+    ARCH_QWEN3MOE = 12, // per-head q/k norms, experts, renormalized
 };
 
 const char *test_arch_name(int32_t arch);
@@ -34,6 +37,9 @@ struct ModelShape {
     bool tied;
     int32_t head_dim = 0; // 0: n_embd / n_head
     int32_t n_swa = 0;    // the sliding window of the families that have one
+    // Mixture of experts (the MoE families): n_expert experts of width
+    // n_ff_exp, n_expert_used per token, a shared expert of n_ff_shexp.
+    int32_t n_expert = 0, n_expert_used = 0, n_ff_exp = 0, n_ff_shexp = 0;
 };
 
 // Weights in fp32 with random values scaled so activations stay O(1) and
@@ -52,9 +58,19 @@ class RandomModel {
     // weights and the values the CUDA core stores in bf16 (GEMM inputs, q,
     // k, v) are rounded to bf16 where it rounds them, all else float64: the
     // error bf16 storage itself implies, which no kernel can beat.
-    std::vector<std::vector<double>> forward(const std::vector<int32_t> &tokens, bool bf16_points = false) const;
+    //
+    // route_margin (optional; models with experts): per token, the smallest
+    // over the layers of the gap between its k-th and (k+1)-th largest
+    // router logit in this pass (+inf where every expert is used or there
+    // are none): how far its choice of experts is from a tie.
+    std::vector<std::vector<double>> forward(const std::vector<int32_t> &tokens, bool bf16_points = false,
+                                             std::vector<double> *route_margin = nullptr) const;
 
   private:
+    // The FFN of a layer of experts for one normed row (forward's part).
+    // *margin: the gap between its k-th and (k+1)-th router logit.
+    std::vector<double> experts(int l, const std::vector<double> &h, double *margin) const;
+
     struct T {
         std::vector<float> v;
         int64_t ne0 = 0, ne1 = 0;
