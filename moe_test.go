@@ -93,15 +93,3 @@ func TestQuantizedMoEScoresEqualDequantizedF32(t *testing.T) {
 		})
 	}
 }
-
-// TestCUDARefusesExperts: the CUDA core computes no experts yet, and the
-// shared validator refuses them by name there rather than letting it run
-// a layer without its FFN.
-func TestCUDARefusesExperts(t *testing.T) {
-	lib := cudaLib(t)
-	for name, m := range moeModels(t, model.TypeF32) {
-		_, err := open(m, "test", Options{Backend: "cuda", CUDALibrary: lib, KVMemory: 16 << 20})
-		require.ErrorIs(t, err, ErrUnsupported, name)
-		require.ErrorContains(t, err, "mixture of experts is not supported yet", name)
-	}
-}

@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "5e6abfbdf1b8b4707cc74c8b745ebc2b7aad09c836c430076a1e79ec0b908db9"
+const csrcHash = "fb9a5e1a982bebe27d145e99d0d78d5d152c677ad310472a14ae343f1ec3614f"

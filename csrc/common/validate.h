@@ -34,8 +34,8 @@ lmscore_status validate_batch(const lmscore_batch *b, const lmscore_batch_result
 // Features of lmscore_model_desc beyond what every core computes, one bit
 // each. A core passes the mask of those it implements; a model using one
 // outside the mask is UNSUPPORTED by name, never computed without it. The
-// default, kFeaturesNone, is a core that has none of them (the CUDA core,
-// for now).
+// default, kFeaturesNone, is a core that has none of them; both cores now
+// pass every bit (csrc/cpu/validate.cpp, kernels/model_load.cpp).
 enum Feature : uint32_t {
     kFeatureGeGLU = 1u << 0,             // ffn_type GEGLU
     kFeatureGeluErf = 1u << 1,           // ffn_type GELU_ERF

@@ -144,8 +144,9 @@ std::vector<Pair> make_tasks(Rng &rng, int n_vocab, int n_tasks, int ctx_min = 2
 struct RefScore {
     std::vector<double> logprob, greedy_gap;
     std::vector<std::vector<std::pair<double, int>>> top; // (logprob, id), best first
-    // Whether the scored position's token has a clear route in every layer
-    // (always, without experts): see kRouteClear.
+    // Whether the scored position's token, and every token before it in its
+    // sequence, has a clear route in every layer (always, without experts):
+    // see kRouteClear.
     std::vector<char> clear_route;
 };
 
@@ -154,9 +155,11 @@ struct RefScore {
 // rounding, in any bf16 engine (the float64 emulation of bf16 storage
 // included), and then moves by up to ~2 in logprob, where rounding alone
 // moves a token by ~0.1. On these models the emulation flips routes at
-// gaps up to 0.035 logits; a gap over kRouteClear counts as clear. The bf16
-// checks run on the positions with clear routes; the others are counted
-// and reported (INFO). fp32 checks every position.
+// gaps up to 0.035 logits; a gap over kRouteClear counts as clear. A flip
+// also moves every later token of the sequence, through the K/V attention
+// reads, so a position counts as clear only when it and every position
+// before it are. The bf16 checks run on the clear positions; the others are
+// counted and reported (INFO). fp32 checks every position.
 constexpr double kRouteClear = 0.1;
 
 std::vector<RefScore> reference(const RandomModel &m, const std::vector<Pair> &pairs, bool bf16_points = false) {
@@ -179,7 +182,9 @@ std::vector<RefScore> reference(const RandomModel &m, const std::vector<Pair> &p
             const double lse = mx + log(sum);
             out[i].logprob.push_back(z[target] - lse);
             out[i].greedy_gap.push_back(z[target] - other);
-            out[i].clear_route.push_back(margin[p.ctx_len - 1 + j] > kRouteClear);
+            bool clear = true;
+            for (int q = 0; q <= p.ctx_len - 1 + j; ++q) clear = clear && margin[q] > kRouteClear;
+            out[i].clear_route.push_back(clear);
             std::vector<std::pair<double, int>> all;
             for (int v = 0; v < (int)z.size(); ++v) all.push_back({z[v] - lse, v});
             std::partial_sort(all.begin(), all.begin() + 6, all.end(),
