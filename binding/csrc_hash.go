@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "5e6abfbdf1b8b4707cc74c8b745ebc2b7aad09c836c430076a1e79ec0b908db9"
+const csrcHash = "fa8ab95d3611762ab4e3140dbfeb586a2620d72fa0a2b360c68ce4063aedeb93"
