@@ -49,7 +49,8 @@ type Model struct {
 	pool       *scheduler.BlockPool
 	blockBytes int64
 	closed     bool
-	warnings   []string // options adjusted at open (see Warnings)
+	warnings   []string     // options adjusted at open (see Warnings)
+	prof       *hostProfile // nil unless ProfileEnv is "1" (profile.go)
 }
 
 // Open loads a GGUF model file on the backend Options name.
@@ -77,6 +78,10 @@ func openEngine(weights *model.Model, name string, opts Options) (*Model, error)
 		return nil, err
 	}
 	m := &Model{opts: opts, weights: weights}
+	var err error
+	if m.prof, err = newHostProfile(); err != nil {
+		return nil, err
+	}
 	// More workers than cores only adds contention (and 100000 of them
 	// starve the machine): the count is capped, and the cap reported.
 	if cores := runtime.NumCPU(); opts.Backend == "cpu" && opts.Threads > cores {
@@ -89,7 +94,6 @@ func openEngine(weights *model.Model, name string, opts Options) (*Model, error)
 	m.info = m.rules.info()
 	m.info.Backend = opts.Backend
 
-	var err error
 	switch opts.Backend {
 	case "cpu":
 		m.engine, err = binding.OpenCPU(weights, m.opts.Threads)

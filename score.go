@@ -81,9 +81,14 @@ func (m *Model) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]R
 	for i := range results {
 		results[i].Truncated = planner.Truncated(i)
 	}
-	run := executor{m: m, planner: planner, results: results, so: so, start: start}
+	run := executor{m: m, planner: planner, results: results, so: so, start: start, prof: m.prof}
+	m.prof.lap(hostPrepare, start)
 	ok := false
 	defer func() {
+		var st Stats
+		if m.prof != nil {
+			st = run.stats() // before Close, which empties the planner
+		}
 		// Deferred so that a panicking callback cannot leave blocks
 		// referenced. After a failure, blocks registered by the plan may
 		// never have been written: the cache must forget them all.
@@ -91,6 +96,7 @@ func (m *Model) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]R
 		if !ok {
 			m.pool.Reset()
 		}
+		m.prof.scored(start, st)
 	}()
 	if err := run.loop(ctx); err != nil {
 		return nil, run.stats(), err
@@ -134,6 +140,7 @@ type executor struct {
 	res     scheduler.Result
 	done    int
 	tokens  int64
+	prof    *hostProfile // nil: not profiling
 }
 
 func (x *executor) loop(ctx context.Context) error {
@@ -141,16 +148,22 @@ func (x *executor) loop(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		t := x.prof.now()
 		step, err := x.planner.Next()
+		x.prof.lap(hostPlan, t)
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return x.m.planError(err, nil)
 		}
-		if err := x.m.step.Run(x.m.kv, &step.Batch, &x.res); err != nil {
+		err = x.m.step.RunTimed(x.m.kv, &step.Batch, &x.res, x.prof.runTimes())
+		x.prof.stepRan()
+		if err != nil {
 			return fmt.Errorf("lmscore: step %d: %w", step.Index, classify(err))
 		}
+		t = x.prof.now()
+		var inCallbacks time.Duration // when profiling: the caller's time, its own phase
 		x.route(step)
 		x.tokens += int64(step.Batch.NumTokens())
 		for _, r := range step.Done {
@@ -160,17 +173,23 @@ func (x *executor) loop(ctx context.Context) error {
 				return &RequestError{Index: res.Index, ID: res.ID, Err: err}
 			}
 			if x.so.OnResult != nil {
-				if err := x.so.OnResult(res); err != nil {
+				c := x.prof.now()
+				err := x.so.OnResult(res)
+				inCallbacks += x.prof.since(c)
+				if err != nil {
 					return err
 				}
 			}
 		}
 		if x.so.OnProgress != nil {
+			c := x.prof.now()
 			x.so.OnProgress(Progress{
 				DoneTokens: x.tokens, UniqueTokens: x.planner.Stats().UniqueTokens,
 				DoneRequests: x.done, Requests: len(x.results), Elapsed: time.Since(x.start),
 			})
+			inCallbacks += x.prof.since(c)
 		}
+		x.prof.routed(t, inCallbacks)
 	}
 }
 

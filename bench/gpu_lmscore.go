@@ -54,6 +54,10 @@ type LMScoreBench struct {
 	// WeightBytes and LoadSeconds are copied into every row (see PeerRun).
 	WeightBytes int64
 	LoadSeconds float64
+	// ProfileDir, when set, gets each peer's profile of its timed runs
+	// (ProfilePath); the model must have been opened with
+	// lmscore.ProfileEnv=1.
+	ProfileDir string
 
 	maxKVBytes int64 // the most live KV of any run so far
 }
@@ -90,6 +94,12 @@ func (b *LMScoreBench) Run(ctx context.Context, name string, lines []workload.Li
 		}
 		b.maxKVBytes = max(b.maxKVBytes, wst.PeakKVBytes)
 		row.WarmupSeconds = time.Since(start).Seconds()
+		var before lmscore.Profile
+		if b.ProfileDir != "" {
+			if before, err = b.Model.Profile(); err != nil {
+				return nil, err
+			}
+		}
 		for t.more(row.RunsSeconds) {
 			b.Model.ResetCache()
 			start := time.Now()
@@ -116,6 +126,16 @@ func (b *LMScoreBench) Run(ctx context.Context, name string, lines []workload.Li
 				}
 			}
 			b.maxKVBytes = max(b.maxKVBytes, st.PeakKVBytes)
+		}
+		if b.ProfileDir != "" {
+			after, err := b.Model.Profile()
+			if err != nil {
+				return nil, err
+			}
+			pr := ProfileRun{Model: b.ModelName, Workload: name, Peer: row.Peer, Runs: len(row.RunsSeconds), Profile: after.Sub(before)}
+			if err := WriteProfileRun(ProfilePath(b.ProfileDir, name, row.Peer), pr); err != nil {
+				return nil, err
+			}
 		}
 		row.WeightBytes, row.KVBytes, row.LoadSeconds = b.WeightBytes, b.maxKVBytes, b.LoadSeconds
 		if b.GPUMemory != nil {

@@ -108,6 +108,13 @@ lmscore_status lmscore_go_step_run(const lmscore_backend *be, lmscore_step *step
     return st;
 }
 
+lmscore_status lmscore_go_profile_report(const lmscore_backend *be, const lmscore_model *model, char *buf,
+                                        size_t cap, size_t *needed, char *err, size_t err_cap) {
+    lmscore_status st = be->profile_report(model, buf, cap, needed);
+    copy_error(be, st, err, err_cap);
+    return st;
+}
+
 void lmscore_go_model_free(const lmscore_backend *be, lmscore_model *m) { be->model_free(m); }
 void lmscore_go_kv_free(const lmscore_backend *be, lmscore_kv *kv) { be->kv_free(kv); }
 void lmscore_go_step_free(const lmscore_backend *be, lmscore_step *s) { be->step_free(s); }

@@ -42,6 +42,8 @@ lmscore_status lmscore_go_step_init(const lmscore_backend *be, lmscore_model *mo
 lmscore_status lmscore_go_step_run(const lmscore_backend *be, lmscore_step *step, lmscore_kv *kv,
                                    const lmscore_batch *batch, lmscore_batch_result *result,
                                    char *err, size_t err_cap);
+lmscore_status lmscore_go_profile_report(const lmscore_backend *be, const lmscore_model *model, char *buf,
+                                        size_t cap, size_t *needed, char *err, size_t err_cap);
 
 /* Calls through the table that take no error buffer. */
 lmscore_backend_params lmscore_go_default_params(const lmscore_backend *be);

@@ -16,6 +16,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/lmscore/lmscore/model"
@@ -218,6 +219,39 @@ func (m *Model) release() {
 	m.mu.Unlock()
 }
 
+// ProfileReport returns the core's phase profile of this model as
+// lmscore_profile_report writes it (lmscore.h): a JSON object, with
+// "enabled": false unless a step was made with LMSCORE_PROFILE=1.
+func (m *Model) ProfileReport() ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ptr == nil {
+		return nil, ErrClosed
+	}
+	// Two calls at most: a report of a few dozen phases fits the first.
+	size := C.size_t(16 << 10)
+	for {
+		buf := (*C.char)(C.malloc(size))
+		if buf == nil {
+			return nil, &Error{Status: StatusOutOfMemory, Op: "profile report", Message: "allocating the report buffer"}
+		}
+		var eb errBuf
+		var needed C.size_t
+		st := C.lmscore_go_profile_report(m.be.vt, m.ptr, buf, size, &needed, eb.ptr(), errBufSize)
+		if err := eb.err("profile report", st); err != nil {
+			C.free(unsafe.Pointer(buf))
+			return nil, err
+		}
+		if needed <= size {
+			out := C.GoBytes(unsafe.Pointer(buf), C.int(needed-1)) // without the NUL
+			C.free(unsafe.Pointer(buf))
+			return out, nil
+		}
+		C.free(unsafe.Pointer(buf))
+		size = needed
+	}
+}
+
 // KVBlockBytes is the memory one KV block of blockSize tokens takes on
 // this backend (all layers, K and V).
 func (m *Model) KVBlockBytes(blockSize int) (int64, error) {
@@ -338,10 +372,31 @@ func (s *Step) free() {
 	s.m.release()
 }
 
+// RunTimes splits one Run's host time: building the C descriptors (result
+// slices sized, Go memory pinned, pointers set) and the cgo call itself,
+// the core's work included.
+type RunTimes struct {
+	Prepare, Call time.Duration
+}
+
 // Run executes one batch against kv and fills r, resizing its slices to
 // the batch's output rows. It is one cgo call; the native core validates
 // every index before it touches the pool.
 func (s *Step) Run(kv *KV, b *scheduler.Batch, r *scheduler.Result) error {
+	return s.run(kv, b, r, nil)
+}
+
+// RunTimed is Run, recording where its time went in t (the profiler's
+// host side; Run itself reads no clock).
+func (s *Step) RunTimed(kv *KV, b *scheduler.Batch, r *scheduler.Result, t *RunTimes) error {
+	return s.run(kv, b, r, t)
+}
+
+func (s *Step) run(kv *KV, b *scheduler.Batch, r *scheduler.Result, t *RunTimes) error {
+	var start time.Time
+	if t != nil {
+		start = time.Now()
+	}
 	if kv == nil || b == nil || r == nil {
 		return &Error{Status: StatusInvalidArgument, Op: "step run", Message: "nil KV pool, batch or result"}
 	}
@@ -412,7 +467,15 @@ func (s *Step) Run(kv *KV, b *scheduler.Batch, r *scheduler.Result) error {
 	}
 
 	var buf errBuf
+	var called time.Time
+	if t != nil {
+		called = time.Now()
+		t.Prepare = called.Sub(start)
+	}
 	st := C.lmscore_go_step_run(s.m.be.vt, s.ptr, kv.ptr, cb, cr, buf.ptr(), errBufSize)
+	if t != nil {
+		t.Call = time.Since(called)
+	}
 	return buf.err("step run", st)
 }
 

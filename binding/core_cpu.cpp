@@ -10,6 +10,7 @@
 #include "../csrc/cpu/model.cpp"
 #include "../csrc/cpu/moe.cpp"
 #include "../csrc/cpu/ops.cpp"
+#include "../csrc/cpu/profile.cpp"
 #include "../csrc/cpu/quant.cpp"
 #include "../csrc/cpu/step.cpp"
 #include "../csrc/cpu/threadpool.cpp"

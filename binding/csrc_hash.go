@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "fb9a5e1a982bebe27d145e99d0d78d5d152c677ad310472a14ae343f1ec3614f"
+const csrcHash = "1bb596bf20d14353df8fd0f661e0c25aa417c84785e68ae97ec75d533d4ec172"

@@ -3,6 +3,8 @@
 package binding
 
 import (
+	"time"
+
 	"github.com/lmscore/lmscore/model"
 	"github.com/lmscore/lmscore/scheduler"
 )
@@ -43,4 +45,13 @@ func (s *Step) MaxOutputs() int { return 0 }
 func (s *Step) Close() error    { return nil }
 func (s *Step) Run(kv *KV, b *scheduler.Batch, r *scheduler.Result) error {
 	return ErrNoCgo
+}
+func (s *Step) RunTimed(kv *KV, b *scheduler.Batch, r *scheduler.Result, t *RunTimes) error {
+	return ErrNoCgo
+}
+func (m *Model) ProfileReport() ([]byte, error) { return nil, ErrNoCgo }
+
+// RunTimes splits one Run's host time (see the cgo build).
+type RunTimes struct {
+	Prepare, Call time.Duration
 }

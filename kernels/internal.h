@@ -10,11 +10,13 @@
 
 #include <new>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "kernels.h"
 #include "lmscore.h"
+#include "profile.h"
 
 namespace lmscore_cuda {
 
@@ -178,6 +180,8 @@ struct lmscore_model {
     std::vector<void *> allocations;    // everything above, freed together
     size_t weight_bytes = 0;            // device memory of the weights, quantized ones at their own size
     int64_t max_quantized_elems = 0;    // of the largest quantized Matrix: a step's dequantization scratch
+    // The phase profiler's sums (profile.h); null until a step is made with LMSCORE_PROFILE=1.
+    std::unique_ptr<lmscore_common::ProfileTotals> profile;
 };
 
 struct lmscore_kv {
@@ -270,4 +274,5 @@ struct lmscore_step {
     // init; LMSCORE_CUDA_ATTN_STACK=0 makes it 1): segments are cut into
     // tiles of kAttnTileQ / attn_stack_heads tokens.
     int attn_stack_heads = 1;
+    std::unique_ptr<lmscore_cuda::StepProfile> profile; // null unless LMSCORE_PROFILE=1 at init (profile.h)
 };

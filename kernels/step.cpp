@@ -348,12 +348,14 @@ class StepRunner {
             status_ = lmscore_cuda::cuda_fail(err, what);
             throw Fail{};
         }
+        if (s_->profile) s_->profile->after(what, s_->stream); // the launch just checked ends here
     }
     void check(cublasStatus_t st, const char *what) {
         if (st != CUBLAS_STATUS_SUCCESS) {
             status_ = lmscore_cuda::cublas_fail(st, what);
             throw Fail{};
         }
+        if (s_->profile) s_->profile->after(what, s_->stream);
     }
 
     lmscore_status run(const lmscore_batch *b, lmscore_batch_result *r) {
@@ -490,6 +492,7 @@ class StepRunner {
         put(L.copy_n, b->copy_n_tokens, b->n_copies);
         put(L.out_index, b->out_token_index, b->n_outputs);
         put(L.out_target, b->out_target, b->n_outputs);
+        if (s_->profile) s_->profile->begin_device(st);
         check(cudaMemcpyAsync(s_->d_inputs, h, L.total * 4, cudaMemcpyHostToDevice, st), "uploading step inputs");
         const int32_t *d = s_->d_inputs;
         const int32_t *d_ids = d + L.ids, *d_pos = d + L.pos, *d_slots = d + L.slots;
@@ -662,7 +665,9 @@ class StepRunner {
             check(cudaMemcpyAsync(s_->h_results, s_->d_results, bytes, cudaMemcpyDeviceToHost, s_->stream),
                   "downloading results");
         // The step's one synchronisation; it also surfaces any kernel fault.
+        if (s_->profile) s_->profile->before_sync();
         check(cudaStreamSynchronize(s_->stream), "running the step");
+        if (s_->profile) s_->profile->after_sync();
         if (!no) return;
         const float *h = (const float *)s_->h_results;
         memcpy(r->logprob, h, (size_t)no * 4);
@@ -700,6 +705,7 @@ LMSCORE_API lmscore_status lmscore_step_init(lmscore_model *model, int32_t max_t
     s->max_tokens = max_tokens;
     s->max_outputs = max_outputs;
     st = init(s);
+    if (st == LMSCORE_STATUS_OK) st = lmscore_cuda::profile_open(s);
     if (st != LMSCORE_STATUS_OK) {
         destroy(s);
         return st;
@@ -716,6 +722,8 @@ LMSCORE_API lmscore_status lmscore_step_run(lmscore_step *step, lmscore_kv *kv, 
     if (!step || !kv) return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "lmscore_step_run: step or kv is null");
     if (kv->model != step->model)
         return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "lmscore_step_run: the KV pool belongs to another model");
+    lmscore_cuda::StepProfile *prof = step->profile.get();
+    const lmscore_cuda::ProfileCall profile_call(prof); // a call that returns early counts as dropped
     const lmscore_model *m = step->model;
     const lmscore_common::BatchLimits lim{m->hp.n_vocab,  m->hp.n_ctx_train, kv->block_size,
                                           kv->n_blocks,    step->max_tokens,  step->max_outputs};
@@ -724,11 +732,15 @@ LMSCORE_API lmscore_status lmscore_step_run(lmscore_step *step, lmscore_kv *kv, 
     lmscore_status st = lmscore_common::validate_batch(batch, result, lim, step->slot_check.data(), &max_keys, msg,
                                                        sizeof msg);
     if (st != LMSCORE_STATUS_OK) return fail(st, "%s", msg);
+    if (prof) prof->host_lap("validate");
     st = lmscore_cuda::use_device(m->device);
     if (st != LMSCORE_STATUS_OK) return st;
     st = lmscore_cuda::kv_reserve_batch(kv, batch); // the pool grows to the blocks this step names
     if (st != LMSCORE_STATUS_OK) return st;
-    return StepRunner(step, kv).run(batch, result);
+    if (prof) prof->host_lap("kv reserve");
+    st = StepRunner(step, kv).run(batch, result);
+    if (prof) prof->end_call(st == LMSCORE_STATUS_OK);
+    return st;
 }
 
 } // extern "C"

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/lmscore/lmscore"
 	"github.com/lmscore/lmscore/internal/progress"
 	"github.com/lmscore/lmscore/internal/scorejob"
 )
@@ -51,6 +52,7 @@ func scoreFlags(fs *flag.FlagSet) action {
 	fs.StringVar(&cfg.In, "in", "-", "request JSONL (- for stdin)")
 	fs.StringVar(&cfg.Out, "out", "-", "results JSONL (- for stdout)")
 	fs.StringVar(&cfg.Summary, "summary", "", "also write the statistics and metrics as JSON here")
+	fs.StringVar(&cfg.Profile, "profile", "", "time every phase of every step (sets "+lmscore.ProfileEnv+"=1) and write where the time went as JSON here")
 	fs.BoolVar(&cfg.TokenLogProbs, "token-logprobs", false, "add each continuation token's log-probability")
 	fs.BoolVar(&cfg.SkipInvalid, "skip-invalid", false, "report invalid lines on stderr and go on")
 	fs.BoolVar(&cfg.AllowDuplicateIDs, "allow-duplicate-ids", false, "score lines that repeat an id (results are kept apart by line)")
@@ -79,6 +81,12 @@ func scoreFlags(fs *flag.FlagSet) action {
 			return err
 		}
 		cfg.Model = mf.Path
+		if cfg.Profile != "" {
+			// The cores read it as the model opens, once.
+			if err := os.Setenv(lmscore.ProfileEnv, "1"); err != nil {
+				return err
+			}
+		}
 		cfg.Stdin, cfg.Stdout, cfg.Stderr = s.in, s.out, s.err
 		return scorejob.Run(ctx, cfg)
 	}

@@ -120,4 +120,13 @@ lmscore_status lmscore_step_run(lmscore_step *step, lmscore_kv *kv, const lmscor
     });
 }
 
+lmscore_status lmscore_profile_report(const lmscore_model *model, char *buf, size_t cap, size_t *needed) {
+    return guard("profile_report", [&] {
+        need_arg(model, "profile_report", "model");
+        need_arg(needed, "profile_report", "needed");
+        if (!buf && cap > 0) lmscore::fail(LMSCORE_STATUS_INVALID_ARGUMENT, "profile_report: buf is NULL, cap %zu", cap);
+        *needed = lmscore_common::profile_report(model->profile.get(), "cpu", "host steady_clock", buf, cap);
+    });
+}
+
 } // extern "C"

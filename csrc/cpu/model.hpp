@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "../common/profile.h"
 #include "common.hpp"
 #include "gemm.hpp"
 #include "kernels.hpp"
@@ -81,6 +82,9 @@ struct lmscore_model {
     float rope_attn_factor = 1.0f; // multiplies cos and sin
     lmscore::PackedMatrix output;
     std::vector<lmscore::LayerWeights> layers;
+    // The phase profiler's sums over every profiled step (profile.hpp);
+    // null until a step is made with LMSCORE_PROFILE=1.
+    std::unique_ptr<lmscore_common::ProfileTotals> profile;
 
     // embed copies token id's embedding row into out.
     void embed(int32_t id, float *out) const;

@@ -29,6 +29,11 @@ template <typename Fn> void for_rows(ThreadPool &pool, int64_t n, Fn &&fn) {
     });
 }
 
+// lap closes a phase of the step's profile, when it has one (profile.hpp).
+inline void lap(StepProfile *prof, const char *name) {
+    if (prof) prof->phase(name);
+}
+
 // Logits are computed this many floats at a time at most.
 constexpr int64_t kLogitsFloats = int64_t(16) << 20;
 
@@ -160,6 +165,7 @@ void dense_ffn(lmscore_step &st, const LayerWeights &lw, const float *in, int64_
     const int64_t E = hp.n_embd, n_in = hp.n_ffn_in(), ff = hp.n_ff;
     float *ffn_in = st.ffn_in.data(), *act = st.act.data();
     gemm(pool, kern, st.gemm, in, E, nr, lw.ffn_in, ffn_in, n_in);
+    lap(st.profile.get(), hp.gated_ffn() ? "gate/up gemm" : "up gemm");
     for_rows(pool, nr, [&](int64_t t) {
         float *x = ffn_in + t * n_in, *a = act + t * ff;
         add_bias(x, lw.ffn_in_b, n_in);
@@ -170,7 +176,9 @@ void dense_ffn(lmscore_step &st, const LayerWeights &lw, const float *in, int64_
         case LMSCORE_FFN_GELU_ERF: kern.gelu_erf(ff, x, a); break;
         }
     });
+    lap(st.profile.get(), hp.gated_ffn() ? "gated activation" : "gelu");
     gemm(pool, kern, st.gemm, act, ff, nr, lw.ffn_down, out, E);
+    lap(st.profile.get(), "down gemm");
     for_rows(pool, nr, [&](int64_t t) { add_bias(out + t * E, lw.ffn_down_b, E); });
 }
 
@@ -248,6 +256,7 @@ std::unique_ptr<lmscore_step> make_step(lmscore_model &m, int32_t max_tokens, in
     }
     st->items.reserve(size_t(T) * size_t(hp.n_head_kv));
     st->slot_check.resize(size_t(T)); // the duplicate-slot check's scratch
+    st->profile = make_step_profile(m);
     return st;
 }
 
@@ -255,9 +264,20 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
     lmscore_model &m = *st.model;
     if (kv.model != &m) fail(LMSCORE_STATUS_INVALID_ARGUMENT, "step: the KV pool belongs to another model");
     std::lock_guard<std::mutex> lock(m.run_mu);
+    StepProfile *prof = st.profile.get();
+    if (prof) prof->begin();
+    // A step that throws is counted as dropped, not left open.
+    struct DropOnThrow {
+        StepProfile *p;
+        ~DropOnThrow() {
+            if (p) p->drop_open();
+        }
+    } drop_on_throw{prof};
 
     const int32_t max_keys = validate_batch(st, kv, b, res);
+    if (prof) prof->host("validate");
     kv_reserve_batch(kv, b); // the pool grows to the blocks this step names
+    if (prof) prof->host("kv reserve");
     const Hparams &hp = m.hp;
     const Kernels &kern = *m.kern;
     ThreadPool &pool = *m.pool;
@@ -271,9 +291,14 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
         st.attn_ptrs[size_t(i)] = st.attn_scratch[size_t(i)].data();
         st.top_scratch[size_t(i)].reserve(size_t(b.top_n));
     }
+    if (prof) prof->host("plan attention");
 
     copy_blocks(kv, b);
-    if (T == 0) return;
+    lap(prof, "block copy");
+    if (T == 0) {
+        if (prof) prof->end();
+        return;
+    }
 
     float *x = st.x.data(), *h = st.h.data(), *qkv = st.qkv.data(), *attn = st.attn.data();
     float *tmp = st.tmp.data(), *rope = st.rope.data();
@@ -295,10 +320,13 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
                         rope + (int64_t(k) * T + t) * n_rot);
         norm(hp, m.layers[0].attn_norm, m.layers[0].attn_norm_b, xt, h + t * E);
     });
+    // One pass per row here: the first layer's norm and the RoPE angles too.
+    lap(prof, "embed + rope angles + attn norm");
 
     for (int l = 0; l < hp.n_layer; l++) {
         const LayerWeights &lw = m.layers[size_t(l)];
         gemm(pool, kern, st.gemm, h, E, T, lw.wqkv, qkv, nqkv);
+        lap(prof, "qkv gemm");
 
         const float *layer_rope = rope + int64_t(lw.rope_table) * T * n_rot;
         for_rows(pool, T, [&](int64_t t) {
@@ -315,6 +343,7 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
                 rope_neox(row + nq, hp.n_head_kv, int(hd), int(n_rot), cs);
             }
         });
+        lap(prof, "qkv bias + q/k norm + rope");
 
         // K/V into their slots, by KV head and runs of tokens: a block's
         // transposed keys share cache lines across its slots, so one task
@@ -347,6 +376,7 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
                 t += n;
             }
         });
+        lap(prof, "kv write");
 
         // The last layer carries on with the output tokens' rows only.
         const bool last = l + 1 == hp.n_layer;
@@ -376,12 +406,14 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             tile.window = lw.sliding ? hp.n_swa : 0;
             kern.attention(tile, st.attn_ptrs[size_t(thread)]);
         });
+        lap(prof, "attention");
         if (last) {
             // In token order, so a row never moves up over one still unread.
             for (int64_t r = 0; r < rows; r++) {
                 const int64_t t = st.out_rows[size_t(r)];
                 if (t != r) std::memcpy(x + r * E, x + t * E, sizeof(float) * size_t(E));
             }
+            lap(prof, "gather output rows");
         }
 
         // The rest of the layer runs a chunk of rows at a time, so that the
@@ -391,6 +423,7 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             const int64_t nr = std::min(kRowChunk, rows - r0);
             float *xc = x + r0 * E, *hc = h + r0 * E, *tc = tmp + r0 * E;
             gemm(pool, kern, st.gemm, attn + r0 * nq, nq, nr, lw.wo, tc, E);
+            lap(prof, "wo gemm");
             for_rows(pool, nr, [&](int64_t t) {
                 float *xt = xc + t * E, *yt = tc + t * E;
                 add_bias(yt, lw.bo, E);
@@ -400,9 +433,11 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
                 for (int64_t i = 0; i < E; i++) xt[i] += yt[i];
                 if (!hp.parallel_residual) norm(hp, lw.ffn_norm, lw.ffn_norm_b, xt, hc + t * E);
             });
+            lap(prof, "attn residual + ffn norm");
 
             if (lw.moe.enabled()) {
                 moe_ffn(pool, kern, lw.moe, st.moe, hc, E, nr, tc);
+                lap(prof, "experts");
             } else {
                 dense_ffn(st, lw, hc, nr, tc);
             }
@@ -415,6 +450,7 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
                     norm(hp, nw.attn_norm, nw.attn_norm_b, xt, hc + t * E);
                 }
             });
+            lap(prof, "ffn residual + next attn norm");
         }
     }
 
@@ -426,12 +462,16 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             const float *xt = x + int64_t(st.out_row_of[size_t(b.out_token_index[o0 + i])]) * E;
             norm(hp, m.output_norm, m.output_norm_b, xt, oh + i * E);
         });
+        lap(prof, "output norm");
         gemm(pool, kern, st.gemm, oh, E, n, m.output, logits, V);
+        lap(prof, "lm head gemm");
         pool.run(n, [&](int64_t i, int thread) {
             output_row(kern, hp, logits + i * V, b.out_target[o0 + i], b.top_n,
                        st.top_scratch[size_t(thread)], res, o0 + int32_t(i));
         });
+        lap(prof, "log-softmax");
     }
+    if (prof) prof->end();
 }
 
 } // namespace lmscore

@@ -7,6 +7,7 @@
 #include "common.hpp"
 #include "kv.hpp"
 #include "model.hpp"
+#include "profile.hpp"
 
 namespace lmscore {
 
@@ -59,6 +60,7 @@ struct lmscore_step {
     std::vector<int32_t> out_rows;  // sorted distinct tokens that have output rows
     std::vector<int32_t> out_row_of; // token -> its index in out_rows, or -1
     std::vector<int32_t> slot_check;
+    std::unique_ptr<lmscore::StepProfile> profile; // null unless LMSCORE_PROFILE=1 at init
 };
 
 namespace lmscore {

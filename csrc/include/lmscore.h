@@ -39,7 +39,7 @@ extern "C" {
 
 /* Bumped on any incompatible change; binding/ refuses a library whose
  * lmscore_abi_version() differs from the header it was compiled with. */
-#define LMSCORE_ABI_VERSION 3
+#define LMSCORE_ABI_VERSION 4
 
 /* ---------------------------------------------------------------- status */
 
@@ -366,6 +366,42 @@ LMSCORE_API lmscore_status lmscore_step_run(lmscore_step *step, lmscore_kv *kv,
                                             const lmscore_batch *batch,
                                             lmscore_batch_result *result);
 
+/* --------------------------------------------------------------- profile */
+
+/* The phase profiler. With LMSCORE_PROFILE=1 in the environment when a step
+ * executor is made (lmscore_step_init reads it; any value but "", "0" or
+ * "1" is INVALID_ARGUMENT there), every step it runs is timed phase by
+ * phase, and the times add up per model over all its steps. Off, a step
+ * costs nothing more than a test of a null pointer per phase.
+ *
+ * Writes one JSON object, NUL-terminated, into buf when it fits in cap
+ * bytes, and always sets *needed to the bytes it takes, the NUL included:
+ * a caller with *needed > cap calls again with a larger buffer (buf may be
+ * NULL with cap 0 to ask). The object:
+ *
+ *   {"backend": "cpu" | "cuda", "enabled": false}
+ *       no step of this model was profiled; or
+ *   {"backend": ..., "enabled": true, "clock": how phases were timed,
+ *    "steps": steps profiled, "dropped_steps": steps that ran profiled but
+ *    are in no sum (they failed, or their timing did),
+ *    "wall_ms": host time inside those steps' lmscore_step_run,
+ *    "host":   [{"name": ..., "ms": ..., "count": ...}, ...],
+ *    "phases": [{"name": ..., "ms": ..., "count": ...}, ...]}
+ *
+ * "host" cuts each step's wall time into consecutive laps (validation,
+ * packing, launching, waiting, ...): they sum to wall_ms. "phases" are the
+ * computing phases in step order, summed over steps and layers (count: how
+ * many times each ran): on the CUDA core the device's time between CUDA
+ * events on the step's stream, named as the step names its launches
+ * ("qkv gemm", "attention", ...); on the CPU core host time. Phases never
+ * overlap and lie inside the steps, so wall_ms minus their sum is the time
+ * spent on nothing else: on CUDA, the device's idle gaps within the calls.
+ * Milliseconds are fp64 sums; on CUDA each phase's time includes any gap
+ * before its launch reached the device. Phase names are the cores' own
+ * and may change between versions; the keys above may not. */
+LMSCORE_API lmscore_status lmscore_profile_report(const lmscore_model *model, char *buf, size_t cap,
+                                                  size_t *needed);
+
 /* ------------------------------------------------------- the function list */
 
 /* Every function above, once, in the order of this header, as
@@ -387,7 +423,8 @@ LMSCORE_API lmscore_status lmscore_step_run(lmscore_step *step, lmscore_kv *kv,
     X(lmscore_status, step_init, (lmscore_model *, int32_t, int32_t, lmscore_step **))    \
     X(void, step_free, (lmscore_step *))                                                  \
     X(lmscore_status, step_run,                                                           \
-      (lmscore_step *, lmscore_kv *, const lmscore_batch *, lmscore_batch_result *))
+      (lmscore_step *, lmscore_kv *, const lmscore_batch *, lmscore_batch_result *))      \
+    X(lmscore_status, profile_report, (const lmscore_model *, char *, size_t, size_t *))
 
 #ifdef __cplusplus
 }

@@ -27,9 +27,14 @@ import (
 
 // Config is one run.
 type Config struct {
-	Model         string
-	In, Out       string // "-" means stdin / stdout
-	Summary       string // summary JSON path; empty: none
+	Model   string
+	In, Out string // "-" means stdin / stdout
+	Summary string // summary JSON path; empty: none
+	// Profile is where the model's phase profile (lmscore.Model.Profile)
+	// goes as JSON when Run returns; empty: none. It measures only when
+	// lmscore.ProfileEnv is "1" as the model opens (lmscore score
+	// --profile sets it); otherwise the file says the profiler was off.
+	Profile       string
 	Options       lmscore.Options
 	TokenLogProbs bool
 	SkipInvalid   bool
@@ -101,7 +106,7 @@ type ShardOfRun struct {
 // for --resume, and Out, if it did not exist, gets the results completed
 // so far; then Run returns the error. To stdout, results are written in
 // input order as soon as they can be.
-func Run(ctx context.Context, cfg Config) error {
+func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = os.Stderr
 	}
@@ -132,7 +137,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	// Output folders are made first: a missing one should not cost a run.
-	for _, path := range []string{cfg.Out, cfg.Summary} {
+	for _, path := range []string{cfg.Out, cfg.Summary, cfg.Profile} {
 		if path != "" && path != "-" {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 				return err
@@ -144,6 +149,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer m.Close()
+	if cfg.Profile != "" {
+		// Also after a failure: where a stopped run spent its time is worth having.
+		defer func() {
+			if perr := writeProfile(cfg.Profile, m); perr != nil && err == nil {
+				err = perr
+			}
+		}()
+	}
 	for _, w := range m.Warnings() {
 		fmt.Fprintf(cfg.Stderr, "%s\n", w)
 	}
@@ -434,6 +447,22 @@ func marshalSummary(s Summary) ([]byte, error) { return json.Marshal(s) }
 
 func writeSummary(path string, s Summary) error {
 	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return resultio.WriteFileAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
+}
+
+// writeProfile writes the model's phase profile as indented JSON.
+func writeProfile(path string, m *lmscore.Model) error {
+	p, err := m.Profile()
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@
 //	benchgpu gen     --model M.gguf --name NAME --size default --out DIR
 //	benchgpu lmscore --model M.gguf --name NAME --dir DIR --backend cuda --out DIR/lmscore.jsonl
 //	benchgpu report  --work W --models a,b --gemm W/gemm.json --runs f1.jsonl,f2.jsonl --out PREFIX
+//	benchgpu profile-report --out P.md [--baseline off.jsonl] [--title T] [--note N] A.profile.json ...
 //
 // random writes a model of one of bench.Shapes with random weights, bf16
 // or a Q4_K_M mix of random K-quant blocks (bench.RandomModel), and a
@@ -15,7 +16,9 @@
 // lmscore with and without its cache on them and writes one JSON line per
 // peer and workload, the scores included. report merges those lines with
 // the Python peers' (bench/peers) into PREFIX.md, PREFIX.json and the plot,
-// PREFIX.png.
+// PREFIX.png. profile-report turns phase profiles (benchgpu lmscore
+// --profile, or `lmscore score --profile`) into one markdown table each
+// (bench.WriteProfileMarkdown).
 package main
 
 import (
@@ -49,7 +52,7 @@ type metaFile struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchgpu random|gen|lmscore|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: benchgpu random|gen|lmscore|report|profile-report [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -64,8 +67,10 @@ func main() {
 		err = runLMScore(ctx, os.Args[2:])
 	case "report":
 		err = report(os.Args[2:])
+	case "profile-report":
+		err = profileReport(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want random, gen, lmscore or report)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want random, gen, lmscore, report or profile-report)", os.Args[1])
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "benchgpu:", err)
@@ -267,8 +272,15 @@ func runLMScore(ctx context.Context, args []string) error {
 	short := fs.Duration("short", 3*time.Second, "a run shorter than this is repeated")
 	deadline := fs.Int64("deadline", 0, "unix time after which no run starts (0: none)")
 	nvsmi := fs.Bool("gpu-memory", true, "measure device memory with nvidia-smi")
+	profile := fs.Bool("profile", false, "time every phase of every step ("+lmscore.ProfileEnv+"=1) and write each peer's profile of its timed runs beside --out as <workload>.<peer>.profile.json")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *profile {
+		// Read by lmscore and its core as the model opens.
+		if err := os.Setenv(lmscore.ProfileEnv, "1"); err != nil {
+			return err
+		}
 	}
 	if err := mflags.check("lmscore"); err != nil {
 		return err
@@ -320,6 +332,9 @@ func runLMScore(ctx context.Context, args []string) error {
 		WeightBytes: weightBytes, LoadSeconds: loaded}
 	if *deadline > 0 {
 		b.Timing.Deadline = time.Unix(*deadline, 0)
+	}
+	if *profile {
+		b.ProfileDir = filepath.Dir(*out)
 	}
 	if *nvsmi {
 		pid := os.Getpid()
@@ -495,6 +510,49 @@ func workloadLines(dir string, mf metaFile, w bench.WorkloadMeta) ([]workload.Li
 		return lines, nil
 	}
 	return nil, fmt.Errorf("%s: missing, and size %q has no workload %s", path, mf.Size, w.Workload)
+}
+
+// profileReport writes the markdown summary of phase profiles.
+func profileReport(args []string) error {
+	fs := flag.NewFlagSet("profile-report", flag.ContinueOnError)
+	out := fs.String("out", "", "the markdown file to write (- for stdout)")
+	title := fs.String("title", "Where the time goes", "the report's heading")
+	baseline := fs.String("baseline", "", "benchgpu lmscore's JSONL of the same runs with the profiler off: their wall times go beside the profiled ones")
+	var notes multiFlag
+	fs.Var(&notes, "note", "a note for the report (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() == 0 {
+		return errors.New("profile-report: --out and at least one profile file are required")
+	}
+	var runs []bench.ProfileRun
+	for _, path := range fs.Args() {
+		r, err := bench.ReadProfileRun(path)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, r)
+	}
+	var off []bench.PeerRun
+	if *baseline != "" {
+		var err error
+		if off, err = bench.ReadPeerRuns(*baseline); err != nil {
+			return err
+		}
+	}
+	if *out == "-" {
+		return bench.WriteProfileMarkdown(os.Stdout, *title, runs, off, notes)
+	}
+	f, err := os.Create(*out)
+	if err != nil {
+		return err
+	}
+	if err := bench.WriteProfileMarkdown(f, *title, runs, off, notes); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func commaSet(list string) map[string]bool {
