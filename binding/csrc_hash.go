@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "5e6abfbdf1b8b4707cc74c8b745ebc2b7aad09c836c430076a1e79ec0b908db9"
+const csrcHash = "00178a80e08bf8c74fba2fc98a5116517377153d1ca8583e3bb6ef3237200b10"
