@@ -91,24 +91,49 @@ func BenchmarkForwardStep(b *testing.B) {
 	}
 }
 
-// BenchmarkQuantizedStep compares F32, Q8_0 and Q4_K weights of one shape
-// (benchShape with an n_ff of whole K-quant super-blocks) on a 2048-token
-// step (8 sequences) and a 64-token one (1 sequence, all scored), where
-// dequantizing weights weighs most against the multiply.
+// benchQ4KM is a mix in the manner of llama-quantize's Q4_K_M: Q6_K for
+// the output matrix and for attn_v and ffn_down of every other layer, Q4_K
+// elsewhere.
+func benchQ4KM(name string, _ [2]int64) model.TensorType {
+	var layer int
+	var role string
+	if _, err := fmt.Sscanf(name, "blk.%d.%s", &layer, &role); err == nil &&
+		(role == "attn_v.weight" || role == "ffn_down.weight") && layer%2 == 0 {
+		return model.TypeQ6_K
+	}
+	if name == model.NameOutput {
+		return model.TypeQ6_K
+	}
+	return model.TypeQ4_K
+}
+
+// BenchmarkQuantizedStep compares F32, Q8_0, Q4_K and a Q4_K_M-like mix of
+// one shape (benchShape with an n_ff of whole K-quant super-blocks) on a
+// 2048-token step (8 sequences) and a 64-token one (1 sequence, all
+// scored), where dequantizing weights weighs most against the multiply.
 //
 //	go test ./binding -run '^$' -bench QuantizedStep -benchtime 3x
 func BenchmarkQuantizedStep(b *testing.B) {
 	shape := benchShape
 	shape.NFF = 1536
 	f32 := testmodel.Must(shape)
-	for _, typ := range []model.TensorType{model.TypeF32, model.TypeQ8_0, model.TypeQ4_K} {
-		w, err := f32.Weights.QuantizeWeights(1, func(string, [2]int64) model.TensorType { return typ })
+	for _, c := range []struct {
+		name   string
+		typeOf func(string, [2]int64) model.TensorType
+	}{
+		{"F32", func(string, [2]int64) model.TensorType { return model.TypeF32 }},
+		{"Q8_0", func(string, [2]int64) model.TensorType { return model.TypeQ8_0 }},
+		{"Q4_K", func(string, [2]int64) model.TensorType { return model.TypeQ4_K }},
+		{"Q4_K_M", benchQ4KM},
+	} {
+		w, err := f32.Weights.QuantizeWeights(1, c.typeOf)
 		if err != nil {
 			b.Fatal(err)
 		}
 		m := &model.Model{Config: f32.Config, Weights: *w}
+		name := c.name
 		for _, c := range []struct{ tokens, seqs, out int }{{2048, 8, 64}, {64, 1, 64}} {
-			b.Run(fmt.Sprintf("%s/tokens=%d", typ, c.tokens), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/tokens=%d", name, c.tokens), func(b *testing.B) {
 				const bs = 16
 				e := openEngine(b, m, 0, bs, 2048/bs+8, 2048, 512)
 				var batch *scheduler.Batch

@@ -19,3 +19,6 @@
 // The C core's name of each layer role, for abienums_test.go's check that
 // Go and C spell every GGUF tensor name alike (test use only).
 extern "C" const char *lmscore_go_layer_role_name(int role) { return lmscore_common::layer_role_name(role); }
+
+// The dequantization kernels' test and benchmark entry points (quantcheck.go).
+#include "../csrc/cpu/quant_check.cpp"

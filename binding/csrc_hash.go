@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "1bb596bf20d14353df8fd0f661e0c25aa417c84785e68ae97ec75d533d4ec172"
+const csrcHash = "d1f87ecb7374f6f8d1ab0a0284068daf37472c0b975bb9779b5756ef36772fc9"

@@ -52,16 +52,33 @@ const PackedMatrix::Rows &PackedMatrix::rows_of(int64_t row) const {
     fail(LMSCORE_STATUS_INTERNAL, "gemm: row %lld of a quantized matrix was never loaded", (long long)row);
 }
 
-void PackedMatrix::dequant_panel(int64_t p, int64_t k0, int kc, float *out, float *tmp) const {
+void PackedMatrix::dequant_panel(const Kernels &kern, int64_t p, int64_t k0, int kc, float *out,
+                                 float *tmp) const {
+    const uint8_t *row_data[kPanel];
+    const BlockType *row_type[kPanel];
     for (int j = 0; j < kPanel; j++) {
         const int64_t row = p * kPanel + j;
-        if (row >= n_) {
-            for (int i = 0; i < kc; i++) out[int64_t(i) * kPanel + j] = 0.0f;
-            continue;
-        }
+        row_data[j] = nullptr;
+        if (row >= n_) continue;
         const Rows &r = rows_of(row);
-        dequant_range(*r.type, r.data.data() + (row - r.first) * r.row_bytes, k0, kc, tmp);
-        for (int i = 0; i < kc; i++) out[int64_t(i) * kPanel + j] = tmp[i];
+        row_data[j] = r.data.data() + (row - r.first) * r.row_bytes;
+        row_type[j] = r.type;
+    }
+    // k0 and kc are multiples of k_align(), the largest block size among
+    // the rows' types, and chunks start at multiples of kDequantChunk, so
+    // every chunk is whole blocks of every row's type.
+    for (int c0 = 0; c0 < kc; c0 += kDequantChunk) {
+        const int n = std::min(kDequantChunk, kc - c0);
+        for (int j = 0; j < kPanel; j++) {
+            float *dst = tmp + j * kDequantChunk;
+            if (row_data[j] == nullptr) {
+                std::memset(dst, 0, sizeof(float) * size_t(n));
+                continue;
+            }
+            const BlockType &bt = *row_type[j];
+            kern.dequant(bt, row_data[j] + (k0 + c0) / bt.values * bt.bytes, n / bt.values, dst);
+        }
+        kern.transpose_panel(tmp, kDequantChunk, n, out + int64_t(c0) * kPanel);
     }
 }
 
@@ -125,7 +142,7 @@ void GemmBuffers::reserve(const Kernels &kern, int64_t max_m, int64_t max_k, int
     tiles_.resize(size_t(n_threads));
     for (auto &t : tiles_) t.reset(size_t(kern.mr) * kPanel);
     dequant_.resize(size_t(n_threads));
-    for (auto &d : dequant_) d.grow(size_t(kQuantPanels) * kMaxKC * kPanel + kMaxKC);
+    for (auto &d : dequant_) d.grow(size_t(kQuantPanels) * kMaxKC * kPanel + size_t(kPanel) * kDequantChunk);
 }
 
 void gemm(ThreadPool &pool, const Kernels &kern, GemmBuffers &buf, const float *a, int64_t lda,
@@ -169,7 +186,7 @@ void gemm(ThreadPool &pool, const Kernels &kern, GemmBuffers &buf, const float *
             for (int64_t k0 = 0; k0 < k; k0 += kb.size) {
                 const int kc = int(std::min<int64_t>(kb.size, k - k0));
                 for (int64_t p = p_begin; p < p_end; p++)
-                    w.dequant_panel(p, k0, kc, panels + (p - p_begin) * kc * kPanel, row_tmp);
+                    w.dequant_panel(kern, p, k0, kc, panels + (p - p_begin) * kc * kPanel, row_tmp);
                 for (int64_t mi = 0; mi < m_blocks; mi++) {
                     const int64_t m0 = mi * mc;
                     const int rows = int(std::min<int64_t>(mc, m - m0));

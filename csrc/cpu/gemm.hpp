@@ -43,8 +43,9 @@ class PackedMatrix {
     // (its types' block size), so that a block is never split.
     int k_align() const { return k_align_; }
     // dequant_panel writes panel p's values for k in [k0, k0 + kc) as
-    // panel() lays them out ([k][kPanel], zero past n); tmp holds kc floats.
-    void dequant_panel(int64_t p, int64_t k0, int kc, float *out, float *tmp) const;
+    // panel() lays them out ([k][kPanel], zero past n), with kern's
+    // decoders; tmp holds kPanel * kDequantChunk floats.
+    void dequant_panel(const Kernels &kern, int64_t p, int64_t k0, int kc, float *out, float *tmp) const;
 
   private:
     struct Rows {
@@ -75,7 +76,8 @@ class GemmBuffers {
     void reserve(const Kernels &kern, int64_t max_m, int64_t max_k, int n_threads);
     float *a_packed() { return a_packed_.data(); }
     float *tile(int thread) { return tiles_[size_t(thread)].data(); }
-    // Room for kQuantPanels dequantized panels of one K block, and a row.
+    // Room for kQuantPanels dequantized panels of one K block, and the
+    // rows of one chunk (dequant_panel's tmp).
     float *dequant(int thread) { return dequant_[size_t(thread)].data(); }
     int64_t a_packed_floats() const { return int64_t(a_packed_.size()); }
 
@@ -88,6 +90,11 @@ class GemmBuffers {
 // Panels a task of a quantized product dequantizes per K block (and reuses
 // for every row block of A).
 constexpr int kQuantPanels = 4;
+
+// dequant_panel decodes a panel's rows kDequantChunk values at a time (one
+// K-quant super-block, a multiple of every block size), then transposes
+// them into the panel: 32 KiB of rows, so they are still in L1 when read.
+constexpr int kDequantChunk = 256;
 
 // gemm computes C = A * W^T for m rows, C of row stride ldc. The work is
 // split over blocks of rows and panels of columns, never over k, so every

@@ -61,6 +61,8 @@ struct AttnTile {
 // Scratch floats one attention tile needs for a longest key count n_keys.
 int64_t attn_scratch_floats(int head_dim, int n_keys);
 
+struct BlockType; // quant.hpp
+
 struct Kernels {
     Isa isa;
     int mr; // rows of A per GEMM micro-tile
@@ -94,6 +96,15 @@ struct Kernels {
     float (*sum_exp)(int64_t n, const float *x, float max);
     // row_max returns the largest of x[0..n) (n >= 1); exact in any order.
     float (*row_max)(int64_t n, const float *x);
+
+    // dequant decodes n_blocks whole blocks of type (any of quant.hpp's,
+    // F32/F16/BF16 one value per block) from src into out, bit for bit the
+    // values of quant.cpp's decoders, which are GGML's and gguf-py's. The
+    // scalar table calls those decoders; the vector ones must equal them.
+    void (*dequant)(const BlockType &type, const uint8_t *src, int64_t n_blocks, float *out);
+    // transpose_panel: out[i * kPanel + j] = in[j * ld + i] for j < kPanel,
+    // i < n: kPanel rows decoded one after the other into panel layout.
+    void (*transpose_panel)(const float *in, int64_t ld, int n, float *out);
 };
 
 // kernels_for returns the table of an instruction set this CPU supports.

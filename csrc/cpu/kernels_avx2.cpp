@@ -9,15 +9,19 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "common.hpp"
 #include "exp_poly.hpp"
+#include "half.hpp"
+#include "quant.hpp"
 
+// F16C (every AVX2 CPU has it; kernels.cpp checks) converts fp16 weights.
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 #else
 #pragma GCC push_options
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 #endif
 
 namespace lmscore {
@@ -109,6 +113,85 @@ static void gemm_rows(int kc, const float *a, const float *b, float *c, int64_t 
     }
 }
 
+// ------------------------------------------------------ dequantization
+
+struct Int {
+    using R = __m256i;
+    static inline R load_u8(const uint8_t *p) {
+        return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p)));
+    }
+    static inline R load_i8(const uint8_t *p) {
+        return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(p)));
+    }
+    static inline R set1(int32_t x) { return _mm256_set1_epi32(x); }
+    static inline R iota() { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7); }
+    static inline R and_(R a, R b) { return _mm256_and_si256(a, b); }
+    static inline R or_(R a, R b) { return _mm256_or_si256(a, b); }
+    static inline R add(R a, R b) { return _mm256_add_epi32(a, b); }
+    static inline R sub(R a, R b) { return _mm256_sub_epi32(a, b); }
+    static inline R srl(R a, int n) { return _mm256_srli_epi32(a, n); }
+    static inline R sll(R a, int n) { return _mm256_slli_epi32(a, n); }
+    static inline R srlv(R a, R n) { return _mm256_srlv_epi32(a, n); }
+    static inline __m256 to_float(R a) { return _mm256_cvtepi32_ps(a); }
+
+    // vcvtph2ps is exact, subnormals included, but quiets a signaling NaN,
+    // which half.hpp keeps as it is: NaN lanes take half.hpp's bits.
+    static inline __m256 f16(const uint8_t *p) {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
+        const R w = _mm256_cvtepu16_epi32(h);
+        const R nan = _mm256_cmpgt_epi32(_mm256_and_si256(w, set1(0x7fff)), set1(0x7c00));
+        const R sign = _mm256_slli_epi32(_mm256_and_si256(w, set1(0x8000)), 16);
+        const R mant = _mm256_slli_epi32(_mm256_and_si256(w, set1(0x3ff)), 13);
+        const R bits = _mm256_or_si256(sign, _mm256_or_si256(set1(0x7f800000), mant));
+        return _mm256_blendv_ps(_mm256_cvtph_ps(h), _mm256_castsi256_ps(bits), _mm256_castsi256_ps(nan));
+    }
+    static inline __m256 bf16(const uint8_t *p) {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+
+    // Sixteen entries in two vectors; a lane's bit 3 picks the vector.
+    struct Lut16 {
+        __m256 lo, hi;
+    };
+    static inline Lut16 lut16_table(const float *t) { return {_mm256_loadu_ps(t), _mm256_loadu_ps(t + 8)}; }
+    static inline __m256 lut16(const Lut16 &t, R i) {
+        const R idx = _mm256_and_si256(i, set1(0xf));
+        const __m256 hi = _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, set1(7)));
+        return _mm256_blendv_ps(_mm256_permutevar8x32_ps(t.lo, idx), _mm256_permutevar8x32_ps(t.hi, idx), hi);
+    }
+};
+
+// transpose_panel in 8 x 8 tiles: 8 rows of 8 values become 8 columns.
+static void transpose_panel(const float *in, int64_t ld, int n, float *out) {
+    for (int j0 = 0; j0 < kPanel; j0 += 8) {
+        const float *src = in + j0 * ld;
+        int i0 = 0;
+        for (; i0 + 8 <= n; i0 += 8) {
+            __m256 r[8], t[8];
+            for (int r_ = 0; r_ < 8; r_++) r[r_] = _mm256_loadu_ps(src + r_ * ld + i0);
+            for (int q = 0; q < 4; q++) {
+                t[2 * q] = _mm256_unpacklo_ps(r[2 * q], r[2 * q + 1]);
+                t[2 * q + 1] = _mm256_unpackhi_ps(r[2 * q], r[2 * q + 1]);
+            }
+            for (int q = 0; q < 2; q++) {
+                r[4 * q + 0] = _mm256_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0x44);
+                r[4 * q + 1] = _mm256_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0xee);
+                r[4 * q + 2] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+                r[4 * q + 3] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xee);
+            }
+            float *dst = out + int64_t(i0) * kPanel + j0;
+            for (int q = 0; q < 4; q++) {
+                _mm256_storeu_ps(dst + q * kPanel, _mm256_permute2f128_ps(r[q], r[q + 4], 0x20));
+                _mm256_storeu_ps(dst + (q + 4) * kPanel, _mm256_permute2f128_ps(r[q], r[q + 4], 0x31));
+            }
+        }
+        for (; i0 < n; i0++)
+            for (int j = 0; j < 8; j++) out[int64_t(i0) * kPanel + j0 + j] = src[j * ld + i0];
+    }
+}
+
+#include "kernels_dequant.inc"
 #include "kernels.inc"
 
 } // namespace avx2

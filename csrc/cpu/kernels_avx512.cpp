@@ -9,9 +9,12 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "common.hpp"
 #include "exp_poly.hpp"
+#include "half.hpp"
+#include "quant.hpp"
 
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"))), apply_to = function)
@@ -112,6 +115,88 @@ static void gemm_rows(int kc, const float *a, const float *b, float *c, int64_t 
     }
 }
 
+// ------------------------------------------------------ dequantization
+
+struct Int {
+    using R = __m512i;
+    static inline R load_u8(const uint8_t *p) {
+        return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));
+    }
+    static inline R load_i8(const uint8_t *p) {
+        return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));
+    }
+    static inline R set1(int32_t x) { return _mm512_set1_epi32(x); }
+    static inline R iota() { return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
+    static inline R and_(R a, R b) { return _mm512_and_si512(a, b); }
+    static inline R or_(R a, R b) { return _mm512_or_si512(a, b); }
+    static inline R add(R a, R b) { return _mm512_add_epi32(a, b); }
+    static inline R sub(R a, R b) { return _mm512_sub_epi32(a, b); }
+    static inline R srl(R a, int n) { return _mm512_srli_epi32(a, unsigned(n)); }
+    static inline R sll(R a, int n) { return _mm512_slli_epi32(a, unsigned(n)); }
+    static inline R srlv(R a, R n) { return _mm512_srlv_epi32(a, n); }
+    static inline __m512 to_float(R a) { return _mm512_cvtepi32_ps(a); }
+
+    // vcvtph2ps is exact, subnormals included, but quiets a signaling NaN,
+    // which half.hpp keeps as it is: NaN lanes take half.hpp's bits.
+    static inline __m512 f16(const uint8_t *p) {
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p));
+        const R w = _mm512_cvtepu16_epi32(h);
+        const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(w, set1(0x7fff)), set1(0x7c00));
+        const R sign = _mm512_slli_epi32(_mm512_and_si512(w, set1(0x8000)), 16);
+        const R mant = _mm512_slli_epi32(_mm512_and_si512(w, set1(0x3ff)), 13);
+        const R bits = _mm512_or_si512(sign, _mm512_or_si512(set1(0x7f800000), mant));
+        return _mm512_mask_mov_ps(_mm512_cvtph_ps(h), nan, _mm512_castsi512_ps(bits));
+    }
+    static inline __m512 bf16(const uint8_t *p) {
+        const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+
+    // Sixteen entries, one vector; vpermps reads a lane's low four bits.
+    using Lut16 = __m512;
+    static inline Lut16 lut16_table(const float *t) { return _mm512_loadu_ps(t); }
+    static inline __m512 lut16(Lut16 t, R i) { return _mm512_permutexvar_ps(i, t); }
+};
+
+// transpose_panel in 16 x 16 tiles: 16 rows of 16 values become 16
+// columns (unpack pairs, then 64-bit pairs, then 128-bit lanes twice).
+static void transpose_panel(const float *in, int64_t ld, int n, float *out) {
+    for (int j0 = 0; j0 < kPanel; j0 += 16) {
+        const float *src = in + j0 * ld;
+        int i0 = 0;
+        for (; i0 + 16 <= n; i0 += 16) {
+            __m512 r[16], t[16];
+            for (int q = 0; q < 16; q++) r[q] = _mm512_loadu_ps(src + q * ld + i0);
+            for (int q = 0; q < 8; q++) {
+                t[2 * q] = _mm512_unpacklo_ps(r[2 * q], r[2 * q + 1]);
+                t[2 * q + 1] = _mm512_unpackhi_ps(r[2 * q], r[2 * q + 1]);
+            }
+            for (int q = 0; q < 4; q++) {
+                r[4 * q + 0] = _mm512_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0x44);
+                r[4 * q + 1] = _mm512_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0xee);
+                r[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+                r[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xee);
+            }
+            // r[4a + c] now holds, in each 128-bit lane L, column 4L + c of
+            // rows 4a..4a+3; gather lanes across row quads.
+            for (int q = 0; q < 2; q++)
+                for (int c = 0; c < 4; c++) {
+                    t[8 * q + c] = _mm512_shuffle_f32x4(r[8 * q + c], r[8 * q + 4 + c], 0x88);
+                    t[8 * q + 4 + c] = _mm512_shuffle_f32x4(r[8 * q + c], r[8 * q + 4 + c], 0xdd);
+                }
+            for (int c = 0; c < 8; c++) {
+                r[c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0x88);
+                r[8 + c] = _mm512_shuffle_f32x4(t[c], t[8 + c], 0xdd);
+            }
+            float *dst = out + int64_t(i0) * kPanel + j0;
+            for (int q = 0; q < 16; q++) _mm512_storeu_ps(dst + q * kPanel, r[q]);
+        }
+        for (; i0 < n; i0++)
+            for (int j = 0; j < 16; j++) out[int64_t(i0) * kPanel + j0 + j] = src[j * ld + i0];
+    }
+}
+
+#include "kernels_dequant.inc"
 #include "kernels.inc"
 
 } // namespace avx512

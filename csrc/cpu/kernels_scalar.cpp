@@ -9,6 +9,7 @@
 
 #include "common.hpp"
 #include "exp_poly.hpp"
+#include "quant.hpp"
 
 namespace lmscore {
 namespace scalar {
@@ -66,6 +67,17 @@ static void gemm_rows(int kc, const float *a, const float *b, float *c, int64_t 
         }
     for (int i = 0; i < R; i++)
         for (int j = 0; j < kPanel; j++) c[i * ldc + j] = acc[i][j];
+}
+
+// The reference decoders themselves (quant.cpp, compiled for baseline
+// x86-64), which the vector sets' decoders are tested against.
+static void dequant(const BlockType &type, const uint8_t *src, int64_t n_blocks, float *out) {
+    dequant_blocks(type, src, n_blocks, out);
+}
+
+static void transpose_panel(const float *in, int64_t ld, int n, float *out) {
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < kPanel; j++) out[int64_t(i) * kPanel + j] = in[j * ld + i];
 }
 
 #include "kernels.inc"

@@ -228,13 +228,16 @@ bool is_block_quant(int32_t type) {
     return bt != nullptr && bt->values > 1;
 }
 
-void dequant_range(const BlockType &bt, const uint8_t *row, int64_t k0, int64_t n, float *out) {
-    const uint8_t *src = row + k0 / bt.values * bt.bytes;
+void dequant_blocks(const BlockType &bt, const uint8_t *src, int64_t n_blocks, float *out) {
     if (bt.type == LMSCORE_TYPE_F32) {
-        std::memcpy(out, src, size_t(n) * 4);
+        std::memcpy(out, src, size_t(n_blocks) * 4);
         return;
     }
-    for (int64_t i = 0; i < n; i += bt.values, src += bt.bytes) bt.decode(src, out + i);
+    for (int64_t i = 0; i < n_blocks; i++, src += bt.bytes, out += bt.values) bt.decode(src, out);
+}
+
+void dequant_range(const BlockType &bt, const uint8_t *row, int64_t k0, int64_t n, float *out) {
+    dequant_blocks(bt, row + k0 / bt.values * bt.bytes, n / bt.values, out);
 }
 
 } // namespace lmscore

@@ -23,6 +23,11 @@ const BlockType *block_type(int32_t type);
 // is_block_quant: a quantized type (Q4_0 .. IQ4_XS, Q8_0), not F32/F16/BF16.
 bool is_block_quant(int32_t type);
 
+// dequant_blocks decodes n_blocks consecutive blocks of type bt at src to
+// out: the scalar reference, and the scalar table's Kernels::dequant (the
+// AVX2 and AVX-512 decoders, kernels_dequant.inc, must equal it bitwise).
+void dequant_blocks(const BlockType &bt, const uint8_t *src, int64_t n_blocks, float *out);
+
 // dequant_range writes values [k0, k0 + n) of a row of type bt starting at
 // row (k0 and n whole blocks) to out.
 void dequant_range(const BlockType &bt, const uint8_t *row, int64_t k0, int64_t n, float *out);
