@@ -113,6 +113,35 @@ func metamorphicModels() []struct {
 	return out
 }
 
+// requireCachedBitwise: m, with its prefix cache, scores reqs exactly as
+// want (their scores without the cache) on a cold and on a warm cache, and
+// with the requests reordered by perm.
+func requireCachedBitwise(t *testing.T, m *Model, reqs []Request, want []Result, perm []int) {
+	t.Helper()
+	requireBitwise(t, want, scoreAll(t, m, reqs, ScoreOptions{}), "cache on vs off")
+	// The second call reads the prefix cache the first one filled.
+	requireBitwise(t, want, scoreAll(t, m, reqs, ScoreOptions{}), "warm cache")
+	shuffled := make([]Request, len(reqs))
+	for i, p := range perm {
+		shuffled[i] = reqs[p]
+	}
+	got := scoreAll(t, m, shuffled, ScoreOptions{})
+	unshuffled := make([]Result, len(reqs))
+	for i, p := range perm {
+		unshuffled[p] = got[i]
+	}
+	requireBitwise(t, want, unshuffled, "shuffled")
+}
+
+// requireOptionsBitwise: a model opened with each of opts scores reqs
+// exactly as want.
+func requireOptionsBitwise(t *testing.T, weights *model.Model, reqs []Request, want []Result, what string, opts ...Options) {
+	t.Helper()
+	for _, o := range opts {
+		requireBitwise(t, want, scoreAll(t, openTest(t, weights, o), reqs, ScoreOptions{}), what)
+	}
+}
+
 func TestMetamorphicCPU(t *testing.T) {
 	for _, mm := range metamorphicModels() {
 		t.Run(mm.name, func(t *testing.T) {
@@ -122,41 +151,22 @@ func TestMetamorphicCPU(t *testing.T) {
 			want := scoreAll(t, base, reqs, ScoreOptions{})
 
 			cached := openTest(t, weights, Options{Threads: 2})
-			requireBitwise(t, want, scoreAll(t, cached, reqs, ScoreOptions{}), "cache on vs off")
-			// The second call reads the prefix cache the first one filled.
-			requireBitwise(t, want, scoreAll(t, cached, reqs, ScoreOptions{}), "warm cache")
-
-			perm := rand.New(rand.NewPCG(1, 2)).Perm(len(reqs))
-			shuffled := make([]Request, len(reqs))
-			for i, p := range perm {
-				shuffled[i] = reqs[p]
-			}
-			got := scoreAll(t, cached, shuffled, ScoreOptions{})
-			unshuffled := make([]Result, len(reqs))
-			for i, p := range perm {
-				unshuffled[p] = got[i]
-			}
-			requireBitwise(t, want, unshuffled, "shuffled")
+			requireCachedBitwise(t, cached, reqs, want, rand.New(rand.NewPCG(1, 2)).Perm(len(reqs)))
 
 			doubled := scoreAll(t, cached, append(append([]Request{}, reqs...), reqs...), ScoreOptions{})
 			requireBitwise(t, want, doubled[:len(reqs)], "duplicated, first copy")
 			requireBitwise(t, want, doubled[len(reqs):], "duplicated, second copy")
 
-			for _, bs := range []int{1, 7, 16, 64} {
-				m := openTest(t, weights, Options{Threads: 2, BlockSize: bs})
-				requireBitwise(t, want, scoreAll(t, m, reqs, ScoreOptions{}), "block size")
-			}
-			tight := openTest(t, weights, Options{Threads: 2, BlockSize: 4, KVBlocks: 40})
-			requireBitwise(t, want, scoreAll(t, tight, reqs, ScoreOptions{}), "tight KV budget")
+			requireOptionsBitwise(t, weights, reqs, want, "block size",
+				Options{Threads: 2, BlockSize: 1}, Options{Threads: 2, BlockSize: 7},
+				Options{Threads: 2, BlockSize: 16}, Options{Threads: 2, BlockSize: 64})
+			requireOptionsBitwise(t, weights, reqs, want, "tight KV budget", Options{Threads: 2, BlockSize: 4, KVBlocks: 40})
 			// The smallest budget that completes at all: branch points recompute
 			// their shared tail instead of copying it, and blocks are evicted.
 			minBlocks := minKVBlocks(t, reqs, 4, 128)
-			tightest := openTest(t, weights, Options{Threads: 2, BlockSize: 4, KVBlocks: minBlocks})
-			requireBitwise(t, want, scoreAll(t, tightest, reqs, ScoreOptions{}), "minimum KV budget")
-			for _, mbt := range []int{64, 8192} {
-				m := openTest(t, weights, Options{Threads: 2, MaxBatchTokens: mbt})
-				requireBitwise(t, want, scoreAll(t, m, reqs, ScoreOptions{}), "max batch tokens")
-			}
+			requireOptionsBitwise(t, weights, reqs, want, "minimum KV budget", Options{Threads: 2, BlockSize: 4, KVBlocks: minBlocks})
+			requireOptionsBitwise(t, weights, reqs, want, "max batch tokens",
+				Options{Threads: 2, MaxBatchTokens: 64}, Options{Threads: 2, MaxBatchTokens: 8192})
 		})
 	}
 }

@@ -37,41 +37,20 @@ func TestMetamorphicMoE(t *testing.T) {
 			want := scoreAll(t, base, reqs, ScoreOptions{})
 
 			cached := openTest(t, weights, Options{Threads: 2})
-			requireBitwise(t, want, scoreAll(t, cached, reqs, ScoreOptions{}), "cache on vs off")
-			requireBitwise(t, want, scoreAll(t, cached, reqs, ScoreOptions{}), "warm cache")
-
-			perm := rand.New(rand.NewPCG(3, 4)).Perm(len(reqs))
-			shuffled := make([]Request, len(reqs))
-			for i, p := range perm {
-				shuffled[i] = reqs[p]
-			}
-			got := scoreAll(t, cached, shuffled, ScoreOptions{})
-			unshuffled := make([]Result, len(reqs))
-			for i, p := range perm {
-				unshuffled[p] = got[i]
-			}
-			requireBitwise(t, want, unshuffled, "shuffled")
+			requireCachedBitwise(t, cached, reqs, want, rand.New(rand.NewPCG(3, 4)).Perm(len(reqs)))
 			doubled := scoreAll(t, base, append(append([]Request{}, reqs...), reqs...), ScoreOptions{})
 			requireBitwise(t, want, doubled[:len(reqs)], "duplicated, first copy")
 			requireBitwise(t, want, doubled[len(reqs):], "duplicated, second copy")
 
-			for _, bs := range []int{1, 7, 64} {
-				m := openTest(t, weights, Options{Threads: 2, BlockSize: bs})
-				requireBitwise(t, want, scoreAll(t, m, reqs, ScoreOptions{}), "block size")
-			}
-			tight := openTest(t, weights, Options{Threads: 2, BlockSize: 4, KVBlocks: 40})
-			requireBitwise(t, want, scoreAll(t, tight, reqs, ScoreOptions{}), "tight KV budget")
+			requireOptionsBitwise(t, weights, reqs, want, "block size",
+				Options{Threads: 2, BlockSize: 1}, Options{Threads: 2, BlockSize: 7}, Options{Threads: 2, BlockSize: 64})
+			requireOptionsBitwise(t, weights, reqs, want, "tight KV budget", Options{Threads: 2, BlockSize: 4, KVBlocks: 40})
 			// 1: every step is one token, so each expert's product has one
 			// row at most; 8192: the whole workload's unique tokens in one
 			// step, the FFN's row chunks full and every expert's many.
-			for _, mbt := range []int{1, 8192} {
-				m := openTest(t, weights, Options{Threads: 2, MaxBatchTokens: mbt})
-				requireBitwise(t, want, scoreAll(t, m, reqs, ScoreOptions{}), "max batch tokens")
-			}
-			for _, threads := range []int{1, 3} {
-				m := openTest(t, weights, Options{Threads: threads})
-				requireBitwise(t, want, scoreAll(t, m, reqs, ScoreOptions{}), "threads")
-			}
+			requireOptionsBitwise(t, weights, reqs, want, "max batch tokens",
+				Options{Threads: 2, MaxBatchTokens: 1}, Options{Threads: 2, MaxBatchTokens: 8192})
+			requireOptionsBitwise(t, weights, reqs, want, "threads", Options{Threads: 1}, Options{Threads: 3})
 		})
 	}
 }
