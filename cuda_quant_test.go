@@ -23,17 +23,7 @@ func TestCUDAQuantized(t *testing.T) {
 	base := quantTestModel(5)
 	reqs := randomRequests(23, base.Config.NVocab, 40)
 	groups := mcGroups(reqs)
-	cases := []struct {
-		name   string
-		typeOf func(string, [2]int64) model.TensorType
-	}{{"Q4_K_M-like mix", mixQ4KM}}
-	for _, typ := range model.QuantTypes {
-		cases = append(cases, struct {
-			name   string
-			typeOf func(string, [2]int64) model.TensorType
-		}{typ.String(), func(string, [2]int64) model.TensorType { return typ }})
-	}
-	for _, c := range cases {
+	for _, c := range quantCases() {
 		t.Run(c.name, func(t *testing.T) {
 			qw, err := base.Weights.QuantizeWeights(9, c.typeOf)
 			require.NoError(t, err)

@@ -34,6 +34,22 @@ func mixQ4KM(name string, _ [2]int64) model.TensorType {
 	return model.TypeQ4_K
 }
 
+// quantCase is one way of quantizing a model: a type for every matrix.
+type quantCase struct {
+	name   string
+	typeOf func(string, [2]int64) model.TensorType
+}
+
+// quantCases are the quantizations the quantized-score tests run: the
+// Q4_K_M-like mix, then each quantized type alone.
+func quantCases() []quantCase {
+	cases := []quantCase{{"Q4_K_M-like mix", mixQ4KM}}
+	for _, typ := range model.QuantTypes {
+		cases = append(cases, quantCase{typ.String(), func(string, [2]int64) model.TensorType { return typ }})
+	}
+	return cases
+}
+
 // requireScoresClose: per request, |Δ logprob| <= 1e-3 + 1e-5·|logprob|,
 // the bound for a quantized model against its dequantized F32 copy.
 func requireScoresClose(t *testing.T, want, got []Result, what string) {
@@ -53,17 +69,7 @@ func requireScoresClose(t *testing.T, want, got []Result, what string) {
 func TestQuantizedScoresEqualDequantizedF32(t *testing.T) {
 	base := quantTestModel(5)
 	reqs := randomRequests(17, base.Config.NVocab, 24)
-	cases := []struct {
-		name   string
-		typeOf func(string, [2]int64) model.TensorType
-	}{{"Q4_K_M-like mix", mixQ4KM}}
-	for _, typ := range model.QuantTypes {
-		cases = append(cases, struct {
-			name   string
-			typeOf func(string, [2]int64) model.TensorType
-		}{typ.String(), func(string, [2]int64) model.TensorType { return typ }})
-	}
-	for _, c := range cases {
+	for _, c := range quantCases() {
 		t.Run(c.name, func(t *testing.T) {
 			qw, err := base.Weights.QuantizeWeights(9, c.typeOf)
 			require.NoError(t, err)
