@@ -244,9 +244,6 @@ func (x *executor) stats() Stats {
 		PeakKVBytes:      int64(ps.PeakLiveBlocks) * x.m.blockBytes,
 		Wall:             wall,
 	}
-	if sec := wall.Seconds(); sec > 0 {
-		s.TokensPerSecond = float64(s.TotalTokens) / sec
-		s.ComputedPerSecond = float64(s.ComputedTokens) / sec
-	}
+	s.SetRates()
 	return s
 }

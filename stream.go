@@ -50,7 +50,7 @@ func (m *Model) ScoreStream(ctx context.Context, next func() (Request, error), w
 			return nil
 		}
 		_, st, err := m.Score(ctx, reqs, so)
-		total.add(st)
+		total.Add(st)
 		total.Wall = time.Since(start)
 		if err != nil {
 			var re *RequestError
@@ -62,14 +62,14 @@ func (m *Model) ScoreStream(ctx context.Context, next func() (Request, error), w
 		base += len(reqs)
 	}
 	total.Wall = time.Since(start)
-	if s := total.Wall.Seconds(); s > 0 {
-		total.TokensPerSecond = float64(total.TotalTokens) / s
-		total.ComputedPerSecond = float64(total.ComputedTokens) / s
-	}
+	total.SetRates()
 	return total, nil
 }
 
-func (s *Stats) add(o Stats) {
+// Add counts o's work into s: its tokens, steps, copies and evictions are
+// summed and its peaks taken where larger. Wall and the rates are the
+// caller's to set (a sum of runs that overlap in time is not their wall).
+func (s *Stats) Add(o Stats) {
 	s.Requests += o.Requests
 	s.TotalTokens += o.TotalTokens
 	s.UniqueTokens += o.UniqueTokens
@@ -81,4 +81,12 @@ func (s *Stats) add(o Stats) {
 	s.Steps += o.Steps
 	s.PeakKVBlocks = max(s.PeakKVBlocks, o.PeakKVBlocks)
 	s.PeakKVBytes = max(s.PeakKVBytes, o.PeakKVBytes)
+}
+
+// SetRates sets the tokens per second from the token counts and Wall.
+func (s *Stats) SetRates() {
+	if secs := s.Wall.Seconds(); secs > 0 {
+		s.TokensPerSecond = float64(s.TotalTokens) / secs
+		s.ComputedPerSecond = float64(s.ComputedTokens) / secs
+	}
 }

@@ -173,25 +173,12 @@ func mergeSummaries(shards []shardFile, total int) Summary {
 	st := &sum.Stats
 	for _, sh := range shards {
 		s, o := sh.summary, sh.summary.Stats
-		st.Requests += o.Requests
-		st.TotalTokens += o.TotalTokens
-		st.UniqueTokens += o.UniqueTokens
-		st.ComputedTokens += o.ComputedTokens
-		st.ReusedTokens += o.ReusedTokens
-		st.RecomputedTokens += o.RecomputedTokens
-		st.CopiedBlocks += o.CopiedBlocks
-		st.Evictions += o.Evictions
-		st.Steps += o.Steps
-		st.PeakKVBlocks = max(st.PeakKVBlocks, o.PeakKVBlocks)
-		st.PeakKVBytes = max(st.PeakKVBytes, o.PeakKVBytes)
-		st.Wall = max(st.Wall, o.Wall)
+		st.Add(o)
+		st.Wall = max(st.Wall, o.Wall) // the shards ran side by side
 		sum.Resumed += s.Resumed
 		sum.Shards = append(sum.Shards, s)
 	}
-	if secs := st.Wall.Seconds(); secs > 0 {
-		st.TokensPerSecond = float64(st.TotalTokens) / secs
-		st.ComputedPerSecond = float64(st.ComputedTokens) / secs
-	}
+	st.SetRates()
 	sum.WallSeconds = st.Wall.Seconds()
 	return sum
 }
