@@ -121,11 +121,11 @@ func open(be *backend, m *model.Model, params C.lmscore_backend_params) (*Model,
 			return nil, &Error{Status: StatusOutOfMemory, Op: "model load", Message: "allocating the sliding-layer flags"}
 		}
 		defer C.free(unsafe.Pointer(flags))
-		for l, f := range unsafe.Slice((*uint8)(unsafe.Pointer(flags)), cfg.NLayer) {
+		sliding := unsafe.Slice((*uint8)(unsafe.Pointer(flags)), cfg.NLayer) // calloc'd: all 0
+		for l := range sliding {
 			if cfg.IsSliding(l) {
-				f = 1
+				sliding[l] = 1
 			}
-			*(*uint8)(unsafe.Add(unsafe.Pointer(flags), l)) = f
 		}
 		desc.swa_layers = flags
 	}
