@@ -22,7 +22,7 @@ import (
 // every step of those references in float64 (transformers casts norms,
 // softmaxes and RoPE angles to float32 even in a float64 model), so what is
 // left is the float32 rope_freqs.weight llama.cpp's format imposes on
-// llama31 (about 5e-6) and rounding (qwen3: 5e-13).
+// llama31 (about 5e-6) and rounding (qwen3: 2e-13).
 func TestFloat64ReferenceAgainstTransformers(t *testing.T) {
 	for _, name := range fixtureNames(t, "testdata") {
 		t.Run(name, func(t *testing.T) {
