@@ -20,19 +20,35 @@ void activation_check(Rng &rng) {
     for (DType t : {DType::F32, DType::BF16}) {
         std::vector<double> ref((size_t)N * F);
         // gu is (N, 2F): gate | up; out (N, F) = act(gate) * up. SwiGLU and GeGLU (Gemma).
-        for (Activation a : {Activation::Silu, Activation::GeluTanh}) {
-            std::vector<float> gu = randn(rng, (size_t)N * 2 * F, 2.f);
-            Buf dgu(gu, DType::F32), out((size_t)N * F, t);
-            CUDA_OK(gated_activation(a, dgu.as<float>(), N, F, out.p, t, 0));
-            sync_check("gated_activation");
-            for (int i = 0; i < N; ++i)
-                for (int f = 0; f < F; ++f) {
-                    const double g = gu[(size_t)i * 2 * F + f], u = gu[(size_t)i * 2 * F + F + f];
-                    ref[(size_t)i * F + f] = act_ref(a, g) * u;
-                }
-            // Elementwise: n = 1 (a few roundings and expf's, tanhf's or
-            // erff's ulps, which kToleranceFactor covers).
-            R.err(std::string("gated ") + act_name(a) + " " + dname(t), compare(out.download(), ref), tolerance(t, 1));
+        // F = 300 takes the 4-wide path, 301 the one-column path.
+        for (int Fg : {F, F + 1}) {
+            for (Activation a : {Activation::Silu, Activation::GeluTanh}) {
+                std::vector<float> gu = randn(rng, (size_t)N * 2 * Fg, 2.f);
+                Buf dgu(gu, DType::F32), out((size_t)N * Fg, t);
+                CUDA_OK(gated_activation(a, dgu.as<float>(), N, Fg, out.p, t, 0));
+                sync_check("gated_activation");
+                std::vector<double> gref((size_t)N * Fg);
+                for (int i = 0; i < N; ++i)
+                    for (int f = 0; f < Fg; ++f) {
+                        const double g = gu[(size_t)i * 2 * Fg + f], u = gu[(size_t)i * 2 * Fg + Fg + f];
+                        gref[(size_t)i * Fg + f] = act_ref(a, g) * u;
+                    }
+                R.err(std::string("gated ") + act_name(a) + " " + dname(t) + " width " + std::to_string(Fg),
+                      compare(out.download(), gref), tolerance(t, 1));
+            }
+        }
+        // More rows than a grid's y dimension holds (65535): the row loop.
+        {
+            const int NT = 65537, FT = 8;
+            std::vector<float> gu = randn(rng, (size_t)NT * 2 * FT, 2.f);
+            Buf dgu(gu, DType::F32), out((size_t)NT * FT, t);
+            CUDA_OK(gated_activation(Activation::Silu, dgu.as<float>(), NT, FT, out.p, t, 0));
+            sync_check("gated_activation rows");
+            std::vector<double> gref((size_t)NT * FT);
+            for (int i = 0; i < NT; ++i)
+                for (int f = 0; f < FT; ++f)
+                    gref[(size_t)i * FT + f] = act_ref(Activation::Silu, gu[(size_t)i * 2 * FT + f]) * gu[(size_t)i * 2 * FT + FT + f];
+            R.err(std::string("gated silu ") + dname(t) + " 65537 rows", compare(out.download(), gref), tolerance(t, 1));
         }
 
         // up is (N, F), bias (F): gpt2's GELU (tanh) and GPT-NeoX's exact one.

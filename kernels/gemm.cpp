@@ -210,10 +210,16 @@ std::string gemm_describe(const GemmPlan &p) {
     return buf;
 }
 
-cublasStatus_t gemm(const GemmContext &ctx, const GemmPlan &p, const void *W, const void *X, void *Y, int n_rows) {
+cublasStatus_t gemm(const GemmContext &ctx, const GemmPlan &p, const void *W, const void *X, void *Y, int n_rows,
+                     bool accumulate) {
     if (n_rows == 0) return CUBLAS_STATUS_SUCCESS;
     if (n_rows < 0 || n_rows > p.max_rows) return CUBLAS_STATUS_INVALID_VALUE; // the plan was not made for it
-    const float alpha = 1.f, beta = 0.f;
+    // Accumulating (beta 1, C = D = Y) adds each fp32 sum to Y's element in
+    // the epilogue: fl(Y + sum), the same single rounding the residual-add
+    // kernel it replaces performed, per element, so a row still depends on
+    // nothing but itself. It saves that kernel's pass over Y and the sum.
+    if (accumulate && p.y_type != DType::F32) return CUBLAS_STATUS_INVALID_VALUE;
+    const float alpha = 1.f, beta = accumulate ? 1.f : 0.f;
     if (!p.fixed) {
         // cuBLAS's own choice per call (LMSCORE_CUDA_GEMM=heuristic): what
         // the core did before, kept to measure what fixing costs.

@@ -197,11 +197,70 @@ void gemm_invariance_check() {
         }
 }
 
+// gemm's accumulate mode, which the step uses to add wo and w_down into the
+// residual: Y must become bitwise fl(C + X W^T) of the plain call's sums,
+// element by element (what the residual-add kernel computed), and a call
+// over a subset of the rows must give those rows the same bits.
+void gemm_accumulate_check() {
+    GemmEnv env;
+    if (!R.check(env.ok, "gemm accumulate handles", "%s", env.ok ? "ok" : "cublasCreate or cublasLtCreate failed")) return;
+    const int IN = 2048, OUT = 1000, MAX = 4096, N = 301, SUB = 7, R0 = 100;
+    uint64_t seed = 101;
+    for (DType t : {DType::BF16, DType::F32}) {
+        char name[96];
+        snprintf(name, sizeof name, "gemm accumulate %s -> f32 (%d x %d, %d rows)", dname(t), IN, OUT, N);
+        Buf w((size_t)OUT * IN, t), x((size_t)N * IN, t), c((size_t)N * OUT, DType::F32), y((size_t)N * OUT, DType::F32);
+        fill(w, 1.7f / sqrtf((float)IN), seed++);
+        fill(x, 2.f, seed++);
+        fill(c, 3.f, seed++);
+        GemmPlan plan;
+        if (gemm_plan(env.ctx.lt, "accumulate", t, DType::F32, IN, OUT, MAX, env.ctx.workspace_bytes, &plan) !=
+            LMSCORE_STATUS_OK) {
+            R.check(false, name, "no plan: %s", lmscore_last_error());
+            continue;
+        }
+        const std::vector<float> cv = c.download();
+        if (gemm(env.ctx, plan, w.p, x.p, y.p, N) != CUBLAS_STATUS_SUCCESS) {
+            R.check(false, name, "plain gemm failed");
+            continue;
+        }
+        sync_check("gemm plain");
+        const std::vector<float> sums = y.download();
+        CUDA_OK(cudaMemcpy(y.p, c.p, cv.size() * 4, cudaMemcpyDeviceToDevice));
+        const cublasStatus_t st = gemm(env.ctx, plan, w.p, x.p, y.p, N, true);
+        sync_check("gemm accumulate");
+        const std::vector<float> got = y.download();
+        long bad = 0;
+        for (size_t i = 0; i < got.size(); ++i) {
+            const float want = cv[i] + sums[i];
+            bad += memcmp(&got[i], &want, 4) != 0;
+        }
+        // The same rows again in a call of their own.
+        Buf xs((size_t)SUB * IN, t), ys((size_t)SUB * OUT, DType::F32);
+        CUDA_OK(cudaMemcpy(xs.p, (const char *)x.p + (size_t)R0 * IN * dtype_size(t), (size_t)SUB * IN * dtype_size(t),
+                           cudaMemcpyDeviceToDevice));
+        CUDA_OK(cudaMemcpy(ys.p, (const char *)c.p + (size_t)R0 * OUT * 4, (size_t)SUB * OUT * 4, cudaMemcpyDeviceToDevice));
+        const cublasStatus_t st_sub = gemm(env.ctx, plan, w.p, xs.p, ys.p, SUB, true);
+        sync_check("gemm accumulate rows");
+        const std::vector<float> sub = ys.download();
+        const bool same_rows = memcmp(sub.data(), got.data() + (size_t)R0 * OUT, sub.size() * 4) == 0;
+        R.check(st == CUBLAS_STATUS_SUCCESS && st_sub == CUBLAS_STATUS_SUCCESS && bad == 0 && same_rows, name,
+                "%ld of %zu elements differ from fl(C + sum); rows %d..%d alone %s; %s", bad, got.size(), R0,
+                R0 + SUB - 1, same_rows ? "bitwise equal" : "DIFFER", gemm_describe(plan).c_str());
+    }
+    // Accumulating into a bf16 Y would round twice: refused.
+    GemmPlan bplan;
+    gemm_plan_heuristic(&bplan, DType::BF16, DType::BF16, 64, 64, 16);
+    R.check(gemm(env.ctx, bplan, nullptr, nullptr, nullptr, 4, true) == CUBLAS_STATUS_INVALID_VALUE,
+            "gemm accumulate into bf16 refused", "INVALID_VALUE");
+}
+
 } // namespace
 
 void gemm_check(Rng &rng) {
     gemm_accuracy_check(rng);
     gemm_invariance_check();
+    gemm_accumulate_check();
 }
 
 // The fixed plan of a Llama-3.2-1B's gate/up projection on a step of 8192

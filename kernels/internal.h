@@ -92,8 +92,10 @@ void gemm_plan_fix(GemmPlan *p, const GemmAlgo &a);
 // The plan's algorithm and configuration in words, for logs.
 std::string gemm_describe(const GemmPlan &p);
 
-// Enqueues Y = X W^T for n_rows <= p.max_rows rows on ctx.stream.
-cublasStatus_t gemm(const GemmContext &ctx, const GemmPlan &p, const void *W, const void *X, void *Y, int n_rows);
+// Enqueues Y = X W^T for n_rows <= p.max_rows rows on ctx.stream; with
+// accumulate (fp32 Y only), Y += X W^T, rounded once per element.
+cublasStatus_t gemm(const GemmContext &ctx, const GemmPlan &p, const void *W, const void *X, void *Y, int n_rows,
+                    bool accumulate = false);
 
 // A weight matrix (n_out, n_in) as it sits in device memory. Dense: in the
 // model's dtype, ready for its GEMM. Quantized (bf16 runs, when any of its
@@ -228,6 +230,9 @@ struct lmscore_step {
     // a step run one after another on the stream.
     void *dequant_scratch = nullptr;
     size_t dequant_scratch_bytes = 0;
+    // The last dequant_down_bytes of it: a dense FFN's down projection,
+    // dequantized beside gate/up (step.cpp's weight()); 0 when unneeded.
+    size_t dequant_down_bytes = 0;
 
     // Activations for max_tokens tokens, one allocation.
     void *arena = nullptr;
@@ -238,8 +243,11 @@ struct lmscore_step {
     void *q = nullptr;        // (max_tokens, q_dim) rotated queries
     void *attn = nullptr;     // (max_tokens, q_dim)
     float *proj = nullptr;    // (max_tokens, n_embd) output of wo and w_down
-    float *ff = nullptr;      // (max_tokens, 2*n_ff or n_ff)
-    void *act = nullptr;      // (max_tokens, n_ff)
+    // A dense FFN runs in chunks of ffn_rows tokens (step.cpp); experts use
+    // max_tokens.
+    int ffn_rows = 0;
+    float *ff = nullptr;      // (ffn_rows, 2*n_ff or n_ff)
+    void *act = nullptr;      // (ffn_rows, n_ff)
     void *out_hn = nullptr;   // (max_outputs, n_embd) final-normed output rows
     float *logits = nullptr;  // (logits_rows, n_vocab) one chunk of output rows
     // Mixture of experts (kernels.h, moe_route .. moe_combine); null in a

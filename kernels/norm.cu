@@ -40,6 +40,83 @@ norm_kernel(NormKind kind, const float *x, const int32_t *rows, int n, const flo
     }
 }
 
+// norm_kernel for rows of n % 4 == 0 floats, at most kNormThreads * 4 * V:
+// each thread keeps its V float4s of the row in registers, so the row is
+// read from memory once (the two-pass kernel reads it two or three times)
+// with 16-byte loads. The same statistics: the mean first, then the
+// centred second moment; the sums group differently, and every row of a
+// launch the same way, so a row's bits depend on nothing but the row.
+template <typename T> __device__ __forceinline__ void store4(T *p, float a, float b, float c, float d);
+template <> __device__ __forceinline__ void store4<float>(float *p, float a, float b, float c, float d) {
+    *(float4 *)p = make_float4(a, b, c, d);
+}
+template <> __device__ __forceinline__ void store4<__nv_bfloat16>(__nv_bfloat16 *p, float a, float b, float c, float d) {
+    __nv_bfloat162 lo = __floats2bfloat162_rn(a, b), hi = __floats2bfloat162_rn(c, d);
+    uint2 u;
+    u.x = *(const uint32_t *)&lo;
+    u.y = *(const uint32_t *)&hi;
+    *(uint2 *)p = u;
+}
+
+template <typename T, int V>
+__global__ void __launch_bounds__(kNormThreads)
+norm_reg_kernel(NormKind kind, const float *x, const int32_t *rows, int n, const float *w, const float *b, float eps,
+                T *out) {
+    __shared__ float scratch[32];
+    const int i = blockIdx.x, n4 = n / 4;
+    const float4 *xrow = (const float4 *)(x + (int64_t)(rows ? rows[i] : i) * n);
+    T *orow = out + (int64_t)i * n;
+    float4 v[V];
+    float s = 0.f;
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+        const int e = threadIdx.x + j * kNormThreads;
+        v[j] = e < n4 ? xrow[e] : make_float4(0.f, 0.f, 0.f, 0.f);
+        s += (v[j].x + v[j].y) + (v[j].z + v[j].w);
+    }
+    const float mean = kind == NormKind::Layer ? block_sum(s, scratch) / (float)n : 0.f;
+    float ss = 0.f;
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+        if (threadIdx.x + j * kNormThreads >= n4) continue; // padding is not centred data
+        const float a = v[j].x - mean, bb = v[j].y - mean, c = v[j].z - mean, d = v[j].w - mean;
+        ss += (a * a + bb * bb) + (c * c + d * d);
+    }
+    const float inv = rsqrtf(block_sum(ss, scratch) / (float)n + eps);
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+        const int e = threadIdx.x + j * kNormThreads;
+        if (e >= n4) continue;
+        const float4 wv = ((const float4 *)w)[e];
+        float4 o = make_float4((v[j].x - mean) * inv * wv.x, (v[j].y - mean) * inv * wv.y,
+                               (v[j].z - mean) * inv * wv.z, (v[j].w - mean) * inv * wv.w);
+        if (b) {
+            const float4 bv = ((const float4 *)b)[e];
+            o.x += bv.x, o.y += bv.y, o.z += bv.z, o.w += bv.w;
+        }
+        store4<T>(orow + 4 * e, o.x, o.y, o.z, o.w);
+    }
+}
+
+// The register kernel for n, or false where it does not apply (n not a
+// multiple of 4, a row wider than 16 float4s per thread, unaligned rows).
+template <typename T>
+bool launch_norm_reg(NormKind kind, const float *x, const int32_t *rows, int n_rows, int n, const float *w,
+                     const float *b, float eps, T *out, cudaStream_t stream) {
+    const uintptr_t align = reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w) |
+                            reinterpret_cast<uintptr_t>(b) | reinterpret_cast<uintptr_t>(out);
+    if (n % 4 != 0 || align % 16 != 0) return false;
+    const int per = (n / 4 + kNormThreads - 1) / kNormThreads; // float4s per thread
+#define LMSCORE_NORM_REG(VV)                                                                                               if (per <= VV) {                                                                                                           norm_reg_kernel<T, VV><<<n_rows, kNormThreads, 0, stream>>>(kind, x, rows, n, w, b, eps, out);                         return true;                                                                                                       }
+    LMSCORE_NORM_REG(1)
+    LMSCORE_NORM_REG(2)
+    LMSCORE_NORM_REG(4)
+    LMSCORE_NORM_REG(8)
+    LMSCORE_NORM_REG(16)
+#undef LMSCORE_NORM_REG
+    return false;
+}
+
 // As norm_kernel (the same two passes, so a post-norm's statistics round as
 // a pre-norm's do), over y + bias, added into the residual x instead of
 // written out: the normed output never goes through memory.
@@ -118,8 +195,10 @@ cudaError_t norm(NormKind kind, const float *x, const int32_t *rows, int n_rows,
                  const float *w, const float *b, float eps, void *out, DType dtype,
                  cudaStream_t stream) {
     if (n_rows == 0) return cudaSuccess;
-    LMSCORE_DISPATCH_DTYPE(dtype, T,
-        norm_kernel<T><<<n_rows, kNormThreads, 0, stream>>>(kind, x, rows, n, w, b, eps, (T *)out));
+    LMSCORE_DISPATCH_DTYPE(dtype, T, {
+        if (!launch_norm_reg<T>(kind, x, rows, n_rows, n, w, b, eps, (T *)out, stream))
+            norm_kernel<T><<<n_rows, kNormThreads, 0, stream>>>(kind, x, rows, n, w, b, eps, (T *)out);
+    });
     return cudaGetLastError();
 }
 

@@ -21,7 +21,13 @@ constexpr size_t kAlign = 256;
 constexpr size_t kCublasWorkspace = 32u << 20;
 // The LM head runs over output rows in chunks whose fp32 logits stay under
 // this many bytes, so max_outputs does not multiply the vocabulary's size.
-constexpr size_t kLogitsChunkBytes = 256u << 20;
+constexpr size_t kLogitsChunkBytes = 128u << 20;
+// A dense FFN runs over a step's tokens in chunks of at most this many rows,
+// so that its widest buffers (the fp32 gate/up output, 2 n_ff floats a row:
+// 940 MB for 8192 tokens of an 8B model) are sized for a chunk, not the
+// step. 2048 rows still give the GEMMs several full waves on an H200; the
+// rows' results are the same bits in any chunking (the plans are fixed).
+constexpr int kFfnChunkRows = 2048;
 
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
@@ -155,8 +161,8 @@ lmscore_status plan_gemms(lmscore_step *s) {
     };
     const lmscore_model_desc &hp = m->hp;
     if (hp.n_expert == 0) {
-        plans.push_back({m->gated_ffn ? "gate/up" : "up", &s->gemm_up, E, up_cols, N});
-        plans.push_back({"down", &s->gemm_down, F, E, N});
+        plans.push_back({m->gated_ffn ? "gate/up" : "up", &s->gemm_up, E, up_cols, s->ffn_rows});
+        plans.push_back({"down", &s->gemm_down, F, E, s->ffn_rows});
     } else {
         plans.push_back({"router", &s->gemm_router, E, m->n_router, N});
         plans.push_back({"expert gate/up", &s->gemm_exp_up, E, 2 * hp.n_ff_exp, N});
@@ -235,6 +241,20 @@ lmscore_status init(lmscore_step *s) {
     const lmscore_model_desc &hp = m->hp;
     const int64_t F_max = hp.n_expert > 0 ? std::max(hp.n_ff_exp, hp.n_ff_shexp) : F;
     const int64_t ff_cols = m->gated_ffn ? 2 * F_max : F_max;
+    // An expert's rows can be any of the step's tokens: no chunks there.
+    // LMSCORE_CUDA_FFN_ROWS=R sets the chunk, for the tests that show that
+    // chunking changes no bit.
+    int chunk = kFfnChunkRows;
+    if (const char *env = getenv("LMSCORE_CUDA_FFN_ROWS"); env && *env) {
+        char *end = nullptr;
+        const long v = strtol(env, &end, 10);
+        if (*end || v <= 0 || v > INT32_MAX)
+            return fail(LMSCORE_STATUS_INVALID_ARGUMENT,
+                        "step: environment variable LMSCORE_CUDA_FFN_ROWS=%s: expected a positive number of rows", env);
+        chunk = (int)v;
+    }
+    s->ffn_rows = hp.n_expert > 0 ? s->max_tokens : std::min(s->max_tokens, chunk);
+    const int64_t FR = s->ffn_rows;
     // Mixture of experts: the gathered rows of every (token, choice), each
     // expert's starting on a row_align boundary (kernels.h).
     const int64_t K = hp.n_expert_used, NE = hp.n_expert;
@@ -247,7 +267,13 @@ lmscore_status init(lmscore_step *s) {
         s->moe_max_rows = (int)rows;
     }
     const int64_t R = s->moe_max_rows;
-    s->dequant_scratch_bytes = (size_t)m->max_quantized_elems * 2;
+    // Two regions when a chunked FFN's down projection is quantized: the
+    // largest quantized matrix, then the down projection's (weight()).
+    s->dequant_down_bytes = 0;
+    if (hp.n_expert == 0)
+        for (const lmscore_cuda::LayerWeights &lw : m->layers)
+            if (lw.w_down.quantized()) s->dequant_down_bytes = (size_t)((int64_t)F * E) * 2;
+    s->dequant_scratch_bytes = (size_t)m->max_quantized_elems * 2 + s->dequant_down_bytes;
     size_t sizes[] = {
         (size_t)(N * E) * 4,                           // x
         (size_t)(N * E) * es,                          // hn
@@ -255,8 +281,8 @@ lmscore_status init(lmscore_step *s) {
         (size_t)(N * m->q_dim) * es,                   // q
         (size_t)(N * m->q_dim) * es,                   // attn
         (size_t)(N * E) * 4,                           // proj
-        (size_t)(N * ff_cols) * 4,                     // ff
-        (size_t)(N * F_max) * es,                      // act
+        (size_t)(FR * ff_cols) * 4,                    // ff
+        (size_t)(FR * F_max) * es,                     // act
         (size_t)((int64_t)std::max(s->max_outputs, 1) * E) * es, // out_hn
         (size_t)((int64_t)s->logits_rows * V) * 4,     // logits
         s->dequant_scratch_bytes,                      // dequant_scratch (bf16)
@@ -379,15 +405,18 @@ class StepRunner {
     // The pointer a GEMM reads W from: a dense matrix itself, a quantized
     // one dequantized band by band into the scratch (the GEMM that read the
     // scratch before has finished: both are on the one stream).
-    const void *weight(const lmscore_cuda::Matrix &w) {
+    // slot 1 is the down projection's own region, so that a chunked FFN
+    // dequantizes gate/up and down once per layer, not once per chunk.
+    const void *weight(const lmscore_cuda::Matrix &w, int slot = 0) {
         if (!w.quantized()) return w.dense;
-        char *dst = (char *)s_->dequant_scratch;
+        char *dst = (char *)s_->dequant_scratch + (slot ? s_->dequant_scratch_bytes - s_->dequant_down_bytes : 0);
         for (const lmscore_cuda::WeightBand &band : w.bands) {
             check(lmscore_cuda::dequantize_rows(band.data, band.type, w.n_in, band.rows, dst, DType::BF16, s_->stream),
                   "dequantizing a weight");
             dst += (size_t)(band.rows * w.n_in) * 2;
         }
-        return s_->dequant_scratch;
+        return slot ? (const char *)s_->dequant_scratch + s_->dequant_scratch_bytes - s_->dequant_down_bytes
+                    : s_->dequant_scratch;
     }
 
     // A layer of experts on the n normed rows in hn, its output in proj:
@@ -537,13 +566,32 @@ class StepRunner {
             else
                 check(lmscore_cuda::store_rows(s_->x, (int64_t)n * E, s_->hn, dt, st), what);
         };
-        // x += y + bias, through the post-norm when the model has one.
-        auto residual = [&](const float *post_norm, const float *bias, const char *what) {
+        // x += y + bias over rows [r0, r0 + rows), through the post-norm
+        // when the model has one.
+        auto residual = [&](const float *post_norm, const float *bias, int r0, int rows, const char *what) {
+            const float *y = s_->proj + (size_t)r0 * E;
+            float *x = s_->x + (size_t)r0 * E;
             if (post_norm)
-                check(lmscore_cuda::norm_residual_add(nk, s_->proj, bias, n, E, post_norm, eps, s_->x, st), what);
+                check(lmscore_cuda::norm_residual_add(nk, y, bias, rows, E, post_norm, eps, x, st), what);
             else
-                check(lmscore_cuda::residual_add(s_->x, s_->proj, bias, n, E, st), what);
+                check(lmscore_cuda::residual_add(x, y, bias, rows, E, st), what);
         };
+        // An output projection into the residual. Without a bias or a
+        // post-norm between them, the GEMM adds into the residual itself
+        // (gemm's accumulate: the same fl(x + y) per element, one pass
+        // fewer); otherwise through proj and the residual kernels.
+        // Rows [r0, r0 + rows) of the residual; in holds those rows.
+        auto project = [&](const lmscore_cuda::GemmPlan &plan, const void *W, const void *in,
+                           const float *post_norm, const float *bias, int r0, int rows, const char *gemm_what,
+                           const char *res_what) {
+            if (!post_norm && !bias) {
+                check(lmscore_cuda::gemm(g, plan, W, in, s_->x + (size_t)r0 * E, rows, true), gemm_what);
+                return;
+            }
+            check(lmscore_cuda::gemm(g, plan, W, in, s_->proj + (size_t)r0 * E, rows), gemm_what);
+            residual(post_norm, bias, r0, rows, res_what);
+        };
+        const size_t es = lmscore_cuda::dtype_size(dt);
         // One norm per head, or (QK_NORM_FULL) one over the whole projection.
         const int q_heads = m_->qk_norm_full ? 1 : m_->hp.n_head, k_heads = m_->qk_norm_full ? 1 : m_->hp.n_head_kv;
         const int q_width = m_->qk_norm_full ? m_->q_dim : m_->head_dim;
@@ -601,30 +649,33 @@ class StepRunner {
             ap.stack_heads = s_->attn_stack_heads;
             check(lmscore_cuda::paged_attention(ap, dt, st), "attention");
 
-            check(lmscore_cuda::gemm(g, s_->gemm_wo, weight(w.wo), s_->attn, s_->proj, n),
-                  "wo gemm");
-            if (m_->parallel_residual) {
-                // The FFN reads the layer's input too: its norm runs before
-                // the attention output joins the residual.
-                pre_norm(w.ffn_norm, w.ffn_norm_b, "ffn norm");
-                residual(w.attn_post_norm, w.bo, "attn residual");
-            } else {
-                residual(w.attn_post_norm, w.bo, "attn residual");
-                pre_norm(w.ffn_norm, w.ffn_norm_b, "ffn norm");
-            }
+            // The FFN reads the layer's input too under a parallel
+            // residual: its norm runs before the attention output joins
+            // the residual (hn is free once the qkv GEMM has read it).
+            if (m_->parallel_residual) pre_norm(w.ffn_norm, w.ffn_norm_b, "ffn norm");
+            project(s_->gemm_wo, weight(w.wo), s_->attn, w.attn_post_norm, w.bo, 0, n, "wo gemm", "attn residual");
+            if (!m_->parallel_residual) pre_norm(w.ffn_norm, w.ffn_norm_b, "ffn norm");
             if (m_->hp.n_expert > 0) {
                 experts(w, g, n);
-            } else if (m_->gated_ffn) {
-                check(lmscore_cuda::gemm(g, s_->gemm_up, weight(w.w_up), s_->hn, s_->ff, n),
-                      "gate/up gemm");
-                check(lmscore_cuda::gated_activation(m_->ffn_act, s_->ff, n, F, s_->act, dt, st), "gated activation");
-            } else {
-                check(lmscore_cuda::gemm(g, s_->gemm_up, weight(w.w_up), s_->hn, s_->ff, n), "up gemm");
-                check(lmscore_cuda::activation_bias(m_->ffn_act, s_->ff, w.b_up, n, F, s_->act, dt, st), "gelu");
+                residual(w.ffn_post_norm, w.b_down, 0, n, "ffn residual");
+                continue;
             }
-            if (m_->hp.n_expert == 0)
-                check(lmscore_cuda::gemm(g, s_->gemm_down, weight(w.w_down), s_->act, s_->proj, n), "down gemm");
-            residual(w.ffn_post_norm, w.b_down, "ffn residual");
+            const void *w_up = weight(w.w_up), *w_down = weight(w.w_down, 1);
+            for (int r0 = 0; r0 < n; r0 += s_->ffn_rows) {
+                const int rows = std::min(s_->ffn_rows, n - r0);
+                const void *in = (const char *)s_->hn + (size_t)r0 * E * es;
+                if (m_->gated_ffn) {
+                    check(lmscore_cuda::gemm(g, s_->gemm_up, w_up, in, s_->ff, rows), "gate/up gemm");
+                    check(lmscore_cuda::gated_activation(m_->ffn_act, s_->ff, rows, F, s_->act, dt, st),
+                          "gated activation");
+                } else {
+                    check(lmscore_cuda::gemm(g, s_->gemm_up, w_up, in, s_->ff, rows), "up gemm");
+                    check(lmscore_cuda::activation_bias(m_->ffn_act, s_->ff, w.b_up, rows, F, s_->act, dt, st),
+                          "gelu");
+                }
+                project(s_->gemm_down, w_down, s_->act, w.ffn_post_norm, w.b_down, r0, rows, "down gemm",
+                        "ffn residual");
+            }
         }
 
         // The LM head only on output rows: gather them through the final norm.

@@ -365,6 +365,52 @@ void check_attention_stacking(const Abi &cuda, const ModelShape &shape, uint64_t
     unsetenv("LMSCORE_CUDA_ATTN_STACK");
 }
 
+// A dense FFN runs over a step in chunks of rows (step.cpp, 2048 by
+// default, more than these steps hold): chunks of 7 rows must give the same
+// bits as one chunk, in every mode, with the down projection added into the
+// residual by its GEMM (llama), through a bias (gpt2) or a post-norm (gemma2).
+void check_ffn_chunks(const Abi &cuda, const ModelShape &shape, uint64_t seed) {
+    set_length(shape.n_swa > 0 ? 150 : 45);
+    RandomModel m(shape, seed);
+    Rng rng(seed + 1);
+    std::vector<int32_t> s(g_len);
+    for (int32_t &t : s) t = rng.below(shape.n_vocab);
+    std::vector<Scores> res[2];
+    std::string errors;
+    for (int chunked : {0, 1}) {
+        if (chunked)
+            setenv("LMSCORE_CUDA_FFN_ROWS", "7", 1);
+        else
+            unsetenv("LMSCORE_CUDA_FFN_ROWS");
+        Engine e(cuda, m.desc(), LMSCORE_PRECISION_BF16, 16, 2600 / 16 + 64, 1024, 1024);
+        if (!e.ok() || !score_modes(e, shape, 16, s, chunked ? "ffn chunks of 7" : "one ffn chunk", &res[chunked]))
+            errors += e.ok() ? " (a mode failed, see above)" : " " + e.error();
+    }
+    unsetenv("LMSCORE_CUDA_FFN_ROWS");
+    const std::string name = std::string(arch_name(shape.arch)) + " bf16 bs=16 FFN in chunks of 7 rows vs one chunk";
+    if (!errors.empty() || res[0].size() != res[1].size()) {
+        R.check(false, name, "did not run:%s", errors.c_str());
+        return;
+    }
+    std::string line;
+    bool same = true;
+    for (size_t k = 0; k < res[0].size(); ++k) {
+        const Diff d = diff(res[0][k], res[1][k]);
+        same = same && d.n_diff == 0;
+        char buf[96];
+        snprintf(buf, sizeof buf, " %s: %d differ (max %.3g);", modes()[k].name, d.n_diff, d.max_abs);
+        line += buf;
+    }
+    R.check(same, name, "%s", line.c_str());
+    setenv("LMSCORE_CUDA_FFN_ROWS", "0", 1);
+    {
+        Engine e(cuda, m.desc(), LMSCORE_PRECISION_BF16, 16, 64, 64, 64);
+        R.check(!e.ok() && e.error().find("LMSCORE_CUDA_FFN_ROWS=0") != std::string::npos,
+                "LMSCORE_CUDA_FFN_ROWS=0 is refused", "\"%s\"", e.error().c_str());
+    }
+    unsetenv("LMSCORE_CUDA_FFN_ROWS");
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -458,5 +504,8 @@ int main(int argc, char **argv) {
     check_attention_stacking(cuda, llama64, 12);
     check_attention_stacking(cuda, gemma2, 44);
     check_attention_stacking(cuda, mistral, 99);
+    check_ffn_chunks(cuda, llama, 11);
+    check_ffn_chunks(cuda, gpt2, 33);
+    check_ffn_chunks(cuda, gemma2, 44);
     return R.finish("batch_invariance_tests");
 }

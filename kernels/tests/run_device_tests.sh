@@ -24,6 +24,9 @@ run "$bin/kernel_tests" --perf
 run "$bin/model_tests" "$lib"
 run "$bin/batch_invariance_tests" "$lib"
 run "$bin/quant_model_tests"
+# Again with the dense FFN in chunks of 7 rows: the quantized down projection
+# then comes from its own dequantized region across chunks (step.cpp).
+LMSCORE_CUDA_FFN_ROWS=7 run "$bin/quant_model_tests"
 if [[ -x "$bin/model_tests_cpu" ]]; then
   run "$bin/model_tests_cpu" "$lib"
 else
