@@ -270,7 +270,7 @@ lmscore_status init(lmscore_step *s) {
     // Two regions when a chunked FFN's down projection is quantized: the
     // largest quantized matrix, then the down projection's (weight()).
     s->dequant_down_bytes = 0;
-    if (hp.n_expert == 0)
+    if (hp.n_expert == 0 && s->ffn_rows < s->max_tokens)
         for (const lmscore_cuda::LayerWeights &lw : m->layers)
             if (lw.w_down.quantized()) s->dequant_down_bytes = (size_t)((int64_t)F * E) * 2;
     s->dequant_scratch_bytes = (size_t)m->max_quantized_elems * 2 + s->dequant_down_bytes;

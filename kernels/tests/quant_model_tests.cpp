@@ -350,8 +350,15 @@ void test_model(const Abi &core, const char *label, const QuantModel &m, uint64_
             const size_t got = q.model()->weight_bytes, dense = b.model()->weight_bytes;
             R.check(got == want && got < dense, std::string(label) + " weight bytes on the device",
                     "%zu (want %zu); the bf16 model's %zu (%.2fx)", got, want, dense, (double)dense / got);
+            // A step whose FFN runs in chunks (LMSCORE_CUDA_FFN_ROWS below
+            // its 512 tokens) also holds the down projection dequantized.
+            bool down_quantized = false;
+            for (const lmscore_cuda::LayerWeights &lw : q.model()->layers)
+                down_quantized = down_quantized || lw.w_down.quantized();
+            if (down_quantized && q.model()->hp.n_expert == 0 && q.step()->ffn_rows < 512)
+                scratch += (size_t)q.model()->hp.n_ff * q.model()->hp.n_embd * 2;
             R.check(q.step()->dequant_scratch_bytes == scratch && b.step()->dequant_scratch_bytes == 0,
-                    std::string(label) + " dequantization scratch", "%zu bytes (want %zu, the largest quantized GEMM weight in bf16); bf16 model %zu",
+                    std::string(label) + " dequantization scratch", "%zu bytes (want %zu, the largest quantized GEMM weight in bf16, and the down projection's when the FFN runs in chunks); bf16 model %zu",
                     q.step()->dequant_scratch_bytes, scratch, b.step()->dequant_scratch_bytes);
         }
         std::vector<PairScore> qu, bu, qc;
