@@ -24,7 +24,7 @@
 #   5. the summary (benchgpu profile-report --baseline: the off walls beside
 #      the profiled ones, the profiler's own cost);
 #   6. ncu on three launches of one step, if ncu is there (H200.md: it
-#      reads the counters on the Firecracker machines).
+#      reads the counters on the Firecracker machines); PROFILE_NCU=0 skips it.
 #
 # PROFILE_BACKEND=cpu PROFILE_TINY=1 checks the script on a machine without
 # a GPU (the shape's 2-layer version, the CPU core; no CUDA build, no ncu).
@@ -108,7 +108,7 @@ pack
 # 6. Nsight Compute on layer 0's qkv GEMM, attention and wo GEMM of the
 # first step (the first three launches whose names match: the cuBLASLt
 # kernels are named nvjet/xmma/gemm, the core's own end in _kernel).
-if [[ "$backend" == cuda ]] && command -v ncu >/dev/null 2>&1; then
+if [[ "$backend" == cuda && "${PROFILE_NCU:-1}" == 1 ]] && command -v ncu >/dev/null 2>&1; then
   log "ncu (--clock-control none) on three launches"
   timeout 200 ncu --clock-control none -k 'regex:nvjet|xmma|gemm|cutlass|attention' -c 3 \
     "$bin/benchgpu" lmscore --model "$work/$name.gguf" --name "$name" --dir "$work/$name" --backend cuda \
@@ -116,7 +116,7 @@ if [[ "$backend" == cuda ]] && command -v ncu >/dev/null 2>&1; then
     >"$out/ncu.txt" 2>&1 || log "ncu failed or timed out (see ncu.txt)"
   grep -E '^  [a-zA-Z_].*\(|Duration|Memory Throughput|Compute \(SM\) Throughput|DRAM Throughput' "$out/ncu.txt" | head -40
 else
-  log "ncu not run (backend $backend, or no ncu on the PATH)"
+  log "ncu not run (backend $backend, PROFILE_NCU=${PROFILE_NCU:-1}, or no ncu on the PATH)"
 fi
 log "done"
 pack
