@@ -7,7 +7,11 @@
 // stacking (AttentionParams::stack_heads = G > 1), up to 64 / G tokens x
 // the G query heads of one kv head, row r = (token r / G, head r % G), so a
 // segment of a few tokens still fills the tile and its keys are read once
-// for the G heads. Q (64 x D) is loaded once and kept in registers as mma
+// for the G heads. A work item may also be a group (AttnGroup: tiles of
+// several segments whose block tables start with the same blocks, their
+// rows concatenated, at most 64): the key tiles inside the common prefix
+// are read once for all its rows, the rest member by member with the other
+// members' rows masked. Q (64 x D) is loaded once and kept in registers as mma
 // fragments; K and V tiles of 64 keys are gathered through the block table
 // with cp.async into two shared-memory stages, the next tile loading while
 // the current one is computed. Per key tile, each warp:
@@ -30,22 +34,29 @@
 //     reductions (the quad max, the per-lane partial sums, the final quad
 //     sum) run in an order fixed by column, not by row.
 //  2. Key tiles start at a multiple of BK in absolute positions: at 0, or
-//     with a window at the last multiple of BK at or before the tile's
-//     earliest window start, and are visited in increasing order. So the
-//     tiles a row sees with at least one visible key are the same tiles,
-//     with the same keys in the same columns, in every tile composition.
+//     with a window at the last multiple of BK at or before the work item's
+//     earliest window start. The passes a row takes part in are the shared
+//     ones and then its own member's, each in increasing order, and they
+//     cover consecutive key tiles, so the tiles a row sees with at least one
+//     visible key are the same tiles, with the same keys (a shared pass
+//     reads the common prefix, the same blocks as the row's own table) in
+//     the same columns, in every tile composition. A key a row does not see
+//     may hold other data (zeros in one composition, another row's key in
+//     another): it is masked to -inf whatever its score, so it gives P = +0.
+//     In another member's passes the row is masked entirely.
 //  3. A key tile with no key visible to a row is an exact no-op for it: its
 //     scores are -inf, so m_new = m, alpha is set to exactly 1 (not
 //     computed), P = exp2(-inf) = +0 (ex2.approx's rule for -inf), so
-//     O * 1 + 0 * V = O (V is finite: keys outside [key_lo, n_keys) are
-//     loaded as zeros, never as whatever the slot holds) and l * 1 + 0 = l;
+//     O * 1 + 0 * V = O (V is finite: keys outside the pass's range are
+//     loaded as zeros, never as whatever the slot holds, and the keys in it
+//     are written K/V) and l * 1 + 0 = l;
 //     with m = -inf (nothing seen yet) that keeps the initial zeros. The
 //     tiles before a row's window and after its position, which a tile
 //     visits or skips depending on its other rows, therefore leave the row
 //     unchanged, and a warp may skip a key tile none of its rows sees.
-// Hence stacked and unstacked tiles, cached and uncached runs, and any cut
-// of a segment into tiles give the same bits for a row (attention_test.cu
-// checks this bitwise).
+// Hence stacked and unstacked tiles, grouped and single tiles, cached and
+// uncached runs, and any cut of a segment into tiles give the same bits for
+// a row (attention_test.cu checks this bitwise).
 #include <limits.h>
 #include <stdint.h>
 
@@ -138,15 +149,29 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
     bf16 *sQ = (bf16 *)(smem + Lo::q);
     bf16 *sK = (bf16 *)(smem + Lo::k);
     bf16 *sV = (bf16 *)(smem + Lo::v);
-    __shared__ int sPos[BQ];
+    __shared__ int sPos[BQ], sTok[BQ], sMember[BQ]; // per row; -1 past the rows in use
+    // Per member tile of the group: its first row (and one past the last),
+    // first token, block table, keys [lo, keys) that its rows' windows and
+    // positions span, first key tile and first pass of its own.
+    __shared__ int sMemberRow[BQ + 1], sMemberTok[BQ], sMemberBlk[BQ], sMemberLo[BQ], sMemberKeys[BQ];
+    __shared__ int sMemberKb[BQ], sPassStart[BQ + 1];
 
-    const AttnTile tile = p.tiles[blockIdx.x];
-    // Row r is token tile.tok_begin + r / G of query head head0 + r % G.
+    // The work item: tiles [tile_begin, tile_end), their rows concatenated;
+    // without groups, one tile.
+    int tile_begin = blockIdx.x, tile_end = blockIdx.x + 1, shared_keys = 0;
+    if (p.groups) {
+        const AttnGroup group = p.groups[blockIdx.x];
+        tile_begin = group.tile_begin;
+        tile_end = group.tile_end;
+        shared_keys = group.shared_keys;
+    }
+    const int n_members = tile_end - tile_begin; // <= BQ: each holds at least one row
+    // Row r of member m is token sMemberTok[m] + (r - sMemberRow[m]) / G of
+    // query head head0 + r % G (members start at multiples of G).
     const int G = p.stack_heads > 1 ? p.stack_heads : 1;
     const int head0 = p.stack_heads > 1 ? blockIdx.y * G : blockIdx.y;
     const int kv_head = p.stack_heads > 1 ? blockIdx.y : blockIdx.y / (p.n_head / p.n_head_kv);
     const int64_t q_stride = (int64_t)p.n_head * D, kv_stride = (int64_t)p.n_head_kv * D;
-    const int nq = (tile.tok_end - tile.tok_begin) * G; // rows in use (<= BQ: the host cuts tiles so)
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int bs = p.block_size;
     // Soft-capping (Gemma 2): score = softcap * tanh(q.k * scale / softcap);
@@ -155,38 +180,105 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
     const float scale_log2 = p.scale * kLog2e;
     const float cap_in = capped ? p.scale / p.softcap : 0.f, cap_log2 = p.softcap * kLog2e;
 
+    for (int m = tid; m < n_members; m += kThreads) {
+        const AttnTile tile = p.tiles[tile_begin + m];
+        sMemberRow[m + 1] = (tile.tok_end - tile.tok_begin) * G;
+        sMemberTok[m] = tile.tok_begin;
+        sMemberBlk[m] = tile.blk_begin;
+    }
+    __syncthreads();
+    if (tid == 0) {
+        sMemberRow[0] = 0;
+        for (int m = 0; m < n_members; ++m) sMemberRow[m + 1] += sMemberRow[m];
+    }
+    __syncthreads();
+    const int nq = sMemberRow[n_members]; // rows in use (<= BQ: the host cuts tiles and groups so)
+    for (int r = tid; r < BQ; r += kThreads) {
+        int m = 0;
+        while (m + 1 < n_members && r >= sMemberRow[m + 1]) ++m;
+        const bool used = r < nq;
+        const int tok = used ? sMemberTok[m] + (r - sMemberRow[m]) / G : -1;
+        sTok[r] = tok;
+        sMember[r] = used ? m : -1;
+        sPos[r] = used ? p.positions[tok] : -1;
+    }
+    __syncthreads();
+
     const bf16 *q = (const bf16 *)p.q;
     for (int i = tid; i < BQ * CH; i += kThreads) {
         const int r = i / CH, c = (i % CH) * 8;
-        const bf16 *src = r < nq ? q + (tile.tok_begin + r / G) * q_stride + (head0 + r % G) * D + c : q;
+        const bf16 *src = r < nq ? q + sTok[r] * q_stride + (head0 + r % G) * D + c : q;
         cp_async16(sQ + r * LD + c, src, r < nq);
     }
-    for (int i = tid; i < BQ; i += kThreads) sPos[i] = i < nq ? p.positions[tile.tok_begin + i / G] : -1;
-    __syncthreads();
+    for (int m = tid; m < n_members; m += kThreads) {
+        int hi = -1, lo = INT_MAX;
+        for (int r = sMemberRow[m]; r < sMemberRow[m + 1]; ++r) {
+            hi = max(hi, sPos[r]);
+            lo = min(lo, sPos[r]);
+        }
+        sMemberKeys[m] = hi + 1;
+        sMemberLo[m] = p.window > 0 ? max(0, lo - p.window + 1) : 0;
+    }
 
-    // Every warp computes the tile's range itself, from the 64 positions.
+    // Every warp computes the group's range itself, from the 64 positions.
     int max_pos = max(sPos[lane], sPos[lane + 32]);
     int min_pos = min(lane < nq ? sPos[lane] : INT_MAX, lane + 32 < nq ? sPos[lane + 32] : INT_MAX);
     max_pos = __reduce_max_sync(0xffffffffu, max_pos);
     min_pos = __reduce_min_sync(0xffffffffu, min_pos);
     const int n_keys = max_pos + 1;
-    // Keys before key_lo are outside every window of the tile: never read.
+    // Keys before key_lo are outside every window of the rows: never read.
     const int key_lo = p.window > 0 ? max(0, min_pos - p.window + 1) : 0;
     const int kb0 = key_lo / BK * BK;
-    const int n_kt = n_keys > kb0 ? (n_keys - kb0 + BK - 1) / BK : 0;
+    // Passes over key tiles: first the shared ones, kb in [kb0, shared_end),
+    // for all rows, reading member 0's table; then member by member, kb from
+    // shared_end (or the member's own first key tile, if later) to the
+    // member's keys, for that member's rows, reading its table and only the
+    // keys its rows' windows reach (a window may hide keys the member's
+    // cache no longer holds). A key tile is shared when every key it loads
+    // (those below n_keys) lies in the common prefix; a group of one shares
+    // all its key tiles.
+    int shared_end = n_members == 1 || shared_keys >= n_keys ? (n_keys + BK - 1) / BK * BK : shared_keys / BK * BK;
+    shared_end = max(shared_end, kb0);
+    const int n_shared = (shared_end - kb0) / BK;
+    __syncthreads(); // sMemberKeys
+    if (tid == 0) {
+        sPassStart[0] = n_shared;
+        for (int m = 0; m < n_members; ++m) {
+            const int kb = max(shared_end, sMemberLo[m] / BK * BK), keys = sMemberKeys[m];
+            sMemberKb[m] = kb;
+            sPassStart[m + 1] = sPassStart[m] + (keys > kb ? (keys - kb + BK - 1) / BK : 0);
+        }
+    }
+    __syncthreads();
+    const int n_pass = sPassStart[n_members];
+    // Pass t reads key tile kb for the rows of member (-1: all rows).
+    auto pass_of = [&](int t, int &kb, int &member) {
+        if (t < n_shared) {
+            kb = kb0 + t * BK;
+            member = -1;
+            return;
+        }
+        int m = 0;
+        while (t >= sPassStart[m + 1]) ++m;
+        kb = sMemberKb[m] + (t - sPassStart[m]) * BK;
+        member = m;
+    };
 
     const bf16 *k_cache = (const bf16 *)p.k_cache, *v_cache = (const bf16 *)p.v_cache;
-    const int32_t *table = p.block_indices + tile.blk_begin;
-    // Keys outside [key_lo, n_keys) are masked for every row; they are
-    // loaded as zeros, since 0 * NaN is NaN and a slot past the table may
-    // hold anything.
-    auto load_kv = [&](int kb, int stage) {
+    // Keys outside [lo, hi) of the pass are masked for every row of the
+    // pass; they are loaded as zeros, since 0 * NaN is NaN and a slot past
+    // the table (or before a window) may hold anything.
+    auto load_kv = [&](int t, int stage) {
+        int kb, member;
+        pass_of(t, kb, member);
+        const int32_t *table = p.block_indices + sMemberBlk[member < 0 ? 0 : member];
+        const int lo = member < 0 ? key_lo : sMemberLo[member], hi = member < 0 ? n_keys : sMemberKeys[member];
         bf16 *dk = sK + stage * BK * LD, *dv = sV + stage * BK * LD;
 #pragma unroll
         for (int i = tid; i < BK * CH; i += kThreads) {
             const int kk = i / CH, c = (i % CH) * 8;
             const int pos = kb + kk;
-            const bool ok = pos >= key_lo && pos < n_keys;
+            const bool ok = pos >= lo && pos < hi;
             int64_t off = 0;
             if (ok) off = ((int64_t)table[pos / bs] * bs + pos % bs) * kv_stride + kv_head * D + c;
             cp_async16(dk + kk * LD + c, k_cache + off, ok);
@@ -194,28 +286,22 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
         }
     };
 
-    if (n_kt > 0) load_kv(kb0, 0);
+    if (n_pass > 0) load_kv(0, 0);
     cp_async_commit(); // group 0: Q and the first key tile
 
     // This thread's rows of the warp's 16: g and g + 8 (h = 0, 1); its
     // columns of every n-tile: 2 t4 and 2 t4 + 1.
     const int g = lane >> 2, t4 = lane & 3;
-    int row_pos[2], row_lo[2];
+    int row_pos[2], row_lo[2], row_member[2];
     float m[2], l[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
         row_pos[h] = sPos[warp * 16 + g + 8 * h];
+        row_member[h] = sMember[warp * 16 + g + 8 * h];
         row_lo[h] = p.window > 0 ? row_pos[h] - p.window + 1 : INT_MIN;
         m[h] = kNegInf;
         l[h] = 0.f; // this lane's part of the row sum; the quad's parts join at the end
     }
-    // The warp's span of visible keys: a key tile outside it is masked for
-    // all 16 rows, an exact no-op (3. above), so the warp skips it. Padding
-    // rows (position -1) see nothing and bound nothing.
-    int warp_hi = max(row_pos[0], row_pos[1]);
-    int warp_lo = min(row_pos[0] >= 0 ? row_lo[0] : INT_MAX, row_pos[1] >= 0 ? row_lo[1] : INT_MAX);
-    warp_hi = __reduce_max_sync(0xffffffffu, warp_hi);
-    warp_lo = __reduce_min_sync(0xffffffffu, warp_lo);
     float o[NO][4];
 #pragma unroll
     for (int j = 0; j < NO; ++j)
@@ -223,9 +309,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
         for (int e = 0; e < 4; ++e) o[j][e] = 0.f;
     uint32_t qf[D / 16][4];
 
-    for (int t = 0; t < n_kt; ++t) {
-        const int kb = kb0 + t * BK;
-        if (t + 1 < n_kt) load_kv(kb + BK, (t + 1) % kStages);
+    for (int t = 0; t < n_pass; ++t) {
+        if (t + 1 < n_pass) load_kv(t + 1, (t + 1) % kStages);
         cp_async_commit(); // possibly empty, so that one wait count fits every iteration
         cp_async_wait<1>(); // key tile t (and Q) have landed
         __syncthreads();
@@ -234,7 +319,19 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
             for (int ks = 0; ks < D / 16; ++ks)
                 ldmatrix_x4(qf[ks], sQ + (warp * 16 + (lane & 15)) * LD + ks * 16 + (lane >> 4) * 8);
         }
-        if (kb <= warp_hi && kb + BK - 1 >= warp_lo) {
+        int kb, member;
+        pass_of(t, kb, member);
+        // A row takes part in the pass if it belongs to the pass's rows
+        // (padding rows belong to none); a pass in which no row of the warp
+        // sees a key is an exact no-op for all 16 (3. above), so the warp
+        // skips it.
+        bool in_pass[2], sees[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            in_pass[h] = row_pos[h] >= 0 && (member < 0 || row_member[h] == member);
+            sees[h] = in_pass[h] && kb <= row_pos[h] && kb + BK - 1 >= row_lo[h];
+        }
+        if (__any_sync(0xffffffffu, sees[0] || sees[1])) {
             const bf16 *k = sK + (t % kStages) * BK * LD, *v = sV + (t % kStages) * BK * LD;
 
             // S = Q K^T. K row-major is K^T column-major: plain ldmatrix gives
@@ -263,7 +360,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
                 for (int e = 0; e < 4; ++e) {
                     const int h = e >> 1, kpos = kb + 8 * j + 2 * t4 + (e & 1);
                     float x = capped ? cap_log2 * tanhf(s[j][e] * cap_in) : s[j][e] * scale_log2;
-                    if (kpos > row_pos[h] || kpos < row_lo[h]) x = kNegInf;
+                    if (!in_pass[h] || kpos > row_pos[h] || kpos < row_lo[h]) x = kNegInf;
                     s[j][e] = x;
                     mx[h] = fmaxf(mx[h], x);
                 }
@@ -331,7 +428,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
         // "+ 0.f" turns -0 into +0: a masked key adds 0 * v, which may be -0,
         // and an O that is exactly zero could otherwise keep or lose its sign
         // depending on which masked tiles its tile visited.
-        bf16 *orow = out + (tile.tok_begin + r / G) * q_stride + (head0 + r % G) * D + 2 * t4;
+        bf16 *orow = out + sTok[r] * q_stride + (head0 + r % G) * D + 2 * t4;
 #pragma unroll
         for (int j = 0; j < NO; ++j)
             *(__nv_bfloat162 *)(orow + 8 * j) = __floats2bfloat162_rn(o[j][2 * h] / sum + 0.f, o[j][2 * h + 1] / sum + 0.f);
@@ -349,7 +446,7 @@ template <int D> cudaError_t launch(const AttentionParams &p, cudaStream_t strea
                                    (int)cudaSharedmemCarveoutMaxShared);
     if (err != cudaSuccess) return err;
     const int heads = p.stack_heads > 1 ? p.n_head_kv : p.n_head; // work items per tile
-    attention_tc_kernel<D><<<dim3(p.n_tiles, heads), kThreads, smem, stream>>>(p);
+    attention_tc_kernel<D><<<dim3(p.groups ? p.n_groups : p.n_tiles, heads), kThreads, smem, stream>>>(p);
     return cudaGetLastError();
 }
 

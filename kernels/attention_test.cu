@@ -7,6 +7,7 @@
 // their timings.
 #include <numeric>
 
+#include "attention_tiles.h"
 #include "kernel_test.h"
 
 using namespace lmscore_cuda;
@@ -176,13 +177,17 @@ void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label,
             }
         return cut_tiles;
     };
-    auto check_cut = [&](const std::vector<AttnTile> &cut_tiles, int stack, const char *what) {
-        std::vector<int32_t> raw(cut_tiles.size() * 4);
+    auto check_cut = [&](const std::vector<AttnTile> &cut_tiles, int stack, const char *what,
+                         const std::vector<AttnGroup> &groups = {}) {
+        std::vector<int32_t> raw(cut_tiles.size() * 4), graw(groups.size() * 3);
         memcpy(raw.data(), cut_tiles.data(), raw.size() * 4);
-        IntBuf dcut(raw);
+        memcpy(graw.data(), groups.data(), graw.size() * 4);
+        IntBuf dcut(raw), dgroups(graw);
         out.poison();
         p.tiles = (const AttnTile *)dcut.p;
         p.n_tiles = (int)cut_tiles.size();
+        p.groups = groups.empty() ? nullptr : (const AttnGroup *)dgroups.p;
+        p.n_groups = (int)groups.size();
         p.stack_heads = stack;
         CUDA_OK(paged_attention(p, t, 0));
         sync_check("paged_attention, another tile cut");
@@ -197,8 +202,24 @@ void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label,
     };
     check_cut(cut(kAttnTileQ, true), 1, "tiles of random sizes");
     check_cut(cut(1, false), 1, "tiles of one token");
+    char what[120];
+    const bool tc = t == DType::BF16 && attention_tc_supports(D) && !force_simt;
+    if (tc) {
+        // Shared-prefix groups as the step plans them (attention_tiles.h);
+        // whether any segments were grouped is in the check's name.
+        const AttnSegments segs{n_seg, seg_start.data(), indptr.data(), indices.data(), bs};
+        const int stacks[2] = {1, G};
+        for (int si = 0; si < (G > 1 ? 2 : 1); ++si) {
+            const int stack = stacks[si];
+            std::vector<AttnTile> gtiles;
+            std::vector<AttnGroup> groups;
+            plan_attention_tiles(segs, kAttnTileQ / stack, true, gtiles, groups);
+            snprintf(what, sizeof what, "%d heads stacked per tile, %zu tiles in %zu shared-prefix groups", stack,
+                     gtiles.size(), groups.size());
+            check_cut(gtiles, stack, what, groups);
+        }
+    }
     if (G <= 1) return;
-    char what[80];
     snprintf(what, sizeof what, "%d heads stacked per tile", G);
     check_cut(cut(kAttnTileQ / G, false), G, what);
     snprintf(what, sizeof what, "%d heads stacked per tile, tiles of random sizes", G);
@@ -249,6 +270,28 @@ void attention_check(Rng &rng) {
             if (trial == 2) rnd.window = rng.range(20, 150);
             run_attention_case(rng, rnd, DType::BF16, trial == 0 ? "random+shared" : trial == 1 ? "random+softcap" : "random+window");
             if (D == 128) run_attention_case(rng, rnd, DType::BF16, "random", true);
+        }
+    // Shared-prefix groups: many short segments over one long prefix (the
+    // few-shot pattern), the prefix past some of them cached privately, so
+    // groups hold shared key tiles and per-member ones; with a window and a
+    // soft cap too. Block sizes 1 and 16; prefix lengths multiples of
+    // nothing.
+    for (int bs : {1, 16})
+        for (int variant = 0; variant < 3; ++variant) {
+            AttnCase few{bs, 128, 8, 2, {}, {}, true};
+            if (variant == 1) few.window = 100;
+            if (variant == 2) few.softcap = 20.f;
+            const int prefix = rng.range(200, 400);
+            for (int s = 0; s < 14; ++s) {
+                few.cached.push_back(prefix + (s == 0 ? 0 : rng.range(0, 70)));
+                few.queries.push_back(rng.range(1, 14));
+            }
+            few.queries[5] = 40; // a segment too long to join a group of 4-head rows
+            run_attention_case(rng, few, DType::BF16, variant == 0 ? "few-shot" : variant == 1 ? "few-shot+window" : "few-shot+softcap");
+            AttnCase few64 = few;
+            few64.head_dim = 64;
+            few64.n_head_kv = 8; // no stacking: tiles of 64 tokens, up to 14 segments per group
+            run_attention_case(rng, few64, DType::BF16, "few-shot, no GQA");
         }
     // Sliding windows (Mistral, Gemma 2/3): windows shorter and longer than
     // the 64-key tile and not multiples of it or of the block size, prefixes
@@ -303,12 +346,26 @@ void time_attention(Rng &rng, const char *shape, int H, int Hkv, int D, int bs, 
     struct Variant {
         const char *name;
         int stack, force_simt;
+        bool grouped; // shared-prefix groups as the step plans them
     };
-    for (const Variant &v : {Variant{"tensor-core, one head per tile", 1, 0},
-                             Variant{"tensor-core, heads stacked per tile", G, 0}, Variant{"simt", 1, 1}}) {
+    for (const Variant &v : {Variant{"tensor-core, one head per tile", 1, 0, false},
+                             Variant{"tensor-core, heads stacked per tile", G, 0, false},
+                             Variant{"tensor-core, heads stacked, shared-prefix groups", G, 0, true},
+                             Variant{"simt", 1, 1, false}}) {
         if (v.stack > 1 && G <= 1) continue;
-        const std::vector<int32_t> raw = cut_raw(seg_start, indptr, kAttnTileQ / v.stack);
-        IntBuf dtiles(raw);
+        std::vector<int32_t> raw = cut_raw(seg_start, indptr, kAttnTileQ / v.stack), graw;
+        if (v.grouped) {
+            std::vector<AttnTile> tiles;
+            std::vector<AttnGroup> groups;
+            plan_attention_tiles({(int)seg_start.size() - 1, seg_start.data(), indptr.data(), indices.data(), bs},
+                                 kAttnTileQ / v.stack, true, tiles, groups);
+            if (groups.size() == tiles.size()) continue; // nothing to group: the same as the plain stacked run
+            raw.resize(tiles.size() * 4);
+            memcpy(raw.data(), tiles.data(), raw.size() * 4);
+            graw.resize(groups.size() * 3);
+            memcpy(graw.data(), groups.data(), graw.size() * 4);
+        }
+        IntBuf dtiles(raw), dgroups(graw);
         AttentionParams p{};
         p.q = dq.p;
         p.k_cache = dk.p;
@@ -325,6 +382,8 @@ void time_attention(Rng &rng, const char *shape, int H, int Hkv, int D, int bs, 
         p.scale = 1.f / sqrtf((float)D);
         p.force_simt = v.force_simt;
         p.stack_heads = v.stack;
+        p.groups = v.grouped ? (const AttnGroup *)dgroups.p : nullptr;
+        p.n_groups = (int)graw.size() / 3;
         const double ms = median_ms(launches([&] { return paged_attention(p, t, 0); }), 3, 10);
         R.info("perf attention %s bf16 %s H=%d/%d D=%d bs=%d: median %.3f ms, %.1f TFLOP/s (causal flops)", v.name,
                shape, H, Hkv, D, bs, ms, flops / (ms * 1e-3) / 1e12);
