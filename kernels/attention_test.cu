@@ -217,6 +217,31 @@ void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label,
             snprintf(what, sizeof what, "%d heads stacked per tile, %zu tiles in %zu shared-prefix groups", stack,
                      gtiles.size(), groups.size());
             check_cut(gtiles, stack, what, groups);
+            // Groups the planner would not make: random runs of one-tile
+            // segments whatever they share, shared_keys their true common
+            // prefix (0 included) or, at random, less.
+            std::vector<AttnGroup> any;
+            for (int i = 0; i < (int)gtiles.size();) {
+                int end = i + 1, tokens = gtiles[i].tok_end - gtiles[i].tok_begin;
+                int common = gtiles[i].n_blocks;
+                const int want = rng.range(1, 6);
+                while (end < (int)gtiles.size() && end - i < want &&
+                       tokens + gtiles[end].tok_end - gtiles[end].tok_begin <= kAttnTileQ / stack) {
+                    int c = 0;
+                    while (c < std::min(common, gtiles[end].n_blocks) &&
+                           indices[gtiles[i].blk_begin + c] == indices[gtiles[end].blk_begin + c])
+                        ++c;
+                    common = c;
+                    tokens += gtiles[end].tok_end - gtiles[end].tok_begin;
+                    ++end;
+                }
+                const int shared = common * bs;
+                any.push_back({i, end, rng.below(3) == 0 ? rng.range(0, shared) : shared});
+                i = end;
+            }
+            snprintf(what, sizeof what, "%d heads stacked per tile, %zu tiles in %zu arbitrary groups", stack,
+                     gtiles.size(), any.size());
+            check_cut(gtiles, stack, what, any);
         }
     }
     if (G <= 1) return;
