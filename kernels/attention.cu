@@ -279,15 +279,16 @@ cudaError_t paged_attention(const AttentionParams &p, DType dtype, cudaStream_t 
     if (!attention_supports_head_dim(p.head_dim) || p.n_head_kv <= 0 || p.n_head % p.n_head_kv != 0 ||
         p.block_size <= 0 || p.window < 0 || !(p.softcap >= 0.f))
         return cudaErrorInvalidValue;
+    const bool tc = dtype == DType::BF16 && attention_tc_supports(p.head_dim) && !p.force_simt;
+    if (p.groups && (!tc || p.n_groups <= 0)) return cudaErrorInvalidValue; // groups exist only on the tensor-core path
     if (p.stack_heads > 1) {
         // Stacked tiles exist only on the tensor-core path.
-        if (dtype != DType::BF16 || !attention_tc_supports(p.head_dim) || p.force_simt ||
-            p.stack_heads != p.n_head / p.n_head_kv || p.stack_heads > kAttnTileQ)
+        if (!tc || p.stack_heads != p.n_head / p.n_head_kv || p.stack_heads > kAttnTileQ)
             return cudaErrorInvalidValue;
         return paged_attention_tc(p, stream);
     }
     if (dtype == DType::F32) return dispatch_head_dim<float>(p, stream);
-    if (attention_tc_supports(p.head_dim) && !p.force_simt) return paged_attention_tc(p, stream);
+    if (tc) return paged_attention_tc(p, stream);
     return dispatch_head_dim<__nv_bfloat16>(p, stream);
 }
 

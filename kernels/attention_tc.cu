@@ -1,23 +1,64 @@
-// attention_tc.cu — the bf16 paged attention on tensor cores (WMMA, bf16 in,
-// fp32 accumulate), for head_dim 64 and 128. Same contract and the same
-// batch invariance as the SIMT kernel in attention.cu, which serves every
-// other case and is the fallback this one is tested beside.
+// attention_tc.cu — the bf16 paged attention on tensor cores, FlashAttention-2
+// style, for head_dim 64 and 128. Same contract as the SIMT kernel in
+// attention.cu, which serves every other case and is the reference this one
+// is tested beside.
 //
 // Block: 4 warps, 64 query rows (16 per warp), one head; or, with head
 // stacking (AttentionParams::stack_heads = G > 1), up to 64 / G tokens x
 // the G query heads of one kv head, row r = (token r / G, head r % G), so a
 // segment of a few tokens still fills the tile and its keys are read once
-// for the G heads. Per key tile of 64:
-//   S = Q K^T (WMMA, fp32) -> shared -> masked online softmax in fp32, two
-//   lanes per row -> P (bf16) -> P V (WMMA, fp32) -> O = O * alpha + P V,
-// with O kept in shared memory in fp32, since WMMA fragments cannot be
-// scaled row by row. Row sums use the rounded P that multiplies V, so the
-// normalisation matches what was accumulated. A row's arithmetic does not
-// depend on where in the tile it sits or what the other rows hold (keys
-// past its position are masked to an exact 0 weight), so stacked and
-// unstacked tiles give the same bits.
+// for the G heads. A work item may also be a group (AttnGroup: tiles of
+// several segments whose block tables start with the same blocks, their
+// rows concatenated, at most 64): the key tiles inside the common prefix
+// are read once for all its rows, the rest member by member with the other
+// members' rows masked. Q (64 x D) is loaded once and kept in registers as mma
+// fragments; K and V tiles of 64 keys are gathered through the block table
+// with cp.async into two shared-memory stages, the next tile loading while
+// the current one is computed. Per key tile, each warp:
+//   S (16 x 64) = Q K^T      mma.sync m16n8k16 bf16 -> fp32, in registers
+//   masked online softmax     in registers; a row lives in the 4 lanes of a
+//                             quad, its max combined with two shuffles
+//   O = O * alpha + P V       P rounded to bf16 in registers (the S
+//                             accumulator layout is the A fragment layout)
+// Row sums add the rounded bf16 P that multiplies V, so the normalisation
+// matches what was accumulated. Shared memory: (64 + 4 * 64) rows of D + 8
+// bf16 (85 KB for D = 128, 45 KB for 64): two blocks per SM at D = 128,
+// three at 64 (registers).
+//
+// Batch invariance (a row's bits do not depend on the other rows of its
+// tile nor on how many key tiles the tile visits):
+//  1. Every element of S and of P V comes from one row of Q (or P) and one
+//     column of K^T (or V) through the same fixed sequence of mma
+//     instructions (k-steps in increasing order), whatever the row's place
+//     in the tile; the softmax of a row reads only its own S values, and its
+//     reductions (the quad max, the per-lane partial sums, the final quad
+//     sum) run in an order fixed by column, not by row.
+//  2. Key tiles start at a multiple of BK in absolute positions: at 0, or
+//     with a window at the last multiple of BK at or before the work item's
+//     earliest window start. The passes a row takes part in are the shared
+//     ones and then its own member's, each in increasing order, and they
+//     cover consecutive key tiles, so the tiles a row sees with at least one
+//     visible key are the same tiles, with the same keys (a shared pass
+//     reads the common prefix, the same blocks as the row's own table) in
+//     the same columns, in every tile composition. A key a row does not see
+//     may hold other data (zeros in one composition, another row's key in
+//     another): it is masked to -inf whatever its score, so it gives P = +0.
+//     In another member's passes the row is masked entirely.
+//  3. A key tile with no key visible to a row is an exact no-op for it: its
+//     scores are -inf, so m_new = m, alpha is set to exactly 1 (not
+//     computed), P = exp2(-inf) = +0 (ex2.approx's rule for -inf), so
+//     O * 1 + 0 * V = O (V is finite: keys outside the pass's range are
+//     loaded as zeros, never as whatever the slot holds, and the keys in it
+//     are written K/V) and l * 1 + 0 = l;
+//     with m = -inf (nothing seen yet) that keeps the initial zeros. The
+//     tiles before a row's window and after its position, which a tile
+//     visits or skips depending on its other rows, therefore leave the row
+//     unchanged, and a warp may skip a key tile none of its rows sees.
+// Hence stacked and unstacked tiles, grouped and single tiles, cached and
+// uncached runs, and any cut of a segment into tiles give the same bits for
+// a row (attention_test.cu checks this bitwise).
 #include <limits.h>
-#include <mma.h>
+#include <stdint.h>
 
 #include "device_util.cuh"
 
@@ -28,212 +69,384 @@ bool attention_tc_supports(int head_dim) { return head_dim == 64 || head_dim == 
 namespace {
 
 using bf16 = __nv_bfloat16;
-namespace wmma = nvcuda::wmma;
 
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
 constexpr int BQ = kAttnTileQ, BK = 64;
+constexpr int kStages = 2; // K/V tiles in flight
+// Blocks per SM the register budget is cut for: D = 128 is held to two by
+// shared memory anyway; D = 64 fits three in 168 registers without spills.
+template <int D> constexpr int kMinBlocks = D == 64 ? 3 : 2;
 constexpr float kNegInf = -INFINITY;
+constexpr float kLog2e = 1.4426950408889634f;
+static_assert(BQ == kWarps * 16, "one m16 row block per warp");
 
-// Row strides, padded against bank conflicts and kept to WMMA's rules
-// (multiples of 8 bf16 or 4 floats; every fragment 32-byte aligned).
+// Shared rows of D + 8 bf16 (a multiple of 16 bytes, for cp.async and
+// ldmatrix): the 8 rows one ldmatrix phase reads start 4 banks apart, so
+// they hit 32 distinct banks.
 template <int D> struct Layout {
-    static constexpr int LDH = D + 8;   // sQ, sK, sV (bf16)
-    static constexpr int LDP = BK + 8;  // sP (bf16)
-    static constexpr int LDS = BK + 4;  // sS (f32)
-    static constexpr int LDO = D + 4;   // sO, sPV (f32)
-    static constexpr size_t q = 0;
-    static constexpr size_t k = q + sizeof(bf16) * BQ * LDH;
-    static constexpr size_t v = k + sizeof(bf16) * BK * LDH;
-    static constexpr size_t p = v + sizeof(bf16) * BK * LDH;
-    static constexpr size_t s = p + sizeof(bf16) * BQ * LDP;
-    static constexpr size_t o = s + sizeof(float) * BQ * LDS;
-    static constexpr size_t pv = o + sizeof(float) * BQ * LDO;
-    static constexpr size_t alpha = pv + sizeof(float) * BQ * LDO;
-    static constexpr size_t rowsum = alpha + sizeof(float) * BQ;
-    static constexpr size_t pos = rowsum + sizeof(float) * BQ;
-    static constexpr size_t bytes = pos + sizeof(int) * BQ;
-    static_assert(k % 32 == 0 && v % 32 == 0 && p % 32 == 0 && s % 32 == 0 && o % 32 == 0 && pv % 32 == 0,
-                  "WMMA needs 32-byte aligned tiles");
+    static constexpr int LD = D + 8;
+    static constexpr size_t q = 0;                                       // (BQ, LD)
+    static constexpr size_t k = q + sizeof(bf16) * BQ * LD;              // (kStages, BK, LD)
+    static constexpr size_t v = k + sizeof(bf16) * kStages * BK * LD;    // (kStages, BK, LD)
+    static constexpr size_t bytes = v + sizeof(bf16) * kStages * BK * LD;
 };
 
+__device__ __forceinline__ uint32_t smem_addr(const void *p) {
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+
+// 16 bytes global -> shared, bypassing L1; valid == false writes zeros and
+// reads nothing.
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+                 "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void *p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smem_addr(p)));
+}
+
+// c (16 x 8, fp32) += a (16 x 16, bf16, row) b (16 x 8, bf16, col).
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+                 "{%8, %9}, {%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// 2^x; 2^-inf = +0.
+__device__ __forceinline__ float exp2_approx(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(bf16 lo, bf16 hi) {
+    return (uint32_t)__bfloat16_as_ushort(lo) | ((uint32_t)__bfloat16_as_ushort(hi) << 16);
+}
+
 template <int D>
-__global__ void __launch_bounds__(kThreads) attention_tc_kernel(AttentionParams p) {
+__global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(AttentionParams p) {
     using Lo = Layout<D>;
-    constexpr int LDH = Lo::LDH, LDP = Lo::LDP, LDS = Lo::LDS, LDO = Lo::LDO;
-    constexpr int DV = D / 8; // 16-byte vectors per row
+    constexpr int LD = Lo::LD;
+    constexpr int CH = D / 8;   // 16-byte chunks per row
+    constexpr int NS = BK / 8;  // n-tiles of S
+    constexpr int NO = D / 8;   // n-tiles of O
+    static_assert(kThreads % CH == 0, "each thread loads fixed columns");
     extern __shared__ __align__(128) unsigned char smem[];
     bf16 *sQ = (bf16 *)(smem + Lo::q);
     bf16 *sK = (bf16 *)(smem + Lo::k);
     bf16 *sV = (bf16 *)(smem + Lo::v);
-    bf16 *sP = (bf16 *)(smem + Lo::p);
-    float *sS = (float *)(smem + Lo::s);
-    float *sO = (float *)(smem + Lo::o);
-    float *sPV = (float *)(smem + Lo::pv);
-    float *sAlpha = (float *)(smem + Lo::alpha);
-    float *sRowSum = (float *)(smem + Lo::rowsum);
-    int *sPos = (int *)(smem + Lo::pos);
+    __shared__ int sPos[BQ], sTok[BQ], sMember[BQ]; // per row; -1 past the rows in use
+    // Per member tile of the group: its first row (and one past the last),
+    // first token, block table, keys [lo, keys) that its rows' windows and
+    // positions span, first key tile and first pass of its own.
+    __shared__ int sMemberRow[BQ + 1], sMemberTok[BQ], sMemberBlk[BQ], sMemberLo[BQ], sMemberKeys[BQ];
+    __shared__ int sMemberKb[BQ], sPassStart[BQ + 1];
 
-    const AttnTile tile = p.tiles[blockIdx.x];
-    // Row r is token tile.tok_begin + r / G of query head head0 + r % G.
+    // The work item: tiles [tile_begin, tile_end), their rows concatenated;
+    // without groups, one tile.
+    int tile_begin = blockIdx.x, tile_end = blockIdx.x + 1, shared_keys = 0;
+    if (p.groups) {
+        const AttnGroup group = p.groups[blockIdx.x];
+        tile_begin = group.tile_begin;
+        tile_end = group.tile_end;
+        shared_keys = group.shared_keys;
+    }
+    const int n_members = tile_end - tile_begin; // <= BQ: each holds at least one row
+    // Row r of member m is token sMemberTok[m] + (r - sMemberRow[m]) / G of
+    // query head head0 + r % G (members start at multiples of G).
     const int G = p.stack_heads > 1 ? p.stack_heads : 1;
     const int head0 = p.stack_heads > 1 ? blockIdx.y * G : blockIdx.y;
     const int kv_head = p.stack_heads > 1 ? blockIdx.y : blockIdx.y / (p.n_head / p.n_head_kv);
     const int64_t q_stride = (int64_t)p.n_head * D, kv_stride = (int64_t)p.n_head_kv * D;
-    const int nq = (tile.tok_end - tile.tok_begin) * G; // rows in use (<= BQ: the host cuts tiles so)
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int bs = p.block_size;
-    const float scale_log2 = p.scale * 1.4426950408889634f;
-    // Soft-capping (Gemma 2): score = softcap * tanh(q.k * scale / softcap).
+    // Soft-capping (Gemma 2): score = softcap * tanh(q.k * scale / softcap);
+    // the softmax runs in base 2, so scores carry a factor log2(e).
     const bool capped = p.softcap > 0.f;
-    const float cap_in = capped ? p.scale / p.softcap : 0.f, cap_log2 = p.softcap * 1.4426950408889634f;
+    const float scale_log2 = p.scale * kLog2e;
+    const float cap_in = capped ? p.scale / p.softcap : 0.f, cap_log2 = p.softcap * kLog2e;
 
-    const bf16 *q = (const bf16 *)p.q;
-    for (int i = tid; i < BQ * DV; i += kThreads) {
-        const int r = i / DV, c = (i % DV) * 8;
-        uint4 v = make_uint4(0, 0, 0, 0);
-        if (r < nq) v = *(const uint4 *)(q + (tile.tok_begin + r / G) * q_stride + (head0 + r % G) * D + c);
-        *(uint4 *)(sQ + r * LDH + c) = v;
+    for (int m = tid; m < n_members; m += kThreads) {
+        const AttnTile tile = p.tiles[tile_begin + m];
+        sMemberRow[m + 1] = (tile.tok_end - tile.tok_begin) * G;
+        sMemberTok[m] = tile.tok_begin;
+        sMemberBlk[m] = tile.blk_begin;
     }
-    for (int i = tid; i < BQ; i += kThreads) sPos[i] = i < nq ? p.positions[tile.tok_begin + i / G] : -1;
-    for (int i = tid; i < BQ * LDO; i += kThreads) sO[i] = 0.f;
+    __syncthreads();
+    if (tid == 0) {
+        sMemberRow[0] = 0;
+        for (int m = 0; m < n_members; ++m) sMemberRow[m + 1] += sMemberRow[m];
+    }
+    __syncthreads();
+    const int nq = sMemberRow[n_members]; // rows in use (<= BQ: the host cuts tiles and groups so)
+    for (int r = tid; r < BQ; r += kThreads) {
+        int m = 0;
+        while (m + 1 < n_members && r >= sMemberRow[m + 1]) ++m;
+        const bool used = r < nq;
+        const int tok = used ? sMemberTok[m] + (r - sMemberRow[m]) / G : -1;
+        sTok[r] = tok;
+        sMember[r] = used ? m : -1;
+        sPos[r] = used ? p.positions[tok] : -1;
+    }
     __syncthreads();
 
-    int max_pos = -1, min_pos = INT_MAX;
-    for (int i = 0; i < nq; ++i) {
-        max_pos = max(max_pos, sPos[i]);
-        min_pos = min(min_pos, sPos[i]);
+    const bf16 *q = (const bf16 *)p.q;
+    for (int i = tid; i < BQ * CH; i += kThreads) {
+        const int r = i / CH, c = (i % CH) * 8;
+        const bf16 *src = r < nq ? q + sTok[r] * q_stride + (head0 + r % G) * D + c : q;
+        cp_async16(sQ + r * LD + c, src, r < nq);
     }
-    const int n_keys = max_pos + 1;
-    // As in attention.cu: keys before key_lo are outside every window of the
-    // tile, and key tiles stay aligned to multiples of BK.
-    const int key_lo = p.window > 0 ? max(0, min_pos - p.window + 1) : 0;
+    for (int m = tid; m < n_members; m += kThreads) {
+        int hi = -1, lo = INT_MAX;
+        for (int r = sMemberRow[m]; r < sMemberRow[m + 1]; ++r) {
+            hi = max(hi, sPos[r]);
+            lo = min(lo, sPos[r]);
+        }
+        sMemberKeys[m] = hi + 1;
+        sMemberLo[m] = p.window > 0 ? max(0, lo - p.window + 1) : 0;
+    }
 
-    // Softmax state: lanes 2j and 2j+1 share row j of this warp's 16.
-    const int row = warp * 16 + (lane >> 1), half = lane & 1;
-    const int my_pos = sPos[row];
-    const int my_lo = p.window > 0 ? my_pos - p.window + 1 : 0;
-    float m = kNegInf, l = 0.f;
+    // Every warp computes the group's range itself, from the 64 positions.
+    int max_pos = max(sPos[lane], sPos[lane + 32]);
+    int min_pos = min(lane < nq ? sPos[lane] : INT_MAX, lane + 32 < nq ? sPos[lane + 32] : INT_MAX);
+    max_pos = __reduce_max_sync(0xffffffffu, max_pos);
+    min_pos = __reduce_min_sync(0xffffffffu, min_pos);
+    const int n_keys = max_pos + 1;
+    // Keys before key_lo are outside every window of the rows: never read.
+    const int key_lo = p.window > 0 ? max(0, min_pos - p.window + 1) : 0;
+    const int kb0 = key_lo / BK * BK;
+    // Passes over key tiles: first the shared ones, kb in [kb0, shared_end),
+    // for all rows, reading member 0's table; then member by member, kb from
+    // shared_end (or the member's own first key tile, if later) to the
+    // member's keys, for that member's rows, reading its table and only the
+    // keys its rows' windows reach (a window may hide keys the member's
+    // cache no longer holds). A key tile is shared when every key it loads
+    // (those below n_keys) lies in the common prefix; a group of one shares
+    // all its key tiles.
+    int shared_end = n_members == 1 || shared_keys >= n_keys ? (n_keys + BK - 1) / BK * BK : shared_keys / BK * BK;
+    shared_end = max(shared_end, kb0);
+    const int n_shared = (shared_end - kb0) / BK;
+    __syncthreads(); // sMemberKeys
+    if (tid == 0) {
+        sPassStart[0] = n_shared;
+        for (int m = 0; m < n_members; ++m) {
+            const int kb = max(shared_end, sMemberLo[m] / BK * BK), keys = sMemberKeys[m];
+            sMemberKb[m] = kb;
+            sPassStart[m + 1] = sPassStart[m] + (keys > kb ? (keys - kb + BK - 1) / BK : 0);
+        }
+    }
+    __syncthreads();
+    const int n_pass = sPassStart[n_members];
+    // Pass t reads key tile kb for the rows of member (-1: all rows).
+    auto pass_of = [&](int t, int &kb, int &member) {
+        if (t < n_shared) {
+            kb = kb0 + t * BK;
+            member = -1;
+            return;
+        }
+        int m = 0;
+        while (t >= sPassStart[m + 1]) ++m;
+        kb = sMemberKb[m] + (t - sPassStart[m]) * BK;
+        member = m;
+    };
 
     const bf16 *k_cache = (const bf16 *)p.k_cache, *v_cache = (const bf16 *)p.v_cache;
-    const int32_t *table = p.block_indices + tile.blk_begin;
-
-    for (int kb = key_lo / BK * BK; kb < n_keys; kb += BK) {
-        __syncthreads(); // every warp is done with the previous sK and sV
-        for (int i = tid; i < BK * DV; i += kThreads) {
-            const int kk = i / DV, c = (i % DV) * 8;
+    // Keys outside [lo, hi) of the pass are masked for every row of the
+    // pass; they are loaded as zeros, since 0 * NaN is NaN and a slot past
+    // the table (or before a window) may hold anything.
+    auto load_kv = [&](int t, int stage) {
+        int kb, member;
+        pass_of(t, kb, member);
+        const int32_t *table = p.block_indices + sMemberBlk[member < 0 ? 0 : member];
+        const int lo = member < 0 ? key_lo : sMemberLo[member], hi = member < 0 ? n_keys : sMemberKeys[member];
+        bf16 *dk = sK + stage * BK * LD, *dv = sV + stage * BK * LD;
+#pragma unroll
+        for (int i = tid; i < BK * CH; i += kThreads) {
+            const int kk = i / CH, c = (i % CH) * 8;
             const int pos = kb + kk;
-            uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0); // zeros: 0 * NaN is NaN
-            if (pos >= key_lo && pos < n_keys) {
-                const int64_t slot = (int64_t)table[pos / bs] * bs + pos % bs;
-                kv = *(const uint4 *)(k_cache + slot * kv_stride + kv_head * D + c);
-                vv = *(const uint4 *)(v_cache + slot * kv_stride + kv_head * D + c);
-            }
-            *(uint4 *)(sK + kk * LDH + c) = kv;
-            *(uint4 *)(sV + kk * LDH + c) = vv;
+            const bool ok = pos >= lo && pos < hi;
+            int64_t off = 0;
+            if (ok) off = ((int64_t)table[pos / bs] * bs + pos % bs) * kv_stride + kv_head * D + c;
+            cp_async16(dk + kk * LD + c, k_cache + off, ok);
+            cp_async16(dv + kk * LD + c, v_cache + off, ok);
         }
-        __syncthreads();
+    };
 
-        // S (16 x 64) = Q_w (16 x D) K^T: K row-major is K^T column-major.
-        {
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[BK / 16];
-#pragma unroll
-            for (int j = 0; j < BK / 16; ++j) wmma::fill_fragment(acc[j], 0.f);
-#pragma unroll
-            for (int k0 = 0; k0 < D; k0 += 16) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
-                wmma::load_matrix_sync(a, sQ + warp * 16 * LDH + k0, LDH);
-#pragma unroll
-                for (int j = 0; j < BK / 16; ++j) {
-                    wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> b;
-                    wmma::load_matrix_sync(b, sK + j * 16 * LDH + k0, LDH);
-                    wmma::mma_sync(acc[j], a, b, acc[j]);
-                }
-            }
-#pragma unroll
-            for (int j = 0; j < BK / 16; ++j)
-                wmma::store_matrix_sync(sS + warp * 16 * LDS + j * 16, acc[j], LDS, wmma::mem_row_major);
-        }
-        __syncwarp();
+    if (n_pass > 0) load_kv(0, 0);
+    cp_async_commit(); // group 0: Q and the first key tile
 
-        // Online softmax over this tile, causal by absolute position.
-        {
-            const float *srow = sS + row * LDS + half * 32;
-            float sv[32];
-            float mx = kNegInf;
+    // This thread's rows of the warp's 16: g and g + 8 (h = 0, 1); its
+    // columns of every n-tile: 2 t4 and 2 t4 + 1.
+    const int g = lane >> 2, t4 = lane & 3;
+    int row_pos[2], row_lo[2], row_member[2];
+    float m[2], l[2];
 #pragma unroll
-            for (int c = 0; c < 32; ++c) {
-                float s = capped ? cap_log2 * tanhf(srow[c] * cap_in) : srow[c] * scale_log2;
-                const int kpos = kb + half * 32 + c;
-                if (kpos > my_pos || kpos < my_lo) s = kNegInf;
-                sv[c] = s;
-                mx = fmaxf(mx, s);
-            }
-            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-            const float m_new = fmaxf(m, mx);
-            const float base = m_new == kNegInf ? 0.f : m_new; // nothing visible yet: keep the state
-            const float alpha = exp2f(m - base);
-            float sum = 0.f;
-            bf16 *prow = sP + row * LDP + half * 32;
-#pragma unroll
-            for (int c = 0; c < 32; ++c) {
-                const bf16 pb = __float2bfloat16_rn(exp2f(sv[c] - base));
-                prow[c] = pb;
-                sum += __bfloat162float(pb);
-            }
-            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-            l = l * alpha + sum;
-            m = m_new;
-            if (half == 0) sAlpha[row] = alpha;
-        }
-        __syncwarp();
-
-        // PV (16 x D) = P_w (16 x 64) V (64 x D), then O = O * alpha + PV.
-        {
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[D / 16];
-#pragma unroll
-            for (int j = 0; j < D / 16; ++j) wmma::fill_fragment(acc[j], 0.f);
-#pragma unroll
-            for (int k0 = 0; k0 < BK; k0 += 16) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
-                wmma::load_matrix_sync(a, sP + warp * 16 * LDP + k0, LDP);
-#pragma unroll
-                for (int j = 0; j < D / 16; ++j) {
-                    wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> b;
-                    wmma::load_matrix_sync(b, sV + k0 * LDH + j * 16, LDH);
-                    wmma::mma_sync(acc[j], a, b, acc[j]);
-                }
-            }
-#pragma unroll
-            for (int j = 0; j < D / 16; ++j)
-                wmma::store_matrix_sync(sPV + warp * 16 * LDO + j * 16, acc[j], LDO, wmma::mem_row_major);
-        }
-        __syncwarp();
-        for (int i = lane; i < 16 * D; i += 32) {
-            const int r = warp * 16 + i / D, c = i % D;
-            sO[r * LDO + c] = sO[r * LDO + c] * sAlpha[r] + sPV[r * LDO + c];
-        }
+    for (int h = 0; h < 2; ++h) {
+        row_pos[h] = sPos[warp * 16 + g + 8 * h];
+        row_member[h] = sMember[warp * 16 + g + 8 * h];
+        row_lo[h] = p.window > 0 ? row_pos[h] - p.window + 1 : INT_MIN;
+        m[h] = kNegInf;
+        l[h] = 0.f; // this lane's part of the row sum; the quad's parts join at the end
     }
+    float o[NO][4];
+#pragma unroll
+    for (int j = 0; j < NO; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[j][e] = 0.f;
+    uint32_t qf[D / 16][4];
 
-    if (half == 0) sRowSum[row] = l;
-    __syncwarp();
+    for (int t = 0; t < n_pass; ++t) {
+        if (t + 1 < n_pass) load_kv(t + 1, (t + 1) % kStages);
+        cp_async_commit(); // possibly empty, so that one wait count fits every iteration
+        cp_async_wait<1>(); // key tile t (and Q) have landed
+        __syncthreads();
+        if (t == 0) {
+#pragma unroll
+            for (int ks = 0; ks < D / 16; ++ks)
+                ldmatrix_x4(qf[ks], sQ + (warp * 16 + (lane & 15)) * LD + ks * 16 + (lane >> 4) * 8);
+        }
+        int kb, member;
+        pass_of(t, kb, member);
+        // A row takes part in the pass if it belongs to the pass's rows
+        // (padding rows belong to none); a pass in which no row of the warp
+        // sees a key is an exact no-op for all 16 (3. above), so the warp
+        // skips it.
+        bool in_pass[2], sees[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            in_pass[h] = row_pos[h] >= 0 && (member < 0 || row_member[h] == member);
+            sees[h] = in_pass[h] && kb <= row_pos[h] && kb + BK - 1 >= row_lo[h];
+        }
+        if (__any_sync(0xffffffffu, sees[0] || sees[1])) {
+            const bf16 *k = sK + (t % kStages) * BK * LD, *v = sV + (t % kStages) * BK * LD;
+
+            // S = Q K^T. K row-major is K^T column-major: plain ldmatrix gives
+            // the B fragments of two n-tiles (keys n0..n0+15) per x4.
+            float s[NS][4];
+#pragma unroll
+            for (int j = 0; j < NS; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) s[j][e] = 0.f;
+#pragma unroll
+            for (int ks = 0; ks < D / 16; ++ks)
+#pragma unroll
+                for (int np = 0; np < NS / 2; ++np) {
+                    uint32_t b[4];
+                    ldmatrix_x4(b, k + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + ks * 16 + ((lane >> 3) & 1) * 8);
+                    mma_bf16(s[2 * np], qf[ks], b[0], b[1]);
+                    mma_bf16(s[2 * np + 1], qf[ks], b[2], b[3]);
+                }
+
+            // Online softmax, causal (and windowed) by absolute position.
+            // Element e of n-tile j: row g + 8 (e >> 1), key kb + 8 j + 2 t4 + (e & 1).
+            float mx[2] = {kNegInf, kNegInf};
+#pragma unroll
+            for (int j = 0; j < NS; ++j)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int h = e >> 1, kpos = kb + 8 * j + 2 * t4 + (e & 1);
+                    float x = capped ? cap_log2 * tanhf(s[j][e] * cap_in) : s[j][e] * scale_log2;
+                    if (!in_pass[h] || kpos > row_pos[h] || kpos < row_lo[h]) x = kNegInf;
+                    s[j][e] = x;
+                    mx[h] = fmaxf(mx[h], x);
+                }
+            float base[2], alpha[2];
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+                mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+                const float m_new = fmaxf(m[h], mx[h]);
+                base[h] = m_new == kNegInf ? 0.f : m_new; // nothing visible yet: P = 2^-inf = 0
+                // 1 when the max does not move, set rather than computed, so
+                // that a masked tile is a no-op whatever ex2.approx(0) gives.
+                alpha[h] = m_new == m[h] ? 1.f : exp2_approx(m[h] - base[h]);
+                m[h] = m_new;
+            }
+            // P in bf16, packed as the A fragments of P V: k-step kk covers
+            // n-tiles 2 kk and 2 kk + 1 of S.
+            uint32_t pf[BK / 16][4];
+            float rs[2] = {0.f, 0.f};
+#pragma unroll
+            for (int j = 0; j < NS; ++j)
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+                    const bf16 p0 = __float2bfloat16_rn(exp2_approx(s[j][2 * h] - base[h]));
+                    const bf16 p1 = __float2bfloat16_rn(exp2_approx(s[j][2 * h + 1] - base[h]));
+                    rs[h] += __bfloat162float(p0);
+                    rs[h] += __bfloat162float(p1);
+                    pf[j / 2][(j & 1) * 2 + h] = pack_bf16(p0, p1);
+                }
+#pragma unroll
+            for (int h = 0; h < 2; ++h) l[h] = l[h] * alpha[h] + rs[h];
+#pragma unroll
+            for (int j = 0; j < NO; ++j) {
+                o[j][0] *= alpha[0];
+                o[j][1] *= alpha[0];
+                o[j][2] *= alpha[1];
+                o[j][3] *= alpha[1];
+            }
+
+            // O += P V. V row-major is the B operand row-major: ldmatrix.trans
+            // gives the B fragments of two n-tiles (dims n0..n0+15) per x4.
+#pragma unroll
+            for (int kk = 0; kk < BK / 16; ++kk)
+#pragma unroll
+                for (int dp = 0; dp < NO / 2; ++dp) {
+                    uint32_t b[4];
+                    ldmatrix_x4_trans(b, v + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 + (lane >> 4) * 8);
+                    mma_bf16(o[2 * dp], pf[kk], b[0], b[1]);
+                    mma_bf16(o[2 * dp + 1], pf[kk], b[2], b[3]);
+                }
+        }
+        __syncthreads(); // every warp is done with this stage before it is loaded again
+    }
+    cp_async_wait<0>();
+
     bf16 *out = (bf16 *)p.out;
-    for (int i = lane; i < 16 * D; i += 32) {
-        const int r = warp * 16 + i / D, c = i % D;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        float sum = l[h];
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+        const int r = warp * 16 + g + 8 * h;
         if (r >= nq) continue;
         // Every real query sees at least its own position, so its sum is > 0.
-        out[(tile.tok_begin + r / G) * q_stride + (head0 + r % G) * D + c] =
-            __float2bfloat16_rn(sO[r * LDO + c] / sRowSum[r]);
+        // "+ 0.f" turns -0 into +0: a masked key adds 0 * v, which may be -0,
+        // and an O that is exactly zero could otherwise keep or lose its sign
+        // depending on which masked tiles its tile visited.
+        bf16 *orow = out + sTok[r] * q_stride + (head0 + r % G) * D + 2 * t4;
+#pragma unroll
+        for (int j = 0; j < NO; ++j)
+            *(__nv_bfloat162 *)(orow + 8 * j) = __floats2bfloat162_rn(o[j][2 * h] / sum + 0.f, o[j][2 * h + 1] / sum + 0.f);
     }
 }
 
 template <int D> cudaError_t launch(const AttentionParams &p, cudaStream_t stream) {
     constexpr size_t smem = Layout<D>::bytes;
+    // Opting in is per device and cheap; doing it per launch keeps
+    // multi-device processes right without a cache keyed by device.
     cudaError_t err =
         cudaFuncSetAttribute(attention_tc_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (err == cudaSuccess)
+        err = cudaFuncSetAttribute(attention_tc_kernel<D>, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                   (int)cudaSharedmemCarveoutMaxShared);
     if (err != cudaSuccess) return err;
     const int heads = p.stack_heads > 1 ? p.n_head_kv : p.n_head; // work items per tile
-    attention_tc_kernel<D><<<dim3(p.n_tiles, heads), kThreads, smem, stream>>>(p);
+    attention_tc_kernel<D><<<dim3(p.groups ? p.n_groups : p.n_tiles, heads), kThreads, smem, stream>>>(p);
     return cudaGetLastError();
 }
 

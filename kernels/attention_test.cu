@@ -1,10 +1,13 @@
 // attention_test.cu — paged_attention against a float64 reference: both of
 // its kernels, the SIMT one (attention.cu: fp32, and bf16 with force_simt)
 // and the tensor-core one (attention_tc.cu: bf16, head_dim 64 and 128),
-// against the one reference, plus the tensor-core kernel's head stacking
-// checked bitwise against unstacked tiles; and their timings.
+// against the one reference; every case also checked bitwise against other
+// cuts of the same queries into tiles (random sizes, one token per tile,
+// heads stacked), which is the batch invariance the scores rest on; and
+// their timings.
 #include <numeric>
 
+#include "attention_tiles.h"
 #include "kernel_test.h"
 
 using namespace lmscore_cuda;
@@ -157,30 +160,97 @@ void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label,
     const std::vector<float> got = out.download();
     R.err(name, compare(got, ref), tolerance(t, D + longest));
 
-    // Head stacking must not change a bit: the same queries, cut into
-    // tiles of 64 / G tokens x G heads, against the unstacked output.
-    const int G = attention_stack_heads(t, D, H, Hkv);
-    if (force_simt || G <= 1) return;
-    std::vector<AttnTile> stacked;
-    for (int s = 0; s < n_seg; ++s)
-        for (int tb = seg_start[s]; tb < seg_start[s + 1]; tb += kAttnTileQ / G)
-            stacked.push_back({tb, std::min(tb + kAttnTileQ / G, seg_start[s + 1]), indptr[s], indptr[s + 1] - indptr[s]});
-    std::vector<int32_t> stacked_raw(stacked.size() * 4);
-    memcpy(stacked_raw.data(), stacked.data(), stacked_raw.size() * 4);
-    IntBuf dstacked(stacked_raw);
-    out.poison();
-    p.tiles = (const AttnTile *)dstacked.p;
-    p.n_tiles = (int)stacked.size();
-    p.stack_heads = G;
-    CUDA_OK(paged_attention(p, t, 0));
-    sync_check("paged_attention stacked");
-    const std::vector<float> got_stacked = out.download();
-    size_t differ = 0;
-    for (size_t i = 0; i < got.size(); ++i) differ += memcmp(&got[i], &got_stacked[i], 4) != 0;
-    snprintf(name, sizeof name, "attention tensor-core %s %s bs=%d D=%d H=%d/%d, %d heads stacked per tile", label,
-             dname(t), bs, D, H, Hkv, G);
-    R.check(differ == 0, name, "%zu of %zu outputs differ bitwise from unstacked tiles (%zu tiles vs %zu)", differ,
-            got.size(), stacked.size(), tiles.size());
+    // Batch invariance: a row's bits must not depend on the other rows of
+    // its tile, nor on how many key tiles its tile visits (a tile of one
+    // token stops at that token, and with a window starts at its window).
+    // The same queries, cut into tiles of random sizes, into tiles of one
+    // token, and (tensor cores, grouped-query heads) stacked G heads per
+    // tile, must give exactly the output of the plain cut.
+    const int G = force_simt ? 1 : attention_stack_heads(t, D, H, Hkv);
+    auto cut = [&](int max_tokens, bool random_sizes) {
+        std::vector<AttnTile> cut_tiles;
+        for (int s = 0; s < n_seg; ++s)
+            for (int tb = seg_start[s]; tb < seg_start[s + 1];) {
+                const int te = std::min(tb + (random_sizes ? rng.range(1, max_tokens) : max_tokens), seg_start[s + 1]);
+                cut_tiles.push_back({tb, te, indptr[s], indptr[s + 1] - indptr[s]});
+                tb = te;
+            }
+        return cut_tiles;
+    };
+    auto check_cut = [&](const std::vector<AttnTile> &cut_tiles, int stack, const char *what,
+                         const std::vector<AttnGroup> &groups = {}) {
+        std::vector<int32_t> raw(cut_tiles.size() * 4), graw(groups.size() * 3);
+        memcpy(raw.data(), cut_tiles.data(), raw.size() * 4);
+        memcpy(graw.data(), groups.data(), graw.size() * 4);
+        IntBuf dcut(raw), dgroups(graw);
+        out.poison();
+        p.tiles = (const AttnTile *)dcut.p;
+        p.n_tiles = (int)cut_tiles.size();
+        p.groups = groups.empty() ? nullptr : (const AttnGroup *)dgroups.p;
+        p.n_groups = (int)groups.size();
+        p.stack_heads = stack;
+        CUDA_OK(paged_attention(p, t, 0));
+        sync_check("paged_attention, another tile cut");
+        const std::vector<float> again = out.download();
+        size_t differ = 0;
+        for (size_t i = 0; i < got.size(); ++i) differ += memcmp(&got[i], &again[i], 4) != 0;
+        char cname[200];
+        snprintf(cname, sizeof cname, "attention %s %s %s bs=%d D=%d H=%d/%d, %s", path, label, dname(t), bs, D, H, Hkv,
+                 what);
+        R.check(differ == 0, cname, "%zu of %zu outputs differ bitwise from the plain cut (%zu tiles vs %zu)", differ,
+                got.size(), cut_tiles.size(), tiles.size());
+    };
+    check_cut(cut(kAttnTileQ, true), 1, "tiles of random sizes");
+    check_cut(cut(1, false), 1, "tiles of one token");
+    char what[120];
+    const bool tc = t == DType::BF16 && attention_tc_supports(D) && !force_simt;
+    if (tc) {
+        // Shared-prefix groups as the step plans them (attention_tiles.h);
+        // whether any segments were grouped is in the check's name.
+        const AttnSegments segs{n_seg, seg_start.data(), indptr.data(), indices.data(), bs};
+        const int stacks[2] = {1, G};
+        for (int si = 0; si < (G > 1 ? 2 : 1); ++si) {
+            const int stack = stacks[si];
+            std::vector<AttnTile> gtiles;
+            std::vector<AttnGroup> groups;
+            plan_attention_tiles(segs, kAttnTileQ / stack, true, gtiles, groups);
+            snprintf(what, sizeof what, "%d heads stacked per tile, %zu tiles in %zu shared-prefix groups", stack,
+                     gtiles.size(), groups.size());
+            check_cut(gtiles, stack, what, groups);
+            // Groups the planner would not make: random runs of one-tile
+            // segments whatever they share, shared_keys their true common
+            // prefix (0 included) or, at random, less.
+            std::vector<AttnGroup> any;
+            for (int i = 0; i < (int)gtiles.size();) {
+                int end = i + 1, tokens = gtiles[i].tok_end - gtiles[i].tok_begin;
+                int common = gtiles[i].n_blocks;
+                const int want = rng.range(1, 6);
+                while (end < (int)gtiles.size() && end - i < want &&
+                       tokens + gtiles[end].tok_end - gtiles[end].tok_begin <= kAttnTileQ / stack) {
+                    int c = 0;
+                    while (c < std::min(common, gtiles[end].n_blocks) &&
+                           indices[gtiles[i].blk_begin + c] == indices[gtiles[end].blk_begin + c])
+                        ++c;
+                    common = c;
+                    tokens += gtiles[end].tok_end - gtiles[end].tok_begin;
+                    ++end;
+                }
+                const int shared = common * bs;
+                any.push_back({i, end, rng.below(3) == 0 ? rng.range(0, shared) : shared});
+                i = end;
+            }
+            snprintf(what, sizeof what, "%d heads stacked per tile, %zu tiles in %zu arbitrary groups", stack,
+                     gtiles.size(), any.size());
+            check_cut(gtiles, stack, what, any);
+        }
+    }
+    if (G <= 1) return;
+    snprintf(what, sizeof what, "%d heads stacked per tile", G);
+    check_cut(cut(kAttnTileQ / G, false), G, what);
+    snprintf(what, sizeof what, "%d heads stacked per tile, tiles of random sizes", G);
+    check_cut(cut(kAttnTileQ / G, true), G, what);
+    snprintf(what, sizeof what, "%d heads stacked per tile, tiles of one token", G);
+    check_cut(cut(1, false), G, what);
 }
 
 } // namespace
@@ -208,6 +278,46 @@ void attention_check(Rng &rng) {
         AttnCase d8{16, 8, 8, 4, {5, 0, 40}, {17, 37, 1}, false}; // stories260K's heads
         run_attention_case(rng, d8, t, "head8");
     }
+    // Random shapes on the tensor-core path: several segments per step of
+    // random cached and query lengths (multiples of nothing), Llama-3's 4
+    // query heads per kv head at head_dim 64 and 128, with a shared prefix,
+    // a soft cap, or a window.
+    for (int trial = 0; trial < 3; ++trial)
+        for (int D : {64, 128}) {
+            const int bs = trial == 0 ? 1 : trial == 1 ? 16 : 64;
+            AttnCase rnd{bs, D, 8, 2, {}, {}, trial == 0};
+            const int n_seg = rng.range(3, 7);
+            for (int s = 0; s < n_seg; ++s) {
+                rnd.cached.push_back(rng.below(3) == 0 ? 0 : rng.range(1, 400));
+                rnd.queries.push_back(rng.below(4) == 0 ? rng.range(1, 4) : rng.range(5, 150));
+            }
+            if (trial == 1) rnd.softcap = 20.f;
+            if (trial == 2) rnd.window = rng.range(20, 150);
+            run_attention_case(rng, rnd, DType::BF16, trial == 0 ? "random+shared" : trial == 1 ? "random+softcap" : "random+window");
+            if (D == 128) run_attention_case(rng, rnd, DType::BF16, "random", true);
+        }
+    // Shared-prefix groups: many short segments over one long prefix (the
+    // few-shot pattern), the prefix past some of them cached privately, so
+    // groups hold shared key tiles and per-member ones; with a window and a
+    // soft cap too. Block sizes 1 and 16; prefix lengths multiples of
+    // nothing.
+    for (int bs : {1, 16})
+        for (int variant = 0; variant < 3; ++variant) {
+            AttnCase few{bs, 128, 8, 2, {}, {}, true};
+            if (variant == 1) few.window = 100;
+            if (variant == 2) few.softcap = 20.f;
+            const int prefix = rng.range(200, 400);
+            for (int s = 0; s < 14; ++s) {
+                few.cached.push_back(prefix + (s == 0 ? 0 : rng.range(0, 70)));
+                few.queries.push_back(rng.range(1, 14));
+            }
+            few.queries[5] = 40; // a segment too long to join a group of 4-head rows
+            run_attention_case(rng, few, DType::BF16, variant == 0 ? "few-shot" : variant == 1 ? "few-shot+window" : "few-shot+softcap");
+            AttnCase few64 = few;
+            few64.head_dim = 64;
+            few64.n_head_kv = 8; // no stacking: tiles of 64 tokens, up to 14 segments per group
+            run_attention_case(rng, few64, DType::BF16, "few-shot, no GQA");
+        }
     // Sliding windows (Mistral, Gemma 2/3): windows shorter and longer than
     // the 64-key tile and not multiples of it or of the block size, prefixes
     // far past them (key tiles before every window skipped), single-token
@@ -229,74 +339,128 @@ void attention_check(Rng &rng) {
         }
 }
 
-// The attention kernels on a Llama-3.2-1B-shaped step: 8 segments of 1024
-// tokens, 32 query heads of 64 over 8 KV heads, block size 16; then the
-// metaicl16 pattern on the same shape: 512 short segments (3 query tokens
-// each) at positions 780..782 over one shared 780-token prefix, with and
-// without head stacking.
-void attention_perf(Rng &rng) {
-    const int H = 32, Hkv = 8, D = 64, bs = 16;
+namespace {
+
+// Tiles of tile_tokens tokens over segments seg_start[s] .. seg_start[s + 1].
+std::vector<int32_t> cut_raw(const std::vector<int32_t> &seg_start, const std::vector<int32_t> &indptr, int tile_tokens) {
+    std::vector<AttnTile> tiles;
+    for (size_t s = 0; s + 1 < seg_start.size(); ++s)
+        for (int tb = seg_start[s]; tb < seg_start[s + 1]; tb += tile_tokens)
+            tiles.push_back({tb, std::min(tb + tile_tokens, seg_start[s + 1]), indptr[s], indptr[s + 1] - indptr[s]});
+    std::vector<int32_t> raw(tiles.size() * 4);
+    memcpy(raw.data(), tiles.data(), raw.size() * 4);
+    return raw;
+}
+
+// Times paged_attention over one layer of a step: segments seg_start, block
+// tables indptr/indices over n_slots slots, bf16, block size bs, with each
+// kernel the dispatch offers (tensor cores with and without head stacking,
+// SIMT), and reports ms and TFLOP/s, counting 4 D flops per (query head,
+// visible key) pair: the q.k and p.v products, causal keys only.
+void time_attention(Rng &rng, const char *shape, int H, int Hkv, int D, int bs, const std::vector<int32_t> &seg_start,
+                    const std::vector<int32_t> &positions, const std::vector<int32_t> &indptr,
+                    const std::vector<int32_t> &indices, size_t n_slots) {
     const DType t = DType::BF16;
-    {
-        const int n_seg = 8, len = 1024, N = n_seg * len;
-        std::vector<int32_t> indptr{0}, indices, positions(N);
-        std::vector<AttnTile> tiles;
-        for (int s = 0; s < n_seg; ++s) {
-            for (int b = 0; b < len / bs; ++b) indices.push_back((int32_t)indices.size());
-            indptr.push_back((int32_t)indices.size());
-            for (int i = 0; i < len; ++i) positions[s * len + i] = i;
-            for (int tb = s * len; tb < (s + 1) * len; tb += kAttnTileQ) tiles.push_back({tb, tb + kAttnTileQ, indptr[s], len / bs});
-        }
-        Buf dq(randn(rng, (size_t)N * H * D), t), dk(randn(rng, (size_t)N * Hkv * D), t), dv(randn(rng, (size_t)N * Hkv * D), t);
-        Buf out((size_t)N * H * D, t);
-        IntBuf dpos(positions), dind(indices);
-        std::vector<int32_t> raw(tiles.size() * 4);
-        memcpy(raw.data(), tiles.data(), raw.size() * 4);
-        IntBuf dtiles(raw);
-        // Causal: each query sees (its position + 1) keys; 4 flops per q.k.v pair element.
-        double flops = 0;
-        for (int i = 0; i < len; ++i) flops += 4.0 * (i + 1) * D * H;
-        flops *= n_seg;
-        for (int force_simt : {0, 1}) {
-            AttentionParams p{dq.p, dk.p, dv.p, dpos.p, (const AttnTile *)dtiles.p, dind.p, out.p, (int)tiles.size(), H, Hkv, D, bs,
-                              1.f / 8.f, force_simt};
-            const double ms = median_ms(launches([&] { return paged_attention(p, t, 0); }), 3, 10);
-            R.info("perf attention %s bf16 8x1024 tokens H=32/8 D=64 bs=16: median %.3f ms, %.1f TFLOP/s (causal flops)",
-                   force_simt ? "simt" : "tensor-core", ms, flops / (ms * 1e-3) / 1e12);
-        }
-    }
-    {
-        const int n_seg = 512, prefix = 780, nq = 3, N = n_seg * nq;
-        const int prefix_blocks = prefix / bs; // full shared blocks; the rest is private per segment
-        const int own_blocks = (prefix + nq + bs - 1) / bs - prefix_blocks;
-        std::vector<int32_t> indptr{0}, indices, positions(N);
-        int next = prefix_blocks;
-        for (int s = 0; s < n_seg; ++s) {
-            for (int b = 0; b < prefix_blocks; ++b) indices.push_back(b);
-            for (int b = 0; b < own_blocks; ++b) indices.push_back(next++);
-            indptr.push_back((int32_t)indices.size());
-            for (int i = 0; i < nq; ++i) positions[s * nq + i] = prefix + i;
-        }
-        const size_t n_slots = (size_t)next * bs;
-        Buf dq(randn(rng, (size_t)N * H * D), t), dk(randn(rng, n_slots * Hkv * D), t), dv(randn(rng, n_slots * Hkv * D), t);
-        Buf out((size_t)N * H * D, t);
-        IntBuf dpos(positions), dind(indices);
-        for (int G : {1, H / Hkv}) {
+    const int N = (int)positions.size();
+    double flops = 0;
+    for (int pos : positions) flops += 4.0 * (pos + 1) * D * H;
+    Buf dq(randn(rng, (size_t)N * H * D), t), dk(randn(rng, n_slots * Hkv * D), t), dv(randn(rng, n_slots * Hkv * D), t);
+    Buf out((size_t)N * H * D, t);
+    IntBuf dpos(positions), dind(indices);
+    const int G = attention_stack_heads(t, D, H, Hkv);
+    struct Variant {
+        const char *name;
+        int stack, force_simt;
+        bool grouped; // shared-prefix groups as the step plans them
+    };
+    for (const Variant &v : {Variant{"tensor-core, one head per tile", 1, 0, false},
+                             Variant{"tensor-core, heads stacked per tile", G, 0, false},
+                             Variant{"tensor-core, heads stacked, shared-prefix groups", G, 0, true},
+                             Variant{"simt", 1, 1, false}}) {
+        if (v.stack > 1 && G <= 1) continue;
+        std::vector<int32_t> raw = cut_raw(seg_start, indptr, kAttnTileQ / v.stack), graw;
+        if (v.grouped) {
             std::vector<AttnTile> tiles;
-            for (int s = 0; s < n_seg; ++s)
-                for (int tb = s * nq; tb < (s + 1) * nq; tb += kAttnTileQ / G)
-                    tiles.push_back({tb, std::min(tb + kAttnTileQ / G, (s + 1) * nq), indptr[s], indptr[s + 1] - indptr[s]});
-            std::vector<int32_t> raw(tiles.size() * 4);
+            std::vector<AttnGroup> groups;
+            plan_attention_tiles({(int)seg_start.size() - 1, seg_start.data(), indptr.data(), indices.data(), bs},
+                                 kAttnTileQ / v.stack, true, tiles, groups);
+            if (groups.size() == tiles.size()) continue; // nothing to group: the same as the plain stacked run
+            raw.resize(tiles.size() * 4);
             memcpy(raw.data(), tiles.data(), raw.size() * 4);
-            IntBuf dtiles(raw);
-            AttentionParams p{dq.p, dk.p, dv.p, dpos.p, (const AttnTile *)dtiles.p, dind.p, out.p, (int)tiles.size(), H, Hkv, D, bs,
-                              1.f / 8.f, 0, G};
-            const double ms = median_ms(launches([&] { return paged_attention(p, t, 0); }), 3, 10);
-            R.info("perf attention tensor-core bf16 %d segments of %d tokens over a %d-token prefix H=32/8 D=64 bs=16, "
-                   "%s: median %.3f ms",
-                   n_seg, nq, prefix, G > 1 ? "4 heads stacked per tile" : "one head per tile", ms);
+            graw.resize(groups.size() * 3);
+            memcpy(graw.data(), groups.data(), graw.size() * 4);
         }
+        IntBuf dtiles(raw), dgroups(graw);
+        AttentionParams p{};
+        p.q = dq.p;
+        p.k_cache = dk.p;
+        p.v_cache = dv.p;
+        p.positions = dpos.p;
+        p.tiles = (const AttnTile *)dtiles.p;
+        p.block_indices = dind.p;
+        p.out = out.p;
+        p.n_tiles = (int)raw.size() / 4;
+        p.n_head = H;
+        p.n_head_kv = Hkv;
+        p.head_dim = D;
+        p.block_size = bs;
+        p.scale = 1.f / sqrtf((float)D);
+        p.force_simt = v.force_simt;
+        p.stack_heads = v.stack;
+        p.groups = v.grouped ? (const AttnGroup *)dgroups.p : nullptr;
+        p.n_groups = (int)graw.size() / 3;
+        const double ms = median_ms(launches([&] { return paged_attention(p, t, 0); }), 3, 10);
+        R.info("perf attention %s bf16 %s H=%d/%d D=%d bs=%d: median %.3f ms, %.1f TFLOP/s (causal flops)", v.name,
+               shape, H, Hkv, D, bs, ms, flops / (ms * 1e-3) / 1e12);
     }
+}
+
+// n_seg causal segments of len tokens from position 0, each with its own blocks.
+void time_long_segments(Rng &rng, int H, int Hkv, int D, int bs, int n_seg, int len) {
+    std::vector<int32_t> indptr{0}, indices, seg_start{0}, positions;
+    for (int s = 0; s < n_seg; ++s) {
+        for (int b = 0; b < (len + bs - 1) / bs; ++b) indices.push_back((int32_t)indices.size());
+        indptr.push_back((int32_t)indices.size());
+        for (int i = 0; i < len; ++i) positions.push_back(i);
+        seg_start.push_back((int32_t)positions.size());
+    }
+    char shape[80];
+    snprintf(shape, sizeof shape, "%dx%d tokens", n_seg, len);
+    time_attention(rng, shape, H, Hkv, D, bs, seg_start, positions, indptr, indices, indices.size() * (size_t)bs);
+}
+
+// n_seg segments of nq query tokens at positions prefix.. over one shared
+// prefix: its full blocks are the same block ids in every table, the rest private.
+void time_shared_prefix(Rng &rng, int H, int Hkv, int D, int bs, int n_seg, int nq, int prefix) {
+    const int prefix_blocks = prefix / bs;
+    const int own_blocks = (prefix + nq + bs - 1) / bs - prefix_blocks;
+    std::vector<int32_t> indptr{0}, indices, seg_start{0}, positions;
+    int next = prefix_blocks;
+    for (int s = 0; s < n_seg; ++s) {
+        for (int b = 0; b < prefix_blocks; ++b) indices.push_back(b);
+        for (int b = 0; b < own_blocks; ++b) indices.push_back(next++);
+        indptr.push_back((int32_t)indices.size());
+        for (int i = 0; i < nq; ++i) positions.push_back(prefix + i);
+        seg_start.push_back((int32_t)positions.size());
+    }
+    char shape[120];
+    snprintf(shape, sizeof shape, "%d segments of %d tokens over a %d-token prefix", n_seg, nq, prefix);
+    time_attention(rng, shape, H, Hkv, D, bs, seg_start, positions, indptr, indices, (size_t)next * bs);
+}
+
+} // namespace
+
+// The attention kernels on one layer of two step shapes, each for the
+// Llama-3.2-1B heads (32 query heads of 64 over 8 kv heads) and the
+// Llama-3.1-8B heads (32 of 128 over 8), block size 16: 8 segments of 1024
+// tokens from position 0 (long sequences, no cache); and the few-shot
+// pattern, many short continuations reading one shared prefix (512 x 3
+// tokens over 780 for 1B's metaicl16, 64 x 8 over 2048 for 8B's 16-shot).
+void attention_perf(Rng &rng) {
+    time_long_segments(rng, 32, 8, 64, 16, 8, 1024);
+    time_shared_prefix(rng, 32, 8, 64, 16, 512, 3, 780);
+    time_long_segments(rng, 32, 8, 128, 16, 8, 1024);
+    time_shared_prefix(rng, 32, 8, 128, 16, 64, 8, 2048);
 }
 
 } // namespace lmscore_test

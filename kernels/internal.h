@@ -295,5 +295,9 @@ struct lmscore_step {
     // init; LMSCORE_CUDA_ATTN_STACK=0 makes it 1): segments are cut into
     // tiles of kAttnTileQ / attn_stack_heads tokens.
     int attn_stack_heads = 1;
+    // Shared-prefix groups of tiles (attention_tiles.h): on where the
+    // tensor-core kernel runs, unless LMSCORE_CUDA_ATTN_GROUP=0 at init.
+    bool attn_groups = false;
+    std::vector<lmscore_cuda::AttnGroup> attn_group_scratch; // host scratch
     std::unique_ptr<lmscore_cuda::StepProfile> profile; // null unless LMSCORE_PROFILE=1 at init (profile.h)
 };

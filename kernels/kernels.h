@@ -42,6 +42,20 @@ struct AttnTile {
     int32_t n_blocks; // entries of this segment's block table
 };
 
+// Several tiles of different segments run as one work item of the
+// tensor-core kernel (attention_tiles.h cuts them): tiles [tile_begin,
+// tile_end), their query rows concatenated (at most kAttnTileQ in all), whose
+// block tables hold the same block ids for positions [0, shared_keys). Key
+// tiles inside that common prefix are read once for all the rows; the rest
+// are run member by member, the other members' rows masked.
+struct AttnGroup {
+    int32_t tile_begin;
+    int32_t tile_end;
+    int32_t shared_keys;
+};
+static_assert(sizeof(AttnTile) == 4 * sizeof(int32_t) && sizeof(AttnGroup) == 3 * sizeof(int32_t),
+              "the step uploads tiles and groups as int32 words");
+
 // Head dimensions the attention kernel is instantiated for.
 bool attention_supports_head_dim(int head_dim);
 
@@ -150,6 +164,10 @@ struct AttentionParams {
     const void *v_cache;
     const int32_t *positions;    // (n_tokens)
     const AttnTile *tiles;       // (n_tiles)
+    // (n_groups) the tensor-core kernel's work items, each a run of tiles;
+    // null: every tile is a work item of its own. Only the tensor-core path
+    // takes groups (bf16, head_dim 64 or 128, not force_simt).
+    const AttnGroup *groups;
     const int32_t *block_indices;// CSR block tables (see lmscore_batch)
     void *out;                   // (n_tokens, n_head * head_dim)
     int n_tiles, n_head, n_head_kv, head_dim, block_size;
@@ -169,6 +187,7 @@ struct AttentionParams {
     // q <= p only; the key tiles wholly before a tile's windows are skipped
     // (never read), not just masked. 0: every q <= p.
     int window;
+    int n_groups;
 };
 
 // Flash-style paged attention: each query token t attends to every position

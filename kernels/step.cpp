@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "attention_tiles.h"
 #include "internal.h"
 #include "../csrc/common/validate.h"
 
@@ -33,12 +34,12 @@ size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
 // Sections of one step's packed int32 inputs, each 16-byte aligned.
 struct InputLayout {
-    size_t ids, pos, slots, tiles, blocks, copy_src, copy_dst, copy_n, out_index, out_target, total;
+    size_t ids, pos, slots, tiles, groups, blocks, copy_src, copy_dst, copy_n, out_index, out_target, total;
 };
 
 size_t pad4(size_t words) { return (words + 3) & ~size_t(3); }
 
-InputLayout layout_inputs(int n_tokens, int n_tiles, int n_block_indices, int n_copies, int n_outputs) {
+InputLayout layout_inputs(int n_tokens, int n_tiles, int n_groups, int n_block_indices, int n_copies, int n_outputs) {
     InputLayout L{};
     size_t off = 0;
     auto take = [&](size_t words) {
@@ -50,6 +51,7 @@ InputLayout layout_inputs(int n_tokens, int n_tiles, int n_block_indices, int n_
     L.pos = take(n_tokens);
     L.slots = take(n_tokens);
     L.tiles = take(4 * (size_t)n_tiles);
+    L.groups = take(3 * (size_t)n_groups);
     L.blocks = take(n_block_indices);
     L.copy_src = take(n_copies);
     L.copy_dst = take(n_copies);
@@ -196,6 +198,14 @@ lmscore_status plan_attention(lmscore_step *s) {
                     "step: environment variable LMSCORE_CUDA_ATTN_STACK=%s: expected 1 (the default) or 0", mode);
     s->attn_stack_heads =
         off ? 1 : lmscore_cuda::attention_stack_heads(m->dtype, m->head_dim, m->hp.n_head, m->hp.n_head_kv);
+    // Shared-prefix groups (attention_tiles.h), on the tensor-core path only;
+    // LMSCORE_CUDA_ATTN_GROUP=0 turns them off, for A/B.
+    const char *group_mode = getenv("LMSCORE_CUDA_ATTN_GROUP");
+    const bool group_off = group_mode && !strcmp(group_mode, "0");
+    if (group_mode && *group_mode && !group_off && strcmp(group_mode, "1") != 0)
+        return fail(LMSCORE_STATUS_INVALID_ARGUMENT,
+                    "step: environment variable LMSCORE_CUDA_ATTN_GROUP=%s: expected 1 (the default) or 0", group_mode);
+    s->attn_groups = !group_off && m->dtype == lmscore_cuda::DType::BF16 && lmscore_cuda::attention_tc_supports(m->head_dim);
     return LMSCORE_STATUS_OK;
 }
 
@@ -328,7 +338,8 @@ lmscore_status init(lmscore_step *s) {
     st = reserve_results(s, (size_t)std::max(s->max_outputs, 1) * (2 + 2 * lmscore_cuda::kMaxTopN) * 4);
     if (st != LMSCORE_STATUS_OK) return st;
     // Room for typical block tables: a few blocks' worth of entries per token.
-    const size_t words = layout_inputs(s->max_tokens, s->max_tokens / tile_tokens(s) + 64,
+    const int typical_tiles = s->max_tokens / tile_tokens(s) + 64;
+    const size_t words = layout_inputs(s->max_tokens, typical_tiles, s->attn_groups ? typical_tiles : 0,
                                        8 * s->max_tokens + 4096, 256, s->max_outputs)
                              .total;
     st = reserve_inputs(s, words);
@@ -488,18 +499,16 @@ class StepRunner {
         const int E = m_->hp.n_embd, F = m_->hp.n_ff, V = m_->hp.n_vocab;
 
         // Attention work items: each segment in tiles of tile_tokens tokens
-        // (kAttnTileQ query rows, stacked heads included).
+        // (kAttnTileQ query rows, stacked heads included), short segments
+        // over a common prefix grouped (attention_tiles.h).
         std::vector<lmscore_cuda::AttnTile> &tiles = s_->tiles;
-        tiles.clear();
-        const int tq = tile_tokens(s_);
-        for (int seg = 0; seg < b->n_segments; ++seg) {
-            const int t0 = b->seg_token_start[seg], t1 = b->seg_token_start[seg + 1];
-            for (int t = t0; t < t1; t += tq)
-                tiles.push_back({t, std::min(t + tq, t1), b->block_indptr[seg],
-                                 b->block_indptr[seg + 1] - b->block_indptr[seg]});
-        }
+        std::vector<lmscore_cuda::AttnGroup> &groups = s_->attn_group_scratch;
+        const lmscore_cuda::AttnSegments segs{b->n_segments, b->seg_token_start, b->block_indptr, b->block_indices,
+                                              bs};
+        lmscore_cuda::plan_attention_tiles(segs, tile_tokens(s_), s_->attn_groups, tiles, groups);
         const int n_indices = b->n_segments > 0 ? b->block_indptr[b->n_segments] : 0;
-        const InputLayout L = layout_inputs(n, (int)tiles.size(), n_indices, b->n_copies, b->n_outputs);
+        const InputLayout L =
+            layout_inputs(n, (int)tiles.size(), (int)groups.size(), n_indices, b->n_copies, b->n_outputs);
         lmscore_status rs = reserve_inputs(s_, L.total);
         if (rs == LMSCORE_STATUS_OK)
             rs = reserve_results(s_, (size_t)b->n_outputs * (2 + 2 * (size_t)b->top_n) * 4);
@@ -515,6 +524,7 @@ class StepRunner {
         put(L.pos, b->positions, n);
         put(L.slots, b->slots, n);
         put(L.tiles, (const int32_t *)tiles.data(), 4 * tiles.size());
+        put(L.groups, (const int32_t *)groups.data(), 3 * groups.size());
         put(L.blocks, b->block_indices, n_indices);
         put(L.copy_src, b->copy_src, b->n_copies);
         put(L.copy_dst, b->copy_dst, b->n_copies);
@@ -526,6 +536,7 @@ class StepRunner {
         const int32_t *d = s_->d_inputs;
         const int32_t *d_ids = d + L.ids, *d_pos = d + L.pos, *d_slots = d + L.slots;
         const auto *d_tiles = (const lmscore_cuda::AttnTile *)(d + L.tiles);
+        const auto *d_groups = (const lmscore_cuda::AttnGroup *)(d + L.groups);
         const int32_t *d_blocks = d + L.blocks;
 
         // Copies first: the step's writes may land in a freshly copied block.
@@ -639,6 +650,8 @@ class StepRunner {
             ap.block_indices = d_blocks;
             ap.out = s_->attn;
             ap.n_tiles = (int)tiles.size();
+            ap.groups = groups.empty() ? nullptr : d_groups;
+            ap.n_groups = (int)groups.size();
             ap.n_head = m_->hp.n_head;
             ap.n_head_kv = m_->hp.n_head_kv;
             ap.head_dim = m_->head_dim;

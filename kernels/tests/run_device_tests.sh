@@ -20,6 +20,7 @@ run() {
   "$@" || status=1
 }
 
+run "$bin/attention_tiles_test"
 run "$bin/kernel_tests" --perf
 run "$bin/model_tests" "$lib"
 run "$bin/batch_invariance_tests" "$lib"
