@@ -194,14 +194,7 @@ struct lmscore_kv {
     // reallocates it larger (block ids keep their contents).
     void *data = nullptr;
     int64_t n_alloc = 0;
-    int64_t plane_elems = 0; // plane pitch: n_alloc * block_size * kv_dim, or the reserved ceiling's (vmm)
-    // Planes in reserved virtual memory (kv_vmm.cpp): each plane_elems long
-    // in address space, the first vmm_mapped bytes of each backed, in the
-    // pieces (offset, bytes) mapped so far.
-    int64_t segment_bytes = 0; // the least a growth adds (kv_pool.cpp)
-    bool vmm = false;
-    size_t vmm_granule = 0, vmm_pitch = 0, vmm_mapped = 0;
-    std::vector<std::pair<size_t, size_t>> vmm_pieces;
+    int64_t plane_elems = 0; // n_alloc * block_size * kv_dim
 
     void *k_plane(int layer) const { return plane(2 * layer); }
     void *v_plane(int layer) const { return plane(2 * layer + 1); }
@@ -214,12 +207,6 @@ namespace lmscore_cuda {
 // kv_reserve_batch grows kv to the blocks a validated batch names
 // (LMSCORE_STATUS_OUT_OF_MEMORY, kv unchanged, when that fails).
 lmscore_status kv_reserve_batch(lmscore_kv *kv, const lmscore_batch *batch);
-// kv_vmm.cpp: reserve address space for kv's planes at its ceiling (false:
-// not available, or LMSCORE_CUDA_KV_VMM=0; kv untouched), map more behind
-// every plane for n_alloc blocks, and give it all back.
-bool kv_vmm_reserve(lmscore_kv *kv);
-lmscore_status kv_vmm_grow(lmscore_kv *kv, int64_t n_alloc);
-void kv_vmm_free(lmscore_kv *kv);
 } // namespace lmscore_cuda
 
 struct lmscore_step {

@@ -1,10 +1,7 @@
 // kv_pool.cpp — the paged KV pool: every layer's K and V for up to n_blocks
-// blocks. n_blocks is a ceiling: the pool starts at one segment and grows as
-// steps name higher block ids, by mapping more memory behind planes reserved
-// at the ceiling (kv_vmm.cpp) or, where that is not available, by
-// reallocation.
+// blocks. n_blocks is a ceiling: the pool starts at one segment and grows,
+// by reallocation, as steps name higher block ids.
 #include <algorithm>
-#include <cstdlib>
 
 #include "internal.h"
 
@@ -34,7 +31,6 @@ int64_t block_bytes(const lmscore_model *model, int32_t block_size) {
 // grow reallocates kv's planes for n_alloc blocks (> kv->n_alloc), copying
 // the blocks it had and zeroing the rest. On failure kv is unchanged.
 lmscore_status grow(lmscore_kv *kv, int64_t n_alloc) {
-    if (kv->vmm) return lmscore_cuda::kv_vmm_grow(kv, n_alloc); // maps more; nothing moves
     const lmscore_model *m = kv->model;
     const int64_t esize = (int64_t)lmscore_cuda::dtype_size(m->dtype);
     const int64_t row = (int64_t)kv->block_size * m->kv_dim * esize; // one block of one plane
@@ -74,23 +70,7 @@ lmscore_status grow(lmscore_kv *kv, int64_t n_alloc) {
 }
 
 int64_t segment_blocks(const lmscore_kv *kv) {
-    return std::max<int64_t>(1, kv->segment_bytes / block_bytes(kv->model, kv->block_size));
-}
-
-// kSegmentBytes, or LMSCORE_CUDA_KV_SEGMENT bytes: the tests' way to make a
-// small model's pool grow between the steps that write a prefix and those
-// that read it.
-lmscore_status segment_bytes(int64_t *out) {
-    *out = kSegmentBytes;
-    const char *env = getenv("LMSCORE_CUDA_KV_SEGMENT");
-    if (!env || !*env) return LMSCORE_STATUS_OK;
-    char *end = nullptr;
-    const long long v = strtoll(env, &end, 10);
-    if (*end || v <= 0)
-        return fail(LMSCORE_STATUS_INVALID_ARGUMENT,
-                    "kv: environment variable LMSCORE_CUDA_KV_SEGMENT=%s: expected a positive number of bytes", env);
-    *out = v;
-    return LMSCORE_STATUS_OK;
+    return std::max<int64_t>(1, kSegmentBytes / block_bytes(kv->model, kv->block_size));
 }
 
 } // namespace
@@ -104,10 +84,7 @@ lmscore_status kv_reserve_batch(lmscore_kv *kv, const lmscore_batch *b) {
     for (int32_t i = 0; i < b->n_copies; i++) top = std::max<int64_t>(top, std::max(b->copy_src[i], b->copy_dst[i]));
     const int64_t need = top + 1;
     if (need <= kv->n_alloc) return LMSCORE_STATUS_OK;
-    // Reallocating planes double (each growth copies the pool); mapped ones
-    // grow by a segment, as nothing moves.
-    const int64_t doubled = kv->vmm ? 0 : 2 * kv->n_alloc;
-    const int64_t want = std::min<int64_t>(kv->n_blocks, std::max({need, doubled, kv->n_alloc + segment_blocks(kv)}));
+    const int64_t want = std::min<int64_t>(kv->n_blocks, std::max({need, 2 * kv->n_alloc, kv->n_alloc + segment_blocks(kv)}));
     lmscore_status st = grow(kv, want);
     if (st != LMSCORE_STATUS_OK && want > need) {
         // Doubling is a convenience: try exactly what the step needs.
@@ -146,16 +123,9 @@ LMSCORE_API lmscore_status lmscore_kv_init(lmscore_model *model, int32_t block_s
     kv->model = model;
     kv->block_size = block_size;
     kv->n_blocks = n_blocks;
-    st = segment_bytes(&kv->segment_bytes);
-    if (st != LMSCORE_STATUS_OK) {
-        delete kv;
-        return st;
-    }
-    lmscore_cuda::kv_vmm_reserve(kv); // else planes reallocated as they grow
     // One segment up front: a broken device fails here, not in the first step.
     st = grow(kv, std::min<int64_t>(n_blocks, segment_blocks(kv)));
     if (st != LMSCORE_STATUS_OK) {
-        if (kv->vmm) lmscore_cuda::kv_vmm_free(kv);
         delete kv;
         return st;
     }
@@ -165,12 +135,7 @@ LMSCORE_API lmscore_status lmscore_kv_init(lmscore_model *model, int32_t block_s
 
 LMSCORE_API void lmscore_kv_free(lmscore_kv *kv) {
     if (!kv) return;
-    if (cudaSetDevice(kv->model->device) == cudaSuccess) {
-        if (kv->vmm)
-            lmscore_cuda::kv_vmm_free(kv);
-        else
-            cudaFree(kv->data);
-    }
+    if (cudaSetDevice(kv->model->device) == cudaSuccess) cudaFree(kv->data);
     cudaGetLastError();
     delete kv;
 }

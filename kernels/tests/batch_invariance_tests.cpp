@@ -411,63 +411,6 @@ void check_ffn_chunks(const Abi &cuda, const ModelShape &shape, uint64_t seed) {
     unsetenv("LMSCORE_CUDA_FFN_ROWS");
 }
 
-// The KV pool grows between the steps that write a prefix and those that
-// read it when its segment is one byte (LMSCORE_CUDA_KV_SEGMENT=1): every
-// mode must give the bits of a pool that never grew (the default 64 MiB
-// holds these models' blocks), with the planes mapped in reserved address
-// space (kv_vmm.cpp) and reallocated (LMSCORE_CUDA_KV_VMM=0).
-void check_kv_growth(const Abi &cuda, const ModelShape &shape, uint64_t seed) {
-    set_length(shape.n_swa > 0 ? 150 : 45);
-    RandomModel m(shape, seed);
-    Rng rng(seed + 1);
-    std::vector<int32_t> s(g_len);
-    for (int32_t &t : s) t = rng.below(shape.n_vocab);
-    struct Setting {
-        const char *name, *segment, *vmm;
-    };
-    const Setting settings[] = {{"no growth", nullptr, nullptr},
-                                {"growing, mapped", "1", nullptr},
-                                {"growing, reallocated", "1", "0"}};
-    std::vector<Scores> res[3];
-    std::string errors;
-    for (int k = 0; k < 3; ++k) {
-        if (settings[k].segment) setenv("LMSCORE_CUDA_KV_SEGMENT", settings[k].segment, 1);
-        else unsetenv("LMSCORE_CUDA_KV_SEGMENT");
-        if (settings[k].vmm) setenv("LMSCORE_CUDA_KV_VMM", settings[k].vmm, 1);
-        else unsetenv("LMSCORE_CUDA_KV_VMM");
-        Engine e(cuda, m.desc(), LMSCORE_PRECISION_BF16, 16, 2600 / 16 + 64, 1024, 1024);
-        if (!e.ok() || !score_modes(e, shape, 16, s, settings[k].name, &res[k]))
-            errors += e.ok() ? " (a mode failed, see above)" : " " + e.error();
-    }
-    unsetenv("LMSCORE_CUDA_KV_SEGMENT");
-    unsetenv("LMSCORE_CUDA_KV_VMM");
-    for (int k = 1; k < 3; ++k) {
-        const std::string name = std::string(arch_name(shape.arch)) + " bf16 bs=16 KV pool " + settings[k].name +
-                                 " vs " + settings[0].name;
-        if (!errors.empty() || res[0].size() != res[k].size()) {
-            R.check(false, name, "did not run:%s", errors.c_str());
-            continue;
-        }
-        std::string line;
-        bool same = true;
-        for (size_t j = 0; j < res[0].size(); ++j) {
-            const Diff d = diff(res[0][j], res[k][j]);
-            same = same && d.n_diff == 0;
-            char buf[96];
-            snprintf(buf, sizeof buf, " %s: %d differ (max %.3g);", modes()[j].name, d.n_diff, d.max_abs);
-            line += buf;
-        }
-        R.check(same, name, "%s", line.c_str());
-    }
-    setenv("LMSCORE_CUDA_KV_SEGMENT", "-5", 1);
-    {
-        Engine e(cuda, m.desc(), LMSCORE_PRECISION_BF16, 16, 64, 64, 64);
-        R.check(!e.ok() && e.error().find("LMSCORE_CUDA_KV_SEGMENT=-5") != std::string::npos,
-                "LMSCORE_CUDA_KV_SEGMENT=-5 is refused", "\"%s\"", e.error().c_str());
-    }
-    unsetenv("LMSCORE_CUDA_KV_SEGMENT");
-}
-
 } // namespace
 
 int main(int argc, char **argv) {
@@ -534,9 +477,6 @@ int main(int argc, char **argv) {
     // The tests mean the default (fixed) GEMMs, whatever the caller's environment.
     unsetenv("LMSCORE_CUDA_GEMM");
     unsetenv("LMSCORE_CUDA_ATTN_STACK");
-    unsetenv("LMSCORE_CUDA_FFN_ROWS");
-    unsetenv("LMSCORE_CUDA_KV_SEGMENT");
-    unsetenv("LMSCORE_CUDA_KV_VMM");
     {
         RandomModel probe(llama, 1);
         lmscore_model *mm = nullptr;
@@ -567,10 +507,5 @@ int main(int argc, char **argv) {
     check_ffn_chunks(cuda, llama, 11);
     check_ffn_chunks(cuda, gpt2, 33);
     check_ffn_chunks(cuda, gemma2, 44);
-    check_kv_growth(cuda, llama, 11);
-    // 4096-wide K/V: a block of one plane is 128 KiB, so the pool grows by
-    // several 2 MiB granules of mapped memory, not just its first.
-    const ModelShape wide_kv = {ARCH_LLAMA, 256, 4096, 1, 32, 32, 256, 1024, LMSCORE_ROPE_TYPE_NORM, 10000.f, 1e-5f, false};
-    check_kv_growth(cuda, wide_kv, 45);
     return R.finish("batch_invariance_tests");
 }
