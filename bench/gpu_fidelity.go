@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -41,6 +42,26 @@ type FidelityRow struct {
 	Closer bool `json:"lmscore_closer"`
 
 	RefNote string `json:"reference_note,omitempty"`
+}
+
+// MarshalJSON writes a difference that a NaN score made infinite as the
+// string "inf": JSON has no infinity, and the report's JSON must still be
+// written.
+func (r FidelityRow) MarshalJSON() ([]byte, error) {
+	type plain FidelityRow
+	finite := func(x float64) any {
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return fmtDiff(x)
+		}
+		return x
+	}
+	return json.Marshal(struct {
+		plain
+		LMScoreMean any `json:"lmscore_mean_abs_diff"`
+		LMScoreMax  any `json:"lmscore_max_abs_diff"`
+		HFMean      any `json:"hf_mean_abs_diff"`
+		HFMax       any `json:"hf_max_abs_diff"`
+	}{plain(r), finite(r.LMScoreMean), finite(r.LMScoreMax), finite(r.HFMean), finite(r.HFMax)})
 }
 
 // fidelityRows compares, for every workload the reference scored, lmscore

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -145,6 +146,18 @@ func TestFidelityFallbacksAndGaps(t *testing.T) {
 	require.NoError(t, rep.WriteMarkdown(&md))
 	assert.Contains(t, md.String(), "w compares lmscore-nocache and hf-catwalk")
 	assert.Contains(t, md.String(), "| inf | yes |")
+	// The report's JSON is still written, the infinity as a string.
+	b, err := json.Marshal(rep)
+	require.NoError(t, err)
+	var back struct {
+		Fidelity []map[string]any `json:"fidelity"`
+	}
+	require.NoError(t, json.Unmarshal(b, &back))
+	require.Len(t, back.Fidelity, 4)
+	assert.Equal(t, "w", back.Fidelity[0]["workload"])
+	assert.Equal(t, "inf", back.Fidelity[0]["hf_max_abs_diff"])
+	assert.InDelta(t, 0.02, back.Fidelity[0]["lmscore_max_abs_diff"], 1e-12)
+	assert.Equal(t, true, back.Fidelity[0]["lmscore_closer"])
 
 	// Without a reference run there is no table.
 	var none []PeerRun
