@@ -79,7 +79,10 @@ type Report struct {
 	// Variants sums up lmscore per model variant (shape and weight type)
 	// and workload: against llama.cpp, against its own bf16, and its memory.
 	Variants []VariantRow `json:"variants,omitempty"`
-	Notes    []string     `json:"notes"`
+	// Fidelity is both engines' bf16 error against the fp32 reference,
+	// per model and workload, where the reference ran.
+	Fidelity []FidelityRow `json:"fidelity,omitempty"`
+	Notes    []string      `json:"notes"`
 }
 
 // VariantRow is lmscore (cached) on one workload of one model variant.
@@ -174,6 +177,7 @@ func BuildReport(in ReportInput) (*Report, error) {
 		}
 	}
 	rep.Variants = variantRows(in.Models, rep.Rows)
+	rep.Fidelity = fidelityRows(in.Meta, runs)
 	rep.Notes = append(rep.Notes, in.Comments...)
 	return rep, nil
 }
@@ -235,10 +239,7 @@ func compareScores(row *ReportRow, base, peer *PeerRun, lines []workload.Line) e
 			return fmt.Errorf("request %d: %d token scores, lmscore has %d: not compared", i, len(b), len(a))
 		}
 		for j := range a {
-			d := math.Abs(a[j] - b[j])
-			if math.IsNaN(d) {
-				d = math.Inf(1)
-			}
+			d := absDiff(a[j], b[j])
 			row.MaxAbsDiff = math.Max(row.MaxAbsDiff, d)
 			sum += d
 			row.ComparedTokens++
@@ -375,6 +376,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		if len(ws) > 0 {
 			b.WriteString("Workloads: " + strings.Join(ws, "; ") + ".\n\n")
 		}
+		writeFidelity(&b, r.Fidelity, s.Name)
 	}
 	if len(r.Variants) > 0 {
 		b.WriteString("## lmscore by weight type: against llama.cpp on the same file, against its own bf16, and its GPU memory\n\n" +

@@ -78,6 +78,19 @@ func TestRunGPUScriptOnCPU(t *testing.T) {
 		agreeing++
 	}
 	assert.Equal(t, 2*5*3, agreeing, "3 peers compared on 5 workloads for 2 models:\n%s", report)
+	// The fidelity table: every workload of both models compared with the
+	// fp32 reference, per token. lmscore's CPU core computes in fp32 from
+	// the same weights, the transformers peer in bf16, so lmscore is the
+	// closer everywhere.
+	fidelity := 0
+	for _, line := range strings.Split(report, "\n") {
+		if strings.Contains(line, " | token | ") {
+			fidelity++
+			assert.True(t, strings.HasSuffix(line, "| yes |"), line)
+		}
+	}
+	assert.Equal(t, 2*5, fidelity, report)
+	assert.Equal(t, 2, strings.Count(report, "lmscore closer to fp32 on 5 of 5 workloads compared"), report)
 	_, err = os.Stat(strings.TrimSuffix(md[0], ".md") + ".png")
 	assert.NoError(t, err, "the plot")
 	_, err = os.Stat(filepath.Join(dir, "out", "raw.tar.gz"))

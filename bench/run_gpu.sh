@@ -35,7 +35,11 @@
 #      memory by `benchgpu lmscore --shape` (or written to disk first with
 #      BENCH_SIZE_FILE=1), loaded on the GPU and scored on metaicl0, within
 #      its own budget BENCH_SIZE_BUDGET_S from the step's start;
-#   9. the report (benchgpu report) and the plot.
+#   9. the fp32 reference of the fidelity table (bench/peers/fp32_reference.py,
+#      issue 18), with the transformers peers, after every timed run: each
+#      bf16 model's HF folder in float32 with TF32 off, on each workload's
+#      first questions, within its own budget BENCH_FIDELITY_BUDGET_S;
+#  10. the report (benchgpu report) and the plot.
 #
 # Settings (environment):
 #   BENCH_SIZE      tiny | default | issue (bench/gpu_suite.go)      [default]
@@ -58,6 +62,12 @@
 #   BENCH_LLAMACPP=1 also build and run llama.cpp; BENCH_LLAMACPP_SRC is the
 #                   llama-cpp-python sdist (or a trimmed copy of it, see
 #                   bench/peers/llamacpp_src.sh)   [.cache/sdist/llama_cpp_python-0.3.36.tar.gz]
+#   BENCH_FIDELITY=0 skip step 9 (on by default with BENCH_HF=1);
+#                   BENCH_FIDELITY_QUESTIONS [128] and BENCH_FIDELITY_TOKENS
+#                   [24576]: per workload, the reference scores at most that
+#                   many questions and starts none once it has computed that
+#                   many tokens; BENCH_FIDELITY_BUDGET_S [150]: no question
+#                   starts after that many seconds, the fp32 load included
 #   BENCH_SIZE_TEST=1  also run step 8; BENCH_SIZE_SHAPE [llama-3.1-70b],
 #                   BENCH_SIZE_BUDGET_S [300], BENCH_SIZE_FILE=1 (through a
 #                   GGUF file on disk, deleted after), BENCH_SIZE_KV [16GiB]
@@ -82,7 +92,7 @@ py="${PYTHON:-python3}"
 t0=$(date +%s)
 deadline=$((t0 + budget))
 mkdir -p "$out" "$work" "$bin"
-rm -f "$work"/*/lmscore.jsonl "$work"/*/hf.jsonl "$work"/*/llamacpp.jsonl "$work/smoke-ok"
+rm -f "$work"/*/lmscore.jsonl "$work"/*/hf.jsonl "$work"/*/llamacpp.jsonl "$work"/*/fp32.jsonl "$work/smoke-ok"
 exec > >(tee "$work/run.log") 2>&1
 
 join() { local IFS=,; echo "$*"; }
@@ -111,7 +121,7 @@ finish() {
   slug="$(echo "$card" | tr 'A-Z' 'a-z' | sed -e 's/^nvidia //' -e 's/[^a-z0-9]\+/-/g' -e 's/-$//')"
   date="$(date -u +%Y-%m-%d)"
   for m in "${reported[@]}"; do
-    for f in lmscore hf llamacpp; do
+    for f in lmscore hf llamacpp fp32; do
       [[ -f "$work/$m/$f.jsonl" ]] && runs+=("$work/$m/$f.jsonl")
     done
   done
@@ -309,6 +319,15 @@ if [[ "$sizetest" == 1 ]]; then
     notes+=("the size test failed on $sizename: see run.log")
   rm -f "$work/$sizename.gguf"
   log "$sizename: size test done"
+fi
+
+# 9. The fp32 reference (untimed, so after every timed run), for the bf16
+# models the transformers peers read.
+if [[ "$hf" == 1 && -n "$spec" && "${BENCH_FIDELITY:-1}" == 1 ]]; then
+  $py bench/peers/fp32_reference.py --models "$spec" --work "$work" "${wl[@]}" "${hfdev[@]}" \
+    --questions "${BENCH_FIDELITY_QUESTIONS:-128}" --tokens "${BENCH_FIDELITY_TOKENS:-24576}" \
+    --budget-s "${BENCH_FIDELITY_BUDGET_S:-150}" || notes+=("the fp32 reference failed: see run.log")
+  log "fp32 reference done"
 fi
 
 log "writing the report"

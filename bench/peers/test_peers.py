@@ -1,6 +1,6 @@
 """Tests of the peers' logic that needs neither torch nor a GPU: the
-harness's truncation, the timing policy, and llama-perplexity's task
-packing. Run: python3 -m unittest discover -s bench/peers -p 'test_*.py'
+harness's truncation, the timing policy, llama-perplexity's task
+packing, and the fp32 reference's subset and passes. Run: python3 -m unittest discover -s bench/peers -p 'test_*.py'
 (bench/peers_test.go runs it with go test where python3 exists)."""
 
 import json
@@ -12,6 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Timing, model_inputs, read_requests  # noqa: E402
+from fp32_plan import common_prefix, passes_of, plan_cost, questions_of  # noqa: E402
 from llamacpp_peer import plan_task, score_rows, tasks_of  # noqa: E402
 
 try:
@@ -74,6 +75,37 @@ class LlamaCppTasks(unittest.TestCase):
         common, endings = plan_task(self.reqs(), [2])
         self.assertEqual(common, [4, 5])
         self.assertEqual(endings[0][1], [4, 5, 6])
+
+
+class FP32Plan(unittest.TestCase):
+    def reqs(self):
+        return [{"ctx": [1, 2, 3, 4], "cont": [5], "group": "a"},
+                {"ctx": [1, 2, 3, 4], "cont": [6, 7], "group": "a"},
+                {"ctx": [1, 2, 9], "cont": [8], "group": None},
+                {"ctx": [1, 2, 9], "cont": [8], "group": None}]
+
+    def test_questions_are_groups_or_lone_requests_in_file_order(self):
+        self.assertEqual(questions_of(self.reqs()), [[0, 1], [2], [3]])
+
+    def test_choices_share_the_prefix_and_rows_end_the_input(self):
+        # inputs [1,2,3,4] (1 scored) and [1,2,3,4,6] (2 scored).
+        self.assertEqual(passes_of(self.reqs(), [0, 1], 100), [([1, 2, 3], [(0, [4]), (1, [4, 6])])])
+
+    def test_truncation_is_the_harness_s(self):
+        # (ctx + cont)[-5:][:-1] = [2,3,4,6]: the prefix loses the first token.
+        self.assertEqual(passes_of(self.reqs(), [1], 4), [([2, 3], [(1, [4, 6])])])
+
+    def test_common_prefix(self):
+        self.assertEqual(common_prefix([1, 2, 3], [1, 2]), 2)
+        self.assertEqual(common_prefix([1, 2], [1, 3]), 1)
+        self.assertEqual(common_prefix([], [1]), 0)
+
+    def test_cost_reuses_the_trunk_and_stops_at_the_limits(self):
+        # a: prefix [1,2,3] + rows 1 + 2; then [1,2] is in the trunk: rows only.
+        self.assertEqual(plan_cost(self.reqs(), 100, 10, 10**6), (3, 4, 8))
+        self.assertEqual(plan_cost(self.reqs(), 100, 1, 10**6), (1, 2, 6))
+        self.assertEqual(plan_cost(self.reqs(), 100, 10, 6), (1, 2, 6), "no question starts at the token limit")
+        self.assertEqual(plan_cost(self.reqs(), 100, 10, 7), (2, 3, 7))
 
 
 class ReadRequests(unittest.TestCase):
