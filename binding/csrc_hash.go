@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "d1f87ecb7374f6f8d1ab0a0284068daf37472c0b975bb9779b5756ef36772fc9"
+const csrcHash = "095b8fdedb596c0e02dc9eb5edc0bbf6aae9fc9e1415bcf333e38bf95002dbb8"

@@ -132,7 +132,15 @@ struct Int {
     static inline R srl(R a, int n) { return _mm256_srli_epi32(a, n); }
     static inline R sll(R a, int n) { return _mm256_slli_epi32(a, n); }
     static inline R srlv(R a, R n) { return _mm256_srlv_epi32(a, n); }
+    static inline R sra(R a, int n) { return _mm256_srai_epi32(a, n); }
+    static inline R load(const int32_t *p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p)); }
+    // The dword at base + off[lane], lane by lane.
+    static inline R gather32(const uint8_t *base, R off) {
+        return _mm256_i32gather_epi32(reinterpret_cast<const int *>(base), off, 1);
+    }
     static inline __m256 to_float(R a) { return _mm256_cvtepi32_ps(a); }
+    // The low four bits of each lane as a float.
+    static inline __m256 nibble_float(R a) { return to_float(and_(a, set1(0xf))); }
 
     // vcvtph2ps is exact, subnormals included, but quiets a signaling NaN,
     // which half.hpp keeps as it is: NaN lanes take half.hpp's bits.
