@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -28,10 +30,20 @@ type CPURow struct {
 	Speedup       float64       // NoCacheWall / CacheWall
 	IdealSpeedup  float64       // TotalTokens / UniqueTokens
 	Efficiency    float64       // Speedup / IdealSpeedup
-	NoCacheVsF32  float64       // NoCacheWall / the F32 row's; 0 without an F32 row
-	CacheVsF32    float64       // CacheWall / the F32 row's
+	NoCacheVsF32  VsF32         // zero without an F32 row
+	CacheVsF32    VsF32
 	BitwiseEqual  bool
 	ComputedCache int64
+}
+
+// VsF32 compares a type's runs with the F32 model's of the same repeat,
+// which ran just before or after them, so that drift of the machine
+// cancels: medians over repeats of the ratios of wall time and of the
+// process's CPU time (user + system; what other work on the machine
+// steals from the wall barely shows in it), and the smallest and largest
+// wall ratio.
+type VsF32 struct {
+	Wall, WallMin, WallMax, CPU float64
 }
 
 // CPUOptions size the CPU benchmark.
@@ -137,8 +149,9 @@ func measureCPU(ctx context.Context, models []*model.Model, types []string, name
 		engines[i] = m
 	}
 	rows := make([]CPURow, len(models))
-	offWalls := make([][]time.Duration, len(models))
-	onWalls := make([][]time.Duration, len(models))
+	// walls[type][noCache] and cpus[type][noCache]: one entry per repeat.
+	walls := make([][2][]time.Duration, len(models))
+	cpus := make([][2][]time.Duration, len(models))
 	first := make([][]lmscore.Result, len(models))
 	for i := range rows {
 		rows[i] = CPURow{Workload: name, Type: types[i], Requests: len(reqs), BitwiseEqual: true}
@@ -149,14 +162,16 @@ func measureCPU(ctx context.Context, models []*model.Model, types []string, name
 			// follows the same one.
 			ti := (j + rep) % len(engines)
 			m, row := engines[ti], &rows[ti]
-			for _, noCache := range []bool{true, false} {
+			for mode, noCache := range []bool{false, true} {
 				if !noCache {
 					m.ResetCache() // every cached run starts cold, like the first
 				}
+				cpu0 := processCPU()
 				res, st, err := m.Score(ctx, reqs, lmscore.ScoreOptions{NoCache: noCache})
 				if err != nil {
 					return nil, err
 				}
+				cpu := processCPU() - cpu0
 				if first[ti] == nil {
 					first[ti] = res
 				} else {
@@ -165,37 +180,55 @@ func measureCPU(ctx context.Context, models []*model.Model, types []string, name
 					}
 				}
 				row.TotalTokens, row.UniqueTokens = st.TotalTokens, st.UniqueTokens
-				if rep == 0 {
-					continue
-				}
-				if noCache {
-					offWalls[ti] = append(offWalls[ti], st.Wall)
-				} else {
-					onWalls[ti] = append(onWalls[ti], st.Wall)
+				if !noCache {
 					row.ComputedCache = st.ComputedTokens
+				}
+				if rep > 0 {
+					walls[ti][mode] = append(walls[ti][mode], st.Wall)
+					cpus[ti][mode] = append(cpus[ti][mode], cpu)
 				}
 			}
 		}
 	}
-	base := -1
-	for i, typ := range types {
-		if typ == "f32" {
-			base = i
-		}
-	}
+	base := slices.Index(types, "f32")
 	for i := range rows {
 		row := &rows[i]
-		row.NoCacheWall, row.CacheWall = median(offWalls[i]), median(onWalls[i])
+		row.CacheWall, row.NoCacheWall = median(walls[i][0]), median(walls[i][1])
 		row.Speedup = row.NoCacheWall.Seconds() / row.CacheWall.Seconds()
 		row.IdealSpeedup = float64(row.TotalTokens) / float64(row.UniqueTokens)
 		row.Efficiency = row.Speedup / row.IdealSpeedup
 		if base >= 0 {
-			row.NoCacheVsF32 = row.NoCacheWall.Seconds() / median(offWalls[base]).Seconds()
-			row.CacheVsF32 = row.CacheWall.Seconds() / median(onWalls[base]).Seconds()
+			vs := func(mode int) VsF32 {
+				w := pairedRatios(walls[i][mode], walls[base][mode])
+				return VsF32{Wall: w[len(w)/2], WallMin: w[0], WallMax: w[len(w)-1],
+					CPU: medianOf(pairedRatios(cpus[i][mode], cpus[base][mode]))}
+			}
+			row.CacheVsF32, row.NoCacheVsF32 = vs(0), vs(1)
 		}
 	}
 	return rows, nil
 }
+
+// processCPU is the user and system time this process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pairedRatios returns a[r] / b[r] for every r, sorted.
+func pairedRatios(a, b []time.Duration) []float64 {
+	r := make([]float64, len(a))
+	for i := range a {
+		r[i] = a[i].Seconds() / b[i].Seconds()
+	}
+	sort.Float64s(r)
+	return r
+}
+
+func medianOf(sorted []float64) float64 { return sorted[len(sorted)/2] }
 
 func median(d []time.Duration) time.Duration {
 	s := append([]time.Duration{}, d...)
@@ -208,17 +241,24 @@ func writeCPUTable(out io.Writer, rows []CPURow, o CPUOptions) {
 	fmt.Fprintf(out, "\nCPU, random llama %d layers x %d wide, vocab %d, median of %d runs\n\n",
 		cfg.NLayer, cfg.NEmbd, cfg.NVocab, o.Repeats)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "workload\ttype\trequests\ttotal tok\tunique tok\tno cache\tcache\tspeedup\ttotal/unique\tefficiency\tno cache / f32\tcache / f32\tbitwise equal")
-	ratio := func(x float64) string {
-		if x == 0 {
-			return "-"
-		}
-		return fmt.Sprintf("%.3f", x)
+	fmt.Fprintln(tw, "workload\ttype\trequests\ttotal tok\tunique tok\tno cache\tcache\tspeedup\ttotal/unique\tefficiency\tbitwise equal")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%.2fx\t%.2fx\t%.2f\t%v\n", r.Workload, r.Type, r.Requests,
+			r.TotalTokens, r.UniqueTokens, r.NoCacheWall.Round(time.Millisecond), r.CacheWall.Round(time.Millisecond),
+			r.Speedup, r.IdealSpeedup, r.Efficiency, r.BitwiseEqual)
+	}
+	tw.Flush()
+	if rows[0].NoCacheVsF32 == (VsF32{}) {
+		return
+	}
+	fmt.Fprintf(out, "\nAgainst F32, medians of the %d repeats' ratios (wall: smallest-largest)\n\n", o.Repeats)
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "workload\ttype\tno cache wall\tno cache CPU\tcache wall\tcache CPU")
+	vs := func(v VsF32) string {
+		return fmt.Sprintf("%.3f (%.3f-%.3f)\t%.3f", v.Wall, v.WallMin, v.WallMax, v.CPU)
 	}
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t%.2fx\t%.2fx\t%.2f\t%s\t%s\t%v\n", r.Workload, r.Type, r.Requests,
-			r.TotalTokens, r.UniqueTokens, r.NoCacheWall.Round(time.Millisecond), r.CacheWall.Round(time.Millisecond),
-			r.Speedup, r.IdealSpeedup, r.Efficiency, ratio(r.NoCacheVsF32), ratio(r.CacheVsF32), r.BitwiseEqual)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Workload, r.Type, vs(r.NoCacheVsF32), vs(r.CacheVsF32))
 	}
 	tw.Flush()
 }

@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "095b8fdedb596c0e02dc9eb5edc0bbf6aae9fc9e1415bcf333e38bf95002dbb8"
+const csrcHash = "c38f5efa18b489c474c222ee8cff59d0a147b461825d384582b996951e73709a"

@@ -139,6 +139,16 @@ struct Int {
     // The dword at base + off[lane], lane by lane.
     static inline R gather32(const uint8_t *base, R off) { return _mm512_i32gather_epi32(off, base, 1); }
     static inline __m512 to_float(R a) { return _mm512_cvtepi32_ps(a); }
+    // Byte c of each lane, sign-extended: vpshufb moves it to the top
+    // byte (zeros below), then one arithmetic shift.
+    static inline R byte_i8(R a, int c) {
+        if (c == 3) return sra(a, 24);
+        const R top = _mm512_set1_epi32(int32_t(uint32_t(c) << 24 | 0x808080u));
+        return sra(_mm512_shuffle_epi8(a, _mm512_add_epi8(top, lane_base())), 24);
+    }
+    // 4i in the top byte of dword i of each 128-bit lane, which turns
+    // byte c of a dword into byte 4i + c of its lane.
+    static inline R lane_base() { return _mm512_set4_epi32(12 << 24, 8 << 24, 4 << 24, 0); }
     // The low four bits of each lane as a float: vpermps reads only those
     // bits, on another port than the shifts and the conversion.
     static inline __m512 nibble_float(R a) {
