@@ -149,7 +149,8 @@ func measureCPU(ctx context.Context, models []*model.Model, types []string, name
 		engines[i] = m
 	}
 	rows := make([]CPURow, len(models))
-	// walls[type][noCache] and cpus[type][noCache]: one entry per repeat.
+	// walls[type][mode] and cpus[type][mode], mode 0 without the cache and
+	// 1 with it: one entry per repeat.
 	walls := make([][2][]time.Duration, len(models))
 	cpus := make([][2][]time.Duration, len(models))
 	first := make([][]lmscore.Result, len(models))
@@ -162,7 +163,7 @@ func measureCPU(ctx context.Context, models []*model.Model, types []string, name
 			// follows the same one.
 			ti := (j + rep) % len(engines)
 			m, row := engines[ti], &rows[ti]
-			for mode, noCache := range []bool{false, true} {
+			for mode, noCache := range []bool{true, false} {
 				if !noCache {
 					m.ResetCache() // every cached run starts cold, like the first
 				}
@@ -179,9 +180,9 @@ func measureCPU(ctx context.Context, models []*model.Model, types []string, name
 						row.BitwiseEqual = row.BitwiseEqual && workload.SameScores(first[ti][k].TokenLogProbs, res[k].TokenLogProbs)
 					}
 				}
-				row.TotalTokens, row.UniqueTokens = st.TotalTokens, st.UniqueTokens
-				if !noCache {
-					row.ComputedCache = st.ComputedTokens
+				row.TotalTokens = st.TotalTokens
+				if !noCache { // the uncached run computes every token
+					row.UniqueTokens, row.ComputedCache = st.UniqueTokens, st.ComputedTokens
 				}
 				if rep > 0 {
 					walls[ti][mode] = append(walls[ti][mode], st.Wall)
@@ -193,7 +194,7 @@ func measureCPU(ctx context.Context, models []*model.Model, types []string, name
 	base := slices.Index(types, "f32")
 	for i := range rows {
 		row := &rows[i]
-		row.CacheWall, row.NoCacheWall = median(walls[i][0]), median(walls[i][1])
+		row.NoCacheWall, row.CacheWall = median(walls[i][0]), median(walls[i][1])
 		row.Speedup = row.NoCacheWall.Seconds() / row.CacheWall.Seconds()
 		row.IdealSpeedup = float64(row.TotalTokens) / float64(row.UniqueTokens)
 		row.Efficiency = row.Speedup / row.IdealSpeedup
@@ -203,7 +204,7 @@ func measureCPU(ctx context.Context, models []*model.Model, types []string, name
 				return VsF32{Wall: w[len(w)/2], WallMin: w[0], WallMax: w[len(w)-1],
 					CPU: medianOf(pairedRatios(cpus[i][mode], cpus[base][mode]))}
 			}
-			row.CacheVsF32, row.NoCacheVsF32 = vs(0), vs(1)
+			row.NoCacheVsF32, row.CacheVsF32 = vs(0), vs(1)
 		}
 	}
 	return rows, nil

@@ -65,6 +65,9 @@ func TestRunCPUTypes(t *testing.T) {
 		require.Equal(t, o.Types[i%2], r.Type)
 		require.True(t, r.BitwiseEqual, "%s %s", r.Workload, r.Type)
 		require.Positive(t, r.NoCacheVsF32.Wall)
+		require.Positive(t, r.UniqueTokens)
+		require.LessOrEqual(t, r.UniqueTokens, r.TotalTokens)
+		require.Equal(t, rows[2*(i/2)].UniqueTokens, r.UniqueTokens, "the types share the workload")
 		if r.Type == "f32" {
 			require.Equal(t, VsF32{1, 1, 1, 1}, r.NoCacheVsF32)
 			require.Equal(t, VsF32{1, 1, 1, 1}, r.CacheVsF32)
