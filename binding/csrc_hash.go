@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "c38f5efa18b489c474c222ee8cff59d0a147b461825d384582b996951e73709a"
+const csrcHash = "6a09f19537fa342f7ecbab9847b4c672315eab94bd08ab5425bd816d945e335a"
