@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "6a09f19537fa342f7ecbab9847b4c672315eab94bd08ab5425bd816d945e335a"
+const csrcHash = "c206335a2e712cadb35054583b7999f9d3921bcbe760acb210d6be5fc779853a"

@@ -184,10 +184,13 @@ void gemm(ThreadPool &pool, const Kernels &kern, GemmBuffers &buf, const float *
 
     // 2a. A quantized W: each task dequantizes a few panels of one K block
     //     and multiplies every row block of A by them, so each weight is
-    //     decoded once per product.
+    //     decoded once per product. With one row block there is no block
+    //     of A to reuse across panels, and a panel a task balances the
+    //     threads best (a 64-token step ran ~4% faster so).
     if (w.quantized()) {
         const int64_t per_task =
-            std::max<int64_t>(1, std::min<int64_t>(kQuantPanels, n_panels / (int64_t(pool.size()) * 2)));
+            m_blocks == 1 ? 1
+                          : std::max<int64_t>(1, std::min<int64_t>(kQuantPanels, n_panels / (int64_t(pool.size()) * 2)));
         pool.run(ceil_div(n_panels, per_task), [&](int64_t task, int thread) {
             const int64_t p_begin = task * per_task;
             const int64_t p_end = std::min(n_panels, p_begin + per_task);
