@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "c206335a2e712cadb35054583b7999f9d3921bcbe760acb210d6be5fc779853a"
+const csrcHash = "7be3669b0c7a3c7e8888b3ae89aa69ef4c2377fdf7795d0d886bcf35fa8caba8"
