@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "d1f87ecb7374f6f8d1ab0a0284068daf37472c0b975bb9779b5756ef36772fc9"
+const csrcHash = "7be3669b0c7a3c7e8888b3ae89aa69ef4c2377fdf7795d0d886bcf35fa8caba8"

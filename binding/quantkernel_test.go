@@ -216,12 +216,14 @@ func (m panelMatrix) want(p, k0 int64, kc int) []float32 {
 	return out
 }
 
-// TestDequantPanelBitwise: PackedMatrix::dequant_panel (the decoders, then
+// TestDequantPanelBitwise: PackedMatrix::dequant_panel (the panel decoders
+// where a whole panel is of a type that has one, else the row decoders and
 // the transpose into panel layout) against the Go reference on every
-// instruction set, for matrices of 45 rows (a full panel and a partial
-// one), K ranges starting and ending mid-row in whole blocks (chunks of the
-// 256-value decode buffer and remainders), one type per matrix or several
-// in one panel as a fused q/k/v mixes them, F16 and BF16 rows included.
+// instruction set, for every panel of matrices of 45 rows (a full panel and
+// a partial one) or more, K ranges starting and ending mid-row in whole
+// blocks (chunks of the 256-value decode buffer and remainders), one type
+// per matrix or several in one panel as a fused q/k/v mixes them, F16 and
+// BF16 rows included.
 func TestDequantPanelBitwise(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 15))
 	var mats []panelMatrix
@@ -237,7 +239,12 @@ func TestDequantPanelBitwise(t *testing.T) {
 			[]model.TensorType{model.TypeQ4_K, model.TypeQ6_K, model.TypeQ5_K, model.TypeQ8_0}, []int64{13, 7, 20, 5}, rng),
 		newPanelMatrix(t, "IQ4_NL+F16+Q4_1+BF16+Q5_0", 32*11,
 			[]model.TensorType{model.TypeIQ4_NL, model.TypeF16, model.TypeQ4_1, model.TypeBF16, model.TypeQ5_0},
-			[]int64{3, 30, 1, 2, 9}, rng))
+			[]int64{3, 30, 1, 2, 9}, rng),
+		// Types changing at panel edges: whole panels of one type take the
+		// kernels' panel decoders (Q4_K, Q6_K, Q8_0), the partial last one
+		// the row decoders and the transpose.
+		newPanelMatrix(t, "Q4_K|Q6_K|Q8_0 at panel edges", 512,
+			[]model.TensorType{model.TypeQ4_K, model.TypeQ6_K, model.TypeQ8_0}, []int64{32, 64, 41}, rng))
 	forEachISA(t, func(t *testing.T) {
 		for _, m := range mats {
 			align := int64(32)
@@ -258,7 +265,7 @@ func TestDequantPanelBitwise(t *testing.T) {
 				a := rng.Int64N(nb)
 				ranges = append(ranges, [2]int64{a, a + 1 + rng.Int64N(nb-a)})
 			}
-			for p := int64(0); p < 2; p++ {
+			for p := int64(0); p*32 < int64(len(m.rows)); p++ {
 				for _, r := range ranges {
 					k0, kc := r[0]*align, int((r[1]-r[0])*align)
 					got, err := cDequantPanel(m.parts, m.k, p, k0, kc)

@@ -1,6 +1,7 @@
 #include "gemm.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 namespace lmscore {
@@ -54,6 +55,16 @@ const PackedMatrix::Rows &PackedMatrix::rows_of(int64_t row) const {
 
 void PackedMatrix::dequant_panel(const Kernels &kern, int64_t p, int64_t k0, int kc, float *out,
                                  float *tmp) const {
+    // A whole panel of one type, rows evenly spaced: the kernel's panel
+    // decoder, if it has one for the type, writes the panel directly.
+    if ((p + 1) * kPanel <= n_) {
+        const Rows &r = rows_of(p * kPanel);
+        if (p * kPanel + kPanel <= r.first + r.count && r.row_bytes * kPanel <= INT32_MAX) {
+            const BlockType &bt = *r.type;
+            const uint8_t *rows = r.data.data() + (p * kPanel - r.first) * r.row_bytes + k0 / bt.values * bt.bytes;
+            if (kern.decode_panel(bt, rows, r.row_bytes, kc / bt.values, out)) return;
+        }
+    }
     const uint8_t *row_data[kPanel];
     const BlockType *row_type[kPanel];
     for (int j = 0; j < kPanel; j++) {
@@ -173,10 +184,13 @@ void gemm(ThreadPool &pool, const Kernels &kern, GemmBuffers &buf, const float *
 
     // 2a. A quantized W: each task dequantizes a few panels of one K block
     //     and multiplies every row block of A by them, so each weight is
-    //     decoded once per product.
+    //     decoded once per product. With one row block there is no block
+    //     of A to reuse across panels, and a panel a task balances the
+    //     threads best (a 64-token step ran ~4% faster so).
     if (w.quantized()) {
         const int64_t per_task =
-            std::max<int64_t>(1, std::min<int64_t>(kQuantPanels, n_panels / (int64_t(pool.size()) * 2)));
+            m_blocks == 1 ? 1
+                          : std::max<int64_t>(1, std::min<int64_t>(kQuantPanels, n_panels / (int64_t(pool.size()) * 2)));
         pool.run(ceil_div(n_panels, per_task), [&](int64_t task, int thread) {
             const int64_t p_begin = task * per_task;
             const int64_t p_end = std::min(n_panels, p_begin + per_task);

@@ -44,7 +44,9 @@ class PackedMatrix {
     int k_align() const { return k_align_; }
     // dequant_panel writes panel p's values for k in [k0, k0 + kc) as
     // panel() lays them out ([k][kPanel], zero past n), with kern's
-    // decoders; tmp holds kPanel * kDequantChunk floats.
+    // decoders: its panel decoder where all kPanel rows are of one type
+    // that has one, else row by row and transposed; tmp holds kPanel *
+    // kDequantChunk floats.
     void dequant_panel(const Kernels &kern, int64_t p, int64_t k0, int kc, float *out, float *tmp) const;
 
   private:

@@ -105,6 +105,14 @@ struct Kernels {
     // transpose_panel: out[i * kPanel + j] = in[j * ld + i] for j < kPanel,
     // i < n: kPanel rows decoded one after the other into panel layout.
     void (*transpose_panel)(const float *in, int64_t ld, int n, float *out);
+    // decode_panel writes n_blocks blocks of type of kPanel rows straight
+    // in panel layout: out[i * kPanel + j] is value i of row j, whose
+    // blocks start at rows + j * row_bytes (j * row_bytes fits int32_t).
+    // The same bits as dequant and transpose_panel, with no transpose: a
+    // vector holds one value of W rows. Returns false for a type without
+    // such a decoder (the scalar table has none), writing nothing.
+    bool (*decode_panel)(const BlockType &type, const uint8_t *rows, int64_t row_bytes, int64_t n_blocks,
+                         float *out);
 };
 
 // kernels_for returns the table of an instruction set this CPU supports.

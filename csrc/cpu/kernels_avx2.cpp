@@ -132,7 +132,25 @@ struct Int {
     static inline R srl(R a, int n) { return _mm256_srli_epi32(a, n); }
     static inline R sll(R a, int n) { return _mm256_slli_epi32(a, n); }
     static inline R srlv(R a, R n) { return _mm256_srlv_epi32(a, n); }
+    static inline R sra(R a, int n) { return _mm256_srai_epi32(a, n); }
+    static inline R load(const int32_t *p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p)); }
+    // The dword at base + off[lane], lane by lane.
+    static inline R gather32(const uint8_t *base, R off) {
+        return _mm256_i32gather_epi32(reinterpret_cast<const int *>(base), off, 1);
+    }
     static inline __m256 to_float(R a) { return _mm256_cvtepi32_ps(a); }
+    // Byte c of each lane, sign-extended: vpshufb moves it to the top
+    // byte (zeros below), then one arithmetic shift.
+    static inline R byte_i8(R a, int c) {
+        if (c == 3) return sra(a, 24);
+        const R top = _mm256_set1_epi32(int32_t(uint32_t(c) << 24 | 0x808080u));
+        return sra(_mm256_shuffle_epi8(a, _mm256_add_epi8(top, lane_base())), 24);
+    }
+    // 4i in the top byte of dword i of each 128-bit lane, which turns
+    // byte c of a dword into byte 4i + c of its lane.
+    static inline R lane_base() { return _mm256_setr_epi32(0, 4 << 24, 8 << 24, 12 << 24, 0, 4 << 24, 8 << 24, 12 << 24); }
+    // The low four bits of each lane as a float.
+    static inline __m256 nibble_float(R a) { return to_float(and_(a, set1(0xf))); }
 
     // vcvtph2ps is exact, subnormals included, but quiets a signaling NaN,
     // which half.hpp keeps as it is: NaN lanes take half.hpp's bits.

@@ -134,7 +134,26 @@ struct Int {
     static inline R srl(R a, int n) { return _mm512_srli_epi32(a, unsigned(n)); }
     static inline R sll(R a, int n) { return _mm512_slli_epi32(a, unsigned(n)); }
     static inline R srlv(R a, R n) { return _mm512_srlv_epi32(a, n); }
+    static inline R sra(R a, int n) { return _mm512_srai_epi32(a, unsigned(n)); }
+    static inline R load(const int32_t *p) { return _mm512_loadu_si512(p); }
+    // The dword at base + off[lane], lane by lane.
+    static inline R gather32(const uint8_t *base, R off) { return _mm512_i32gather_epi32(off, base, 1); }
     static inline __m512 to_float(R a) { return _mm512_cvtepi32_ps(a); }
+    // Byte c of each lane, sign-extended: vpshufb moves it to the top
+    // byte (zeros below), then one arithmetic shift.
+    static inline R byte_i8(R a, int c) {
+        if (c == 3) return sra(a, 24);
+        const R top = _mm512_set1_epi32(int32_t(uint32_t(c) << 24 | 0x808080u));
+        return sra(_mm512_shuffle_epi8(a, _mm512_add_epi8(top, lane_base())), 24);
+    }
+    // 4i in the top byte of dword i of each 128-bit lane, which turns
+    // byte c of a dword into byte 4i + c of its lane.
+    static inline R lane_base() { return _mm512_set4_epi32(12 << 24, 8 << 24, 4 << 24, 0); }
+    // The low four bits of each lane as a float: vpermps reads only those
+    // bits, on another port than the shifts and the conversion.
+    static inline __m512 nibble_float(R a) {
+        return _mm512_permutexvar_ps(a, _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    }
 
     // vcvtph2ps is exact, subnormals included, but quiets a signaling NaN,
     // which half.hpp keeps as it is: NaN lanes take half.hpp's bits.

@@ -80,6 +80,10 @@ static void transpose_panel(const float *in, int64_t ld, int n, float *out) {
         for (int j = 0; j < kPanel; j++) out[int64_t(i) * kPanel + j] = in[j * ld + i];
 }
 
+// No panel decoder: PackedMatrix::dequant_panel decodes rows and
+// transposes them, which keeps this table the reference.
+static bool decode_panel(const BlockType &, const uint8_t *, int64_t, int64_t, float *) { return false; }
+
 #include "kernels.inc"
 
 } // namespace scalar
