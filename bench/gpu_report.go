@@ -82,7 +82,9 @@ type Report struct {
 	// Fidelity is both engines' bf16 error against the fp32 reference,
 	// per model and workload, where the reference ran.
 	Fidelity []FidelityRow `json:"fidelity,omitempty"`
-	Notes    []string      `json:"notes"`
+	// Engine compares lmscore --no-cache with HF no cache per computed token.
+	Engine []EngineRow `json:"engine,omitempty"`
+	Notes  []string    `json:"notes"`
 }
 
 // VariantRow is lmscore (cached) on one workload of one model variant.
@@ -178,6 +180,7 @@ func BuildReport(in ReportInput) (*Report, error) {
 	}
 	rep.Variants = variantRows(in.Models, rep.Rows)
 	rep.Fidelity = fidelityRows(in.Meta, runs)
+	rep.Engine = engineRows(rep.Rows)
 	rep.Notes = append(rep.Notes, in.Comments...)
 	return rep, nil
 }
@@ -376,6 +379,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		if len(ws) > 0 {
 			b.WriteString("Workloads: " + strings.Join(ws, "; ") + ".\n\n")
 		}
+		writeEngine(&b, r.Engine, s.Name)
 		writeFidelity(&b, r.Fidelity, s.Name)
 	}
 	if len(r.Variants) > 0 {
