@@ -44,10 +44,12 @@
 # Settings (environment):
 #   BENCH_SIZE      tiny | default | issue (bench/gpu_suite.go)      [default]
 #   BENCH_BUDGET_S  seconds after which no new timed run starts; a run in
-#                   progress may go on 60 s more, then the report is written [330]
+#                   progress may go on 60 s more, then the report is written [900;
+#                   470 fits one 10-minute device-tool call, with fewer models]
 #   BENCH_MODELS    comma-separated shapes of bench/shapes.go: llama-3.2-1b,
 #                   gpt2-large, llama-3.1-8b, qwen3-8b, gemma-2-9b; "none"
-#                   for the size test alone  [llama-3.2-1b,gpt2-large]
+#                   for the size test alone  [llama-3.1-8b,llama-3.2-1b,gpt2-large:
+#                   the 8B shape is the headline, so it runs first]
 #   BENCH_TYPES     comma-separated weight types: bf16, q4_k_m; a model's
 #                   variant is named NAME (bf16) or NAME-q4_k_m   [bf16]
 #   BENCH_WORKLOADS comma-separated subset of the suite's workloads [all]
@@ -76,8 +78,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
 out="${OUT:-bench/results/tmp}"
 size="${BENCH_SIZE:-default}"
-budget="${BENCH_BUDGET_S:-330}"
-models="${BENCH_MODELS:-llama-3.2-1b,gpt2-large}"
+budget="${BENCH_BUDGET_S:-900}"
+models="${BENCH_MODELS:-llama-3.1-8b,llama-3.2-1b,gpt2-large}"
 [[ "$models" == none ]] && models=""
 types="${BENCH_TYPES:-bf16}"
 hf="${BENCH_HF:-1}"
