@@ -417,9 +417,15 @@ class StepRunner {
     // one dequantized band by band into the scratch (the GEMM that read the
     // scratch before has finished: both are on the one stream).
     // slot 1 is the down projection's own region, so that a chunked FFN
-    // dequantizes gate/up and down once per layer, not once per chunk.
+    // dequantizes gate/up and down once per layer, not once per chunk; init
+    // makes it only where the FFN runs in chunks.
     const void *weight(const lmscore_cuda::Matrix &w, int slot = 0) {
         if (!w.quantized()) return w.dense;
+        if (slot && s_->dequant_down_bytes == 0) {
+            // It would start at the scratch's end: past the arena.
+            status_ = fail(LMSCORE_STATUS_INTERNAL, "step: the down projection has no dequantization region");
+            throw Fail{};
+        }
         char *dst = (char *)s_->dequant_scratch + (slot ? s_->dequant_scratch_bytes - s_->dequant_down_bytes : 0);
         for (const lmscore_cuda::WeightBand &band : w.bands) {
             check(lmscore_cuda::dequantize_rows(band.data, band.type, w.n_in, band.rows, dst, DType::BF16, s_->stream),
@@ -673,7 +679,13 @@ class StepRunner {
                 residual(w.ffn_post_norm, w.b_down, 0, n, "ffn residual");
                 continue;
             }
-            const void *w_up = weight(w.w_up), *w_down = weight(w.w_down, 1);
+            // Gate/up in the scratch's first region. A quantized down
+            // projection has its own region only where the FFN runs in
+            // chunks; otherwise the step is one chunk and down takes the
+            // first region once gate/up's GEMM is queued (the stream runs
+            // that GEMM before the dequantization that overwrites it).
+            const void *w_up = weight(w.w_up);
+            const void *w_down = s_->dequant_down_bytes > 0 ? weight(w.w_down, 1) : nullptr;
             for (int r0 = 0; r0 < n; r0 += s_->ffn_rows) {
                 const int rows = std::min(s_->ffn_rows, n - r0);
                 const void *in = (const char *)s_->hn + (size_t)r0 * E * es;
@@ -686,6 +698,7 @@ class StepRunner {
                     check(lmscore_cuda::activation_bias(m_->ffn_act, s_->ff, w.b_up, rows, F, s_->act, dt, st),
                           "gelu");
                 }
+                if (!w_down) w_down = weight(w.w_down); // dense, or the one chunk: see above
                 project(s_->gemm_down, w_down, s_->act, w.ffn_post_norm, w.b_down, r0, rows, "down gemm",
                         "ffn residual");
             }
