@@ -117,9 +117,10 @@ bool launch_norm_reg(NormKind kind, const float *x, const int32_t *rows, int n_r
     return false;
 }
 
-// As norm_kernel (the same two passes, so a post-norm's statistics round as
-// a pre-norm's do), over y + bias, added into the residual x instead of
-// written out: the normed output never goes through memory.
+// As norm_kernel (the same two passes; the register kernel, which most
+// pre-norms now take, groups its sums differently, which nothing relies
+// on), over y + bias, added into the residual x instead of written out: the
+// normed output never goes through memory.
 __global__ void __launch_bounds__(kNormThreads)
 norm_residual_kernel(NormKind kind, const float *y, const float *y_bias, int n, const float *w, float eps,
                      float *x) {

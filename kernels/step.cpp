@@ -253,7 +253,9 @@ lmscore_status init(lmscore_step *s) {
     const int64_t ff_cols = m->gated_ffn ? 2 * F_max : F_max;
     // An expert's rows can be any of the step's tokens: no chunks there.
     // LMSCORE_CUDA_FFN_ROWS=R sets the chunk, for the tests that show that
-    // chunking changes no bit.
+    // chunking changes no bit. Chunk starts are then R rows apart: keep
+    // R * n_embd * 2 bytes a multiple of 256 (the GEMM plans' alignment),
+    // as 2048 is for every model and 7 is for the tests' 128-wide ones.
     int chunk = kFfnChunkRows;
     if (const char *env = getenv("LMSCORE_CUDA_FFN_ROWS"); env && *env) {
         char *end = nullptr;
@@ -283,7 +285,10 @@ lmscore_status init(lmscore_step *s) {
     if (hp.n_expert == 0 && s->ffn_rows < s->max_tokens)
         for (const lmscore_cuda::LayerWeights &lw : m->layers)
             if (lw.w_down.quantized()) s->dequant_down_bytes = (size_t)((int64_t)F * E) * 2;
-    s->dequant_scratch_bytes = (size_t)m->max_quantized_elems * 2 + s->dequant_down_bytes;
+    // Slot 1 starts 256-byte aligned, as the GEMM plans' operands are.
+    s->dequant_scratch_bytes =
+        s->dequant_down_bytes > 0 ? align_up((size_t)m->max_quantized_elems * 2) + s->dequant_down_bytes
+                                  : (size_t)m->max_quantized_elems * 2;
     size_t sizes[] = {
         (size_t)(N * E) * 4,                           // x
         (size_t)(N * E) * es,                          // hn
@@ -426,14 +431,14 @@ class StepRunner {
             status_ = fail(LMSCORE_STATUS_INTERNAL, "step: the down projection has no dequantization region");
             throw Fail{};
         }
-        char *dst = (char *)s_->dequant_scratch + (slot ? s_->dequant_scratch_bytes - s_->dequant_down_bytes : 0);
+        char *const base = (char *)s_->dequant_scratch + (slot ? s_->dequant_scratch_bytes - s_->dequant_down_bytes : 0);
+        char *dst = base;
         for (const lmscore_cuda::WeightBand &band : w.bands) {
             check(lmscore_cuda::dequantize_rows(band.data, band.type, w.n_in, band.rows, dst, DType::BF16, s_->stream),
                   "dequantizing a weight");
             dst += (size_t)(band.rows * w.n_in) * 2;
         }
-        return slot ? (const char *)s_->dequant_scratch + s_->dequant_scratch_bytes - s_->dequant_down_bytes
-                    : s_->dequant_scratch;
+        return base;
     }
 
     // A layer of experts on the n normed rows in hn, its output in proj:

@@ -356,7 +356,7 @@ void test_model(const Abi &core, const char *label, const QuantModel &m, uint64_
             for (const lmscore_cuda::LayerWeights &lw : q.model()->layers)
                 down_quantized = down_quantized || lw.w_down.quantized();
             if (down_quantized && q.model()->hp.n_expert == 0 && q.step()->ffn_rows < 512)
-                scratch += (size_t)q.model()->hp.n_ff * q.model()->hp.n_embd * 2;
+                scratch = (scratch + 255) / 256 * 256 + (size_t)q.model()->hp.n_ff * q.model()->hp.n_embd * 2;
             R.check(q.step()->dequant_scratch_bytes == scratch && b.step()->dequant_scratch_bytes == 0,
                     std::string(label) + " dequantization scratch", "%zu bytes (want %zu, the largest quantized GEMM weight in bf16, and the down projection's when the FFN runs in chunks); bf16 model %zu",
                     q.step()->dequant_scratch_bytes, scratch, b.step()->dequant_scratch_bytes);
