@@ -1,0 +1,346 @@
+package lmscore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+)
+
+// piecesPerDevice is how many prefix-affine pieces a Pool cuts per member:
+// more than one, so that a member that runs ahead takes another piece
+// rather than waiting for the slowest one's last.
+const piecesPerDevice = 4
+
+// Pool is one model opened on several devices, each member with its own
+// context and KV pool, scoring one request set together. A request's
+// scores do not depend on which other requests share its run, so a Pool's
+// scores are a single Model's, bit for bit on the CPU.
+//
+// Work is spread by prefix-affine pieces (Model.Shards: whole subtrees of
+// the request trie, balanced by the tokens each computes), more pieces than
+// members, largest first; a member that finishes a piece takes the next
+// from a shared queue. A shared prefix is computed by one member wherever
+// the pieces allow.
+//
+// A Pool is safe for concurrent use; its members serialize their own calls.
+type Pool struct {
+	members []*Model
+	devices []int // each member's ordinal, for errors
+	// score runs one piece on member i; tests replace it to slow a member
+	// down or make it fail.
+	score func(ctx context.Context, i int, reqs []Request, so ScoreOptions) ([]Result, Stats, error)
+}
+
+// OpenPool opens the model file once per device with opts, Device set to
+// each ordinal in turn; KVMemory and KVBlocks are per device. On the CPU
+// the ordinals name instances, which share the Threads (0: all cores)
+// between them. A device that fails to open closes the others and is
+// named in the error (a *DeviceError).
+func OpenPool(path string, opts Options, devices []int) (*Pool, error) {
+	if err := checkDevices(devices, -1); err != nil {
+		return nil, err
+	}
+	if err := applyDefaults(&opts); err != nil {
+		return nil, err
+	}
+	if opts.Backend == "cpu" {
+		threads := cmp.Or(opts.Threads, runtime.NumCPU())
+		opts.Threads = max(1, threads/len(devices))
+	}
+	members := make([]*Model, 0, len(devices))
+	for _, d := range devices {
+		o := opts
+		o.Device = d
+		m, err := Open(path, o)
+		if err != nil {
+			closeAll(members)
+			return nil, &DeviceError{Backend: opts.Backend, Device: d, Err: err}
+		}
+		members = append(members, m)
+	}
+	return newPool(members, devices), nil
+}
+
+// NewPool makes a Pool of models already open (OpenModel's, for example),
+// which must be the same model under the same request rules. The Pool
+// takes them over: its Close closes them. Errors name a member by its CUDA
+// device ordinal, or on the CPU by its index in models.
+func NewPool(models ...*Model) (*Pool, error) {
+	if len(models) == 0 {
+		return nil, errors.New("lmscore: a pool needs at least one model")
+	}
+	devices := make([]int, len(models))
+	first := models[0]
+	for i, m := range models {
+		if m.info != first.info || m.namespace() != first.namespace() || m.opts.MaxLength != first.opts.MaxLength {
+			return nil, fmt.Errorf("lmscore: pool member %d is not the same model as member 0 (%s on %s, window %d; member 0: %s on %s, window %d)",
+				i, m.info.Name, m.info.Backend, m.opts.MaxLength, first.info.Name, first.info.Backend, first.opts.MaxLength)
+		}
+		devices[i] = i
+		if m.opts.Backend == "cuda" {
+			devices[i] = m.opts.Device
+		}
+	}
+	return newPool(slices.Clone(models), devices), nil
+}
+
+func newPool(members []*Model, devices []int) *Pool {
+	p := &Pool{members: members, devices: slices.Clone(devices)}
+	p.score = func(ctx context.Context, i int, reqs []Request, so ScoreOptions) ([]Result, Stats, error) {
+		return p.members[i].Score(ctx, reqs, so)
+	}
+	return p
+}
+
+func closeAll(members []*Model) error {
+	var errs []error
+	for _, m := range members {
+		errs = append(errs, m.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Close closes every member.
+func (p *Pool) Close() error { return closeAll(p.members) }
+
+// Devices lists the members' device ordinals, in member order.
+func (p *Pool) Devices() []int { return slices.Clone(p.devices) }
+
+// Model is member i, for what does not score: Info, Check, Tokenize...
+func (p *Pool) Model(i int) *Model { return p.members[i] }
+
+// Len is the number of members.
+func (p *Pool) Len() int { return len(p.members) }
+
+// Warnings lists each member's Warnings, once each.
+func (p *Pool) Warnings() []string {
+	var out []string
+	for _, m := range p.members {
+		for _, w := range m.Warnings() {
+			if !slices.Contains(out, w) {
+				out = append(out, w)
+			}
+		}
+	}
+	return out
+}
+
+// Score is Model.Score over the pool's members: results in input order,
+// so.OnResult called once per request (as its piece completes it, so not in
+// input order) and so.OnProgress after every member's step, never two
+// callbacks at once. The statistics add up the members' (peaks are the
+// largest member's); UniqueTokens is the whole request set's trie, as one
+// Model reports it, and ComputedTokens exceeds it by the prefixes that more
+// than one piece computes. A member's failure stops the others and is
+// returned as a *DeviceError naming it; a *RequestError inside has Index
+// counted in reqs.
+func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Result, Stats, error) {
+	start := time.Now()
+	if so.TopN < 0 {
+		return nil, Stats{}, fmt.Errorf("lmscore: top-n %d is negative", so.TopN)
+	}
+	run := &poolRun{so: so, start: start, nReqs: len(reqs),
+		devTokens: make([]int64, len(p.members)), devDone: make([]int, len(p.members)), cur: make([]Progress, len(p.members))}
+	if len(p.members) == 1 {
+		// One member computes the one trie: cutting it would only compute
+		// the pieces' shared prefixes twice.
+		idx := make([]int, len(reqs))
+		for i := range idx {
+			idx[i] = i
+		}
+		res, st, err := p.score(ctx, 0, reqs, run.pieceOptions(0, idx))
+		return res, st, run.err(ctx, p.deviceError(0, err, idx))
+	}
+	plan, err := p.members[0].Shards(reqs, max(1, min(piecesPerDevice*len(p.members), len(reqs))))
+	if err != nil {
+		return nil, Stats{}, err
+	}
+	pieces := poolPieces(plan)
+	run.unique = plan.ComputedTokens
+
+	inner, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make([]Result, len(reqs))
+	var (
+		mu       sync.Mutex // guards next, total and firstErr
+		next     int
+		total    Stats
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	take := func() ([]int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if next == len(pieces) || firstErr != nil {
+			return nil, false
+		}
+		next++
+		return pieces[next-1], true
+	}
+	for i := range p.members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				idx, ok := take()
+				if !ok {
+					return
+				}
+				sub := make([]Request, len(idx))
+				for k, r := range idx {
+					sub[k] = reqs[r]
+				}
+				res, st, err := p.score(inner, i, sub, run.pieceOptions(i, idx))
+				mu.Lock()
+				total.Add(st)
+				if err != nil && firstErr == nil {
+					// The first failure is the cause; the others' are the
+					// cancellation it sends them.
+					firstErr = p.deviceError(i, err, idx)
+					cancel()
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+				for k, r := range idx {
+					res[k].Index = r
+					results[r] = res[k]
+				}
+				run.pieceDone(i, st)
+			}
+		}()
+	}
+	wg.Wait()
+	total.UniqueTokens = plan.UniqueTokens
+	total.Wall = time.Since(start)
+	total.SetRates()
+	if err := run.err(ctx, firstErr); err != nil {
+		return nil, total, err
+	}
+	return results, total, nil
+}
+
+// deviceError names member i in err, and counts a *RequestError's index in
+// the pool's requests (idx maps the piece's to them).
+func (p *Pool) deviceError(i int, err error, idx []int) error {
+	if err == nil {
+		return nil
+	}
+	var re *RequestError
+	if errors.As(err, &re) && re.Index >= 0 && re.Index < len(idx) {
+		re.Index = idx[re.Index]
+	}
+	return &DeviceError{Backend: p.members[i].opts.Backend, Device: p.devices[i], Err: err}
+}
+
+// poolPieces is the plan's non-empty shards as lists of request indices
+// (in input order), largest (by computed tokens) first, so that the last
+// pieces a member takes are small and the members finish close together.
+func poolPieces(plan *ShardPlan) [][]int {
+	byShard := make([][]int, len(plan.Shards))
+	for r, s := range plan.Of {
+		byShard[s] = append(byShard[s], r)
+	}
+	order := make([]int, 0, len(byShard))
+	for s := range byShard {
+		if len(byShard[s]) > 0 {
+			order = append(order, s)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Compare(plan.Shards[b].ComputedTokens, plan.Shards[a].ComputedTokens)
+	})
+	pieces := make([][]int, len(order))
+	for k, s := range order {
+		pieces[k] = byShard[s]
+	}
+	return pieces
+}
+
+// poolRun serializes one Pool.Score's callbacks and adds the members'
+// progress up.
+type poolRun struct {
+	so     ScoreOptions
+	start  time.Time
+	nReqs  int
+	unique int64 // the pieces' tries together: what the members compute
+
+	mu          sync.Mutex
+	devTokens   []int64    // each member's tokens in the pieces it finished
+	devDone     []int      // and their requests
+	cur         []Progress // each member's progress in its current piece
+	callbackErr error      // the first error OnResult returned
+}
+
+// err is what Score returns for a run that ended with err (a member's,
+// named): the callback's own error, or the caller's cancellation, as
+// Model.Score returns them; otherwise err.
+func (r *poolRun) err(ctx context.Context, err error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err == nil:
+		return nil
+	case r.callbackErr != nil:
+		return r.callbackErr
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return ctx.Err()
+	}
+	return err
+}
+
+// pieceOptions are so for a piece of requests idx on member i: results
+// reported with their index in the pool's requests, progress added up over
+// the members.
+func (r *poolRun) pieceOptions(i int, idx []int) ScoreOptions {
+	so := r.so
+	so.OnResult, so.OnProgress = nil, nil
+	if r.so.OnResult != nil {
+		so.OnResult = func(res Result) error {
+			res.Index = idx[res.Index]
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if r.callbackErr != nil {
+				return r.callbackErr
+			}
+			if err := r.so.OnResult(res); err != nil {
+				r.callbackErr = err
+				return err
+			}
+			return nil
+		}
+	}
+	if r.so.OnProgress != nil {
+		so.OnProgress = func(pr Progress) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.cur[i] = pr
+			r.so.OnProgress(r.progress())
+		}
+	}
+	return so
+}
+
+// pieceDone moves member i's finished piece into its totals.
+func (r *poolRun) pieceDone(i int, st Stats) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.devTokens[i] += st.ComputedTokens
+	r.devDone[i] += st.Requests
+	r.cur[i] = Progress{}
+}
+
+func (r *poolRun) progress() Progress {
+	pr := Progress{UniqueTokens: r.unique, Requests: r.nReqs, Elapsed: time.Since(r.start)}
+	for i := range r.devTokens {
+		pr.DoneTokens += r.devTokens[i] + r.cur[i].DoneTokens
+		pr.DoneRequests += r.devDone[i] + r.cur[i].DoneRequests
+	}
+	return pr
+}
