@@ -96,6 +96,16 @@ func countDevices(n int) string {
 	return fmt.Sprintf("%d devices are available: 0 to %d", n, n-1)
 }
 
+// AvailableDevices is the device count ParseDevices checks a list against
+// on a backend: VisibleCUDADevices on CUDA; on the CPU -1 (any list), since
+// its ordinals only name instances that share the cores.
+func AvailableDevices(backend string) int {
+	if backend == "cuda" {
+		return VisibleCUDADevices()
+	}
+	return -1
+}
+
 // nvidiaDevice matches the character devices the NVIDIA driver creates,
 // one per GPU.
 var nvidiaDevice = regexp.MustCompile(`^nvidia[0-9]+$`)
