@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/lmscore/lmscore/scheduler"
 )
 
 // piecesPerDevice is how many prefix-affine pieces a Pool cuts per member:
@@ -23,9 +25,10 @@ const piecesPerDevice = 4
 //
 // Work is spread by prefix-affine pieces (Model.Shards: whole subtrees of
 // the request trie, balanced by the tokens each computes), more pieces than
-// members, largest first; a member that finishes a piece takes the next
-// from a shared queue. A shared prefix is computed by one member wherever
-// the pieces allow.
+// members, largest first; a member that finishes a piece takes another
+// from a shared queue, preferring one that shares a prefix with what it
+// ran (see pieceQueue). A shared prefix is computed by one member wherever
+// the pieces and the balance allow.
 //
 // A Pool is safe for concurrent use; its members serialize their own calls.
 type Pool struct {
@@ -153,41 +156,46 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 		for i := range idx {
 			idx[i] = i
 		}
-		res, st, err := p.score(ctx, 0, reqs, run.pieceOptions(0, idx))
+		one := run.pieceOptions(0, idx)
+		one.OnProgress = so.OnProgress // the member's progress is the pool's
+		res, st, err := p.score(ctx, 0, reqs, one)
 		return res, st, run.err(ctx, p.deviceError(0, err, idx))
 	}
-	plan, err := p.members[0].Shards(reqs, max(1, min(piecesPerDevice*len(p.members), len(reqs))))
+	first := p.members[0]
+	sreqs, err := shardRequests(&first.rules, reqs)
 	if err != nil {
 		return nil, Stats{}, err
 	}
-	pieces := poolPieces(plan)
+	plan, err := scheduler.AssignShards(sreqs, max(1, min(piecesPerDevice*len(p.members), len(reqs))), first.rules.window)
+	if err != nil {
+		return nil, Stats{}, err
+	}
+	queue := newPieceQueue(poolPieces(plan, sreqs), len(p.members), first.opts.BlockSize)
 	run.unique = plan.ComputedTokens
 
 	inner, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make([]Result, len(reqs))
 	var (
-		mu       sync.Mutex // guards next, total and firstErr
-		next     int
+		mu       sync.Mutex // guards queue, total and firstErr
 		total    Stats
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	take := func() ([]int, bool) {
+	take := func(i int) ([]int, bool) {
 		mu.Lock()
 		defer mu.Unlock()
-		if next == len(pieces) || firstErr != nil {
+		if firstErr != nil {
 			return nil, false
 		}
-		next++
-		return pieces[next-1], true
+		return queue.next(i)
 	}
 	for i := range p.members {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
-				idx, ok := take()
+				idx, ok := take(i)
 				if !ok {
 					return
 				}
@@ -239,28 +247,109 @@ func (p *Pool) deviceError(i int, err error, idx []int) error {
 	return &DeviceError{Backend: p.members[i].opts.Backend, Device: p.devices[i], Err: err}
 }
 
-// poolPieces is the plan's non-empty shards as lists of request indices
-// (in input order), largest (by computed tokens) first, so that the last
-// pieces a member takes are small and the members finish close together.
-func poolPieces(plan *ShardPlan) [][]int {
-	byShard := make([][]int, len(plan.Shards))
+// poolPiece is one shard of the plan: its requests (in input order) and
+// the longest prefix they all share, which a member that ran it holds in
+// its KV cache.
+type poolPiece struct {
+	reqs   []int
+	prefix []int32
+}
+
+// poolPieces is the plan's non-empty shards, largest (by computed tokens)
+// first, so that the last pieces taken are small and the members finish
+// close together.
+func poolPieces(plan *ShardPlan, sreqs []scheduler.Request) []poolPiece {
+	byShard := make([]poolPiece, len(plan.Shards))
 	for r, s := range plan.Of {
-		byShard[s] = append(byShard[s], r)
+		pc := &byShard[s]
+		input := sreqs[r].Context
+		if len(pc.reqs) == 0 {
+			pc.prefix = input
+		} else {
+			pc.prefix = pc.prefix[:commonPrefix(pc.prefix, input)]
+		}
+		pc.reqs = append(pc.reqs, r)
 	}
 	order := make([]int, 0, len(byShard))
 	for s := range byShard {
-		if len(byShard[s]) > 0 {
+		if len(byShard[s].reqs) > 0 {
 			order = append(order, s)
 		}
 	}
 	slices.SortStableFunc(order, func(a, b int) int {
 		return cmp.Compare(plan.Shards[b].ComputedTokens, plan.Shards[a].ComputedTokens)
 	})
-	pieces := make([][]int, len(order))
+	pieces := make([]poolPiece, len(order))
 	for k, s := range order {
 		pieces[k] = byShard[s]
 	}
 	return pieces
+}
+
+func commonPrefix(a, b []int32) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// pieceQueue hands the pieces out. A piece's affinity to another is the
+// prefix they share, counted only from a whole KV block on (a shorter one
+// is never read from the cache). A member takes the piece with the most
+// affinity to one it ran, whose prefix its cache may still hold; failing
+// that, the one with the least affinity to the pieces the others took, so
+// that members start on different subtrees instead of computing one
+// prefix each; ties go to the larger piece. This is where the prefixes
+// that the plan splits between pieces are won back: two pieces of one
+// split subtree tend to run on one member, one after the other.
+type pieceQueue struct {
+	pieces   []poolPiece
+	affinity [][]int // affinity[a][b]: shared prefix tokens, 0 under a block
+	byMember []int   // who took each piece; -1: still queued
+	left     int
+}
+
+func newPieceQueue(pieces []poolPiece, members, blockSize int) *pieceQueue {
+	q := &pieceQueue{pieces: pieces, affinity: make([][]int, len(pieces)), byMember: make([]int, len(pieces)), left: len(pieces)}
+	for a := range pieces {
+		q.byMember[a] = -1
+		q.affinity[a] = make([]int, len(pieces))
+		for b := range pieces {
+			if n := commonPrefix(pieces[a].prefix, pieces[b].prefix); n >= blockSize {
+				q.affinity[a][b] = n
+			}
+		}
+	}
+	return q
+}
+
+// next takes member i's next piece (its requests), or says there is none.
+func (q *pieceQueue) next(i int) ([]int, bool) {
+	if q.left == 0 {
+		return nil, false
+	}
+	best, bestOwn, bestOthers := -1, 0, 0
+	for c := range q.pieces {
+		if q.byMember[c] >= 0 {
+			continue
+		}
+		own, others := 0, 0
+		for t, m := range q.byMember {
+			switch {
+			case m == i:
+				own = max(own, q.affinity[c][t])
+			case m >= 0:
+				others = max(others, q.affinity[c][t])
+			}
+		}
+		if best < 0 || own > bestOwn || own == bestOwn && own == 0 && others < bestOthers {
+			best, bestOwn, bestOthers = c, own, others
+		}
+	}
+	q.byMember[best] = i
+	q.left--
+	return q.pieces[best].reqs, true
 }
 
 // poolRun serializes one Pool.Score's callbacks and adds the members'

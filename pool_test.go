@@ -87,6 +87,7 @@ func scorePoolChecked(t *testing.T, p *Pool, reqs []Request) ([]Result, Stats) {
 	}
 	assert.Equal(t, len(reqs), last.DoneRequests)
 	assert.Equal(t, len(reqs), last.Requests)
+	assert.GreaterOrEqual(t, last.UniqueTokens, st.UniqueTokens, "progress counts the pieces' tries")
 	return res, st
 }
 
@@ -120,9 +121,12 @@ func TestPoolWorkStealing(t *testing.T) {
 	reqs := poolRequests()
 	want := scoreAll(t, openTest(t, testmodel.Must(poolModelOptions), Options{Threads: 2, NoCache: true}), reqs, ScoreOptions{})
 	p := openTestPool(t, 3, nil, Options{Threads: 1})
-	plan, err := p.Model(0).Shards(reqs, piecesPerDevice*3)
+	m0 := p.Model(0)
+	sreqs, err := shardRequests(&m0.rules, reqs)
 	require.NoError(t, err)
-	nPieces := len(poolPieces(plan))
+	plan, err := m0.Shards(reqs, piecesPerDevice*3)
+	require.NoError(t, err)
+	nPieces := len(poolPieces(plan, sreqs))
 	require.Greater(t, nPieces, 3, "the requests cut into more pieces than members")
 
 	var mu sync.Mutex
@@ -330,4 +334,36 @@ func TestVisibleCUDADevicesReadsTheEnvironment(t *testing.T) {
 	assert.Equal(t, 2, VisibleCUDADevices())
 	t.Setenv("CUDA_VISIBLE_DEVICES", "")
 	assert.Equal(t, 0, VisibleCUDADevices(), "an empty list hides every device")
+}
+
+// The queue's order, pinned: members start on different subtrees, then
+// each continues the subtree whose prefix it computed; a prefix shorter
+// than a block is no affinity.
+func TestPieceQueueOrder(t *testing.T) {
+	a, b := []int32{1, 2, 3, 4, 5}, []int32{6, 7, 8, 9, 10}
+	pieces := []poolPiece{ // largest first
+		{reqs: []int{0}, prefix: a},
+		{reqs: []int{1}, prefix: append(a[:4:4], 11)},
+		{reqs: []int{2}, prefix: b},
+		{reqs: []int{3}, prefix: []int32{1, 2, 12}}, // shares 2 tokens with a: under a block of 4
+		{reqs: []int{4}, prefix: b[:4]},
+	}
+	q := newPieceQueue(pieces, 2, 4)
+	var got [][2]int // (member, first request)
+	for _, m := range []int{0, 1, 0, 1, 0, 1} {
+		reqs, ok := q.next(m)
+		if !ok {
+			got = append(got, [2]int{m, -1})
+			continue
+		}
+		got = append(got, [2]int{m, reqs[0]})
+	}
+	assert.Equal(t, [][2]int{
+		{0, 0},  // the largest
+		{1, 2},  // not piece 1, which shares member 0's prefix
+		{0, 1},  // member 0's own subtree
+		{1, 4},  // member 1's
+		{0, 3},  // what is left
+		{1, -1}, // empty
+	}, got)
 }
