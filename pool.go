@@ -21,7 +21,8 @@ const piecesPerDevice = 4
 // Pool is one model opened on several devices, each member with its own
 // context and KV pool, scoring one request set together. A request's
 // scores do not depend on which other requests share its run, so a Pool's
-// scores are a single Model's, bit for bit on the CPU.
+// scores are a single Model's: bit for bit on the CPU (pool_test.go), and
+// on CUDA as far as its cached and uncached scores agree.
 //
 // Work is spread by prefix-affine pieces (Model.Shards: whole subtrees of
 // the request trie, balanced by the tokens each computes), more pieces than
@@ -80,9 +81,11 @@ func NewPool(models ...*Model) (*Pool, error) {
 	devices := make([]int, len(models))
 	first := models[0]
 	for i, m := range models {
-		if m.info != first.info || m.namespace() != first.namespace() || m.opts.MaxLength != first.opts.MaxLength {
-			return nil, fmt.Errorf("lmscore: pool member %d is not the same model as member 0 (%s on %s, window %d; member 0: %s on %s, window %d)",
-				i, m.info.Name, m.info.Backend, m.opts.MaxLength, first.info.Name, first.info.Backend, first.opts.MaxLength)
+		// What a score depends on besides the weights: the request rules,
+		// the backend and its arithmetic.
+		if m.info != first.info || m.namespace() != first.namespace() || m.opts.MaxLength != first.opts.MaxLength || m.opts.Precision != first.opts.Precision {
+			return nil, fmt.Errorf("lmscore: pool member %d is not the same model as member 0 (%s on %s %s, window %d; member 0: %s on %s %s, window %d)",
+				i, m.info.Name, m.info.Backend, m.opts.Precision, m.opts.MaxLength, first.info.Name, first.info.Backend, first.opts.Precision, first.opts.MaxLength)
 		}
 		devices[i] = i
 		if m.opts.Backend == "cuda" {
