@@ -29,6 +29,15 @@ func PlanShards(reqs []Request, n int, opts PlanOptions) (*ShardPlan, error) {
 }
 
 func shardPlan(rules *requestRules, reqs []Request, n int) (*ShardPlan, error) {
+	sreqs, err := shardRequests(rules, reqs)
+	if err != nil {
+		return nil, err
+	}
+	return scheduler.AssignShards(sreqs, n, rules.window)
+}
+
+// shardRequests prepares reqs as Score does, for the scheduler's plans.
+func shardRequests(rules *requestRules, reqs []Request) ([]scheduler.Request, error) {
 	sreqs := make([]scheduler.Request, len(reqs))
 	for i := range reqs {
 		p, err := rules.prepare(&reqs[i])
@@ -37,5 +46,5 @@ func shardPlan(rules *requestRules, reqs []Request, n int) (*ShardPlan, error) {
 		}
 		sreqs[i] = scheduler.Request{ID: reqs[i].ID, Context: p.ctx, Continuation: p.cont}
 	}
-	return scheduler.AssignShards(sreqs, n, rules.window)
+	return sreqs, nil
 }

@@ -36,9 +36,17 @@ prefix-affine parts (lmscore plan --shards N shows them): every process of a
 sharded run reads the same request file and picks its own part, and --out
 gets a shard file for lmscore merge. --shard auto/N takes i from
 JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (a
-Slurm array, --array=0-<N-1>).`,
+Slurm array, --array=0-<N-1>).
+
+--devices all|0,1,... opens the model once per device (its own context
+and KV pool, --kv-memory each) and spreads the requests over them by
+prefix-affine pieces, a device that finishes one taking the next: the
+results are one device's, byte for byte. It combines with --shard (the
+shard's requests spread over the devices) and --resume (a journal resumes
+on any devices). A failing device stops the run, named in the error.`,
 		example: `lmscore score -m stories260K.gguf --in requests.jsonl --out out/results.jsonl --summary out/summary.json
-lmscore score -m stories260K.gguf --in requests.jsonl --shard 2/7 --out out/shard-2.jsonl`,
+lmscore score -m stories260K.gguf --in requests.jsonl --shard 2/7 --out out/shard-2.jsonl
+lmscore score -m model.gguf --backend cuda --devices all --in requests.jsonl --out out/results.jsonl`,
 		flags: scoreFlags,
 	})
 }
@@ -58,6 +66,7 @@ func scoreFlags(fs *flag.FlagSet) action {
 	fs.BoolVar(&cfg.AllowDuplicateIDs, "allow-duplicate-ids", false, "score lines that repeat an id (results are kept apart by line)")
 	fs.BoolVar(&cfg.Resume, "resume", false, "finish the run whose journal (--out FILE.journal) is there, computing only the missing results; the model, requests and settings must be the same")
 	fs.BoolVar(&cfg.Force, "force", false, "discard the journal of an earlier, stopped run and start over")
+	devices := fs.String("devices", "", "score on several devices at once: all or ordinals such as 0,1,3 (CUDA; on the CPU, instances sharing the cores); scores are one device's")
 	shard := fs.String("shard", "", "score only shard i of N of the requests (i/N, from 0; auto/N: i from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID); --out gets a shard file for lmscore merge")
 	progressMode := fs.String("progress", "auto", "progress on stderr: "+strings.Join(progress.Modes, ", ")+" (auto: a bar on a terminal, a log line every few seconds elsewhere)")
 	mf := addModelFlags(fs)
@@ -79,6 +88,16 @@ func scoreFlags(fs *flag.FlagSet) action {
 		}
 		if cfg.Options, err = mf.options(); err != nil {
 			return err
+		}
+		if *devices != "" {
+			deviceSet := false
+			fs.Visit(func(f *flag.Flag) { deviceSet = deviceSet || f.Name == "device" })
+			if deviceSet {
+				return fmt.Errorf("%w: --device and --devices exclude each other", errUsage)
+			}
+			if cfg.Devices, err = lmscore.ParseDevices(*devices, lmscore.AvailableDevices(cfg.Options.Backend)); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
 		}
 		cfg.Model = mf.Path
 		if cfg.Profile != "" {

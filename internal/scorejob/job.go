@@ -51,6 +51,13 @@ type Config struct {
 	// of a sharded run reads the same file and picks its own part. Out is
 	// then a shard file (resultio.ShardHeader) for Merge.
 	Shard, Shards int
+	// Devices, when set, opens the model once per device ordinal
+	// (lmscore.OpenPool; Options.Device is then unused) and scores on all
+	// of them together, with the same results as one device. It composes
+	// with Shards (a shard's requests spread over the devices) and with
+	// Resume (a journal resumes on any devices). Profile is then the first
+	// device's.
+	Devices []int
 	// SyncInterval is how often the journal is made durable (0:
 	// resultio.SyncInterval).
 	SyncInterval time.Duration
@@ -144,11 +151,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			}
 		}
 	}
-	m, err := lmscore.Open(cfg.Model, cfg.Options)
+	m, score, closeModel, err := openScorer(cfg)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer closeModel()
 	if cfg.Profile != "" {
 		// Also after a failure: where a stopped run spent its time is worth having.
 		defer func() {
@@ -184,7 +191,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("%s: no requests to score", inName)
 	}
 	if !toFile {
-		return runToStdout(ctx, cfg, m, reqs, choices, lines, skipped, inName)
+		return runToStdout(ctx, cfg, m, score, reqs, choices, lines, skipped, inName)
 	}
 
 	shard, err := selectShard(cfg, m, reqs)
@@ -226,14 +233,14 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	done := 0
 	if len(missing) > 0 {
-		_, stats, scoreErr = m.Score(ctx, missing, lmscore.ScoreOptions{
+		_, stats, scoreErr = score(ctx, missing, lmscore.ScoreOptions{
 			OnResult: func(r lmscore.Result) error {
 				r.Index = missingIndex[r.Index]
 				b, err := resultio.Encode(r, cfg.TokenLogProbs)
 				if err != nil {
 					return fmt.Errorf("request %q: %w", r.ID, err)
 				}
-				// Score calls back from one goroutine, and each index once.
+				// Score never calls back twice at once, and each index once.
 				out[r.Index], results[r.Index] = b, slim(r)
 				if err := journal.Add(r.Index, r.NormBytes, b); err != nil {
 					return err
@@ -291,6 +298,26 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	return finish(cfg, sum, results, choices)
 }
 
+// scoreFunc is Model.Score or Pool.Score.
+type scoreFunc func(context.Context, []lmscore.Request, lmscore.ScoreOptions) ([]lmscore.Result, lmscore.Stats, error)
+
+// openScorer opens cfg.Model: on one device, or with cfg.Devices on each
+// of them. m is the model (a pool's first member) for what does not score:
+// checking requests, the settings, the name.
+func openScorer(cfg Config) (m *lmscore.Model, score scoreFunc, closeModel func() error, err error) {
+	if len(cfg.Devices) == 0 {
+		if m, err = lmscore.Open(cfg.Model, cfg.Options); err != nil {
+			return nil, nil, nil, err
+		}
+		return m, m.Score, m.Close, nil
+	}
+	p, err := lmscore.OpenPool(cfg.Model, cfg.Options, cfg.Devices)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return p.Model(0), p.Score, p.Close, nil
+}
+
 // requestLineError names the input line of a request Score failed on;
 // its index counts in missing, the requests this run computes.
 func requestLineError(err error, missingIndex []int, lines []int, inName string) error {
@@ -303,12 +330,12 @@ func requestLineError(err error, missingIndex []int, lines []int, inName string)
 
 // runToStdout is a run without a file to journal beside: results are
 // written in input order as soon as the ones before them are in.
-func runToStdout(ctx context.Context, cfg Config, m *lmscore.Model, reqs []lmscore.Request, choices []lmscore.Choice,
+func runToStdout(ctx context.Context, cfg Config, m *lmscore.Model, score scoreFunc, reqs []lmscore.Request, choices []lmscore.Choice,
 	lines []int, skipped int, inName string) error {
 	w := resultio.NewWriter(cfg.Stdout, cfg.TokenLogProbs)
 	bar := progress.NewWith(cfg.Stderr, progress.Options{Mode: cfg.Progress, Prefix: "lmscore: "})
 	results := make([]lmscore.Result, len(reqs))
-	_, stats, scoreErr := m.Score(ctx, reqs, lmscore.ScoreOptions{
+	_, stats, scoreErr := score(ctx, reqs, lmscore.ScoreOptions{
 		OnResult: func(r lmscore.Result) error {
 			results[r.Index] = slim(r)
 			return w.Add(r)

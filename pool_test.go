@@ -1,0 +1,369 @@
+package lmscore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lmscore/lmscore/internal/testmodel"
+)
+
+// poolModelOptions is the random model the pool tests open once per member:
+// the same options give the same weights, so every member is the same model.
+var poolModelOptions = testmodel.Options{Seed: 4, NVocab: 97, NCtx: 256}
+
+// openTestPool opens n CPU members of the test model, named by devices
+// (0..n-1 when nil), each with o.
+func openTestPool(t *testing.T, n int, devices []int, o Options) *Pool {
+	t.Helper()
+	if devices == nil {
+		for i := range n {
+			devices = append(devices, i)
+		}
+	}
+	var members []*Model
+	for range n {
+		m, err := open(testmodel.Must(poolModelOptions), "test", o)
+		require.NoError(t, err)
+		members = append(members, m)
+	}
+	p := newPool(members, devices)
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// poolRequests are task-shaped: few-shot prefixes shared by many questions,
+// each with a few choices (randomRequests, with longer shared prefixes so
+// that the trie splits into many subtrees).
+func poolRequests() []Request { return randomRequests(31, 97, 150) }
+
+// scorePoolChecked scores reqs on p and checks the streaming contract: one
+// OnResult per request, equal to its result; callbacks never overlapping;
+// progress that ends with every request done.
+func scorePoolChecked(t *testing.T, p *Pool, reqs []Request) ([]Result, Stats) {
+	t.Helper()
+	var inCallback atomic.Bool
+	overlap := false
+	enter := func() {
+		if inCallback.Swap(true) {
+			overlap = true
+		}
+	}
+	var streamed []Result
+	var last Progress
+	res, st, err := p.Score(context.Background(), reqs, ScoreOptions{
+		OnResult: func(r Result) error {
+			enter()
+			defer inCallback.Store(false)
+			streamed = append(streamed, r)
+			return nil
+		},
+		OnProgress: func(pr Progress) {
+			enter()
+			defer inCallback.Store(false)
+			assert.GreaterOrEqual(t, pr.DoneRequests, last.DoneRequests, "progress goes forward")
+			last = pr
+		},
+	})
+	require.NoError(t, err)
+	require.Len(t, res, len(reqs))
+	assert.False(t, overlap, "two callbacks ran at once")
+	require.Len(t, streamed, len(reqs), "one OnResult per request")
+	seen := map[int]bool{}
+	for _, r := range streamed {
+		require.False(t, seen[r.Index], "request %d delivered twice", r.Index)
+		seen[r.Index] = true
+		assert.Equal(t, res[r.Index], r, "request %d: streamed as returned", r.Index)
+	}
+	for i, r := range res {
+		assert.Equal(t, i, r.Index, "results in input order")
+	}
+	assert.Equal(t, len(reqs), last.DoneRequests)
+	assert.Equal(t, len(reqs), last.Requests)
+	assert.GreaterOrEqual(t, last.UniqueTokens, st.UniqueTokens, "progress counts the pieces' tries")
+	return res, st
+}
+
+func TestPoolScoresAsOneModel(t *testing.T) {
+	reqs := poolRequests()
+	one := openTest(t, testmodel.Must(poolModelOptions), Options{Threads: 2})
+	_, oneStats, err := one.Score(context.Background(), reqs, ScoreOptions{})
+	require.NoError(t, err)
+	want := scoreAll(t, openTest(t, testmodel.Must(poolModelOptions), Options{Threads: 2, NoCache: true}), reqs, ScoreOptions{})
+	for _, n := range []int{1, 2, 3} {
+		p := openTestPool(t, n, nil, Options{Threads: 1})
+		got, st := scorePoolChecked(t, p, reqs)
+		requireBitwise(t, want, got, fmt.Sprintf("pool of %d", n))
+		assert.Equal(t, oneStats.Requests, st.Requests, "n=%d", n)
+		assert.Equal(t, oneStats.TotalTokens, st.TotalTokens, "n=%d", n)
+		assert.Equal(t, oneStats.UniqueTokens, st.UniqueTokens, "n=%d: the whole set's trie", n)
+		assert.GreaterOrEqual(t, st.ComputedTokens, oneStats.ComputedTokens, "n=%d: pieces compute their shared prefixes again", n)
+		if n == 1 {
+			assert.Equal(t, oneStats.ComputedTokens, st.ComputedTokens, "one member computes the one trie")
+		}
+		// A warm second call reads each member's prefix cache.
+		got2, st2 := scorePoolChecked(t, p, reqs)
+		requireBitwise(t, want, got2, "warm pool")
+		assert.Less(t, st2.ComputedTokens, st.ComputedTokens, "n=%d: the second call reuses cached prefixes", n)
+	}
+}
+
+// A member that runs slow takes fewer pieces: the others take the rest from
+// the queue, and the scores are the same.
+func TestPoolWorkStealing(t *testing.T) {
+	reqs := poolRequests()
+	want := scoreAll(t, openTest(t, testmodel.Must(poolModelOptions), Options{Threads: 2, NoCache: true}), reqs, ScoreOptions{})
+	p := openTestPool(t, 3, nil, Options{Threads: 1})
+	m0 := p.Model(0)
+	sreqs, err := shardRequests(&m0.rules, reqs)
+	require.NoError(t, err)
+	plan, err := m0.Shards(reqs, piecesPerDevice*3)
+	require.NoError(t, err)
+	nPieces := len(poolPieces(plan, sreqs))
+	require.Greater(t, nPieces, 3, "the requests cut into more pieces than members")
+
+	var mu sync.Mutex
+	ran := make([]int, 3)
+	var others atomic.Int32 // pieces the other members finished
+	real := p.score
+	p.score = func(ctx context.Context, i int, sub []Request, so ScoreOptions) ([]Result, Stats, error) {
+		mu.Lock()
+		ran[i]++
+		mu.Unlock()
+		if i == 0 {
+			// Member 0 stalls on its first piece until the others have
+			// done every other one.
+			deadline := time.Now().Add(30 * time.Second)
+			for int(others.Load()) < nPieces-1 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		res, st, err := real(ctx, i, sub, so)
+		if i != 0 {
+			others.Add(1)
+		}
+		return res, st, err
+	}
+	got, _ := scorePoolChecked(t, p, reqs)
+	requireBitwise(t, want, got, "with a slow member")
+	assert.Equal(t, 1, ran[0], "the slow member took one piece")
+	assert.Equal(t, nPieces-1, ran[1]+ran[2], "the others took the rest")
+	assert.Positive(t, ran[1])
+	assert.Positive(t, ran[2])
+}
+
+// A member that fails mid-run stops the run, and the error names it.
+func TestPoolDeviceFailureNamesIt(t *testing.T) {
+	reqs := poolRequests()
+	want := scoreAll(t, openTest(t, testmodel.Must(poolModelOptions), Options{Threads: 2, NoCache: true}), reqs, ScoreOptions{})
+	p := openTestPool(t, 3, []int{0, 3, 5}, Options{Threads: 1})
+	injected := &Error{Kind: ErrDevice, Err: errors.New("injected: an illegal memory access was encountered")}
+	real := p.score
+	var failing atomic.Bool
+	p.score = func(ctx context.Context, i int, sub []Request, so ScoreOptions) ([]Result, Stats, error) {
+		if i == 1 {
+			// Part of the piece is scored and streamed, then the device fails.
+			failing.Store(true)
+			_, st, _ := real(ctx, i, sub[:1], so)
+			return nil, st, injected
+		}
+		// The others wait for member 1 to take a piece: it always gets one.
+		deadline := time.Now().Add(30 * time.Second)
+		for !failing.Load() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		return real(ctx, i, sub, so)
+	}
+	_, _, err := p.Score(context.Background(), reqs, ScoreOptions{})
+	require.Error(t, err)
+	var de *DeviceError
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, 3, de.Device, "the failing member's ordinal")
+	assert.Contains(t, err.Error(), "cpu instance 3")
+	assert.ErrorIs(t, err, ErrDevice)
+	assert.ErrorIs(t, err, injected)
+
+	p.score = real
+	requireBitwise(t, want, scoreAll2(t, p, reqs), "after a failed run")
+}
+
+func scoreAll2(t *testing.T, p *Pool, reqs []Request) []Result {
+	t.Helper()
+	res, _, err := p.Score(context.Background(), reqs, ScoreOptions{})
+	require.NoError(t, err)
+	return res
+}
+
+// Errors that are not a member's own come back as Model.Score gives them:
+// a bad request (before any member runs), a callback's error, the caller's
+// cancellation. A request too large for a member's KV pool is that
+// member's error, with the request's index counted in the pool's input.
+func TestPoolErrors(t *testing.T) {
+	reqs := poolRequests()
+	p := openTestPool(t, 2, nil, Options{Threads: 1})
+
+	bad := append([]Request{}, reqs...)
+	bad[7] = Request{ID: "oob", ContextTokens: []int32{1, 2}, ContinuationTokens: []int32{97}}
+	_, _, err := p.Score(context.Background(), bad, ScoreOptions{})
+	var re *RequestError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, 7, re.Index)
+	assert.Equal(t, "oob", re.ID)
+	assert.NotErrorAs(t, err, new(*DeviceError), "a bad request is no device's fault")
+
+	stop := errors.New("stop here")
+	_, _, err = p.Score(context.Background(), reqs, ScoreOptions{OnResult: func(Result) error { return stop }})
+	assert.Same(t, stop, err, "the callback's error, as returned")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var delivered atomic.Int32
+	_, _, err = p.Score(ctx, reqs, ScoreOptions{OnResult: func(Result) error {
+		if delivered.Add(1) == 5 {
+			cancel()
+		}
+		return nil
+	}})
+	assert.Equal(t, context.Canceled, err)
+
+	_, _, err = p.Score(context.Background(), reqs, ScoreOptions{TopN: -1})
+	assert.ErrorContains(t, err, "top-n -1 is negative")
+
+	// 5 usable blocks of 16 tokens: 80 input tokens at most, more than
+	// any of reqs needs (66).
+	small := openTestPool(t, 2, []int{2, 6}, Options{Threads: 1, KVBlocks: 6})
+	long := append([]Request{}, reqs[:20]...)
+	long[13] = Request{ID: "long", ContextTokens: make([]int32, 100), ContinuationTokens: []int32{5}}
+	for i := range long[13].ContextTokens {
+		long[13].ContextTokens[i] = int32(1 + i%90)
+	}
+	_, _, err = small.Score(context.Background(), long, ScoreOptions{})
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, 13, re.Index, "the index in the pool's input")
+	assert.ErrorAs(t, err, new(*BudgetError))
+	var de *DeviceError
+	require.ErrorAs(t, err, &de)
+	assert.Contains(t, []int{2, 6}, de.Device)
+}
+
+func TestNewPoolRefusesDifferentModels(t *testing.T) {
+	a, err := open(testmodel.Must(poolModelOptions), "a", Options{Threads: 1})
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := open(testmodel.Must(poolModelOptions), "b", Options{Threads: 1})
+	require.NoError(t, err)
+	defer b.Close()
+	_, err = NewPool(a, b)
+	assert.ErrorContains(t, err, "pool member 1 is not the same model")
+	_, err = NewPool()
+	assert.Error(t, err)
+	p, err := NewPool(a)
+	require.NoError(t, err)
+	assert.Equal(t, []int{0}, p.Devices())
+}
+
+// OpenPool names a device that does not open: here a CUDA core that is not
+// there, which is how a missing device reads on a machine without CUDA.
+func TestOpenPoolNamesTheDeviceThatFails(t *testing.T) {
+	path := storiesGGUF(t)
+	_, err := OpenPool(path, Options{Backend: "cuda", CUDALibrary: "no-such-dir/liblmscore_cuda.so"}, []int{2, 3})
+	var de *DeviceError
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, 2, de.Device)
+	assert.Contains(t, err.Error(), "cuda device 2")
+
+	_, err = OpenPool(path, Options{}, []int{0, 0})
+	assert.ErrorContains(t, err, "device 0 is listed twice")
+	_, err = OpenPool(path, Options{}, nil)
+	assert.ErrorContains(t, err, "no devices")
+
+	p, err := OpenPool(path, Options{Threads: 2, KVMemory: 16 << 20}, []int{0, 1})
+	require.NoError(t, err)
+	defer p.Close()
+	assert.Equal(t, []int{0, 1}, p.Devices())
+	assert.Equal(t, 1, p.Model(0).Options().Threads, "the threads are split between CPU instances")
+	assert.Equal(t, 1, p.Model(1).Options().Device)
+}
+
+func TestParseDevices(t *testing.T) {
+	for _, c := range []struct {
+		spec      string
+		available int
+		want      []int
+		err       string
+	}{
+		{"all", 3, []int{0, 1, 2}, ""},
+		{" all ", 1, []int{0}, ""},
+		{"0,1,3", 4, []int{0, 1, 3}, ""},
+		{"2", 3, []int{2}, ""},
+		{"3,1", 4, []int{3, 1}, ""},
+		{"0, 1", 2, []int{0, 1}, ""},
+		{"5,7", -1, []int{5, 7}, ""}, // count unknown: taken as given
+		{"all", -1, nil, "number of devices is unknown"},
+		{"all", 0, nil, "no device is available"},
+		{"", 2, nil, "empty list"},
+		{"0,,1", 2, nil, `"" is not a device ordinal`},
+		{"0,x", 2, nil, `"x" is not a device ordinal`},
+		{"-1", 2, nil, `"-1" is not a device ordinal`},
+		{"+1", 2, nil, `"+1" is not a device ordinal`},
+		{"01", 2, nil, `"01" is not a device ordinal`},
+		{"1,0,1", 2, nil, "device 1 is listed twice"},
+		{"0,2", 2, nil, "device 2 is not there (2 devices are available: 0 to 1)"},
+		{"1", 1, nil, "device 1 is not there (1 device is available: 0)"},
+		{"0", 0, nil, "device 0 is not there (no device is available)"},
+	} {
+		got, err := ParseDevices(c.spec, c.available)
+		if c.err != "" {
+			assert.ErrorContains(t, err, c.err, "%q of %d", c.spec, c.available)
+			assert.Nil(t, got)
+			continue
+		}
+		require.NoError(t, err, "%q of %d", c.spec, c.available)
+		assert.Equal(t, c.want, got, "%q of %d", c.spec, c.available)
+	}
+}
+
+func TestVisibleCUDADevicesReadsTheEnvironment(t *testing.T) {
+	t.Setenv("CUDA_VISIBLE_DEVICES", "3,5")
+	assert.Equal(t, 2, VisibleCUDADevices())
+	t.Setenv("CUDA_VISIBLE_DEVICES", "")
+	assert.Equal(t, 0, VisibleCUDADevices(), "an empty list hides every device")
+}
+
+// The queue's order, pinned: members start on different subtrees, then
+// each continues the subtree whose prefix it computed; a prefix shorter
+// than a block is no affinity.
+func TestPieceQueueOrder(t *testing.T) {
+	a, b := []int32{1, 2, 3, 4, 5}, []int32{6, 7, 8, 9, 10}
+	pieces := []poolPiece{ // largest first
+		{reqs: []int{0}, prefix: a},
+		{reqs: []int{1}, prefix: append(a[:4:4], 11)},
+		{reqs: []int{2}, prefix: b},
+		{reqs: []int{3}, prefix: []int32{1, 2, 12}}, // shares 2 tokens with a: under a block of 4
+		{reqs: []int{4}, prefix: b[:4]},
+	}
+	q := newPieceQueue(pieces, 2, 4)
+	var got [][2]int // (member, first request)
+	for _, m := range []int{0, 1, 0, 1, 0, 1} {
+		reqs, ok := q.next(m)
+		if !ok {
+			got = append(got, [2]int{m, -1})
+			continue
+		}
+		got = append(got, [2]int{m, reqs[0]})
+	}
+	assert.Equal(t, [][2]int{
+		{0, 0},  // the largest
+		{1, 2},  // not piece 1, which shares member 0's prefix
+		{0, 1},  // member 0's own subtree
+		{1, 4},  // member 1's
+		{0, 3},  // what is left
+		{1, -1}, // empty
+	}, got)
+}
