@@ -152,6 +152,13 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 	}
 	run := &poolRun{so: so, start: start, nReqs: len(reqs),
 		devTokens: make([]int64, len(p.members)), devDone: make([]int, len(p.members)), cur: make([]Progress, len(p.members))}
+	// A bad request is the caller's, whatever the members: checked here
+	// once, it is never a member's failure (a *DeviceError).
+	first := p.members[0]
+	sreqs, err := shardRequests(&first.rules, reqs)
+	if err != nil {
+		return nil, Stats{}, err
+	}
 	if len(p.members) == 1 {
 		// One member computes the one trie: cutting it would only compute
 		// the pieces' shared prefixes twice.
@@ -164,11 +171,6 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 		res, st, err := p.score(ctx, 0, reqs, one)
 		return res, st, run.err(ctx, p.deviceError(0, err, idx))
 	}
-	first := p.members[0]
-	sreqs, err := shardRequests(&first.rules, reqs)
-	if err != nil {
-		return nil, Stats{}, err
-	}
 	plan, err := scheduler.AssignShards(sreqs, max(1, min(piecesPerDevice*len(p.members), len(reqs))), first.rules.window)
 	if err != nil {
 		return nil, Stats{}, err
@@ -180,15 +182,16 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 	defer cancel()
 	results := make([]Result, len(reqs))
 	var (
-		mu       sync.Mutex // guards queue, total and firstErr
+		mu       sync.Mutex // guards queue, total, firstErr and panicked
 		total    Stats
 		firstErr error
+		panicked any // a callback's panic, raised again in the caller's goroutine
 		wg       sync.WaitGroup
 	)
 	take := func(i int) ([]int, bool) {
 		mu.Lock()
 		defer mu.Unlock()
-		if firstErr != nil {
+		if firstErr != nil || panicked != nil {
 			return nil, false
 		}
 		return queue.next(i)
@@ -197,6 +200,19 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				// A panic on a member's goroutine would end the process;
+				// Model.Score's caller can recover a callback's panic, and so
+				// can this one's, once every member has stopped.
+				if v := recover(); v != nil {
+					mu.Lock()
+					if panicked == nil {
+						panicked = v
+					}
+					mu.Unlock()
+					cancel()
+				}
+			}()
 			for {
 				idx, ok := take(i)
 				if !ok {
@@ -228,6 +244,9 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 		}()
 	}
 	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
 	total.UniqueTokens = plan.UniqueTokens
 	total.Wall = time.Since(start)
 	total.SetRates()
@@ -238,13 +257,16 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 }
 
 // deviceError names member i in err, and counts a *RequestError's index in
-// the pool's requests (idx maps the piece's to them).
+// the pool's requests (idx maps the piece's to them). The caller's own
+// errors (callbackError) are not looked into: run.err returns them as
+// they were.
 func (p *Pool) deviceError(i int, err error, idx []int) error {
 	if err == nil {
 		return nil
 	}
 	var re *RequestError
-	if errors.As(err, &re) && re.Index >= 0 && re.Index < len(idx) {
+	var ce *callbackError
+	if !errors.As(err, &ce) && errors.As(err, &re) && re.Index >= 0 && re.Index < len(idx) {
 		re.Index = idx[re.Index]
 	}
 	return &DeviceError{Backend: p.members[i].opts.Backend, Device: p.devices[i], Err: err}
@@ -399,11 +421,11 @@ func (r *poolRun) pieceOptions(i int, idx []int) ScoreOptions {
 			r.mu.Lock()
 			defer r.mu.Unlock()
 			if r.callbackErr != nil {
-				return r.callbackErr
+				return &callbackError{r.callbackErr}
 			}
 			if err := r.so.OnResult(res); err != nil {
 				r.callbackErr = err
-				return err
+				return &callbackError{err}
 			}
 			return nil
 		}
@@ -418,6 +440,13 @@ func (r *poolRun) pieceOptions(i int, idx []int) ScoreOptions {
 	}
 	return so
 }
+
+// callbackError carries OnResult's error through a member's Score without
+// Unwrap, so that deviceError cannot take a *RequestError of the caller's
+// for one of the member's; poolRun.err returns the error itself.
+type callbackError struct{ err error }
+
+func (e *callbackError) Error() string { return e.err.Error() }
 
 // pieceDone moves member i's finished piece into its totals.
 func (r *poolRun) pieceDone(i int, st Stats) {

@@ -367,3 +367,49 @@ func TestPieceQueueOrder(t *testing.T) {
 		{1, -1}, // empty
 	}, got)
 }
+
+// A callback's own error comes back as the callback returned it, even a
+// *RequestError in the caller's numbering: the pool maps only the indices
+// of its members' errors into its requests.
+func TestPoolCallbackRequestErrorUntouched(t *testing.T) {
+	reqs := poolRequests()
+	p := openTestPool(t, 2, nil, Options{Threads: 1})
+	last := len(reqs) - 1
+	mine := &RequestError{Index: 0, ID: "caller's", Err: errors.New("refused by the caller")}
+	_, _, err := p.Score(context.Background(), reqs, ScoreOptions{OnResult: func(r Result) error {
+		if r.Index == last {
+			return mine
+		}
+		return nil
+	}})
+	require.Same(t, mine, err, "the callback's error, as returned")
+	assert.Equal(t, 0, mine.Index, "the caller's index, not mapped through a piece")
+}
+
+// A panic in a callback reaches Score's caller, as Model.Score's does,
+// instead of ending the process from a member's goroutine; the pool is
+// then still usable.
+func TestPoolCallbackPanicReachesTheCaller(t *testing.T) {
+	reqs := poolRequests()
+	want := scoreAll(t, openTest(t, testmodel.Must(poolModelOptions), Options{Threads: 2, NoCache: true}), reqs, ScoreOptions{})
+	p := openTestPool(t, 2, nil, Options{Threads: 1})
+	assert.PanicsWithValue(t, "from the callback", func() {
+		p.Score(context.Background(), reqs, ScoreOptions{OnResult: func(Result) error { panic("from the callback") }})
+	})
+	requireBitwise(t, want, scoreAll2(t, p, reqs), "after a panicking callback")
+}
+
+// A bad request is the caller's, not a device's, however many members.
+func TestPoolBadRequestIsNoDevicesFault(t *testing.T) {
+	reqs := poolRequests()
+	bad := append([]Request{}, reqs...)
+	bad[7] = Request{ID: "oob", ContextTokens: []int32{1, 2}, ContinuationTokens: []int32{97}}
+	for _, n := range []int{1, 2} {
+		p := openTestPool(t, n, nil, Options{Threads: 1})
+		_, _, err := p.Score(context.Background(), bad, ScoreOptions{})
+		var re *RequestError
+		require.ErrorAs(t, err, &re, "n=%d", n)
+		assert.Equal(t, 7, re.Index, "n=%d", n)
+		assert.NotErrorAs(t, err, new(*DeviceError), "n=%d: a bad request is no device's fault", n)
+	}
+}
