@@ -33,8 +33,9 @@ const piecesPerDevice = 4
 //
 // A Pool is safe for concurrent use; its members serialize their own calls.
 type Pool struct {
-	members []*Model
-	devices []int // each member's ordinal, for errors
+	members  []*Model
+	devices  []int    // each member's ordinal, for errors
+	warnings []string // the pool's own, before the members'
 	// score runs one piece on member i; tests replace it to slow a member
 	// down or make it fail.
 	score func(ctx context.Context, i int, reqs []Request, so ScoreOptions) ([]Result, Stats, error)
@@ -52,14 +53,18 @@ func OpenPool(path string, opts Options, devices []int) (*Pool, error) {
 	if err := applyDefaults(&opts); err != nil {
 		return nil, err
 	}
+	var threads []int
+	var warnings []string
 	if opts.Backend == "cpu" {
-		threads := cmp.Or(opts.Threads, runtime.NumCPU())
-		opts.Threads = max(1, threads/len(devices))
+		threads, warnings = instanceThreads(opts.Threads, runtime.NumCPU(), len(devices))
 	}
 	members := make([]*Model, 0, len(devices))
-	for _, d := range devices {
+	for k, d := range devices {
 		o := opts
 		o.Device = d
+		if threads != nil {
+			o.Threads = threads[k]
+		}
 		m, err := Open(path, o)
 		if err != nil {
 			closeAll(members)
@@ -67,7 +72,34 @@ func OpenPool(path string, opts Options, devices []int) (*Pool, error) {
 		}
 		members = append(members, m)
 	}
-	return newPool(members, devices), nil
+	p := newPool(members, devices)
+	p.warnings = warnings
+	return p, nil
+}
+
+// instanceThreads shares threads (0: all cores) between n CPU instances so
+// that together they run what one Model would: at most the cores, the
+// remainder of the division to the first instances (a CPU score does not
+// depend on the thread count). Each instance gets at least one, so more
+// instances than cores oversubscribe them; the warnings say so, and say
+// when the count asked for was capped.
+func instanceThreads(threads, cores, n int) ([]int, []string) {
+	var warnings []string
+	if threads > cores {
+		warnings = append(warnings, fmt.Sprintf("lmscore: %d threads requested, capped at the %d cores available", threads, cores))
+	}
+	threads = min(cmp.Or(threads, cores), cores)
+	if n > threads {
+		warnings = append(warnings, fmt.Sprintf("lmscore: %d CPU instances, %d threads: one thread each, %d in all", n, threads, n))
+	}
+	each := make([]int, n)
+	for k := range each {
+		each[k] = max(1, threads/n)
+		if k < threads%n && threads >= n {
+			each[k]++
+		}
+	}
+	return each, warnings
 }
 
 // NewPool makes a Pool of models already open (OpenModel's, for example),
@@ -123,9 +155,10 @@ func (p *Pool) Model(i int) *Model { return p.members[i] }
 // Len is the number of members.
 func (p *Pool) Len() int { return len(p.members) }
 
-// Warnings lists each member's Warnings, once each.
+// Warnings lists the pool's own warnings (how the CPU threads were shared)
+// and each member's, once each.
 func (p *Pool) Warnings() []string {
-	var out []string
+	out := slices.Clone(p.warnings)
 	for _, m := range p.members {
 		for _, w := range m.Warnings() {
 			if !slices.Contains(out, w) {

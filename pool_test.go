@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -412,4 +413,44 @@ func TestPoolBadRequestIsNoDevicesFault(t *testing.T) {
 		assert.Equal(t, 7, re.Index, "n=%d", n)
 		assert.NotErrorAs(t, err, new(*DeviceError), "n=%d: a bad request is no device's fault", n)
 	}
+}
+
+// CPU instances share the threads one Model would run: never more than
+// the cores (unless there are more instances than cores), none left idle.
+func TestInstanceThreads(t *testing.T) {
+	for _, c := range []struct {
+		threads, cores, n int
+		want              []int
+		warnings          int
+	}{
+		{0, 8, 2, []int{4, 4}, 0},
+		{0, 8, 3, []int{3, 3, 2}, 0},
+		{5, 8, 2, []int{3, 2}, 0},
+		{16, 8, 2, []int{4, 4}, 1},   // capped at the cores first
+		{0, 2, 3, []int{1, 1, 1}, 1}, // oversubscribed, and said
+		{2, 2, 3, []int{1, 1, 1}, 1},
+		{1, 2, 1, []int{1}, 0},
+	} {
+		got, warnings := instanceThreads(c.threads, c.cores, c.n)
+		assert.Equal(t, c.want, got, "%d threads, %d cores, %d instances", c.threads, c.cores, c.n)
+		assert.Len(t, warnings, c.warnings, "%d threads, %d cores, %d instances: %v", c.threads, c.cores, c.n, warnings)
+	}
+}
+
+// OpenPool's CPU instances together run at most the cores, whatever
+// Threads asks for.
+func TestOpenPoolThreadsWithinTheCores(t *testing.T) {
+	cores := runtime.NumCPU()
+	if cores < 2 {
+		t.Skipf("%d core: two instances oversubscribe it by design", cores)
+	}
+	p, err := OpenPool(storiesGGUF(t), Options{Threads: 4 * cores, KVMemory: 16 << 20}, []int{0, 1})
+	require.NoError(t, err)
+	defer p.Close()
+	sum := 0
+	for i := range p.Len() {
+		sum += p.Model(i).Options().Threads
+	}
+	assert.Equal(t, cores, sum, "the instances' threads together")
+	assert.Contains(t, p.Warnings(), fmt.Sprintf("lmscore: %d threads requested, capped at the %d cores available", 4*cores, cores))
 }
