@@ -233,22 +233,31 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			stopped := false // the loop's own return
 			defer func() {
 				// A panic on a member's goroutine would end the process;
 				// Model.Score's caller can recover a callback's panic, and so
-				// can this one's, once every member has stopped.
-				if v := recover(); v != nil {
-					mu.Lock()
-					if panicked == nil {
-						panicked = v
-					}
-					mu.Unlock()
-					cancel()
+				// can this one's, once every member has stopped. A callback
+				// that ends the goroutine (runtime.Goexit) leaves its piece
+				// unscored: that is an error, not results left zero.
+				v := recover()
+				if stopped {
+					return
 				}
+				mu.Lock()
+				switch {
+				case v != nil && panicked == nil:
+					panicked = v
+				case v == nil && firstErr == nil:
+					firstErr = errCallbackStopped
+				}
+				mu.Unlock()
+				cancel()
 			}()
 			for {
 				idx, ok := take(i)
 				if !ok {
+					stopped = true
 					return
 				}
 				sub := make([]Request, len(idx))
@@ -266,6 +275,7 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 				}
 				mu.Unlock()
 				if err != nil {
+					stopped = true
 					return
 				}
 				for k, r := range idx {
@@ -423,6 +433,7 @@ type poolRun struct {
 	devDone     []int      // and their requests
 	cur         []Progress // each member's progress in its current piece
 	callbackErr error      // the first error OnResult returned
+	panicked    bool       // a callback panicked: no member calls back again
 }
 
 // err is what Score returns for a run that ended with err (a member's,
@@ -434,6 +445,8 @@ func (r *poolRun) err(ctx context.Context, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case r.panicked:
+		return errCallbackStopped
 	case r.callbackErr != nil:
 		return r.callbackErr
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
@@ -453,10 +466,17 @@ func (r *poolRun) pieceOptions(i int, idx []int) ScoreOptions {
 			res.Index = idx[res.Index]
 			r.mu.Lock()
 			defer r.mu.Unlock()
+			if r.panicked {
+				return &callbackError{errCallbackStopped}
+			}
 			if r.callbackErr != nil {
 				return &callbackError{r.callbackErr}
 			}
-			if err := r.so.OnResult(res); err != nil {
+			returned := false
+			defer r.stopIfPanicking(&returned)
+			err := r.so.OnResult(res)
+			returned = true
+			if err != nil {
 				r.callbackErr = err
 				return &callbackError{err}
 			}
@@ -467,12 +487,33 @@ func (r *poolRun) pieceOptions(i int, idx []int) ScoreOptions {
 		so.OnProgress = func(pr Progress) {
 			r.mu.Lock()
 			defer r.mu.Unlock()
+			if r.panicked {
+				return
+			}
+			returned := false
+			defer r.stopIfPanicking(&returned)
 			r.cur[i] = pr
 			r.so.OnProgress(r.progress())
+			returned = true
 		}
 	}
 	return so
 }
+
+// stopIfPanicking, deferred around a callback with r.mu held, marks the
+// run when the callback did not return (it panicked: the panic goes on, to
+// Score's caller), so that no member calls back again, as Model.Score does
+// not after a panic.
+func (r *poolRun) stopIfPanicking(returned *bool) {
+	if !*returned {
+		r.panicked = true
+	}
+}
+
+// errCallbackStopped stops the members after a callback panicked (Score
+// then panics again with its value) or ended its goroutine
+// (runtime.Goexit, as testing's FailNow does: Score returns this error).
+var errCallbackStopped = errors.New("lmscore: a callback panicked or ended a pool member's goroutine (runtime.Goexit)")
 
 // callbackError carries OnResult's error through a member's Score without
 // Unwrap, so that deviceError cannot take a *RequestError of the caller's

@@ -454,3 +454,48 @@ func TestOpenPoolThreadsWithinTheCores(t *testing.T) {
 	assert.Equal(t, cores, sum, "the instances' threads together")
 	assert.Contains(t, p.Warnings(), fmt.Sprintf("lmscore: %d threads requested, capped at the %d cores available", 4*cores, cores))
 }
+
+// After a callback panics, no member calls back again (Model.Score does
+// not): here member 1 is mid-piece, its cancellation not yet seen, when
+// member 0's callback panics.
+func TestPoolNoCallbackAfterAPanic(t *testing.T) {
+	reqs := poolRequests()
+	p := openTestPool(t, 2, nil, Options{Threads: 1})
+	var calls atomic.Int32
+	var panicking atomic.Bool
+	real := p.score
+	p.score = func(ctx context.Context, i int, sub []Request, so ScoreOptions) ([]Result, Stats, error) {
+		if i == 1 {
+			deadline := time.Now().Add(30 * time.Second)
+			for !panicking.Load() && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			ctx = context.Background() // a step already under way
+		}
+		return real(ctx, i, sub, so)
+	}
+	assert.PanicsWithValue(t, "from the callback", func() {
+		p.Score(context.Background(), reqs, ScoreOptions{OnResult: func(r Result) error {
+			calls.Add(1)
+			panicking.Store(true)
+			panic("from the callback")
+		}})
+	})
+	assert.Equal(t, int32(1), calls.Load(), "callbacks after the panic")
+}
+
+// A callback that ends a member's goroutine (runtime.Goexit) leaves its
+// piece unscored: Score says so instead of returning results left zero.
+func TestPoolCallbackGoexitIsAnError(t *testing.T) {
+	reqs := poolRequests()
+	p := openTestPool(t, 2, nil, Options{Threads: 1})
+	var once atomic.Bool
+	res, _, err := p.Score(context.Background(), reqs, ScoreOptions{OnResult: func(r Result) error {
+		if !once.Swap(true) {
+			runtime.Goexit()
+		}
+		return nil
+	}})
+	assert.ErrorIs(t, err, errCallbackStopped)
+	assert.True(t, res == nil, "no results, some of them left zero")
+}
