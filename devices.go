@@ -119,9 +119,11 @@ func VisibleCUDADevices() int {
 	if v, ok := os.LookupEnv("CUDA_VISIBLE_DEVICES"); ok {
 		n := 0
 		for _, f := range strings.Split(v, ",") {
-			// An empty variable hides every device. An entry CUDA cannot
-			// use still counts here: opening it fails, naming it.
-			if strings.TrimSpace(f) == "" {
+			// CUDA enumerates the entries before the first invalid one: an
+			// empty variable, or -1, hides every device. An index or UUID
+			// that names no GPU still counts here: opening it fails,
+			// naming it.
+			if !cudaVisibleEntry(strings.TrimSpace(f)) {
 				break
 			}
 			n++
@@ -139,4 +141,13 @@ func VisibleCUDADevices() int {
 		}
 	}
 	return n
+}
+
+// cudaVisibleEntry reports whether CUDA could take f as a device: a
+// non-negative index, or a GPU or MIG instance's UUID (GPU-..., MIG-...).
+func cudaVisibleEntry(f string) bool {
+	if d, err := strconv.Atoi(f); err == nil {
+		return d >= 0
+	}
+	return strings.HasPrefix(f, "GPU-") || strings.HasPrefix(f, "MIG-")
 }

@@ -33,8 +33,9 @@ const piecesPerDevice = 4
 //
 // A Pool is safe for concurrent use; its members serialize their own calls.
 type Pool struct {
-	members []*Model
-	devices []int // each member's ordinal, for errors
+	members  []*Model
+	devices  []int    // each member's ordinal, for errors
+	warnings []string // the pool's own, before the members'
 	// score runs one piece on member i; tests replace it to slow a member
 	// down or make it fail.
 	score func(ctx context.Context, i int, reqs []Request, so ScoreOptions) ([]Result, Stats, error)
@@ -52,14 +53,18 @@ func OpenPool(path string, opts Options, devices []int) (*Pool, error) {
 	if err := applyDefaults(&opts); err != nil {
 		return nil, err
 	}
+	var threads []int
+	var warnings []string
 	if opts.Backend == "cpu" {
-		threads := cmp.Or(opts.Threads, runtime.NumCPU())
-		opts.Threads = max(1, threads/len(devices))
+		threads, warnings = instanceThreads(opts.Threads, runtime.NumCPU(), len(devices))
 	}
 	members := make([]*Model, 0, len(devices))
-	for _, d := range devices {
+	for k, d := range devices {
 		o := opts
 		o.Device = d
+		if threads != nil {
+			o.Threads = threads[k]
+		}
 		m, err := Open(path, o)
 		if err != nil {
 			closeAll(members)
@@ -67,7 +72,34 @@ func OpenPool(path string, opts Options, devices []int) (*Pool, error) {
 		}
 		members = append(members, m)
 	}
-	return newPool(members, devices), nil
+	p := newPool(members, devices)
+	p.warnings = warnings
+	return p, nil
+}
+
+// instanceThreads shares threads (0: all cores) between n CPU instances so
+// that together they run what one Model would: at most the cores, the
+// remainder of the division to the first instances (a CPU score does not
+// depend on the thread count). Each instance gets at least one, so more
+// instances than cores oversubscribe them; the warnings say so, and say
+// when the count asked for was capped.
+func instanceThreads(threads, cores, n int) ([]int, []string) {
+	var warnings []string
+	if threads > cores {
+		warnings = append(warnings, fmt.Sprintf("lmscore: %d threads requested, capped at the %d cores available", threads, cores))
+	}
+	threads = min(cmp.Or(threads, cores), cores)
+	if n > threads {
+		warnings = append(warnings, fmt.Sprintf("lmscore: %d CPU instances, %d threads: one thread each, %d in all", n, threads, n))
+	}
+	each := make([]int, n)
+	for k := range each {
+		each[k] = max(1, threads/n)
+		if k < threads%n && threads >= n {
+			each[k]++
+		}
+	}
+	return each, warnings
 }
 
 // NewPool makes a Pool of models already open (OpenModel's, for example),
@@ -123,9 +155,10 @@ func (p *Pool) Model(i int) *Model { return p.members[i] }
 // Len is the number of members.
 func (p *Pool) Len() int { return len(p.members) }
 
-// Warnings lists each member's Warnings, once each.
+// Warnings lists the pool's own warnings (how the CPU threads were shared)
+// and each member's, once each.
 func (p *Pool) Warnings() []string {
-	var out []string
+	out := slices.Clone(p.warnings)
 	for _, m := range p.members {
 		for _, w := range m.Warnings() {
 			if !slices.Contains(out, w) {
@@ -152,6 +185,13 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 	}
 	run := &poolRun{so: so, start: start, nReqs: len(reqs),
 		devTokens: make([]int64, len(p.members)), devDone: make([]int, len(p.members)), cur: make([]Progress, len(p.members))}
+	// A bad request is the caller's, whatever the members: checked here
+	// once, it is never a member's failure (a *DeviceError).
+	first := p.members[0]
+	sreqs, err := shardRequests(&first.rules, reqs)
+	if err != nil {
+		return nil, Stats{}, err
+	}
 	if len(p.members) == 1 {
 		// One member computes the one trie: cutting it would only compute
 		// the pieces' shared prefixes twice.
@@ -164,11 +204,6 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 		res, st, err := p.score(ctx, 0, reqs, one)
 		return res, st, run.err(ctx, p.deviceError(0, err, idx))
 	}
-	first := p.members[0]
-	sreqs, err := shardRequests(&first.rules, reqs)
-	if err != nil {
-		return nil, Stats{}, err
-	}
 	plan, err := scheduler.AssignShards(sreqs, max(1, min(piecesPerDevice*len(p.members), len(reqs))), first.rules.window)
 	if err != nil {
 		return nil, Stats{}, err
@@ -180,15 +215,16 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 	defer cancel()
 	results := make([]Result, len(reqs))
 	var (
-		mu       sync.Mutex // guards queue, total and firstErr
+		mu       sync.Mutex // guards queue, total, firstErr and panicked
 		total    Stats
 		firstErr error
+		panicked any // a callback's panic, raised again in the caller's goroutine
 		wg       sync.WaitGroup
 	)
 	take := func(i int) ([]int, bool) {
 		mu.Lock()
 		defer mu.Unlock()
-		if firstErr != nil {
+		if firstErr != nil || panicked != nil {
 			return nil, false
 		}
 		return queue.next(i)
@@ -197,9 +233,31 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			stopped := false // the loop's own return
+			defer func() {
+				// A panic on a member's goroutine would end the process;
+				// Model.Score's caller can recover a callback's panic, and so
+				// can this one's, once every member has stopped. A callback
+				// that ends the goroutine (runtime.Goexit) leaves its piece
+				// unscored: that is an error, not results left zero.
+				v := recover()
+				if stopped {
+					return
+				}
+				mu.Lock()
+				switch {
+				case v != nil && panicked == nil:
+					panicked = v
+				case v == nil && firstErr == nil:
+					firstErr = errCallbackStopped
+				}
+				mu.Unlock()
+				cancel()
+			}()
 			for {
 				idx, ok := take(i)
 				if !ok {
+					stopped = true
 					return
 				}
 				sub := make([]Request, len(idx))
@@ -217,6 +275,7 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 				}
 				mu.Unlock()
 				if err != nil {
+					stopped = true
 					return
 				}
 				for k, r := range idx {
@@ -228,6 +287,9 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 		}()
 	}
 	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
 	total.UniqueTokens = plan.UniqueTokens
 	total.Wall = time.Since(start)
 	total.SetRates()
@@ -238,13 +300,16 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 }
 
 // deviceError names member i in err, and counts a *RequestError's index in
-// the pool's requests (idx maps the piece's to them).
+// the pool's requests (idx maps the piece's to them). The caller's own
+// errors (callbackError) are not looked into: run.err returns them as
+// they were.
 func (p *Pool) deviceError(i int, err error, idx []int) error {
 	if err == nil {
 		return nil
 	}
 	var re *RequestError
-	if errors.As(err, &re) && re.Index >= 0 && re.Index < len(idx) {
+	var ce *callbackError
+	if !errors.As(err, &ce) && errors.As(err, &re) && re.Index >= 0 && re.Index < len(idx) {
 		re.Index = idx[re.Index]
 	}
 	return &DeviceError{Backend: p.members[i].opts.Backend, Device: p.devices[i], Err: err}
@@ -368,6 +433,7 @@ type poolRun struct {
 	devDone     []int      // and their requests
 	cur         []Progress // each member's progress in its current piece
 	callbackErr error      // the first error OnResult returned
+	panicked    bool       // a callback panicked: no member calls back again
 }
 
 // err is what Score returns for a run that ended with err (a member's,
@@ -379,6 +445,8 @@ func (r *poolRun) err(ctx context.Context, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case r.panicked:
+		return errCallbackStopped
 	case r.callbackErr != nil:
 		return r.callbackErr
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
@@ -398,12 +466,19 @@ func (r *poolRun) pieceOptions(i int, idx []int) ScoreOptions {
 			res.Index = idx[res.Index]
 			r.mu.Lock()
 			defer r.mu.Unlock()
-			if r.callbackErr != nil {
-				return r.callbackErr
+			if r.panicked {
+				return &callbackError{errCallbackStopped}
 			}
-			if err := r.so.OnResult(res); err != nil {
+			if r.callbackErr != nil {
+				return &callbackError{r.callbackErr}
+			}
+			returned := false
+			defer r.stopIfPanicking(&returned)
+			err := r.so.OnResult(res)
+			returned = true
+			if err != nil {
 				r.callbackErr = err
-				return err
+				return &callbackError{err}
 			}
 			return nil
 		}
@@ -412,12 +487,40 @@ func (r *poolRun) pieceOptions(i int, idx []int) ScoreOptions {
 		so.OnProgress = func(pr Progress) {
 			r.mu.Lock()
 			defer r.mu.Unlock()
+			if r.panicked {
+				return
+			}
+			returned := false
+			defer r.stopIfPanicking(&returned)
 			r.cur[i] = pr
 			r.so.OnProgress(r.progress())
+			returned = true
 		}
 	}
 	return so
 }
+
+// stopIfPanicking, deferred around a callback with r.mu held, marks the
+// run when the callback did not return (it panicked: the panic goes on, to
+// Score's caller), so that no member calls back again, as Model.Score does
+// not after a panic.
+func (r *poolRun) stopIfPanicking(returned *bool) {
+	if !*returned {
+		r.panicked = true
+	}
+}
+
+// errCallbackStopped stops the members after a callback panicked (Score
+// then panics again with its value) or ended its goroutine
+// (runtime.Goexit, as testing's FailNow does: Score returns this error).
+var errCallbackStopped = errors.New("lmscore: a callback panicked or ended a pool member's goroutine (runtime.Goexit)")
+
+// callbackError carries OnResult's error through a member's Score without
+// Unwrap, so that deviceError cannot take a *RequestError of the caller's
+// for one of the member's; poolRun.err returns the error itself.
+type callbackError struct{ err error }
+
+func (e *callbackError) Error() string { return e.err.Error() }
 
 // pieceDone moves member i's finished piece into its totals.
 func (r *poolRun) pieceDone(i int, st Stats) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -366,4 +367,135 @@ func TestPieceQueueOrder(t *testing.T) {
 		{0, 3},  // what is left
 		{1, -1}, // empty
 	}, got)
+}
+
+// A callback's own error comes back as the callback returned it, even a
+// *RequestError in the caller's numbering: the pool maps only the indices
+// of its members' errors into its requests.
+func TestPoolCallbackRequestErrorUntouched(t *testing.T) {
+	reqs := poolRequests()
+	p := openTestPool(t, 2, nil, Options{Threads: 1})
+	last := len(reqs) - 1
+	mine := &RequestError{Index: 0, ID: "caller's", Err: errors.New("refused by the caller")}
+	_, _, err := p.Score(context.Background(), reqs, ScoreOptions{OnResult: func(r Result) error {
+		if r.Index == last {
+			return mine
+		}
+		return nil
+	}})
+	require.Same(t, mine, err, "the callback's error, as returned")
+	assert.Equal(t, 0, mine.Index, "the caller's index, not mapped through a piece")
+}
+
+// A panic in a callback reaches Score's caller, as Model.Score's does,
+// instead of ending the process from a member's goroutine; the pool is
+// then still usable.
+func TestPoolCallbackPanicReachesTheCaller(t *testing.T) {
+	reqs := poolRequests()
+	want := scoreAll(t, openTest(t, testmodel.Must(poolModelOptions), Options{Threads: 2, NoCache: true}), reqs, ScoreOptions{})
+	p := openTestPool(t, 2, nil, Options{Threads: 1})
+	assert.PanicsWithValue(t, "from the callback", func() {
+		p.Score(context.Background(), reqs, ScoreOptions{OnResult: func(Result) error { panic("from the callback") }})
+	})
+	requireBitwise(t, want, scoreAll2(t, p, reqs), "after a panicking callback")
+}
+
+// A bad request is the caller's, not a device's, however many members.
+func TestPoolBadRequestIsNoDevicesFault(t *testing.T) {
+	reqs := poolRequests()
+	bad := append([]Request{}, reqs...)
+	bad[7] = Request{ID: "oob", ContextTokens: []int32{1, 2}, ContinuationTokens: []int32{97}}
+	for _, n := range []int{1, 2} {
+		p := openTestPool(t, n, nil, Options{Threads: 1})
+		_, _, err := p.Score(context.Background(), bad, ScoreOptions{})
+		var re *RequestError
+		require.ErrorAs(t, err, &re, "n=%d", n)
+		assert.Equal(t, 7, re.Index, "n=%d", n)
+		assert.NotErrorAs(t, err, new(*DeviceError), "n=%d: a bad request is no device's fault", n)
+	}
+}
+
+// CPU instances share the threads one Model would run: never more than
+// the cores (unless there are more instances than cores), none left idle.
+func TestInstanceThreads(t *testing.T) {
+	for _, c := range []struct {
+		threads, cores, n int
+		want              []int
+		warnings          int
+	}{
+		{0, 8, 2, []int{4, 4}, 0},
+		{0, 8, 3, []int{3, 3, 2}, 0},
+		{5, 8, 2, []int{3, 2}, 0},
+		{16, 8, 2, []int{4, 4}, 1},   // capped at the cores first
+		{0, 2, 3, []int{1, 1, 1}, 1}, // oversubscribed, and said
+		{2, 2, 3, []int{1, 1, 1}, 1},
+		{1, 2, 1, []int{1}, 0},
+	} {
+		got, warnings := instanceThreads(c.threads, c.cores, c.n)
+		assert.Equal(t, c.want, got, "%d threads, %d cores, %d instances", c.threads, c.cores, c.n)
+		assert.Len(t, warnings, c.warnings, "%d threads, %d cores, %d instances: %v", c.threads, c.cores, c.n, warnings)
+	}
+}
+
+// OpenPool's CPU instances together run at most the cores, whatever
+// Threads asks for.
+func TestOpenPoolThreadsWithinTheCores(t *testing.T) {
+	cores := runtime.NumCPU()
+	if cores < 2 {
+		t.Skipf("%d core: two instances oversubscribe it by design", cores)
+	}
+	p, err := OpenPool(storiesGGUF(t), Options{Threads: 4 * cores, KVMemory: 16 << 20}, []int{0, 1})
+	require.NoError(t, err)
+	defer p.Close()
+	sum := 0
+	for i := range p.Len() {
+		sum += p.Model(i).Options().Threads
+	}
+	assert.Equal(t, cores, sum, "the instances' threads together")
+	assert.Contains(t, p.Warnings(), fmt.Sprintf("lmscore: %d threads requested, capped at the %d cores available", 4*cores, cores))
+}
+
+// After a callback panics, no member calls back again (Model.Score does
+// not): here member 1 is mid-piece, its cancellation not yet seen, when
+// member 0's callback panics.
+func TestPoolNoCallbackAfterAPanic(t *testing.T) {
+	reqs := poolRequests()
+	p := openTestPool(t, 2, nil, Options{Threads: 1})
+	var calls atomic.Int32
+	var panicking atomic.Bool
+	real := p.score
+	p.score = func(ctx context.Context, i int, sub []Request, so ScoreOptions) ([]Result, Stats, error) {
+		if i == 1 {
+			deadline := time.Now().Add(30 * time.Second)
+			for !panicking.Load() && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			ctx = context.Background() // a step already under way
+		}
+		return real(ctx, i, sub, so)
+	}
+	assert.PanicsWithValue(t, "from the callback", func() {
+		p.Score(context.Background(), reqs, ScoreOptions{OnResult: func(r Result) error {
+			calls.Add(1)
+			panicking.Store(true)
+			panic("from the callback")
+		}})
+	})
+	assert.Equal(t, int32(1), calls.Load(), "callbacks after the panic")
+}
+
+// A callback that ends a member's goroutine (runtime.Goexit) leaves its
+// piece unscored: Score says so instead of returning results left zero.
+func TestPoolCallbackGoexitIsAnError(t *testing.T) {
+	reqs := poolRequests()
+	p := openTestPool(t, 2, nil, Options{Threads: 1})
+	var once atomic.Bool
+	res, _, err := p.Score(context.Background(), reqs, ScoreOptions{OnResult: func(r Result) error {
+		if !once.Swap(true) {
+			runtime.Goexit()
+		}
+		return nil
+	}})
+	assert.ErrorIs(t, err, errCallbackStopped)
+	assert.True(t, res == nil, "no results, some of them left zero")
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -44,4 +45,16 @@ func TestDevicesRunResumesOnFewerDevices(t *testing.T) {
 	s := readSummary(t, cfg.Summary)
 	assert.Equal(t, len(recs), s.Resumed)
 	assert.Equal(t, 120-len(recs), s.Stats.Requests, "only the missing requests are computed")
+}
+
+// The pool's own warnings reach stderr: here that CPU instances
+// outnumbering the threads run one thread each, more than asked for.
+func TestDevicesRunPrintsThePoolsWarnings(t *testing.T) {
+	path := randomGGUF(t)
+	in := writeLines(t, requestLines(8)...)
+	var stderr strings.Builder
+	cfg := Config{Model: path, In: in, Out: filepath.Join(t.TempDir(), "out.jsonl"), Stderr: &stderr,
+		Options: lmscore.Options{KVMemory: 8 << 20, Threads: 1}, Devices: []int{0, 1}}
+	require.NoError(t, Run(context.Background(), cfg))
+	assert.Contains(t, stderr.String(), "lmscore: 2 CPU instances, 1 threads: one thread each, 2 in all")
 }

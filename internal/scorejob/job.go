@@ -151,7 +151,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			}
 		}
 	}
-	m, score, closeModel, err := openScorer(cfg)
+	m, score, warnings, closeModel, err := openScorer(cfg)
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			}
 		}()
 	}
-	for _, w := range m.Warnings() {
+	for _, w := range warnings {
 		fmt.Fprintf(cfg.Stderr, "%s\n", w)
 	}
 
@@ -303,19 +303,20 @@ type scoreFunc func(context.Context, []lmscore.Request, lmscore.ScoreOptions) ([
 
 // openScorer opens cfg.Model: on one device, or with cfg.Devices on each
 // of them. m is the model (a pool's first member) for what does not score:
-// checking requests, the settings, the name.
-func openScorer(cfg Config) (m *lmscore.Model, score scoreFunc, closeModel func() error, err error) {
+// checking requests, the settings, the name; warnings are the model's or
+// the pool's (how it shared the CPU threads among them).
+func openScorer(cfg Config) (m *lmscore.Model, score scoreFunc, warnings []string, closeModel func() error, err error) {
 	if len(cfg.Devices) == 0 {
 		if m, err = lmscore.Open(cfg.Model, cfg.Options); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
-		return m, m.Score, m.Close, nil
+		return m, m.Score, m.Warnings(), m.Close, nil
 	}
 	p, err := lmscore.OpenPool(cfg.Model, cfg.Options, cfg.Devices)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return p.Model(0), p.Score, p.Close, nil
+	return p.Model(0), p.Score, p.Warnings(), p.Close, nil
 }
 
 // requestLineError names the input line of a request Score failed on;
