@@ -42,10 +42,12 @@ func (m *Model) ScoreStream(ctx context.Context, next func() (Request, error), w
 			break
 		}
 		offset := base
+		var cbErr error // the caller's own error, returned as it is
 		so.OnResult = func(r Result) error {
 			r.Index += offset
 			if onResult != nil {
-				return onResult(r)
+				cbErr = onResult(r)
+				return cbErr
 			}
 			return nil
 		}
@@ -53,8 +55,11 @@ func (m *Model) ScoreStream(ctx context.Context, next func() (Request, error), w
 		total.Add(st)
 		total.Wall = time.Since(start)
 		if err != nil {
+			// A request of this window: its index in the stream. A
+			// RequestError the callback returned is the caller's, and
+			// keeps the index the caller gave it.
 			var re *RequestError
-			if errors.As(err, &re) {
+			if cbErr == nil && errors.As(err, &re) {
 				re.Index += offset
 			}
 			return total, err

@@ -57,3 +57,29 @@ func TestScoreStreamNamesTheBadRequestByStreamIndex(t *testing.T) {
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, 8, re.Index)
 }
+
+// A RequestError that the caller's OnResult returns is the caller's: the
+// stream hands it back untouched, not shifted by the window's offset.
+func TestScoreStreamLeavesTheCallbacksRequestError(t *testing.T) {
+	weights := testmodel.Must(testmodel.Options{Seed: 8, NVocab: 97, NCtx: 128})
+	m := openTest(t, weights, Options{Threads: 1})
+	reqs := randomRequests(23, 97, 10)
+	i := 0
+	mine := &RequestError{Index: 0, ID: "caller's"}
+	_, err := m.ScoreStream(context.Background(), func() (Request, error) {
+		if i == len(reqs) {
+			return Request{}, io.EOF
+		}
+		i++
+		return reqs[i-1], nil
+	}, 3, ScoreOptions{OnResult: func(r Result) error {
+		if r.Index >= 4 {
+			return mine
+		}
+		return nil
+	}})
+	var re *RequestError
+	require.ErrorAs(t, err, &re)
+	assert.Same(t, mine, re)
+	assert.Equal(t, 0, re.Index, "the caller's index, not shifted by the window")
+}
