@@ -322,10 +322,23 @@ void contrast_heuristic(const Abi &cuda, const ModelShape &shape, uint64_t seed)
     unsetenv("LMSCORE_CUDA_GEMM");
 }
 
-// Head stacking in attention (LMSCORE_CUDA_ATTN_STACK, on by default) must
-// give the same bits as one head per tile, in every mode: a model with
-// grouped-query heads on the tensor-core path (bf16, head_dim 64).
-void check_attention_stacking(const Abi &cuda, const ModelShape &shape, uint64_t seed) {
+// One value of a test knob of the core's environment; value null: unset.
+struct EnvSetting {
+    const char *value, *label;
+};
+
+void set_env(const char *var, const char *value) {
+    if (value)
+        setenv(var, value, 1);
+    else
+        unsetenv(var);
+}
+
+// Scores the sequence in every mode under each of two settings of var and
+// checks the two give the same bits, mode by mode; then that var=refused
+// fails the engine's opening with a message naming it. var is unset after.
+void check_same_bits_under_env(const Abi &cuda, const ModelShape &shape, uint64_t seed, const char *var,
+                               const EnvSetting (&settings)[2], const char *refused, const std::string &name) {
     set_length(shape.n_swa > 0 ? 150 : 45);
     RandomModel m(shape, seed);
     Rng rng(seed + 1);
@@ -333,15 +346,13 @@ void check_attention_stacking(const Abi &cuda, const ModelShape &shape, uint64_t
     for (int32_t &t : s) t = rng.below(shape.n_vocab);
     std::vector<Scores> res[2];
     std::string errors;
-    for (int stack : {0, 1}) {
-        setenv("LMSCORE_CUDA_ATTN_STACK", stack ? "1" : "0", 1);
+    for (int k : {0, 1}) {
+        set_env(var, settings[k].value);
         Engine e(cuda, m.desc(), LMSCORE_PRECISION_BF16, 16, 2600 / 16 + 64, 1024, 1024);
-        if (!e.ok() || !score_modes(e, shape, 16, s, stack ? "stacked" : "unstacked", &res[stack]))
+        if (!e.ok() || !score_modes(e, shape, 16, s, settings[k].label, &res[k]))
             errors += e.ok() ? " (a mode failed, see above)" : " " + e.error();
     }
-    unsetenv("LMSCORE_CUDA_ATTN_STACK");
-    const std::string name = std::string(arch_name(shape.arch)) + " head_dim 64 bf16 bs=16 attention heads stacked vs not" +
-                             (shape.n_swa > 0 ? " (sliding window " + std::to_string(shape.n_swa) + ")" : std::string());
+    unsetenv(var);
     if (!errors.empty() || res[0].size() != res[1].size()) {
         R.check(false, name, "did not run:%s", errors.c_str());
         return;
@@ -356,13 +367,23 @@ void check_attention_stacking(const Abi &cuda, const ModelShape &shape, uint64_t
         line += buf;
     }
     R.check(same, name, "%s", line.c_str());
-    setenv("LMSCORE_CUDA_ATTN_STACK", "2", 1);
+    const std::string bad = std::string(var) + "=" + refused;
+    setenv(var, refused, 1);
     {
         Engine e(cuda, m.desc(), LMSCORE_PRECISION_BF16, 16, 64, 64, 64);
-        R.check(!e.ok() && e.error().find("LMSCORE_CUDA_ATTN_STACK=2") != std::string::npos,
-                "LMSCORE_CUDA_ATTN_STACK=2 is refused", "\"%s\"", e.error().c_str());
+        R.check(!e.ok() && e.error().find(bad) != std::string::npos, bad + " is refused", "\"%s\"", e.error().c_str());
     }
-    unsetenv("LMSCORE_CUDA_ATTN_STACK");
+    unsetenv(var);
+}
+
+// Head stacking in attention (LMSCORE_CUDA_ATTN_STACK, on by default) must
+// give the same bits as one head per tile, in every mode: a model with
+// grouped-query heads on the tensor-core path (bf16, head_dim 64).
+void check_attention_stacking(const Abi &cuda, const ModelShape &shape, uint64_t seed) {
+    const std::string name = std::string(arch_name(shape.arch)) + " head_dim 64 bf16 bs=16 attention heads stacked vs not" +
+                             (shape.n_swa > 0 ? " (sliding window " + std::to_string(shape.n_swa) + ")" : std::string());
+    check_same_bits_under_env(cuda, shape, seed, "LMSCORE_CUDA_ATTN_STACK", {{"0", "unstacked"}, {"1", "stacked"}}, "2",
+                              name);
 }
 
 // A dense FFN runs over a step in chunks of rows (step.cpp, 2048 by
@@ -370,45 +391,9 @@ void check_attention_stacking(const Abi &cuda, const ModelShape &shape, uint64_t
 // bits as one chunk, in every mode, with the down projection added into the
 // residual by its GEMM (llama), through a bias (gpt2) or a post-norm (gemma2).
 void check_ffn_chunks(const Abi &cuda, const ModelShape &shape, uint64_t seed) {
-    set_length(shape.n_swa > 0 ? 150 : 45);
-    RandomModel m(shape, seed);
-    Rng rng(seed + 1);
-    std::vector<int32_t> s(g_len);
-    for (int32_t &t : s) t = rng.below(shape.n_vocab);
-    std::vector<Scores> res[2];
-    std::string errors;
-    for (int chunked : {0, 1}) {
-        if (chunked)
-            setenv("LMSCORE_CUDA_FFN_ROWS", "7", 1);
-        else
-            unsetenv("LMSCORE_CUDA_FFN_ROWS");
-        Engine e(cuda, m.desc(), LMSCORE_PRECISION_BF16, 16, 2600 / 16 + 64, 1024, 1024);
-        if (!e.ok() || !score_modes(e, shape, 16, s, chunked ? "ffn chunks of 7" : "one ffn chunk", &res[chunked]))
-            errors += e.ok() ? " (a mode failed, see above)" : " " + e.error();
-    }
-    unsetenv("LMSCORE_CUDA_FFN_ROWS");
-    const std::string name = std::string(arch_name(shape.arch)) + " bf16 bs=16 FFN in chunks of 7 rows vs one chunk";
-    if (!errors.empty() || res[0].size() != res[1].size()) {
-        R.check(false, name, "did not run:%s", errors.c_str());
-        return;
-    }
-    std::string line;
-    bool same = true;
-    for (size_t k = 0; k < res[0].size(); ++k) {
-        const Diff d = diff(res[0][k], res[1][k]);
-        same = same && d.n_diff == 0;
-        char buf[96];
-        snprintf(buf, sizeof buf, " %s: %d differ (max %.3g);", modes()[k].name, d.n_diff, d.max_abs);
-        line += buf;
-    }
-    R.check(same, name, "%s", line.c_str());
-    setenv("LMSCORE_CUDA_FFN_ROWS", "0", 1);
-    {
-        Engine e(cuda, m.desc(), LMSCORE_PRECISION_BF16, 16, 64, 64, 64);
-        R.check(!e.ok() && e.error().find("LMSCORE_CUDA_FFN_ROWS=0") != std::string::npos,
-                "LMSCORE_CUDA_FFN_ROWS=0 is refused", "\"%s\"", e.error().c_str());
-    }
-    unsetenv("LMSCORE_CUDA_FFN_ROWS");
+    check_same_bits_under_env(cuda, shape, seed, "LMSCORE_CUDA_FFN_ROWS",
+                              {{nullptr, "one ffn chunk"}, {"7", "ffn chunks of 7"}}, "0",
+                              std::string(arch_name(shape.arch)) + " bf16 bs=16 FFN in chunks of 7 rows vs one chunk");
 }
 
 } // namespace
