@@ -59,12 +59,7 @@ func engineRows(rows []ReportRow) []EngineRow {
 
 // writeEngine appends model's engine comparison table, if it has rows.
 func writeEngine(b *strings.Builder, rows []EngineRow, model string) {
-	var mine []EngineRow
-	for _, e := range rows {
-		if e.Model == model {
-			mine = append(mine, e)
-		}
-	}
+	mine := ofModel(rows, model, func(e EngineRow) string { return e.Model })
 	if len(mine) == 0 {
 		return
 	}

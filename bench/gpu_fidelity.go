@@ -175,12 +175,7 @@ func sum(xs []float64) float64 {
 // writeFidelity writes one model's fidelity table (nothing when the
 // reference did not run on it).
 func writeFidelity(b *strings.Builder, rows []FidelityRow, model string) {
-	var mine []FidelityRow
-	for _, r := range rows {
-		if r.Model == model {
-			mine = append(mine, r)
-		}
-	}
+	mine := ofModel(rows, model, func(r FidelityRow) string { return r.Model })
 	if len(mine) == 0 {
 		return
 	}

@@ -315,6 +315,18 @@ var peerTitles = map[string]string{
 	PeerLlamaCpp:       "(e) llama.cpp (llama-perplexity MC)",
 }
 
+// ofModel is rows' rows of one model, in order: the per-model sections of
+// the report each take theirs.
+func ofModel[R any](rows []R, model string, modelOf func(R) string) []R {
+	var mine []R
+	for _, r := range rows {
+		if modelOf(r) == model {
+			mine = append(mine, r)
+		}
+	}
+	return mine
+}
+
 // WriteMarkdown writes the report as Markdown: one table per model.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
