@@ -28,22 +28,6 @@ template <Activation A> __device__ __forceinline__ float activate(float x) {
 // arithmetic per element is the same either way.
 constexpr int kVec = 4;
 
-template <typename T> struct Vec4;
-template <> struct Vec4<float> {
-    static __device__ __forceinline__ void store(float *p, const float v[kVec]) {
-        *(float4 *)p = make_float4(v[0], v[1], v[2], v[3]);
-    }
-};
-template <> struct Vec4<__nv_bfloat16> {
-    static __device__ __forceinline__ void store(__nv_bfloat16 *p, const float v[kVec]) {
-        __nv_bfloat162 lo = __floats2bfloat162_rn(v[0], v[1]), hi = __floats2bfloat162_rn(v[2], v[3]);
-        uint2 u;
-        u.x = *(const uint32_t *)&lo;
-        u.y = *(const uint32_t *)&hi;
-        *(uint2 *)p = u;
-    }
-};
-
 template <Activation A, typename T, bool VEC>
 __global__ void __launch_bounds__(kThreads) gated_kernel(const float *gu, int n_tokens, int n_ff, T *out) {
     const int per = VEC ? kVec : 1;
@@ -54,9 +38,8 @@ __global__ void __launch_bounds__(kThreads) gated_kernel(const float *gu, int n_
         T *o = out + (int64_t)t * n_ff + f;
         if (VEC) {
             const float4 g4 = *(const float4 *)g, u4 = *(const float4 *)u;
-            const float v[kVec] = {activate<A>(g4.x) * u4.x, activate<A>(g4.y) * u4.y, activate<A>(g4.z) * u4.z,
-                                   activate<A>(g4.w) * u4.w};
-            Vec4<T>::store(o, v);
+            store4<T>(o, activate<A>(g4.x) * u4.x, activate<A>(g4.y) * u4.y, activate<A>(g4.z) * u4.z,
+                      activate<A>(g4.w) * u4.w);
         } else {
             *o = from_f32<T>(activate<A>(*g) * *u);
         }

@@ -20,6 +20,20 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(flo
     return __float2bfloat16_rn(v);
 }
 
+// Four values stored with one 16-byte (fp32) or 8-byte (bf16) write; p
+// aligned to it.
+template <typename T> __device__ __forceinline__ void store4(T *p, float a, float b, float c, float d);
+template <> __device__ __forceinline__ void store4<float>(float *p, float a, float b, float c, float d) {
+    *(float4 *)p = make_float4(a, b, c, d);
+}
+template <> __device__ __forceinline__ void store4<__nv_bfloat16>(__nv_bfloat16 *p, float a, float b, float c, float d) {
+    __nv_bfloat162 lo = __floats2bfloat162_rn(a, b), hi = __floats2bfloat162_rn(c, d);
+    uint2 u;
+    u.x = *(const uint32_t *)&lo;
+    u.y = *(const uint32_t *)&hi;
+    *(uint2 *)p = u;
+}
+
 // Grid-stride loop bounds for element-wise kernels: enough blocks to fill
 // the device, never more than the work.
 inline unsigned grid_for(int64_t n, int threads) {

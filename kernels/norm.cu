@@ -46,18 +46,6 @@ norm_kernel(NormKind kind, const float *x, const int32_t *rows, int n, const flo
 // with 16-byte loads. The same statistics: the mean first, then the
 // centred second moment; the sums group differently, and every row of a
 // launch the same way, so a row's bits depend on nothing but the row.
-template <typename T> __device__ __forceinline__ void store4(T *p, float a, float b, float c, float d);
-template <> __device__ __forceinline__ void store4<float>(float *p, float a, float b, float c, float d) {
-    *(float4 *)p = make_float4(a, b, c, d);
-}
-template <> __device__ __forceinline__ void store4<__nv_bfloat16>(__nv_bfloat16 *p, float a, float b, float c, float d) {
-    __nv_bfloat162 lo = __floats2bfloat162_rn(a, b), hi = __floats2bfloat162_rn(c, d);
-    uint2 u;
-    u.x = *(const uint32_t *)&lo;
-    u.y = *(const uint32_t *)&hi;
-    *(uint2 *)p = u;
-}
-
 template <typename T, int V>
 __global__ void __launch_bounds__(kNormThreads)
 norm_reg_kernel(NormKind kind, const float *x, const int32_t *rows, int n, const float *w, const float *b, float eps,
