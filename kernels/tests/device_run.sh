@@ -11,7 +11,8 @@
 # end-to-end tests through binding/: TestCUDAAgainstCPU (on stories260K too
 # when $STORIES_GGUF names its GGUF, `lmscore convert llama2c`),
 # TestCUDAFamiliesAgainstCPU (every family's transformers fixture) and
-# TestCUDAQuantized (every quantized type).
+# TestCUDAQuantized (every quantized type) and TestPoolCUDABitwise (a Pool
+# of CUDA members against one model).
 set -uo pipefail
 out="${OUT:-/tmp/lmscore-device}"
 mkdir -p "$out"
@@ -51,12 +52,19 @@ timeout "${MEMCHECK_TIMEOUT:-180}" compute-sanitizer --tool memcheck --error-exi
   $build/kernels/tests/kernel_tests > "$out/memcheck_kernels.log" 2>&1
 echo "memcheck kernel_tests rc=$?"
 grep -E "ERROR SUMMARY|LEAK SUMMARY|passed,|^FAIL" "$out/memcheck_kernels.log" | head -8
+# The quantized weights' paths: dequantization scratch, the chunked FFN's
+# down projection read from its own region (step.cpp).
+echo "=== compute-sanitizer memcheck quant_model_tests (FFN in chunks of 7 rows)"
+LMSCORE_CUDA_FFN_ROWS=7 timeout "${MEMCHECK_TIMEOUT:-180}" compute-sanitizer --tool memcheck --error-exitcode 99 --leak-check full \
+  $build/kernels/tests/quant_model_tests > "$out/memcheck_quant.log" 2>&1
+echo "memcheck quant_model_tests rc=$?"
+grep -E "ERROR SUMMARY|LEAK SUMMARY|passed,|^FAIL" "$out/memcheck_quant.log" | head -8
 
 if [[ -n "${GO_TEST:-}" ]]; then
   echo "=== go test TestCUDA* (end to end through binding/)"
   LMSCORE_CUDA_LIB="$(realpath $build/liblmscore_cuda.so)" LMSCORE_STORIES_GGUF="${STORIES_GGUF:-}" \
     LD_LIBRARY_PATH="/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-    timeout 300 "$GO_TEST" -test.run 'TestCUDAAgainstCPU|TestCUDAFamiliesAgainstCPU|TestCUDAQuantized' -test.v > "$out/go-e2e.log" 2>&1
+    timeout 300 "$GO_TEST" -test.run 'TestCUDAAgainstCPU|TestCUDAFamiliesAgainstCPU|TestCUDAQuantized|TestPoolCUDA' -test.v > "$out/go-e2e.log" 2>&1
   echo "go e2e rc=$?"
   grep -E "^(--- |PASS|FAIL|ok)|bf16 storage alone|Error:" "$out/go-e2e.log" | head -30
 fi
