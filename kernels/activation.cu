@@ -23,32 +23,36 @@ template <Activation A> __device__ __forceinline__ float activate(float x) {
 
 // Rows over blockIdx.y (grid-strided past 65535), columns over x: no 64-bit
 // division per element, which made the flat version compute-bound at the
-// FFN's widths. Each thread does kVec adjacent columns with 16-byte loads
-// when the row width and the pointers allow it (VEC), one otherwise; the
-// arithmetic per element is the same either way.
+// FFN's widths. Each thread does kVec adjacent columns with one 16-byte
+// (fp32) or 8-byte (bf16) load per operand when the row width and the
+// pointers allow it (VEC), one otherwise; the arithmetic per element is the
+// same either way. gu and out share the type T: the gate/up GEMM writes the
+// model's type, so that a bf16 model's FFN moves half the bytes here (this
+// kernel is bandwidth-bound: 4-5% of an 8B step in fp32).
 constexpr int kVec = 4;
 
 template <Activation A, typename T, bool VEC>
-__global__ void __launch_bounds__(kThreads) gated_kernel(const float *gu, int n_tokens, int n_ff, T *out) {
+__global__ void __launch_bounds__(kThreads) gated_kernel(const T *gu, int n_tokens, int n_ff, T *out) {
     const int per = VEC ? kVec : 1;
     const int f = (blockIdx.x * kThreads + threadIdx.x) * per;
     if (f >= n_ff) return;
     for (int t = blockIdx.y; t < n_tokens; t += gridDim.y) {
-        const float *g = gu + (int64_t)t * 2 * n_ff + f, *u = g + n_ff;
+        const T *g = gu + (int64_t)t * 2 * n_ff + f, *u = g + n_ff;
         T *o = out + (int64_t)t * n_ff + f;
         if (VEC) {
-            const float4 g4 = *(const float4 *)g, u4 = *(const float4 *)u;
+            const float4 g4 = load4(g), u4 = load4(u);
             store4<T>(o, activate<A>(g4.x) * u4.x, activate<A>(g4.y) * u4.y, activate<A>(g4.z) * u4.z,
                       activate<A>(g4.w) * u4.w);
         } else {
-            *o = from_f32<T>(activate<A>(*g) * *u);
+            *o = from_f32<T>(activate<A>(to_f32(*g)) * to_f32(*u));
         }
     }
 }
 
 template <Activation A, typename T>
-cudaError_t launch_gated(const float *gu, int n_tokens, int n_ff, T *out, cudaStream_t stream) {
-    const bool vec = n_ff % kVec == 0 && (reinterpret_cast<uintptr_t>(gu) | reinterpret_cast<uintptr_t>(out)) % 16 == 0;
+cudaError_t launch_gated(const T *gu, int n_tokens, int n_ff, T *out, cudaStream_t stream) {
+    const uintptr_t align = kVec * sizeof(T);
+    const bool vec = n_ff % kVec == 0 && (reinterpret_cast<uintptr_t>(gu) | reinterpret_cast<uintptr_t>(out)) % align == 0;
     const int per = vec ? kVec : 1;
     const dim3 grid((unsigned)((n_ff / per + kThreads - 1) / kThreads), (unsigned)(n_tokens < 65535 ? n_tokens : 65535));
     if (vec)
@@ -97,13 +101,13 @@ bool known(Activation a) { return a == Activation::Silu || a == Activation::Gelu
 
 } // namespace
 
-cudaError_t gated_activation(Activation act, const float *gu, int n_tokens, int n_ff, void *out, DType dtype,
+cudaError_t gated_activation(Activation act, const void *gu, int n_tokens, int n_ff, void *out, DType dtype,
                              cudaStream_t stream) {
     const int64_t n = (int64_t)n_tokens * n_ff;
     if (!known(act)) return cudaErrorInvalidValue;
     if (n == 0) return cudaSuccess;
     LMSCORE_DISPATCH_ACTIVATION(act, A,
-        LMSCORE_DISPATCH_DTYPE(dtype, T, return launch_gated<A, T>(gu, n_tokens, n_ff, (T *)out, stream)));
+        LMSCORE_DISPATCH_DTYPE(dtype, T, return launch_gated<A, T>((const T *)gu, n_tokens, n_ff, (T *)out, stream)));
     return cudaErrorInvalidValue;
 }
 

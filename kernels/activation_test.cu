@@ -19,13 +19,14 @@ void activation_check(Rng &rng) {
     const int N = 29, F = 300, E = 96; // not multiples of the kernels' 256 threads
     for (DType t : {DType::F32, DType::BF16}) {
         std::vector<double> ref((size_t)N * F);
-        // gu is (N, 2F): gate | up; out (N, F) = act(gate) * up. SwiGLU and GeGLU (Gemma).
-        // F = 300 takes the 4-wide path, 301 the one-column path.
+        // gu is (N, 2F) of type t: gate | up; out (N, F) = act(gate) * up.
+        // SwiGLU and GeGLU (Gemma). F = 300 takes the 4-wide path, 301 the
+        // one-column path. The reference reads gu as stored.
         for (int Fg : {F, F + 1}) {
             for (Activation a : {Activation::Silu, Activation::GeluTanh}) {
-                std::vector<float> gu = randn(rng, (size_t)N * 2 * Fg, 2.f);
-                Buf dgu(gu, DType::F32), out((size_t)N * Fg, t);
-                CUDA_OK(gated_activation(a, dgu.as<float>(), N, Fg, out.p, t, 0));
+                const std::vector<float> gu = stored(randn(rng, (size_t)N * 2 * Fg, 2.f), t);
+                Buf dgu(gu, t), out((size_t)N * Fg, t);
+                CUDA_OK(gated_activation(a, dgu.p, N, Fg, out.p, t, 0));
                 sync_check("gated_activation");
                 std::vector<double> gref((size_t)N * Fg);
                 for (int i = 0; i < N; ++i)
@@ -40,9 +41,9 @@ void activation_check(Rng &rng) {
         // More rows than a grid's y dimension holds (65535): the row loop.
         {
             const int NT = 65537, FT = 8;
-            std::vector<float> gu = randn(rng, (size_t)NT * 2 * FT, 2.f);
-            Buf dgu(gu, DType::F32), out((size_t)NT * FT, t);
-            CUDA_OK(gated_activation(Activation::Silu, dgu.as<float>(), NT, FT, out.p, t, 0));
+            const std::vector<float> gu = stored(randn(rng, (size_t)NT * 2 * FT, 2.f), t);
+            Buf dgu(gu, t), out((size_t)NT * FT, t);
+            CUDA_OK(gated_activation(Activation::Silu, dgu.p, NT, FT, out.p, t, 0));
             sync_check("gated_activation rows");
             std::vector<double> gref((size_t)NT * FT);
             for (int i = 0; i < NT; ++i)
@@ -72,14 +73,14 @@ void activation_check(Rng &rng) {
     }
 }
 
-// A Llama-3.2-1B step's FFN: SwiGLU over 8192 tokens x 8192 to bf16, and
+// A Llama-3.2-1B step's FFN: SwiGLU over 8192 tokens x 8192 in bf16, and
 // the residual add of 8192 x 2048.
 void activation_perf(Rng &rng) {
     const int N = 8192, F = 8192, E = 2048;
-    Buf gu(randn(rng, (size_t)N * 2 * F), DType::F32), out((size_t)N * F, DType::BF16);
+    Buf gu(randn(rng, (size_t)N * 2 * F), DType::BF16), out((size_t)N * F, DType::BF16);
     const double ms = median_ms(
-        launches([&] { return gated_activation(Activation::Silu, gu.as<float>(), N, F, out.p, DType::BF16, 0); }), 3, 10);
-    R.info("perf swiglu f32 -> bf16 8192 x 8192: median %.3f ms, %.0f GB/s", ms, gb_per_s(gu.bytes() + out.bytes(), ms));
+        launches([&] { return gated_activation(Activation::Silu, gu.p, N, F, out.p, DType::BF16, 0); }), 3, 10);
+    R.info("perf swiglu bf16 8192 x 8192: median %.3f ms, %.0f GB/s", ms, gb_per_s(gu.bytes() + out.bytes(), ms));
     Buf x(randn(rng, (size_t)N * E), DType::F32), y(randn(rng, (size_t)N * E), DType::F32);
     const double rms = median_ms(launches([&] { return residual_add(x.as<float>(), y.as<float>(), nullptr, N, E, 0); }), 3, 10);
     R.info("perf residual_add f32 8192 x 2048: median %.3f ms, %.0f GB/s", rms, gb_per_s(3.0 * x.bytes(), rms));

@@ -34,6 +34,16 @@ template <> __device__ __forceinline__ void store4<__nv_bfloat16>(__nv_bfloat16 
     *(uint2 *)p = u;
 }
 
+// Four values read with one 16-byte (fp32) or 8-byte (bf16) load; p
+// aligned to it. The counterpart of store4.
+__device__ __forceinline__ float4 load4(const float *p) { return *(const float4 *)p; }
+__device__ __forceinline__ float4 load4(const __nv_bfloat16 *p) {
+    const uint2 u = *(const uint2 *)p;
+    const float2 lo = __bfloat1622float2(*(const __nv_bfloat162 *)&u.x),
+                 hi = __bfloat1622float2(*(const __nv_bfloat162 *)&u.y);
+    return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+
 // Grid-stride loop bounds for element-wise kernels: enough blocks to fill
 // the device, never more than the work.
 inline unsigned grid_for(int64_t n, int threads) {

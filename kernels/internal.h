@@ -246,7 +246,7 @@ struct lmscore_step {
     // A dense FFN runs in chunks of ffn_rows tokens (step.cpp); experts use
     // max_tokens.
     int ffn_rows = 0;
-    float *ff = nullptr;      // (ffn_rows, 2*n_ff or n_ff)
+    void *ff = nullptr;       // (ffn_rows, 2*n_ff) of dtype when gated, (ffn_rows, n_ff) fp32 ungated
     void *act = nullptr;      // (ffn_rows, n_ff)
     void *out_hn = nullptr;   // (max_outputs, n_embd) final-normed output rows
     float *logits = nullptr;  // (logits_rows, n_vocab) one chunk of output rows

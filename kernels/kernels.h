@@ -6,9 +6,15 @@
 // directly against a CPU reference.
 //
 // Weights, and the activations that feed a GEMM or the KV pool, are either
-// fp32 or bf16 (DType). GEMMs accumulate and write in fp32, and the kernels
-// after them read fp32 and round once, when they write the next GEMM's input:
-// bf16 mode rounds each value as few times as it can. Norms, RoPE, softmax
+// fp32 or bf16 (DType). GEMMs accumulate in fp32 and write fp32, and the
+// kernels after them read fp32 and round once, when they write the next
+// GEMM's input: bf16 mode rounds each value as few times as it can. The one
+// exception is a gated FFN's gate/up GEMM, which writes the model's type: its
+// output is the widest of a step (2 n_ff a token) and only the elementwise
+// gated activation reads it: fp32 there doubled the bytes that GEMM writes and
+// the activation (bandwidth-bound) reads, for one rounding that bf16 engines
+// (HF's) make as well.
+// Norms, RoPE, softmax
 // and log-softmax compute in fp32; the residual stream and every vector
 // parameter (norm weights, biases) are fp32.
 // Shapes are written (rows, cols), row-major, innermost last.
@@ -215,9 +221,10 @@ cudaError_t paged_attention_tc(const AttentionParams &p, cudaStream_t stream); /
 // approximation (GeGLU, gpt2) and the exact, erf GELU (GPT-NeoX).
 enum class Activation : int { Silu = 0, GeluTanh = 1, GeluErf = 2 };
 
-// out (n_tokens, n_ff) of dtype = act(gu[:, :n_ff]) * gu[:, n_ff:], gu fp32
-// (n_tokens, 2*n_ff): the gate/up GEMM's output, gate columns first.
-cudaError_t gated_activation(Activation act, const float *gu, int n_tokens, int n_ff, void *out, DType dtype,
+// out (n_tokens, n_ff) = act(gu[:, :n_ff]) * gu[:, n_ff:], gu (n_tokens,
+// 2*n_ff): the gate/up GEMM's output, gate columns first. Both of dtype: the
+// gate/up GEMM stores the model's type (step.cpp), unlike the other GEMMs.
+cudaError_t gated_activation(Activation act, const void *gu, int n_tokens, int n_ff, void *out, DType dtype,
                              cudaStream_t stream);
 
 // out (n_tokens, n_ff) of dtype = act(up + bias); up fp32; bias (n_ff) may be null.

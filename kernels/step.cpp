@@ -24,8 +24,8 @@ constexpr size_t kCublasWorkspace = 32u << 20;
 // this many bytes, so max_outputs does not multiply the vocabulary's size.
 constexpr size_t kLogitsChunkBytes = 128u << 20;
 // A dense FFN runs over a step's tokens in chunks of at most this many rows,
-// so that its widest buffers (the fp32 gate/up output, 2 n_ff floats a row:
-// 940 MB for 8192 tokens of an 8B model) are sized for a chunk, not the
+// so that its widest buffers (the gate/up output, 2 n_ff values a row: 470
+// MB in bf16 for 8192 tokens of an 8B model) are sized for a chunk, not the
 // step. 2048 rows still give the GEMMs several full waves on an H200; the
 // rows' results are the same bits in any chunking (the plans are fixed).
 constexpr int kFfnChunkRows = 2048;
@@ -155,7 +155,11 @@ lmscore_status plan_gemms(lmscore_step *s) {
         const char *what;
         lmscore_cuda::GemmPlan *plan;
         int n_in, n_out, max_rows;
+        DType y_type = DType::F32;
     };
+    // Gate/up GEMMs write the model's type (kernels.h); an ungated up
+    // projection's output takes a bias before its activation, in fp32.
+    const DType gu = dt;
     std::vector<Plan> plans = {
         {"qkv", &s->gemm_qkv, E, m->qkv_dim, N},
         {"attention output", &s->gemm_wo, m->q_dim, E, N},
@@ -163,23 +167,24 @@ lmscore_status plan_gemms(lmscore_step *s) {
     };
     const lmscore_model_desc &hp = m->hp;
     if (hp.n_expert == 0) {
-        plans.push_back({m->gated_ffn ? "gate/up" : "up", &s->gemm_up, E, up_cols, s->ffn_rows});
+        plans.push_back({m->gated_ffn ? "gate/up" : "up", &s->gemm_up, E, up_cols, s->ffn_rows,
+                         m->gated_ffn ? gu : DType::F32});
         plans.push_back({"down", &s->gemm_down, F, E, s->ffn_rows});
     } else {
         plans.push_back({"router", &s->gemm_router, E, m->n_router, N});
-        plans.push_back({"expert gate/up", &s->gemm_exp_up, E, 2 * hp.n_ff_exp, N});
+        plans.push_back({"expert gate/up", &s->gemm_exp_up, E, 2 * hp.n_ff_exp, N, gu});
         plans.push_back({"expert down", &s->gemm_exp_down, hp.n_ff_exp, E, N});
         if (hp.n_ff_shexp > 0) {
-            plans.push_back({"shared expert gate/up", &s->gemm_shexp_up, E, 2 * hp.n_ff_shexp, N});
+            plans.push_back({"shared expert gate/up", &s->gemm_shexp_up, E, 2 * hp.n_ff_shexp, N, gu});
             plans.push_back({"shared expert down", &s->gemm_shexp_down, hp.n_ff_shexp, E, N});
         }
     }
     for (const auto &p : plans) {
         if (heuristic) {
-            lmscore_cuda::gemm_plan_heuristic(p.plan, dt, DType::F32, p.n_in, p.n_out, p.max_rows);
+            lmscore_cuda::gemm_plan_heuristic(p.plan, dt, p.y_type, p.n_in, p.n_out, p.max_rows);
             continue;
         }
-        lmscore_status st = lmscore_cuda::gemm_plan(s->cublaslt, p.what, dt, DType::F32, p.n_in, p.n_out, p.max_rows,
+        lmscore_status st = lmscore_cuda::gemm_plan(s->cublaslt, p.what, dt, p.y_type, p.n_in, p.n_out, p.max_rows,
                                                     kCublasWorkspace, p.plan);
         if (st != LMSCORE_STATUS_OK) return st;
     }
@@ -296,7 +301,7 @@ lmscore_status init(lmscore_step *s) {
         (size_t)(N * m->q_dim) * es,                   // q
         (size_t)(N * m->q_dim) * es,                   // attn
         (size_t)(N * E) * 4,                           // proj
-        (size_t)(FR * ff_cols) * 4,                    // ff
+        (size_t)(FR * ff_cols) * (m->gated_ffn || NE > 0 ? es : 4), // ff: gate/up of dtype, up fp32
         (size_t)(FR * F_max) * es,                     // act
         (size_t)((int64_t)std::max(s->max_outputs, 1) * E) * es, // out_hn
         (size_t)((int64_t)s->logits_rows * V) * 4,     // logits
@@ -321,7 +326,7 @@ lmscore_status init(lmscore_step *s) {
     void **parts[] = {(void **)&s->x,          &s->hn,
                       (void **)&s->qkv,        &s->q,
                       &s->attn,                (void **)&s->proj,
-                      (void **)&s->ff,         &s->act,
+                      &s->ff,                  &s->act,
                       &s->out_hn,              (void **)&s->logits,
                       &s->dequant_scratch,     (void **)&s->moe_logits,
                       (void **)&s->moe_chosen, (void **)&s->moe_weight,
@@ -700,7 +705,7 @@ class StepRunner {
                           "gated activation");
                 } else {
                     check(lmscore_cuda::gemm(g, s_->gemm_up, w_up, in, s_->ff, rows), "up gemm");
-                    check(lmscore_cuda::activation_bias(m_->ffn_act, s_->ff, w.b_up, rows, F, s_->act, dt, st),
+                    check(lmscore_cuda::activation_bias(m_->ffn_act, (const float *)s_->ff, w.b_up, rows, F, s_->act, dt, st),
                           "gelu");
                 }
                 if (!w_down) w_down = weight(w.w_down); // dense, or the one chunk: see above

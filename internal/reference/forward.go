@@ -20,7 +20,7 @@ func (r *Model) LogProbs(tokens []int32) ([][]float64, error) {
 // at load; emulate that by converting the model's weights (model.Weights
 // Convert) before New.
 type Rounding struct {
-	Activations bool // inputs of the layers' GEMMs: normed states, attention output, MLP activation
+	Activations bool // inputs of the layers' GEMMs (normed states, attention output, MLP activation) and a gated MLP's gate and up outputs
 	KV          bool // q, k and v after RoPE
 	LMHeadInput bool // the final normed state going into the LM head
 }
@@ -189,7 +189,8 @@ func (r *Model) ffn(ly *layer, h []float64, rd Rounding) []float64 {
 	var act []float64
 	switch r.cfg.FFNType() {
 	case model.FFNSwiGLU, model.FFNGeGLU:
-		g, u := ly.gate.apply(h, nil), ly.up.apply(h, ly.upB)
+		// The CUDA core's gate/up GEMM stores its output in bf16 (kernels/kernels.h).
+		g, u := roundBF16(rd.Activations, ly.gate.apply(h, nil)), roundBF16(rd.Activations, ly.up.apply(h, ly.upB))
 		f := silu
 		if r.cfg.FFNType() == model.FFNGeGLU {
 			f = GELUTanh

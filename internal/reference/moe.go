@@ -91,7 +91,7 @@ func Route(logits []float64, used int, norm bool) (ids []int, weights []float64)
 
 // swiglu returns down(silu(gate h) * up h).
 func swiglu(gate, up, down matrix, h []float64, rd Rounding) []float64 {
-	g, u := gate.apply(h, nil), up.apply(h, nil)
+	g, u := roundBF16(rd.Activations, gate.apply(h, nil)), roundBF16(rd.Activations, up.apply(h, nil))
 	act := make([]float64, len(g))
 	for j := range g {
 		act[j] = silu(g[j]) * u[j]

@@ -1,8 +1,9 @@
 // gemm_sweep.cu — batch invariance of the fixed GEMM plans at every row
 // count, on the bf16 shapes of the benchmark's models (Llama-3.2-1B and
-// gpt2-large, bench/peers/hf_build.py), with the max_rows a step of 8192
-// tokens gives them (the LM head: its chunk of output rows, as step.cpp
-// computes it).
+// gpt2-large, bench/peers/hf_build.py; Llama-3.1-8B's FFN), with the
+// max_rows a step of 8192 tokens gives them (the LM head: its chunk of
+// output rows; a dense FFN: its chunk of 2048 rows; as step.cpp computes
+// them) and each GEMM's output type (bf16 for gate/up, kernels.h).
 //
 // kernel_tests checks each plan at 8 row counts; a GEMM kernel whose order
 // of summation depended on the number of output tiles (stream-K, or a
@@ -57,6 +58,7 @@ struct DevBuf {
 struct Shape {
     const char *name;
     int in, out, max_rows;
+    DType y = DType::F32; // the gate/up GEMMs write bf16 (kernels.h)
 };
 
 // Where row count n takes its rows from: spread over the full call's rows,
@@ -67,9 +69,10 @@ int first_row(int n, int max_rows) { return (int)((37ll * n + 11) % (max_rows - 
 // differs (empty: invariant), or {-1} when cuBLAS failed.
 std::vector<int> sweep(const GemmContext &ctx, const GemmPlan &plan, const Shape &sh, const DevBuf &w, const DevBuf &x,
                        int stride) {
-    const size_t es = dtype_size(plan.dtype);
-    DevBuf y_full((size_t)sh.max_rows * sh.out * 4), xs((size_t)sh.max_rows * sh.in * es),
-        ys((size_t)sh.max_rows * sh.out * 4), bad((size_t)sh.max_rows * 8);
+    const size_t es = dtype_size(plan.dtype), ys_size = dtype_size(plan.y_type);
+    const int row_words = (int)(sh.out * ys_size / 4); // every shape's out is even
+    DevBuf y_full((size_t)sh.max_rows * sh.out * ys_size), xs((size_t)sh.max_rows * sh.in * es),
+        ys((size_t)sh.max_rows * sh.out * ys_size), bad((size_t)sh.max_rows * 8);
     CUDA_OK(cudaMemset(bad.p, 0, (size_t)sh.max_rows * 8));
     if (gemm(ctx, plan, w.p, x.p, y_full.p, sh.max_rows) != CUBLAS_STATUS_SUCCESS) return {-1};
     std::vector<int> counts;
@@ -81,7 +84,7 @@ std::vector<int> sweep(const GemmContext &ctx, const GemmPlan &plan, const Shape
                                  cudaMemcpyDeviceToDevice, ctx.stream));
         if (gemm(ctx, plan, w.p, xs.p, ys.p, n) != CUBLAS_STATUS_SUCCESS) return {-1};
         count_differing_rows<<<n, 256, 0, ctx.stream>>>((const uint32_t *)ys.p,
-                                                        (const uint32_t *)y_full.p + (size_t)r0 * sh.out, sh.out,
+                                                        (const uint32_t *)y_full.p + (size_t)r0 * row_words, row_words,
                                                         (unsigned long long *)bad.p + n);
     }
     CUDA_OK(cudaStreamSynchronize(ctx.stream));
@@ -101,9 +104,10 @@ std::string list(const std::vector<int> &v, size_t most = 24) {
     return s.empty() ? "none" : s;
 }
 
-// LM head rows per chunk, as step.cpp sizes them for max_outputs 8192.
+// LM head rows per chunk, as step.cpp sizes them for max_outputs 8192
+// (kLogitsChunkBytes).
 int head_rows(int vocab) {
-    int rows = (int)std::min<int64_t>(8192, (int64_t)(256u << 20) / ((int64_t)vocab * 4));
+    int rows = (int)std::min<int64_t>(8192, (int64_t)(128u << 20) / ((int64_t)vocab * 4));
     if (rows < 8192 && rows > 128) rows -= rows % 128;
     return rows;
 }
@@ -146,8 +150,10 @@ int main(int argc, char **argv) {
     const Shape shapes[] = {
         {"Llama-1B qkv", 2048, 3072, 8192},
         {"Llama-1B attention output", 2048, 2048, 8192},
-        {"Llama-1B gate/up", 2048, 16384, 8192},
-        {"Llama-1B down", 8192, 2048, 8192},
+        {"Llama-1B gate/up", 2048, 16384, 2048, DType::BF16}, // FFN chunks of 2048 rows (step.cpp)
+        {"Llama-8B gate/up", 4096, 28672, 2048, DType::BF16},
+        {"Llama-8B down", 14336, 4096, 2048},
+        {"Llama-1B down", 8192, 2048, 2048},
         {"Llama-1B LM head", 2048, 128256, head_rows(128256)},
         {"gpt2-large qkv", 1280, 3840, 8192},
         {"gpt2-large attention output", 1280, 1280, 8192},
@@ -158,15 +164,15 @@ int main(int argc, char **argv) {
     uint64_t seed = 7;
     for (const Shape &sh : shapes) {
         char name[160];
-        snprintf(name, sizeof name, "gemm sweep bf16 %s (%d x %d, 1..%d rows%s)", sh.name, sh.in, sh.out, sh.max_rows,
-                 stride > 1 ? ", sampled" : "");
+        snprintf(name, sizeof name, "gemm sweep bf16 -> %s %s (%d x %d, 1..%d rows%s)", sh.y == DType::F32 ? "f32" : "bf16", sh.name, sh.in,
+                 sh.out, sh.max_rows, stride > 1 ? ", sampled" : "");
         DevBuf w((size_t)sh.out * sh.in * 2), x((size_t)sh.max_rows * sh.in * 2);
         CUDA_OK(fill_hash(w.p, DType::BF16, (size_t)sh.out * sh.in, 1.7f / sqrtf((float)sh.in), seed++));
         CUDA_OK(fill_hash(x.p, DType::BF16, (size_t)sh.max_rows * sh.in, 2.f, seed++));
         CUDA_OK(cudaDeviceSynchronize());
 
         GemmPlan plan;
-        if (gemm_plan(ctx.lt, sh.name, DType::BF16, DType::F32, sh.in, sh.out, sh.max_rows, ctx.workspace_bytes,
+        if (gemm_plan(ctx.lt, sh.name, DType::BF16, sh.y, sh.in, sh.out, sh.max_rows, ctx.workspace_bytes,
                       &plan) != LMSCORE_STATUS_OK) {
             R.check(false, name, "no plan: %s", lmscore_last_error());
             continue;
@@ -181,7 +187,7 @@ int main(int argc, char **argv) {
 
         if (heuristic) {
             GemmPlan heur;
-            gemm_plan_heuristic(&heur, DType::BF16, DType::F32, sh.in, sh.out, sh.max_rows);
+            gemm_plan_heuristic(&heur, DType::BF16, sh.y, sh.in, sh.out, sh.max_rows);
             const std::vector<int> hb = sweep(ctx, heur, sh, w, x, 13);
             R.info("%s: cublasGemmEx per call (every 13th count): row counts with a differing row: %s", name,
                    !hb.empty() && hb[0] < 0 ? "cuBLAS FAILED" : list(hb).c_str());

@@ -296,7 +296,7 @@ Vec swiglu(const std::vector<float> &gate, const std::vector<float> &up, const s
            int E, int ff, int row, int down_row) {
     const Vec g = linear(gate, nullptr, h, E, ff, row), u = linear(up, nullptr, h, E, ff, row);
     Vec a(ff);
-    for (int f = 0; f < ff; ++f) a[f] = act(LMSCORE_FFN_SWIGLU, g[f]) * u[f];
+    for (int f = 0; f < ff; ++f) a[f] = act(LMSCORE_FFN_SWIGLU, st(g[f])) * st(u[f]); // gate/up stored (kernels.h)
     return linear(down, nullptr, a, ff, E, down_row);
 }
 
@@ -443,7 +443,8 @@ std::vector<std::vector<double>> RandomModel::forward(const std::vector<int32_t>
                     const bool fused = layer(l, LMSCORE_LAYER_FFN_GATE).v.empty(); // gate rows, then up rows
                     const Vec g = fused ? linear(up, nullptr, hf, E, F, 0) : linear(layer(l, LMSCORE_LAYER_FFN_GATE).v, nullptr, hf, E, F);
                     const Vec u = linear(up, nullptr, hf, E, F, fused ? F : 0);
-                    for (int f = 0; f < F; ++f) ac[f] = act(d.ffn_type, g[f]) * u[f];
+                    // The gate/up GEMM stores the model's type (kernels.h).
+                    for (int f = 0; f < F; ++f) ac[f] = act(d.ffn_type, st(g[f])) * st(u[f]);
                 } else {
                     const Vec u = linear(up, &layer(l, LMSCORE_LAYER_FFN_UP_B).v, hf, E, F);
                     for (int f = 0; f < F; ++f) ac[f] = act(d.ffn_type, u[f]);

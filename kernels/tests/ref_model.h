@@ -56,7 +56,8 @@ class RandomModel {
 
     // logits[t] (n_vocab) after tokens[0..t], in float64. With bf16_points,
     // weights and the values the CUDA core stores in bf16 (GEMM inputs, q,
-    // k, v) are rounded to bf16 where it rounds them, all else float64: the
+    // k, v, a gated FFN's gate and up outputs) are rounded to bf16 where it
+    // rounds them, all else float64: the
     // error bf16 storage itself implies, which no kernel can beat.
     //
     // route_margin (optional; models with experts): per token, the smallest
