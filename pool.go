@@ -192,6 +192,9 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 	if err != nil {
 		return nil, Stats{}, err
 	}
+	// The members score the prepared tokens, so that text is tokenized
+	// once, here; the continuation's text stays for its byte counts.
+	reqs = preparedRequests(reqs, sreqs)
 	if len(p.members) == 1 {
 		// One member computes the one trie: cutting it would only compute
 		// the pieces' shared prefixes twice.
@@ -297,6 +300,19 @@ func (p *Pool) Score(ctx context.Context, reqs []Request, so ScoreOptions) ([]Re
 		return nil, total, err
 	}
 	return results, total, nil
+}
+
+// preparedRequests is reqs in token form, as shardRequests prepared them
+// (the prefix token of an empty context included): a member's preparation
+// of one is then the identity, and gives the same byte counts, since the
+// continuation's text, where given, is kept.
+func preparedRequests(reqs []Request, sreqs []scheduler.Request) []Request {
+	out := make([]Request, len(reqs))
+	for i, r := range reqs {
+		out[i] = Request{ID: r.ID, Continuation: r.Continuation,
+			ContextTokens: sreqs[i].Context, ContinuationTokens: sreqs[i].Continuation}
+	}
+	return out
 }
 
 // deviceError names member i in err, and counts a *RequestError's index in

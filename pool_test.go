@@ -499,3 +499,51 @@ func TestPoolCallbackGoexitIsAnError(t *testing.T) {
 	assert.ErrorIs(t, err, errCallbackStopped)
 	assert.True(t, res == nil, "no results, some of them left zero")
 }
+
+// A pool tokenizes text once: its members get the prepared tokens (the
+// prefix token of an empty context included) and the continuation's text,
+// and score as one model does on the text itself, byte counts included.
+func TestPoolTokenizesOnce(t *testing.T) {
+	path := storiesGGUF(t)
+	reqs := []Request{
+		{ID: "a", Context: "Once upon a time, there was a little girl.", Continuation: " She liked to play."},
+		{ID: "b", Context: "Once upon a time, there was a little girl.", Continuation: " He was sad."},
+		{ID: "c", Context: "", Continuation: "The cat sat."},
+		{ID: "d", Context: "Lily saw a big dog ", Continuation: "in the park."},
+		{ID: "e", ContextTokens: []int32{1, 400, 401}, ContinuationTokens: []int32{402, 403}},
+	}
+	one, err := Open(path, Options{Threads: 1})
+	require.NoError(t, err)
+	defer one.Close()
+	want, _, err := one.Score(context.Background(), reqs, ScoreOptions{})
+	require.NoError(t, err)
+
+	for _, n := range []int{1, 2} {
+		p, err := OpenPool(path, Options{Threads: 2}, []int{0, 1}[:n])
+		require.NoError(t, err)
+		var mu sync.Mutex
+		var given []Request
+		member := p.score
+		p.score = func(ctx context.Context, i int, sub []Request, so ScoreOptions) ([]Result, Stats, error) {
+			mu.Lock()
+			given = append(given, sub...)
+			mu.Unlock()
+			return member(ctx, i, sub, so)
+		}
+		got, _, err := p.Score(context.Background(), reqs, ScoreOptions{})
+		require.NoError(t, err)
+		p.Close()
+		require.Len(t, given, len(reqs), "n=%d: each request goes to one member once", n)
+		for _, r := range given {
+			assert.Empty(t, r.Context, "n=%d %s: no text left to tokenize", n, r.ID)
+			assert.NotEmpty(t, r.ContextTokens, "n=%d %s", n, r.ID)
+			assert.NotEmpty(t, r.ContinuationTokens, "n=%d %s", n, r.ID)
+		}
+		requireBitwise(t, want, got, fmt.Sprintf("pool of %d on text", n))
+		for i := range want {
+			assert.Equal(t, want[i].NBytes, got[i].NBytes, "n=%d %s: bytes of the continuation's text", n, want[i].ID)
+			assert.Equal(t, want[i].NormBytes, got[i].NormBytes, "n=%d %s", n, want[i].ID)
+			assert.Equal(t, want[i].NTokens, got[i].NTokens, "n=%d %s", n, want[i].ID)
+		}
+	}
+}
