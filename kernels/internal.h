@@ -189,12 +189,24 @@ struct lmscore_model {
 struct lmscore_kv {
     lmscore_model *model = nullptr;
     int block_size = 0, n_blocks = 0; // n_blocks: the ceiling (see lmscore_kv_init)
-    // (n_layer, 2, n_alloc * block_size, kv_dim): each layer's K plane then
-    // its V plane, for the n_alloc blocks allocated so far; kv_reserve
-    // reallocates it larger (block ids keep their contents).
+    // (n_layer, 2, plane_elems / kv_dim slots, kv_dim): each layer's K plane
+    // then its V plane, plane_elems elements apart, of which the first
+    // n_alloc blocks are backed by memory (kv_pool.cpp). With virtual memory
+    // management the planes are reserved at the ceiling's size and mapped as
+    // steps reach blocks (data and plane_elems never change); without it the
+    // pool is reallocated larger, planes n_alloc blocks long.
     void *data = nullptr;
     int64_t n_alloc = 0;
-    int64_t plane_elems = 0; // n_alloc * block_size * kv_dim
+    int64_t plane_elems = 0;
+    struct Mapping {
+        size_t offset = 0, bytes = 0; // into the reserved range
+        unsigned long long handle = 0; // CUmemGenericAllocationHandle
+    };
+    bool vmm = false;
+    size_t vmm_reserved = 0;      // bytes of address space from data
+    size_t vmm_mapped = 0;        // bytes mapped in each plane, from its start
+    size_t vmm_granularity = 0;
+    std::vector<Mapping> mappings; // every plane's, in the order mapped
 
     void *k_plane(int layer) const { return plane(2 * layer); }
     void *v_plane(int layer) const { return plane(2 * layer + 1); }

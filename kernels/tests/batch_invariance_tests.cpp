@@ -396,6 +396,14 @@ void check_ffn_chunks(const Abi &cuda, const ModelShape &shape, uint64_t seed) {
                               std::string(arch_name(shape.arch)) + " bf16 bs=16 FFN in chunks of 7 rows vs one chunk");
 }
 
+// The KV pool mapped onto a reserved range (virtual memory management, the
+// default where the driver has it) and the pool reallocated as it grows
+// (LMSCORE_CUDA_KV_VMM=0) must give the same bits in every mode.
+void check_kv_pool_kinds(const Abi &cuda, const ModelShape &shape, uint64_t seed) {
+    check_same_bits_under_env(cuda, shape, seed, "LMSCORE_CUDA_KV_VMM", {{"0", "reallocated pool"}, {nullptr, "mapped pool"}},
+                              "2", std::string(arch_name(shape.arch)) + " bf16 bs=16 KV pool mapped vs reallocated");
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -492,5 +500,7 @@ int main(int argc, char **argv) {
     check_ffn_chunks(cuda, llama, 11);
     check_ffn_chunks(cuda, gpt2, 33);
     check_ffn_chunks(cuda, gemma2, 44);
+    check_kv_pool_kinds(cuda, llama, 55);
+    check_kv_pool_kinds(cuda, gemma2, 66);
     return R.finish("batch_invariance_tests");
 }
