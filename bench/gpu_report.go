@@ -331,7 +331,13 @@ func ofModel[R any](rows []R, model string, modelOf func(R) string) []R {
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# lmscore against its peers: %s, %s\n\n", r.Card, r.Date)
-	fmt.Fprintf(&b, "bf16 GEMM rate measured in the same run: %.0f TFLOP/s (%s, median of %d).\n", r.GEMM.TFLOPS, r.GEMM.Shape, len(r.GEMM.Runs))
+	if r.GEMM.TFLOPS > 0 {
+		// The shape names the type: bf16 on a GPU, fp32 on the CPU check,
+		// whose fraction of a TFLOP/s must not print as 0.
+		fmt.Fprintf(&b, "GEMM rate measured in the same run: %s TFLOP/s (%s, median of %d).\n", fmtTFLOPS(r.GEMM.TFLOPS), r.GEMM.Shape, len(r.GEMM.Runs))
+	} else {
+		b.WriteString("No GEMM rate was measured in this run, so there is no floor.\n")
+	}
 	b.WriteString("Wall time is the median of the timed runs (their number in parentheses); warm-up is excluded. " +
 		"Tokens are model inputs; computed tokens are what the engine ran, padding included. " +
 		"tokens/s = total tokens / wall. Speedup = the peer's wall / lmscore's. " +
@@ -349,10 +355,10 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	for _, s := range r.Models {
 		weights := ""
 		if s.Type != "" {
-			weights = fmt.Sprintf(", %s weights, %.2f GiB", s.Type, float64(s.WeightBytes)/(1<<30))
+			weights = fmt.Sprintf(", %s weights, %s", s.Type, fmtBytes(s.WeightBytes))
 		}
-		fmt.Fprintf(&b, "## %s (%s, %d layers, %d wide, %d heads x %d, vocab %d, %.2f B parameters, %.2f B in the layers%s)\n\n",
-			s.Name, s.Arch, s.NLayer, s.NEmbd, s.NHead, s.HeadDim, s.NVocab, float64(s.TotalParams)/1e9, float64(s.BodyParams)/1e9, weights)
+		fmt.Fprintf(&b, "## %s (%s, %d layers, %d wide, %d heads x %d, vocab %d, %s parameters, %s in the layers%s)\n\n",
+			s.Name, s.Arch, s.NLayer, s.NEmbd, s.NHead, s.HeadDim, s.NVocab, fmtParams(s.TotalParams), fmtParams(s.BodyParams), weights)
 		b.WriteString("| workload | peer | wall s (runs) | total tok | unique tok | computed tok | tokens/s | lmscore speedup | peak GPU mem | wall / floor | max \\|Δ\\| | mean \\|Δ\\| | agree |\n")
 		b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, row := range r.Rows {
@@ -461,6 +467,15 @@ func fmtDiff(d float64) string {
 	return fmt.Sprintf("%.4f", d)
 }
 
+// fmtTFLOPS writes a card's rate whole and the CPU check's with three
+// significant digits.
+func fmtTFLOPS(t float64) string {
+	if t >= 100 {
+		return fmt.Sprintf("%.0f", t)
+	}
+	return fmt.Sprintf("%.3g", t)
+}
+
 func fmtRate(r float64) string {
 	switch {
 	case r >= 1e6:
@@ -485,11 +500,34 @@ func fmtTimes(s float64, decimals int) string {
 
 // fmtGiBSigned shows a remainder that may come out negative (nvidia-smi's
 // figure is rounded to MiB and sampled after the runs).
-func fmtGiBSigned(n int64) string { return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30)) }
+func fmtGiBSigned(n int64) string {
+	if n < 0 {
+		return "-" + fmtBytes(-n)
+	}
+	return fmtBytes(n)
+}
 
 func fmtGiB(n int64) string {
 	if n <= 0 {
 		return ""
 	}
+	return fmtBytes(n)
+}
+
+// fmtBytes writes GiB, and MiB under a tenth of one, so that the CPU
+// check's 2-layer models and their few MiB of KV do not read as 0.00 GiB.
+func fmtBytes(n int64) string {
+	if n < 1<<30/10 {
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
 	return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+}
+
+// fmtParams writes a parameter count in billions, or millions under a
+// tenth of a billion (the CPU check's 2-layer models).
+func fmtParams(n int64) string {
+	if n < 1e8 {
+		return fmt.Sprintf("%.2f M", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.2f B", float64(n)/1e9)
 }

@@ -253,7 +253,8 @@ func TestReportComparesWithLMScore(t *testing.T) {
 	var md strings.Builder
 	require.NoError(t, rep.WriteMarkdown(&md))
 	out := md.String()
-	for _, want := range []string{"# lmscore against its peers: Card, 2026-01-02", "| w | (d) lmscore | 0.200 (3) | 100 | 10 | 11 |",
+	for _, want := range []string{"# lmscore against its peers: Card, 2026-01-02", "GEMM rate measured in the same run: 0.001 TFLOP/s (s, median of 1)",
+		"| w | (d) lmscore | 0.200 (3) | 100 | 10 | 11 |",
 		"| w | (a) HF, no cache (lm-eval-harness) | 4.000 (1) |", "| 20x |", "3.00 GiB", "50.0%",
 		"error: CUDA out of memory", "not run: no time", "- a note", "peak GPU memory of hf-nocache: torch"} {
 		assert.Contains(t, out, want)
@@ -289,4 +290,18 @@ func TestGPUSuiteSizes(t *testing.T) {
 	assert.True(t, meta.Requests >= 800 && meta.Requests <= 1200, "%d requests", meta.Requests)
 	assert.InDelta(t, 700_000, float64(meta.TotalTokens), 150_000)
 	assert.InDelta(t, 25_500, float64(meta.UniqueTokens), 3_000)
+}
+
+// The report's sizes stay readable at both ends: an 8B model on a card and
+// the CPU check's 2-layer models, whose weights and KV are a few MiB.
+func TestReportUnits(t *testing.T) {
+	assert.Equal(t, "14.96 GiB", fmtBytes(16_060_522_496))
+	assert.Equal(t, "0.13 GiB", fmtBytes(130<<20))
+	assert.Equal(t, "2.5 MiB", fmtBytes(5<<19))
+	assert.Equal(t, "-2.5 MiB", fmtGiBSigned(-(5 << 19)))
+	assert.Equal(t, "", fmtGiB(0), "not measured")
+	assert.Equal(t, "8.03 B", fmtParams(8_030_261_248))
+	assert.Equal(t, "66.85 M", fmtParams(66_848_000))
+	assert.Equal(t, "791", fmtTFLOPS(791.4))
+	assert.Equal(t, "0.0924", fmtTFLOPS(0.09243))
 }

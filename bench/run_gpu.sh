@@ -38,7 +38,8 @@
 #   9. the fp32 reference of the fidelity table (bench/peers/fp32_reference.py,
 #      issue 18), with the transformers peers, after every timed run: each
 #      bf16 model's HF folder in float32 with TF32 off, on each workload's
-#      first questions, within its own budget BENCH_FIDELITY_BUDGET_S;
+#      first questions, within its own budget BENCH_FIDELITY_BUDGET_S, cut
+#      to what BENCH_END_S leaves (step 9 is the one step cut for it);
 #  10. the report (benchgpu report) and the plot.
 #
 # Settings (environment):
@@ -70,6 +71,12 @@
 #                   many questions and starts none once it has computed that
 #                   many tokens; BENCH_FIDELITY_BUDGET_S [150]: no question
 #                   starts after that many seconds, the fp32 load included
+#   BENCH_END_S     seconds from the start by which the report must be
+#                   written, 0 for no limit [570: one device call is 600 s,
+#                   and a call cut off writes no report]: step 9's budget is
+#                   cut to what is left of it less 30 s for the report, and
+#                   step 9 is skipped (with a note) when under 60 s are left,
+#                   too few to load an 8B model in fp32 and score with it
 #   BENCH_SIZE_TEST=1  also run step 8; BENCH_SIZE_SHAPE [llama-3.1-70b],
 #                   BENCH_SIZE_BUDGET_S [300], BENCH_SIZE_FILE=1 (through a
 #                   GGUF file on disk, deleted after), BENCH_SIZE_KV [16GiB]
@@ -147,6 +154,10 @@ finish() {
 }
 
 log "bench: size $size, models ${models:-none}, types $types, backend $backend, budget ${budget} s, size test $sizetest"
+endby="${BENCH_END_S:-570}"
+if [[ "$hf" == 1 && "${BENCH_FIDELITY:-1}" == 1 ]] && ((endby > 0 && budget + 60 + 30 + 60 > endby)); then
+  log "timed runs that use all of BENCH_BUDGET_S=$budget (and the 60 s a run may go on) would leave step 9 under 60 s of BENCH_END_S=$endby: it is then skipped"
+fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
 torch=1
 if ! $py -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'; then
@@ -178,6 +189,9 @@ wl=()
 hfdev=(--device cpu)
 peerflags=(--device cpu --batch-tokens 2048)
 if [[ "${BENCH_TINY:-0}" == 1 ]]; then tiny=(--tiny); fi
+if [[ "$backend" == cpu ]]; then
+  notes+=("CPU check (BENCH_BACKEND=cpu): no device memory is measured (benchgpu lmscore runs with --gpu-memory=false and the transformers peers read torch.cuda only on a GPU), so the peak GPU mem columns are empty, and so is the by-type table's other (peak less weights and KV); the floor's rate is gemm_rate.py's fp32 512x512x512 product on the CPU, so wall / floor only checks the column's arithmetic")
+fi
 if [[ "$backend" == cuda ]]; then
   # cuBLAS: the toolkit's, or the one PyTorch's wheels brought.
   nv="$($py -c 'import nvidia, os; print(":".join(os.path.join(p, d, "lib") for p in nvidia.__path__ for d in os.listdir(p) if os.path.isdir(os.path.join(p, d, "lib"))))' 2>/dev/null)"
@@ -224,17 +238,21 @@ for m in ${models//,/ }; do
     log "$v: built, workloads written"
     # A carried CUDA core that does not run here (another toolkit, another
     # card) is replaced by one built here, once, before any timing.
+    # The results go to a file of the work folder, never /dev/null: score
+    # writes a file by renaming a temporary one over it, which as root
+    # replaces the device node with a regular file. --force drops the
+    # journal an earlier call killed mid-smoke may have left.
     if [[ "$backend" == cuda && ! -f "$work/smoke-ok" ]]; then
       w0="$(ls "$work/$v"/*.jsonl | head -1)"
       head -2 "$w0" >"$work/smoke.jsonl"
-      if ! "$bin/lmscore" score --model "$work/$v.gguf" --backend cuda --kv-memory 256MiB \
-        --in "$work/smoke.jsonl" --out /dev/null 2>"$work/smoke.log"; then
+      smoke=("$bin/lmscore" score --model "$work/$v.gguf" --backend cuda --kv-memory 256MiB
+        --in "$work/smoke.jsonl" --out "$work/smoke-out.jsonl" --force)
+      if ! "${smoke[@]}" 2>"$work/smoke.log"; then
         cat "$work/smoke.log"
         ((built_here)) && die "the CUDA core built here does not run"
         build_cuda
         built_here=1
-        "$bin/lmscore" score --model "$work/$v.gguf" --backend cuda --kv-memory 256MiB \
-          --in "$work/smoke.jsonl" --out /dev/null || die "the CUDA core does not run"
+        "${smoke[@]}" || die "the CUDA core does not run"
       fi
       touch "$work/smoke-ok"
       log "CUDA core runs"
@@ -325,11 +343,25 @@ fi
 
 # 9. The fp32 reference (untimed, so after every timed run), for the bf16
 # models the transformers peers read.
+# It comes last, so it is the step cut short when the run nears BENCH_END_S.
 if [[ "$hf" == 1 && -n "$spec" && "${BENCH_FIDELITY:-1}" == 1 ]]; then
-  $py bench/peers/fp32_reference.py --models "$spec" --work "$work" "${wl[@]}" "${hfdev[@]}" \
-    --questions "${BENCH_FIDELITY_QUESTIONS:-128}" --tokens "${BENCH_FIDELITY_TOKENS:-24576}" \
-    --budget-s "${BENCH_FIDELITY_BUDGET_S:-150}" || notes+=("the fp32 reference failed: see run.log")
-  log "fp32 reference done"
+  fbudget="${BENCH_FIDELITY_BUDGET_S:-150}"
+  if ((endby > 0)); then
+    left=$((t0 + endby - 30 - $(date +%s)))
+    ((left < fbudget)) && fbudget=$left
+  fi
+  if ((fbudget < 60)); then
+    ((fbudget < 0)) && fbudget=0
+    notes+=("no fidelity table: the fp32 reference (step 9) was skipped, ${fbudget} s being left of BENCH_END_S=${endby} s, too few to load the models in fp32")
+    log "fp32 reference skipped: ${fbudget} s left"
+  else
+    $py bench/peers/fp32_reference.py --models "$spec" --work "$work" "${wl[@]}" "${hfdev[@]}" \
+      --questions "${BENCH_FIDELITY_QUESTIONS:-128}" --tokens "${BENCH_FIDELITY_TOKENS:-24576}" \
+      --budget-s "$fbudget" || notes+=("the fp32 reference failed: see run.log")
+    log "fp32 reference done (budget ${fbudget} s)"
+  fi
+elif [[ "$hf" == 1 && -n "$spec" ]]; then
+  notes+=("no fidelity table: the fp32 reference was not run (BENCH_FIDELITY=0)")
 fi
 
 log "writing the report"

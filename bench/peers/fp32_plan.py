@@ -65,3 +65,17 @@ def plan_cost(reqs, max_len, questions, tokens):
             nreq += len(rows)
         chosen += 1
     return chosen, nreq, computed
+
+
+def share_deadline(now, stop_at, left):
+    """When the next of `left` workloads must start its last question: an
+    equal share of the time left before stop_at (0: no limit), so that a
+    budget too short for everything still compares every workload on its
+    first questions instead of the first workloads on all of theirs. A
+    workload that finishes early leaves its unused time to the others,
+    since each share is taken of what is left when that workload starts."""
+    if not stop_at:
+        return 0.0
+    if left <= 1 or now >= stop_at:
+        return stop_at
+    return now + (stop_at - now) / left

@@ -24,6 +24,11 @@ that keeps the previous pass's tokens up to their common prefix
 back after each, so no row is ever padded and no token is computed twice
 where consecutive questions share their demonstrations or system prompt.
 The scores are log_softmax in float64 of the float32 logits.
+
+--budget-s bounds the step: each workload may start questions within an
+equal share of the time left when it starts (fp32_plan.share_deadline), so
+that a budget too short for all of them still gives every workload its
+first questions rather than the first workloads all of theirs.
 """
 
 import argparse
@@ -40,7 +45,7 @@ from transformers import AutoModelForCausalLM
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import append_run, model_inputs, peer_run, read_requests  # noqa: E402
-from fp32_plan import common_prefix, passes_of, questions_of  # noqa: E402
+from fp32_plan import common_prefix, passes_of, questions_of, share_deadline  # noqa: E402
 from hf_peers import max_len_of  # noqa: E402
 
 PEER = "hf-fp32"
@@ -121,7 +126,7 @@ def score_workload(model, reqs, max_len, device, questions, tokens, stop_at):
             if chosen >= questions or trunk.computed >= tokens:
                 break
             if stop_at and time.time() > stop_at:
-                stopped = f"the time budget ran out after {chosen} questions"
+                stopped = f"its share of the time budget ran out after {chosen} questions"
                 break
             for prefix, rows in passes_of(reqs, q, max_len):
                 trunk.extend_to(prefix)
@@ -146,7 +151,8 @@ def main():
     ap.add_argument("--tokens", type=int, default=24576,
                     help="per workload: no question starts once this many tokens have been computed")
     ap.add_argument("--budget-s", type=float, default=0.0,
-                    help="no question starts this many seconds after the start (0: no limit)")
+                    help="no question starts this many seconds after the start, the loads included; each "
+                         "workload gets an equal share of what is left when it starts (0: no limit)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -155,6 +161,7 @@ def main():
     precision = true_fp32(device)
     print(f"fp32 reference: {json.dumps(precision)}", flush=True)
     want = [w for w in args.workloads.split(",") if w]
+    plan = []
     for spec in args.models.split(","):
         name, _, path = spec.partition("=")
         if not path:
@@ -163,7 +170,14 @@ def main():
             meta = json.load(f)
         workloads = [w["workload"] for w in meta["workloads"] if not want or w["workload"] in want]
         workloads = [w for w in workloads if os.path.exists(os.path.join(args.work, name, w + ".jsonl"))]
+        plan.append((name, path, workloads))
+    # Workloads not yet scored, over every model: each gets its share of
+    # the budget (share_deadline), a later model's load included in its
+    # workloads' shares.
+    left = sum(len(w) for _, _, w in plan)
+    for name, path, workloads in plan:
         if stop_at and time.time() > stop_at:
+            left -= len(workloads)
             for workload in workloads:
                 append_run(os.path.join(args.work, name, "fp32.jsonl"), peer_run(
                     name, workload, PEER, total_tokens=0, skipped="the time budget ran out before this model loaded"))
@@ -186,7 +200,9 @@ def main():
         for workload in workloads:
             reqs = read_requests(os.path.join(args.work, name, workload + ".jsonl"))
             t0 = time.time()
-            lps, computed, extra = score_workload(model, reqs, max_len, device, args.questions, args.tokens, stop_at)
+            share = share_deadline(t0, stop_at, left)
+            left -= 1
+            lps, computed, extra = score_workload(model, reqs, max_len, device, args.questions, args.tokens, share)
             extra.update(precision, seconds=round(time.time() - t0, 3))
             total = sum(len(model_inputs(r["ctx"], r["cont"], max_len)[0]) for r in reqs)
             fields = dict(computed_tokens=computed, token_logprobs=lps, note=note, extra=extra)

@@ -12,7 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Timing, model_inputs, read_requests  # noqa: E402
-from fp32_plan import common_prefix, passes_of, plan_cost, questions_of  # noqa: E402
+from fp32_plan import common_prefix, passes_of, plan_cost, questions_of, share_deadline  # noqa: E402
 from llamacpp_peer import plan_task, score_rows, tasks_of  # noqa: E402
 
 try:
@@ -106,6 +106,20 @@ class FP32Plan(unittest.TestCase):
         self.assertEqual(plan_cost(self.reqs(), 100, 1, 10**6), (1, 2, 6))
         self.assertEqual(plan_cost(self.reqs(), 100, 10, 6), (1, 2, 6), "no question starts at the token limit")
         self.assertEqual(plan_cost(self.reqs(), 100, 10, 7), (2, 3, 7))
+
+
+class FP32Budget(unittest.TestCase):
+    def test_each_workload_gets_an_equal_share_of_what_is_left(self):
+        # 100 s left for 4 workloads: the first may start questions for 25 s.
+        self.assertEqual(share_deadline(1000.0, 1100.0, 4), 1025.0)
+        # The first took 5 s of its 25: the next gets a third of the 95 left.
+        self.assertAlmostEqual(share_deadline(1005.0, 1100.0, 3), 1005.0 + 95.0 / 3)
+        # The last workload gets all that is left; past the end, nothing.
+        self.assertEqual(share_deadline(1050.0, 1100.0, 1), 1100.0)
+        self.assertEqual(share_deadline(1200.0, 1100.0, 3), 1100.0)
+
+    def test_no_budget_no_deadline(self):
+        self.assertEqual(share_deadline(1000.0, 0.0, 4), 0.0)
 
 
 class ReadRequests(unittest.TestCase):
