@@ -294,13 +294,20 @@ lmscore_status init(lmscore_step *s) {
     s->dequant_scratch_bytes =
         s->dequant_down_bytes > 0 ? align_up((size_t)m->max_quantized_elems * 2) + s->dequant_down_bytes
                                   : (size_t)m->max_quantized_elems * 2;
+    // proj holds an output projection's result only where it cannot be added
+    // into the residual by its GEMM (a bias or a post-norm between them;
+    // see project() in enqueue) and for a layer of experts: a llama-shaped
+    // model has no need of it (128 MiB for 8192 tokens of an 8B model).
+    bool need_proj = NE > 0;
+    for (const lmscore_cuda::LayerWeights &lw : m->layers)
+        need_proj = need_proj || lw.bo || lw.b_down || lw.attn_post_norm || lw.ffn_post_norm;
     size_t sizes[] = {
         (size_t)(N * E) * 4,                           // x
         (size_t)(N * E) * es,                          // hn
         (size_t)(N * m->qkv_dim) * 4,                  // qkv
         (size_t)(N * m->q_dim) * es,                   // q
         (size_t)(N * m->q_dim) * es,                   // attn
-        (size_t)(N * E) * 4,                           // proj
+        (size_t)(N * E) * 4 * need_proj,               // proj
         (size_t)(FR * ff_cols) * (m->gated_ffn || NE > 0 ? es : 4), // ff: gate/up of dtype, up fp32
         (size_t)(FR * F_max) * es,                     // act
         (size_t)((int64_t)std::max(s->max_outputs, 1) * E) * es, // out_hn
@@ -595,7 +602,15 @@ class StepRunner {
         };
         // x += y + bias over rows [r0, r0 + rows), through the post-norm
         // when the model has one.
+        // init makes proj from the same weights that ask for it here: its
+        // absence is a bug, reported rather than written through.
+        auto need_proj = [&](const char *what) {
+            if (s_->proj) return;
+            status_ = fail(LMSCORE_STATUS_INTERNAL, "step: %s needs the projection buffer, which was not made", what);
+            throw Fail{};
+        };
         auto residual = [&](const float *post_norm, const float *bias, int r0, int rows, const char *what) {
+            need_proj(what);
             const float *y = s_->proj + (size_t)r0 * E;
             float *x = s_->x + (size_t)r0 * E;
             if (post_norm)
@@ -615,6 +630,7 @@ class StepRunner {
                 check(lmscore_cuda::gemm(g, plan, W, in, s_->x + (size_t)r0 * E, rows, true), gemm_what);
                 return;
             }
+            need_proj(gemm_what);
             check(lmscore_cuda::gemm(g, plan, W, in, s_->proj + (size_t)r0 * E, rows), gemm_what);
             residual(post_norm, bias, r0, rows, res_what);
         };
