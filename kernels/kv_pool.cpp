@@ -6,8 +6,10 @@
 // (cuMemCreate/cuMemMap, every GPU since Pascal on Linux), each plane's
 // address range is reserved at the ceiling's size once, and physical memory
 // is mapped onto its end as steps reach blocks: no copy, no moment when an
-// old and a new pool are both allocated, and at most one mapping
-// granularity (2 MiB) of each plane beyond the live blocks. Elsewhere, or
+// old and a new pool are both allocated, and beyond the live blocks at most
+// a mapping granularity (2 MiB) of each plane or 1/32 of the pool, which
+// keeps the growths few. The pool can so exceed its ceiling's bytes by up to
+// a granule a plane (2 n_layer of them), which its budget does not count. Elsewhere, or
 // with LMSCORE_CUDA_KV_VMM=0, the pool is reallocated at least twice as
 // large and copied over; that path is kept as it was.
 #include <stdlib.h>
@@ -200,7 +202,11 @@ lmscore_status vmm_grow(lmscore_kv *kv, int64_t n_alloc) {
     const Driver &d = driver();
     const int64_t row = block_bytes(kv->model, kv->block_size) / (2 * kv->model->hp.n_layer);
     const size_t pitch = (size_t)kv->plane_elems * lmscore_cuda::dtype_size(kv->model->dtype);
-    const size_t want = std::min(pitch, round_up((size_t)(n_alloc * row), kv->vmm_granularity));
+    // At least 1/32 more than is mapped: the growths (each a device
+    // synchronisation and 2 n_layer mappings) stay logarithmic in the pool's
+    // size, for at most 3% of it unused.
+    const size_t target = std::max((size_t)(n_alloc * row), kv->vmm_mapped + kv->vmm_mapped / 32);
+    const size_t want = std::min(pitch, round_up(target, kv->vmm_granularity));
     const size_t add = want - kv->vmm_mapped, n_planes = 2 * (size_t)kv->model->hp.n_layer;
     const CUmemAllocationProp prop = device_prop(kv->model->device);
     CUmemAccessDesc access{};
@@ -237,6 +243,7 @@ lmscore_status vmm_grow(lmscore_kv *kv, int64_t n_alloc) {
         err = cudaMemset((char *)kv->data + i * pitch + kv->vmm_mapped, 0, add);
     if (r == CUDA_SUCCESS && err == cudaSuccess) err = cudaDeviceSynchronize();
     if (r != CUDA_SUCCESS || err != cudaSuccess) {
+        if (err != cudaSuccess) cudaDeviceSynchronize(); // no memset of this growth may still run
         vmm_drop(kv, before);
         char msg[256];
         snprintf(msg, sizeof msg,

@@ -251,6 +251,14 @@ lmscore_status check_cuda_limits(const lmscore_model_desc &d, const lmscore_back
                         "model: layer %d has q/k head norms and q/k biases; the CUDA core applies the norms only "
                         "to unbiased q and k",
                         l);
+        // The gated activation reads the gate/up GEMM's output as it is (no
+        // converter writes a gated FFN with a bias; the CPU core takes one).
+        const bool gated = d.ffn_type == LMSCORE_FFN_SWIGLU || d.ffn_type == LMSCORE_FFN_GEGLU;
+        if (gated && d.n_expert == 0 && t[LMSCORE_LAYER_FFN_UP_B].data)
+            return fail(LMSCORE_STATUS_UNSUPPORTED,
+                        "model: layer %d has a gated FFN with an up-projection bias, which the CUDA core does not "
+                        "apply (the CPU core does)",
+                        l);
     }
     return LMSCORE_STATUS_OK;
 }

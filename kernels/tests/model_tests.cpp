@@ -614,6 +614,23 @@ void test_errors(const Abi &cuda, bool oom) {
         R.check(st == LMSCORE_STATUS_UNSUPPORTED, "errors: unsupported head_dim", "status %d, \"%s\"", (int)st,
                 cuda.last_error());
         if (mm) cuda.model_free(mm);
+        // A gated FFN's up-projection bias, which the gated activation does
+        // not apply: refused by layer rather than scored without it.
+        d = m.desc();
+        if (d.ffn_type == LMSCORE_FFN_SWIGLU || d.ffn_type == LMSCORE_FFN_GEGLU) {
+            std::vector<lmscore_tensor> gl(d.layers, d.layers + (size_t)d.n_layer * LMSCORE_LAYER_ROLE_COUNT);
+            const std::vector<float> bias((size_t)d.n_ff, 0.25f);
+            gl[LMSCORE_LAYER_ROLE_COUNT + LMSCORE_LAYER_FFN_UP_B] = {bias.data(), LMSCORE_TYPE_F32, {d.n_ff, 1}};
+            d.layers = gl.data();
+            mm = nullptr;
+            st = cuda.model_load(&d, cuda.backend_default_params(), &mm);
+            const std::string bmsg = cuda.last_error();
+            R.check(st == LMSCORE_STATUS_UNSUPPORTED && bmsg.find("layer 1") != std::string::npos && !mm,
+                    "errors: a gated FFN's up bias is refused by layer", "status %d, \"%s\"", (int)st, bmsg.c_str());
+            if (mm) cuda.model_free(mm);
+        } else {
+            R.check(false, "errors: a gated FFN's up bias is refused by layer", "the test model is not gated");
+        }
     }
 }
 
