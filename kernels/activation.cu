@@ -62,12 +62,14 @@ cudaError_t launch_gated(const T *gu, int n_tokens, int n_ff, T *out, cudaStream
     return cudaGetLastError();
 }
 
+// up and out share the type T for the reason gated_kernel's do: the up GEMM
+// writes the model's type, and the bias is added to its rounded sum in fp32.
 template <Activation A, typename T>
-__global__ void bias_kernel(const float *up, const float *bias, int64_t n_tokens, int n_ff, T *out) {
+__global__ void bias_kernel(const T *up, const float *bias, int64_t n_tokens, int n_ff, T *out) {
     const int64_t n = n_tokens * n_ff;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)gridDim.x * blockDim.x) {
-        float x = up[i];
+        float x = to_f32(up[i]);
         if (bias) x += bias[i % n_ff];
         out[i] = from_f32<T>(activate<A>(x));
     }
@@ -111,14 +113,15 @@ cudaError_t gated_activation(Activation act, const void *gu, int n_tokens, int n
     return cudaErrorInvalidValue;
 }
 
-cudaError_t activation_bias(Activation act, const float *up, const float *bias, int n_tokens, int n_ff, void *out,
+cudaError_t activation_bias(Activation act, const void *up, const float *bias, int n_tokens, int n_ff, void *out,
                             DType dtype, cudaStream_t stream) {
     const int64_t n = (int64_t)n_tokens * n_ff;
     if (!known(act)) return cudaErrorInvalidValue;
     if (n == 0) return cudaSuccess;
     LMSCORE_DISPATCH_ACTIVATION(act, A,
         LMSCORE_DISPATCH_DTYPE(dtype, T,
-            bias_kernel<A, T><<<grid_for(n, kThreads), kThreads, 0, stream>>>(up, bias, n_tokens, n_ff, (T *)out)));
+            bias_kernel<A, T><<<grid_for(n, kThreads), kThreads, 0, stream>>>((const T *)up, bias, n_tokens, n_ff,
+                                                                               (T *)out)));
     return cudaGetLastError();
 }
 

@@ -54,9 +54,11 @@ void activation_check(Rng &rng) {
 
         // up is (N, F), bias (F): gpt2's GELU (tanh) and GPT-NeoX's exact one.
         for (Activation a : {Activation::GeluTanh, Activation::GeluErf}) {
-            std::vector<float> up = randn(rng, (size_t)N * F, 2.f), bias = randn(rng, F, 0.5f);
-            Buf dup(up, DType::F32), db(bias, DType::F32), out2((size_t)N * F, t);
-            CUDA_OK(activation_bias(a, dup.as<float>(), db.as<float>(), N, F, out2.p, t, 0));
+            // up in the output's type, as the up GEMM writes it; stored() is
+            // what the kernel reads, so the reference starts from it too.
+            std::vector<float> up = stored(randn(rng, (size_t)N * F, 2.f), t), bias = randn(rng, F, 0.5f);
+            Buf dup(up, t), db(bias, DType::F32), out2((size_t)N * F, t);
+            CUDA_OK(activation_bias(a, dup.p, db.as<float>(), N, F, out2.p, t, 0));
             sync_check("activation_bias");
             for (int i = 0; i < N * F; ++i) ref[i] = act_ref(a, (double)up[i] + bias[i % F]);
             R.err(std::string(act_name(a)) + "+bias " + dname(t), compare(out2.download(), ref), tolerance(t, 1));

@@ -19,6 +19,7 @@
 // partial tiles). kernel_tests checks every plan bitwise at 1..max_rows-1
 // rows against max_rows; the throughput probe found the fixed plans as fast
 // as cuBLAS's per-call choice on the 1B-shaped step.
+#include <stdint.h>
 #include <string.h>
 
 #include <algorithm>
@@ -118,8 +119,10 @@ void heuristic_algos(cublasLtHandle_t lt, GemmPlan &p, int rows, size_t max_work
 
 } // namespace
 
-cublasStatus_t gemm_plan_init(GemmPlan *p, DType dtype, DType y_type, int n_in, int n_out, int max_rows) {
+cublasStatus_t gemm_plan_init(GemmPlan *p, DType dtype, DType y_type, int n_in, int n_out, int max_rows, bool bias) {
+    if (bias && y_type != DType::F32) return CUBLAS_STATUS_INVALID_VALUE; // a bias of Y's type would be rounded
     p->dtype = dtype;
+    p->bias = bias;
     p->y_type = y_type;
     p->n_in = n_in;
     p->n_out = n_out;
@@ -137,6 +140,19 @@ cublasStatus_t gemm_plan_init(GemmPlan *p, DType dtype, DType y_type, int n_in, 
     st = cublasLtMatmulDescSetAttribute(&p->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta);
     if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatmulDescSetAttribute(&p->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb);
     if (st == CUBLAS_STATUS_SUCCESS) st = cublasLtMatrixLayoutInit(&p->w_layout, cuda_type(dtype), (uint64_t)n_in, (uint64_t)n_out, n_in);
+    if (st == CUBLAS_STATUS_SUCCESS && bias) {
+        // The heuristic and the checks read the bias pointer's alignment only;
+        // until a call names the real one, a stand-in with the 256-byte
+        // alignment that cudaMalloc gives every bias (model_load.cpp).
+        const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+        const int32_t bias_type = CUDA_R_32F;
+        const void *stand_in = reinterpret_cast<const void *>(uintptr_t{256});
+        st = cublasLtMatmulDescSetAttribute(&p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi);
+        if (st == CUBLAS_STATUS_SUCCESS)
+            st = cublasLtMatmulDescSetAttribute(&p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type);
+        if (st == CUBLAS_STATUS_SUCCESS)
+            st = cublasLtMatmulDescSetAttribute(&p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &stand_in, sizeof stand_in);
+    }
     return st;
 }
 
@@ -163,8 +179,8 @@ void gemm_plan_fix(GemmPlan *p, const GemmAlgo &a) {
 }
 
 lmscore_status gemm_plan(cublasLtHandle_t lt, const char *what, DType dtype, DType y_type, int n_in, int n_out,
-                         int max_rows, size_t max_workspace, GemmPlan *p) {
-    cublasStatus_t st = gemm_plan_init(p, dtype, y_type, n_in, n_out, max_rows);
+                         int max_rows, size_t max_workspace, GemmPlan *p, bool bias) {
+    cublasStatus_t st = gemm_plan_init(p, dtype, y_type, n_in, n_out, max_rows, bias);
     if (st != CUBLAS_STATUS_SUCCESS) return cublas_fail(st, "describing a GEMM");
     std::vector<GemmAlgo> c;
     // No workspace first: nothing can then be reduced across thread blocks.
@@ -175,9 +191,10 @@ lmscore_status gemm_plan(cublasLtHandle_t lt, const char *what, DType dtype, DTy
     if (c.empty())
         return fail(LMSCORE_STATUS_UNSUPPORTED,
                     "step: cuBLASLt offers no algorithm without split-K for every row count of the %s GEMM "
-                    "(%d inputs, %d outputs, %s, 1..%d rows), so its results could not be made independent of the "
+                    "(%d inputs, %d outputs, %s%s, 1..%d rows), so its results could not be made independent of the "
                     "step's size",
-                    what, n_in, n_out, dtype == DType::F32 ? "fp32" : "bf16", max_rows);
+                    what, n_in, n_out, dtype == DType::F32 ? "fp32" : "bf16", bias ? ", bias epilogue" : "",
+                    max_rows);
     gemm_plan_fix(p, c[0]);
     return LMSCORE_STATUS_OK;
 }
@@ -211,7 +228,7 @@ std::string gemm_describe(const GemmPlan &p) {
 }
 
 cublasStatus_t gemm(const GemmContext &ctx, const GemmPlan &p, const void *W, const void *X, void *Y, int n_rows,
-                     bool accumulate) {
+                     bool accumulate, const float *bias) {
     if (n_rows == 0) return CUBLAS_STATUS_SUCCESS;
     if (n_rows < 0 || n_rows > p.max_rows) return CUBLAS_STATUS_INVALID_VALUE; // the plan was not made for it
     // Accumulating (beta 1, C = D = Y) adds each fp32 sum to Y's element in
@@ -219,6 +236,7 @@ cublasStatus_t gemm(const GemmContext &ctx, const GemmPlan &p, const void *W, co
     // kernel it replaces performed, per element, so a row still depends on
     // nothing but itself. It saves that kernel's pass over Y and the sum.
     if (accumulate && p.y_type != DType::F32) return CUBLAS_STATUS_INVALID_VALUE;
+    if (p.bias != (bias != nullptr)) return CUBLAS_STATUS_INVALID_VALUE; // the plan's algorithm was chosen for it
     const float alpha = 1.f, beta = accumulate ? 1.f : 0.f;
     if (!p.fixed) {
         // cuBLAS's own choice per call (LMSCORE_CUDA_GEMM=heuristic): what
@@ -231,9 +249,16 @@ cublasStatus_t gemm(const GemmContext &ctx, const GemmPlan &p, const void *W, co
     cublasLtMatrixLayoutOpaque_t x, y;
     cublasStatus_t st = row_layouts(p, n_rows, &x, &y);
     if (st != CUBLAS_STATUS_SUCCESS) return st;
-    // The plan's own descriptor is only read here; cuBLASLt takes it by
-    // non-const pointer.
-    return cublasLtMatmul(ctx.lt, const_cast<cublasLtMatmulDescOpaque_t *>(&p.op), &alpha, W,
+    // The plan's own descriptor is only read here, but for the bias pointer
+    // of this call (a step's plans are used by one thread at a time, and
+    // cuBLASLt reads the descriptor when the call is enqueued); cuBLASLt
+    // takes it by non-const pointer.
+    auto *op = const_cast<cublasLtMatmulDescOpaque_t *>(&p.op);
+    if (bias) {
+        st = cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias);
+        if (st != CUBLAS_STATUS_SUCCESS) return st;
+    }
+    return cublasLtMatmul(ctx.lt, op, &alpha, W,
                           const_cast<cublasLtMatrixLayoutOpaque_t *>(&p.w_layout), X, &x, &beta, Y, &y, Y, &y,
                           &p.algo, p.workspace_bytes ? ctx.workspace : nullptr, p.workspace_bytes, ctx.stream);
 }

@@ -199,6 +199,71 @@ void gemm_invariance_check() {
         }
 }
 
+// The BIAS epilogue with accumulate, as the step adds GPT-2's wo and w_down
+// with their biases into the residual: Y = C + X W^T + b within fp32's
+// rounding of those two additions (cuBLASLt does not document their order),
+// a call over a subset of the rows gives those rows the same bits, and a
+// call that passes no bias to a bias plan, or one to a plain plan, is
+// refused.
+void gemm_bias_check(GemmEnv &env) {
+    const int IN = 1280, OUT = 1280, MAX = 4096, N = 333, SUB = 5, R0 = 211;
+    uint64_t seed = 301;
+    for (DType t : {DType::BF16, DType::F32}) {
+        char name[96];
+        snprintf(name, sizeof name, "gemm bias epilogue %s -> f32 (%d x %d, %d rows)", dname(t), IN, OUT, N);
+        Buf w((size_t)OUT * IN, t), x((size_t)N * IN, t), c((size_t)N * OUT, DType::F32), y((size_t)N * OUT, DType::F32),
+            b((size_t)OUT, DType::F32);
+        fill(w, 1.7f / sqrtf((float)IN), seed++);
+        fill(x, 2.f, seed++);
+        fill(c, 3.f, seed++);
+        fill(b, 0.5f, seed++);
+        GemmPlan plain, biased;
+        if (gemm_plan(env.ctx.lt, "plain", t, DType::F32, IN, OUT, MAX, env.ctx.workspace_bytes, &plain) !=
+                LMSCORE_STATUS_OK ||
+            gemm_plan(env.ctx.lt, "bias", t, DType::F32, IN, OUT, MAX, env.ctx.workspace_bytes, &biased, true) !=
+                LMSCORE_STATUS_OK) {
+            R.check(false, name, "no plan: %s", lmscore_last_error());
+            continue;
+        }
+        const std::vector<float> cv = c.download(), bv = b.download();
+        if (gemm(env.ctx, plain, w.p, x.p, y.p, N) != CUBLAS_STATUS_SUCCESS) {
+            R.check(false, name, "plain gemm failed");
+            continue;
+        }
+        sync_check("gemm plain");
+        const std::vector<float> sums = y.download();
+        CUDA_OK(cudaMemcpy(y.p, c.p, cv.size() * 4, cudaMemcpyDeviceToDevice));
+        const cublasStatus_t st = gemm(env.ctx, biased, w.p, x.p, y.p, N, true, b.as<float>());
+        sync_check("gemm bias");
+        const std::vector<float> got = y.download();
+        // The sums themselves may differ by the algorithm (the bias plan may
+        // fix another): bf16 inputs, fp32 sums over IN terms of |w x| ~ 1.
+        double worst = 0;
+        for (size_t i = 0; i < got.size(); ++i) {
+            const double want = (double)cv[i] + sums[i] + bv[i % OUT];
+            worst = std::max(worst, std::fabs(got[i] - want) / (std::fabs(want) + 1.0));
+        }
+        const double tol = 8 * IN * 0x1p-24 + 4 * 0x1p-24; // reordered fp32 sums, two roundings
+        Buf xs((size_t)SUB * IN, t), ys((size_t)SUB * OUT, DType::F32);
+        CUDA_OK(cudaMemcpy(xs.p, (const char *)x.p + (size_t)R0 * IN * dtype_size(t), (size_t)SUB * IN * dtype_size(t),
+                           cudaMemcpyDeviceToDevice));
+        CUDA_OK(cudaMemcpy(ys.p, (const char *)c.p + (size_t)R0 * OUT * 4, (size_t)SUB * OUT * 4, cudaMemcpyDeviceToDevice));
+        const cublasStatus_t st_sub = gemm(env.ctx, biased, w.p, xs.p, ys.p, SUB, true, b.as<float>());
+        sync_check("gemm bias rows");
+        const std::vector<float> sub = ys.download();
+        const bool same_rows = memcmp(sub.data(), got.data() + (size_t)R0 * OUT, sub.size() * 4) == 0;
+        R.check(st == CUBLAS_STATUS_SUCCESS && st_sub == CUBLAS_STATUS_SUCCESS && worst <= tol && same_rows, name,
+                "max relative |Y - (C + sum + b)| %.3g (bound %.3g); rows %d..%d alone %s; %s", worst, tol, R0,
+                R0 + SUB - 1, same_rows ? "bitwise equal" : "DIFFER", gemm_describe(biased).c_str());
+        R.check(gemm(env.ctx, biased, w.p, x.p, y.p, N, true) == CUBLAS_STATUS_INVALID_VALUE &&
+                    gemm(env.ctx, plain, w.p, x.p, y.p, N, true, b.as<float>()) == CUBLAS_STATUS_INVALID_VALUE,
+                std::string(name) + ": a bias plan without a bias, or a bias to a plain plan, refused", "INVALID_VALUE");
+    }
+    GemmPlan bf;
+    R.check(gemm_plan_init(&bf, DType::BF16, DType::BF16, 64, 64, 16, true) == CUBLAS_STATUS_INVALID_VALUE,
+            "gemm bias epilogue into bf16 refused", "INVALID_VALUE");
+}
+
 // gemm's accumulate mode, which the step uses to add wo and w_down into the
 // residual: Y must become bitwise fl(C + X W^T) of the plain call's sums,
 // element by element (what the residual-add kernel computed), and a call
@@ -250,6 +315,7 @@ void gemm_accumulate_check() {
                 "%ld of %zu elements differ from fl(C + sum); rows %d..%d alone %s; %s", bad, got.size(), R0,
                 R0 + SUB - 1, same_rows ? "bitwise equal" : "DIFFER", gemm_describe(plan).c_str());
     }
+    gemm_bias_check(env);
     // Accumulating into a bf16 Y would round twice: refused.
     GemmPlan bplan;
     gemm_plan_heuristic(&bplan, DType::BF16, DType::BF16, 64, 64, 16);

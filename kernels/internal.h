@@ -47,6 +47,7 @@ struct GemmPlan {
     DType dtype = DType::F32, y_type = DType::F32;
     int n_in = 0, n_out = 0, max_rows = 0;
     bool fixed = false; // false: cublasGemmEx chooses per call (LMSCORE_CUDA_GEMM=heuristic)
+    bool bias = false;  // cuBLASLt's BIAS epilogue: each call names an fp32 bias (n_out) to add
     cublasLtMatmulDescOpaque_t op{};
     cublasLtMatrixLayoutOpaque_t w_layout{};
     cublasLtMatmulAlgo_t algo{};
@@ -76,8 +77,10 @@ struct GemmContext {
 // Makes *p a fixed plan: the first of gemm_candidates without workspace, else
 // the first within max_workspace. UNSUPPORTED, naming `what` and the shape,
 // when cuBLASLt has none.
+// With bias (fp32 Y only), the plan's algorithm is one that takes cuBLASLt's
+// BIAS epilogue, and every call must pass a bias.
 lmscore_status gemm_plan(cublasLtHandle_t lt, const char *what, DType dtype, DType y_type, int n_in, int n_out,
-                         int max_rows, size_t max_workspace, GemmPlan *p);
+                         int max_rows, size_t max_workspace, GemmPlan *p, bool bias = false);
 // Makes *p a plan that leaves the choice to cublasGemmEx on every call.
 void gemm_plan_heuristic(GemmPlan *p, DType dtype, DType y_type, int n_in, int n_out, int max_rows);
 
@@ -85,7 +88,8 @@ void gemm_plan_heuristic(GemmPlan *p, DType dtype, DType y_type, int n_in, int n
 // the shape; list the algorithms without split-K that cuBLASLt accepts for
 // every probed row count up to max_rows within max_workspace, best first
 // (its heuristic's order for max_rows rows, then for fewer); fix one.
-cublasStatus_t gemm_plan_init(GemmPlan *p, DType dtype, DType y_type, int n_in, int n_out, int max_rows);
+cublasStatus_t gemm_plan_init(GemmPlan *p, DType dtype, DType y_type, int n_in, int n_out, int max_rows,
+                              bool bias = false);
 cublasStatus_t gemm_candidates(cublasLtHandle_t lt, GemmPlan *p, size_t max_workspace, std::vector<GemmAlgo> *out);
 void gemm_plan_fix(GemmPlan *p, const GemmAlgo &a);
 
@@ -93,9 +97,11 @@ void gemm_plan_fix(GemmPlan *p, const GemmAlgo &a);
 std::string gemm_describe(const GemmPlan &p);
 
 // Enqueues Y = X W^T for n_rows <= p.max_rows rows on ctx.stream; with
-// accumulate (fp32 Y only), Y += X W^T, rounded once per element.
+// accumulate (fp32 Y only), Y += X W^T, rounded once per element. bias
+// (n_out fp32) is given exactly when the plan was made with one; it is added
+// in the epilogue, each element's own addition, so rows stay independent.
 cublasStatus_t gemm(const GemmContext &ctx, const GemmPlan &p, const void *W, const void *X, void *Y, int n_rows,
-                    bool accumulate = false);
+                    bool accumulate = false, const float *bias = nullptr);
 
 // A weight matrix (n_out, n_in) as it sits in device memory. Dense: in the
 // model's dtype, ready for its GEMM. Quantized (bf16 runs, when any of its

@@ -227,8 +227,9 @@ enum class Activation : int { Silu = 0, GeluTanh = 1, GeluErf = 2 };
 cudaError_t gated_activation(Activation act, const void *gu, int n_tokens, int n_ff, void *out, DType dtype,
                              cudaStream_t stream);
 
-// out (n_tokens, n_ff) of dtype = act(up + bias); up fp32; bias (n_ff) may be null.
-cudaError_t activation_bias(Activation act, const float *up, const float *bias, int n_tokens, int n_ff, void *out,
+// out (n_tokens, n_ff) of dtype = act(up + bias); up of dtype (the up GEMM's
+// output), the sum in fp32; bias (n_ff, fp32) may be null.
+cudaError_t activation_bias(Activation act, const void *up, const float *bias, int n_tokens, int n_ff, void *out,
                             DType dtype, cudaStream_t stream);
 
 // x (n_tokens, n) fp32 += y (fp32) + bias (n, fp32, may be null).

@@ -140,13 +140,34 @@ void destroy(lmscore_step *s) {
 // instead, as before the plans; that is not batch invariant (cached and
 // uncached scores differ in the last bits) and exists to measure what the
 // fixed algorithms cost.
+bool heuristic_gemms() {
+    const char *mode = getenv("LMSCORE_CUDA_GEMM");
+    return mode && !strcmp(mode, "heuristic");
+}
+
+// Whether an output projection (wo, or down when `down`) takes its bias in
+// its GEMM's epilogue while the GEMM adds into the residual: every layer has
+// the bias and no post-norm between it and the residual. Its plan is then
+// made for cuBLASLt's BIAS epilogue, and the model needs no proj buffer for
+// it, nor a residual pass (GPT-2: two of a layer's kernels and 12 bytes per
+// element each). Not with per-call heuristic GEMMs: cublasGemmEx has none.
+bool bias_epilogue(const lmscore_model *m, bool down) {
+    if (heuristic_gemms() || m->layers.empty() || (down && m->hp.n_expert > 0)) return false;
+    for (const lmscore_cuda::LayerWeights &lw : m->layers) {
+        const float *bias = down ? lw.b_down : lw.bo;
+        const float *post_norm = down ? lw.ffn_post_norm : lw.attn_post_norm;
+        if (!bias || post_norm) return false;
+    }
+    return true;
+}
+
 lmscore_status plan_gemms(lmscore_step *s) {
     const lmscore_model *m = s->model;
     const int E = m->hp.n_embd, F = m->hp.n_ff, V = m->hp.n_vocab, N = s->max_tokens;
     const DType dt = m->dtype;
     const int up_cols = m->gated_ffn ? 2 * F : F;
     const char *mode = getenv("LMSCORE_CUDA_GEMM");
-    const bool heuristic = mode && !strcmp(mode, "heuristic");
+    const bool heuristic = heuristic_gemms();
     if (mode && *mode && !heuristic && strcmp(mode, "fixed") != 0)
         return fail(LMSCORE_STATUS_INVALID_ARGUMENT,
                     "step: environment variable LMSCORE_CUDA_GEMM=%s: expected \"fixed\" (the default) or \"heuristic\"",
@@ -156,20 +177,20 @@ lmscore_status plan_gemms(lmscore_step *s) {
         lmscore_cuda::GemmPlan *plan;
         int n_in, n_out, max_rows;
         DType y_type = DType::F32;
+        bool bias = false;
     };
-    // Gate/up GEMMs write the model's type (kernels.h); an ungated up
-    // projection's output takes a bias before its activation, in fp32.
+    // Gate/up and up GEMMs write the model's type (kernels.h); an ungated up
+    // projection's bias is added to that, in fp32, by its activation.
     const DType gu = dt;
     std::vector<Plan> plans = {
         {"qkv", &s->gemm_qkv, E, m->qkv_dim, N},
-        {"attention output", &s->gemm_wo, m->q_dim, E, N},
+        {"attention output", &s->gemm_wo, m->q_dim, E, N, DType::F32, bias_epilogue(m, false)},
         {"LM head", &s->gemm_head, E, V, s->logits_rows},
     };
     const lmscore_model_desc &hp = m->hp;
     if (hp.n_expert == 0) {
-        plans.push_back({m->gated_ffn ? "gate/up" : "up", &s->gemm_up, E, up_cols, s->ffn_rows,
-                         m->gated_ffn ? gu : DType::F32});
-        plans.push_back({"down", &s->gemm_down, F, E, s->ffn_rows});
+        plans.push_back({m->gated_ffn ? "gate/up" : "up", &s->gemm_up, E, up_cols, s->ffn_rows, gu});
+        plans.push_back({"down", &s->gemm_down, F, E, s->ffn_rows, DType::F32, bias_epilogue(m, true)});
     } else {
         plans.push_back({"router", &s->gemm_router, E, m->n_router, N});
         plans.push_back({"expert gate/up", &s->gemm_exp_up, E, 2 * hp.n_ff_exp, N, gu});
@@ -185,7 +206,7 @@ lmscore_status plan_gemms(lmscore_step *s) {
             continue;
         }
         lmscore_status st = lmscore_cuda::gemm_plan(s->cublaslt, p.what, dt, p.y_type, p.n_in, p.n_out, p.max_rows,
-                                                    kCublasWorkspace, p.plan);
+                                                    kCublasWorkspace, p.plan, p.bias);
         if (st != LMSCORE_STATUS_OK) return st;
     }
     return LMSCORE_STATUS_OK;
@@ -295,12 +316,15 @@ lmscore_status init(lmscore_step *s) {
         s->dequant_down_bytes > 0 ? align_up((size_t)m->max_quantized_elems * 2) + s->dequant_down_bytes
                                   : (size_t)m->max_quantized_elems * 2;
     // proj holds an output projection's result only where it cannot be added
-    // into the residual by its GEMM (a bias or a post-norm between them;
-    // see project() in enqueue) and for a layer of experts: a llama-shaped
-    // model has no need of it (128 MiB for 8192 tokens of an 8B model).
+    // into the residual by its GEMM (a post-norm between them, or a bias the
+    // epilogue does not take; see project() in enqueue) and for a layer of
+    // experts: a llama-shaped model has no need of it (128 MiB for 8192
+    // tokens of an 8B model), nor has GPT-2.
+    const bool wo_epi = bias_epilogue(m, false), down_epi = bias_epilogue(m, true);
     bool need_proj = NE > 0;
     for (const lmscore_cuda::LayerWeights &lw : m->layers)
-        need_proj = need_proj || lw.bo || lw.b_down || lw.attn_post_norm || lw.ffn_post_norm;
+        need_proj = need_proj || (lw.bo && !wo_epi) || (lw.b_down && !down_epi) || lw.attn_post_norm ||
+                    lw.ffn_post_norm;
     size_t sizes[] = {
         (size_t)(N * E) * 4,                           // x
         (size_t)(N * E) * es,                          // hn
@@ -308,7 +332,7 @@ lmscore_status init(lmscore_step *s) {
         (size_t)(N * m->q_dim) * es,                   // q
         (size_t)(N * m->q_dim) * es,                   // attn
         (size_t)(N * E) * 4 * need_proj,               // proj
-        (size_t)(FR * ff_cols) * (m->gated_ffn || NE > 0 ? es : 4), // ff: gate/up of dtype, up fp32
+        (size_t)(FR * ff_cols) * es,                   // ff: gate/up or up, of dtype
         (size_t)(FR * F_max) * es,                     // act
         (size_t)((int64_t)std::max(s->max_outputs, 1) * E) * es, // out_hn
         (size_t)((int64_t)s->logits_rows * V) * 4,     // logits
@@ -618,16 +642,17 @@ class StepRunner {
             else
                 check(lmscore_cuda::residual_add(x, y, bias, rows, E, st), what);
         };
-        // An output projection into the residual. Without a bias or a
-        // post-norm between them, the GEMM adds into the residual itself
-        // (gemm's accumulate: the same fl(x + y) per element, one pass
-        // fewer); otherwise through proj and the residual kernels.
+        // An output projection into the residual. Without a post-norm
+        // between them, the GEMM adds into the residual itself (gemm's
+        // accumulate: one fl(x + y) per element, one pass fewer), the bias
+        // too where its plan takes one in the epilogue; otherwise through
+        // proj and the residual kernels.
         // Rows [r0, r0 + rows) of the residual; in holds those rows.
         auto project = [&](const lmscore_cuda::GemmPlan &plan, const void *W, const void *in,
                            const float *post_norm, const float *bias, int r0, int rows, const char *gemm_what,
                            const char *res_what) {
-            if (!post_norm && !bias) {
-                check(lmscore_cuda::gemm(g, plan, W, in, s_->x + (size_t)r0 * E, rows, true), gemm_what);
+            if (!post_norm && (!bias || plan.bias)) {
+                check(lmscore_cuda::gemm(g, plan, W, in, s_->x + (size_t)r0 * E, rows, true, bias), gemm_what);
                 return;
             }
             need_proj(gemm_what);
@@ -721,7 +746,7 @@ class StepRunner {
                           "gated activation");
                 } else {
                     check(lmscore_cuda::gemm(g, s_->gemm_up, w_up, in, s_->ff, rows), "up gemm");
-                    check(lmscore_cuda::activation_bias(m_->ffn_act, (const float *)s_->ff, w.b_up, rows, F, s_->act, dt, st),
+                    check(lmscore_cuda::activation_bias(m_->ffn_act, s_->ff, w.b_up, rows, F, s_->act, dt, st),
                           "gelu");
                 }
                 if (!w_down) w_down = weight(w.w_down); // dense, or the one chunk: see above
