@@ -134,12 +134,7 @@ void destroy(lmscore_step *s) {
     delete s;
 }
 
-// The step's GEMM plans: each weight shape's algorithm fixed for every row
-// count the step can see, so that no result depends on the step's size.
-// LMSCORE_CUDA_GEMM=heuristic leaves the choice to cuBLAS on every call
-// instead, as before the plans; that is not batch invariant (cached and
-// uncached scores differ in the last bits) and exists to measure what the
-// fixed algorithms cost.
+// LMSCORE_CUDA_GEMM=heuristic (see plan_gemms).
 bool heuristic_gemms() {
     const char *mode = getenv("LMSCORE_CUDA_GEMM");
     return mode && !strcmp(mode, "heuristic");
@@ -161,6 +156,12 @@ bool bias_epilogue(const lmscore_model *m, bool down) {
     return true;
 }
 
+// The step's GEMM plans: each weight shape's algorithm fixed for every row
+// count the step can see, so that no result depends on the step's size.
+// LMSCORE_CUDA_GEMM=heuristic leaves the choice to cuBLAS on every call
+// instead, as before the plans; that is not batch invariant (cached and
+// uncached scores differ in the last bits) and exists to measure what the
+// fixed algorithms cost.
 lmscore_status plan_gemms(lmscore_step *s) {
     const lmscore_model *m = s->model;
     const int E = m->hp.n_embd, F = m->hp.n_ff, V = m->hp.n_vocab, N = s->max_tokens;
