@@ -173,6 +173,7 @@ func (m *Model) allocate() error {
 	if m.pool, err = scheduler.NewBlockPool(nBlocks, m.opts.BlockSize); err != nil {
 		return err
 	}
+	m.pool.Retain = m.opts.RetainCache
 	if m.kv, err = m.engine.NewKV(m.opts.BlockSize, nBlocks); err != nil {
 		return err
 	}
@@ -218,6 +219,7 @@ func (m *Model) CacheStats() CacheStats {
 		BlocksTotal:      m.pool.Usable(),
 		BlocksUsed:       m.pool.NumUsed(),
 		BlocksCachedFree: m.pool.NumCachedFree(),
+		BlocksTouched:    m.pool.NumTouched(),
 		BlockBytes:       m.blockBytes,
 	}
 }

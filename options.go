@@ -28,9 +28,17 @@ type Options struct {
 	MaxBatchTokens int
 	// KVMemory is the KV cache budget in bytes (default 1 GiB on the CPU,
 	// 8 GiB on CUDA). KVBlocks, when set, overrides it. It is a ceiling:
-	// the pool's memory grows with the blocks steps reach.
+	// the pool's memory grows with the blocks steps reach, which is the
+	// most blocks a call holds at once unless RetainCache is set.
 	KVMemory int64
 	KVBlocks int
+	// RetainCache grows the KV pool up to its budget to keep prefixes
+	// cached between Score calls: a new block is mapped before a cached
+	// one is reused. Off, a call reuses cached blocks first, so the pool's
+	// memory stays at the live high-water mark and a later call finds only
+	// what that much memory held. Servers want it (lmscore serve sets it):
+	// an lm-eval client sends one question's choices in different calls.
+	RetainCache bool
 	// NoCache computes every request on its own, sharing nothing: the
 	// baseline that caching must match bit for bit on the CPU.
 	NoCache bool
@@ -115,5 +123,9 @@ type CacheStats struct {
 	BlocksTotal      int   // usable blocks in the pool
 	BlocksUsed       int   // referenced by a running call
 	BlocksCachedFree int   // free but still holding a cached prefix
+	// BlocksTouched counts the blocks handed out since the last reset: the
+	// K/V memory the backend has mapped is this many blocks (see
+	// Options.RetainCache).
+	BlocksTouched int
 	BlockBytes       int64 // bytes one block takes on the backend
 }

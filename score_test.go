@@ -193,3 +193,37 @@ func TestNormBytesLeaveOutTheDelimiter(t *testing.T) {
 	assert.Equal(t, 6, res[0].NBytes)
 	assert.Equal(t, 5, res[0].NormBytes, "lm-eval-harness divides by len(choice), without the space")
 }
+
+// TestRetainCache: the same requests scored twice. Without RetainCache the
+// pool touches no more blocks than one call holds at once, and the second
+// call recomputes; with it the pool grows to keep the prefixes and the
+// second call reuses them. The scores are the same bits either way.
+func TestRetainCache(t *testing.T) {
+	weights := testmodel.Must(testmodel.Options{Seed: 8, NVocab: 97, NCtx: 128})
+	reqs := randomRequests(21, 97, 60)
+	var first []Result
+	var secondComputed [2]int64 // without, with RetainCache
+	for i, retain := range []bool{false, true} {
+		m := openTest(t, weights, Options{Threads: 2, MaxBatchTokens: 64, RetainCache: retain})
+		a, sa, err := m.Score(context.Background(), reqs, ScoreOptions{})
+		require.NoError(t, err)
+		touched := m.CacheStats().BlocksTouched
+		b, sb, err := m.Score(context.Background(), reqs, ScoreOptions{})
+		require.NoError(t, err)
+		requireBitwise(t, a, b, "second call")
+		if first == nil {
+			first = a
+		}
+		requireBitwise(t, first, a, "retain and not")
+		secondComputed[i] = sb.ComputedTokens
+		if retain {
+			assert.Greater(t, sb.ReusedTokens, sa.ReusedTokens, "the second call reuses the retained prefixes")
+			assert.Less(t, sb.ComputedTokens, sa.ComputedTokens)
+			assert.Less(t, sb.ComputedTokens, secondComputed[0], "retaining saves work over not")
+			assert.Greater(t, m.CacheStats().BlocksTouched, sa.PeakKVBlocks, "the pool grew past the live mark to retain")
+		} else {
+			assert.Equal(t, touched, sa.PeakKVBlocks, "touched blocks are the live high-water mark")
+			assert.Equal(t, touched, m.CacheStats().BlocksTouched, "a second call of the same work maps nothing more")
+		}
+	}
+}

@@ -19,6 +19,20 @@ const noBlock int32 = -1
 // same prefix finds them. The K/V memory itself lives in the native core,
 // indexed by the same block ids (lmscore_kv_init with NumBlocks blocks).
 //
+// Blocks never handed out stay off the free list, behind a frontier that
+// moves up one id at a time. The cores map their K/V memory up to the
+// highest block id a step uses, so when a block is first touched decides
+// the memory, and two policies serve two uses:
+//   - by default a new block is taken only when no free block (empty or
+//     cached) is left: the memory stays at the most blocks ever referenced
+//     at once (the live high-water mark), and cached prefixes are kept only
+//     within the pool the work has grown to. Right for a call that is the
+//     whole job (the CLI's score, a benchmark's cold runs).
+//   - with Retain, an empty free block is reused first, then a new block,
+//     and only then a cached one is evicted: the pool grows up to its size
+//     to keep prefixes for later calls (a server, whose clients send the
+//     choices of one question in different calls).
+//
 // One pool serves many planning calls in sequence (a server keeps one for
 // its lifetime); it is not safe for concurrent use, and the steps of a call
 // must be executed, in order, before the next call's steps. If execution
@@ -30,6 +44,9 @@ type BlockPool struct {
 	// ids, so that a hit on a cached free block unlinks it in O(1).
 	free          lru.List
 	numCachedFree int
+	// untouched is the lowest block id never handed out; the ids from it to
+	// the end are free and empty but not on the free list.
+	untouched int32
 	// cached maps a registered hash's low half to its block; the block
 	// stores the whole hash, so a lookup checks the high half too and a
 	// collision of low halves (chance 2^-64 per pair) costs a miss, never a
@@ -41,6 +58,9 @@ type BlockPool struct {
 	// OnEvict, when set, is called with each block whose cached content is
 	// dropped to make room (tests pin the eviction order with it).
 	OnEvict func(block int32)
+	// Retain takes an untouched block before evicting a cached one (see
+	// BlockPool). Set it before the first plan; it may change between calls.
+	Retain bool
 }
 
 type poolBlock struct {
@@ -66,16 +86,14 @@ func NewBlockPool(numBlocks, blockSize int) (*BlockPool, error) {
 }
 
 // Reset forgets every cached prefix and reference: all blocks but the null
-// block become free and empty, in id order.
+// block become free, empty and untouched, handed out again in id order.
 func (p *BlockPool) Reset() {
 	p.cached = newBlockIndex(len(p.blocks))
 	p.free.Reset(len(p.blocks))
 	p.numCachedFree = 0
+	p.untouched = 1
 	p.evicted = newEvictedSet(len(p.blocks))
 	clear(p.blocks)
-	for i := int32(1); i < int32(len(p.blocks)); i++ {
-		p.pushTail(i)
-	}
 }
 
 // BlockSize is the number of token slots per block.
@@ -89,10 +107,17 @@ func (p *BlockPool) NumBlocks() int { return len(p.blocks) }
 func (p *BlockPool) Usable() int { return len(p.blocks) - 1 }
 
 // NumUsed counts the blocks referenced by a plan in progress.
-func (p *BlockPool) NumUsed() int { return p.Usable() - p.free.Len() }
+func (p *BlockPool) NumUsed() int { return p.Usable() - p.NumFree() }
 
-// NumFree counts the unreferenced blocks, cached or empty.
-func (p *BlockPool) NumFree() int { return p.free.Len() }
+// NumFree counts the unreferenced blocks, cached or empty, touched or not.
+func (p *BlockPool) NumFree() int { return p.free.Len() + p.numUntouched() }
+
+// NumTouched counts the blocks ever handed out since the last Reset: the
+// high-water mark of blocks referenced at once, which bounds the K/V memory
+// the cores map.
+func (p *BlockPool) NumTouched() int { return int(p.untouched) - 1 }
+
+func (p *BlockPool) numUntouched() int { return len(p.blocks) - int(p.untouched) }
 
 // NumCachedFree counts the unreferenced blocks that still hold a cached prefix.
 func (p *BlockPool) NumCachedFree() int { return p.numCachedFree }
@@ -106,11 +131,26 @@ func (p *BlockPool) RefCount(block int32) int { return int(p.blocks[block].ref) 
 // Hash returns the hash a block is registered under (zero if none).
 func (p *BlockPool) Hash(block int32) BlockHash { return p.blocks[block].hash }
 
-// FreeOrder lists the free blocks from the next to be reused to the last.
+// FreeOrder lists the free blocks from the next to be handed out to the
+// last: the free list with the untouched blocks, in id order, after it or
+// (with Retain) after its empty blocks.
 func (p *BlockPool) FreeOrder() []int32 {
-	out := make([]int32, 0, p.free.Len())
+	out := make([]int32, 0, p.NumFree())
+	untouched := func() {
+		for b := p.untouched; b < int32(len(p.blocks)); b++ {
+			out = append(out, b)
+		}
+	}
+	done := false
 	for b := p.free.Front(); b != lru.None; b = p.free.Next(b) {
+		if p.Retain && !done && !p.blocks[b].hash.IsZero() {
+			untouched()
+			done = true
+		}
 		out = append(out, b)
+	}
+	if !done {
+		untouched()
 	}
 	return out
 }
@@ -119,10 +159,18 @@ func (p *BlockPool) FreeOrder() []int32 {
 // Used by the planner.
 
 // allocate takes the least recently used free block, dropping its cached
-// content if it has any, with one reference. ok is false when every block
-// is referenced.
+// content if it has any, with one reference; an untouched block when the
+// free list is empty or, with Retain, holds only cached blocks (see
+// BlockPool). ok is false when every block is referenced.
 func (p *BlockPool) allocate() (block int32, ok bool) {
 	b := p.free.Front()
+	fresh := p.untouched < int32(len(p.blocks))
+	if fresh && (b == lru.None || p.Retain && !p.blocks[b].hash.IsZero()) {
+		b = p.untouched
+		p.untouched++
+		p.blocks[b].ref = 1
+		return b, true
+	}
 	if b == lru.None {
 		return noBlock, false
 	}

@@ -21,13 +21,15 @@ import (
 //
 // Commands:
 //
-//	pool blocks=N block-size=B     a new, empty pool (and simulator)
+//	pool blocks=N block-size=B [retain]
+//	                               a new, empty pool (and simulator); retain
+//	                               sets BlockPool.Retain
 //	plan [max-batch-tokens=N] [max-outputs=N] [max-len=N] [window=N] [namespace=S] [no-cache]
 //	    input: one request per line, "id: context tokens | continuation tokens"
 //	    output: every step (copies, segments, outputs, requests done), the
 //	    blocks evicted while planning, in order, and the statistics. The plan
 //	    is also executed by the simulator; a failure is the output.
-//	pool-state                     the free list, next to be reused first
+//	pool-state                     the free blocks, next to be handed out first
 //	                               (c: holds a cached prefix)
 //
 // Segment lines read "seg <first>-<last pos> tok <tokens> table <block ids>
@@ -148,6 +150,7 @@ func (d *ddState) run(t *testing.T, file string, c ddCase) []string {
 		if err != nil {
 			return []string{"error: " + err.Error()}
 		}
+		_, pool.Retain = args["retain"]
 		d.pool, d.sim = pool, newSimulator(pool)
 		pool.OnEvict = func(b int32) { d.evicted = append(d.evicted, b) }
 		return []string{fmt.Sprintf("%d blocks of %d tokens (%d usable)", pool.NumBlocks(), pool.BlockSize(), pool.Usable())}

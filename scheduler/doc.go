@@ -15,7 +15,10 @@
 //     hashes of AppendBlockHashes, which anything else keyed by prompt
 //     blocks uses too, e.g. lmscore.OutputStore); one pool
 //     lives as long as the native KV pool it mirrors, so a later plan reuses
-//     the prefixes of an earlier one.
+//     the prefixes of an earlier one. A block is touched for the first time
+//     only when no free one is left (BlockPool.Retain: when no empty one
+//     is), so the cores' mapped K/V stays at the live high-water mark
+//     unless a server asks to keep more prefixes.
 //   - Planner walks the trie depth first and emits steps one at a time
 //     (Next), so execution can start at once and memory stays bounded.
 //

@@ -114,7 +114,8 @@ func TestRequestErrors(t *testing.T) {
 }
 
 // TestOwnPool: without a pool or a budget, the planner sizes its own so
-// that nothing is ever evicted; with no requests it ends at once.
+// that nothing is recomputed, and touches no more blocks than it holds at
+// once; with no requests it ends at once.
 func TestOwnPool(t *testing.T) {
 	reqs := metaICLRequests(3, 3, 20)
 	pl, err := NewPlanner(nil, reqs, Options{MaxBatchTokens: 512, BlockSize: 16})
@@ -129,8 +130,11 @@ func TestOwnPool(t *testing.T) {
 		}
 	}
 	s := pl.Stats()
-	if s.Evictions != 0 || s.PlannedComputedTokens != s.UniqueTokens || pl.Pool().NumUsed() != 0 {
+	if s.RecomputedTokens != 0 || s.PlannedComputedTokens != s.UniqueTokens || pl.Pool().NumUsed() != 0 {
 		t.Fatalf("own pool: %+v", s)
+	}
+	if got := pl.Pool().NumTouched(); got != s.PeakLiveBlocks {
+		t.Fatalf("own pool touched %d blocks, held at most %d at once", got, s.PeakLiveBlocks)
 	}
 	empty, err := NewPlanner(nil, nil, Options{MaxBatchTokens: 8, BlockSize: 4})
 	if err != nil {
@@ -138,6 +142,61 @@ func TestOwnPool(t *testing.T) {
 	}
 	if st, err := empty.Next(); err != io.EOF || st != nil {
 		t.Fatalf("no requests: got %v, %v", st, err)
+	}
+}
+
+// TestRetainPolicy: the same requests planned twice on one pool. By
+// default the pool's touched blocks (the memory the cores map) stay at the
+// live high-water mark of one call, and the second call recomputes what
+// did not fit; with Retain the pool grows to hold every prefix, and the
+// second call computes only the positions whose logits it needs.
+func TestRetainPolicy(t *testing.T) {
+	reqs := metaICLRequests(7, 3, 20)
+	for _, retain := range []bool{false, true} {
+		pool, err := NewBlockPool(2000, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool.Retain = retain
+		var calls [2]Stats
+		for i := range calls {
+			pl, err := NewPlanner(pool, reqs, Options{MaxBatchTokens: 512})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for {
+				if _, err := pl.Next(); err == io.EOF {
+					break
+				} else if err != nil {
+					t.Fatal(err)
+				}
+			}
+			calls[i] = pl.Stats()
+			pl.Close()
+		}
+		first, second := calls[0], calls[1]
+		t.Logf("retain=%v: touched %d; first %+v; second %+v", retain, pool.NumTouched(), first, second)
+		if first.PlannedComputedTokens != first.UniqueTokens {
+			t.Fatalf("retain=%v: the first call computed %d of %d unique tokens", retain, first.PlannedComputedTokens, first.UniqueTokens)
+		}
+		touched, held := pool.NumTouched(), max(first.PeakLiveBlocks, second.PeakLiveBlocks)
+		if !retain {
+			if touched != held {
+				t.Fatalf("default: %d blocks touched, at most %d held at once", touched, held)
+			}
+			if second.CachedTokens >= first.UniqueTokens/2 {
+				t.Fatalf("default: the second call found %d of %d tokens cached; a pool at the live mark cannot hold them all",
+					second.CachedTokens, first.UniqueTokens)
+			}
+		} else {
+			if touched <= held {
+				t.Fatalf("retain: %d blocks touched, no more than the %d held at once", touched, held)
+			}
+			if second.PlannedComputedTokens >= first.UniqueTokens/5 {
+				t.Fatalf("retain: the second call computed %d tokens of %d; the cache should have held them",
+					second.PlannedComputedTokens, first.UniqueTokens)
+			}
+		}
 	}
 }
 

@@ -130,6 +130,10 @@ func serve(ctx context.Context, s streams, mf *modelFlags, addr string, cfg serv
 		}
 	}
 
+	// Clients send the choices of one question in separate calls: keep
+	// prefixes cached across calls, up to the KV budget.
+	opts.RetainCache = true
+
 	outputBytes, err := units.ParseBytes(outputCache)
 	if err != nil {
 		return fmt.Errorf("%w: --output-cache: %v", errUsage, err)
