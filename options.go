@@ -120,12 +120,12 @@ type ModelInfo struct {
 
 // CacheStats describe the KV block pool that persists across Score calls.
 type CacheStats struct {
-	BlocksTotal      int   // usable blocks in the pool
-	BlocksUsed       int   // referenced by a running call
-	BlocksCachedFree int   // free but still holding a cached prefix
+	BlocksTotal      int // usable blocks in the pool
+	BlocksUsed       int // referenced by a running call
+	BlocksCachedFree int // free but still holding a cached prefix
 	// BlocksTouched counts the blocks handed out since the last reset: the
 	// K/V memory the backend has mapped is this many blocks (see
 	// Options.RetainCache).
 	BlocksTouched int
-	BlockBytes       int64 // bytes one block takes on the backend
+	BlockBytes    int64 // bytes one block takes on the backend
 }
