@@ -48,7 +48,7 @@ cublasStatus_t row_layouts(const GemmPlan &p, int n_rows, cublasLtMatrixLayoutOp
                            cublasLtMatrixLayoutOpaque_t *y) {
     cublasStatus_t st = cublasLtMatrixLayoutInit(x, cuda_type(p.dtype), (uint64_t)p.n_in, (uint64_t)n_rows, p.n_in);
     if (st == CUBLAS_STATUS_SUCCESS)
-        st = cublasLtMatrixLayoutInit(y, cuda_type(p.y_type), (uint64_t)p.n_out, (uint64_t)n_rows, p.n_out);
+        st = cublasLtMatrixLayoutInit(y, cuda_type(p.y_type), (uint64_t)p.n_out, (uint64_t)n_rows, p.ld_y);
     return st;
 }
 
@@ -119,8 +119,11 @@ void heuristic_algos(cublasLtHandle_t lt, GemmPlan &p, int rows, size_t max_work
 
 } // namespace
 
-cublasStatus_t gemm_plan_init(GemmPlan *p, DType dtype, DType y_type, int n_in, int n_out, int max_rows, bool bias) {
+cublasStatus_t gemm_plan_init(GemmPlan *p, DType dtype, DType y_type, int n_in, int n_out, int max_rows, bool bias,
+                              int ld_y) {
     if (bias && y_type != DType::F32) return CUBLAS_STATUS_INVALID_VALUE; // a bias of Y's type would be rounded
+    if (ld_y != 0 && ld_y < n_out) return CUBLAS_STATUS_INVALID_VALUE;
+    p->ld_y = ld_y > 0 ? ld_y : n_out;
     p->dtype = dtype;
     p->bias = bias;
     p->y_type = y_type;
@@ -179,8 +182,8 @@ void gemm_plan_fix(GemmPlan *p, const GemmAlgo &a) {
 }
 
 lmscore_status gemm_plan(cublasLtHandle_t lt, const char *what, DType dtype, DType y_type, int n_in, int n_out,
-                         int max_rows, size_t max_workspace, GemmPlan *p, bool bias) {
-    cublasStatus_t st = gemm_plan_init(p, dtype, y_type, n_in, n_out, max_rows, bias);
+                         int max_rows, size_t max_workspace, GemmPlan *p, bool bias, int ld_y) {
+    cublasStatus_t st = gemm_plan_init(p, dtype, y_type, n_in, n_out, max_rows, bias, ld_y);
     if (st != CUBLAS_STATUS_SUCCESS) return cublas_fail(st, "describing a GEMM");
     std::vector<GemmAlgo> c;
     // No workspace first: nothing can then be reduced across thread blocks.
@@ -199,8 +202,8 @@ lmscore_status gemm_plan(cublasLtHandle_t lt, const char *what, DType dtype, DTy
     return LMSCORE_STATUS_OK;
 }
 
-void gemm_plan_heuristic(GemmPlan *p, DType dtype, DType y_type, int n_in, int n_out, int max_rows) {
-    gemm_plan_init(p, dtype, y_type, n_in, n_out, max_rows);
+void gemm_plan_heuristic(GemmPlan *p, DType dtype, DType y_type, int n_in, int n_out, int max_rows, int ld_y) {
+    gemm_plan_init(p, dtype, y_type, n_in, n_out, max_rows, false, ld_y);
     p->fixed = false;
 }
 
@@ -242,7 +245,7 @@ cublasStatus_t gemm(const GemmContext &ctx, const GemmPlan &p, const void *W, co
         // cuBLAS's own choice per call (LMSCORE_CUDA_GEMM=heuristic): what
         // the core did before, kept to measure what fixing costs.
         return cublasGemmEx(ctx.blas, CUBLAS_OP_T, CUBLAS_OP_N, p.n_out, n_rows, p.n_in, &alpha, W, cuda_type(p.dtype),
-                            p.n_in, X, cuda_type(p.dtype), p.n_in, &beta, Y, cuda_type(p.y_type), p.n_out,
+                            p.n_in, X, cuda_type(p.dtype), p.n_in, &beta, Y, cuda_type(p.y_type), p.ld_y,
                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     }
     if (p.workspace_bytes > ctx.workspace_bytes) return CUBLAS_STATUS_INVALID_VALUE;

@@ -4,6 +4,8 @@
 // max_rows rows bitwise equal to the same row in calls of 1..max_rows-1
 // rows, on stories260K's and a Llama-3.2-1B's shapes; gemm_sweep.cu checks
 // every row count), and the timing of a fixed plan.
+#include <string.h>
+
 #include "fill_hash.cuh"
 #include "internal.h"
 #include "kernel_test.h"
@@ -326,12 +328,70 @@ void gemm_accumulate_check() {
             "gemm accumulate into bf16 refused", "INVALID_VALUE");
 }
 
+// A plan with Y's rows padded (ld_y > n_out), as the LM head's logits are
+// for an odd vocabulary: the same sums as the unpadded plan within fp32
+// reordering, the padding never written, and a subset of the rows alone
+// bitwise equal to the full call's.
+void gemm_stride_check() {
+    GemmEnv env;
+    if (!R.check(env.ok, "gemm stride handles", "%s", env.ok ? "ok" : "cublasCreate or cublasLtCreate failed")) return;
+    const int IN = 640, OUT = 1001, LD = 1024, MAX = 700, N = 77, SUB = 9, R0 = 31;
+    for (DType t : {DType::BF16, DType::F32}) {
+        char name[112];
+        snprintf(name, sizeof name, "gemm %s -> f32 rows %d apart (%d x %d, %d rows)", dname(t), LD, IN, OUT, N);
+        Buf w((size_t)OUT * IN, t), x((size_t)N * IN, t), y((size_t)N * OUT, DType::F32), yp((size_t)N * LD, DType::F32),
+            ys((size_t)SUB * LD, DType::F32);
+        fill(w, 1.7f / sqrtf((float)IN), 501);
+        fill(x, 2.f, 502);
+        GemmPlan plain, padded;
+        if (gemm_plan(env.ctx.lt, "plain", t, DType::F32, IN, OUT, MAX, env.ctx.workspace_bytes, &plain) !=
+                LMSCORE_STATUS_OK ||
+            gemm_plan(env.ctx.lt, "padded", t, DType::F32, IN, OUT, MAX, env.ctx.workspace_bytes, &padded, false, LD) !=
+                LMSCORE_STATUS_OK) {
+            R.check(false, name, "no plan: %s", lmscore_last_error());
+            continue;
+        }
+        CUDA_OK(cudaMemset(yp.p, 0xff, yp.bytes())); // NaN: the padding must stay so
+        CUDA_OK(cudaMemset(ys.p, 0xff, ys.bytes()));
+        const size_t es = t == DType::F32 ? 4 : 2;
+        const bool ran = gemm(env.ctx, plain, w.p, x.p, y.p, N) == CUBLAS_STATUS_SUCCESS &&
+                         gemm(env.ctx, padded, w.p, x.p, yp.p, N) == CUBLAS_STATUS_SUCCESS &&
+                         gemm(env.ctx, padded, w.p, (const char *)x.p + (size_t)R0 * IN * es, ys.p, SUB) ==
+                             CUBLAS_STATUS_SUCCESS;
+        sync_check("gemm stride");
+        const std::vector<float> a = y.download(), b = yp.download(), sub = ys.download();
+        double worst = 0;
+        bool pad_ok = true, rows_ok = true;
+        for (int r = 0; r < N; ++r) {
+            for (int c = 0; c < OUT; ++c) {
+                const double want = a[(size_t)r * OUT + c];
+                worst = std::max(worst, std::fabs(b[(size_t)r * LD + c] - want) / (std::fabs(want) + 1.0));
+            }
+            for (int c = OUT; c < LD; ++c) pad_ok = pad_ok && std::isnan(b[(size_t)r * LD + c]);
+        }
+        for (int r = 0; r < SUB; ++r)
+            for (int c = 0; c < LD; ++c) {
+                const float u = sub[(size_t)r * LD + c], v = b[(size_t)(R0 + r) * LD + c];
+                rows_ok = rows_ok && (c >= OUT ? std::isnan(u) : memcmp(&u, &v, 4) == 0);
+            }
+        const double tol = 8 * IN * 0x1p-24; // the two plans may sum in different orders
+        R.check(ran && worst <= tol && pad_ok && rows_ok, name,
+                "max relative difference to the unpadded plan %.3g (bound %.3g); padding %s; rows %d..%d alone %s; %s",
+                worst, tol, pad_ok ? "untouched" : "WRITTEN", R0, R0 + SUB - 1, rows_ok ? "bitwise equal" : "DIFFER",
+                gemm_describe(padded).c_str());
+    }
+    GemmPlan bad;
+    R.check(gemm_plan_init(&bad, DType::BF16, DType::F32, 64, 64, 16, false, 63) == CUBLAS_STATUS_INVALID_VALUE,
+            "gemm with rows closer than n_out refused", "INVALID_VALUE");
+}
+
 } // namespace
 
 void gemm_check(Rng &rng) {
     gemm_accuracy_check(rng);
     gemm_invariance_check();
     gemm_accumulate_check();
+    gemm_stride_check();
 }
 
 // The fixed plan of a Llama-3.2-1B's gate/up projection on a step of 8192

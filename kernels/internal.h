@@ -46,6 +46,7 @@ lmscore_status use_device(int device);
 struct GemmPlan {
     DType dtype = DType::F32, y_type = DType::F32;
     int n_in = 0, n_out = 0, max_rows = 0;
+    int ld_y = 0; // floats (or bf16s) from one row of Y to the next, >= n_out
     bool fixed = false; // false: cublasGemmEx chooses per call (LMSCORE_CUDA_GEMM=heuristic)
     bool bias = false;  // cuBLASLt's BIAS epilogue: each call names an fp32 bias (n_out) to add
     cublasLtMatmulDescOpaque_t op{};
@@ -79,17 +80,18 @@ struct GemmContext {
 // when cuBLASLt has none.
 // With bias (fp32 Y only), the plan's algorithm is one that takes cuBLASLt's
 // BIAS epilogue, and every call must pass a bias.
+// ld_y, when > n_out, spaces Y's rows that far apart (0: n_out).
 lmscore_status gemm_plan(cublasLtHandle_t lt, const char *what, DType dtype, DType y_type, int n_in, int n_out,
-                         int max_rows, size_t max_workspace, GemmPlan *p, bool bias = false);
+                         int max_rows, size_t max_workspace, GemmPlan *p, bool bias = false, int ld_y = 0);
 // Makes *p a plan that leaves the choice to cublasGemmEx on every call.
-void gemm_plan_heuristic(GemmPlan *p, DType dtype, DType y_type, int n_in, int n_out, int max_rows);
+void gemm_plan_heuristic(GemmPlan *p, DType dtype, DType y_type, int n_in, int n_out, int max_rows, int ld_y = 0);
 
 // The pieces of gemm_plan, for tests that look at every candidate: describe
 // the shape; list the algorithms without split-K that cuBLASLt accepts for
 // every probed row count up to max_rows within max_workspace, best first
 // (its heuristic's order for max_rows rows, then for fewer); fix one.
 cublasStatus_t gemm_plan_init(GemmPlan *p, DType dtype, DType y_type, int n_in, int n_out, int max_rows,
-                              bool bias = false);
+                              bool bias = false, int ld_y = 0);
 cublasStatus_t gemm_candidates(cublasLtHandle_t lt, GemmPlan *p, size_t max_workspace, std::vector<GemmAlgo> *out);
 void gemm_plan_fix(GemmPlan *p, const GemmAlgo &a);
 
@@ -230,6 +232,9 @@ lmscore_status kv_reserve_batch(lmscore_kv *kv, const lmscore_batch *batch);
 struct lmscore_step {
     lmscore_model *model = nullptr;
     int max_tokens = 0, max_outputs = 0, logits_rows = 0;
+    // Floats between rows of logits: n_vocab rounded up to a multiple of 64
+    // (logits_stride in step.cpp).
+    int logits_ld = 0;
     cudaStream_t stream = nullptr;
     cublasHandle_t cublas = nullptr;
     cublasLtHandle_t cublaslt = nullptr;
@@ -267,7 +272,7 @@ struct lmscore_step {
     void *ff = nullptr;       // (ffn_rows, 2*n_ff) of dtype when gated, (ffn_rows, n_ff) fp32 ungated
     void *act = nullptr;      // (ffn_rows, n_ff)
     void *out_hn = nullptr;   // (max_outputs, n_embd) final-normed output rows
-    float *logits = nullptr;  // (logits_rows, n_vocab) one chunk of output rows
+    float *logits = nullptr;  // (logits_rows, logits_ld) one chunk of output rows
     // Mixture of experts (kernels.h, moe_route .. moe_combine); null in a
     // dense model. ff and act above serve one expert at a time.
     float *moe_logits = nullptr;   // (max_tokens, n_router) router logits, then probabilities

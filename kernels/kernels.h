@@ -313,7 +313,7 @@ cudaError_t block_copy(void *cache, DType dtype, int n_planes, int64_t plane_ele
 // ----------------------------------------------------------------- logits
 
 struct LogitsParams {
-    const float *logits;  // (n_rows, n_vocab) fp32
+    const float *logits;  // (n_rows, n_vocab) fp32, rows row_stride apart
     const int32_t *target;// (n_rows)
     int n_rows, n_vocab, top_n;
     float *logprob;       // (n_rows) log-softmax at the target
@@ -323,6 +323,9 @@ struct LogitsParams {
     // > 0: every logit x is read as softcap * tanh(x / softcap), in fp32,
     // before the log-softmax, the arg-max and the top-n (Gemma 2).
     float softcap;
+    // Floats from one row of logits to the next; 0 means n_vocab. The LM
+    // head pads rows to a multiple of 64 (step.cpp says why).
+    int row_stride;
 };
 
 // One pass over each row: running max and sum of exponentials, the target's

@@ -42,9 +42,10 @@ void rope_kv_check(Rng &rng) {
             for (bool factors : {false, true})
             // Whole heads; Phi-4-mini's and GPT-NeoX's partial rotary (3/4 and
             // 1/4 of the head), with a linear position scale and Phi-3's
-            // LongRoPE attention factor.
+            // LongRoPE attention factor. These take the four-wide path;
+            // n_rot = 20 (not a multiple of 8) the one-value path.
             for (const RopeVariant &var : {RopeVariant{"", 0, 0.f, 0.f}, RopeVariant{" n_rot=48 scale=0.25 af=1.19", 48, 0.25f, 1.19f},
-                                           RopeVariant{" n_rot=16", 16, 0.f, 0.f}}) {
+                                           RopeVariant{" n_rot=16", 16, 0.f, 0.f}, RopeVariant{" n_rot=20", 20, 0.f, 0.f}}) {
                 if ((factors || var.n_rot) && rope == RopeKind::None) continue;
                 if (var.n_rot && !bias) continue; // the variants once each per rope kind and factors
                 const int R2 = (var.n_rot ? var.n_rot : D) / 2;
@@ -164,6 +165,23 @@ void rope_kv_perf(Rng &rng) {
     const double ms = median_ms(launches([&] { return rope_kv_write(p, DType::BF16, 0); }), 3, 10);
     R.info("perf rope_kv norm f32 -> bf16 8192 tokens H=32/8 D=64: median %.3f ms, %.0f GB/s", ms,
            gb_per_s(qkv.bytes() + q_out.bytes() + kc.bytes() + vc.bytes(), ms));
+    // gpt2-large's: no rotation, 20 heads of 64, the qkv bias.
+    {
+        const int GH = 20, gq = GH * D;
+        Buf gqkv(randn(rng, (size_t)N * 3 * gq), DType::F32), gb(randn(rng, 3 * gq), DType::F32);
+        Buf gq_out((size_t)N * gq, DType::BF16), gk((size_t)N * gq, DType::BF16), gv((size_t)N * gq, DType::BF16);
+        RopeKVParams g = p;
+        g.qkv = gqkv.as<float>();
+        g.bias = gb.as<float>();
+        g.q_out = gq_out.p;
+        g.k_cache = gk.p;
+        g.v_cache = gv.p;
+        g.n_head = g.n_head_kv = GH;
+        g.rope = RopeKind::None;
+        const double gms = median_ms(launches([&] { return rope_kv_write(g, DType::BF16, 0); }), 3, 10);
+        R.info("perf rope_kv none+bias f32 -> bf16 8192 tokens H=20 D=64: median %.3f ms, %.0f GB/s", gms,
+               gb_per_s(gqkv.bytes() + gq_out.bytes() + gk.bytes() + gv.bytes(), gms));
+    }
 }
 
 } // namespace lmscore_test
