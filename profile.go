@@ -61,7 +61,7 @@ type Profile struct {
 // The host phases, in the order a Score call goes through them.
 const (
 	hostPrepare   = iota // requests checked and tokenized, the trie and the planner built
-	hostPlan             // planner.Next: a step planned and its arrays filled
+	hostPlan             // waiting for planner.Next, which plans a step (and fills its arrays) on its own goroutine while the previous step runs
 	hostBatch            // binding: result slices sized, Go memory pinned, C descriptors set
 	hostCoreCall         // the cgo call: the core's whole step and the crossing
 	hostRoute            // output rows routed to their requests, finished requests summed

@@ -143,20 +143,51 @@ type executor struct {
 	prof    *hostProfile // nil: not profiling
 }
 
+// planned is one planner.Next result, made ahead of its turn.
+type planned struct {
+	step *scheduler.Step
+	err  error
+}
+
+// planAhead calls planner.Next on its own goroutine: step n+1 is planned
+// while the core runs step n (a Go planner and a native step share nothing
+// but the order in which steps run, which stays the plan's). The channel
+// holds the one result.
+func (x *executor) planAhead() <-chan planned {
+	ch := make(chan planned, 1)
+	go func() {
+		s, err := x.planner.Next()
+		ch <- planned{s, err}
+	}()
+	return ch
+}
+
 func (x *executor) loop(ctx context.Context) error {
+	// Read before the planner runs on another goroutine; it does not change.
+	unique := x.planner.Stats().UniqueTokens
+	pending := x.planAhead()
+	defer func() {
+		// Never return with Next still running: Score closes the planner next.
+		if pending != nil {
+			<-pending
+		}
+	}()
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		t := x.prof.now()
-		step, err := x.planner.Next()
+		p := <-pending // what planning costs here is only the wait for it
+		pending = nil
 		x.prof.lap(hostPlan, t)
+		step, err := p.step, p.err
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return x.m.planError(err, nil)
 		}
+		pending = x.planAhead()
 		err = x.m.step.RunTimed(x.m.kv, &step.Batch, &x.res, x.prof.runTimes())
 		x.prof.stepRan()
 		if err != nil {
@@ -184,7 +215,7 @@ func (x *executor) loop(ctx context.Context) error {
 		if x.so.OnProgress != nil {
 			c := x.prof.now()
 			x.so.OnProgress(Progress{
-				DoneTokens: x.tokens, UniqueTokens: x.planner.Stats().UniqueTokens,
+				DoneTokens: x.tokens, UniqueTokens: unique,
 				DoneRequests: x.done, Requests: len(x.results), Elapsed: time.Since(x.start),
 			})
 			inCallbacks += x.prof.since(c)
