@@ -411,6 +411,25 @@ void gemm_perf(Rng &) {
     const double ms = median_ms([&] { return gemm(env.ctx, plan, w.p, x.p, y.p, N) == CUBLAS_STATUS_SUCCESS; }, 3, 10);
     R.info("perf gemm bf16 -> f32 fixed plan %d x %d, %d rows: median %.3f ms, %.1f TFLOP/s (%s)", IN, OUT, N, ms,
            2.0 * N * IN * OUT / (ms * 1e-3) / 1e12, gemm_describe(plan).c_str());
+    // gpt2-large's LM head chunk (640 rows of 1280 -> 50257 logits, rows
+    // 50304 apart), with the weight as stored and padded to 50304 rows
+    // (model_load.cpp, pad_output).
+    for (int gout : {50257, 50304}) {
+        const int GIN = 1280, GN = 640, LD = 50304;
+        Buf gw((size_t)gout * GIN, DType::BF16), gx((size_t)GN * GIN, DType::BF16), gy((size_t)GN * LD, DType::F32);
+        fill(gw, 1.7f / sqrtf((float)GIN), 3);
+        fill(gx, 2.f, 4);
+        GemmPlan gp;
+        if (gemm_plan(env.ctx.lt, "perf head", DType::BF16, DType::F32, GIN, gout, GN, env.ctx.workspace_bytes, &gp,
+                      false, LD) != LMSCORE_STATUS_OK) {
+            R.info("perf gemm head: no plan: %s", lmscore_last_error());
+            continue;
+        }
+        const double gms =
+            median_ms([&] { return gemm(env.ctx, gp, gw.p, gx.p, gy.p, GN) == CUBLAS_STATUS_SUCCESS; }, 3, 10);
+        R.info("perf gemm bf16 -> f32 fixed plan %d x %d (rows %d apart), %d rows: median %.3f ms, %.1f TFLOP/s (%s)",
+               GIN, gout, LD, GN, gms, 2.0 * GN * GIN * gout / (gms * 1e-3) / 1e12, gemm_describe(gp).c_str());
+    }
 }
 
 } // namespace lmscore_test

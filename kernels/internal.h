@@ -229,11 +229,23 @@ namespace lmscore_cuda {
 lmscore_status kv_reserve_batch(lmscore_kv *kv, const lmscore_batch *batch);
 } // namespace lmscore_cuda
 
+// Rows of the LM head's GEMM and floats between rows of its logits: the
+// vocabulary rounded up to a multiple of 64. cuBLASLt runs an odd output
+// dimension on a slow kernel (gpt2-large's 50257 logits: 90 TFLOP/s on an
+// H200, 607 at 50304; kernels/tests/results/h200-lm-head-padding.log). A
+// dense head is padded with zero rows (model_load.cpp, pad_output); a
+// quantized one is dequantized into a scratch of this many rows, the rows
+// past the vocabulary left as they are. The logits past n_vocab are never
+// read, and each logit depends on its own weight row only, so the padding
+// changes no score, and a quantized head and its dequantized dense copy run
+// the same plan (the bitwise check of quant_model_tests).
+inline int lm_head_rows(int n_vocab) { return (n_vocab + 63) / 64 * 64; }
+
 struct lmscore_step {
     lmscore_model *model = nullptr;
     int max_tokens = 0, max_outputs = 0, logits_rows = 0;
     // Floats between rows of logits: n_vocab rounded up to a multiple of 64
-    // (logits_stride in step.cpp).
+    // (lm_head_rows).
     int logits_ld = 0;
     cudaStream_t stream = nullptr;
     cublasHandle_t cublas = nullptr;

@@ -436,6 +436,24 @@ lmscore_status load_layers(lmscore_model *m, const lmscore_model_desc &d, Loader
     return LMSCORE_STATUS_OK;
 }
 
+// A dense LM head gets zero rows up to lm_head_rows (internal.h says why);
+// a copy when it is tied to the token table, which keeps its own size.
+lmscore_status pad_output(lmscore_model *m, Loader &ld) {
+    lmscore_cuda::Matrix &w = m->output;
+    const int64_t V = w.n_out, V_pad = lm_head_rows((int)V);
+    if (w.quantized() || !w.dense || V == V_pad) return LMSCORE_STATUS_OK;
+    const size_t es = lmscore_cuda::dtype_size(m->dtype), row = (size_t)w.n_in * es;
+    void *padded = nullptr;
+    lmscore_status st = ld.alloc((size_t)V_pad * row, &padded);
+    if (st != LMSCORE_STATUS_OK) return st;
+    cudaError_t err = cudaMemcpy(padded, w.dense, (size_t)V * row, cudaMemcpyDeviceToDevice);
+    if (err == cudaSuccess) err = cudaMemset((char *)padded + (size_t)V * row, 0, (size_t)(V_pad - V) * row);
+    if (err != cudaSuccess) return lmscore_cuda::cuda_fail(err, "padding the LM head to a multiple of 64 rows");
+    w.dense = padded;
+    w.n_out = V_pad;
+    return LMSCORE_STATUS_OK;
+}
+
 lmscore_status load(lmscore_model *m, const lmscore_model_desc &d, Loader &ld) {
     const int64_t E = d.n_embd;
     lmscore_status st = ld.matrix(d.tok_embd, "token_embd.weight", E, d.n_vocab, &m->tok_embd);
@@ -456,6 +474,8 @@ lmscore_status load(lmscore_model *m, const lmscore_model_desc &d, Loader &ld) {
     } else {
         m->output = m->tok_embd; // tied embeddings
     }
+    st = pad_output(m, ld);
+    if (st != LMSCORE_STATUS_OK) return st;
     st = load_layers(m, d, ld);
     if (st != LMSCORE_STATUS_OK) return st;
     // The scratch holds a GEMM's weight; an untied quantized token table is
@@ -464,6 +484,9 @@ lmscore_status load(lmscore_model *m, const lmscore_model_desc &d, Loader &ld) {
         if (w.quantized()) m->max_quantized_elems = std::max(m->max_quantized_elems, w.n_in * w.n_out);
     };
     need(m->output);
+    // The LM head's GEMM reads lm_head_rows rows of the scratch.
+    if (m->output.quantized())
+        m->max_quantized_elems = std::max(m->max_quantized_elems, m->output.n_in * lm_head_rows((int)m->output.n_out));
     for (const lmscore_cuda::LayerWeights &w : m->layers) {
         need(w.wqkv);
         need(w.wo);

@@ -32,13 +32,6 @@ constexpr int kFfnChunkRows = 2048;
 
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-// The LM head's logits rows are n_vocab rounded up to a multiple of 64
-// floats (256 bytes) apart, so that every row is aligned whatever the
-// vocabulary and the log-softmax reads it four floats at a time (gpt2's
-// 50257 left every row but the first misaligned). The padding is never
-// read. On its own this did not speed up gpt2-large's LM head GEMM (89
-// TFLOP/s on an H200, against 600 for Llama's 128256 logits; same card).
-int logits_stride(int n_vocab) { return (n_vocab + 63) / 64 * 64; }
 
 // Sections of one step's packed int32 inputs, each 16-byte aligned.
 struct InputLayout {
@@ -195,7 +188,8 @@ lmscore_status plan_gemms(lmscore_step *s) {
     std::vector<Plan> plans = {
         {"qkv", &s->gemm_qkv, E, m->qkv_dim, N},
         {"attention output", &s->gemm_wo, m->q_dim, E, N, DType::F32, bias_epilogue(m, false)},
-        {"LM head", &s->gemm_head, E, V, s->logits_rows, DType::F32, false, s->logits_ld},
+        // n_out: the vocabulary padded (lm_head_rows, internal.h).
+        {"LM head", &s->gemm_head, E, s->logits_ld, s->logits_rows, DType::F32, false, s->logits_ld},
     };
     const lmscore_model_desc &hp = m->hp;
     if (hp.n_expert == 0) {
@@ -275,7 +269,7 @@ lmscore_status init(lmscore_step *s) {
         return lmscore_cuda::cublas_fail(cst, "cublasLtCreate");
     }
 
-    s->logits_ld = logits_stride((int)V);
+    s->logits_ld = lm_head_rows((int)V);
     s->logits_rows = (int)std::max<int64_t>(1, std::min<int64_t>(std::max(s->max_outputs, 1),
                                                                  (int64_t)(kLogitsChunkBytes / ((size_t)s->logits_ld * 4))));
     // When the LM head runs in chunks, each chunk's input starts a multiple
