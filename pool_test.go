@@ -99,7 +99,10 @@ func TestPoolScoresAsOneModel(t *testing.T) {
 	require.NoError(t, err)
 	want := scoreAll(t, openTest(t, testmodel.Must(poolModelOptions), Options{Threads: 2, NoCache: true}), reqs, ScoreOptions{})
 	for _, n := range []int{1, 2, 3} {
-		p := openTestPool(t, n, nil, Options{Threads: 1})
+		// RetainCache: the warm second call below is the cross-call cache
+		// at work; without it a member keeps only what one call held at
+		// once, and work stealing may hand a piece to another member.
+		p := openTestPool(t, n, nil, Options{Threads: 1, RetainCache: true})
 		got, st := scorePoolChecked(t, p, reqs)
 		requireBitwise(t, want, got, fmt.Sprintf("pool of %d", n))
 		assert.Equal(t, oneStats.Requests, st.Requests, "n=%d", n)
