@@ -113,6 +113,18 @@ func TestRequestErrors(t *testing.T) {
 	}
 }
 
+// drain plans every step of pl, failing the test on an error.
+func drain(t *testing.T, pl *Planner) {
+	t.Helper()
+	for {
+		if _, err := pl.Next(); err == io.EOF {
+			return
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestOwnPool: without a pool or a budget, the planner sizes its own so
 // that nothing is recomputed, and touches no more blocks than it holds at
 // once; with no requests it ends at once.
@@ -122,13 +134,7 @@ func TestOwnPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := pl.Next(); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-	}
+	drain(t, pl)
 	s := pl.Stats()
 	if s.RecomputedTokens != 0 || s.PlannedComputedTokens != s.UniqueTokens || pl.Pool().NumUsed() != 0 {
 		t.Fatalf("own pool: %+v", s)
@@ -164,13 +170,7 @@ func TestRetainPolicy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for {
-				if _, err := pl.Next(); err == io.EOF {
-					break
-				} else if err != nil {
-					t.Fatal(err)
-				}
-			}
+			drain(t, pl)
 			calls[i] = pl.Stats()
 			pl.Close()
 		}
