@@ -51,6 +51,19 @@ bool vec_ok(int n_cols, size_t size, std::initializer_list<const void *> ptrs) {
     return any % (kVec * size) == 0;
 }
 
+// A row kernel thread's bias values for its columns from col (kVec of them
+// with VEC, one without), zeros where there is no bias.
+template <bool VEC> __device__ __forceinline__ void load_bias(const float *bias, int col, float (&b)[kVec]) {
+    b[0] = b[1] = b[2] = b[3] = 0.f;
+    if (!bias) return;
+    if (VEC) {
+        const float4 b4 = load4(bias + col);
+        b[0] = b4.x, b[1] = b4.y, b[2] = b4.z, b[3] = b4.w;
+    } else {
+        b[0] = bias[col];
+    }
+}
+
 template <Activation A, typename T, bool VEC>
 __global__ void __launch_bounds__(kThreads) gated_kernel(const T *gu, int n_tokens, int n_ff, T *out) {
     const int per = VEC ? kVec : 1;
@@ -91,15 +104,8 @@ __global__ void __launch_bounds__(kThreads) bias_kernel(const T *up, const float
     const int per = VEC ? kVec : 1;
     const int f = (blockIdx.x * kThreads + threadIdx.x) * per;
     if (f >= n_ff) return;
-    float b[kVec] = {0.f, 0.f, 0.f, 0.f};
-    if (bias) {
-        if (VEC) {
-            const float4 b4 = load4(bias + f);
-            b[0] = b4.x, b[1] = b4.y, b[2] = b4.z, b[3] = b4.w;
-        } else {
-            b[0] = bias[f];
-        }
-    }
+    float b[kVec];
+    load_bias<VEC>(bias, f, b);
     for (int t = blockIdx.y; t < n_tokens; t += gridDim.y) {
         const T *u = up + (int64_t)t * n_ff + f;
         T *o = out + (int64_t)t * n_ff + f;
@@ -120,15 +126,8 @@ __global__ void __launch_bounds__(kThreads) residual_kernel(float *x, const floa
     const int per = VEC ? kVec : 1;
     const int e = (blockIdx.x * kThreads + threadIdx.x) * per;
     if (e >= n) return;
-    float b[kVec] = {0.f, 0.f, 0.f, 0.f};
-    if (bias) {
-        if (VEC) {
-            const float4 b4 = load4(bias + e);
-            b[0] = b4.x, b[1] = b4.y, b[2] = b4.z, b[3] = b4.w;
-        } else {
-            b[0] = bias[e];
-        }
-    }
+    float b[kVec];
+    load_bias<VEC>(bias, e, b);
     for (int t = blockIdx.y; t < n_tokens; t += gridDim.y) {
         float *xr = x + (int64_t)t * n + e;
         const float *yr = y + (int64_t)t * n + e;
