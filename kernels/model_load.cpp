@@ -483,8 +483,7 @@ lmscore_status load(lmscore_model *m, const lmscore_model_desc &d, Loader &ld) {
     auto need = [m](const lmscore_cuda::Matrix &w) {
         if (w.quantized()) m->max_quantized_elems = std::max(m->max_quantized_elems, w.n_in * w.n_out);
     };
-    need(m->output);
-    // The LM head's GEMM reads lm_head_rows rows of the scratch.
+    // The LM head's GEMM reads lm_head_rows rows of the scratch, not n_out.
     if (m->output.quantized())
         m->max_quantized_elems = std::max(m->max_quantized_elems, m->output.n_in * lm_head_rows((int)m->output.n_out));
     for (const lmscore_cuda::LayerWeights &w : m->layers) {

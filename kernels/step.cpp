@@ -32,7 +32,6 @@ constexpr int kFfnChunkRows = 2048;
 
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-
 // Sections of one step's packed int32 inputs, each 16-byte aligned.
 struct InputLayout {
     size_t ids, pos, slots, tiles, groups, blocks, copy_src, copy_dst, copy_n, out_index, out_target, total;
@@ -165,7 +164,7 @@ bool bias_epilogue(const lmscore_model *m, bool down) {
 // fixed algorithms cost.
 lmscore_status plan_gemms(lmscore_step *s) {
     const lmscore_model *m = s->model;
-    const int E = m->hp.n_embd, F = m->hp.n_ff, V = m->hp.n_vocab, N = s->max_tokens;
+    const int E = m->hp.n_embd, F = m->hp.n_ff, N = s->max_tokens;
     const DType dt = m->dtype;
     const int up_cols = m->gated_ffn ? 2 * F : F;
     const char *mode = getenv("LMSCORE_CUDA_GEMM");
