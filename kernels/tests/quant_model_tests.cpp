@@ -246,8 +246,17 @@ class QuantModel {
             if (quantized && gemm) *scratch = std::max(*scratch, elems * 2);
         };
         auto stack = [&](std::vector<const Tensor *> ts, bool gemm) { stack_of(ts, gemm, 1, false); };
+        const Tensor &head = s_.tied ? tok_ : out_;
         stack({&tok_}, s_.tied);
         if (!s_.tied) stack({&out_}, true);
+        // The LM head's GEMM runs at the vocabulary padded to lm_head_rows,
+        // so a quantized head is dequantized into that many rows.
+        {
+            int values = 0, bytes = 0;
+            ref_block(head.type, &values, &bytes);
+            if (values > 1)
+                *scratch = std::max(*scratch, (size_t)s_.n_embd * lm_head_rows(s_.n_vocab) * 2);
+        }
         total += out_norm_.f32.size() * 4;
         for (int l = 0; l < s_.n_layer; ++l) {
             const Tensor *L = &layers_[(size_t)l * LMSCORE_LAYER_ROLE_COUNT];
