@@ -45,10 +45,7 @@ dim3 row_grid(int n_tokens, int n_cols, bool vec) {
 // Whether a row width and the pointers allow the kVec-wide path for
 // elements of `size` bytes.
 bool vec_ok(int n_cols, size_t size, std::initializer_list<const void *> ptrs) {
-    if (n_cols % kVec != 0) return false;
-    uintptr_t any = 0;
-    for (const void *p : ptrs) any |= reinterpret_cast<uintptr_t>(p);
-    return any % (kVec * size) == 0;
+    return n_cols % kVec == 0 && aligned(kVec * size, ptrs);
 }
 
 // A row kernel thread's bias values for its columns from col (kVec of them

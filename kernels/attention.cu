@@ -263,11 +263,18 @@ template <typename T> cudaError_t dispatch_head_dim(const AttentionParams &p, cu
 
 } // namespace
 
+bool attention_uses_tc(DType dtype, int head_dim, bool force_simt) {
+    return dtype == DType::BF16 && attention_tc_supports(head_dim) && !force_simt;
+}
+
+int attention_tile_rows(DType dtype, int head_dim, bool force_simt) {
+    return attention_uses_tc(dtype, head_dim, force_simt) ? kAttnTileQTc : kAttnTileQ;
+}
+
 int attention_stack_heads(DType dtype, int head_dim, int n_head, int n_head_kv) {
-    if (dtype != DType::BF16 || !attention_tc_supports(head_dim) || n_head_kv <= 0 || n_head % n_head_kv != 0)
-        return 1;
+    if (!attention_uses_tc(dtype, head_dim) || n_head_kv <= 0 || n_head % n_head_kv != 0) return 1;
     const int g = n_head / n_head_kv;
-    return g > 1 && g <= kAttnTileQ ? g : 1;
+    return g > 1 && g <= kAttnTileQTc ? g : 1;
 }
 
 bool attention_supports_head_dim(int d) {
@@ -279,11 +286,11 @@ cudaError_t paged_attention(const AttentionParams &p, DType dtype, cudaStream_t 
     if (!attention_supports_head_dim(p.head_dim) || p.n_head_kv <= 0 || p.n_head % p.n_head_kv != 0 ||
         p.block_size <= 0 || p.window < 0 || !(p.softcap >= 0.f))
         return cudaErrorInvalidValue;
-    const bool tc = dtype == DType::BF16 && attention_tc_supports(p.head_dim) && !p.force_simt;
+    const bool tc = attention_uses_tc(dtype, p.head_dim, p.force_simt);
     if (p.groups && (!tc || p.n_groups <= 0)) return cudaErrorInvalidValue; // groups exist only on the tensor-core path
     if (p.stack_heads > 1) {
         // Stacked tiles exist only on the tensor-core path.
-        if (!tc || p.stack_heads != p.n_head / p.n_head_kv || p.stack_heads > kAttnTileQ)
+        if (!tc || p.stack_heads != p.n_head / p.n_head_kv || p.stack_heads > kAttnTileQTc)
             return cudaErrorInvalidValue;
         return paged_attention_tc(p, stream);
     }

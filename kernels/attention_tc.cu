@@ -3,27 +3,32 @@
 // attention.cu, which serves every other case and is the reference this one
 // is tested beside.
 //
-// Block: 4 warps, 64 query rows (16 per warp), one head; or, with head
-// stacking (AttentionParams::stack_heads = G > 1), up to 64 / G tokens x
-// the G query heads of one kv head, row r = (token r / G, head r % G), so a
-// segment of a few tokens still fills the tile and its keys are read once
-// for the G heads. A work item may also be a group (AttnGroup: tiles of
-// several segments whose block tables start with the same blocks, their
-// rows concatenated, at most 64): the key tiles inside the common prefix
-// are read once for all its rows, the rest member by member with the other
-// members' rows masked. Q (64 x D) is loaded once and kept in registers as mma
-// fragments; K and V tiles of 64 keys are gathered through the block table
+// Block: 4 warps of MT m16 row blocks, kAttnTileQTc = 64 MT query rows,
+// one head; or, with head stacking (AttentionParams::stack_heads = G > 1),
+// up to kAttnTileQTc / G tokens x the G query heads of one kv head, row r =
+// (token r / G, head r % G), so a segment of a few tokens still fills the
+// tile and its keys are read once for the G heads. A work item may also be
+// a group (AttnGroup: tiles of several segments whose block tables start
+// with the same blocks, their rows concatenated, at most one tile's): the
+// key tiles inside the common prefix are read once for all its rows, the
+// rest member by member with the other members' rows masked. Q is loaded
+// into shared memory once and kept in registers as mma fragments (with two
+// row blocks at D = 128 it would be read again per key tile: O takes the
+// registers). K and V tiles of 64 keys are gathered through the block table
 // with cp.async into two shared-memory stages, the next tile loading while
-// the current one is computed. Per key tile, each warp:
+// the current one is computed. Per key tile, each warp, for each row block
+// (every K and V fragment read from shared memory feeds all of them):
 //   S (16 x 64) = Q K^T      mma.sync m16n8k16 bf16 -> fp32, in registers
 //   masked online softmax     in registers; a row lives in the 4 lanes of a
-//                             quad, its max combined with two shuffles
+//                             quad, its max combined with two shuffles; the
+//                             mask is skipped when every row of the warp sees
+//                             every key of the tile (it would change nothing)
 //   O = O * alpha + P V       P rounded to bf16 in registers (the S
 //                             accumulator layout is the A fragment layout)
 // Row sums add the rounded bf16 P that multiplies V, so the normalisation
-// matches what was accumulated. Shared memory: (64 + 4 * 64) rows of D + 8
-// bf16 (85 KB for D = 128, 45 KB for 64): two blocks per SM at D = 128,
-// three at 64 (registers).
+// matches what was accumulated. Shared memory: (64 MT + 4 * 64) rows of
+// D + 8 bf16 plus the rows' bookkeeping (87 KB for D = 128, 48 KB for 64 at
+// MT = 1): two blocks per SM at D = 128, three at 64 (registers).
 //
 // Batch invariance (a row's bits do not depend on the other rows of its
 // tile nor on how many key tiles the tile visits):
@@ -72,14 +77,24 @@ using bf16 = __nv_bfloat16;
 
 constexpr int kWarps = 4;
 constexpr int kThreads = kWarps * 32;
-constexpr int BQ = kAttnTileQ, BK = 64;
+// m16 row blocks per warp. Two (128-row tiles, each K/V fragment feeding
+// two MMAs) was measured on the H200: +5% (D = 64) and +12% (D = 128) on
+// 8 x 1024 causal tokens, but -15% to -40% where few rows read a long
+// prefix (half the blocks, each twice as long) and -10% on gpt2-large's
+// workloads (kernels/tests/results/h200-attention-rows-per-warp.log).
+constexpr int MT = 1;
+constexpr int BQ = kAttnTileQTc, BK = 64;
 constexpr int kStages = 2; // K/V tiles in flight
 // Blocks per SM the register budget is cut for: D = 128 is held to two by
-// shared memory anyway; D = 64 fits three in 168 registers without spills.
-template <int D> constexpr int kMinBlocks = D == 64 ? 3 : 2;
+// shared memory anyway; D = 64 fits three in 168 registers without spills
+// (with MT = 2 it would spill: two).
+template <int D> constexpr int kMinBlocks = D == 64 && MT == 1 ? 3 : 2;
+// Q fragments held in registers across key tiles, or read from shared
+// memory per tile where O needs the registers (two row blocks at D = 128).
+template <int D> constexpr bool kQInRegs = MT == 1 || D <= 64;
 constexpr float kNegInf = -INFINITY;
 constexpr float kLog2e = 1.4426950408889634f;
-static_assert(BQ == kWarps * 16, "one m16 row block per warp");
+static_assert(BQ == kWarps * 16 * MT, "MT m16 row blocks per warp");
 
 // Shared rows of D + 8 bf16 (a multiple of 16 bytes, for cp.async and
 // ldmatrix): the 8 rows one ldmatrix phase reads start 4 banks apart, so
@@ -137,6 +152,31 @@ __device__ __forceinline__ uint32_t pack_bf16(bf16 lo, bf16 hi) {
     return (uint32_t)__bfloat16_as_ushort(lo) | ((uint32_t)__bfloat16_as_ushort(hi) << 16);
 }
 
+// Scores of one m16 row block's S tile, in place, in base 2 (x log2 e),
+// soft-capped, and with kMasked the keys a row does not see at -inf; mx[h]
+// gets this lane's max of row h (g or g + 8). Element e of n-tile j: row
+// g + 8 (e >> 1), key kb + 8 j + 2 t4 + (e & 1). Unmasked is used only when
+// the mask would set nothing, so both give the same bits.
+template <bool kMasked, int NS>
+__device__ __forceinline__ void scores_log2(float (&s)[NS][4], float (&mx)[2], int kb, int t4, const bool (&in_pass)[2],
+                                            const int (&row_pos)[2], const int (&row_lo)[2], bool capped,
+                                            float cap_in, float cap_log2, float scale_log2) {
+    mx[0] = mx[1] = kNegInf;
+#pragma unroll
+    for (int j = 0; j < NS; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+            const int h = e >> 1;
+            float x = capped ? cap_log2 * tanhf(s[j][e] * cap_in) : s[j][e] * scale_log2;
+            if (kMasked) {
+                const int kpos = kb + 8 * j + 2 * t4 + (e & 1);
+                if (!in_pass[h] || kpos > row_pos[h] || kpos < row_lo[h]) x = kNegInf;
+            }
+            s[j][e] = x;
+            mx[h] = fmaxf(mx[h], x);
+        }
+}
+
 template <int D>
 __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(AttentionParams p) {
     using Lo = Layout<D>;
@@ -144,6 +184,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
     constexpr int CH = D / 8;   // 16-byte chunks per row
     constexpr int NS = BK / 8;  // n-tiles of S
     constexpr int NO = D / 8;   // n-tiles of O
+    constexpr int KS = D / 16;  // k-steps of Q K^T
     static_assert(kThreads % CH == 0, "each thread loads fixed columns");
     extern __shared__ __align__(128) unsigned char smem[];
     bf16 *sQ = (bf16 *)(smem + Lo::q);
@@ -220,9 +261,12 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
         sMemberLo[m] = p.window > 0 ? max(0, lo - p.window + 1) : 0;
     }
 
-    // Every warp computes the group's range itself, from the 64 positions.
-    int max_pos = max(sPos[lane], sPos[lane + 32]);
-    int min_pos = min(lane < nq ? sPos[lane] : INT_MAX, lane + 32 < nq ? sPos[lane + 32] : INT_MAX);
+    // Every warp computes the group's range itself, from the BQ positions.
+    int max_pos = -1, min_pos = INT_MAX;
+    for (int r = lane; r < BQ; r += 32) {
+        max_pos = max(max_pos, sPos[r]);
+        if (r < nq) min_pos = min(min_pos, sPos[r]);
+    }
     max_pos = __reduce_max_sync(0xffffffffu, max_pos);
     min_pos = __reduce_min_sync(0xffffffffu, min_pos);
     const int n_keys = max_pos + 1;
@@ -289,127 +333,166 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
     if (n_pass > 0) load_kv(0, 0);
     cp_async_commit(); // group 0: Q and the first key tile
 
-    // This thread's rows of the warp's 16: g and g + 8 (h = 0, 1); its
-    // columns of every n-tile: 2 t4 and 2 t4 + 1.
+    // This thread's rows of row block mt: warp * 32 + 16 mt + g (h = 0) and
+    // + 8 (h = 1); its columns of every n-tile: 2 t4 and 2 t4 + 1.
     const int g = lane >> 2, t4 = lane & 3;
-    int row_pos[2], row_lo[2], row_member[2];
-    float m[2], l[2];
+    auto row_of = [&](int mt, int h) { return warp * 16 * MT + 16 * mt + g + 8 * h; };
+    int row_pos[MT][2], row_lo[MT][2], row_member[MT][2];
+    float m[MT][2], l[MT][2];
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        row_pos[h] = sPos[warp * 16 + g + 8 * h];
-        row_member[h] = sMember[warp * 16 + g + 8 * h];
-        row_lo[h] = p.window > 0 ? row_pos[h] - p.window + 1 : INT_MIN;
-        m[h] = kNegInf;
-        l[h] = 0.f; // this lane's part of the row sum; the quad's parts join at the end
-    }
-    float o[NO][4];
+    for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-    for (int j = 0; j < NO; ++j)
+        for (int h = 0; h < 2; ++h) {
+            row_pos[mt][h] = sPos[row_of(mt, h)];
+            row_member[mt][h] = sMember[row_of(mt, h)];
+            row_lo[mt][h] = p.window > 0 ? row_pos[mt][h] - p.window + 1 : INT_MIN;
+            m[mt][h] = kNegInf;
+            l[mt][h] = 0.f; // this lane's part of the row sum; the quad's parts join at the end
+        }
+    float o[MT][NO][4];
 #pragma unroll
-        for (int e = 0; e < 4; ++e) o[j][e] = 0.f;
-    uint32_t qf[D / 16][4];
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int j = 0; j < NO; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) o[mt][j][e] = 0.f;
+    uint32_t qf[MT][KS][4]; // used (and kept) only with kQInRegs<D>
+    auto load_q = [&](uint32_t(&a)[4], int mt, int ks) {
+        ldmatrix_x4(a, sQ + (warp * 16 * MT + 16 * mt + (lane & 15)) * LD + ks * 16 + (lane >> 4) * 8);
+    };
 
     for (int t = 0; t < n_pass; ++t) {
         if (t + 1 < n_pass) load_kv(t + 1, (t + 1) % kStages);
         cp_async_commit(); // possibly empty, so that one wait count fits every iteration
         cp_async_wait<1>(); // key tile t (and Q) have landed
         __syncthreads();
-        if (t == 0) {
+        if (kQInRegs<D> && t == 0) {
 #pragma unroll
-            for (int ks = 0; ks < D / 16; ++ks)
-                ldmatrix_x4(qf[ks], sQ + (warp * 16 + (lane & 15)) * LD + ks * 16 + (lane >> 4) * 8);
+            for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+                for (int ks = 0; ks < KS; ++ks) load_q(qf[mt][ks], mt, ks);
         }
         int kb, member;
         pass_of(t, kb, member);
         // A row takes part in the pass if it belongs to the pass's rows
-        // (padding rows belong to none); a pass in which no row of the warp
-        // sees a key is an exact no-op for all 16 (3. above), so the warp
-        // skips it.
-        bool in_pass[2], sees[2];
+        // (padding rows belong to none); a pass in which no row of a row
+        // block sees a key is an exact no-op for all its 16 (3. above), so
+        // the warp skips that block, or the pass if neither block sees one.
+        // A row sees every key of the tile when the tile lies inside its
+        // causal range and window; padding rows' results are never written.
+        bool in_pass[MT][2], active[MT];
+        bool all_visible = true;
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            in_pass[h] = row_pos[h] >= 0 && (member < 0 || row_member[h] == member);
-            sees[h] = in_pass[h] && kb <= row_pos[h] && kb + BK - 1 >= row_lo[h];
+        for (int mt = 0; mt < MT; ++mt) {
+            bool sees = false;
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int pos = row_pos[mt][h];
+                in_pass[mt][h] = pos >= 0 && (member < 0 || row_member[mt][h] == member);
+                sees = sees || (in_pass[mt][h] && kb <= pos && kb + BK - 1 >= row_lo[mt][h]);
+                all_visible = all_visible && (pos < 0 || (in_pass[mt][h] && kb + BK - 1 <= pos && kb >= row_lo[mt][h]));
+            }
+            active[mt] = __any_sync(0xffffffffu, sees);
         }
-        if (__any_sync(0xffffffffu, sees[0] || sees[1])) {
+        all_visible = __all_sync(0xffffffffu, all_visible);
+        if (active[0] || (MT > 1 && active[MT - 1])) {
             const bf16 *k = sK + (t % kStages) * BK * LD, *v = sV + (t % kStages) * BK * LD;
 
             // S = Q K^T. K row-major is K^T column-major: plain ldmatrix gives
-            // the B fragments of two n-tiles (keys n0..n0+15) per x4.
-            float s[NS][4];
+            // the B fragments of two n-tiles (keys n0..n0+15) per x4, which
+            // both row blocks use.
+            float s[MT][NS][4];
 #pragma unroll
-            for (int j = 0; j < NS; ++j)
+            for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-                for (int e = 0; e < 4; ++e) s[j][e] = 0.f;
+                for (int j = 0; j < NS; ++j)
 #pragma unroll
-            for (int ks = 0; ks < D / 16; ++ks)
+                    for (int e = 0; e < 4; ++e) s[mt][j][e] = 0.f;
+#pragma unroll
+            for (int ks = 0; ks < KS; ++ks) {
+                uint32_t a[MT][4];
+                if constexpr (!kQInRegs<D>) {
+#pragma unroll
+                    for (int mt = 0; mt < MT; ++mt)
+                        if (active[mt]) load_q(a[mt], mt, ks);
+                }
 #pragma unroll
                 for (int np = 0; np < NS / 2; ++np) {
                     uint32_t b[4];
                     ldmatrix_x4(b, k + (np * 16 + (lane & 7) + ((lane >> 4) << 3)) * LD + ks * 16 + ((lane >> 3) & 1) * 8);
-                    mma_bf16(s[2 * np], qf[ks], b[0], b[1]);
-                    mma_bf16(s[2 * np + 1], qf[ks], b[2], b[3]);
+#pragma unroll
+                    for (int mt = 0; mt < MT; ++mt) {
+                        if (!active[mt]) continue;
+                        const uint32_t(&af)[4] = kQInRegs<D> ? qf[mt][ks] : a[mt];
+                        mma_bf16(s[mt][2 * np], af, b[0], b[1]);
+                        mma_bf16(s[mt][2 * np + 1], af, b[2], b[3]);
+                    }
                 }
-
-            // Online softmax, causal (and windowed) by absolute position.
-            // Element e of n-tile j: row g + 8 (e >> 1), key kb + 8 j + 2 t4 + (e & 1).
-            float mx[2] = {kNegInf, kNegInf};
-#pragma unroll
-            for (int j = 0; j < NS; ++j)
-#pragma unroll
-                for (int e = 0; e < 4; ++e) {
-                    const int h = e >> 1, kpos = kb + 8 * j + 2 * t4 + (e & 1);
-                    float x = capped ? cap_log2 * tanhf(s[j][e] * cap_in) : s[j][e] * scale_log2;
-                    if (!in_pass[h] || kpos > row_pos[h] || kpos < row_lo[h]) x = kNegInf;
-                    s[j][e] = x;
-                    mx[h] = fmaxf(mx[h], x);
-                }
-            float base[2], alpha[2];
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-                mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-                const float m_new = fmaxf(m[h], mx[h]);
-                base[h] = m_new == kNegInf ? 0.f : m_new; // nothing visible yet: P = 2^-inf = 0
-                // 1 when the max does not move, set rather than computed, so
-                // that a masked tile is a no-op whatever ex2.approx(0) gives.
-                alpha[h] = m_new == m[h] ? 1.f : exp2_approx(m[h] - base[h]);
-                m[h] = m_new;
             }
-            // P in bf16, packed as the A fragments of P V: k-step kk covers
-            // n-tiles 2 kk and 2 kk + 1 of S.
-            uint32_t pf[BK / 16][4];
-            float rs[2] = {0.f, 0.f};
+
+            // Online softmax, causal (and windowed) by absolute position;
+            // then P in bf16, packed as the A fragments of P V: k-step kk
+            // covers n-tiles 2 kk and 2 kk + 1 of S.
+            uint32_t pf[MT][BK / 16][4];
 #pragma unroll
-            for (int j = 0; j < NS; ++j)
+            for (int mt = 0; mt < MT; ++mt) {
+                if (!active[mt]) continue;
+                float mx[2];
+                if (all_visible)
+                    scores_log2<false>(s[mt], mx, kb, t4, in_pass[mt], row_pos[mt], row_lo[mt], capped, cap_in,
+                                       cap_log2, scale_log2);
+                else
+                    scores_log2<true>(s[mt], mx, kb, t4, in_pass[mt], row_pos[mt], row_lo[mt], capped, cap_in,
+                                      cap_log2, scale_log2);
+                float base[2], alpha[2];
 #pragma unroll
                 for (int h = 0; h < 2; ++h) {
-                    const bf16 p0 = __float2bfloat16_rn(exp2_approx(s[j][2 * h] - base[h]));
-                    const bf16 p1 = __float2bfloat16_rn(exp2_approx(s[j][2 * h + 1] - base[h]));
-                    rs[h] += __bfloat162float(p0);
-                    rs[h] += __bfloat162float(p1);
-                    pf[j / 2][(j & 1) * 2 + h] = pack_bf16(p0, p1);
+                    mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+                    mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+                    const float m_new = fmaxf(m[mt][h], mx[h]);
+                    base[h] = m_new == kNegInf ? 0.f : m_new; // nothing visible yet: P = 2^-inf = 0
+                    // 1 when the max does not move, set rather than computed, so
+                    // that a masked tile is a no-op whatever ex2.approx(0) gives.
+                    alpha[h] = m_new == m[mt][h] ? 1.f : exp2_approx(m[mt][h] - base[h]);
+                    m[mt][h] = m_new;
                 }
+                float rs[2] = {0.f, 0.f};
 #pragma unroll
-            for (int h = 0; h < 2; ++h) l[h] = l[h] * alpha[h] + rs[h];
+                for (int j = 0; j < NS; ++j)
 #pragma unroll
-            for (int j = 0; j < NO; ++j) {
-                o[j][0] *= alpha[0];
-                o[j][1] *= alpha[0];
-                o[j][2] *= alpha[1];
-                o[j][3] *= alpha[1];
+                    for (int h = 0; h < 2; ++h) {
+                        const bf16 p0 = __float2bfloat16_rn(exp2_approx(s[mt][j][2 * h] - base[h]));
+                        const bf16 p1 = __float2bfloat16_rn(exp2_approx(s[mt][j][2 * h + 1] - base[h]));
+                        rs[h] += __bfloat162float(p0);
+                        rs[h] += __bfloat162float(p1);
+                        pf[mt][j / 2][(j & 1) * 2 + h] = pack_bf16(p0, p1);
+                    }
+#pragma unroll
+                for (int h = 0; h < 2; ++h) l[mt][h] = l[mt][h] * alpha[h] + rs[h];
+#pragma unroll
+                for (int j = 0; j < NO; ++j) {
+                    o[mt][j][0] *= alpha[0];
+                    o[mt][j][1] *= alpha[0];
+                    o[mt][j][2] *= alpha[1];
+                    o[mt][j][3] *= alpha[1];
+                }
             }
 
             // O += P V. V row-major is the B operand row-major: ldmatrix.trans
-            // gives the B fragments of two n-tiles (dims n0..n0+15) per x4.
+            // gives the B fragments of two n-tiles (dims n0..n0+15) per x4,
+            // which both row blocks use.
 #pragma unroll
             for (int kk = 0; kk < BK / 16; ++kk)
 #pragma unroll
                 for (int dp = 0; dp < NO / 2; ++dp) {
                     uint32_t b[4];
                     ldmatrix_x4_trans(b, v + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LD + dp * 16 + (lane >> 4) * 8);
-                    mma_bf16(o[2 * dp], pf[kk], b[0], b[1]);
-                    mma_bf16(o[2 * dp + 1], pf[kk], b[2], b[3]);
+#pragma unroll
+                    for (int mt = 0; mt < MT; ++mt) {
+                        if (!active[mt]) continue;
+                        mma_bf16(o[mt][2 * dp], pf[mt][kk], b[0], b[1]);
+                        mma_bf16(o[mt][2 * dp + 1], pf[mt][kk], b[2], b[3]);
+                    }
                 }
         }
         __syncthreads(); // every warp is done with this stage before it is loaded again
@@ -418,21 +501,24 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
 
     bf16 *out = (bf16 *)p.out;
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        float sum = l[h];
-        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-        const int r = warp * 16 + g + 8 * h;
-        if (r >= nq) continue;
-        // Every real query sees at least its own position, so its sum is > 0.
-        // "+ 0.f" turns -0 into +0: a masked key adds 0 * v, which may be -0,
-        // and an O that is exactly zero could otherwise keep or lose its sign
-        // depending on which masked tiles its tile visited.
-        bf16 *orow = out + sTok[r] * q_stride + (head0 + r % G) * D + 2 * t4;
+    for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-        for (int j = 0; j < NO; ++j)
-            *(__nv_bfloat162 *)(orow + 8 * j) = __floats2bfloat162_rn(o[j][2 * h] / sum + 0.f, o[j][2 * h + 1] / sum + 0.f);
-    }
+        for (int h = 0; h < 2; ++h) {
+            float sum = l[mt][h];
+            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+            const int r = row_of(mt, h);
+            if (r >= nq) continue;
+            // Every real query sees at least its own position, so its sum is > 0.
+            // "+ 0.f" turns -0 into +0: a masked key adds 0 * v, which may be -0,
+            // and an O that is exactly zero could otherwise keep or lose its sign
+            // depending on which masked tiles its tile visited.
+            bf16 *orow = out + sTok[r] * q_stride + (head0 + r % G) * D + 2 * t4;
+#pragma unroll
+            for (int j = 0; j < NO; ++j)
+                *(__nv_bfloat162 *)(orow + 8 * j) =
+                    __floats2bfloat162_rn(o[mt][j][2 * h] / sum + 0.f, o[mt][j][2 * h + 1] / sum + 0.f);
+        }
 }
 
 template <int D> cudaError_t launch(const AttentionParams &p, cudaStream_t stream) {

@@ -116,10 +116,12 @@ void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label,
     kc = stored(kc, t);
     vc = stored(vc, t);
 
+    // Query rows per work item on the path this case takes.
+    const int rows = attention_tile_rows(t, D, force_simt);
     std::vector<AttnTile> tiles;
     for (int s = 0; s < n_seg; ++s)
-        for (int tb = seg_start[s]; tb < seg_start[s + 1]; tb += kAttnTileQ)
-            tiles.push_back({tb, std::min(tb + kAttnTileQ, seg_start[s + 1]), indptr[s], indptr[s + 1] - indptr[s]});
+        for (int tb = seg_start[s]; tb < seg_start[s + 1]; tb += rows)
+            tiles.push_back({tb, std::min(tb + rows, seg_start[s + 1]), indptr[s], indptr[s + 1] - indptr[s]});
 
     Buf dq(q, t), dk(kc, t), dv(vc, t), out((size_t)N * q_dim, t);
     IntBuf dpos(positions), dind(indices);
@@ -154,7 +156,8 @@ void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label,
     for (int s = 0; s < n_seg; ++s) longest = std::max(longest, c.cached[s] + c.queries[s]);
     if (c.window > 0) longest = std::min(longest, c.window);
     char name[160];
-    const char *path = t == DType::BF16 && attention_tc_supports(D) && !force_simt ? "tensor-core" : "simt";
+    const bool tc = attention_uses_tc(t, D, force_simt);
+    const char *path = tc ? "tensor-core" : "simt";
     snprintf(name, sizeof name, "attention %s %s %s bs=%d D=%d H=%d/%d%s", path, label, dname(t), bs, D, H, Hkv,
              c.window > 0 ? (" window=" + std::to_string(c.window)).c_str() : "");
     const std::vector<float> got = out.download();
@@ -200,10 +203,10 @@ void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label,
         R.check(differ == 0, cname, "%zu of %zu outputs differ bitwise from the plain cut (%zu tiles vs %zu)", differ,
                 got.size(), cut_tiles.size(), tiles.size());
     };
-    check_cut(cut(kAttnTileQ, true), 1, "tiles of random sizes");
+    check_cut(cut(rows, true), 1, "tiles of random sizes");
     check_cut(cut(1, false), 1, "tiles of one token");
+    if (tc) check_cut(cut(kAttnTileQ, false), 1, "tiles of the SIMT kernel's 64 rows");
     char what[120];
-    const bool tc = t == DType::BF16 && attention_tc_supports(D) && !force_simt;
     if (tc) {
         // Shared-prefix groups as the step plans them (attention_tiles.h);
         // whether any segments were grouped is in the check's name.
@@ -213,7 +216,7 @@ void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label,
             const int stack = stacks[si];
             std::vector<AttnTile> gtiles;
             std::vector<AttnGroup> groups;
-            plan_attention_tiles(segs, kAttnTileQ / stack, true, gtiles, groups);
+            plan_attention_tiles(segs, rows / stack, true, gtiles, groups);
             snprintf(what, sizeof what, "%d heads stacked per tile, %zu tiles in %zu shared-prefix groups", stack,
                      gtiles.size(), groups.size());
             check_cut(gtiles, stack, what, groups);
@@ -226,7 +229,7 @@ void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label,
                 int common = gtiles[i].n_blocks;
                 const int want = rng.range(1, 6);
                 while (end < (int)gtiles.size() && end - i < want &&
-                       tokens + gtiles[end].tok_end - gtiles[end].tok_begin <= kAttnTileQ / stack) {
+                       tokens + gtiles[end].tok_end - gtiles[end].tok_begin <= rows / stack) {
                     int c = 0;
                     while (c < std::min(common, gtiles[end].n_blocks) &&
                            indices[gtiles[i].blk_begin + c] == indices[gtiles[end].blk_begin + c])
@@ -246,9 +249,9 @@ void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label,
     }
     if (G <= 1) return;
     snprintf(what, sizeof what, "%d heads stacked per tile", G);
-    check_cut(cut(kAttnTileQ / G, false), G, what);
+    check_cut(cut(rows / G, false), G, what);
     snprintf(what, sizeof what, "%d heads stacked per tile, tiles of random sizes", G);
-    check_cut(cut(kAttnTileQ / G, true), G, what);
+    check_cut(cut(rows / G, true), G, what);
     snprintf(what, sizeof what, "%d heads stacked per tile, tiles of one token", G);
     check_cut(cut(1, false), G, what);
 }
@@ -378,12 +381,13 @@ void time_attention(Rng &rng, const char *shape, int H, int Hkv, int D, int bs, 
                              Variant{"tensor-core, heads stacked, shared-prefix groups", G, 0, true},
                              Variant{"simt", 1, 1, false}}) {
         if (v.stack > 1 && G <= 1) continue;
-        std::vector<int32_t> raw = cut_raw(seg_start, indptr, kAttnTileQ / v.stack), graw;
+        const int rows = attention_tile_rows(t, D, v.force_simt);
+        std::vector<int32_t> raw = cut_raw(seg_start, indptr, rows / v.stack), graw;
         if (v.grouped) {
             std::vector<AttnTile> tiles;
             std::vector<AttnGroup> groups;
             plan_attention_tiles({(int)seg_start.size() - 1, seg_start.data(), indptr.data(), indices.data(), bs},
-                                 kAttnTileQ / v.stack, true, tiles, groups);
+                                 rows / v.stack, true, tiles, groups);
             if (groups.size() == tiles.size()) continue; // nothing to group: the same as the plain stacked run
             raw.resize(tiles.size() * 4);
             memcpy(raw.data(), tiles.data(), raw.size() * 4);

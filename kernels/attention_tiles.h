@@ -30,7 +30,7 @@ struct AttnSegments {
 constexpr int kAttnMinSharedKeys = 128;
 
 // Cuts every segment into tiles of at most tile_tokens consecutive tokens
-// (kAttnTileQ / stack_heads). With group set, also fills groups: the tiles
+// (attention_tile_rows / stack_heads). With group set, also fills groups: the tiles
 // in order, each a group of its own, except that consecutive segments of at
 // most tile_tokens tokens (one tile each) whose tables share their first
 // blocks, kAttnMinSharedKeys positions or more, join one group while their

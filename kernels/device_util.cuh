@@ -4,6 +4,9 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <math.h>
+#include <stdint.h>
+
+#include <initializer_list>
 
 #include "kernels.h"
 
@@ -42,6 +45,14 @@ __device__ __forceinline__ float4 load4(const __nv_bfloat16 *p) {
     const float2 lo = __bfloat1622float2(*(const __nv_bfloat162 *)&u.x),
                  hi = __bfloat1622float2(*(const __nv_bfloat162 *)&u.y);
     return make_float4(lo.x, lo.y, hi.x, hi.y);
+}
+
+// Whether every pointer is a multiple of `bytes` (null pointers count as
+// aligned): the host's test before a vector path's wide loads and stores.
+inline bool aligned(size_t bytes, std::initializer_list<const void *> ptrs) {
+    uintptr_t any = 0;
+    for (const void *p : ptrs) any |= reinterpret_cast<uintptr_t>(p);
+    return any % bytes == 0;
 }
 
 // Grid-stride loop bounds for element-wise kernels: enough blocks to fill

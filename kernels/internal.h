@@ -315,7 +315,7 @@ struct lmscore_step {
     std::vector<int32_t> slot_check;           // (max_tokens) the batch validator's scratch
     // Query heads per attention work item (attention_stack_heads, fixed at
     // init; LMSCORE_CUDA_ATTN_STACK=0 makes it 1): segments are cut into
-    // tiles of kAttnTileQ / attn_stack_heads tokens.
+    // tiles of attention_tile_rows / attn_stack_heads tokens.
     int attn_stack_heads = 1;
     // Shared-prefix groups of tiles (attention_tiles.h): on where the
     // tensor-core kernel runs, unless LMSCORE_CUDA_ATTN_GROUP=0 at init.

@@ -30,9 +30,13 @@ enum class DType : int { F32 = 0, BF16 = 1 };
 
 inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
 
-// Query tokens per attention work item. The host splits every segment into
-// tiles of at most this many consecutive tokens.
+// Query rows per attention work item, per kernel: the SIMT kernel's 16 x 16
+// threads cover 64 x 64 (rows x keys) tiles; the tensor-core kernel's four
+// warps own 16 rows each (attention_tc.cu's MT says why not 32). The host
+// cuts every segment into tiles of at most attention_tile_rows(...) rows
+// (tokens times stacked heads).
 constexpr int kAttnTileQ = 64;
+constexpr int kAttnTileQTc = 64;
 
 // The largest top_n the one-pass log-softmax kernel handles: each thread
 // keeps a sorted list of this length in local memory. Larger top_n (up to
@@ -50,7 +54,7 @@ struct AttnTile {
 
 // Several tiles of different segments run as one work item of the
 // tensor-core kernel (attention_tiles.h cuts them): tiles [tile_begin,
-// tile_end), their query rows concatenated (at most kAttnTileQ in all), whose
+// tile_end), their query rows concatenated (at most kAttnTileQTc in all), whose
 // block tables hold the same block ids for positions [0, shared_keys). Key
 // tiles inside that common prefix are read once for all the rows; the rest
 // are run member by member, the other members' rows masked.
@@ -180,11 +184,11 @@ struct AttentionParams {
     float scale;                 // usually 1/sqrt(head_dim)
     int force_simt;              // tests: take the SIMT kernel even where tensor cores apply
     // > 1: the tiles were cut for head stacking (attention_stack_heads):
-    // each holds at most kAttnTileQ / stack_heads tokens, and one work item
-    // runs them for all stack_heads query heads of one kv head, so that a
-    // short segment fills the 64 query rows of a tile and its K/V are read
-    // once per kv head rather than once per query head. 0 or 1: one query
-    // head per work item, tiles of up to kAttnTileQ tokens.
+    // each holds at most attention_tile_rows / stack_heads tokens, and one
+    // work item runs them for all stack_heads query heads of one kv head, so
+    // that a short segment fills the query rows of a tile and its K/V are
+    // read once per kv head rather than once per query head. 0 or 1: one
+    // query head per work item, tiles of up to attention_tile_rows tokens.
     int stack_heads;
     // > 0: scores become softcap * tanh(score / softcap) before the mask
     // (Gemma 2), score being q.k * scale.
@@ -206,12 +210,18 @@ struct AttentionParams {
 cudaError_t paged_attention(const AttentionParams &p, DType dtype, cudaStream_t stream);
 
 bool attention_tc_supports(int head_dim);
+// Whether paged_attention takes the tensor-core kernel: bf16, a head_dim it
+// supports, not forced onto the SIMT one. The one place that decides, for
+// the dispatch and for the host's tiles.
+bool attention_uses_tc(DType dtype, int head_dim, bool force_simt = false);
+// Query rows of a work item on that path: kAttnTileQTc or kAttnTileQ.
+int attention_tile_rows(DType dtype, int head_dim, bool force_simt = false);
 // The stack_heads the tensor-core kernel takes for this model: n_head /
 // n_head_kv when that is above 1 (grouped-query attention) and the
 // tensor-core path applies (bf16, head_dim 64 or 128), else 1. Each query
 // row goes through the same arithmetic either way, so stacking changes no
 // result bit (kernel_tests checks this); it only stops short segments from
-// taking a 64-row tile per query head.
+// taking a whole tile per query head.
 int attention_stack_heads(DType dtype, int head_dim, int n_head, int n_head_kv);
 cudaError_t paged_attention_tc(const AttentionParams &p, cudaStream_t stream); // bf16 only
 

@@ -214,7 +214,7 @@ cudaError_t logits_reduce(const LogitsParams &p, cudaStream_t stream) {
     if (p.top_n < 0 || p.top_n > p.n_vocab || !(p.softcap >= 0.f) || (p.row_stride != 0 && p.row_stride < p.n_vocab))
         return cudaErrorInvalidValue;
     const int stride = p.row_stride > 0 ? p.row_stride : p.n_vocab;
-    const bool vec = p.n_vocab % 4 == 0 && stride % 4 == 0 && reinterpret_cast<uintptr_t>(p.logits) % 16 == 0;
+    const bool vec = p.n_vocab % 4 == 0 && stride % 4 == 0 && aligned(16, {p.logits});
     auto pass = [&](const LogitsParams &q) {
         if (vec)
             logits_kernel<true><<<q.n_rows, kThreads, 0, stream>>>(q);

@@ -91,9 +91,7 @@ norm_reg_kernel(NormKind kind, const float *x, const int32_t *rows, int n, const
 template <typename T>
 bool launch_norm_reg(NormKind kind, const float *x, const int32_t *rows, int n_rows, int n, const float *w,
                      const float *b, float eps, T *out, cudaStream_t stream) {
-    const uintptr_t align = reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(w) |
-                            reinterpret_cast<uintptr_t>(b) | reinterpret_cast<uintptr_t>(out);
-    if (n % 4 != 0 || align % 16 != 0) return false;
+    if (n % 4 != 0 || !aligned(16, {x, w, b, out})) return false;
     const int per = (n / 4 + kNormThreads - 1) / kNormThreads; // float4s per thread
 #define LMSCORE_NORM_REG(VV)                                                                                               if (per <= VV) {                                                                                                           norm_reg_kernel<T, VV><<<n_rows, kNormThreads, 0, stream>>>(kind, x, rows, n, w, b, eps, out);                         return true;                                                                                                       }
     LMSCORE_NORM_REG(1)

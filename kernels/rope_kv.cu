@@ -138,11 +138,8 @@ __global__ void __launch_bounds__(kRopeThreads) rope_kv_kernel(RopeKVParams p) {
 // part of a head (n_rot % 8 == 0 makes rot_half and the pass-through part
 // multiples of 4) and every pointer aligned to them.
 bool rope_vec_ok(const RopeKVParams &p, int n_rot, size_t size) {
-    if (p.head_dim % 4 != 0 || n_rot % 8 != 0) return false;
-    const uintptr_t f32 = reinterpret_cast<uintptr_t>(p.qkv) | reinterpret_cast<uintptr_t>(p.bias);
-    const uintptr_t out = reinterpret_cast<uintptr_t>(p.q_out) | reinterpret_cast<uintptr_t>(p.k_cache) |
-                          reinterpret_cast<uintptr_t>(p.v_cache);
-    return f32 % 16 == 0 && out % (4 * size) == 0;
+    return p.head_dim % 4 == 0 && n_rot % 8 == 0 && aligned(16, {p.qkv, p.bias}) &&
+           aligned(4 * size, {p.q_out, p.k_cache, p.v_cache});
 }
 
 } // namespace

@@ -234,12 +234,15 @@ lmscore_status plan_attention(lmscore_step *s) {
     if (group_mode && *group_mode && !group_off && strcmp(group_mode, "1") != 0)
         return fail(LMSCORE_STATUS_INVALID_ARGUMENT,
                     "step: environment variable LMSCORE_CUDA_ATTN_GROUP=%s: expected 1 (the default) or 0", group_mode);
-    s->attn_groups = !group_off && m->dtype == lmscore_cuda::DType::BF16 && lmscore_cuda::attention_tc_supports(m->head_dim);
+    s->attn_groups = !group_off && lmscore_cuda::attention_uses_tc(m->dtype, m->head_dim);
     return LMSCORE_STATUS_OK;
 }
 
-// Tokens per attention tile: a tile holds kAttnTileQ query rows.
-int tile_tokens(const lmscore_step *s) { return lmscore_cuda::kAttnTileQ / std::max(1, s->attn_stack_heads); }
+// Tokens per attention tile: a tile holds attention_tile_rows query rows.
+int tile_tokens(const lmscore_step *s) {
+    const lmscore_model *m = s->model;
+    return lmscore_cuda::attention_tile_rows(m->dtype, m->head_dim) / std::max(1, s->attn_stack_heads);
+}
 
 lmscore_status init(lmscore_step *s) {
     const lmscore_model *m = s->model;
@@ -550,7 +553,7 @@ class StepRunner {
         const int E = m_->hp.n_embd, F = m_->hp.n_ff, V = m_->hp.n_vocab;
 
         // Attention work items: each segment in tiles of tile_tokens tokens
-        // (kAttnTileQ query rows, stacked heads included), short segments
+        // (attention_tile_rows query rows, stacked heads included), short segments
         // over a common prefix grouped (attention_tiles.h).
         std::vector<lmscore_cuda::AttnTile> &tiles = s_->tiles;
         std::vector<lmscore_cuda::AttnGroup> &groups = s_->attn_group_scratch;
