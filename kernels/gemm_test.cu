@@ -396,6 +396,48 @@ void gemm_check(Rng &rng) {
 
 // The fixed plan of a Llama-3.2-1B's gate/up projection on a step of 8192
 // rows, bf16 in, fp32 out.
+// Every candidate a fixed plan could take, timed, for the Llama-3.1-8B
+// shapes at the rows a full step gives them (issue 18: the 8B walls are
+// 85% GEMMs, which run at 87-91% of the 8192^3 rate in the model). The
+// plan takes the first candidate (cuBLASLt's heuristic order); these lines
+// show whether a later one is faster at the rows where the time goes.
+// Workspace candidates are listed too, marked: gemm_plan takes one only
+// when no workspace-free candidate exists.
+void gemm_candidates_perf(GemmEnv &env) {
+    struct Shape {
+        const char *name;
+        int in, out, rows;
+        DType y;
+    };
+    for (const Shape &sh : {Shape{"8B qkv", 4096, 6144, 8192, DType::F32}, Shape{"8B wo", 4096, 4096, 8192, DType::F32},
+                            Shape{"8B gate/up", 4096, 28672, 2048, DType::BF16},
+                            Shape{"8B down", 14336, 4096, 2048, DType::F32}}) {
+        Buf w((size_t)sh.out * sh.in, DType::BF16), x((size_t)sh.rows * sh.in, DType::BF16),
+            y((size_t)sh.rows * sh.out, sh.y);
+        fill(w, 1.7f / sqrtf((float)sh.in), 5);
+        fill(x, 2.f, 6);
+        const double flops = 2.0 * sh.rows * sh.in * sh.out;
+        for (size_t ws : {(size_t)0, env.ctx.workspace_bytes}) {
+            GemmPlan plan;
+            std::vector<GemmAlgo> cands;
+            if (gemm_plan_init(&plan, DType::BF16, sh.y, sh.in, sh.out, sh.rows) != CUBLAS_STATUS_SUCCESS ||
+                gemm_candidates(env.ctx.lt, &plan, ws, &cands) != CUBLAS_STATUS_SUCCESS) {
+                R.info("perf gemm candidates %s: no candidates (%s)", sh.name, ws ? "with workspace" : "no workspace");
+                continue;
+            }
+            for (size_t i = 0; i < cands.size(); ++i) {
+                if (ws > 0 && cands[i].workspace_bytes == 0) continue; // listed in the first pass
+                gemm_plan_fix(&plan, cands[i]);
+                const double ms = median_ms(
+                    [&] { return gemm(env.ctx, plan, w.p, x.p, y.p, sh.rows) == CUBLAS_STATUS_SUCCESS; }, 3, 10);
+                R.info("perf gemm candidates %s %d x %d, %d rows, #%zu%s: %.3f ms, %.1f TFLOP/s (%s)", sh.name, sh.in,
+                       sh.out, sh.rows, i, ws ? " (workspace)" : "", ms, flops / (ms * 1e-3) / 1e12,
+                       gemm_describe(plan).c_str());
+            }
+        }
+    }
+}
+
 void gemm_perf(Rng &) {
     GemmEnv env;
     if (!env.ok) return;
@@ -430,6 +472,7 @@ void gemm_perf(Rng &) {
         R.info("perf gemm bf16 -> f32 fixed plan %d x %d (rows %d apart), %d rows: median %.3f ms, %.1f TFLOP/s (%s)",
                GIN, gout, LD, GN, gms, 2.0 * GN * GIN * gout / (gms * 1e-3) / 1e12, gemm_describe(gp).c_str());
     }
+    gemm_candidates_perf(env);
 }
 
 } // namespace lmscore_test

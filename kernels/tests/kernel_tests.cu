@@ -5,8 +5,11 @@
 // element fails; tolerances from tolerance.h. One PASS/FAIL line per check,
 // then "kernel_tests: N passed, M failed".
 //
-// Usage: kernel_tests [--perf] [--kernel NAME]
+// Usage: kernel_tests [--perf] [--perf-only] [--perf-once] [--kernel NAME]
 //   --perf         also run each kernel's timing entry (INFO perf lines)
+//   --perf-only    the timing entries without the checks
+//   --perf-once    each timing runs its launch once (for ncu, which replays
+//                  every launch it profiles; tests/ncu_attention.sh)
 //   --kernel NAME  only the tests of kernels/NAME.cu (e.g. norm, gemm)
 #include <string.h>
 
@@ -40,15 +43,23 @@ const KernelTest kTests[] = {
 using namespace lmscore_test;
 
 int main(int argc, char **argv) {
-    bool perf = false;
+    bool perf = false, checks = true;
     const char *only = nullptr;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--perf")) {
             perf = true;
+        } else if (!strcmp(argv[i], "--perf-only")) {
+            perf = true;
+            checks = false;
+        } else if (!strcmp(argv[i], "--perf-once")) {
+            timing_once() = true;
         } else if (!strcmp(argv[i], "--kernel") && i + 1 < argc) {
             only = argv[++i];
         } else {
-            fprintf(stderr, "kernel_tests: unknown argument %s (usage: kernel_tests [--perf] [--kernel NAME])\n", argv[i]);
+            fprintf(stderr,
+                    "kernel_tests: unknown argument %s (usage: kernel_tests [--perf] [--perf-only] [--perf-once] "
+                    "[--kernel NAME])\n",
+                    argv[i]);
             return 2;
         }
     }
@@ -70,7 +81,7 @@ int main(int argc, char **argv) {
     R.info("device: %s, sm_%d%d, %d SMs", prop.name, prop.major, prop.minor, prop.multiProcessorCount);
     Rng rng(20261125);
     for (const KernelTest &k : kTests)
-        if (!only || !strcmp(k.kernel, only)) k.check(rng);
+        if (checks && (!only || !strcmp(k.kernel, only))) k.check(rng);
     if (perf)
         for (const KernelTest &k : kTests)
             if (k.perf && (!only || !strcmp(k.kernel, only))) k.perf(rng);
