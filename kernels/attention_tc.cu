@@ -153,21 +153,23 @@ __device__ __forceinline__ uint32_t pack_bf16(bf16 lo, bf16 hi) {
 }
 
 // Scores of one m16 row block's S tile, in place, in base 2 (x log2 e),
-// soft-capped, and with kMasked the keys a row does not see at -inf; mx[h]
-// gets this lane's max of row h (g or g + 8). Element e of n-tile j: row
-// g + 8 (e >> 1), key kb + 8 j + 2 t4 + (e & 1). Unmasked is used only when
-// the mask would set nothing, so both give the same bits.
-template <bool kMasked, int NS>
+// soft-capped with kCapped, and with kMasked the keys a row does not see at
+// -inf; mx[h] gets this lane's max of row h (g or g + 8). Element e of
+// n-tile j: row g + 8 (e >> 1), key kb + 8 j + 2 t4 + (e & 1). Unmasked is
+// used only when the mask would set nothing, so both give the same bits;
+// both choices are template arguments so that the loop holds neither the
+// mask's tests nor tanhf where they do not apply.
+template <bool kMasked, bool kCapped, int NS>
 __device__ __forceinline__ void scores_log2(float (&s)[NS][4], float (&mx)[2], int kb, int t4, const bool (&in_pass)[2],
-                                            const int (&row_pos)[2], const int (&row_lo)[2], bool capped,
-                                            float cap_in, float cap_log2, float scale_log2) {
+                                            const int (&row_pos)[2], const int (&row_lo)[2], float cap_in,
+                                            float cap_log2, float scale_log2) {
     mx[0] = mx[1] = kNegInf;
 #pragma unroll
     for (int j = 0; j < NS; ++j)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
             const int h = e >> 1;
-            float x = capped ? cap_log2 * tanhf(s[j][e] * cap_in) : s[j][e] * scale_log2;
+            float x = kCapped ? cap_log2 * tanhf(s[j][e] * cap_in) : s[j][e] * scale_log2;
             if (kMasked) {
                 const int kpos = kb + 8 * j + 2 * t4 + (e & 1);
                 if (!in_pass[h] || kpos > row_pos[h] || kpos < row_lo[h]) x = kNegInf;
@@ -175,6 +177,22 @@ __device__ __forceinline__ void scores_log2(float (&s)[NS][4], float (&mx)[2], i
             s[j][e] = x;
             mx[h] = fmaxf(mx[h], x);
         }
+}
+
+// scores_log2 with its two choices made at run time (both uniform over the
+// warp: all_visible by __all_sync, capped by the launch).
+template <int NS>
+__device__ __forceinline__ void scores_log2(bool masked, bool capped, float (&s)[NS][4], float (&mx)[2], int kb, int t4,
+                                            const bool (&in_pass)[2], const int (&row_pos)[2], const int (&row_lo)[2],
+                                            float cap_in, float cap_log2, float scale_log2) {
+    if (masked && capped)
+        scores_log2<true, true>(s, mx, kb, t4, in_pass, row_pos, row_lo, cap_in, cap_log2, scale_log2);
+    else if (masked)
+        scores_log2<true, false>(s, mx, kb, t4, in_pass, row_pos, row_lo, cap_in, cap_log2, scale_log2);
+    else if (capped)
+        scores_log2<false, true>(s, mx, kb, t4, in_pass, row_pos, row_lo, cap_in, cap_log2, scale_log2);
+    else
+        scores_log2<false, false>(s, mx, kb, t4, in_pass, row_pos, row_lo, cap_in, cap_log2, scale_log2);
 }
 
 template <int D>
@@ -215,6 +233,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
     const int64_t q_stride = (int64_t)p.n_head * D, kv_stride = (int64_t)p.n_head_kv * D;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int bs = p.block_size;
+    const int bs_shift = (bs & (bs - 1)) == 0 ? __ffs(bs) - 1 : -1; // log2(bs), or -1
     // Soft-capping (Gemma 2): score = softcap * tanh(q.k * scale / softcap);
     // the softmax runs in base 2, so scores carry a factor log2(e).
     const bool capped = p.softcap > 0.f;
@@ -324,7 +343,12 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
             const int pos = kb + kk;
             const bool ok = pos >= lo && pos < hi;
             int64_t off = 0;
-            if (ok) off = ((int64_t)table[pos / bs] * bs + pos % bs) * kv_stride + kv_head * D + c;
+            if (ok) {
+                // A power-of-two block size (the default 16) takes a shift
+                // and a mask rather than an integer division per chunk.
+                const int blk = bs_shift >= 0 ? pos >> bs_shift : pos / bs;
+                off = ((int64_t)table[blk] * bs + (pos - blk * bs)) * kv_stride + kv_head * D + c;
+            }
             cp_async16(dk + kk * LD + c, k_cache + off, ok);
             cp_async16(dv + kk * LD + c, v_cache + off, ok);
         }
@@ -438,12 +462,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
             for (int mt = 0; mt < MT; ++mt) {
                 if (!active[mt]) continue;
                 float mx[2];
-                if (all_visible)
-                    scores_log2<false>(s[mt], mx, kb, t4, in_pass[mt], row_pos[mt], row_lo[mt], capped, cap_in,
-                                       cap_log2, scale_log2);
-                else
-                    scores_log2<true>(s[mt], mx, kb, t4, in_pass[mt], row_pos[mt], row_lo[mt], capped, cap_in,
-                                      cap_log2, scale_log2);
+                scores_log2(!all_visible, capped, s[mt], mx, kb, t4, in_pass[mt], row_pos[mt], row_lo[mt], cap_in,
+                            cap_log2, scale_log2);
                 float base[2], alpha[2];
 #pragma unroll
                 for (int h = 0; h < 2; ++h) {

@@ -302,9 +302,9 @@ void attention_check(Rng &rng) {
     // Shared-prefix groups: many short segments over one long prefix (the
     // few-shot pattern), the prefix past some of them cached privately, so
     // groups hold shared key tiles and per-member ones; with a window and a
-    // soft cap too. Block sizes 1 and 16; prefix lengths multiples of
-    // nothing.
-    for (int bs : {1, 16})
+    // soft cap too. Block sizes 1, 16 and 12 (not a power of two: the
+    // kernel's division path); prefix lengths multiples of nothing.
+    for (int bs : {1, 16, 12})
         for (int variant = 0; variant < 3; ++variant) {
             AttnCase few{bs, 128, 8, 2, {}, {}, true};
             if (variant == 1) few.window = 100;
