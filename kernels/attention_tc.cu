@@ -169,7 +169,12 @@ __device__ __forceinline__ void scores_log2(float (&s)[NS][4], float (&mx)[2], i
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
             const int h = e >> 1;
-            float x = kCapped ? cap_log2 * tanhf(s[j][e] * cap_in) : s[j][e] * scale_log2;
+            // __fmul_rn: a rounded product, never fused with the
+            // subtraction of the row max that follows. Only the masked
+            // variant has a select between the two, so a fused unmasked one
+            // would give other bits for the same row (and which variant a
+            // row takes depends on the other rows of its warp).
+            float x = kCapped ? __fmul_rn(cap_log2, tanhf(__fmul_rn(s[j][e], cap_in))) : __fmul_rn(s[j][e], scale_log2);
             if (kMasked) {
                 const int kpos = kb + 8 * j + 2 * t4 + (e & 1);
                 if (!in_pass[h] || kpos > row_pos[h] || kpos < row_lo[h]) x = kNegInf;
@@ -419,7 +424,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
             active[mt] = __any_sync(0xffffffffu, sees);
         }
         all_visible = __all_sync(0xffffffffu, all_visible);
-        if (active[0] || (MT > 1 && active[MT - 1])) {
+        bool any_active = false;
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) any_active = any_active || active[mt];
+        if (any_active) {
             const bf16 *k = sK + (t % kStages) * BK * LD, *v = sV + (t % kStages) * BK * LD;
 
             // S = Q K^T. K row-major is K^T column-major: plain ldmatrix gives
