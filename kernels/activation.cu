@@ -61,14 +61,23 @@ template <bool VEC> __device__ __forceinline__ void load_bias(const float *bias,
     }
 }
 
+// The loop of every row kernel here: this thread's columns from c (kVec of
+// them with VEC, one without) and their bias values (zeros without a bias),
+// then each row t on the grid's y stride.
+template <bool VEC, typename F>
+__device__ __forceinline__ void each_row(int n_tokens, int n_cols, const float *bias, F &&body) {
+    const int c = (blockIdx.x * kThreads + threadIdx.x) * (VEC ? kVec : 1);
+    if (c >= n_cols) return;
+    float b[kVec];
+    load_bias<VEC>(bias, c, b);
+    for (int t = blockIdx.y; t < n_tokens; t += gridDim.y) body((int64_t)t, c, b);
+}
+
 template <Activation A, typename T, bool VEC>
 __global__ void __launch_bounds__(kThreads) gated_kernel(const T *gu, int n_tokens, int n_ff, T *out) {
-    const int per = VEC ? kVec : 1;
-    const int f = (blockIdx.x * kThreads + threadIdx.x) * per;
-    if (f >= n_ff) return;
-    for (int t = blockIdx.y; t < n_tokens; t += gridDim.y) {
-        const T *g = gu + (int64_t)t * 2 * n_ff + f, *u = g + n_ff;
-        T *o = out + (int64_t)t * n_ff + f;
+    each_row<VEC>(n_tokens, n_ff, nullptr, [&](int64_t t, int f, const float (&)[kVec]) {
+        const T *g = gu + t * 2 * n_ff + f, *u = g + n_ff;
+        T *o = out + t * n_ff + f;
         if (VEC) {
             const float4 g4 = load4(g), u4 = load4(u);
             store4<T>(o, activate<A>(g4.x) * u4.x, activate<A>(g4.y) * u4.y, activate<A>(g4.z) * u4.z,
@@ -76,7 +85,7 @@ __global__ void __launch_bounds__(kThreads) gated_kernel(const T *gu, int n_toke
         } else {
             *o = from_f32<T>(activate<A>(to_f32(*g)) * to_f32(*u));
         }
-    }
+    });
 }
 
 template <Activation A, typename T>
@@ -98,14 +107,9 @@ cudaError_t launch_gated(const T *gu, int n_tokens, int n_ff, T *out, cudaStream
 // the flat version's, so the bits are too.
 template <Activation A, typename T, bool VEC>
 __global__ void __launch_bounds__(kThreads) bias_kernel(const T *up, const float *bias, int n_tokens, int n_ff, T *out) {
-    const int per = VEC ? kVec : 1;
-    const int f = (blockIdx.x * kThreads + threadIdx.x) * per;
-    if (f >= n_ff) return;
-    float b[kVec];
-    load_bias<VEC>(bias, f, b);
-    for (int t = blockIdx.y; t < n_tokens; t += gridDim.y) {
-        const T *u = up + (int64_t)t * n_ff + f;
-        T *o = out + (int64_t)t * n_ff + f;
+    each_row<VEC>(n_tokens, n_ff, bias, [&](int64_t t, int f, const float (&b)[kVec]) {
+        const T *u = up + t * n_ff + f;
+        T *o = out + t * n_ff + f;
         if (VEC) {
             const float4 u4 = load4(u);
             store4<T>(o, activate<A>(u4.x + b[0]), activate<A>(u4.y + b[1]), activate<A>(u4.z + b[2]),
@@ -113,28 +117,23 @@ __global__ void __launch_bounds__(kThreads) bias_kernel(const T *up, const float
         } else {
             *o = from_f32<T>(activate<A>(to_f32(*u) + b[0]));
         }
-    }
+    });
 }
 
 // The residual add, x += y + bias, on the same grid (it had the same
 // per-element 64-bit modulo).
 template <bool VEC>
 __global__ void __launch_bounds__(kThreads) residual_kernel(float *x, const float *y, const float *bias, int n_tokens, int n) {
-    const int per = VEC ? kVec : 1;
-    const int e = (blockIdx.x * kThreads + threadIdx.x) * per;
-    if (e >= n) return;
-    float b[kVec];
-    load_bias<VEC>(bias, e, b);
-    for (int t = blockIdx.y; t < n_tokens; t += gridDim.y) {
-        float *xr = x + (int64_t)t * n + e;
-        const float *yr = y + (int64_t)t * n + e;
+    each_row<VEC>(n_tokens, n, bias, [&](int64_t t, int e, const float (&b)[kVec]) {
+        float *xr = x + t * n + e;
+        const float *yr = y + t * n + e;
         if (VEC) {
             const float4 x4 = load4(xr), y4 = load4(yr);
             store4<float>(xr, x4.x + (y4.x + b[0]), x4.y + (y4.y + b[1]), x4.z + (y4.z + b[2]), x4.w + (y4.w + b[3]));
         } else {
             *xr += *yr + b[0];
         }
-    }
+    });
 }
 
 #define LMSCORE_DISPATCH_ACTIVATION(act, A, ...)                               \

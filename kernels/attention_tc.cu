@@ -148,6 +148,16 @@ __device__ __forceinline__ float exp2_approx(float x) {
     return y;
 }
 
+// Zeroes a warp's accumulator fragments (row blocks x n-tiles x 4 floats).
+template <int R, int N> __device__ __forceinline__ void zero_frags(float (&c)[R][N][4]) {
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+        for (int j = 0; j < N; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) c[r][j][e] = 0.f;
+}
+
 __device__ __forceinline__ uint32_t pack_bf16(bf16 lo, bf16 hi) {
     return (uint32_t)__bfloat16_as_ushort(lo) | ((uint32_t)__bfloat16_as_ushort(hi) << 16);
 }
@@ -379,12 +389,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
             l[mt][h] = 0.f; // this lane's part of the row sum; the quad's parts join at the end
         }
     float o[MT][NO][4];
-#pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int j = 0; j < NO; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) o[mt][j][e] = 0.f;
+    zero_frags(o);
     uint32_t qf[MT][KS][4]; // used (and kept) only with kQInRegs<D>
     auto load_q = [&](uint32_t(&a)[4], int mt, int ks) {
         ldmatrix_x4(a, sQ + (warp * 16 * MT + 16 * mt + (lane & 15)) * LD + ks * 16 + (lane >> 4) * 8);
@@ -434,12 +439,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
             // the B fragments of two n-tiles (keys n0..n0+15) per x4, which
             // both row blocks use.
             float s[MT][NS][4];
-#pragma unroll
-            for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-                for (int j = 0; j < NS; ++j)
-#pragma unroll
-                    for (int e = 0; e < 4; ++e) s[mt][j][e] = 0.f;
+            zero_frags(s);
 #pragma unroll
             for (int ks = 0; ks < KS; ++ks) {
                 uint32_t a[MT][4];
