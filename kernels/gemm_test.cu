@@ -394,13 +394,13 @@ void gemm_check(Rng &rng) {
     gemm_stride_check();
 }
 
-// The fixed plan of a Llama-3.2-1B's gate/up projection on a step of 8192
-// rows, bf16 in, fp32 out.
 // Every candidate a fixed plan could take, timed, for the Llama-3.1-8B
 // shapes at the rows a full step gives them (issue 18: the 8B walls are
 // 85% GEMMs, which run at 87-91% of the 8192^3 rate in the model). The
 // plan takes the first candidate (cuBLASLt's heuristic order); these lines
-// show whether a later one is faster at the rows where the time goes.
+// show whether a later one is faster at the rows where the time goes. The
+// FFN's are timed at 4096 and 8192 rows too: it runs in chunks of 2048
+// (kFfnChunkRows, step.cpp), and a larger chunk costs workspace.
 // Workspace candidates are listed too, marked: gemm_plan takes one only
 // when no workspace-free candidate exists.
 void gemm_candidates_perf(GemmEnv &env) {
@@ -411,7 +411,11 @@ void gemm_candidates_perf(GemmEnv &env) {
     };
     for (const Shape &sh : {Shape{"8B qkv", 4096, 6144, 8192, DType::F32}, Shape{"8B wo", 4096, 4096, 8192, DType::F32},
                             Shape{"8B gate/up", 4096, 28672, 2048, DType::BF16},
-                            Shape{"8B down", 14336, 4096, 2048, DType::F32}}) {
+                            Shape{"8B gate/up", 4096, 28672, 4096, DType::BF16},
+                            Shape{"8B gate/up", 4096, 28672, 8192, DType::BF16},
+                            Shape{"8B down", 14336, 4096, 2048, DType::F32},
+                            Shape{"8B down", 14336, 4096, 4096, DType::F32},
+                            Shape{"8B down", 14336, 4096, 8192, DType::F32}}) {
         Buf w((size_t)sh.out * sh.in, DType::BF16), x((size_t)sh.rows * sh.in, DType::BF16),
             y((size_t)sh.rows * sh.out, sh.y);
         fill(w, 1.7f / sqrtf((float)sh.in), 5);
@@ -438,6 +442,8 @@ void gemm_candidates_perf(GemmEnv &env) {
     }
 }
 
+// The fixed plan of a Llama-3.2-1B's gate/up projection on a step of 8192
+// rows, bf16 in, fp32 out; then gpt2-large's LM head and the 8B candidates.
 void gemm_perf(Rng &) {
     GemmEnv env;
     if (!env.ok) return;
