@@ -75,14 +75,17 @@ struct GemmContext {
     cudaStream_t stream = nullptr;
 };
 
-// Makes *p a fixed plan: the first of gemm_candidates without workspace, else
-// the first within max_workspace. UNSUPPORTED, naming `what` and the shape,
-// when cuBLASLt has none.
+// Makes *p a fixed plan: the measured choice for the shape on this device
+// (gemm_choice) when it is a candidate, else the first of gemm_candidates
+// without workspace, else the first within max_workspace. UNSUPPORTED,
+// naming `what` and the shape, when cuBLASLt has none.
 // With bias (fp32 Y only), the plan's algorithm is one that takes cuBLASLt's
 // BIAS epilogue, and every call must pass a bias.
 // ld_y, when > n_out, spaces Y's rows that far apart (0: n_out).
+// measured = false skips the measured choice (LMSCORE_CUDA_GEMM=untuned).
 lmscore_status gemm_plan(cublasLtHandle_t lt, const char *what, DType dtype, DType y_type, int n_in, int n_out,
-                         int max_rows, size_t max_workspace, GemmPlan *p, bool bias = false, int ld_y = 0);
+                         int max_rows, size_t max_workspace, GemmPlan *p, bool bias = false, int ld_y = 0,
+                         bool measured = true);
 // Makes *p a plan that leaves the choice to cublasGemmEx on every call.
 void gemm_plan_heuristic(GemmPlan *p, DType dtype, DType y_type, int n_in, int n_out, int max_rows, int ld_y = 0);
 
@@ -97,6 +100,34 @@ void gemm_plan_fix(GemmPlan *p, const GemmAlgo &a);
 
 // The plan's algorithm and configuration in words, for logs.
 std::string gemm_describe(const GemmPlan &p);
+
+// An algorithm's configuration: what identifies it among the candidates.
+struct GemmConfig {
+    int32_t id = 0, splitk = 0;
+    uint32_t tile = 0, stages = 0, reduction = 0, swizzle = 0, custom = 0;
+    uint16_t inner = 0, cluster = 0;
+    bool operator==(const GemmConfig &o) const {
+        return id == o.id && splitk == o.splitk && tile == o.tile && stages == o.stages && reduction == o.reduction &&
+               swizzle == o.swizzle && custom == o.custom && inner == o.inner && cluster == o.cluster;
+    }
+};
+GemmConfig gemm_config(const cublasLtMatmulAlgo_t &algo);
+
+// A measured choice (gemm_choices.cpp): on this device with this cuBLASLt,
+// the candidate with this configuration is the fastest row-invariant one for
+// the shape; gemm_plan takes it when it is among the shape's candidates.
+struct GemmChoice {
+    const char *device; // cudaDeviceProp::name
+    size_t cublaslt;    // cublasLtGetVersion()
+    DType dtype, y_type;
+    bool bias;
+    int n_in, n_out, ld_y;
+    GemmConfig config;
+};
+// The table, and the entry for a plan's shape on the current device (null
+// when there is none).
+const std::vector<GemmChoice> &gemm_choices();
+const GemmChoice *gemm_choice(const GemmPlan &p);
 
 // Enqueues Y = X W^T for n_rows <= p.max_rows rows on ctx.stream; with
 // accumulate (fp32 Y only), Y += X W^T, rounded once per element. bias

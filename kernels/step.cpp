@@ -161,7 +161,9 @@ bool bias_epilogue(const lmscore_model *m, bool down) {
 // LMSCORE_CUDA_GEMM=heuristic leaves the choice to cuBLAS on every call
 // instead, as before the plans; that is not batch invariant (cached and
 // uncached scores differ in the last bits) and exists to measure what the
-// fixed algorithms cost.
+// fixed algorithms cost. LMSCORE_CUDA_GEMM=untuned fixes the heuristic's
+// first candidate even where a measured choice exists (gemm_choices.cpp),
+// to measure what the choices buy.
 lmscore_status plan_gemms(lmscore_step *s) {
     const lmscore_model *m = s->model;
     const int E = m->hp.n_embd, F = m->hp.n_ff, N = s->max_tokens;
@@ -169,9 +171,11 @@ lmscore_status plan_gemms(lmscore_step *s) {
     const int up_cols = m->gated_ffn ? 2 * F : F;
     const char *mode = getenv("LMSCORE_CUDA_GEMM");
     const bool heuristic = heuristic_gemms();
-    if (mode && *mode && !heuristic && strcmp(mode, "fixed") != 0)
+    const bool untuned = mode && !strcmp(mode, "untuned");
+    if (mode && *mode && !heuristic && !untuned && strcmp(mode, "fixed") != 0)
         return fail(LMSCORE_STATUS_INVALID_ARGUMENT,
-                    "step: environment variable LMSCORE_CUDA_GEMM=%s: expected \"fixed\" (the default) or \"heuristic\"",
+                    "step: environment variable LMSCORE_CUDA_GEMM=%s: expected \"fixed\" (the default), "
+                    "\"untuned\" or \"heuristic\"",
                     mode);
     struct Plan {
         const char *what;
@@ -209,7 +213,7 @@ lmscore_status plan_gemms(lmscore_step *s) {
             continue;
         }
         lmscore_status st = lmscore_cuda::gemm_plan(s->cublaslt, p.what, dt, p.y_type, p.n_in, p.n_out, p.max_rows,
-                                                    kCublasWorkspace, p.plan, p.bias, p.ld_y);
+                                                    kCublasWorkspace, p.plan, p.bias, p.ld_y, !untuned);
         if (st != LMSCORE_STATUS_OK) return st;
     }
     return LMSCORE_STATUS_OK;

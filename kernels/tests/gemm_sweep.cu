@@ -14,14 +14,22 @@
 // from the same rows of one max_rows call. Nothing is copied to the host
 // but the counts, so the whole sweep is a few seconds of GPU time.
 //
-// Usage: gemm_sweep [--stride S] [--heuristic]
+// Each plan is gemm_plan's, so a measured choice (gemm_choices.cpp) is swept
+// like any other, and checked to be the one the plan took.
+//
+// Usage: gemm_sweep [--stride S] [--heuristic] [--tune FILE]
 //   --stride S   test n = 1, 1 + S, 1 + 2S, ... and max_rows - 1 (default 1: all)
 //   --heuristic  also sweep cublasGemmEx's per-call choice (INFO only: the
 //                core before the fixed plans), every 13th count
+//   --tune FILE  instead of sweeping: time every candidate of each shape at
+//                max_rows, and write the table of measured choices
+//                (kernels/gemm_choices.inc) to FILE: this device's entries
+//                replaced, other devices' kept
 #include <cuda_runtime.h>
 #include <stdlib.h>
 
 #include <algorithm>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -59,6 +67,7 @@ struct Shape {
     const char *name;
     int in, out, max_rows;
     DType y = DType::F32; // the gate/up GEMMs write bf16 (kernels.h)
+    int ld_y = 0;         // the LM head's rows are lm_head_rows apart (internal.h)
 };
 
 // Where row count n takes its rows from: spread over the full call's rows,
@@ -105,11 +114,116 @@ std::string list(const std::vector<int> &v, size_t most = 24) {
 }
 
 // LM head rows per chunk, as step.cpp sizes them for max_outputs 8192
-// (kLogitsChunkBytes).
+// (kLogitsChunkBytes, over the padded vocabulary).
 int head_rows(int vocab) {
-    int rows = (int)std::min<int64_t>(8192, (int64_t)(128u << 20) / ((int64_t)vocab * 4));
+    int rows = (int)std::min<int64_t>(8192, (int64_t)(128u << 20) / ((int64_t)lm_head_rows(vocab) * 4));
     if (rows < 8192 && rows > 128) rows -= rows % 128;
     return rows;
+}
+
+// The LM head as step.cpp plans it: the vocabulary padded, rows that far apart.
+Shape head(const char *name, int in, int vocab) {
+    return {name, in, lm_head_rows(vocab), head_rows(vocab), DType::F32, lm_head_rows(vocab)};
+}
+
+const char *dtype_name(DType t) { return t == DType::F32 ? "DType::F32" : "DType::BF16"; }
+
+// --tune for one shape: the fastest candidate whose rows are invariant over
+// a sample of row counts (every 61st; the plain sweep then checks the
+// chosen plan at every count), as a table line when it beats the default
+// (gemm_plan's rule without the table: the first workspace-free candidate,
+// else the first) by at least kTuneGain in an interleaved re-timing; empty
+// otherwise. A margin, so that noise does not turn a tie into an entry.
+constexpr double kTuneGain = 1.03;
+
+std::string tune(const GemmContext &ctx, const Shape &sh, const DevBuf &w, const DevBuf &x, const char *device,
+                 size_t version) {
+    GemmPlan plan;
+    std::vector<GemmAlgo> free_c, ws_c;
+    if (gemm_plan_init(&plan, DType::BF16, sh.y, sh.in, sh.out, sh.max_rows, false, sh.ld_y) != CUBLAS_STATUS_SUCCESS ||
+        gemm_candidates(ctx.lt, &plan, 0, &free_c) != CUBLAS_STATUS_SUCCESS ||
+        gemm_candidates(ctx.lt, &plan, ctx.workspace_bytes, &ws_c) != CUBLAS_STATUS_SUCCESS) {
+        R.check(false, sh.name, "tune: no candidates");
+        return "";
+    }
+    std::vector<GemmAlgo> all = free_c;
+    for (const GemmAlgo &a : ws_c) {
+        bool seen = false;
+        for (const GemmAlgo &b : all) seen = seen || gemm_config(b.algo) == gemm_config(a.algo);
+        if (!seen) all.push_back(a);
+    }
+    if (all.empty()) {
+        R.check(false, sh.name, "tune: no candidates");
+        return "";
+    }
+    const GemmAlgo def = free_c.empty() ? ws_c[0] : free_c[0];
+    const double flops = 2.0 * sh.max_rows * sh.in * sh.out;
+    DevBuf y((size_t)sh.max_rows * (sh.ld_y ? sh.ld_y : sh.out) * dtype_size(sh.y));
+    auto ms_of = [&](const GemmAlgo &a, int repeats) {
+        gemm_plan_fix(&plan, a);
+        return median_ms([&] { return gemm(ctx, plan, w.p, x.p, y.p, sh.max_rows) == CUBLAS_STATUS_SUCCESS; }, 3,
+                         repeats, ctx.stream);
+    };
+    int best = -1;
+    double best_ms = 0;
+    for (size_t i = 0; i < all.size(); ++i) {
+        const double ms = ms_of(all[i], 10);
+        if (ms < 0) continue;
+        bool invariant = false;
+        if (best < 0 || ms < best_ms) {
+            gemm_plan_fix(&plan, all[i]);
+            invariant = sweep(ctx, plan, sh, w, x, 61).empty();
+            if (invariant) best = (int)i, best_ms = ms;
+        }
+        gemm_plan_fix(&plan, all[i]);
+        R.info("tune %s #%zu: %.3f ms, %.1f TFLOP/s%s (%s)", sh.name, i, ms, flops / (ms * 1e-3) / 1e12,
+               invariant ? ", row invariant, the fastest so far" : "", gemm_describe(plan).c_str());
+    }
+    if (best < 0) {
+        R.check(false, sh.name, "tune: no candidate is row invariant");
+        return "";
+    }
+    const GemmConfig bc = gemm_config(all[(size_t)best].algo), dc = gemm_config(def.algo);
+    if (bc == dc) {
+        R.info("tune %s: the default is the fastest", sh.name);
+        return "";
+    }
+    // Interleaved, so that a clock or power drift over the candidates'
+    // timings does not decide: the smaller of three medians each.
+    double t_def = 1e30, t_best = 1e30;
+    for (int r = 0; r < 3; ++r) {
+        t_def = std::min(t_def, ms_of(def, 10));
+        t_best = std::min(t_best, ms_of(all[(size_t)best], 10));
+    }
+    const double gain = t_def / t_best;
+    R.info("tune %s: fastest invariant #%d %.3f ms against the default's %.3f ms (%.2fx)%s", sh.name, best, t_best,
+           t_def, gain, gain >= kTuneGain ? ": an entry" : ": within the margin, no entry");
+    if (gain < kTuneGain) return "";
+    char line[512];
+    snprintf(line, sizeof line,
+             "{\"%s\", %zu, DType::BF16, %s, false, %d, %d, %d, {%d, %d, %u, %u, %u, %u, %u, %u, %u}}, "
+             "// %s, %d rows: %.3f ms, default %.3f ms",
+             device, version, dtype_name(sh.y), sh.in, sh.out, sh.ld_y ? sh.ld_y : sh.out, bc.id, bc.splitk, bc.tile,
+             bc.stages, bc.reduction, bc.swizzle, bc.custom, (unsigned)bc.inner, (unsigned)bc.cluster, sh.name,
+             sh.max_rows, t_best, t_def);
+    return line;
+}
+
+// Writes the table to path: the existing file's header comment and other
+// devices' (or cuBLASLt versions') entries, then this device's.
+bool write_table(const char *path, const char *device, size_t version, const std::vector<std::string> &entries) {
+    std::vector<std::string> keep;
+    char mine[256];
+    snprintf(mine, sizeof mine, "{\"%s\", %zu,", device, version);
+    {
+        std::ifstream in(path);
+        for (std::string l; std::getline(in, l);)
+            if (l.rfind(mine, 0) != 0) keep.push_back(l);
+    }
+    std::ofstream out(path, std::ios::trunc);
+    for (const std::string &l : keep) out << l << "\n";
+    for (const std::string &l : entries) out << l << "\n";
+    return (bool)out;
 }
 
 } // namespace
@@ -117,13 +231,16 @@ int head_rows(int vocab) {
 int main(int argc, char **argv) {
     int stride = 1;
     bool heuristic = false;
+    const char *tune_file = nullptr;
     for (int i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--stride") && i + 1 < argc) {
             stride = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--heuristic")) {
             heuristic = true;
+        } else if (!strcmp(argv[i], "--tune") && i + 1 < argc) {
+            tune_file = argv[++i];
         } else {
-            fprintf(stderr, "gemm_sweep: unknown argument %s (usage: gemm_sweep [--stride S] [--heuristic])\n", argv[i]);
+            fprintf(stderr, "gemm_sweep: unknown argument %s (usage: gemm_sweep [--stride S] [--heuristic] [--tune FILE])\n", argv[i]);
             return 2;
         }
     }
@@ -151,16 +268,23 @@ int main(int argc, char **argv) {
         {"Llama-1B qkv", 2048, 3072, 8192},
         {"Llama-1B attention output", 2048, 2048, 8192},
         {"Llama-1B gate/up", 2048, 16384, 2048, DType::BF16}, // FFN chunks of 2048 rows (step.cpp)
+        {"Llama-1B down", 8192, 2048, 2048},
+        head("Llama-1B LM head", 2048, 128256),
+        {"Llama-8B qkv", 4096, 6144, 8192},
+        {"Llama-8B attention output", 4096, 4096, 8192},
         {"Llama-8B gate/up", 4096, 28672, 2048, DType::BF16},
         {"Llama-8B down", 14336, 4096, 2048},
-        {"Llama-1B down", 8192, 2048, 2048},
-        {"Llama-1B LM head", 2048, 128256, head_rows(128256)},
+        head("Llama-8B LM head", 4096, 128256),
         {"gpt2-large qkv", 1280, 3840, 8192},
         {"gpt2-large attention output", 1280, 1280, 8192},
         {"gpt2-large up", 1280, 5120, 8192},
         {"gpt2-large down", 5120, 1280, 8192},
-        {"gpt2-large LM head", 1280, 50257, head_rows(50257)},
+        head("gpt2-large LM head", 1280, 50257),
     };
+    cudaDeviceProp prop{};
+    CUDA_OK(cudaGetDeviceProperties(&prop, 0));
+    const size_t version = cublasLtGetVersion();
+    std::vector<std::string> entries;
     uint64_t seed = 7;
     for (const Shape &sh : shapes) {
         char name[160];
@@ -171,12 +295,22 @@ int main(int argc, char **argv) {
         CUDA_OK(fill_hash(x.p, DType::BF16, (size_t)sh.max_rows * sh.in, 2.f, seed++));
         CUDA_OK(cudaDeviceSynchronize());
 
+        if (tune_file) {
+            const std::string e = tune(ctx, sh, w, x, prop.name, version);
+            if (!e.empty()) entries.push_back(e);
+            continue;
+        }
         GemmPlan plan;
-        if (gemm_plan(ctx.lt, sh.name, DType::BF16, sh.y, sh.in, sh.out, sh.max_rows, ctx.workspace_bytes,
-                      &plan) != LMSCORE_STATUS_OK) {
+        if (gemm_plan(ctx.lt, sh.name, DType::BF16, sh.y, sh.in, sh.out, sh.max_rows, ctx.workspace_bytes, &plan,
+                      false, sh.ld_y) != LMSCORE_STATUS_OK) {
             R.check(false, name, "no plan: %s", lmscore_last_error());
             continue;
         }
+        // A table entry that is no longer a candidate (another cuBLASLt
+        // build under the same version number) would silently fall back.
+        if (const GemmChoice *c = gemm_choice(plan))
+            R.check(gemm_config(plan.algo) == c->config, (std::string(name) + ": the measured choice").c_str(),
+                    "%s", gemm_config(plan.algo) == c->config ? "taken" : "NOT among the candidates: the default taken");
         // The sweep runs once (it is the check); median_ms of one call is its time.
         std::vector<int> bad;
         const double ms = median_ms([&] { bad = sweep(ctx, plan, sh, w, x, stride); return true; }, 0, 1, ctx.stream);
@@ -192,6 +326,11 @@ int main(int argc, char **argv) {
             R.info("%s: cublasGemmEx per call (every 13th count): row counts with a differing row: %s", name,
                    !hb.empty() && hb[0] < 0 ? "cuBLAS FAILED" : list(hb).c_str());
         }
+    }
+    if (tune_file) {
+        const bool ok = write_table(tune_file, prop.name, version, entries);
+        R.check(ok, "tune: table written", "%s: %zu entries for %s, cuBLASLt %zu", tune_file, entries.size(),
+                prop.name, version);
     }
     cublasDestroy(ctx.blas);
     cublasLtDestroy(ctx.lt);
