@@ -188,9 +188,8 @@ lmscore_status gemm_plan(cublasLtHandle_t lt, const char *what, DType dtype, DTy
     if (st != CUBLAS_STATUS_SUCCESS) return cublas_fail(st, "describing a GEMM");
     std::vector<GemmAlgo> c;
     // A measured choice first: cuBLASLt's heuristic order is not its speed
-    // order (on an H200 the 8B down projection's first workspace-free
-    // candidate runs at 83% of the best one's rate). The choice is a
-    // candidate, so it meets the same conditions as the rest.
+    // order (gemm_choices.cpp). The choice is a candidate, so it meets the
+    // same conditions as the rest.
     if (const GemmChoice *want = measured ? gemm_choice(*p) : nullptr) {
         for (size_t ws : {(size_t)0, max_workspace}) {
             gemm_candidates(lt, p, ws, &c);
