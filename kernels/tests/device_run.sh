@@ -47,11 +47,7 @@ timeout "${MEMCHECK_TIMEOUT:-180}" compute-sanitizer --tool memcheck --error-exi
   $build/kernels/tests/model_tests $build/liblmscore_cuda.so --quick --no-oom > "$out/memcheck.log" 2>&1
 echo "memcheck rc=$?"
 grep -E "ERROR SUMMARY|LEAK SUMMARY|passed,|Device not supported|^FAIL" "$out/memcheck.log" | head -8
-echo "=== compute-sanitizer memcheck kernel_tests"
-timeout "${MEMCHECK_TIMEOUT:-180}" compute-sanitizer --tool memcheck --error-exitcode 99 --leak-check full \
-  $build/kernels/tests/kernel_tests > "$out/memcheck_kernels.log" 2>&1
-echo "memcheck kernel_tests rc=$?"
-grep -E "ERROR SUMMARY|LEAK SUMMARY|passed,|^FAIL" "$out/memcheck_kernels.log" | head -8
+bash kernels/tests/memcheck_kernels.sh "$build" "$out"
 # The quantized weights' paths: dequantization scratch, the chunked FFN's
 # down projection read from its own region (step.cpp).
 echo "=== compute-sanitizer memcheck quant_model_tests (FFN in chunks of 7 rows)"
