@@ -176,10 +176,19 @@ cublasStatus_t gemm_candidates(cublasLtHandle_t lt, GemmPlan *p, size_t max_work
     return CUBLAS_STATUS_SUCCESS;
 }
 
+void gemm_plan_candidates(cublasLtHandle_t lt, GemmPlan *p, size_t max_workspace, std::vector<GemmAlgo> *out) {
+    // No workspace first: nothing can then be reduced across thread blocks.
+    // A workspace is allowed only if cuBLASLt has nothing without one; split-K
+    // stays excluded either way.
+    gemm_candidates(lt, p, 0, out);
+    if (out->empty() && max_workspace > 0) gemm_candidates(lt, p, max_workspace, out);
+}
+
 void gemm_plan_fix(GemmPlan *p, const GemmAlgo &a) {
     p->algo = a.algo;
     p->workspace_bytes = a.workspace_bytes;
     p->fixed = true;
+    p->choice = GemmPlan::Choice::Default;
 }
 
 lmscore_status gemm_plan(cublasLtHandle_t lt, const char *what, DType dtype, DType y_type, int n_in, int n_out,
@@ -187,24 +196,7 @@ lmscore_status gemm_plan(cublasLtHandle_t lt, const char *what, DType dtype, DTy
     cublasStatus_t st = gemm_plan_init(p, dtype, y_type, n_in, n_out, max_rows, bias, ld_y);
     if (st != CUBLAS_STATUS_SUCCESS) return cublas_fail(st, "describing a GEMM");
     std::vector<GemmAlgo> c;
-    // A measured choice first: cuBLASLt's heuristic order is not its speed
-    // order (gemm_choices.cpp). The choice is a candidate, so it meets the
-    // same conditions as the rest.
-    if (const GemmChoice *want = measured ? gemm_choice(*p) : nullptr) {
-        for (size_t ws : {(size_t)0, max_workspace}) {
-            gemm_candidates(lt, p, ws, &c);
-            for (const GemmAlgo &a : c)
-                if (gemm_config(a.algo) == want->config) {
-                    gemm_plan_fix(p, a);
-                    return LMSCORE_STATUS_OK;
-                }
-        }
-    }
-    // No workspace first: nothing can then be reduced across thread blocks.
-    // A workspace is allowed only if cuBLASLt has nothing without one; split-K
-    // stays excluded either way.
-    gemm_candidates(lt, p, 0, &c);
-    if (c.empty() && max_workspace > 0) gemm_candidates(lt, p, max_workspace, &c);
+    gemm_plan_candidates(lt, p, max_workspace, &c);
     if (c.empty())
         return fail(LMSCORE_STATUS_UNSUPPORTED,
                     "step: cuBLASLt offers no algorithm without split-K for every row count of the %s GEMM "
@@ -212,7 +204,22 @@ lmscore_status gemm_plan(cublasLtHandle_t lt, const char *what, DType dtype, DTy
                     "step's size",
                     what, n_in, n_out, dtype == DType::F32 ? "fp32" : "bf16", bias ? ", bias epilogue" : "",
                     max_rows);
-    gemm_plan_fix(p, c[0]);
+    // The measured choice where there is one: cuBLASLt's heuristic order is
+    // not its speed order (gemm_choices.cpp). It is one of the same
+    // candidates, so it meets the same conditions as the default.
+    const GemmAlgo *pick = &c[0];
+    GemmPlan::Choice how = GemmPlan::Choice::Default;
+    if (const GemmChoice *want = measured ? gemm_choice(*p) : nullptr) {
+        how = GemmPlan::Choice::NotACandidate;
+        for (const GemmAlgo &a : c)
+            if (gemm_config(a.algo) == want->config) {
+                pick = &a;
+                how = GemmPlan::Choice::Measured;
+                break;
+            }
+    }
+    gemm_plan_fix(p, *pick);
+    p->choice = how;
     return LMSCORE_STATUS_OK;
 }
 
@@ -241,9 +248,12 @@ std::string gemm_describe(const GemmPlan &p) {
     char buf[256];
     snprintf(buf, sizeof buf,
              "cuBLASLt algo %d tile %u stages %u split-k %d reduction %u swizzle %u custom %u inner %u cluster %u, "
-             "workspace %zu B",
+             "workspace %zu B%s",
              c.id, c.tile, c.stages, c.splitk, c.reduction, c.swizzle, c.custom, (unsigned)c.inner,
-             (unsigned)c.cluster, p.workspace_bytes);
+             (unsigned)c.cluster, p.workspace_bytes,
+             p.choice == GemmPlan::Choice::Measured        ? ", the measured choice"
+             : p.choice == GemmPlan::Choice::NotACandidate ? ", the default: the measured choice is not a candidate"
+                                                           : "");
     return buf;
 }
 

@@ -14,7 +14,6 @@
 // benchmark shape, keeps those bitwise invariant over row counts, and
 // writes the ones that beat the default by a clear margin; gemm_sweep's
 // full sweep then checks each chosen plan at every row count.
-#include <string.h>
 
 #include <mutex>
 

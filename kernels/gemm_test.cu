@@ -167,9 +167,11 @@ void gemm_invariance_check() {
             R.check(ok, name, "rows bitwise equal to the %d-row call at row counts%s; %s; %zu workspace-free candidates",
                     sh.max_rows, detail.c_str(), gemm_describe(plan).c_str(), cands.size());
 
-            // The other candidates, for the record (which would also do).
+            // Three other candidates, for the record (which would also do).
             std::string others;
-            for (size_t c = 1; c < cands.size() && c < 4; ++c) {
+            for (size_t c = 0, shown = 0; c < cands.size() && shown < 3; ++c) {
+                if (gemm_config(cands[c].algo) == gemm_config(plan.algo)) continue;
+                ++shown;
                 GemmPlan alt;
                 gemm_plan_init(&alt, t, yt, sh.in, sh.out, sh.max_rows);
                 gemm_plan_fix(&alt, cands[c]);
@@ -387,63 +389,42 @@ void gemm_stride_check() {
 
 } // namespace
 
+// Every entry of the measured-choice table for this device and cuBLASLt
+// version (gemm_choices.inc) is among its shape's candidates, so gemm_plan
+// takes it: an entry out of date for this library build would otherwise
+// leave the default in place unnoticed.
+void gemm_choices_check() {
+    GemmEnv env;
+    if (!env.ok) return;
+    int applied = 0;
+    for (const GemmChoice &c : gemm_choices()) {
+        GemmPlan probe;
+        if (gemm_plan_init(&probe, c.dtype, c.y_type, c.n_in, c.n_out, c.rows, c.bias, c.ld_y) != CUBLAS_STATUS_SUCCESS ||
+            gemm_choice(probe) != &c)
+            continue; // another device or cuBLASLt version
+        ++applied;
+        char name[160];
+        snprintf(name, sizeof name, "gemm measured choice %d x %d%s (ld %d, %d rows)", c.n_in, c.n_out,
+                 c.bias ? " with bias" : "", c.ld_y, c.rows);
+        GemmPlan plan;
+        const bool planned = gemm_plan(env.ctx.lt, name, c.dtype, c.y_type, c.n_in, c.n_out, c.rows,
+                                       env.ctx.workspace_bytes, &plan, c.bias, c.ld_y) == LMSCORE_STATUS_OK;
+        R.check(planned && plan.choice == GemmPlan::Choice::Measured, name, "%s",
+                planned ? gemm_describe(plan).c_str() : lmscore_last_error());
+    }
+    if (applied == 0) R.info("gemm measured choices: none for this device and cuBLASLt version");
+}
+
 void gemm_check(Rng &rng) {
     gemm_accuracy_check(rng);
     gemm_invariance_check();
     gemm_accumulate_check();
     gemm_stride_check();
-}
-
-// Every candidate a fixed plan could take, timed, for the Llama-3.1-8B
-// shapes at the rows a full step gives them (issue 18: the 8B walls are
-// 85% GEMMs, which run at 87-91% of the 8192^3 rate in the model). The
-// plan takes the first candidate (cuBLASLt's heuristic order); these lines
-// show whether a later one is faster at the rows where the time goes. The
-// FFN's are timed at 4096 and 8192 rows too: it runs in chunks of 2048
-// (kFfnChunkRows, step.cpp), and a larger chunk costs workspace.
-// Workspace candidates are listed too, marked: gemm_plan takes one only
-// when no workspace-free candidate exists.
-void gemm_candidates_perf(GemmEnv &env) {
-    struct Shape {
-        const char *name;
-        int in, out, rows;
-        DType y;
-    };
-    for (const Shape &sh : {Shape{"8B qkv", 4096, 6144, 8192, DType::F32}, Shape{"8B wo", 4096, 4096, 8192, DType::F32},
-                            Shape{"8B gate/up", 4096, 28672, 2048, DType::BF16},
-                            Shape{"8B gate/up", 4096, 28672, 4096, DType::BF16},
-                            Shape{"8B gate/up", 4096, 28672, 8192, DType::BF16},
-                            Shape{"8B down", 14336, 4096, 2048, DType::F32},
-                            Shape{"8B down", 14336, 4096, 4096, DType::F32},
-                            Shape{"8B down", 14336, 4096, 8192, DType::F32}}) {
-        Buf w((size_t)sh.out * sh.in, DType::BF16), x((size_t)sh.rows * sh.in, DType::BF16),
-            y((size_t)sh.rows * sh.out, sh.y);
-        fill(w, 1.7f / sqrtf((float)sh.in), 5);
-        fill(x, 2.f, 6);
-        const double flops = 2.0 * sh.rows * sh.in * sh.out;
-        for (size_t ws : {(size_t)0, env.ctx.workspace_bytes}) {
-            GemmPlan plan;
-            std::vector<GemmAlgo> cands;
-            if (gemm_plan_init(&plan, DType::BF16, sh.y, sh.in, sh.out, sh.rows) != CUBLAS_STATUS_SUCCESS ||
-                gemm_candidates(env.ctx.lt, &plan, ws, &cands) != CUBLAS_STATUS_SUCCESS) {
-                R.info("perf gemm candidates %s: no candidates (%s)", sh.name, ws ? "with workspace" : "no workspace");
-                continue;
-            }
-            for (size_t i = 0; i < cands.size(); ++i) {
-                if (ws > 0 && cands[i].workspace_bytes == 0) continue; // listed in the first pass
-                gemm_plan_fix(&plan, cands[i]);
-                const double ms = median_ms(
-                    [&] { return gemm(env.ctx, plan, w.p, x.p, y.p, sh.rows) == CUBLAS_STATUS_SUCCESS; }, 3, 10);
-                R.info("perf gemm candidates %s %d x %d, %d rows, #%zu%s: %.3f ms, %.1f TFLOP/s (%s)", sh.name, sh.in,
-                       sh.out, sh.rows, i, ws ? " (workspace)" : "", ms, flops / (ms * 1e-3) / 1e12,
-                       gemm_describe(plan).c_str());
-            }
-        }
-    }
+    gemm_choices_check();
 }
 
 // The fixed plan of a Llama-3.2-1B's gate/up projection on a step of 8192
-// rows, bf16 in, fp32 out; then gpt2-large's LM head and the 8B candidates.
+// rows, bf16 in, fp32 out; then gpt2-large's LM head.
 void gemm_perf(Rng &) {
     GemmEnv env;
     if (!env.ok) return;
@@ -478,7 +459,6 @@ void gemm_perf(Rng &) {
         R.info("perf gemm bf16 -> f32 fixed plan %d x %d (rows %d apart), %d rows: median %.3f ms, %.1f TFLOP/s (%s)",
                GIN, gout, LD, GN, gms, 2.0 * GN * GIN * gout / (gms * 1e-3) / 1e12, gemm_describe(gp).c_str());
     }
-    gemm_candidates_perf(env);
 }
 
 } // namespace lmscore_test

@@ -53,6 +53,10 @@ struct GemmPlan {
     cublasLtMatrixLayoutOpaque_t w_layout{};
     cublasLtMatmulAlgo_t algo{};
     size_t workspace_bytes = 0;
+    // How gemm_plan chose: the heuristic's first (Default), the table's entry
+    // (Measured), or the first because the entry is not among the candidates
+    // (a table out of date for this cuBLASLt build; gemm_describe says so).
+    enum class Choice { Default, Measured, NotACandidate } choice = Choice::Default;
 
     GemmPlan() = default;
     GemmPlan(const GemmPlan &) = delete;
@@ -75,10 +79,9 @@ struct GemmContext {
     cudaStream_t stream = nullptr;
 };
 
-// Makes *p a fixed plan: the measured choice for the shape on this device
-// (gemm_choice) when it is a candidate, else the first of gemm_candidates
-// without workspace, else the first within max_workspace. UNSUPPORTED,
-// naming `what` and the shape, when cuBLASLt has none.
+// Makes *p a fixed plan: of gemm_plan_candidates, the measured choice for
+// the shape on this device (gemm_choice) when it is among them, else the
+// first. UNSUPPORTED, naming `what` and the shape, when there are none.
 // With bias (fp32 Y only), the plan's algorithm is one that takes cuBLASLt's
 // BIAS epilogue, and every call must pass a bias.
 // ld_y, when > n_out, spaces Y's rows that far apart (0: n_out).
@@ -96,6 +99,9 @@ void gemm_plan_heuristic(GemmPlan *p, DType dtype, DType y_type, int n_in, int n
 cublasStatus_t gemm_plan_init(GemmPlan *p, DType dtype, DType y_type, int n_in, int n_out, int max_rows,
                               bool bias = false, int ld_y = 0);
 cublasStatus_t gemm_candidates(cublasLtHandle_t lt, GemmPlan *p, size_t max_workspace, std::vector<GemmAlgo> *out);
+// The candidates a plan chooses among: those without workspace, or, only
+// when there are none, those within max_workspace.
+void gemm_plan_candidates(cublasLtHandle_t lt, GemmPlan *p, size_t max_workspace, std::vector<GemmAlgo> *out);
 void gemm_plan_fix(GemmPlan *p, const GemmAlgo &a);
 
 // The plan's algorithm and configuration in words, for logs.
@@ -114,14 +120,17 @@ struct GemmConfig {
 GemmConfig gemm_config(const cublasLtMatmulAlgo_t &algo);
 
 // A measured choice (gemm_choices.cpp): on this device with this cuBLASLt,
-// the candidate with this configuration is the fastest row-invariant one for
-// the shape; gemm_plan takes it when it is among the shape's candidates.
+// the candidate with this configuration was the fastest row-invariant one
+// for the shape at `rows` rows, by at least gemm_sweep --tune's margin over
+// the default. gemm_plan takes it at any max_rows when it is among the
+// shape's candidates; the speed was measured at `rows`.
 struct GemmChoice {
     const char *device; // cudaDeviceProp::name
     size_t cublaslt;    // cublasLtGetVersion()
     DType dtype, y_type;
     bool bias;
     int n_in, n_out, ld_y;
+    int rows; // the row count it was timed at (not part of the key)
     GemmConfig config;
 };
 // The table, and the entry for a plan's shape on the current device (null

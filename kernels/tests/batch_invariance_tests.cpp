@@ -312,6 +312,12 @@ void contrast_heuristic(const Abi &cuda, const ModelShape &shape, uint64_t seed)
             R.info("heuristic contrast did not run: %s", e.ok() ? "see above" : e.error().c_str());
         }
     }
+    // The A/B value of the measured GEMM choices is accepted.
+    setenv("LMSCORE_CUDA_GEMM", "untuned", 1);
+    {
+        Engine e(cuda, m.desc(), LMSCORE_PRECISION_BF16, 16, 64, 64, 64);
+        R.check(e.ok(), "LMSCORE_CUDA_GEMM=untuned is accepted", "%s", e.ok() ? "ok" : e.error().c_str());
+    }
     // A bad value is refused with a message naming it.
     setenv("LMSCORE_CUDA_GEMM", "fastest", 1);
     {
