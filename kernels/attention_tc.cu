@@ -15,20 +15,25 @@
 // into shared memory once and kept in registers as mma fragments (with two
 // row blocks at D = 128 it would be read again per key tile: O takes the
 // registers). K and V tiles of 64 keys are gathered through the block table
-// with cp.async into two shared-memory stages, the next tile loading while
-// the current one is computed. Per key tile, each warp, for each row block
-// (every K and V fragment read from shared memory feeds all of them):
+// with cp.async into shared-memory stages (kStages), the next tile loading
+// while the current one is computed. Per key tile, each warp, for each row
+// block (every K and V fragment read from shared memory feeds all of them):
 //   S (16 x 64) = Q K^T      mma.sync m16n8k16 bf16 -> fp32, in registers
 //   masked online softmax     in registers; a row lives in the 4 lanes of a
 //                             quad, its max combined with two shuffles; the
 //                             mask is skipped when every row of the warp sees
-//                             every key of the tile (it would change nothing)
+//                             every key of the tile (it would change nothing);
+//                             P = 2^(s scale log2 e - base) in one FMA and
+//                             ex2, two P rounded per conversion
 //   O = O * alpha + P V       P rounded to bf16 in registers (the S
-//                             accumulator layout is the A fragment layout)
+//                             accumulator layout is the A fragment layout);
+//                             the rescale skipped when alpha is 1 for every
+//                             row of the warp (O * 1 = O)
 // Row sums add the rounded bf16 P that multiplies V, so the normalisation
-// matches what was accumulated. Shared memory: (64 MT + 4 * 64) rows of
-// D + 8 bf16 plus the rows' bookkeeping (87 KB for D = 128, 48 KB for 64 at
-// MT = 1): two blocks per SM at D = 128, three at 64 (registers).
+// matches what was accumulated. Shared memory: (64 MT + 2 S 64) rows of
+// D + 8 bf16 for S stages plus the rows' bookkeeping (87 KB for D = 128 with
+// two stages, 64 KB for 64 with three, at MT = 1): two blocks per SM at
+// D = 128, three at 64 (registers).
 //
 // Batch invariance (a row's bits do not depend on the other rows of its
 // tile nor on how many key tiles the tile visits):
@@ -84,7 +89,13 @@ constexpr int kThreads = kWarps * 32;
 // workloads (kernels/tests/results/h200-attention-rows-per-warp.log).
 constexpr int MT = 1;
 constexpr int BQ = kAttnTileQTc, BK = 64;
-constexpr int kStages = 2; // K/V tiles in flight
+// Shared-memory stages of K/V tiles. The next tile loads while the current
+// one is computed; with two stages a barrier after the compute keeps the
+// load from overwriting a tile a warp still reads, with three the stage
+// loaded was last read two tiles ago, before the barrier every warp has
+// since passed, so that barrier goes. Three fit at D = 64 (three blocks per
+// SM, 64 KB each); at D = 128 they would cost the second block per SM.
+template <int D> constexpr int kStages = D == 64 ? 3 : 2;
 // Blocks per SM the register budget is cut for: D = 128 is held to two by
 // shared memory anyway; D = 64 fits three in 168 registers without spills
 // (with MT = 2 it would spill: two).
@@ -102,9 +113,10 @@ static_assert(BQ == kWarps * 16 * MT, "MT m16 row blocks per warp");
 template <int D> struct Layout {
     static constexpr int LD = D + 8;
     static constexpr size_t q = 0;                                       // (BQ, LD)
-    static constexpr size_t k = q + sizeof(bf16) * BQ * LD;              // (kStages, BK, LD)
-    static constexpr size_t v = k + sizeof(bf16) * kStages * BK * LD;    // (kStages, BK, LD)
-    static constexpr size_t bytes = v + sizeof(bf16) * kStages * BK * LD;
+    static constexpr int S = kStages<D>;
+    static constexpr size_t k = q + sizeof(bf16) * BQ * LD;        // (S, BK, LD)
+    static constexpr size_t v = k + sizeof(bf16) * S * BK * LD;    // (S, BK, LD)
+    static constexpr size_t bytes = v + sizeof(bf16) * S * BK * LD;
 };
 
 __device__ __forceinline__ uint32_t smem_addr(const void *p) {
@@ -158,33 +170,26 @@ template <int R, int N> __device__ __forceinline__ void zero_frags(float (&c)[R]
             for (int e = 0; e < 4; ++e) c[r][j][e] = 0.f;
 }
 
-__device__ __forceinline__ uint32_t pack_bf16(bf16 lo, bf16 hi) {
-    return (uint32_t)__bfloat16_as_ushort(lo) | ((uint32_t)__bfloat16_as_ushort(hi) << 16);
-}
-
-// Scores of one m16 row block's S tile, in place, in base 2 (x log2 e),
-// soft-capped with kCapped, and with kMasked the keys a row does not see at
-// -inf; mx[h] gets this lane's max of row h (g or g + 8). Element e of
-// n-tile j: row g + 8 (e >> 1), key kb + 8 j + 2 t4 + (e & 1). Unmasked is
-// used only when the mask would set nothing, so both give the same bits;
-// both choices are template arguments so that the loop holds neither the
-// mask's tests nor tanhf where they do not apply.
+// Scores of one m16 row block's S tile, in place: with kCapped soft-capped
+// and in base 2 (cap log2 e tanh(q.k scale / cap)), else left as q.k, the
+// softmax folding the factor scale log2 e into the exponent's FMA; with
+// kMasked the keys a row does not see at -inf. mx[h] gets this lane's max of
+// row h (g or g + 8). Element e of n-tile j: row g + 8 (e >> 1), key
+// kb + 8 j + 2 t4 + (e & 1). Unmasked is used only when the mask would set
+// nothing, so both give the same bits (a visible score takes the same
+// operations in both); both choices are template arguments so that the loop
+// holds neither the mask's tests nor tanhf where they do not apply.
 template <bool kMasked, bool kCapped, int NS>
-__device__ __forceinline__ void scores_log2(float (&s)[NS][4], float (&mx)[2], int kb, int t4, const bool (&in_pass)[2],
-                                            const int (&row_pos)[2], const int (&row_lo)[2], float cap_in,
-                                            float cap_log2, float scale_log2) {
+__device__ __forceinline__ void prepare_scores(float (&s)[NS][4], float (&mx)[2], int kb, int t4,
+                                               const bool (&in_pass)[2], const int (&row_pos)[2],
+                                               const int (&row_lo)[2], float cap_in, float cap_log2) {
     mx[0] = mx[1] = kNegInf;
 #pragma unroll
     for (int j = 0; j < NS; ++j)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
             const int h = e >> 1;
-            // __fmul_rn: a rounded product, never fused with the
-            // subtraction of the row max that follows. Only the masked
-            // variant has a select between the two, so a fused unmasked one
-            // would give other bits for the same row (and which variant a
-            // row takes depends on the other rows of its warp).
-            float x = kCapped ? __fmul_rn(cap_log2, tanhf(__fmul_rn(s[j][e], cap_in))) : __fmul_rn(s[j][e], scale_log2);
+            float x = kCapped ? __fmul_rn(cap_log2, tanhf(__fmul_rn(s[j][e], cap_in))) : s[j][e];
             if (kMasked) {
                 const int kpos = kb + 8 * j + 2 * t4 + (e & 1);
                 if (!in_pass[h] || kpos > row_pos[h] || kpos < row_lo[h]) x = kNegInf;
@@ -194,20 +199,20 @@ __device__ __forceinline__ void scores_log2(float (&s)[NS][4], float (&mx)[2], i
         }
 }
 
-// scores_log2 with its two choices made at run time (both uniform over the
-// warp: all_visible by __all_sync, capped by the launch).
+// prepare_scores with its two choices made at run time (both uniform over
+// the warp: all_visible by __all_sync, capped by the launch).
 template <int NS>
-__device__ __forceinline__ void scores_log2(bool masked, bool capped, float (&s)[NS][4], float (&mx)[2], int kb, int t4,
-                                            const bool (&in_pass)[2], const int (&row_pos)[2], const int (&row_lo)[2],
-                                            float cap_in, float cap_log2, float scale_log2) {
+__device__ __forceinline__ void prepare_scores(bool masked, bool capped, float (&s)[NS][4], float (&mx)[2], int kb,
+                                               int t4, const bool (&in_pass)[2], const int (&row_pos)[2],
+                                               const int (&row_lo)[2], float cap_in, float cap_log2) {
     if (masked && capped)
-        scores_log2<true, true>(s, mx, kb, t4, in_pass, row_pos, row_lo, cap_in, cap_log2, scale_log2);
+        prepare_scores<true, true>(s, mx, kb, t4, in_pass, row_pos, row_lo, cap_in, cap_log2);
     else if (masked)
-        scores_log2<true, false>(s, mx, kb, t4, in_pass, row_pos, row_lo, cap_in, cap_log2, scale_log2);
+        prepare_scores<true, false>(s, mx, kb, t4, in_pass, row_pos, row_lo, cap_in, cap_log2);
     else if (capped)
-        scores_log2<false, true>(s, mx, kb, t4, in_pass, row_pos, row_lo, cap_in, cap_log2, scale_log2);
+        prepare_scores<false, true>(s, mx, kb, t4, in_pass, row_pos, row_lo, cap_in, cap_log2);
     else
-        scores_log2<false, false>(s, mx, kb, t4, in_pass, row_pos, row_lo, cap_in, cap_log2, scale_log2);
+        prepare_scores<false, false>(s, mx, kb, t4, in_pass, row_pos, row_lo, cap_in, cap_log2);
 }
 
 template <int D>
@@ -249,10 +254,11 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int bs = p.block_size;
     const int bs_shift = (bs & (bs - 1)) == 0 ? __ffs(bs) - 1 : -1; // log2(bs), or -1
-    // Soft-capping (Gemma 2): score = softcap * tanh(q.k * scale / softcap);
-    // the softmax runs in base 2, so scores carry a factor log2(e).
+    // Soft-capping (Gemma 2): score = softcap * tanh(q.k * scale / softcap).
+    // The softmax runs in base 2: a capped score carries its factor log2(e)
+    // (exp_mul 1), a plain q.k takes scale log2(e) in the exponent's FMA.
     const bool capped = p.softcap > 0.f;
-    const float scale_log2 = p.scale * kLog2e;
+    const float exp_mul = capped ? 1.f : p.scale * kLog2e;
     const float cap_in = capped ? p.scale / p.softcap : 0.f, cap_log2 = p.softcap * kLog2e;
 
     for (int m = tid; m < n_members; m += kThreads) {
@@ -396,7 +402,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
     };
 
     for (int t = 0; t < n_pass; ++t) {
-        if (t + 1 < n_pass) load_kv(t + 1, (t + 1) % kStages);
+        if (t + 1 < n_pass) load_kv(t + 1, (t + 1) % kStages<D>);
         cp_async_commit(); // possibly empty, so that one wait count fits every iteration
         cp_async_wait<1>(); // key tile t (and Q) have landed
         __syncthreads();
@@ -433,7 +439,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) any_active = any_active || active[mt];
         if (any_active) {
-            const bf16 *k = sK + (t % kStages) * BK * LD, *v = sV + (t % kStages) * BK * LD;
+            const bf16 *k = sK + (t % kStages<D>) * BK * LD, *v = sV + (t % kStages<D>) * BK * LD;
 
             // S = Q K^T. K row-major is K^T column-major: plain ldmatrix gives
             // the B fragments of two n-tiles (keys n0..n0+15) per x4, which
@@ -470,39 +476,52 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
             for (int mt = 0; mt < MT; ++mt) {
                 if (!active[mt]) continue;
                 float mx[2];
-                scores_log2(!all_visible, capped, s[mt], mx, kb, t4, in_pass[mt], row_pos[mt], row_lo[mt], cap_in,
-                            cap_log2, scale_log2);
+                prepare_scores(!all_visible, capped, s[mt], mx, kb, t4, in_pass[mt], row_pos[mt], row_lo[mt], cap_in,
+                               cap_log2);
+                // m is the running max in score units; base = m exp_mul, the
+                // exponent of the rows' largest P. A P is 2^(s exp_mul -
+                // base) in one FMA, the same instruction for every score of
+                // every row, masked or not.
                 float base[2], alpha[2];
 #pragma unroll
                 for (int h = 0; h < 2; ++h) {
                     mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
                     mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
                     const float m_new = fmaxf(m[mt][h], mx[h]);
-                    base[h] = m_new == kNegInf ? 0.f : m_new; // nothing visible yet: P = 2^-inf = 0
+                    base[h] = m_new == kNegInf ? 0.f : __fmul_rn(m_new, exp_mul); // nothing visible yet: P = 0
                     // 1 when the max does not move, set rather than computed, so
-                    // that a masked tile is a no-op whatever ex2.approx(0) gives.
-                    alpha[h] = m_new == m[mt][h] ? 1.f : exp2_approx(m[mt][h] - base[h]);
+                    // that a masked tile is a no-op whatever ex2.approx(0) gives;
+                    // with nothing seen before, 2^-inf = 0.
+                    alpha[h] = m_new == m[mt][h] ? 1.f : exp2_approx(__fmul_rn(m[mt][h], exp_mul) - base[h]);
                     m[mt][h] = m_new;
                 }
+                // Two P per conversion (cvt.rn.bf16x2.f32); the row sums add
+                // the rounded values, read back from the packed halves.
                 float rs[2] = {0.f, 0.f};
 #pragma unroll
                 for (int j = 0; j < NS; ++j)
 #pragma unroll
                     for (int h = 0; h < 2; ++h) {
-                        const bf16 p0 = __float2bfloat16_rn(exp2_approx(s[mt][j][2 * h] - base[h]));
-                        const bf16 p1 = __float2bfloat16_rn(exp2_approx(s[mt][j][2 * h + 1] - base[h]));
-                        rs[h] += __bfloat162float(p0);
-                        rs[h] += __bfloat162float(p1);
-                        pf[mt][j / 2][(j & 1) * 2 + h] = pack_bf16(p0, p1);
+                        const float p0 = exp2_approx(__fmaf_rn(s[mt][j][2 * h], exp_mul, -base[h]));
+                        const float p1 = exp2_approx(__fmaf_rn(s[mt][j][2 * h + 1], exp_mul, -base[h]));
+                        const __nv_bfloat162 pp = __floats2bfloat162_rn(p0, p1);
+                        const uint32_t packed = *(const uint32_t *)&pp;
+                        rs[h] += __uint_as_float(packed << 16);
+                        rs[h] += __uint_as_float(packed & 0xffff0000u);
+                        pf[mt][j / 2][(j & 1) * 2 + h] = packed;
                     }
 #pragma unroll
                 for (int h = 0; h < 2; ++h) l[mt][h] = l[mt][h] * alpha[h] + rs[h];
+                // O * 1 = O: a warp whose rows' maxima all stayed skips the
+                // rescale, which in long rows is most key tiles.
+                if (!__all_sync(0xffffffffu, alpha[0] == 1.f && alpha[1] == 1.f)) {
 #pragma unroll
-                for (int j = 0; j < NO; ++j) {
-                    o[mt][j][0] *= alpha[0];
-                    o[mt][j][1] *= alpha[0];
-                    o[mt][j][2] *= alpha[1];
-                    o[mt][j][3] *= alpha[1];
+                    for (int j = 0; j < NO; ++j) {
+                        o[mt][j][0] *= alpha[0];
+                        o[mt][j][1] *= alpha[0];
+                        o[mt][j][2] *= alpha[1];
+                        o[mt][j][3] *= alpha[1];
+                    }
                 }
             }
 
@@ -523,7 +542,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
                     }
                 }
         }
-        __syncthreads(); // every warp is done with this stage before it is loaded again
+        if constexpr (kStages<D> == 2) __syncthreads(); // every warp is done with this stage before it is loaded again
     }
     cp_async_wait<0>();
 
