@@ -70,6 +70,8 @@
 #include <limits.h>
 #include <stdint.h>
 
+#include <type_traits>
+
 #include "device_util.cuh"
 
 namespace lmscore_cuda {
@@ -125,9 +127,11 @@ __device__ __forceinline__ uint32_t smem_addr(const void *p) {
 
 // 16 bytes global -> shared, bypassing L1; valid == false writes zeros and
 // reads nothing.
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void *src, bool valid) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
 __device__ __forceinline__ void cp_async16(void *dst, const void *src, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-                 "r"(valid ? 16 : 0));
+    cp_async16(smem_addr(dst), src, valid);
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N> __device__ __forceinline__ void cp_async_wait() {
@@ -170,6 +174,17 @@ template <int R, int N> __device__ __forceinline__ void zero_frags(float (&c)[R]
             for (int e = 0; e < 4; ++e) c[r][j][e] = 0.f;
 }
 
+// v[0] = v[0] op v[1] op ... in a fixed pairwise order (N a power of two):
+// a dependency chain of log2 N operations rather than N - 1.
+template <int N, typename Op> __device__ __forceinline__ float tree_reduce(float (&v)[N], Op op) {
+    static_assert((N & (N - 1)) == 0, "a power of two");
+#pragma unroll
+    for (int w = N / 2; w >= 1; w /= 2)
+#pragma unroll
+        for (int j = 0; j < w; ++j) v[j] = op(v[j], v[j + w]);
+    return v[0];
+}
+
 // Scores of one m16 row block's S tile, in place: with kCapped soft-capped
 // and in base 2 (cap log2 e tanh(q.k scale / cap)), else left as q.k, the
 // softmax folding the factor scale log2 e into the exponent's FMA; with
@@ -183,7 +198,6 @@ template <bool kMasked, bool kCapped, int NS>
 __device__ __forceinline__ void prepare_scores(float (&s)[NS][4], float (&mx)[2], int kb, int t4,
                                                const bool (&in_pass)[2], const int (&row_pos)[2],
                                                const int (&row_lo)[2], float cap_in, float cap_log2) {
-    mx[0] = mx[1] = kNegInf;
 #pragma unroll
     for (int j = 0; j < NS; ++j)
 #pragma unroll
@@ -195,8 +209,17 @@ __device__ __forceinline__ void prepare_scores(float (&s)[NS][4], float (&mx)[2]
                 if (!in_pass[h] || kpos > row_pos[h] || kpos < row_lo[h]) x = kNegInf;
             }
             s[j][e] = x;
-            mx[h] = fmaxf(mx[h], x);
         }
+    // The max is exact in any order; a tree keeps its chain short.
+    float m0[NS], m1[NS];
+#pragma unroll
+    for (int j = 0; j < NS; ++j) {
+        m0[j] = fmaxf(s[j][0], s[j][1]);
+        m1[j] = fmaxf(s[j][2], s[j][3]);
+    }
+    const auto max_op = [](float a, float b) { return fmaxf(a, b); };
+    mx[0] = tree_reduce(m0, max_op);
+    mx[1] = tree_reduce(m1, max_op);
 }
 
 // prepare_scores with its two choices made at run time (both uniform over
@@ -223,7 +246,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
     constexpr int NS = BK / 8;  // n-tiles of S
     constexpr int NO = D / 8;   // n-tiles of O
     constexpr int KS = D / 16;  // k-steps of Q K^T
-    static_assert(kThreads % CH == 0, "each thread loads fixed columns");
+    static_assert(kThreads % CH == 0 && BK % (kThreads / CH) == 0, "each thread loads fixed columns");
     extern __shared__ __align__(128) unsigned char smem[];
     bf16 *sQ = (bf16 *)(smem + Lo::q);
     bf16 *sK = (bf16 *)(smem + Lo::k);
@@ -348,31 +371,43 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
         member = m;
     };
 
-    const bf16 *k_cache = (const bf16 *)p.k_cache, *v_cache = (const bf16 *)p.v_cache;
+    // Each thread loads one 16-byte column chunk of every kRowStep-th key
+    // row: the column, the first row and the shared-memory addresses are
+    // fixed, so a chunk costs its key's block lookup and two copies.
+    constexpr int kRowStep = kThreads / CH, kChunks = BK / kRowStep;
+    const int r0 = tid / CH, c0 = (tid % CH) * 8;
+    const bf16 *k_col = (const bf16 *)p.k_cache + kv_head * D + c0;
+    const bf16 *v_col = (const bf16 *)p.v_cache + kv_head * D + c0;
+    const uint32_t sk0 = smem_addr(sK + r0 * LD + c0), sv0 = smem_addr(sV + r0 * LD + c0);
     // Keys outside [lo, hi) of the pass are masked for every row of the
     // pass; they are loaded as zeros, since 0 * NaN is NaN and a slot past
-    // the table (or before a window) may hold anything.
+    // the table (or before a window) may hold anything. Their lookup reads
+    // the table's first entry, which every table has.
+    auto load_chunks = [&](auto pow2, const int32_t *table, int kb, int lo, int hi, uint32_t stage_off) {
+#pragma unroll
+        for (int k = 0; k < kChunks; ++k) {
+            const int pos = kb + r0 + k * kRowStep;
+            const bool ok = pos >= lo && pos < hi;
+            const int pq = ok ? pos : 0;
+            // A power-of-two block size (the default 16) takes a shift and
+            // a mask rather than an integer division per chunk.
+            const int blk = decltype(pow2)::value ? pq >> bs_shift : pq / bs;
+            const int64_t off = ((int64_t)__ldg(table + blk) * bs + (pq - blk * bs)) * kv_stride;
+            const uint32_t row_off = stage_off + (uint32_t)(k * kRowStep * LD * sizeof(bf16));
+            cp_async16(sk0 + row_off, k_col + off, ok);
+            cp_async16(sv0 + row_off, v_col + off, ok);
+        }
+    };
     auto load_kv = [&](int t, int stage) {
         int kb, member;
         pass_of(t, kb, member);
         const int32_t *table = p.block_indices + sMemberBlk[member < 0 ? 0 : member];
         const int lo = member < 0 ? key_lo : sMemberLo[member], hi = member < 0 ? n_keys : sMemberKeys[member];
-        bf16 *dk = sK + stage * BK * LD, *dv = sV + stage * BK * LD;
-#pragma unroll
-        for (int i = tid; i < BK * CH; i += kThreads) {
-            const int kk = i / CH, c = (i % CH) * 8;
-            const int pos = kb + kk;
-            const bool ok = pos >= lo && pos < hi;
-            int64_t off = 0;
-            if (ok) {
-                // A power-of-two block size (the default 16) takes a shift
-                // and a mask rather than an integer division per chunk.
-                const int blk = bs_shift >= 0 ? pos >> bs_shift : pos / bs;
-                off = ((int64_t)table[blk] * bs + (pos - blk * bs)) * kv_stride + kv_head * D + c;
-            }
-            cp_async16(dk + kk * LD + c, k_cache + off, ok);
-            cp_async16(dv + kk * LD + c, v_cache + off, ok);
-        }
+        const uint32_t stage_off = (uint32_t)(stage * BK * LD * sizeof(bf16));
+        if (bs_shift >= 0)
+            load_chunks(std::true_type{}, table, kb, lo, hi, stage_off);
+        else
+            load_chunks(std::false_type{}, table, kb, lo, hi, stage_off);
     };
 
     if (n_pass > 0) load_kv(0, 0);
@@ -496,8 +531,9 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
                     m[mt][h] = m_new;
                 }
                 // Two P per conversion (cvt.rn.bf16x2.f32); the row sums add
-                // the rounded values, read back from the packed halves.
-                float rs[2] = {0.f, 0.f};
+                // the rounded values, read back from the packed halves, in a
+                // fixed pairwise order (the pair, then a tree over n-tiles).
+                float rs[2][NS];
 #pragma unroll
                 for (int j = 0; j < NS; ++j)
 #pragma unroll
@@ -506,12 +542,12 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
                         const float p1 = exp2_approx(__fmaf_rn(s[mt][j][2 * h + 1], exp_mul, -base[h]));
                         const __nv_bfloat162 pp = __floats2bfloat162_rn(p0, p1);
                         const uint32_t packed = *(const uint32_t *)&pp;
-                        rs[h] += __uint_as_float(packed << 16);
-                        rs[h] += __uint_as_float(packed & 0xffff0000u);
+                        rs[h][j] = __uint_as_float(packed << 16) + __uint_as_float(packed & 0xffff0000u);
                         pf[mt][j / 2][(j & 1) * 2 + h] = packed;
                     }
+                const auto add_op = [](float a, float b) { return a + b; };
 #pragma unroll
-                for (int h = 0; h < 2; ++h) l[mt][h] = l[mt][h] * alpha[h] + rs[h];
+                for (int h = 0; h < 2; ++h) l[mt][h] = l[mt][h] * alpha[h] + tree_reduce(rs[h], add_op);
                 // O * 1 = O: a warp whose rows' maxima all stayed skips the
                 // rescale, which in long rows is most key tiles.
                 if (!__all_sync(0xffffffffu, alpha[0] == 1.f && alpha[1] == 1.f)) {
