@@ -289,6 +289,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
         sMemberRow[m + 1] = (tile.tok_end - tile.tok_begin) * G;
         sMemberTok[m] = tile.tok_begin;
         sMemberBlk[m] = tile.blk_begin;
+        sMemberKeys[m] = -1;     // the member's highest position, until it becomes its keys
+        sMemberLo[m] = INT_MAX;  // its lowest position, until it becomes its window's first key
     }
     __syncthreads();
     if (tid == 0) {
@@ -302,9 +304,16 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
         while (m + 1 < n_members && r >= sMemberRow[m + 1]) ++m;
         const bool used = r < nq;
         const int tok = used ? sMemberTok[m] + (r - sMemberRow[m]) / G : -1;
+        const int pos = used ? p.positions[tok] : -1;
         sTok[r] = tok;
         sMember[r] = used ? m : -1;
-        sPos[r] = used ? p.positions[tok] : -1;
+        sPos[r] = pos;
+        // Each member's range of positions, row by row at once (max and
+        // min are the same in any order).
+        if (used) {
+            atomicMax(&sMemberKeys[m], pos);
+            atomicMin(&sMemberLo[m], pos);
+        }
     }
     __syncthreads();
 
@@ -313,15 +322,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
         const int r = i / CH, c = (i % CH) * 8;
         const bf16 *src = r < nq ? q + sTok[r] * q_stride + (head0 + r % G) * D + c : q;
         cp_async16(sQ + r * LD + c, src, r < nq);
-    }
-    for (int m = tid; m < n_members; m += kThreads) {
-        int hi = -1, lo = INT_MAX;
-        for (int r = sMemberRow[m]; r < sMemberRow[m + 1]; ++r) {
-            hi = max(hi, sPos[r]);
-            lo = min(lo, sPos[r]);
-        }
-        sMemberKeys[m] = hi + 1;
-        sMemberLo[m] = p.window > 0 ? max(0, lo - p.window + 1) : 0;
     }
 
     // Every warp computes the group's range itself, from the BQ positions.
@@ -347,11 +347,13 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
     int shared_end = n_members == 1 || shared_keys >= n_keys ? (n_keys + BK - 1) / BK * BK : shared_keys / BK * BK;
     shared_end = max(shared_end, kb0);
     const int n_shared = (shared_end - kb0) / BK;
-    __syncthreads(); // sMemberKeys
     if (tid == 0) {
         sPassStart[0] = n_shared;
         for (int m = 0; m < n_members; ++m) {
-            const int kb = max(shared_end, sMemberLo[m] / BK * BK), keys = sMemberKeys[m];
+            const int keys = sMemberKeys[m] + 1, lo = p.window > 0 ? max(0, sMemberLo[m] - p.window + 1) : 0;
+            sMemberKeys[m] = keys;
+            sMemberLo[m] = lo;
+            const int kb = max(shared_end, lo / BK * BK);
             sMemberKb[m] = kb;
             sPassStart[m + 1] = sPassStart[m] + (keys > kb ? (keys - kb + BK - 1) / BK : 0);
         }
@@ -596,11 +598,14 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
             // "+ 0.f" turns -0 into +0: a masked key adds 0 * v, which may be -0,
             // and an O that is exactly zero could otherwise keep or lose its sign
             // depending on which masked tiles its tile visited.
+            // One division per row, then products: the row's output is
+            // rounded to bf16 next, which dwarfs the product's extra ulp.
+            const float inv = 1.f / sum;
             bf16 *orow = out + sTok[r] * q_stride + (head0 + r % G) * D + 2 * t4;
 #pragma unroll
             for (int j = 0; j < NO; ++j)
                 *(__nv_bfloat162 *)(orow + 8 * j) =
-                    __floats2bfloat162_rn(o[mt][j][2 * h] / sum + 0.f, o[mt][j][2 * h + 1] / sum + 0.f);
+                    __floats2bfloat162_rn(o[mt][j][2 * h] * inv + 0.f, o[mt][j][2 * h + 1] * inv + 0.f);
         }
 }
 

@@ -459,12 +459,18 @@ void time_shared_prefix(Rng &rng, int H, int Hkv, int D, int bs, int n_seg, int 
 // Llama-3.1-8B heads (32 of 128 over 8), block size 16: 8 segments of 1024
 // tokens from position 0 (long sequences, no cache); and the few-shot
 // pattern, many short continuations reading one shared prefix (512 x 3
-// tokens over 780 for 1B's metaicl16, 64 x 8 over 2048 for 8B's 16-shot).
+// tokens over 780 for 1B's metaicl16, 64 x 8 over 2048 for 8B's 16-shot);
+// and a full step of bench's workloads as the scheduler cuts them: 160
+// questions of 50 tokens over a 670-token demonstration prefix (metaicl16,
+// 1B heads) and 40 requests of 200 tokens over a 2000-token system prompt
+// (sysprompt, 8B heads).
 void attention_perf(Rng &rng) {
     time_long_segments(rng, 32, 8, 64, 16, 8, 1024);
     time_shared_prefix(rng, 32, 8, 64, 16, 512, 3, 780);
+    time_shared_prefix(rng, 32, 8, 64, 16, 160, 50, 670);
     time_long_segments(rng, 32, 8, 128, 16, 8, 1024);
     time_shared_prefix(rng, 32, 8, 128, 16, 64, 8, 2048);
+    time_shared_prefix(rng, 32, 8, 128, 16, 40, 200, 2000);
 }
 
 } // namespace lmscore_test
