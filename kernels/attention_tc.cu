@@ -15,7 +15,7 @@
 // into shared memory once and kept in registers as mma fragments (with two
 // row blocks at D = 128 it would be read again per key tile: O takes the
 // registers). K and V tiles of 64 keys are gathered through the block table
-// with cp.async into shared-memory stages (kStages), the next tile loading
+// with cp.async into shared-memory stages (S), the next tile loading
 // while the current one is computed. Per key tile, each warp, for each row
 // block (every K and V fragment read from shared memory feeds all of them):
 //   S (16 x 64) = Q K^T      mma.sync m16n8k16 bf16 -> fp32, in registers
@@ -23,17 +23,18 @@
 //                             quad, its max combined with two shuffles; the
 //                             mask is skipped when every row of the warp sees
 //                             every key of the tile (it would change nothing);
-//                             P = 2^(s scale log2 e - base) in one FMA and
-//                             ex2, two P rounded per conversion
+//                             P = 2^(s exp_mul - base) in one FMA and ex2
+//                             (exp_mul = scale log2 e, or 1 for soft-capped
+//                             scores, which carry it), two P per conversion
 //   O = O * alpha + P V       P rounded to bf16 in registers (the S
 //                             accumulator layout is the A fragment layout);
 //                             the rescale skipped when alpha is 1 for every
 //                             row of the warp (O * 1 = O)
 // Row sums add the rounded bf16 P that multiplies V, so the normalisation
 // matches what was accumulated. Shared memory: (64 MT + 2 S 64) rows of
-// D + 8 bf16 for S stages plus the rows' bookkeeping (87 KB for D = 128 with
-// two stages, 64 KB for 64 with three, at MT = 1): two blocks per SM at
-// D = 128, three at 64 (registers).
+// D + 8 bf16 for S stages plus 2.7 KB of the rows' bookkeeping (85 KiB of
+// rows for D = 128 with two stages, 63 KiB for 64 with three, at MT = 1):
+// two blocks per SM at D = 128, three at 64 (registers).
 //
 // Batch invariance (a row's bits do not depend on the other rows of its
 // tile nor on how many key tiles the tile visits):
@@ -63,7 +64,9 @@
 //     with m = -inf (nothing seen yet) that keeps the initial zeros. The
 //     tiles before a row's window and after its position, which a tile
 //     visits or skips depending on its other rows, therefore leave the row
-//     unchanged, and a warp may skip a key tile none of its rows sees.
+//     unchanged, and a warp may skip a key tile none of its rows sees. For
+//     the same reason the warp-wide vote that skips O * alpha when every
+//     row's alpha is 1 changes no bit, though it depends on the other rows.
 // Hence stacked and unstacked tiles, grouped and single tiles, cached and
 // uncached runs, and any cut of a segment into tiles give the same bits for
 // a row (attention_test.cu checks this bitwise).
@@ -91,13 +94,20 @@ constexpr int kThreads = kWarps * 32;
 // workloads (kernels/tests/results/h200-attention-rows-per-warp.log).
 constexpr int MT = 1;
 constexpr int BQ = kAttnTileQTc, BK = 64;
-// Shared-memory stages of K/V tiles. The next tile loads while the current
-// one is computed; with two stages a barrier after the compute keeps the
-// load from overwriting a tile a warp still reads, with three the stage
-// loaded was last read two tiles ago, before the barrier every warp has
-// since passed, so that barrier goes. Three fit at D = 64 (three blocks per
-// SM, 64 KB each); at D = 128 they would cost the second block per SM.
-template <int D> constexpr int kStages = D == 64 ? 3 : 2;
+// Shared-memory stages of K/V tiles (S, a template argument). The next tile
+// loads while the current one is computed; with two stages a barrier after
+// the compute keeps the load from overwriting a tile a warp still reads,
+// with three the stage loaded was last read two tiles ago, before the
+// barrier every warp has since passed, so that barrier goes. The stage count
+// changes no arithmetic, so no bits. The launch takes three where three
+// blocks of them fit an SM (D = 64 on sm_90's 228 KB: 63 KiB of stages and
+// Q each, plus the static arrays); elsewhere, and at D = 128, where three
+// would cost the second block, two.
+constexpr int kMaxStages = 3;
+// Static shared memory of the kernel (the rows' and members' bookkeeping,
+// 2.7 KB per ptxas) rounded up, and what the runtime reserves per block:
+// the launch's fit test counts both.
+constexpr size_t kStaticSmemBound = 4096, kSmemReservedPerBlock = 1024;
 // Blocks per SM the register budget is cut for: D = 128 is held to two by
 // shared memory anyway; D = 64 fits three in 168 registers without spills
 // (with MT = 2 it would spill: two).
@@ -112,10 +122,10 @@ static_assert(BQ == kWarps * 16 * MT, "MT m16 row blocks per warp");
 // Shared rows of D + 8 bf16 (a multiple of 16 bytes, for cp.async and
 // ldmatrix): the 8 rows one ldmatrix phase reads start 4 banks apart, so
 // they hit 32 distinct banks.
-template <int D> struct Layout {
+template <int D, int S> struct Layout {
+    static_assert(S >= 2 && S <= kMaxStages, "two or three stages");
     static constexpr int LD = D + 8;
     static constexpr size_t q = 0;                                       // (BQ, LD)
-    static constexpr int S = kStages<D>;
     static constexpr size_t k = q + sizeof(bf16) * BQ * LD;        // (S, BK, LD)
     static constexpr size_t v = k + sizeof(bf16) * S * BK * LD;    // (S, BK, LD)
     static constexpr size_t bytes = v + sizeof(bf16) * S * BK * LD;
@@ -238,9 +248,9 @@ __device__ __forceinline__ void prepare_scores(bool masked, bool capped, float (
         prepare_scores<false, false>(s, mx, kb, t4, in_pass, row_pos, row_lo, cap_in, cap_log2);
 }
 
-template <int D>
+template <int D, int S>
 __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(AttentionParams p) {
-    using Lo = Layout<D>;
+    using Lo = Layout<D, S>;
     constexpr int LD = Lo::LD;
     constexpr int CH = D / 8;   // 16-byte chunks per row
     constexpr int NS = BK / 8;  // n-tiles of S
@@ -439,7 +449,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
     };
 
     for (int t = 0; t < n_pass; ++t) {
-        if (t + 1 < n_pass) load_kv(t + 1, (t + 1) % kStages<D>);
+        if (t + 1 < n_pass) load_kv(t + 1, (t + 1) % S);
         cp_async_commit(); // possibly empty, so that one wait count fits every iteration
         cp_async_wait<1>(); // key tile t (and Q) have landed
         __syncthreads();
@@ -476,7 +486,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) any_active = any_active || active[mt];
         if (any_active) {
-            const bf16 *k = sK + (t % kStages<D>) * BK * LD, *v = sV + (t % kStages<D>) * BK * LD;
+            const bf16 *k = sK + (t % S) * BK * LD, *v = sV + (t % S) * BK * LD;
 
             // S = Q K^T. K row-major is K^T column-major: plain ldmatrix gives
             // the B fragments of two n-tiles (keys n0..n0+15) per x4, which
@@ -580,7 +590,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
                     }
                 }
         }
-        if constexpr (kStages<D> == 2) __syncthreads(); // every warp is done with this stage before it is loaded again
+        if constexpr (S == 2) __syncthreads(); // every warp is done with this stage before it is loaded again
     }
     cp_async_wait<0>();
 
@@ -609,26 +619,47 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
         }
 }
 
-template <int D> cudaError_t launch(const AttentionParams &p, cudaStream_t stream) {
-    constexpr size_t smem = Layout<D>::bytes;
+template <int D, int S> cudaError_t launch(const AttentionParams &p, cudaStream_t stream) {
+    constexpr size_t smem = Layout<D, S>::bytes;
     // Opting in is per device and cheap; doing it per launch keeps
     // multi-device processes right without a cache keyed by device.
     cudaError_t err =
-        cudaFuncSetAttribute(attention_tc_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        cudaFuncSetAttribute(attention_tc_kernel<D, S>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
     if (err == cudaSuccess)
-        err = cudaFuncSetAttribute(attention_tc_kernel<D>, cudaFuncAttributePreferredSharedMemoryCarveout,
+        err = cudaFuncSetAttribute(attention_tc_kernel<D, S>, cudaFuncAttributePreferredSharedMemoryCarveout,
                                    (int)cudaSharedmemCarveoutMaxShared);
     if (err != cudaSuccess) return err;
     const int heads = p.stack_heads > 1 ? p.n_head_kv : p.n_head; // work items per tile
-    attention_tc_kernel<D><<<dim3(p.groups ? p.n_groups : p.n_tiles, heads), kThreads, smem, stream>>>(p);
+    attention_tc_kernel<D, S><<<dim3(p.groups ? p.n_groups : p.n_tiles, heads), kThreads, smem, stream>>>(p);
     return cudaGetLastError();
+}
+
+// Three stages where kMinBlocks blocks of them fit the current device's
+// shared memory per SM (attention_tc_stages); two elsewhere.
+template <int D> cudaError_t launch_staged(const AttentionParams &p, cudaStream_t stream) {
+    int dev = 0, smem_per_sm = 0;
+    cudaError_t err = cudaGetDevice(&dev);
+    if (err == cudaSuccess) err = cudaDeviceGetAttribute(&smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev);
+    if (err != cudaSuccess) return err;
+    return attention_tc_stages(D, (size_t)smem_per_sm) == 3 ? launch<D, 3>(p, stream) : launch<D, 2>(p, stream);
 }
 
 } // namespace
 
+int attention_tc_stages(int head_dim, size_t smem_per_sm) {
+    const auto fits = [&](size_t stage_bytes) {
+        return (size_t)(head_dim == 64 ? kMinBlocks<64> : kMinBlocks<128>) *
+                   (stage_bytes + kStaticSmemBound + kSmemReservedPerBlock) <=
+               smem_per_sm;
+    };
+    if (head_dim == 64) return fits(Layout<64, 3>::bytes) ? 3 : 2;
+    if (head_dim == 128) return fits(Layout<128, 3>::bytes) ? 3 : 2;
+    return 2;
+}
+
 cudaError_t paged_attention_tc(const AttentionParams &p, cudaStream_t stream) {
-    if (p.head_dim == 64) return launch<64>(p, stream);
-    if (p.head_dim == 128) return launch<128>(p, stream);
+    if (p.head_dim == 64) return launch_staged<64>(p, stream);
+    if (p.head_dim == 128) return launch_staged<128>(p, stream);
     return cudaErrorInvalidValue;
 }
 

@@ -1,8 +1,9 @@
 // attention_tiles_test.cpp — the host's attention plan (attention_tiles.h)
 // without a device: exact tiles and groups for a hand-made step (which
 // segments share a prefix, which are too long or share too little), and the
-// plan's invariants on random steps. What the kernel does with a group is
-// checked on the device by attention_test.cu.
+// plan's invariants on random steps; and the launch's choice of K/V stages
+// per device. What the kernel does with a group is checked on the device by
+// attention_test.cu.
 #include <algorithm>
 #include <string>
 
@@ -142,10 +143,38 @@ void random_plans() {
             bad, steps, bad ? ", first: " : "", first_bad.c_str(), grouped);
 }
 
+// Three K/V stages only where they keep the blocks per SM that two allow:
+// at head_dim 64 three blocks of 63 KiB of stages and Q (plus the static
+// arrays and the runtime's 1 KB each) fit sm_90's 228 KB but not sm_80's
+// 164 KB or sm_86/89's 100 KB; at 128 three stages (119 KiB) would leave one
+// block where two fit, on every one of them.
+void stage_choice() {
+    struct Case {
+        const char *device;
+        size_t smem_per_sm;
+        int want64, want128;
+    };
+    const Case cases[] = {{"sm_90 (H100, H200)", 233472, 3, 2},
+                          {"sm_80 (A100)", 167936, 2, 2},
+                          {"sm_86/89", 102400, 2, 2}};
+    for (const Case &c : cases) {
+        const int s64 = attention_tc_stages(64, c.smem_per_sm), s128 = attention_tc_stages(128, c.smem_per_sm);
+        R.check(s64 == c.want64 && s128 == c.want128, "attention_tc stages", "%s, %zu B per SM: %d stages at D 64 (want %d), %d at 128 (want %d)",
+                c.device, c.smem_per_sm, s64, c.want64, s128, c.want128);
+    }
+    // More shared memory never takes a stage away.
+    bool monotone = true;
+    for (size_t smem = 64 << 10; smem <= 512 << 10; smem += 1 << 10)
+        monotone = monotone && attention_tc_stages(64, smem) <= attention_tc_stages(64, smem + 1024) &&
+                   attention_tc_stages(128, smem) <= attention_tc_stages(128, smem + 1024);
+    R.check(monotone, "attention_tc stages monotone", "the stage count never drops as shared memory per SM grows");
+}
+
 } // namespace
 
 int main() {
     exact_plan();
     random_plans();
+    stage_choice();
     return R.finish("attention_tiles_test");
 }
