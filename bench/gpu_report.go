@@ -334,7 +334,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if r.GEMM.TFLOPS > 0 {
 		// The shape names the type: bf16 on a GPU, fp32 on the CPU check,
 		// whose fraction of a TFLOP/s must not print as 0.
-		fmt.Fprintf(&b, "GEMM rate measured in the same run: %s TFLOP/s (%s, median of %d).\n", fmtTFLOPS(r.GEMM.TFLOPS), r.GEMM.Shape, len(r.GEMM.Runs))
+		fmt.Fprintf(&b, "GEMM rate measured in the same run: %s TFLOP/s (%s, median of %d%s).\n", fmtTFLOPS(r.GEMM.TFLOPS), r.GEMM.Shape, len(r.GEMM.Runs), runSpread(r.GEMM.Runs))
 	} else {
 		b.WriteString("No GEMM rate was measured in this run, so there is no floor.\n")
 	}
@@ -469,6 +469,20 @@ func fmtDiff(d float64) string {
 
 // fmtTFLOPS writes a card's rate whole and the CPU check's with three
 // significant digits.
+// runSpread names the range of the GEMM rate's runs, since every floor
+// ratio scales with the median: a card that slows as it warms moves them
+// all (empty for one run).
+func runSpread(runs []float64) string {
+	if len(runs) < 2 {
+		return ""
+	}
+	lo, hi := runs[0], runs[0]
+	for _, v := range runs[1:] {
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
+	}
+	return fmt.Sprintf(", runs from %s to %s; each floor ratio scales with this rate", fmtTFLOPS(lo), fmtTFLOPS(hi))
+}
+
 func fmtTFLOPS(t float64) string {
 	if t >= 100 {
 		return fmt.Sprintf("%.0f", t)

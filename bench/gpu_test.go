@@ -305,3 +305,14 @@ func TestReportUnits(t *testing.T) {
 	assert.Equal(t, "791", fmtTFLOPS(791.4))
 	assert.Equal(t, "0.0924", fmtTFLOPS(0.09243))
 }
+
+// The GEMM rate's line names the spread of its runs, from which a reader
+// sees how far every floor ratio could move: one run names none.
+func TestReportNamesTheGEMMRunSpread(t *testing.T) {
+	assert.Equal(t, "", runSpread([]float64{730}))
+	assert.Equal(t, ", runs from 700 to 782; each floor ratio scales with this rate", runSpread([]float64{782, 700, 730, 741}))
+	rep := &Report{Card: "Card", Date: "d", GEMM: GEMMRate{TFLOPS: 730, Runs: []float64{782, 700, 730}, Shape: "bf16 8192^3"}}
+	var md strings.Builder
+	require.NoError(t, rep.WriteMarkdown(&md))
+	assert.Contains(t, md.String(), "GEMM rate measured in the same run: 730 TFLOP/s (bf16 8192^3, median of 3, runs from 700 to 782;")
+}
