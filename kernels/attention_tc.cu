@@ -34,7 +34,7 @@
 // matches what was accumulated. Shared memory: (64 MT + 2 S 64) rows of
 // D + 8 bf16 for S stages plus 2.7 KB of the rows' bookkeeping (85 KiB of
 // rows for D = 128 with two stages, 63 KiB for 64 with three, at MT = 1):
-// two blocks per SM at D = 128, three at 64 (registers).
+// on sm_90, two blocks per SM at D = 128, three at 64 (registers).
 //
 // Batch invariance (a row's bits do not depend on the other rows of its
 // tile nor on how many key tiles the tile visits):

@@ -225,9 +225,10 @@ int attention_tile_rows(DType dtype, int head_dim, bool force_simt = false);
 int attention_stack_heads(DType dtype, int head_dim, int n_head, int n_head_kv);
 cudaError_t paged_attention_tc(const AttentionParams &p, cudaStream_t stream); // bf16 only
 // K/V shared-memory stages the tensor-core kernel takes at head_dim on a
-// device with smem_per_sm bytes of shared memory per SM: 3 where as many
-// blocks of them fit as of 2 (D = 64 on sm_90), else 2. Host code, for the
-// launch and its test.
+// device with smem_per_sm bytes of shared memory per SM: 3 where the blocks
+// per SM its registers are cut for (three at D = 64, two at 128) fit with
+// three stages (D = 64 on sm_90), else 2. Host code, for the launch and its
+// test.
 int attention_tc_stages(int head_dim, size_t smem_per_sm);
 
 // ------------------------------------------------- activations, residual

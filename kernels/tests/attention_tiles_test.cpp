@@ -143,11 +143,11 @@ void random_plans() {
             bad, steps, bad ? ", first: " : "", first_bad.c_str(), grouped);
 }
 
-// Three K/V stages only where they keep the blocks per SM that two allow:
-// at head_dim 64 three blocks of 63 KiB of stages and Q (plus the static
-// arrays and the runtime's 1 KB each) fit sm_90's 228 KB but not sm_80's
-// 164 KB or sm_86/89's 100 KB; at 128 three stages (119 KiB) would leave one
-// block where two fit, on every one of them.
+// Three K/V stages only where the blocks per SM the kernel is cut for fit
+// with them: at head_dim 64 three blocks of 63 KiB of stages and Q (plus
+// the static arrays and the runtime's 1 KB each) fit sm_90's 228 KB but not
+// sm_80's 164 KB or sm_86/89's 100 KB; at 128 two blocks of three stages
+// (119 KiB each) fit none of them.
 void stage_choice() {
     struct Case {
         const char *device;
