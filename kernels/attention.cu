@@ -284,7 +284,8 @@ bool attention_supports_head_dim(int d) {
 cudaError_t paged_attention(const AttentionParams &p, DType dtype, cudaStream_t stream) {
     if (p.n_tiles == 0) return cudaSuccess;
     if (!attention_supports_head_dim(p.head_dim) || p.n_head_kv <= 0 || p.n_head % p.n_head_kv != 0 ||
-        p.block_size <= 0 || p.window < 0 || !(p.softcap >= 0.f) || !(p.scale > 0.f))
+        p.block_size <= 0 || p.window < 0 || !(p.softcap >= 0.f) || !(p.scale > 0.f) ||
+        (p.force_stages != 0 && p.force_stages != 2 && p.force_stages != 3))
         return cudaErrorInvalidValue; // a positive scale: the tensor-core softmax takes the max of raw q.k
     const bool tc = attention_uses_tc(dtype, p.head_dim, p.force_simt);
     if (p.groups && (!tc || p.n_groups <= 0)) return cudaErrorInvalidValue; // groups exist only on the tensor-core path

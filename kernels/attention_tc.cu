@@ -635,13 +635,15 @@ template <int D, int S> cudaError_t launch(const AttentionParams &p, cudaStream_
 }
 
 // Three stages where kMinBlocks blocks of them fit the current device's
-// shared memory per SM (attention_tc_stages); two elsewhere.
+// shared memory per SM (attention_tc_stages); two elsewhere; or what a test
+// forces, so that one device runs both.
 template <int D> cudaError_t launch_staged(const AttentionParams &p, cudaStream_t stream) {
     int dev = 0, smem_per_sm = 0;
     cudaError_t err = cudaGetDevice(&dev);
     if (err == cudaSuccess) err = cudaDeviceGetAttribute(&smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev);
     if (err != cudaSuccess) return err;
-    return attention_tc_stages(D, (size_t)smem_per_sm) == 3 ? launch<D, 3>(p, stream) : launch<D, 2>(p, stream);
+    const int stages = p.force_stages ? p.force_stages : attention_tc_stages(D, (size_t)smem_per_sm);
+    return stages == 3 ? launch<D, 3>(p, stream) : launch<D, 2>(p, stream);
 }
 
 } // namespace

@@ -205,6 +205,19 @@ void run_attention_case(Rng &rng, const AttnCase &c, DType t, const char *label,
     };
     check_cut(cut(rows, true), 1, "tiles of random sizes");
     check_cut(cut(1, false), 1, "tiles of one token");
+    if (tc) {
+        // The K/V stages change no arithmetic: two stages (what devices
+        // without sm_90's shared memory take) and, at D 64, three (what
+        // sm_90 takes) give the bits of the device's own choice.
+        for (const int stages : {2, 3}) {
+            if (stages == 3 && D != 64) continue;
+            p.force_stages = stages;
+            char what_stages[64];
+            snprintf(what_stages, sizeof what_stages, "%d K/V stages forced", stages);
+            check_cut(cut(rows, false), 1, what_stages);
+        }
+        p.force_stages = 0;
+    }
     if (tc && kAttnTileQ != kAttnTileQTc) check_cut(cut(kAttnTileQ, false), 1, "tiles of the SIMT kernel's 64 rows");
     char what[120];
     if (tc) {

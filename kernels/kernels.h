@@ -183,6 +183,7 @@ struct AttentionParams {
     int n_tiles, n_head, n_head_kv, head_dim, block_size;
     float scale;                 // usually 1/sqrt(head_dim)
     int force_simt;              // tests: take the SIMT kernel even where tensor cores apply
+    int force_stages;            // tests: 2 or 3 K/V stages on the tensor-core path; 0: the device's choice
     // > 1: the tiles were cut for head stacking (attention_stack_heads):
     // each holds at most attention_tile_rows / stack_heads tokens, and one
     // work item runs them for all stack_heads query heads of one kv head, so
