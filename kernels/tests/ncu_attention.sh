@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Nsight Compute on the tensor-core attention kernel, one launch per
 # variant of attention_perf (kernels/attention_test.cu: 8 x 1024 causal
-# tokens and the few-shot shared-prefix pattern, Llama-3.2-1B and -3.1-8B
-# heads, one head per tile / heads stacked / shared-prefix groups), with
+# tokens, the few-shot shared-prefix pattern and full metaicl16 and
+# sysprompt steps, Llama-3.2-1B and -3.1-8B heads, one head per tile /
+# heads stacked / shared-prefix groups), with
 # the clocks left alone (H200.md: --clock-control none). Says where the
 # kernel stalls: issue slots used, warp states, occupancy, pipe use.
 #
