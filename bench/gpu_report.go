@@ -467,8 +467,6 @@ func fmtDiff(d float64) string {
 	return fmt.Sprintf("%.4f", d)
 }
 
-// fmtTFLOPS writes a card's rate whole and the CPU check's with three
-// significant digits.
 // runSpread names the range of the GEMM rate's runs, since every floor
 // ratio scales with the median: a card that slows as it warms moves them
 // all (empty for one run).
@@ -483,6 +481,8 @@ func runSpread(runs []float64) string {
 	return fmt.Sprintf(", runs from %s to %s; each floor ratio scales with this rate", fmtTFLOPS(lo), fmtTFLOPS(hi))
 }
 
+// fmtTFLOPS writes a card's rate whole and the CPU check's with three
+// significant digits.
 func fmtTFLOPS(t float64) string {
 	if t >= 100 {
 		return fmt.Sprintf("%.0f", t)

@@ -605,12 +605,12 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks<D>) attention_tc_kernel(A
             const int r = row_of(mt, h);
             if (r >= nq) continue;
             // Every real query sees at least its own position, so its sum is > 0.
-            // "+ 0.f" turns -0 into +0: a masked key adds 0 * v, which may be -0,
-            // and an O that is exactly zero could otherwise keep or lose its sign
-            // depending on which masked tiles its tile visited.
             // One division per row, then products: the row's output is
             // rounded to bf16 next, which dwarfs the product's extra ulp.
             const float inv = 1.f / sum;
+            // "+ 0.f" turns -0 into +0: a masked key adds 0 * v, which may be -0,
+            // and an O that is exactly zero could otherwise keep or lose its sign
+            // depending on which masked tiles its tile visited.
             bf16 *orow = out + sTok[r] * q_stride + (head0 + r % G) * D + 2 * t4;
 #pragma unroll
             for (int j = 0; j < NO; ++j)
@@ -648,14 +648,16 @@ template <int D> cudaError_t launch_staged(const AttentionParams &p, cudaStream_
 
 } // namespace
 
+namespace {
+template <int D> int stages_fitting(size_t smem_per_sm) {
+    const size_t per_block = Layout<D, 3>::bytes + kStaticSmemBound + kSmemReservedPerBlock;
+    return (size_t)kMinBlocks<D> * per_block <= smem_per_sm ? 3 : 2;
+}
+} // namespace
+
 int attention_tc_stages(int head_dim, size_t smem_per_sm) {
-    const auto fits = [&](size_t stage_bytes) {
-        return (size_t)(head_dim == 64 ? kMinBlocks<64> : kMinBlocks<128>) *
-                   (stage_bytes + kStaticSmemBound + kSmemReservedPerBlock) <=
-               smem_per_sm;
-    };
-    if (head_dim == 64) return fits(Layout<64, 3>::bytes) ? 3 : 2;
-    if (head_dim == 128) return fits(Layout<128, 3>::bytes) ? 3 : 2;
+    if (head_dim == 64) return stages_fitting<64>(smem_per_sm);
+    if (head_dim == 128) return stages_fitting<128>(smem_per_sm);
     return 2;
 }
 
