@@ -13,6 +13,8 @@
 #   VARIANTS="main=.cache/devbin/attention_tc_main.cu c1=FILE ..." [ROUNDS=2] \
 #     [BUILD=build/cuda-device] bash kernels/tests/attention_ab.sh
 #   A=FILE bash kernels/tests/attention_ab.sh     (one variant, named A)
+# PHASE=build only builds the variants (start it in the background beside
+# device_run.sh); PHASE=run only times them (their builds already there).
 set -uo pipefail
 out="${OUT:-/tmp/lmscore-attn-ab}"
 variants="${VARIANTS:-${A:+A=$A}}"
@@ -20,6 +22,7 @@ variants="${VARIANTS:-${A:+A=$A}}"
 b_build="${BUILD:-build/cuda-device}"
 rounds="${ROUNDS:-2}"
 trees="${A_TREE:-/tmp/lmscore-attn}"
+phase="${PHASE:-all}"
 mkdir -p "$out"
 command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"
 
@@ -28,6 +31,8 @@ pids=()
 for v in $variants; do
   name="${v%%=*}" file="${v#*=}"
   [[ -f "$file" ]] || { echo "attention_ab: variant $name: no file $file"; exit 2; }
+  names+=("$name")
+  [[ $phase == run ]] && continue
   tree="$trees-$name"
   rm -rf "$tree" && mkdir -p "$tree"
   tar --exclude=./build --exclude=./.cache --exclude=./.git -cf - . | tar -xf - -C "$tree"
@@ -35,16 +40,16 @@ for v in $variants; do
   # Each variant's build shares the cores; -j 4 each keeps the machine responsive.
   ( cd "$tree" && nice cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90-real >/dev/null &&
     nice cmake --build build -j 4 --target kernel_tests ) > "$out/build_$name.log" 2>&1 &
-  names+=("$name")
   pids+=($!)
 done
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || { echo "attention_ab: ${names[$i]} did not build (see build_${names[$i]}.log)"; exit 1; }
+done
+[[ $phase == build ]] && exit 0
 if [[ ! -x "$b_build/kernels/tests/kernel_tests" ]]; then
   { cmake -S . -B "$b_build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90-real &&
     cmake --build "$b_build" -j 8 --target kernel_tests; } > "$out/build_B.log" 2>&1 || { echo "attention_ab: B did not build"; exit 1; }
 fi
-for i in "${!pids[@]}"; do
-  wait "${pids[$i]}" || { echo "attention_ab: ${names[$i]} did not build (see build_${names[$i]}.log)"; exit 1; }
-done
 for i in $(seq 1 "$rounds"); do
   for name in "${names[@]}" B; do
     bin="$b_build/kernels/tests/kernel_tests"
