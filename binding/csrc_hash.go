@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "7be3669b0c7a3c7e8888b3ae89aa69ef4c2377fdf7795d0d886bcf35fa8caba8"
+const csrcHash = "586a6352fa3f17d35b37ffb3d480493d79790df13b0ba0fad3703bbb4a22f9ff"

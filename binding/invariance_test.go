@@ -142,6 +142,31 @@ func TestBatchInvariance(t *testing.T) {
 				})
 			}
 
+			// The prefix and two branches in one step (ABI 5: copies run
+			// after each layer's K/V writes): the first branch copies the
+			// prefix's partial block, which this step writes, and the
+			// second copies the first's partial block in turn (a chain).
+			t.Run("copiesInTheirStep", func(t *testing.T) {
+				const p, q = 40, 43 // the first branch is positions [p, q)
+				if p%c.bs == 0 || q/c.bs != p/c.bs {
+					t.Skip("needs both branch points inside one block")
+				}
+				alloc := newBlockAlloc(nBlocks, rng)
+				first := alloc.take(blocksFor(p, c.bs))
+				full := p / c.bs
+				own1 := alloc.take(1)
+				own2 := alloc.take(blocksFor(n, c.bs) - full)
+				bb := newBuilder(c.bs)
+				bb.segment(tokens, 0, p, first, nil)
+				bb.copyBlock(first[full], own1[0], p%c.bs)
+				o1 := bb.segment(tokens, p, q, append(append([]int32(nil), first[:full]...), own1...), targets[p:q])
+				bb.copyBlock(own1[0], own2[0], q%c.bs)
+				o2 := bb.segment(tokens, q, n, append(append([]int32(nil), first[:full]...), own2...), targets[q:])
+				r := e.run(t, bb.batch())
+				sameBits(t, "first branch, its copy in its prefix's step", r.LogProb[o1:o2], want[p:q])
+				sameBits(t, "second branch, copying the first's copy", r.LogProb[o2:], want[q:])
+			})
+
 			// The last context token recomputed for its logits only (slot -1):
 			// its K/V is already in the pool.
 			t.Run("recomputedLast", func(t *testing.T) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "copy_levels.h"
 #include "kernels.h"
 #include "lmscore.h"
 #include "profile.h"
@@ -361,5 +362,6 @@ struct lmscore_step {
     // tensor-core kernel runs, unless LMSCORE_CUDA_ATTN_GROUP=0 at init.
     bool attn_groups = false;
     std::vector<lmscore_cuda::AttnGroup> attn_group_scratch; // host scratch
+    lmscore_cuda::CopyLevels copy_levels; // host scratch: the step's copies by level (copy_levels.h)
     std::unique_ptr<lmscore_cuda::StepProfile> profile; // null unless LMSCORE_PROFILE=1 at init (profile.h)
 };

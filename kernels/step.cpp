@@ -417,15 +417,6 @@ lmscore_status init(lmscore_step *s) {
     return LMSCORE_STATUS_OK;
 }
 
-// True when one copy's destination is another copy's source or destination:
-// then the copies must run one after another, in order, as the ABI reads.
-bool copies_conflict(const lmscore_batch *b) {
-    for (int i = 0; i < b->n_copies; ++i)
-        for (int j = 0; j < b->n_copies; ++j)
-            if (i != j && (b->copy_dst[i] == b->copy_src[j] || b->copy_dst[i] == b->copy_dst[j])) return true;
-    return false;
-}
-
 struct Fail {}; // unwinds run_device() after its error is recorded
 
 class StepRunner {
@@ -564,9 +555,12 @@ class StepRunner {
         const lmscore_cuda::AttnSegments segs{b->n_segments, b->seg_token_start, b->block_indptr, b->block_indices,
                                               bs};
         lmscore_cuda::plan_attention_tiles(segs, tile_tokens(s_), s_->attn_groups, tiles, groups);
+        lmscore_cuda::CopyLevels &cl = s_->copy_levels;
+        lmscore_cuda::plan_copy_levels(b->copy_src, b->copy_dst, b->copy_n_tokens, b->n_copies, cl);
+        const int n_copies = (int)cl.src.size();
         const int n_indices = b->n_segments > 0 ? b->block_indptr[b->n_segments] : 0;
         const InputLayout L =
-            layout_inputs(n, (int)tiles.size(), (int)groups.size(), n_indices, b->n_copies, b->n_outputs);
+            layout_inputs(n, (int)tiles.size(), (int)groups.size(), n_indices, n_copies, b->n_outputs);
         lmscore_status rs = reserve_inputs(s_, L.total);
         if (rs == LMSCORE_STATUS_OK)
             rs = reserve_results(s_, (size_t)b->n_outputs * (2 + 2 * (size_t)b->top_n) * 4);
@@ -584,9 +578,9 @@ class StepRunner {
         put(L.tiles, (const int32_t *)tiles.data(), 4 * tiles.size());
         put(L.groups, (const int32_t *)groups.data(), 3 * groups.size());
         put(L.blocks, b->block_indices, n_indices);
-        put(L.copy_src, b->copy_src, b->n_copies);
-        put(L.copy_dst, b->copy_dst, b->n_copies);
-        put(L.copy_n, b->copy_n_tokens, b->n_copies);
+        put(L.copy_src, cl.src.data(), n_copies);
+        put(L.copy_dst, cl.dst.data(), n_copies);
+        put(L.copy_n, cl.n.data(), n_copies);
         put(L.out_index, b->out_token_index, b->n_outputs);
         put(L.out_target, b->out_target, b->n_outputs);
         if (s_->profile) s_->profile->begin_device(st);
@@ -597,21 +591,23 @@ class StepRunner {
         const auto *d_groups = (const lmscore_cuda::AttnGroup *)(d + L.groups);
         const int32_t *d_blocks = d + L.blocks;
 
-        // Copies first: the step's writes may land in a freshly copied block.
-        const int n_planes = 2 * m_->hp.n_layer;
-        if (b->n_copies > 0) {
-            if (!copies_conflict(b)) {
-                check(lmscore_cuda::block_copy(kv_->data, dt, n_planes, kv_->plane_elems, bs, m_->kv_dim,
-                                               d + L.copy_src, d + L.copy_dst, d + L.copy_n, b->n_copies, st),
+        // The copies of layer l (all layers: l < 0), one launch per level;
+        // in a layer they run after its K/V writes, so that a copy may
+        // read slots the step wrote (the ABI's order).
+        auto copy_blocks = [&](int l) {
+            const int n_planes = l < 0 ? 2 * m_->hp.n_layer : 2;
+            void *planes = l < 0 ? kv_->data : kv_->k_plane(l);
+            for (int k = 0; k < cl.n_levels(); ++k) {
+                const int at = cl.start[k], count = cl.start[k + 1] - at;
+                check(lmscore_cuda::block_copy(planes, dt, n_planes, kv_->plane_elems, bs, m_->kv_dim,
+                                               d + L.copy_src + at, d + L.copy_dst + at, d + L.copy_n + at, count, st),
                       "block copy");
-            } else {
-                for (int i = 0; i < b->n_copies; ++i)
-                    check(lmscore_cuda::block_copy(kv_->data, dt, n_planes, kv_->plane_elems, bs, m_->kv_dim,
-                                                   d + L.copy_src + i, d + L.copy_dst + i, d + L.copy_n + i, 1, st),
-                          "block copy");
             }
+        };
+        if (n == 0) {
+            copy_blocks(-1); // a copy-only step
+            return;
         }
-        if (n == 0) return;
 
         const float eps = m_->hp.norm_eps;
         const lmscore_cuda::NormKind nk = m_->norm_kind;
@@ -708,6 +704,7 @@ class StepRunner {
             rp.n_rot = m_->n_rot;
             rp.freq_factors = m_->rope_freqs;
             check(lmscore_cuda::rope_kv_write(rp, dt, st), "rope and kv write");
+            copy_blocks(l);
 
             lmscore_cuda::AttentionParams ap{};
             ap.q = s_->q;

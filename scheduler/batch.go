@@ -13,8 +13,9 @@ type Batch struct {
 	BlockIndptr   []int32 // (n_segments+1) CSR over BlockIndices
 	BlockIndices  []int32 // each segment's blocks from position 0 up to its last token, in order
 
-	// Copies run before the step: the first CopyTokens[i] slots of block
-	// CopySrc[i] go to block CopyDst[i], for every layer.
+	// The first CopyTokens[i] slots of block CopySrc[i] go to block
+	// CopyDst[i], in each layer after the step's K/V writes and before its
+	// attention, in order (lmscore.h, ABI 5).
 	CopySrc    []int32
 	CopyDst    []int32
 	CopyTokens []int32

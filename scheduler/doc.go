@@ -42,12 +42,14 @@
 //     block is read before it is written, nor reused while a step that has
 //     not yet run still reads it; reference counts return to zero.
 //
-// Steps run in order. Within a step the ABI applies the copies first, then
-// all K/V writes of a layer before that layer's attention reads, so a
-// segment may follow its parent in the same step; a copy's source must be
-// written in an earlier step. The planner keeps a few steps open (Window)
-// and packs segments first-fit, so such waits do not leave steps half
-// empty.
+// Steps run in order. Within a step the ABI runs, layer by layer, all K/V
+// writes, then the block copies, then that layer's attention reads, so a
+// segment may follow its parent in the same step, copy included (ABI 5:
+// before it, a branch that copies its parent's partial block waited for
+// the step after its parent's, and the last of them often made a tiny
+// step of their own). The planner keeps a few steps open (Window) and
+// packs segments first-fit, so that a child waiting for its parent's last
+// piece (a long edge split across steps) does not leave steps half empty.
 //
 // Long checks: go test ./scheduler -run '^$' -fuzz FuzzPlan (random tries,
 // block sizes 1 to 64, tight and loose budgets), and

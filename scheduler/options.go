@@ -43,8 +43,9 @@ type Options struct {
 	// TopN is copied into every Batch.
 	TopN int32
 	// Window is the number of steps kept open for packing (default 4): a
-	// segment that must wait for a later step (its copy source is written
-	// in this one) does not stop others from filling this one.
+	// segment that cannot run before its parent's last step (a long edge
+	// split into a later one) does not stop others from filling the
+	// earlier ones.
 	Window int
 }
 

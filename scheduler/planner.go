@@ -29,12 +29,12 @@ import (
 // request whose own inputs need more blocks than the pool has is refused.
 //
 // Steps. Segments are packed first-fit into a window of open steps, which
-// lets a segment wait for a later step (a copy must read a block written in
-// an earlier step; a reused block must not be overwritten while an earlier
-// step still reads it) without stopping the rest from filling the current
-// one. Long edges are split across steps; a child may run in the same step
-// as its parent (the ABI writes all K/V of a layer before any attention
-// reads it) or later. A block the plan frees goes back to the pool only when
+// lets a segment wait for a later step (its parent's edge ends there)
+// without stopping the rest from filling the current one. Long edges are
+// split across steps; a child may run in the same step as its parent, the
+// copy of its parent's partial block included (the ABI runs, layer by
+// layer, all K/V writes, then the copies, before attention reads), or
+// later. A block the plan frees goes back to the pool only when
 // the open steps that read it are emitted, so a fresh block never makes a
 // segment wait; when the pool runs dry, the oldest open steps are emitted
 // early to return theirs.

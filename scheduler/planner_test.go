@@ -279,3 +279,35 @@ func TestAbandonedPlan(t *testing.T) {
 		t.Fatalf("after an abandoned plan: %v", err)
 	}
 }
+
+// TestCopiesShareTheParentsStep: branches that copy their parent's partial
+// block run in the parent's step (ABI 5 copies after each layer's K/V
+// writes), a copied branch's own partial block is copied again by its
+// children in that step too (a chain the cores run in order), and so a
+// plan that fits one step is one step. Before, each level of copying
+// waited for the next step.
+func TestCopiesShareTheParentsStep(t *testing.T) {
+	ctx := []int32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20} // block 1 holds 4
+	// Both of ctx's branches branch again inside the same block, so the
+	// one that is copied (not taken over in place) has its tail copied by
+	// one of its own children: a chain.
+	var reqs []Request
+	for _, c := range [][]int32{{30, 31, 40, 41}, {30, 31, 50, 51}, {60, 61, 70, 71}, {60, 61, 80, 81}} {
+		reqs = append(reqs, Request{Context: ctx, Continuation: c})
+	}
+	pool, err := NewBlockPool(32, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := newSimulator(pool).run(pool, reqs, Options{MaxBatchTokens: 64}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.stats.Steps != 1 || res.copies == 0 || res.sameStepCopies != res.copies || res.chainedCopies == 0 {
+		t.Fatalf("steps %d, copies %d (%d of what the step wrote, %d chained): want 1 step, every copy in it, one chained",
+			res.stats.Steps, res.copies, res.sameStepCopies, res.chainedCopies)
+	}
+	if res.stats.PlannedComputedTokens != res.stats.UniqueTokens {
+		t.Fatalf("computed %d of %d unique tokens", res.stats.PlannedComputedTokens, res.stats.UniqueTokens)
+	}
+}

@@ -15,14 +15,20 @@ import (
 // identity or a direct error; the outputs are then checked against
 // identities computed from the requests alone.
 //
-// Semantics, after lmscore.h: copies first (from the state before the
-// step); then every K/V write of the step; then the reads. Tokens are
-// written in batch order and a token reads the prefix through its own
-// segment's table, so a segment may follow its parent in the same step.
+// Semantics, after lmscore.h (ABI 5): every K/V write of the step, then the
+// copies in array order, then the reads. A written slot holds its token
+// until the copies have run; identities are then computed in batch order,
+// each token reading the prefix through its own segment's table, so a
+// segment may follow its parent in the same step, and a copy may read what
+// the step wrote (a branch's copy of its parent's partial block) or another
+// copy's destination.
 
 type slotState struct {
 	id, parent uint64
 	written    bool
+	// tok+1 of the step token whose K/V the slot holds while its identity
+	// is not known yet (0: none).
+	pending int
 }
 
 type simulator struct {
@@ -91,6 +97,9 @@ type simResult struct {
 	written int64
 	logits  int64
 	copies  int64
+	// copies whose source slots this step wrote, and copies whose source an
+	// earlier copy of the step filled (ABI 5)
+	sameStepCopies, chainedCopies int64
 }
 
 // run plans reqs on pool and executes every step. keep keeps the steps.
@@ -194,37 +203,7 @@ func (sim *simulator) step(st *Step, maxT, maxO int, want [][]expected, got [][]
 	}
 	bs := sim.bs
 
-	// Copies, from the state before the step.
-	dsts := map[int32]bool{}
-	for i := range b.CopySrc {
-		src, dst, k := b.CopySrc[i], b.CopyDst[i], int(b.CopyTokens[i])
-		if src < 1 || int(src) >= sim.nBlocks || dst < 1 || int(dst) >= sim.nBlocks || src == dst || k < 1 || k > bs {
-			return fmt.Errorf("bad copy %d->%d of %d", src, dst, k)
-		}
-		if dsts[dst] {
-			return fmt.Errorf("block %d is the destination of two copies", dst)
-		}
-		dsts[dst] = true
-	}
-	for i := range b.CopySrc {
-		if dsts[b.CopySrc[i]] {
-			return fmt.Errorf("copy source %d is written by another copy of the same step", b.CopySrc[i])
-		}
-	}
-	for i := range b.CopySrc {
-		src, dst := int(b.CopySrc[i]), int(b.CopyDst[i])
-		for k := 0; k < int(b.CopyTokens[i]); k++ {
-			s := sim.slots[src*bs+k]
-			if !s.written {
-				return fmt.Errorf("copy %d->%d reads unwritten slot %d", src, dst, k)
-			}
-			sim.slots[dst*bs+k] = s
-		}
-		res.copies++
-	}
-
-	// Writes, in batch order.
-	ids := make([]uint64, n)
+	// Writes, in batch order: each slot remembers the token that wrote it.
 	writtenNow := map[int]bool{}
 	for sgi := 0; sgi < b.NumSegments(); sgi++ {
 		lo, hi := int(b.SegTokenStart[sgi]), int(b.SegTokenStart[sgi+1])
@@ -243,15 +222,6 @@ func (sim *simulator) step(st *Step, maxT, maxO int, want [][]expected, got [][]
 			if ti > lo && pos != int(b.Positions[ti-1])+1 {
 				return fmt.Errorf("segment %d: positions not consecutive", sgi)
 			}
-			prev := uint64(simRoot)
-			if pos > 0 {
-				s := sim.slots[sim.slotOf(table, pos-1)]
-				if !s.written {
-					return fmt.Errorf("segment %d: position %d reads position %d before it is written", sgi, pos, pos-1)
-				}
-				prev = s.id
-			}
-			ids[ti] = simID(prev, b.TokenIDs[ti])
 			if slot := int(b.Slots[ti]); slot >= 0 {
 				if slot != sim.slotOf(table, pos) {
 					return fmt.Errorf("segment %d: position %d writes slot %d, its table says %d", sgi, pos, slot, sim.slotOf(table, pos))
@@ -260,14 +230,85 @@ func (sim *simulator) step(st *Step, maxT, maxO int, want [][]expected, got [][]
 					return fmt.Errorf("slot %d written twice in one step", slot)
 				}
 				writtenNow[slot] = true
-				sim.slots[slot] = slotState{id: ids[ti], parent: prev, written: true}
+				sim.slots[slot] = slotState{written: true, pending: ti + 1}
 				res.written++
-			} else {
-				if s := sim.slots[sim.slotOf(table, pos)]; !s.written || s.id != ids[ti] {
+			}
+		}
+	}
+
+	// Copies, in array order, after the writes.
+	dsts := map[int32]bool{}
+	for i := range b.CopySrc {
+		src, dst, k := b.CopySrc[i], b.CopyDst[i], int(b.CopyTokens[i])
+		if src < 1 || int(src) >= sim.nBlocks || dst < 1 || int(dst) >= sim.nBlocks || src == dst || k < 1 || k > bs {
+			return fmt.Errorf("bad copy %d->%d of %d", src, dst, k)
+		}
+		// The ABI would run it, but the planner never fills a block twice.
+		if dsts[dst] {
+			return fmt.Errorf("block %d is the destination of two copies", dst)
+		}
+		sameStep := false
+		for k := 0; k < int(b.CopyTokens[i]); k++ {
+			s := sim.slots[int(src)*bs+k]
+			if !s.written {
+				return fmt.Errorf("copy %d->%d reads unwritten slot %d", src, dst, k)
+			}
+			sameStep = sameStep || s.pending != 0
+			sim.slots[int(dst)*bs+k] = s
+		}
+		if sameStep {
+			res.sameStepCopies++
+		}
+		if dsts[src] {
+			res.chainedCopies++
+		}
+		dsts[dst] = true
+		res.copies++
+	}
+
+	// Identities, in batch order: a token's prefix is what its table
+	// points at now, a slot still pending holding an earlier token's.
+	ids := make([]uint64, n)
+	parents := make([]uint64, n)
+	resolve := func(slot, ti int) (uint64, uint64, error) {
+		s := sim.slots[slot]
+		if !s.written {
+			return 0, 0, errors.New("unwritten")
+		}
+		if s.pending == 0 {
+			return s.id, s.parent, nil
+		}
+		if tj := s.pending - 1; tj < ti {
+			return ids[tj], parents[tj], nil
+		}
+		return 0, 0, errors.New("written by a later token of the step")
+	}
+	for sgi := 0; sgi < b.NumSegments(); sgi++ {
+		lo, hi := int(b.SegTokenStart[sgi]), int(b.SegTokenStart[sgi+1])
+		table := b.BlockIndices[b.BlockIndptr[sgi]:b.BlockIndptr[sgi+1]]
+		for ti := lo; ti < hi; ti++ {
+			pos := int(b.Positions[ti])
+			prev := uint64(simRoot)
+			if pos > 0 {
+				id, _, err := resolve(sim.slotOf(table, pos-1), ti)
+				if err != nil {
+					return fmt.Errorf("segment %d: position %d reads position %d: %v", sgi, pos, pos-1, err)
+				}
+				prev = id
+			}
+			ids[ti], parents[ti] = simID(prev, b.TokenIDs[ti]), prev
+			if b.Slots[ti] < 0 {
+				id, _, err := resolve(sim.slotOf(table, pos), ti)
+				if err != nil || id != ids[ti] {
 					return fmt.Errorf("segment %d: logit-only position %d finds no matching cached K/V", sgi, pos)
 				}
 				res.logits++
 			}
+		}
+	}
+	for i := range sim.slots {
+		if s := &sim.slots[i]; s.pending != 0 {
+			*s = slotState{id: ids[s.pending-1], parent: parents[s.pending-1], written: true}
 		}
 	}
 

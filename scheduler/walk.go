@@ -102,8 +102,9 @@ func (p *Planner) planNode(id prefixtrie.NodeID) error {
 					p.stats.RecomputedBranchTokens += int64(start - b*bs)
 					lo = b * bs
 				} else {
+					// The copy may share the parent's step: the ABI copies
+					// after each layer's K/V writes.
 					cp = copyOp{src: tail, dst: blk, n: start % bs, valid: true}
-					minStep = max(minStep, ps.readyStep+1)
 					p.stats.CopiedBlocks++
 				}
 			}

@@ -131,24 +131,24 @@ void plan_attention(lmscore_step &st, const Hparams &hp, const lmscore_batch &b)
     build_attn_items(hp, b, st.runs, st.items_last);
 }
 
-void copy_blocks(lmscore_kv &kv, const lmscore_batch &b) {
+// copy_blocks runs the batch's block copies of layer l, in array order (a
+// copy may read another's destination), after the layer's K/V writes.
+void copy_blocks(lmscore_kv &kv, const lmscore_batch &b, int l) {
     const Hparams &hp = kv.model->hp;
     const int64_t bs = kv.block_size;
     const int64_t head = bs * hp.head_dim; // one head's K or V in a block
     for (int32_t i = 0; i < b.n_copies; i++) {
         const int32_t src = b.copy_src[i], dst = b.copy_dst[i], n = b.copy_n_tokens[i];
         if (src == dst || n == 0) continue;
-        for (int l = 0; l < hp.n_layer; l++) {
-            const float *s = kv.block(l, src);
-            float *d = kv.block(l, dst);
-            for (int kh = 0; kh < hp.n_head_kv; kh++) {
-                // K transposed: the first n of each of head_dim rows.
-                for (int64_t e = 0; e < hp.head_dim; e++)
-                    std::memcpy(d + kh * head + e * bs, s + kh * head + e * bs, sizeof(float) * size_t(n));
-                // V: the first n rows.
-                const int64_t v = (hp.n_head_kv + kh) * head;
-                std::memcpy(d + v, s + v, sizeof(float) * size_t(n) * hp.head_dim);
-            }
+        const float *s = kv.block(l, src);
+        float *d = kv.block(l, dst);
+        for (int kh = 0; kh < hp.n_head_kv; kh++) {
+            // K transposed: the first n of each of head_dim rows.
+            for (int64_t e = 0; e < hp.head_dim; e++)
+                std::memcpy(d + kh * head + e * bs, s + kh * head + e * bs, sizeof(float) * size_t(n));
+            // V: the first n rows.
+            const int64_t v = (hp.n_head_kv + kh) * head;
+            std::memcpy(d + v, s + v, sizeof(float) * size_t(n) * hp.head_dim);
         }
     }
 }
@@ -293,9 +293,10 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
     }
     if (prof) prof->host("plan attention");
 
-    copy_blocks(kv, b);
-    lap(prof, "block copy");
     if (T == 0) {
+        // A copy-only step: nothing is written, so every layer copies now.
+        for (int l = 0; l < hp.n_layer; l++) copy_blocks(kv, b, l);
+        lap(prof, "block copy");
         if (prof) prof->end();
         return;
     }
@@ -377,6 +378,11 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             }
         });
         lap(prof, "kv write");
+        // After the writes: a copy may read its source's slots this step wrote.
+        if (b.n_copies > 0) {
+            copy_blocks(kv, b, l);
+            lap(prof, "block copy");
+        }
 
         // The last layer carries on with the output tokens' rows only.
         const bool last = l + 1 == hp.n_layer;

@@ -39,7 +39,7 @@ extern "C" {
 
 /* Bumped on any incompatible change; binding/ refuses a library whose
  * lmscore_abi_version() differs from the header it was compiled with. */
-#define LMSCORE_ABI_VERSION 4
+#define LMSCORE_ABI_VERSION 5
 
 /* ---------------------------------------------------------------- status */
 
@@ -296,8 +296,8 @@ LMSCORE_API void lmscore_kv_free(lmscore_kv *kv);
  * the ones this step writes alike. Token t of segment s attends to every
  * position p <= positions[t] of its sequence, reading position p from
  * block block_indices[block_indptr[s] + p / block_size], offset
- * p % block_size. All of a step's K/V writes happen, layer by layer,
- * before that layer's attention reads. */
+ * p % block_size. Layer by layer, all of a step's K/V writes happen
+ * first, then the block copies, then that layer's attention reads. */
 typedef struct lmscore_batch {
     int32_t        n_tokens;
     const int32_t *token_ids;      /* (n_tokens) */
@@ -311,8 +311,13 @@ typedef struct lmscore_batch {
     const int32_t *block_indptr;   /* (n_segments + 1) CSR over block_indices */
     const int32_t *block_indices;  /* (block_indptr[n_segments]) */
 
-    /* Done before anything else in the step: copy the K/V of the first
-     * copy_n_tokens[i] slots of block copy_src[i] into block copy_dst[i], all layers. */
+    /* Copy the K/V of the first copy_n_tokens[i] slots of block copy_src[i]
+     * into block copy_dst[i]: in each layer after the step's K/V writes and
+     * before its attention, in array order. So a copy may read slots this
+     * step writes (a branch copies its parent's partial block in the step
+     * that computes both) or another copy's destination (ABI 5; up to
+     * ABI 4 copies ran before the step). A copy-only step (n_tokens == 0)
+     * copies every layer. */
     int32_t        n_copies;
     const int32_t *copy_src;
     const int32_t *copy_dst;

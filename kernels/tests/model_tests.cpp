@@ -437,6 +437,15 @@ void test_model(const Abi &cuda, const Abi *cpu, const ModelShape &shape, uint64
             } else {
                 R.check(false, name + " order/chunking invariance", "%s", err.c_str());
             }
+            // Each context with its continuations in one step: the copies
+            // read what the step writes. Step composition must not matter.
+            std::vector<PairScore> one;
+            if (score_cached_one_step(e, pairs, 0, &one, &err)) {
+                R.check(bitwise_equal(one, cac2), name + " copies in the context's own step",
+                        "%s the two-step plan's scores", bitwise_equal(one, cac2) ? "bitwise equal to" : "differ from");
+            } else {
+                R.check(false, name + " copies in the context's own step", "%s", err.c_str());
+            }
         }
     }
 

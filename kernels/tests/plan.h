@@ -1,9 +1,9 @@
 // plan.h — a small stand-in for the Go scheduler, enough to drive a core
 // through the ABI in the ways the tests need: every (context, continuation)
 // pair computed from scratch, or contexts computed once (optionally in two
-// chunks) and each continuation run later against the shared context blocks,
-// copying the context's partial last block, with the last context token
-// recomputed for its logits only (slot -1).
+// chunks) and each continuation run later (or in the context's own step)
+// against the shared context blocks, copying the context's partial last
+// block, with the last context token recomputed for its logits only (slot -1).
 #pragma once
 
 #include <algorithm>
@@ -197,6 +197,33 @@ inline bool score_uncached(Engine &e, const std::vector<Pair> &pairs, int top_n,
     return flush();
 }
 
+// Pair i's continuation over its context's blocks ctx_table, in fresh blocks
+// from *next_block: the context's partial last block copied (copy-on-write),
+// the last context token again for its logits only (slot -1), then the
+// continuation but its last token.
+inline bool add_continuation(StepBuilder &sb, const std::vector<Pair> &pairs, int i,
+                             const std::vector<int32_t> &ctx_table, int bs, int n_blocks, int *next_block,
+                             std::string *err) {
+    const Pair &p = pairs[i];
+    const int len = (int)p.tokens.size(), c = p.ctx_len;
+    std::vector<int32_t> table(ctx_table.begin(), ctx_table.begin() + c / bs);
+    if (c % bs) {
+        sb.copy_src.push_back(ctx_table[c / bs]);
+        sb.copy_dst.push_back(*next_block);
+        sb.copy_n.push_back(c % bs);
+        table.push_back((*next_block)++);
+    }
+    while ((int)table.size() * bs < len - 1) table.push_back((*next_block)++);
+    if (*next_block > n_blocks) {
+        *err = "test plan: out of KV blocks";
+        return false;
+    }
+    const int base = sb.n_tokens();
+    sb.add_segment(std::vector<int32_t>(p.tokens.begin() + c - 1, p.tokens.begin() + len - 1), c - 1, table, bs, c);
+    for (int j = 0; j < len - c; ++j) sb.add_output(base + j, p.tokens[c + j], i, j);
+    return true;
+}
+
 // Contexts once per task (in two steps when split, to exercise segments
 // that start mid-sequence and append to a partial block), then every
 // continuation in one step over the shared blocks. shuffle_seed != 0
@@ -246,31 +273,47 @@ inline bool score_cached(Engine &e, const std::vector<Pair> &pairs, int top_n, b
     }
     StepBuilder sb;
     sb.top_n = top_n;
-    for (int i : order) {
-        const Pair &p = pairs[i];
-        const int len = (int)p.tokens.size(), c = p.ctx_len;
-        std::vector<int32_t> table(ctx_table[p.task].begin(), ctx_table[p.task].begin() + c / bs);
-        if (c % bs) { // copy-on-write of the context's partial last block
-            sb.copy_src.push_back(ctx_table[p.task][c / bs]);
-            sb.copy_dst.push_back(next_block);
-            sb.copy_n.push_back(c % bs);
-            table.push_back(next_block++);
-        }
-        while ((int)table.size() * bs < len - 1) table.push_back(next_block++);
-        if (next_block > e.n_blocks()) {
-            *err = "test plan: out of KV blocks";
-            return false;
-        }
-        const int base = sb.n_tokens();
-        // The last context token again, for its logits only, then the continuation but its last token.
-        sb.add_segment(std::vector<int32_t>(p.tokens.begin() + c - 1, p.tokens.begin() + len - 1), c - 1, table, bs, c);
-        for (int j = 0; j < len - c; ++j) sb.add_output(base + j, p.tokens[c + j], i, j);
-    }
+    for (int i : order)
+        if (!add_continuation(sb, pairs, i, ctx_table[pairs[i].task], bs, e.n_blocks(), &next_block, err)) return false;
     if (sb.n_tokens() > e.max_tokens() || (int)sb.out_index.size() > e.max_outputs()) {
         *err = "test plan: continuations exceed the step";
         return false;
     }
     return run_step(e, sb, *out, err) == LMSCORE_STATUS_OK;
+}
+
+// Each task's context and its continuations in one step: the copies of the
+// context's partial last block read slots the same step writes (ABI 5),
+// and so does the recomputed last context token (slot -1).
+inline bool score_cached_one_step(Engine &e, const std::vector<Pair> &pairs, int top_n, std::vector<PairScore> *out,
+                                  std::string *err) {
+    const int bs = e.block_size();
+    *out = empty_scores(pairs, top_n);
+    int n_tasks = 0;
+    for (const Pair &p : pairs) n_tasks = std::max(n_tasks, p.task + 1);
+    int next_block = 0;
+    for (int t = 0; t < n_tasks; ++t) {
+        StepBuilder sb;
+        sb.top_n = top_n;
+        std::vector<int32_t> ctx_table;
+        for (size_t i = 0; i < pairs.size(); ++i) {
+            const Pair &p = pairs[i];
+            if (p.task != t) continue;
+            if (ctx_table.empty()) {
+                const int nb = (p.ctx_len + bs - 1) / bs;
+                for (int b = 0; b < nb; ++b) ctx_table.push_back(next_block++);
+                sb.add_segment(std::vector<int32_t>(p.tokens.begin(), p.tokens.begin() + p.ctx_len), 0, ctx_table, bs, 0);
+            }
+            if (!add_continuation(sb, pairs, (int)i, ctx_table, bs, e.n_blocks(), &next_block, err)) return false;
+        }
+        if (sb.ids.empty()) continue;
+        if (sb.n_tokens() > e.max_tokens() || (int)sb.out_index.size() > e.max_outputs()) {
+            *err = "test plan: a task's context and continuations exceed the step";
+            return false;
+        }
+        if (run_step(e, sb, *out, err) != LMSCORE_STATUS_OK) return false;
+    }
+    return true;
 }
 
 } // namespace lmscore_test
