@@ -1,8 +1,8 @@
 // block_copy_test.cu — block_copy.cu (copy-on-write of the first n slots of
 // KV blocks, every layer's K and V plane) against a CPU copy, bitwise, for
 // block sizes 1, 16 and 64; copies that depend on each other, run level by
-// level (copy_levels.h), against the same copies one by one in order; and
-// the timing.
+// level (copy_levels.h, whose rules tests/copy_levels_test.cpp checks on
+// the host), against the same copies one by one in order; and the timing.
 #include "copy_levels.h"
 #include "kernel_test.h"
 
@@ -59,33 +59,7 @@ static std::vector<float> ordered_copy_ref(std::vector<float> pool, int n_planes
     return pool;
 }
 
-// True when two copies of one level touch a block one of them writes.
-static bool level_conflicts(const CopyLevels &cl) {
-    for (int k = 0; k < cl.n_levels(); ++k)
-        for (int i = cl.start[k]; i < cl.start[k + 1]; ++i)
-            for (int j = cl.start[k]; j < cl.start[k + 1]; ++j)
-                if (i != j && (cl.dst[i] == cl.src[j] || cl.dst[i] == cl.dst[j])) return true;
-    return false;
-}
-
 void copy_levels_check(Rng &rng) {
-    // A chain 0->1->2->3 (each reads the one before's destination), a copy
-    // that overwrites a block an earlier one reads (4->0 after 0->1), no-ops
-    // (src == dst, n == 0) and independent copies: three levels. (The random
-    // cases below write blocks twice as well.)
-    {
-        const std::vector<int32_t> src{0, 1, 2, 9, 4, 5, 7, 8, 6}, dst{1, 2, 3, 9, 0, 6, 7, 10, 11},
-            n{5, 7, 9, 4, 3, 2, 0, 1, 8};
-        CopyLevels cl;
-        plan_copy_levels(src.data(), dst.data(), n.data(), (int)src.size(), cl);
-        // Kept: 0->1 (L0), 1->2 (L1), 2->3 (L2), 4->0 (L1: after 0->1 read 0), 5->6 (L0),
-        // 8->10 (L0), 6->11 (L1: reads 6, written at L0).
-        const bool ok = cl.n_levels() == 3 && cl.src.size() == 7 && !level_conflicts(cl) && cl.start[1] == 3 &&
-                        cl.start[2] == 6 && cl.src[0] == 0 && cl.src[1] == 5 && cl.src[2] == 8 && cl.src[3] == 1 &&
-                        cl.src[4] == 4 && cl.src[5] == 6 && cl.src[6] == 2;
-        R.check(ok, "copy levels: chains, overwrites and no-ops", "%d levels, %zu copies kept", cl.n_levels(),
-                cl.src.size());
-    }
     // Random copies among few blocks (so that many depend on each other),
     // level by level on the device, against the in-order copy.
     for (DType t : {DType::F32, DType::BF16})
@@ -111,7 +85,7 @@ void copy_levels_check(Rng &rng) {
             sync_check("block_copy by levels");
             const std::vector<float> ref = ordered_copy_ref(pool, n_planes, plane, bs, kv_dim, src, dst, nt);
             const std::vector<float> got = dp.download();
-            const bool same = memcmp(got.data(), ref.data(), got.size() * 4) == 0 && !level_conflicts(cl);
+            const bool same = memcmp(got.data(), ref.data(), got.size() * 4) == 0;
             char name[80];
             snprintf(name, sizeof name, "block_copy by levels %s bs=%d", dname(t), bs);
             R.check(same, name, "%d copies in %d levels: %s", n_copies, cl.n_levels(),

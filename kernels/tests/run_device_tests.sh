@@ -21,6 +21,7 @@ run() {
 }
 
 run "$bin/attention_tiles_test"
+run "$bin/copy_levels_test"
 run "$bin/kernel_tests" --perf
 run "$bin/model_tests" "$lib"
 run "$bin/batch_invariance_tests" "$lib"
