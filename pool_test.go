@@ -112,10 +112,22 @@ func TestPoolScoresAsOneModel(t *testing.T) {
 		if n == 1 {
 			assert.Equal(t, oneStats.ComputedTokens, st.ComputedTokens, "one member computes the one trie")
 		}
-		// A warm second call reads each member's prefix cache.
+		// The members that ran pieces keep their prefixes for the next call
+		// (RetainCache); which ones did depends on timing.
+		cached := 0
+		for i := 0; i < p.Len(); i++ {
+			cached += p.Model(i).CacheStats().BlocksCachedFree
+		}
+		assert.Positive(t, cached, "n=%d: the members keep cached prefixes", n)
+		// A warm second call reads the members' prefix caches. Which member
+		// takes which piece depends on timing (work stealing), so only one
+		// member is sure to find all of its prefixes again.
 		got2, st2 := scorePoolChecked(t, p, reqs)
 		requireBitwise(t, want, got2, "warm pool")
-		assert.Less(t, st2.ComputedTokens, st.ComputedTokens, "n=%d: the second call reuses cached prefixes", n)
+		if n == 1 {
+			assert.Less(t, st2.ComputedTokens, st.ComputedTokens, "the second call reuses cached prefixes")
+		}
+		t.Logf("n=%d: computed %d tokens cold, %d warm", n, st.ComputedTokens, st2.ComputedTokens)
 	}
 }
 

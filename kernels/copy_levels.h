@@ -24,8 +24,8 @@ struct CopyLevels {
     int n_levels() const { return start.empty() ? 0 : (int)start.size() - 1; }
 };
 
-// O(count) with two hash maps: a hostile batch of many copies costs no more
-// than reading it.
+// Expected O(count), with two hash maps keyed by block id (ids are below
+// the pool's size; the planner's steps hold a few hundred copies).
 inline void plan_copy_levels(const int32_t *src, const int32_t *dst, const int32_t *n, int count, CopyLevels &out) {
     out.src.clear();
     out.dst.clear();

@@ -39,8 +39,10 @@
 //     request alone fits (Stats.KVBlocksMin), else NewPlanner returns a
 //     *BudgetError naming it;
 //   - no step exceeds MaxBatchTokens tokens or MaxOutputs output rows; no
-//     block is read before it is written, nor reused while a step that has
-//     not yet run still reads it; reference counts return to zero.
+//     slot is read before it is written (in an earlier step, or earlier in
+//     the same step: its K/V writes, then its copies, then its reads), nor
+//     reused while a step that has not yet run still reads it; reference
+//     counts return to zero.
 //
 // Steps run in order. Within a step the ABI runs, layer by layer, all K/V
 // writes, then the block copies, then that layer's attention reads, so a

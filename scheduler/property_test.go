@@ -31,6 +31,16 @@ func randomRequests(rng *rand.Rand, n int) []Request {
 		switch k := rng.IntN(10); {
 		case k == 0 && len(reqs) > 0: // exact duplicate
 			reqs = append(reqs, reqs[rng.IntN(len(reqs))])
+		case k == 2 && len(reqs) > 0: // branches at consecutive depths, nested inside one block
+			o := reqs[rng.IntN(len(reqs))]
+			stem := append(slices.Clone(o.Context), seq(1+rng.IntN(4))...)
+			for d := 0; d < 2+rng.IntN(4) && len(reqs) < n; d++ {
+				ctx := append(slices.Clone(stem[:len(stem)-rng.IntN(min(len(stem), 4))]), seq(rng.IntN(3))...)
+				if len(ctx) == 0 {
+					ctx = seq(1)
+				}
+				reqs = append(reqs, Request{Context: ctx, Continuation: seq(1 + rng.IntN(3))})
+			}
 		case k == 1 && len(reqs) > 0: // another request's whole pair, extended or cut
 			o := reqs[rng.IntN(len(reqs))]
 			whole := append(slices.Clone(o.Context), o.Continuation...)
@@ -72,11 +82,12 @@ type planCase struct {
 	maxLen   int
 	noCache  bool
 	twoCalls bool
+	window   int // Options.Window; 0: the default
 }
 
 func (c planCase) String() string {
-	return fmt.Sprintf("seed=%d bs=%d budget=%d maxT=%d maxO=%d maxLen=%d noCache=%v twoCalls=%v",
-		c.seed, c.bs, c.budget, c.maxT, c.maxO, c.maxLen, c.noCache, c.twoCalls)
+	return fmt.Sprintf("seed=%d bs=%d budget=%d maxT=%d maxO=%d maxLen=%d noCache=%v twoCalls=%v window=%d",
+		c.seed, c.bs, c.budget, c.maxT, c.maxO, c.maxLen, c.noCache, c.twoCalls, c.window)
 }
 
 func randomCase(rng *rand.Rand, seed uint64) planCase {
@@ -92,6 +103,9 @@ func randomCase(rng *rand.Rand, seed uint64) planCase {
 	}
 	c.noCache = rng.IntN(6) == 0
 	c.twoCalls = rng.IntN(3) == 0
+	if rng.IntN(3) == 0 {
+		c.window = 1 + rng.IntN(4)
+	}
 	return c
 }
 
@@ -118,7 +132,7 @@ func probe(reqs []Request, bs int, opts Options) (Stats, error) {
 func checkCase(t testing.TB, c planCase) {
 	rng := rand.New(rand.NewPCG(c.seed, 99))
 	reqs := randomRequests(rng, 1+rng.IntN(40))
-	opts := Options{MaxBatchTokens: c.maxT, MaxOutputs: c.maxO, MaxLen: c.maxLen, NoCache: c.noCache, Namespace: "m"}
+	opts := Options{MaxBatchTokens: c.maxT, MaxOutputs: c.maxO, MaxLen: c.maxLen, NoCache: c.noCache, Namespace: "m", Window: c.window}
 	for i := range reqs { // drop pairs the window cannot score at all
 		if c.maxLen > 0 && len(reqs[i].Continuation) > c.maxLen {
 			reqs[i].Continuation = reqs[i].Continuation[:c.maxLen]

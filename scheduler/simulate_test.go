@@ -21,7 +21,10 @@ import (
 // each token reading the prefix through its own segment's table, so a
 // segment may follow its parent in the same step, and a copy may read what
 // the step wrote (a branch's copy of its parent's partial block) or another
-// copy's destination.
+// copy's destination. The simulator asks one thing more than the cores: a
+// token that reads a slot written in its own step comes after the writer
+// in batch order (the planner emits a parent before its children), so it
+// may refuse a valid plan but never passes a wrong one.
 
 type slotState struct {
 	id, parent uint64
