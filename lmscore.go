@@ -96,13 +96,17 @@ func openEngine(weights *model.Model, name string, opts Options) (*Model, error)
 
 	switch opts.Backend {
 	case "cpu":
-		m.engine, err = binding.OpenCPU(weights, m.opts.Threads)
+		m.engine, err = binding.OpenCPUTensorParallel(weights, m.opts.Threads, opts.TensorParallel)
 	case "cuda":
 		prec := binding.PrecisionBF16
 		if opts.Precision == "fp32" {
 			prec = binding.PrecisionFP32
 		}
-		m.engine, err = binding.OpenCUDA(weights, opts.CUDALibrary, prec, opts.Device)
+		devices := make([]int, opts.TensorParallel)
+		for r := range devices {
+			devices[r] = opts.Device + r
+		}
+		m.engine, err = binding.OpenCUDATensorParallel(weights, opts.CUDALibrary, prec, devices)
 	}
 	if err != nil {
 		return nil, err
@@ -129,6 +133,9 @@ func applyDefaults(o *Options) error {
 	if o.BlockSize == 0 {
 		o.BlockSize = 16
 	}
+	if o.TensorParallel == 0 {
+		o.TensorParallel = 1
+	}
 	if o.MaxBatchTokens == 0 {
 		o.MaxBatchTokens = 2048
 		if o.Backend == "cuda" {
@@ -152,6 +159,8 @@ func applyDefaults(o *Options) error {
 		return fmt.Errorf("lmscore: max length %d is negative", o.MaxLength)
 	case o.Threads < 0:
 		return fmt.Errorf("lmscore: threads %d is negative", o.Threads)
+	case o.TensorParallel < 1 || o.TensorParallel > 64:
+		return fmt.Errorf("lmscore: tensor parallel %d: want 1 to 64", o.TensorParallel)
 	}
 	return nil
 }

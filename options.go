@@ -20,6 +20,13 @@ type Options struct {
 	// the cores available (runtime.NumCPU) is capped to them (see
 	// Model.Warnings).
 	Threads int
+	// TensorParallel splits the model over that many ranks (0 or 1: whole):
+	// each holds 1/TensorParallel of every layer's heads, KV heads and FFN
+	// (lmscore.h, lmscore_tp_group), and the ranks sum their partial rows
+	// after the attention and FFN outputs. On the CPU the ranks share the
+	// Threads; on CUDA rank r is device Device+r, which the CUDA core does
+	// not support yet (its error says so). KVMemory is the ranks' total.
+	TensorParallel int
 
 	// BlockSize is the KV block size in tokens (default 16).
 	BlockSize int

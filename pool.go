@@ -53,6 +53,9 @@ func OpenPool(path string, opts Options, devices []int) (*Pool, error) {
 	if err := applyDefaults(&opts); err != nil {
 		return nil, err
 	}
+	if opts.TensorParallel > 1 && len(devices) > 1 {
+		return nil, fmt.Errorf("lmscore: several devices (%d) with tensor parallel %d: a pool of split models is not supported", len(devices), opts.TensorParallel)
+	}
 	var threads []int
 	var warnings []string
 	if opts.Backend == "cpu" {

@@ -115,6 +115,14 @@ lmscore_status lmscore_go_profile_report(const lmscore_backend *be, const lmscor
     return st;
 }
 
+lmscore_status lmscore_go_tp_group_create(const lmscore_backend *be, int32_t size, lmscore_tp_group **out, char *err,
+                                         size_t err_cap) {
+    lmscore_status st = be->tp_group_create(size, out);
+    copy_error(be, st, err, err_cap);
+    return st;
+}
+
+void lmscore_go_tp_group_free(const lmscore_backend *be, lmscore_tp_group *g) { be->tp_group_free(g); }
 void lmscore_go_model_free(const lmscore_backend *be, lmscore_model *m) { be->model_free(m); }
 void lmscore_go_kv_free(const lmscore_backend *be, lmscore_kv *kv) { be->kv_free(kv); }
 void lmscore_go_step_free(const lmscore_backend *be, lmscore_step *s) { be->step_free(s); }

@@ -45,6 +45,10 @@ lmscore_status lmscore_go_step_run(const lmscore_backend *be, lmscore_step *step
 lmscore_status lmscore_go_profile_report(const lmscore_backend *be, const lmscore_model *model, char *buf,
                                         size_t cap, size_t *needed, char *err, size_t err_cap);
 
+lmscore_status lmscore_go_tp_group_create(const lmscore_backend *be, int32_t size, lmscore_tp_group **out, char *err,
+                                         size_t err_cap);
+void lmscore_go_tp_group_free(const lmscore_backend *be, lmscore_tp_group *g);
+
 /* Calls through the table that take no error buffer. */
 lmscore_backend_params lmscore_go_default_params(const lmscore_backend *be);
 const char *lmscore_go_backend_name(const lmscore_backend *be);

@@ -12,6 +12,7 @@ package binding
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -53,6 +54,11 @@ type Model struct {
 	mu       sync.Mutex
 	ptr      *C.lmscore_model
 	children int // open KV pools and steps
+
+	// Tensor parallelism (tensorparallel.go): this model is rank 0 of tp,
+	// and peers are ranks 1 and up; both nil for a whole model.
+	tp    *tpGroup
+	peers []*Model
 }
 
 // OpenCPU loads m on the CPU core with the given number of worker threads
@@ -183,7 +189,7 @@ func (m *Model) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ptr == nil {
-		return nil
+		return m.closePeers() // again, after a peer refused to close
 	}
 	if m.children > 0 {
 		return fmt.Errorf("lmscore: model close: %d KV pools or steps still open", m.children)
@@ -191,7 +197,7 @@ func (m *Model) Close() error {
 	C.lmscore_go_model_free(m.be.vt, m.ptr)
 	m.ptr = nil
 	runtime.SetFinalizer(m, nil)
-	return nil
+	return m.closePeers()
 }
 
 func (m *Model) finalize() {
@@ -266,7 +272,8 @@ func (m *Model) KVBlockBytes(blockSize int) (int64, error) {
 	if err := buf.err("kv block bytes", st); err != nil {
 		return 0, err
 	}
-	return int64(out), nil
+	peers, err := m.peerBlockBytes(blockSize)
+	return int64(out) + peers, err
 }
 
 // KV is a pool of paged KV blocks: nBlocks blocks of blockSize slots, for
@@ -275,6 +282,7 @@ type KV struct {
 	m         *Model
 	blockSize int
 	nBlocks   int
+	peers     []*KV // the other tensor-parallel ranks' pools
 
 	mu  sync.Mutex
 	ptr *C.lmscore_kv
@@ -295,6 +303,10 @@ func (m *Model) NewKV(blockSize, nBlocks int) (*KV, error) {
 	}
 	kv := &KV{m: m, blockSize: blockSize, nBlocks: nBlocks, ptr: ptr}
 	runtime.SetFinalizer(kv, (*KV).Close)
+	if err := m.newPeerKVs(kv); err != nil {
+		kv.Close()
+		return nil, err
+	}
 	return kv, nil
 }
 
@@ -315,7 +327,11 @@ func (kv *KV) Close() error {
 	kv.ptr = nil
 	kv.m.release()
 	runtime.SetFinalizer(kv, nil)
-	return nil
+	var errs []error
+	for _, p := range kv.peers {
+		errs = append(errs, p.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Step runs batches of up to maxTokens tokens and maxOutputs output rows.
@@ -325,6 +341,8 @@ type Step struct {
 	m          *Model
 	maxTokens  int
 	maxOutputs int
+	peers      []*Step            // the other tensor-parallel ranks' steps
+	peerRes    []scheduler.Result // their results, which equal this rank's
 
 	mu  sync.Mutex
 	ptr *C.lmscore_step
@@ -345,6 +363,10 @@ func (m *Model) NewStep(maxTokens, maxOutputs int) (*Step, error) {
 	}
 	s := &Step{m: m, maxTokens: maxTokens, maxOutputs: maxOutputs, ptr: ptr}
 	runtime.SetFinalizer(s, (*Step).Close)
+	if err := m.newPeerSteps(s); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -363,7 +385,11 @@ func (s *Step) Close() error {
 	}
 	s.free()
 	runtime.SetFinalizer(s, nil)
-	return nil
+	var errs []error
+	for _, p := range s.peers {
+		errs = append(errs, p.Close())
+	}
+	return errors.Join(errs...)
 }
 
 func (s *Step) free() {
@@ -393,6 +419,14 @@ func (s *Step) RunTimed(kv *KV, b *scheduler.Batch, r *scheduler.Result, t *RunT
 }
 
 func (s *Step) run(kv *KV, b *scheduler.Batch, r *scheduler.Result, t *RunTimes) error {
+	if len(s.peers) > 0 && kv != nil && b != nil && r != nil {
+		return s.runPeers(kv, b, func() error { return s.runRank(kv, b, r, t) })
+	}
+	return s.runRank(kv, b, r, t)
+}
+
+// runRank is one cgo call: this rank's step.
+func (s *Step) runRank(kv *KV, b *scheduler.Batch, r *scheduler.Result, t *RunTimes) error {
 	var start time.Time
 	if t != nil {
 		start = time.Now()

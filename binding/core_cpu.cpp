@@ -14,6 +14,7 @@
 #include "../csrc/cpu/quant.cpp"
 #include "../csrc/cpu/step.cpp"
 #include "../csrc/cpu/threadpool.cpp"
+#include "../csrc/cpu/tp.cpp"
 #include "../csrc/cpu/validate.cpp"
 
 // The C core's name of each layer role, for abienums_test.go's check that

@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "586a6352fa3f17d35b37ffb3d480493d79790df13b0ba0fad3703bbb4a22f9ff"
+const csrcHash = "0686edf3672873ec422d7821525937e79af45247d74bcbc2674fd9917567bca2"

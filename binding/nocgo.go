@@ -29,6 +29,16 @@ func OpenCUDA(m *model.Model, libPath string, precision Precision, device int) (
 // FindCUDALib returns ErrNoCgo.
 func FindCUDALib(libPath string) (string, error) { return "", ErrNoCgo }
 
+// OpenCPUTensorParallel returns ErrNoCgo.
+func OpenCPUTensorParallel(m *model.Model, threads, size int) (*Model, error) { return nil, ErrNoCgo }
+
+// OpenCUDATensorParallel returns ErrNoCgo.
+func OpenCUDATensorParallel(m *model.Model, libPath string, precision Precision, devices []int) (*Model, error) {
+	return nil, ErrNoCgo
+}
+
+func (m *Model) TensorParallel() int { return 1 }
+
 func (m *Model) Backend() string                           { return "" }
 func (m *Model) Config() model.Config                      { return model.Config{} }
 func (m *Model) Close() error                              { return nil }

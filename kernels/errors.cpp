@@ -89,7 +89,22 @@ LMSCORE_API lmscore_backend_params lmscore_backend_default_params(void) {
     p.n_threads = 0;
     p.device = 0;
     p.precision = LMSCORE_PRECISION_BF16; // fp32 is the check mode
+    p.tp_group = nullptr;
+    p.tp_rank = 0;
     return p;
 }
+
+// Tensor parallelism across GPUs (the ranks' partial sums through NCCL) is
+// not built yet: the CPU core splits models (csrc/cpu/tp.hpp).
+LMSCORE_API lmscore_status lmscore_tp_group_create(int32_t size, lmscore_tp_group **out) {
+    lmscore_cuda::clear_error();
+    if (out) *out = nullptr;
+    return lmscore_cuda::fail(LMSCORE_STATUS_UNSUPPORTED,
+                              "cuda: tensor parallelism (a group of %d ranks) is not built into the CUDA core yet; "
+                              "the CPU core splits models",
+                              (int)size);
+}
+
+LMSCORE_API void lmscore_tp_group_free(lmscore_tp_group *) {}
 
 } // extern "C"

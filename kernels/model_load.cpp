@@ -512,6 +512,8 @@ LMSCORE_API lmscore_status lmscore_model_load(const lmscore_model_desc *desc, lm
     lmscore_cuda::clear_error();
     if (!desc || !out) return fail(LMSCORE_STATUS_INVALID_ARGUMENT, "lmscore_model_load: null argument");
     *out = nullptr;
+    if (params.tp_group)
+        return fail(LMSCORE_STATUS_UNSUPPORTED, "cuda: tensor parallelism is not built into the CUDA core yet");
     lmscore_status st = check_desc(*desc, params);
     if (st != LMSCORE_STATUS_OK) return st;
     st = lmscore_cuda::use_device(params.device);

@@ -27,6 +27,7 @@ func addModelFlags(fs *flag.FlagSet) *modelFlags {
 	fs.StringVar(&o.Precision, "precision", "", "CUDA arithmetic: bf16 (default) or fp32")
 	fs.IntVar(&o.Device, "device", 0, "CUDA device ordinal")
 	fs.IntVar(&o.Threads, "threads", 0, "CPU worker threads (0 = all cores)")
+	fs.IntVar(&o.TensorParallel, "tensor-parallel", 1, "split the model over N ranks (heads, KV heads and FFN); CPU core only so far")
 	fs.IntVar(&o.BlockSize, "block-size", 16, "KV block size in tokens")
 	fs.IntVar(&o.MaxBatchTokens, "max-batch-tokens", 0, "tokens per model step (default 2048 on the CPU, 8192 on CUDA)")
 	fs.StringVar(&f.kvMemory, "kv-memory", "", "KV cache budget, the prefix cache's size, e.g. 2GiB (default 1GiB on the CPU, 8GiB on CUDA)")
@@ -37,6 +38,7 @@ func addModelFlags(fs *flag.FlagSet) *modelFlags {
 	aliasFlag(fs, "m", "model")
 	aliasFlag(fs, "t", "threads")
 	aliasFlag(fs, "c", "max-length")
+	aliasFlag(fs, "tp", "tensor-parallel") // vLLM's
 	return f
 }
 

@@ -7,6 +7,7 @@
 #include "kv.hpp"
 #include "model.hpp"
 #include "step.hpp"
+#include "tp.hpp"
 
 namespace lmscore {
 const char *get_last_error();
@@ -56,8 +57,22 @@ lmscore_backend_params lmscore_backend_default_params(void) {
     p.n_threads = 0;
     p.device = 0;
     p.precision = LMSCORE_PRECISION_FP32;
+    p.tp_group = nullptr;
+    p.tp_rank = 0;
     return p;
 }
+
+lmscore_status lmscore_tp_group_create(int32_t size, lmscore_tp_group **out) {
+    return guard("tp_group_create", [&] {
+        need_arg(out, "tp_group_create", "out");
+        *out = nullptr;
+        if (size < 1 || size > 64)
+            lmscore::fail(LMSCORE_STATUS_INVALID_ARGUMENT, "tp_group_create: size %d outside [1, 64]", int(size));
+        *out = new lmscore_tp_group(size);
+    });
+}
+
+void lmscore_tp_group_free(lmscore_tp_group *group) { delete group; }
 
 lmscore_status lmscore_model_load(const lmscore_model_desc *desc, lmscore_backend_params params,
                                   lmscore_model **out) {

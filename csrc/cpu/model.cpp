@@ -205,9 +205,24 @@ std::unique_ptr<lmscore_model> load_model(const lmscore_model_desc &d,
     // Validate everything before converting anything.
     validate_model_desc(d);
     const Hparams hp = hparams(d);
+    if (params.tp_group != nullptr) {
+        // A shard sums its partial rows after the output and down
+        // projections; the experts' routing and a norm over the whole q or
+        // k projection would need the whole rows earlier.
+        if (params.tp_rank < 0 || params.tp_rank >= params.tp_group->size)
+            fail(LMSCORE_STATUS_INVALID_ARGUMENT, "tensor parallel: rank %d outside [0, %d)", int(params.tp_rank),
+                 params.tp_group->size);
+        if (d.n_expert > 0)
+            fail(LMSCORE_STATUS_UNSUPPORTED, "tensor parallel: a mixture of experts is not split across ranks");
+        if (hp.qk_norm == LMSCORE_QK_NORM_FULL)
+            fail(LMSCORE_STATUS_UNSUPPORTED,
+                 "tensor parallel: q/k norms over the whole projection (OLMo 2) are not split across ranks");
+    }
 
     auto m = std::make_unique<lmscore_model>();
     m->hp = hp;
+    m->tp = params.tp_group;
+    m->tp_rank = params.tp_rank;
     m->kern = &kernels_for(select_isa());
     m->pool = std::make_unique<ThreadPool>(params.n_threads);
 

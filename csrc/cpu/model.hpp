@@ -15,6 +15,7 @@
 #include "kernels.hpp"
 #include "moe.hpp"
 #include "threadpool.hpp"
+#include "tp.hpp"
 
 namespace lmscore {
 
@@ -85,6 +86,10 @@ struct lmscore_model {
     // The phase profiler's sums over every profiled step (profile.hpp);
     // null until a step is made with LMSCORE_PROFILE=1.
     std::unique_ptr<lmscore_common::ProfileTotals> profile;
+    // Tensor parallelism (tp.hpp): this model is rank tp_rank's shard of
+    // the group's; null for a whole model.
+    lmscore_tp_group *tp = nullptr;
+    int tp_rank = 0;
 
     // embed copies token id's embedding row into out.
     void embed(int32_t id, float *out) const;

@@ -153,6 +153,42 @@ void copy_blocks(lmscore_kv &kv, const lmscore_batch &b, int l) {
     }
 }
 
+// sum_ranks sums a shard's partial rows over its tensor-parallel group; a
+// whole model's are whole already.
+void sum_ranks(lmscore_model &m, float *rows, int64_t n) {
+    if (m.tp) m.tp->sum_rows(m.tp_rank, rows, n, *m.pool);
+}
+
+// TpGate is a tensor-parallel rank's passage through one step: every rank
+// reaches the group's start barrier exactly once, with its outcome, before
+// it touches its pool (tp.hpp).
+struct TpGate {
+    lmscore_tp_group *group;
+    int rank;
+    bool arrived = false, computing = false;
+
+    void start() {
+        if (!group) return;
+        arrived = true;
+        group->start(rank, true, "");
+        computing = true;
+    }
+    // failed is called with what stopped this rank; it never throws.
+    void failed(const char *why) noexcept {
+        if (!group) return;
+        try {
+            if (!arrived) {
+                arrived = true;
+                group->start(rank, false, why);
+            } else if (computing) {
+                group->abandon(rank, why);
+            }
+        } catch (...) {
+            // The group was broken meanwhile: nothing to tell it.
+        }
+    }
+};
+
 // dense_ffn writes the FFN of one layer for nr rows of in (n_embd each,
 // normed) into out (n_embd each), the down projection's bias included: the
 // one place a layer's FFN is computed, so that another FFN (experts) can
@@ -179,6 +215,11 @@ void dense_ffn(lmscore_step &st, const LayerWeights &lw, const float *in, int64_
     lap(st.profile.get(), hp.gated_ffn() ? "gated activation" : "gelu");
     gemm(pool, kern, st.gemm, act, ff, nr, lw.ffn_down, out, E);
     lap(st.profile.get(), "down gemm");
+    if (st.model->tp) {
+        // A shard's partial rows: summed over the ranks before the bias.
+        sum_ranks(*st.model, out, nr * E);
+        lap(st.profile.get(), "tensor-parallel sum");
+    }
     for_rows(pool, nr, [&](int64_t t) { add_bias(out + t * E, lw.ffn_down_b, E); });
 }
 
@@ -260,7 +301,8 @@ std::unique_ptr<lmscore_step> make_step(lmscore_model &m, int32_t max_tokens, in
     return st;
 }
 
-void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_batch_result &res) {
+static void run_step_body(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_batch_result &res,
+                          TpGate &gate) {
     lmscore_model &m = *st.model;
     if (kv.model != &m) fail(LMSCORE_STATUS_INVALID_ARGUMENT, "step: the KV pool belongs to another model");
     std::lock_guard<std::mutex> lock(m.run_mu);
@@ -292,6 +334,8 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
         st.top_scratch[size_t(i)].reserve(size_t(b.top_n));
     }
     if (prof) prof->host("plan attention");
+    gate.start(); // from here on every rank computes
+    if (m.tp) lap(prof, "tensor-parallel start");
 
     if (T == 0) {
         // A copy-only step: nothing is written, so every layer copies now.
@@ -430,6 +474,10 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
             float *xc = x + r0 * E, *hc = h + r0 * E, *tc = tmp + r0 * E;
             gemm(pool, kern, st.gemm, attn + r0 * nq, nq, nr, lw.wo, tc, E);
             lap(prof, "wo gemm");
+            if (m.tp) {
+                sum_ranks(m, tc, nr * E);
+                lap(prof, "tensor-parallel sum");
+            }
             for_rows(pool, nr, [&](int64_t t) {
                 float *xt = xc + t * E, *yt = tc + t * E;
                 add_bias(yt, lw.bo, E);
@@ -478,6 +526,22 @@ void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_
         lap(prof, "log-softmax");
     }
     if (prof) prof->end();
+}
+
+void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_batch_result &res) {
+    TpGate gate{st.model->tp, st.model->tp_rank};
+    try {
+        run_step_body(st, kv, b, res, gate);
+    } catch (const Error &e) {
+        gate.failed(e.what());
+        throw;
+    } catch (const std::bad_alloc &) {
+        gate.failed("out of host memory");
+        throw;
+    } catch (...) {
+        gate.failed("internal error");
+        throw;
+    }
 }
 
 } // namespace lmscore

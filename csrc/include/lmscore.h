@@ -247,10 +247,38 @@ typedef enum lmscore_precision {
     LMSCORE_PRECISION_BF16 = 1, /* CUDA: bf16 weights and activations, fp32 accumulation */
 } lmscore_precision;
 
+/* Tensor parallelism: a group of size ranks, each a model loaded with the
+ * group and its rank in lmscore_backend_params. Rank r's description holds
+ * its shard of every layer: n_head, n_head_kv and n_ff are the shard's (the
+ * whole model's divided by size), WQ/WK/WV (or WQKV: its q, k and v rows),
+ * their biases and FFN_GATE/FFN_UP hold the shard's output rows
+ * (column-parallel), WO and FFN_DOWN the shard's input columns
+ * (row-parallel), and everything else is whole. After the attention's
+ * output projection and after the FFN's down projection the ranks' partial
+ * rows are summed, in rank order, so that every rank holds the same bits;
+ * their biases are added after the sum. Each rank's KV pool holds its own
+ * KV heads.
+ *
+ * The ranks' models, pools and steps are made alike, and every step runs
+ * the same batch on every rank at once, each from its own thread: a rank's
+ * lmscore_step_run returns once all have run it. When one rank fails before
+ * computing (a bad batch, no memory), every rank's call fails before it
+ * touches its pool; a failure after that breaks the group, and every later
+ * step on it fails. Mixtures of experts and whole-projection q/k norms
+ * (QK_NORM_FULL) are not split: model_load refuses them. */
+typedef struct lmscore_tp_group lmscore_tp_group;
+
+/* size in [1, 64]. A backend that does not split models returns
+ * LMSCORE_STATUS_UNSUPPORTED. The group must outlive its ranks' models. */
+LMSCORE_API lmscore_status lmscore_tp_group_create(int32_t size, lmscore_tp_group **out);
+LMSCORE_API void lmscore_tp_group_free(lmscore_tp_group *group);
+
 typedef struct lmscore_backend_params {
     int32_t n_threads; /* CPU: worker threads; <= 0 means all cores; capped at the cores available */
     int32_t device;    /* CUDA: device ordinal */
     int32_t precision; /* lmscore_precision */
+    lmscore_tp_group *tp_group; /* NULL: the whole model; else this model is rank tp_rank's shard */
+    int32_t tp_rank;
 } lmscore_backend_params;
 
 LMSCORE_API lmscore_backend_params lmscore_backend_default_params(void);
@@ -418,6 +446,8 @@ LMSCORE_API lmscore_status lmscore_profile_report(const lmscore_model *model, ch
     X(const char *, last_error, (void))                                                   \
     X(int32_t, abi_version, (void))                                                       \
     X(const char *, backend_name, (void))                                                 \
+    X(lmscore_status, tp_group_create, (int32_t, lmscore_tp_group **))                    \
+    X(void, tp_group_free, (lmscore_tp_group *))                                          \
     X(lmscore_backend_params, backend_default_params, (void))                             \
     X(lmscore_status, model_load,                                                         \
       (const lmscore_model_desc *, lmscore_backend_params, lmscore_model **))             \

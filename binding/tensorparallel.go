@@ -1,0 +1,217 @@
+//go:build cgo
+
+package binding
+
+// #include "backend.h"
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/lmscore/lmscore/model"
+	"github.com/lmscore/lmscore/scheduler"
+)
+
+// tpGroup owns a core's lmscore_tp_group. Every rank's Model points at it,
+// so its finalizer runs only after theirs: the group outlives its ranks.
+type tpGroup struct {
+	be   *backend
+	ptr  *C.lmscore_tp_group
+	size int
+}
+
+func newTPGroup(be *backend, size int) (*tpGroup, error) {
+	var buf errBuf
+	var ptr *C.lmscore_tp_group
+	st := C.lmscore_go_tp_group_create(be.vt, C.int32_t(clampInt32(size)), &ptr, buf.ptr(), errBufSize)
+	if err := buf.err("tensor-parallel group", st); err != nil {
+		return nil, err
+	}
+	g := &tpGroup{be: be, ptr: ptr, size: size}
+	runtime.SetFinalizer(g, (*tpGroup).free)
+	return g, nil
+}
+
+func (g *tpGroup) free() {
+	if g.ptr != nil {
+		C.lmscore_go_tp_group_free(g.be.vt, g.ptr)
+		g.ptr = nil
+	}
+	runtime.SetFinalizer(g, nil)
+}
+
+// OpenCPUTensorParallel loads m on the CPU core split over size ranks
+// (lmscore.h's lmscore_tp_group; model.TensorParallelShard makes each
+// rank's shard), the threads shared out among them. The returned Model and
+// the KV pools and steps made from it span every rank: a KV block is a
+// block on each rank (KVBlockBytes sums them), and a step runs each batch
+// on every rank at once, returning rank 0's results (every rank's are the
+// same bits). size 1 is OpenCPU.
+func OpenCPUTensorParallel(m *model.Model, threads, size int) (*Model, error) {
+	if size == 1 {
+		return OpenCPU(m, threads)
+	}
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	return openTensorParallel(cpuBackend, m, size, func(int) C.lmscore_backend_params {
+		p := C.lmscore_go_default_params(cpuBackend.vt)
+		p.n_threads = C.int32_t(clampInt32(max(1, threads/size)))
+		p.precision = C.int32_t(PrecisionFP32)
+		return p
+	})
+}
+
+// OpenCUDATensorParallel is OpenCUDA split over size ranks, rank r on
+// devices[r]. The CUDA core answers whether it splits models (today it
+// does not: its error says so).
+func OpenCUDATensorParallel(m *model.Model, libPath string, precision Precision, devices []int) (*Model, error) {
+	if len(devices) == 1 {
+		return OpenCUDA(m, libPath, precision, devices[0])
+	}
+	path, err := FindCUDALib(libPath)
+	if err != nil {
+		return nil, err
+	}
+	be, err := openBackend(path)
+	if err != nil {
+		return nil, err
+	}
+	return openTensorParallel(be, m, len(devices), func(r int) C.lmscore_backend_params {
+		p := C.lmscore_go_default_params(be.vt)
+		p.device = C.int32_t(clampInt32(devices[r]))
+		p.precision = C.int32_t(precision)
+		return p
+	})
+}
+
+func openTensorParallel(be *backend, m *model.Model, size int, params func(rank int) C.lmscore_backend_params) (*Model, error) {
+	if size < 1 {
+		return nil, &Error{Status: StatusInvalidArgument, Op: "model load", Message: fmt.Sprintf("tensor parallel %d: want at least 1", size)}
+	}
+	if m == nil {
+		return nil, &Error{Status: StatusInvalidArgument, Op: "model load", Message: "nil model"}
+	}
+	// Shard first: a split the model does not allow is refused before
+	// anything is loaded.
+	shards := make([]*model.Model, size)
+	for r := range shards {
+		var err error
+		if shards[r], err = model.TensorParallelShard(m, r, size); err != nil {
+			return nil, &Error{Status: StatusUnsupported, Op: "model load", Message: err.Error()}
+		}
+	}
+	g, err := newTPGroup(be, size)
+	if err != nil {
+		return nil, err
+	}
+	ranks := make([]*Model, 0, size)
+	for r, s := range shards {
+		p := params(r)
+		p.tp_group = g.ptr
+		p.tp_rank = C.int32_t(r)
+		rm, err := open(be, s, p)
+		if err != nil {
+			for _, o := range ranks {
+				o.Close()
+			}
+			g.free()
+			return nil, fmt.Errorf("tensor parallel rank %d: %w", r, err)
+		}
+		rm.cfg = m.Config // callers see the whole model
+		rm.tp = g
+		ranks = append(ranks, rm)
+	}
+	lead := ranks[0]
+	lead.peers = ranks[1:]
+	return lead, nil
+}
+
+// TensorParallel is the number of ranks the model is split over (1: whole).
+func (m *Model) TensorParallel() int { return 1 + len(m.peers) }
+
+// closePeers closes the other ranks' models and then the group, after
+// this rank's handle is gone.
+func (m *Model) closePeers() error {
+	var errs []error
+	for _, p := range m.peers {
+		errs = append(errs, p.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	m.peers = nil
+	if m.tp != nil {
+		m.tp.free()
+	}
+	return nil
+}
+
+// peerBlockBytes adds the other ranks' share of a KV block.
+func (m *Model) peerBlockBytes(blockSize int) (int64, error) {
+	var sum int64
+	for _, p := range m.peers {
+		b, err := p.KVBlockBytes(blockSize)
+		if err != nil {
+			return 0, err
+		}
+		sum += b
+	}
+	return sum, nil
+}
+
+// newPeerKVs makes the other ranks' pools for kv.
+func (m *Model) newPeerKVs(kv *KV) error {
+	for _, p := range m.peers {
+		pk, err := p.NewKV(kv.blockSize, kv.nBlocks)
+		if err != nil {
+			return err
+		}
+		kv.peers = append(kv.peers, pk)
+	}
+	return nil
+}
+
+// newPeerSteps makes the other ranks' steps for s.
+func (m *Model) newPeerSteps(s *Step) error {
+	for _, p := range m.peers {
+		ps, err := p.NewStep(s.maxTokens, s.maxOutputs)
+		if err != nil {
+			return err
+		}
+		s.peers = append(s.peers, ps)
+	}
+	s.peerRes = make([]scheduler.Result, len(s.peers))
+	return nil
+}
+
+// runPeers runs b on the other ranks while run runs it on this one, and
+// returns this rank's error, or else the first other rank's.
+func (s *Step) runPeers(kv *KV, b *scheduler.Batch, run func() error) error {
+	if len(kv.peers) != len(s.peers) {
+		return &Error{Status: StatusInvalidArgument, Op: "step run", Message: "the KV pool spans another number of ranks"}
+	}
+	errs := make([]error, len(s.peers))
+	var wg sync.WaitGroup
+	for i, p := range s.peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.run(kv.peers[i], b, &s.peerRes[i], nil)
+		}()
+	}
+	err := run()
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	for i, e := range errs {
+		if e != nil {
+			return fmt.Errorf("tensor parallel rank %d: %w", i+1, e)
+		}
+	}
+	return nil
+}
