@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "0686edf3672873ec422d7821525937e79af45247d74bcbc2674fd9917567bca2"
+const csrcHash = "897e2d139da231954a99c4e3eda740bfc633ea7af10cbd12bc048c9d21e9e15e"

@@ -209,9 +209,9 @@ std::unique_ptr<lmscore_model> load_model(const lmscore_model_desc &d,
         // A shard sums its partial rows after the output and down
         // projections; the experts' routing and a norm over the whole q or
         // k projection would need the whole rows earlier.
-        if (params.tp_rank < 0 || params.tp_rank >= params.tp_group->size)
+        if (params.tp_rank < 0 || params.tp_rank >= params.tp_group->size())
             fail(LMSCORE_STATUS_INVALID_ARGUMENT, "tensor parallel: rank %d outside [0, %d)", int(params.tp_rank),
-                 params.tp_group->size);
+                 params.tp_group->size());
         if (d.n_expert > 0)
             fail(LMSCORE_STATUS_UNSUPPORTED, "tensor parallel: a mixture of experts is not split across ranks");
         if (hp.qk_norm == LMSCORE_QK_NORM_FULL)

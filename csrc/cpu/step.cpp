@@ -181,7 +181,7 @@ struct TpGate {
                 arrived = true;
                 group->start(rank, false, why);
             } else if (computing) {
-                group->abandon(rank, why);
+                group->barrier.abandon(rank, why);
             }
         } catch (...) {
             // The group was broken meanwhile: nothing to tell it.

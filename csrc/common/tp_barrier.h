@@ -1,0 +1,50 @@
+// tp_barrier.h — the host side of a tensor-parallel group (lmscore.h,
+// lmscore_tp_group), shared by both cores: the ranks of a group run one step
+// at once, each from its own thread, and meet here. Once per step before
+// any rank computes, each with its outcome, so that a rank that failed
+// (a bad batch, no memory) stops every rank before it touches its pool;
+// then as often as the core's sums need. A failure after the start breaks
+// the group: ranks waiting wake with an error, and every later step fails.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "../include/lmscore.h"
+
+namespace lmscore_common {
+
+class TpBarrier {
+  public:
+    explicit TpBarrier(int size) : size_(size) {}
+    int size() const { return size_; }
+
+    // start: rank reaches the step with ok (why says what failed when not).
+    // LMSCORE_STATUS_OK when every rank may compute; otherwise a status and
+    // *err, naming the lowest rank that failed (a failed rank's own error
+    // is its own to report) or why the group broke.
+    lmscore_status start(int rank, bool ok, const std::string &why, std::string *err);
+    // wait: every rank meets; an error (and *err) when the group broke.
+    lmscore_status wait(std::string *err);
+    // abandon breaks the group: rank failed after the start.
+    void abandon(int rank, const std::string &why);
+
+  private:
+    lmscore_status meet(std::unique_lock<std::mutex> &lk, std::string *err);
+
+    const int size_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    int arrived_ = 0;
+    uint64_t generation_ = 0;
+    bool broken_ = false;
+    std::string broken_why_;
+    // The lowest rank that may not compute: tallied as the ranks reach the
+    // start, published by the last one to arrive.
+    int pending_rank_ = -1, outcome_rank_ = -1;
+    std::string pending_why_, outcome_why_;
+};
+
+} // namespace lmscore_common
