@@ -27,7 +27,11 @@ lmscore_status TpBarrier::start(int rank, bool ok, const std::string &why, std::
     std::unique_lock<std::mutex> lk(mu_);
     if (!ok && (pending_rank_ < 0 || rank < pending_rank_)) {
         pending_rank_ = rank;
-        pending_why_ = why;
+        try {
+            pending_why_ = why;
+        } catch (...) {
+            pending_why_.clear(); // no memory for the message: the rank still arrives
+        }
     }
     if (!broken_ && arrived_ + 1 == size_) {
         // The last to arrive publishes the outcome and clears the tally for
@@ -56,9 +60,9 @@ void TpBarrier::abandon(int rank, const std::string &why) {
     std::lock_guard<std::mutex> lk(mu_);
     if (!broken_) {
         broken_ = true;
+        cv_.notify_all(); // before the message, which may fail to allocate
         broken_why_ = "rank " + std::to_string(rank) + " failed: " + why;
     }
-    cv_.notify_all();
 }
 
 } // namespace lmscore_common

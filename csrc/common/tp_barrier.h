@@ -47,4 +47,40 @@ class TpBarrier {
     std::string pending_why_, outcome_why_;
 };
 
+// TpPassage is one rank's way through one step: open() before it computes,
+// failed() with what stopped it otherwise, so that it reaches the start
+// exactly once per step, and a failure after it breaks the group. Null
+// barrier: a whole model, nothing to do.
+class TpPassage {
+  public:
+    TpPassage(TpBarrier *barrier, int rank) : barrier_(barrier), rank_(rank) {}
+    lmscore_status open(std::string *err) {
+        if (!barrier_) return LMSCORE_STATUS_OK;
+        arrived_ = true;
+        lmscore_status st = barrier_->start(rank_, true, "", err);
+        computing_ = st == LMSCORE_STATUS_OK;
+        return st;
+    }
+    void failed(const std::string &why) noexcept {
+        if (!barrier_) return;
+        try {
+            std::string ignored;
+            if (!arrived_) {
+                arrived_ = true;
+                barrier_->start(rank_, false, why, &ignored);
+            } else if (computing_) {
+                barrier_->abandon(rank_, why);
+            }
+        } catch (...) {
+            // No memory for a message: the other ranks still wake (start
+            // arrives and abandon breaks the group before either fails).
+        }
+    }
+
+  private:
+    TpBarrier *barrier_;
+    int rank_;
+    bool arrived_ = false, computing_ = false;
+};
+
 } // namespace lmscore_common

@@ -159,36 +159,6 @@ void sum_ranks(lmscore_model &m, float *rows, int64_t n) {
     if (m.tp) m.tp->sum_rows(m.tp_rank, rows, n, *m.pool);
 }
 
-// TpGate is a tensor-parallel rank's passage through one step: every rank
-// reaches the group's start barrier exactly once, with its outcome, before
-// it touches its pool (tp.hpp).
-struct TpGate {
-    lmscore_tp_group *group;
-    int rank;
-    bool arrived = false, computing = false;
-
-    void start() {
-        if (!group) return;
-        arrived = true;
-        group->start(rank, true, "");
-        computing = true;
-    }
-    // failed is called with what stopped this rank; it never throws.
-    void failed(const char *why) noexcept {
-        if (!group) return;
-        try {
-            if (!arrived) {
-                arrived = true;
-                group->start(rank, false, why);
-            } else if (computing) {
-                group->barrier.abandon(rank, why);
-            }
-        } catch (...) {
-            // The group was broken meanwhile: nothing to tell it.
-        }
-    }
-};
-
 // dense_ffn writes the FFN of one layer for nr rows of in (n_embd each,
 // normed) into out (n_embd each), the down projection's bias included: the
 // one place a layer's FFN is computed, so that another FFN (experts) can
@@ -302,7 +272,7 @@ std::unique_ptr<lmscore_step> make_step(lmscore_model &m, int32_t max_tokens, in
 }
 
 static void run_step_body(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_batch_result &res,
-                          TpGate &gate) {
+                          lmscore_common::TpPassage &gate) {
     lmscore_model &m = *st.model;
     if (kv.model != &m) fail(LMSCORE_STATUS_INVALID_ARGUMENT, "step: the KV pool belongs to another model");
     std::lock_guard<std::mutex> lock(m.run_mu);
@@ -334,7 +304,8 @@ static void run_step_body(lmscore_step &st, lmscore_kv &kv, const lmscore_batch 
         st.top_scratch[size_t(i)].reserve(size_t(b.top_n));
     }
     if (prof) prof->host("plan attention");
-    gate.start(); // from here on every rank computes
+    std::string tp_err;
+    if (lmscore_status tst = gate.open(&tp_err)) fail(tst, "%s", tp_err.c_str()); // from here on every rank computes
     if (m.tp) lap(prof, "tensor-parallel start");
 
     if (T == 0) {
@@ -529,7 +500,9 @@ static void run_step_body(lmscore_step &st, lmscore_kv &kv, const lmscore_batch 
 }
 
 void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_batch_result &res) {
-    TpGate gate{st.model->tp, st.model->tp_rank};
+    // Every rank of a tensor-parallel group reaches the start barrier
+    // exactly once per step, with its outcome (tp_barrier.h).
+    lmscore_common::TpPassage gate(st.model->tp ? &st.model->tp->barrier : nullptr, st.model->tp_rank);
     try {
         run_step_body(st, kv, b, res, gate);
     } catch (const Error &e) {
