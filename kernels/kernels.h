@@ -322,7 +322,7 @@ inline int moe_row_align(size_t row_bytes) {
 // For every copy i and every one of n_planes planes (layers times K and V,
 // each plane_elems elements apart): the first n_tok[i] slots of block src[i]
 // go to block dst[i]. slot_elems elements per slot. Copies within one launch
-// run in any order: the host serialises chains.
+// run in any order: the host puts dependent ones in levels (copy_levels.h).
 cudaError_t block_copy(void *cache, DType dtype, int n_planes, int64_t plane_elems,
                        int block_size, int slot_elems, const int32_t *src, const int32_t *dst,
                        const int32_t *n_tok, int n_copies, cudaStream_t stream);
