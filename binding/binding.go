@@ -419,14 +419,6 @@ func (s *Step) RunTimed(kv *KV, b *scheduler.Batch, r *scheduler.Result, t *RunT
 }
 
 func (s *Step) run(kv *KV, b *scheduler.Batch, r *scheduler.Result, t *RunTimes) error {
-	if len(s.peers) > 0 && kv != nil && b != nil && r != nil {
-		return s.runPeers(kv, b, func() error { return s.runRank(kv, b, r, t) })
-	}
-	return s.runRank(kv, b, r, t)
-}
-
-// runRank is one cgo call: this rank's step.
-func (s *Step) runRank(kv *KV, b *scheduler.Batch, r *scheduler.Result, t *RunTimes) error {
 	var start time.Time
 	if t != nil {
 		start = time.Now()
@@ -440,10 +432,18 @@ func (s *Step) runRank(kv *KV, b *scheduler.Batch, r *scheduler.Result, t *RunTi
 	if err := checkLengths(b); err != nil {
 		return err
 	}
+	if len(s.peers) > 0 {
+		return s.runSplit(kv, b, r, t, start)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	kv.mu.Lock()
 	defer kv.mu.Unlock()
+	return s.runLocked(kv, b, r, t, start)
+}
+
+// runLocked is one cgo call: this rank's step, its locks held.
+func (s *Step) runLocked(kv *KV, b *scheduler.Batch, r *scheduler.Result, t *RunTimes, start time.Time) error {
 	if s.ptr == nil || kv.ptr == nil {
 		return ErrClosed
 	}

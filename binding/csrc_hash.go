@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "2a64e4187b3e0a2f3a4cffcc40ba4869eb645e723b5530401f89e2c0f6e13e5c"
+const csrcHash = "6af6e358e8612aa057b01a43903d50df80ca11693f29dfa7130979e116df135d"

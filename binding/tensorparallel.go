@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/lmscore/lmscore/model"
 	"github.com/lmscore/lmscore/scheduler"
@@ -21,6 +22,9 @@ type tpGroup struct {
 	be   *backend
 	ptr  *C.lmscore_tp_group
 	size int
+	// runMu makes the split's runs one at a time: each is a call on every
+	// rank, and the ranks pair up inside the core.
+	runMu sync.Mutex
 }
 
 func newTPGroup(be *backend, size int) (*tpGroup, error) {
@@ -188,11 +192,30 @@ func (m *Model) newPeerSteps(s *Step) error {
 	return nil
 }
 
-// runPeers runs b on the other ranks while run runs it on this one, and
-// returns this rank's error, or else the first other rank's.
-func (s *Step) runPeers(kv *KV, b *scheduler.Batch, run func() error) error {
+// runSplit runs b on every rank at once and fills r with rank 0's rows.
+// The ranks meet inside the core, so either every rank's call starts or
+// none does: the group's run lock makes the split's runs one at a time (two
+// would pair one's rank 0 with the other's rank 1), and every rank's step
+// and pool are locked, and checked open, before any rank enters C (a rank
+// refused in Go would leave the others waiting in C). Locks go in rank
+// order, steps before pools within a rank, as Close takes them.
+func (s *Step) runSplit(kv *KV, b *scheduler.Batch, r *scheduler.Result, t *RunTimes, start time.Time) error {
 	if len(kv.peers) != len(s.peers) {
 		return &Error{Status: StatusInvalidArgument, Op: "step run", Message: "the KV pool spans another number of ranks"}
+	}
+	g := s.m.tp
+	g.runMu.Lock()
+	defer g.runMu.Unlock()
+	steps := append([]*Step{s}, s.peers...)
+	kvs := append([]*KV{kv}, kv.peers...)
+	for i := range steps {
+		steps[i].mu.Lock()
+		defer steps[i].mu.Unlock()
+		kvs[i].mu.Lock()
+		defer kvs[i].mu.Unlock()
+		if steps[i].ptr == nil || kvs[i].ptr == nil {
+			return ErrClosed
+		}
 	}
 	errs := make([]error, len(s.peers))
 	var wg sync.WaitGroup
@@ -200,10 +223,10 @@ func (s *Step) runPeers(kv *KV, b *scheduler.Batch, run func() error) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = p.run(kv.peers[i], b, &s.peerRes[i], nil)
+			errs[i] = p.runLocked(kv.peers[i], b, &s.peerRes[i], nil, time.Time{})
 		}()
 	}
-	err := run()
+	err := s.runLocked(kv, b, r, t, start)
 	wg.Wait()
 	if err != nil {
 		return err

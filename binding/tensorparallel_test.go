@@ -3,11 +3,15 @@
 package binding
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/lmscore/lmscore/internal/testmodel"
 	"github.com/lmscore/lmscore/model"
@@ -186,4 +190,163 @@ func TestTensorParallelErrors(t *testing.T) {
 		t.Fatalf("a bad batch: error %v, want one naming the token", err)
 	}
 	sameBits(t, "after a failed step", alone(t, e, tokens, targets, 16, rng), before)
+}
+
+// TestTensorParallelConcurrentUse: runs on two Steps of one split model at
+// once each score their own batch (the group's run lock: unlocked, rank 0
+// of one run met rank 1 of the other inside the core), and closing a Step
+// while it runs neither hangs nor crashes.
+func TestTensorParallelConcurrentUse(t *testing.T) {
+	m := tpModel(t, model.ArchLlama, model.TypeF32)
+	mod, err := OpenCPUTensorParallel(m, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mod.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	vocab := m.Config.NVocab
+	type lane struct {
+		s    *Step
+		kv   *KV
+		b    *scheduler.Batch
+		want scheduler.Result
+	}
+	var lanes [2]*lane
+	for i, n := range []int{3, 200} {
+		kv, err := mod.NewKV(16, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer kv.Close()
+		s, err := mod.NewStep(256, 256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		bb := newBuilder(16)
+		bb.segment(randomTokens(rng, n, vocab), 0, n, newBlockAlloc(64, nil).take(blocksFor(n, 16)), randomTokens(rng, n, vocab))
+		lanes[i] = &lane{s: s, kv: kv, b: bb.batch()}
+		if err := s.Run(kv, lanes[i].b, &lanes[i].want); err != nil {
+			t.Fatal(err)
+		}
+	}
+	within(t, 60*time.Second, "two lanes of runs", func() {
+		var wg sync.WaitGroup
+		for _, l := range lanes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var r scheduler.Result
+				for i := 0; i < 40; i++ {
+					if err := l.s.Run(l.kv, l.b, &r); err != nil {
+						t.Errorf("run %d: %v", i, err)
+						return
+					}
+					for j := range r.LogProb {
+						if math.Float32bits(r.LogProb[j]) != math.Float32bits(l.want.LogProb[j]) {
+							t.Errorf("run %d, row %d: another batch's bits", i, j)
+							return
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	})
+
+	b := lanes[0].b
+	for i := 0; i < 300; i++ {
+		s, err := mod.NewStep(256, 256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		within(t, 20*time.Second, fmt.Sprintf("Run and Close at once, iteration %d", i), func() {
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				var r scheduler.Result
+				if err := s.Run(lanes[0].kv, b, &r); err != nil && !errors.Is(err, ErrClosed) {
+					t.Errorf("run: %v", err)
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				for k := rng.IntN(2000); k > 0; k-- {
+					runtime.Gosched()
+				}
+				if err := s.Close(); err != nil {
+					t.Errorf("close: %v", err)
+				}
+			}()
+			wg.Wait()
+		})
+	}
+}
+
+// TestTensorParallelOneRankFails drives the ranks by hand, one with a bad
+// batch: both calls fail (the good rank's error names the bad one), and the
+// next step scores as before.
+func TestTensorParallelOneRankFails(t *testing.T) {
+	m := tpModel(t, model.ArchLlama, model.TypeF32)
+	e := openTP(t, m, 2, 2, 16, 64, 256)
+	rng := rand.New(rand.NewPCG(1, 2))
+	vocab := m.Config.NVocab
+	tokens, targets := randomTokens(rng, 20, vocab), randomTokens(rng, 20, vocab)
+	batch := func(bad bool) *scheduler.Batch {
+		bb := newBuilder(16)
+		bb.segment(tokens, 0, 20, []int32{3, 4}, targets)
+		if bad {
+			bb.b.TokenIDs[5] = int32(vocab)
+		}
+		return bb.batch()
+	}
+	want := e.run(t, batch(false)).LogProb
+	for _, badRank := range []int{0, 1} {
+		var errs [2]error
+		within(t, 20*time.Second, "ranks with different batches", func() {
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				var r scheduler.Result
+				e.step.mu.Lock()
+				e.kv.mu.Lock()
+				errs[0] = e.step.runLocked(e.kv, batch(badRank == 0), &r, nil, time.Time{})
+				e.kv.mu.Unlock()
+				e.step.mu.Unlock()
+			}()
+			go func() {
+				defer wg.Done()
+				var r scheduler.Result
+				errs[1] = e.step.peers[0].run(e.kv.peers[0], batch(badRank == 1), &r, nil)
+			}()
+			wg.Wait()
+		})
+		for rank, err := range errs {
+			want := "token"
+			if rank != badRank {
+				want = fmt.Sprintf("rank %d failed", badRank)
+			}
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("bad rank %d: rank %d's error %v, want one naming %q", badRank, rank, err, want)
+			}
+		}
+		sameBits(t, "after a rank failed", e.run(t, batch(false)).LogProb, want)
+	}
+}
+
+// within fails the test if f does not return in d (a hang in the core).
+func within(t *testing.T, d time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("%s: no return in %v", what, d)
+	}
 }

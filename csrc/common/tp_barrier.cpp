@@ -38,7 +38,7 @@ lmscore_status TpBarrier::start(int rank, bool ok, const std::string &why, std::
         // the next step: no rank can complete the next start before every
         // rank has left this one, so the outcome stays until all read it.
         outcome_rank_ = pending_rank_;
-        outcome_why_ = pending_why_;
+        outcome_why_.swap(pending_why_); // no allocation: the last rank always arrives
         pending_rank_ = -1;
         pending_why_.clear();
     }

@@ -128,6 +128,11 @@ lmscore_status lmscore_step_run(lmscore_step *step, lmscore_kv *kv, const lmscor
                                 lmscore_batch_result *result) {
     return guard("step_run", [&] {
         need_arg(step, "step_run", "step");
+        if (!kv || !batch || !result) {
+            // The other ranks of a split model wait for this one at the start.
+            lmscore_tp_group *g = step->model->tp;
+            lmscore_common::TpPassage(g ? &g->barrier : nullptr, step->model->tp_rank).failed("a NULL argument");
+        }
         need_arg(kv, "step_run", "kv");
         need_arg(batch, "step_run", "batch");
         need_arg(result, "step_run", "result");

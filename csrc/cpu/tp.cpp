@@ -8,11 +8,6 @@
 // The CUDA core compiles csrc/common/tp_barrier.cpp itself (see validate.cpp).
 #include "../common/tp_barrier.cpp"
 
-void lmscore_tp_group::start(int rank, bool ok, const std::string &why) {
-    std::string err;
-    if (lmscore_status st = barrier.start(rank, ok, why, &err)) lmscore::fail(st, "%s", err.c_str());
-}
-
 void lmscore_tp_group::wait() {
     std::string err;
     if (lmscore_status st = barrier.wait(&err)) lmscore::fail(st, "%s", err.c_str());

@@ -18,9 +18,6 @@ struct lmscore_tp_group {
     explicit lmscore_tp_group(int n) : barrier(n), bufs(size_t(n), nullptr) {}
     int size() const { return barrier.size(); }
 
-    // start: rank reaches the step, ok if it may compute; it throws an
-    // Error when another rank may not, or when the group is broken.
-    void start(int rank, bool ok, const std::string &why);
     // sum_rows replaces buf (n floats, this rank's partial sums) by the sum
     // over the ranks, added in rank order: every rank gets the same bits,
     // whichever rows share the step. Each rank adds one slice and writes it

@@ -39,7 +39,7 @@ extern "C" {
 
 /* Bumped on any incompatible change; binding/ refuses a library whose
  * lmscore_abi_version() differs from the header it was compiled with. */
-#define LMSCORE_ABI_VERSION 5
+#define LMSCORE_ABI_VERSION 6
 
 /* ---------------------------------------------------------------- status */
 
@@ -259,13 +259,19 @@ typedef enum lmscore_precision {
  * their biases are added after the sum. Each rank's KV pool holds its own
  * KV heads.
  *
- * The ranks' models, pools and steps are made alike, and every step runs
- * the same batch on every rank at once, each from its own thread: a rank's
- * lmscore_step_run returns once all have run it. When one rank fails before
- * computing (a bad batch, no memory), every rank's call fails before it
- * touches its pool; a failure after that breaks the group, and every later
- * step on it fails. Mixtures of experts and whole-projection q/k norms
- * (QK_NORM_FULL) are not split: model_load refuses them. */
+ * A shard's description sets head_dim (n_embd / n_head, the default, is
+ * the whole model's head width only when not split).
+ *
+ * All size ranks are loaded, each with one step executor and its KV pool,
+ * made alike; then every step runs the same batch on every rank at once,
+ * each from its own thread, one step at a time per group: a rank's
+ * lmscore_step_run returns once all have run it, and a rank that never
+ * calls leaves the others waiting. When one rank fails before computing (a
+ * bad batch, no memory), every rank's call fails before it computes (a
+ * pool may have grown) and the group stays usable; a failure after that
+ * breaks the group, and every later step on it fails (reload the ranks).
+ * Mixtures of experts and whole-projection q/k norms (QK_NORM_FULL) are
+ * not split: model_load refuses them. (ABI 6.) */
 typedef struct lmscore_tp_group lmscore_tp_group;
 
 /* size in [1, 64]. A backend that does not split models returns
@@ -343,8 +349,8 @@ typedef struct lmscore_batch {
      * into block copy_dst[i]: in each layer after the step's K/V writes and
      * before its attention, in array order. So a copy may read slots this
      * step writes (a branch copies its parent's partial block in the step
-     * that computes both) or another copy's destination (ABI 5; up to
-     * ABI 4 copies ran before the step). A copy-only step (n_tokens == 0)
+     * that computes both) or another copy's destination (since ABI 5;
+     * up to ABI 4 copies ran before the step). A copy-only step (n_tokens == 0)
      * copies every layer. */
     int32_t        n_copies;
     const int32_t *copy_src;
