@@ -159,8 +159,8 @@ func applyDefaults(o *Options) error {
 		return fmt.Errorf("lmscore: max length %d is negative", o.MaxLength)
 	case o.Threads < 0:
 		return fmt.Errorf("lmscore: threads %d is negative", o.Threads)
-	case o.TensorParallel < 1 || o.TensorParallel > 64:
-		return fmt.Errorf("lmscore: tensor parallel %d: want 1 to 64", o.TensorParallel)
+	case o.TensorParallel < 1:
+		return fmt.Errorf("lmscore: tensor parallel %d: want at least 1 (the core says how many it takes)", o.TensorParallel)
 	}
 	return nil
 }

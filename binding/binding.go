@@ -55,10 +55,12 @@ type Model struct {
 	ptr      *C.lmscore_model
 	children int // open KV pools and steps
 
-	// Tensor parallelism (tensorparallel.go): this model is rank 0 of tp,
-	// and peers are ranks 1 and up; both nil for a whole model.
-	tp    *tpGroup
-	peers []*Model
+	// Tensor parallelism (tensorparallel.go): this model is a rank of tp;
+	// on rank 0, peers are ranks 1 and up and ownsTP frees the group after
+	// them. nil for a whole model.
+	tp     *tpGroup
+	peers  []*Model
+	ownsTP bool
 }
 
 // OpenCPU loads m on the CPU core with the given number of worker threads

@@ -23,3 +23,5 @@ extern "C" const char *lmscore_go_layer_role_name(int role) { return lmscore_com
 
 // The dequantization kernels' test and benchmark entry points (quantcheck.go).
 #include "../csrc/cpu/quant_check.cpp"
+// The tensor-parallel barrier's scenarios (tpcheck.go).
+#include "../csrc/cpu/tp_check.cpp"

@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "6af6e358e8612aa057b01a43903d50df80ca11693f29dfa7130979e116df135d"
+const csrcHash = "a2e7930a51560b70842296459b569055c490d1a97318968a51d02de64a20ec4c"

@@ -99,46 +99,55 @@ func openTensorParallel(be *backend, m *model.Model, size int, params func(rank 
 	if m == nil {
 		return nil, &Error{Status: StatusInvalidArgument, Op: "model load", Message: "nil model"}
 	}
-	// Shard first: a split the model does not allow is refused before
-	// anything is loaded.
-	shards := make([]*model.Model, size)
-	for r := range shards {
-		var err error
-		if shards[r], err = model.TensorParallelShard(m, r, size); err != nil {
-			return nil, &Error{Status: StatusUnsupported, Op: "model load", Message: err.Error()}
-		}
-	}
+	// The group first: a core that does not split models (or not this
+	// many ranks) says so before any weight is copied.
 	g, err := newTPGroup(be, size)
 	if err != nil {
 		return nil, err
 	}
+	// One rank's shard at a time, loaded and then dropped, so that the
+	// copied columns of at most one shard are alive at once. Rank 0's shard
+	// meets every rule a split has (all ranks' dimensions are alike), so a
+	// split the model does not allow is refused before anything loads.
 	ranks := make([]*Model, 0, size)
-	for r, s := range shards {
-		p := params(r)
-		p.tp_group = g.ptr
-		p.tp_rank = C.int32_t(r)
-		rm, err := open(be, s, p)
+	for r := 0; r < size; r++ {
+		rm, err := openRank(be, m, r, size, g, params(r))
 		if err != nil {
 			for _, o := range ranks {
 				o.Close()
 			}
 			g.free()
-			return nil, fmt.Errorf("tensor parallel rank %d: %w", r, err)
+			return nil, err
 		}
-		rm.cfg = m.Config // callers see the whole model
-		rm.tp = g
 		ranks = append(ranks, rm)
 	}
 	lead := ranks[0]
 	lead.peers = ranks[1:]
+	lead.ownsTP = true
 	return lead, nil
+}
+
+func openRank(be *backend, m *model.Model, rank, size int, g *tpGroup, p C.lmscore_backend_params) (*Model, error) {
+	shard, err := model.TensorParallelShard(m, rank, size)
+	if err != nil {
+		return nil, &Error{Status: StatusUnsupported, Op: "model load", Message: err.Error()}
+	}
+	p.tp_group = g.ptr
+	p.tp_rank = C.int32_t(rank)
+	rm, err := open(be, shard, p)
+	if err != nil {
+		return nil, fmt.Errorf("tensor parallel rank %d: %w", rank, err)
+	}
+	rm.cfg = m.Config // callers see the whole model
+	rm.tp = g
+	return rm, nil
 }
 
 // TensorParallel is the number of ranks the model is split over (1: whole).
 func (m *Model) TensorParallel() int { return 1 + len(m.peers) }
 
-// closePeers closes the other ranks' models and then the group, after
-// this rank's handle is gone.
+// closePeers closes the other ranks' models and then, on rank 0, the
+// group, once every rank's handle is gone.
 func (m *Model) closePeers() error {
 	var errs []error
 	for _, p := range m.peers {
@@ -148,8 +157,9 @@ func (m *Model) closePeers() error {
 		return err
 	}
 	m.peers = nil
-	if m.tp != nil {
+	if m.ownsTP {
 		m.tp.free()
+		m.ownsTP = false
 	}
 	return nil
 }

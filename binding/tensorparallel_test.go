@@ -350,3 +350,27 @@ func within(t *testing.T, d time.Duration, what string, f func()) {
 		t.Fatalf("%s: no return in %v", what, d)
 	}
 }
+
+// TestTensorParallelGroupOutlivesRanks: the group is freed with rank 0,
+// after every rank, never by a peer's Close (lmscore.h: the group outlives
+// its ranks' models).
+func TestTensorParallelGroupOutlivesRanks(t *testing.T) {
+	m := tpModel(t, model.ArchLlama, model.TypeF32)
+	mod, err := OpenCPUTensorParallel(m, 1, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := mod.tp
+	if err := mod.peers[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	if g.ptr == nil {
+		t.Fatal("rank 1's Close freed the group while ranks 0, 2 and 3 are loaded")
+	}
+	if err := mod.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if g.ptr != nil || mod.peers != nil {
+		t.Fatal("rank 0's Close left the group or its peers")
+	}
+}

@@ -19,7 +19,7 @@ func TensorParallelShard(m *Model, rank, size int) (*Model, error) {
 	c := m.Config
 	switch {
 	case size < 1 || rank < 0 || rank >= size:
-		return nil, fmt.Errorf("tensor parallel: rank %d of %d", rank, size)
+		return nil, fmt.Errorf("tensor parallel: rank %d outside [0, %d)", rank, size)
 	case c.NExpert > 0:
 		return nil, fmt.Errorf("tensor parallel: %s is a mixture of experts, which is not split across ranks", c.Arch)
 	case c.QKNorm() == QKNormFull:

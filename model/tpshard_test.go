@@ -44,6 +44,9 @@ func TestTensorParallelShardTilesTheModel(t *testing.T) {
 				if split[r] && (parts[0] == whole || parts[1] == whole) {
 					t.Errorf("%s layer %d %s: shared whole, want split", arch, l, r)
 				}
+				if !split[r] && (parts[0] != whole || parts[1] != whole) {
+					t.Errorf("%s layer %d %s: split, want shared whole", arch, l, r)
+				}
 				var got []byte
 				switch r {
 				case model.WO, model.FFNDown: // row-parallel: rank 0's columns, then rank 1's, per row
@@ -122,7 +125,7 @@ func TestTensorParallelShardRefuses(t *testing.T) {
 	}{
 		{&olmo, 0, 2, "whole projection"},
 		{m, 0, 3, "multiples of it"},
-		{m, 2, 2, "rank 2 of 2"},
+		{m, 2, 2, "rank 2 outside [0, 2)"},
 	} {
 		if _, err := model.TensorParallelShard(c.m, c.rank, c.size); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("rank %d of %d: error %v, want one naming %q", c.rank, c.size, err, c.want)

@@ -46,10 +46,10 @@
 //
 // Steps run in order. Within a step the ABI runs, layer by layer, all K/V
 // writes, then the block copies, then that layer's attention reads, so a
-// segment may follow its parent in the same step, copy included (ABI 5:
-// before it, a branch that copies its parent's partial block waited for
-// the step after its parent's, and the last of them often made a tiny
-// step of their own). The planner keeps a few steps open (Window) and
+// segment may follow its parent in the same step, copy included, rather
+// than wait for the next step (at the end of a plan such waits made tiny
+// steps of their own, each streaming every weight). The planner keeps a
+// few steps open (Window) and
 // packs segments first-fit, so that a child waiting for its parent's last
 // piece (a long edge split across steps) does not leave steps half empty.
 //

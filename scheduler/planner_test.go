@@ -284,8 +284,7 @@ func TestAbandonedPlan(t *testing.T) {
 // block run in the parent's step (ABI 5 copies after each layer's K/V
 // writes), a copied branch's own partial block is copied again by its
 // children in that step too (a chain the cores run in order), and so a
-// plan that fits one step is one step. Before, each level of copying
-// waited for the next step.
+// plan that fits one step is one step.
 func TestCopiesShareTheParentsStep(t *testing.T) {
 	ctx := []int32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20} // block 1 holds 4
 	// Both of ctx's branches branch again inside the same block, so the

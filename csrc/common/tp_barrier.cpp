@@ -23,10 +23,12 @@ lmscore_status TpBarrier::meet(std::unique_lock<std::mutex> &lk, std::string *er
     return LMSCORE_STATUS_OK;
 }
 
-lmscore_status TpBarrier::start(int rank, bool ok, const std::string &why, std::string *err) {
+lmscore_status TpBarrier::start(int rank, bool ok, const std::string &why, std::string *err,
+                                lmscore_status failed_status) {
     std::unique_lock<std::mutex> lk(mu_);
     if (!ok && (pending_rank_ < 0 || rank < pending_rank_)) {
         pending_rank_ = rank;
+        pending_status_ = failed_status;
         try {
             pending_why_ = why;
         } catch (...) {
@@ -38,6 +40,7 @@ lmscore_status TpBarrier::start(int rank, bool ok, const std::string &why, std::
         // the next step: no rank can complete the next start before every
         // rank has left this one, so the outcome stays until all read it.
         outcome_rank_ = pending_rank_;
+        outcome_status_ = pending_status_;
         outcome_why_.swap(pending_why_); // no allocation: the last rank always arrives
         pending_rank_ = -1;
         pending_why_.clear();
@@ -45,8 +48,8 @@ lmscore_status TpBarrier::start(int rank, bool ok, const std::string &why, std::
     if (lmscore_status st = meet(lk, err)) return st;
     if (ok && outcome_rank_ >= 0) {
         *err = "tensor-parallel rank " + std::to_string(outcome_rank_) + " failed, so no rank ran the step: " +
-               outcome_why_;
-        return LMSCORE_STATUS_INVALID_ARGUMENT;
+               (outcome_why_.empty() ? "(no message)" : outcome_why_);
+        return outcome_status_; // its cause: a bad batch, no memory, a device
     }
     return LMSCORE_STATUS_OK;
 }

@@ -1,5 +1,5 @@
 // tp_barrier.h — the host side of a tensor-parallel group (lmscore.h,
-// lmscore_tp_group), shared by both cores: the ranks of a group run one step
+// lmscore_tp_group), in plain C++ for any core: the ranks of a group run one step
 // at once, each from its own thread, and meet here. Once per step before
 // any rank computes, each with its outcome, so that a rank that failed
 // (a bad batch, no memory) stops every rank before it touches its pool;
@@ -21,11 +21,12 @@ class TpBarrier {
     explicit TpBarrier(int size) : size_(size) {}
     int size() const { return size_; }
 
-    // start: rank reaches the step with ok (why says what failed when not).
-    // LMSCORE_STATUS_OK when every rank may compute; otherwise a status and
-    // *err, naming the lowest rank that failed (a failed rank's own error
-    // is its own to report) or why the group broke.
-    lmscore_status start(int rank, bool ok, const std::string &why, std::string *err);
+    // start: rank reaches the step with ok (why and failed_status say what
+    // failed when not). LMSCORE_STATUS_OK when every rank may compute;
+    // otherwise the lowest failed rank's status and *err naming it (a failed
+    // rank's own error is its own to report), or why the group broke.
+    lmscore_status start(int rank, bool ok, const std::string &why, std::string *err,
+                         lmscore_status failed_status = LMSCORE_STATUS_INVALID_ARGUMENT);
     // wait: every rank meets; an error (and *err) when the group broke.
     lmscore_status wait(std::string *err);
     // abandon breaks the group: rank failed after the start.
@@ -44,6 +45,7 @@ class TpBarrier {
     // The lowest rank that may not compute: tallied as the ranks reach the
     // start, published by the last one to arrive.
     int pending_rank_ = -1, outcome_rank_ = -1;
+    lmscore_status pending_status_ = LMSCORE_STATUS_OK, outcome_status_ = LMSCORE_STATUS_OK;
     std::string pending_why_, outcome_why_;
 };
 
@@ -61,13 +63,13 @@ class TpPassage {
         computing_ = st == LMSCORE_STATUS_OK;
         return st;
     }
-    void failed(const std::string &why) noexcept {
+    void failed(const std::string &why, lmscore_status status = LMSCORE_STATUS_INVALID_ARGUMENT) noexcept {
         if (!barrier_) return;
         try {
             std::string ignored;
             if (!arrived_) {
                 arrived_ = true;
-                barrier_->start(rank_, false, why, &ignored);
+                barrier_->start(rank_, false, why, &ignored, status);
             } else if (computing_) {
                 barrier_->abandon(rank_, why);
             }

@@ -272,7 +272,7 @@ std::unique_ptr<lmscore_step> make_step(lmscore_model &m, int32_t max_tokens, in
 }
 
 static void run_step_body(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_batch_result &res,
-                          lmscore_common::TpPassage &gate) {
+                          lmscore_common::TpPassage &passage) {
     lmscore_model &m = *st.model;
     if (kv.model != &m) fail(LMSCORE_STATUS_INVALID_ARGUMENT, "step: the KV pool belongs to another model");
     std::lock_guard<std::mutex> lock(m.run_mu);
@@ -305,7 +305,7 @@ static void run_step_body(lmscore_step &st, lmscore_kv &kv, const lmscore_batch 
     }
     if (prof) prof->host("plan attention");
     std::string tp_err;
-    if (lmscore_status tst = gate.open(&tp_err)) fail(tst, "%s", tp_err.c_str()); // from here on every rank computes
+    if (lmscore_status tst = passage.open(&tp_err)) fail(tst, "%s", tp_err.c_str()); // from here on every rank computes
     if (m.tp) lap(prof, "tensor-parallel start");
 
     if (T == 0) {
@@ -502,17 +502,17 @@ static void run_step_body(lmscore_step &st, lmscore_kv &kv, const lmscore_batch 
 void run_step(lmscore_step &st, lmscore_kv &kv, const lmscore_batch &b, lmscore_batch_result &res) {
     // Every rank of a tensor-parallel group reaches the start barrier
     // exactly once per step, with its outcome (tp_barrier.h).
-    lmscore_common::TpPassage gate(st.model->tp ? &st.model->tp->barrier : nullptr, st.model->tp_rank);
+    lmscore_common::TpPassage passage(st.model->tp ? &st.model->tp->barrier : nullptr, st.model->tp_rank);
     try {
-        run_step_body(st, kv, b, res, gate);
+        run_step_body(st, kv, b, res, passage);
     } catch (const Error &e) {
-        gate.failed(e.what());
+        passage.failed(e.what(), e.status());
         throw;
     } catch (const std::bad_alloc &) {
-        gate.failed("out of host memory");
+        passage.failed("out of host memory", LMSCORE_STATUS_OUT_OF_MEMORY);
         throw;
     } catch (...) {
-        gate.failed("internal error");
+        passage.failed("internal error", LMSCORE_STATUS_INTERNAL);
         throw;
     }
 }

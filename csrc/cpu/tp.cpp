@@ -5,7 +5,8 @@
 
 #include "threadpool.hpp"
 
-// The CUDA core compiles csrc/common/tp_barrier.cpp itself (see validate.cpp).
+// Compiled with the CPU core through this file, as validate.cpp brings in
+// ../common/validate.cpp.
 #include "../common/tp_barrier.cpp"
 
 void lmscore_tp_group::wait() {

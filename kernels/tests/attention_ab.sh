@@ -21,7 +21,7 @@ variants="${VARIANTS:-${A:+A=$A}}"
 [[ -n "$variants" ]] || { echo "attention_ab: set VARIANTS=\"name=file ...\" or A=file"; exit 2; }
 b_build="${BUILD:-build/cuda-device}"
 rounds="${ROUNDS:-2}"
-trees="${A_TREE:-/tmp/lmscore-attn}"
+trees="${TREES:-/tmp/lmscore-attn}" # each variant's tree is $trees-NAME
 phase="${PHASE:-all}"
 mkdir -p "$out"
 command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"
@@ -30,6 +30,7 @@ names=()
 pids=()
 for v in $variants; do
   name="${v%%=*}" file="${v#*=}"
+  [[ $name != B ]] || { echo "attention_ab: B names this tree's own build; call the variant something else"; exit 2; }
   [[ -f "$file" ]] || { echo "attention_ab: variant $name: no file $file"; exit 2; }
   names+=("$name")
   [[ $phase == run ]] && continue
@@ -43,7 +44,11 @@ for v in $variants; do
   pids+=($!)
 done
 for i in "${!pids[@]}"; do
-  wait "${pids[$i]}" || { echo "attention_ab: ${names[$i]} did not build (see build_${names[$i]}.log)"; exit 1; }
+  if ! wait "${pids[$i]}"; then
+    echo "attention_ab: ${names[$i]} did not build (see build_${names[$i]}.log)"
+    kill "${pids[@]}" 2>/dev/null
+    exit 1
+  fi
 done
 [[ $phase == build ]] && exit 0
 if [[ ! -x "$b_build/kernels/tests/kernel_tests" ]]; then
