@@ -54,6 +54,9 @@ type Summary struct {
 
 	Loadable bool   `json:"loadable"`
 	Problem  string `json:"problem,omitempty"`
+	// TensorParallel lists the splits of 2, 4 and 8 ranks the model allows
+	// (--tensor-parallel; TensorParallelCheck).
+	TensorParallel []int `json:"tensor_parallel,omitempty"`
 }
 
 // TensorSummary is one tensor of a Summary, in file order.
@@ -183,10 +186,15 @@ func Summarize(f *gguf.File) Summary {
 
 	// The returned Model is dropped unclosed: it would close f, which
 	// belongs to the caller.
-	if _, err := FromGGUF(f); err != nil {
+	if m, err := FromGGUF(f); err != nil {
 		s.Problem = err.Error()
 	} else {
 		s.Loadable = true
+		for _, n := range []int{2, 4, 8} {
+			if TensorParallelCheck(m, n) == nil {
+				s.TensorParallel = append(s.TensorParallel, n)
+			}
+		}
 	}
 	return s
 }

@@ -16,21 +16,16 @@ import "fmt"
 // projection are refused; so is a split that does not divide the heads,
 // KV heads or FFN width, or that cuts a quantized row inside a block.
 func TensorParallelShard(m *Model, rank, size int) (*Model, error) {
-	c := m.Config
-	switch {
-	case size < 1 || rank < 0 || rank >= size:
+	if rank < 0 || rank >= size {
 		return nil, fmt.Errorf("tensor parallel: rank %d outside [0, %d)", rank, size)
-	case c.NExpert > 0:
-		return nil, fmt.Errorf("tensor parallel: %s is a mixture of experts, which is not split across ranks", c.Arch)
-	case c.QKNorm() == QKNormFull:
-		return nil, fmt.Errorf("tensor parallel: %s norms q and k over the whole projection, which is not split across ranks", c.Arch)
-	case c.NHead%size != 0 || c.NHeadKV%size != 0 || c.NFF%size != 0:
-		return nil, fmt.Errorf("tensor parallel %d: n_head %d, n_head_kv %d and n_ff %d must all be multiples of it",
-			size, c.NHead, c.NHeadKV, c.NFF)
+	}
+	if err := TensorParallelCheck(m, size); err != nil {
+		return nil, err
 	}
 	if size == 1 {
 		return m, nil
 	}
+	c := m.Config
 	hd := c.HeadDim()
 	nq, nkv, ff := c.NHead*hd, c.NHeadKV*hd, c.NFF
 	sq, skv, sff := nq/size, nkv/size, ff/size // a shard's share of each
@@ -81,6 +76,38 @@ func TensorParallelShard(m *Model, rank, size int) (*Model, error) {
 		s.Weights.Layers[l] = out
 	}
 	return s, nil
+}
+
+// TensorParallelCheck says whether m splits over size ranks, and if not
+// why, without copying anything: the rules TensorParallelShard follows.
+func TensorParallelCheck(m *Model, size int) error {
+	c := m.Config
+	switch {
+	case size < 1:
+		return fmt.Errorf("tensor parallel %d: want at least 1", size)
+	case size == 1:
+		return nil
+	case c.NExpert > 0:
+		return fmt.Errorf("tensor parallel: %s is a mixture of experts, which is not split across ranks", c.Arch)
+	case c.QKNorm() == QKNormFull:
+		return fmt.Errorf("tensor parallel: %s norms q and k over the whole projection, which is not split across ranks", c.Arch)
+	case c.NHead%size != 0 || c.NHeadKV%size != 0 || c.NFF%size != 0:
+		return fmt.Errorf("tensor parallel %d: n_head %d, n_head_kv %d and n_ff %d must all be multiples of it",
+			size, c.NHead, c.NHeadKV, c.NFF)
+	}
+	// The row-parallel products split their rows' values: a quantized row
+	// only at its blocks.
+	for l, lw := range m.Weights.Layers {
+		for _, r := range []LayerRole{WO, FFNDown} {
+			if t := lw[r]; t != nil {
+				if bs := int64(t.Type.BlockSize()); bs > 0 && (t.Shape[0]/int64(size))%bs != 0 {
+					return fmt.Errorf("tensor parallel %d: layer %d's %s rows split into blocks of %d %s values; a shard's %d values cut one",
+						size, l, t.Name, bs, t.Type, t.Shape[0]/int64(size))
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // rowRanges returns the rows [a, b) of matrix t for each range in turn.

@@ -132,3 +132,28 @@ func TestTensorParallelShardRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestTensorParallelCheckAgreesWithShard: the check without copies refuses
+// exactly the splits the shard refuses, on models of every dense family, a
+// quantized one whose blocks a wide split cuts, and a mixture of experts.
+func TestTensorParallelCheckAgreesWithShard(t *testing.T) {
+	var models []*model.Model
+	for _, arch := range testmodel.Arches {
+		models = append(models, testmodel.Must(testmodel.Options{Arch: arch, Seed: 3}))
+	}
+	models = append(models,
+		testmodel.Must(testmodel.Options{Seed: 4, Type: model.TypeQ8_0, NHead: 8, NHeadKV: 8}), // head_dim 8: 4 ways cut a block
+		testmodel.MustMoE(model.ArchQwen2MoE, testmodel.Options{Seed: 5}, testmodel.Experts{N: 4, Used: 2}))
+	for i, m := range models {
+		for size := 1; size <= 8; size++ {
+			_, shardErr := model.TensorParallelShard(m, 0, size)
+			checkErr := model.TensorParallelCheck(m, size)
+			if (shardErr == nil) != (checkErr == nil) {
+				t.Errorf("model %d (%s), %d ranks: shard says %v, check says %v", i, m.Config.Arch, size, shardErr, checkErr)
+			}
+		}
+	}
+	if err := model.TensorParallelCheck(models[len(models)-2], 4); err == nil || !strings.Contains(err.Error(), "blocks of 32") {
+		t.Errorf("a split that cuts Q8_0 blocks: %v", err)
+	}
+}
