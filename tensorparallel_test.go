@@ -4,11 +4,8 @@ package lmscore
 
 import (
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/lmscore/lmscore/convert"
 	"github.com/lmscore/lmscore/internal/testmodel"
 	"github.com/lmscore/lmscore/model"
 	"github.com/stretchr/testify/require"
@@ -56,37 +53,23 @@ func TestTensorParallelRefusals(t *testing.T) {
 // under --tensor-parallel 2 what the whole model scores, within fp32
 // rounding, and bitwise cached vs uncached.
 func TestTensorParallelFamilies(t *testing.T) {
-	dir := filepath.Join("internal", "hfcheck", "testdata")
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	for _, e := range entries {
-		folder := filepath.Join(dir, e.Name())
-		if _, err := os.Stat(filepath.Join(folder, "config.json")); !e.IsDir() || err != nil {
-			continue
+	eachHFFixture(t, func(t *testing.T, name, _ string, w *model.Model) {
+		if _, err := model.TensorParallelShard(w, 0, 2); err != nil {
+			t.Skipf("does not split two ways: %v", err)
 		}
-		t.Run(e.Name(), func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), e.Name()+".gguf")
-			require.NoError(t, convert.HF(folder, path, convert.Options{Type: "f32"}))
-			w, err := model.Load(path)
-			require.NoError(t, err)
-			defer w.Close()
-			if _, err := model.TensorParallelShard(w, 0, 2); err != nil {
-				t.Skipf("does not split two ways: %v", err)
+		reqs := randomRequests(92, w.Config.NVocab, 40)
+		whole := scoreAll(t, openTest(t, w, Options{Threads: 2, NoCache: true}), reqs, ScoreOptions{})
+		tp := openTest(t, w, Options{Threads: 2, TensorParallel: 2})
+		uncached := scoreAll(t, tp, reqs, ScoreOptions{NoCache: true})
+		worst := 0.0
+		for i := range whole {
+			for j, lp := range whole[i].TokenLogProbs {
+				d := math.Abs(float64(uncached[i].TokenLogProbs[j]) - float64(lp))
+				require.LessOrEqual(t, d, 1e-4*max(1, math.Abs(float64(lp))), "request %d token %d", i, j)
+				worst = max(worst, d)
 			}
-			reqs := randomRequests(92, w.Config.NVocab, 40)
-			whole := scoreAll(t, openTest(t, w, Options{Threads: 2, NoCache: true}), reqs, ScoreOptions{})
-			tp := openTest(t, w, Options{Threads: 2, TensorParallel: 2})
-			uncached := scoreAll(t, tp, reqs, ScoreOptions{NoCache: true})
-			worst := 0.0
-			for i := range whole {
-				for j, lp := range whole[i].TokenLogProbs {
-					d := math.Abs(float64(uncached[i].TokenLogProbs[j]) - float64(lp))
-					require.LessOrEqual(t, d, 1e-4*max(1, math.Abs(float64(lp))), "request %d token %d", i, j)
-					worst = max(worst, d)
-				}
-			}
-			requireBitwise(t, uncached, scoreAll(t, tp, reqs, ScoreOptions{}), "cached vs uncached under a split")
-			t.Logf("%s: max |dlogprob| %.3g against the whole model", e.Name(), worst)
-		})
-	}
+		}
+		requireBitwise(t, uncached, scoreAll(t, tp, reqs, ScoreOptions{}), "cached vs uncached under a split")
+		t.Logf("%s: max |dlogprob| %.3g against the whole model", name, worst)
+	})
 }
