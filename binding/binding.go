@@ -67,10 +67,16 @@ type Model struct {
 // (<= 0: one per core). The weights are copied (and converted to fp32), so
 // m's tensor data need only stay valid during the call.
 func OpenCPU(m *model.Model, threads int) (*Model, error) {
-	params := C.lmscore_backend_default_params()
-	params.n_threads = C.int32_t(clampInt32(threads))
-	params.precision = C.int32_t(PrecisionFP32)
-	return open(cpuBackend, m, params)
+	return open(cpuBackend, m, cpuParams(threads))
+}
+
+// cpuParams are the CPU core's defaults with the thread count set (fp32:
+// the only arithmetic it has).
+func cpuParams(threads int) C.lmscore_backend_params {
+	p := C.lmscore_backend_default_params()
+	p.n_threads = C.int32_t(clampInt32(threads))
+	p.precision = C.int32_t(PrecisionFP32)
+	return p
 }
 
 func open(be *backend, m *model.Model, params C.lmscore_backend_params) (*Model, error) {

@@ -55,18 +55,28 @@ func FindCUDALib(libPath string) (string, error) {
 // OpenCUDA loads m on the CUDA core from the library found by FindCUDALib,
 // computing in the given precision on the given device ordinal.
 func OpenCUDA(m *model.Model, libPath string, precision Precision, device int) (*Model, error) {
+	be, err := cudaBackend(libPath)
+	if err != nil {
+		return nil, err
+	}
+	return open(be, m, cudaParams(be, precision, device))
+}
+
+// cudaBackend is the CUDA library FindCUDALib finds for libPath, opened.
+func cudaBackend(libPath string) (*backend, error) {
 	path, err := FindCUDALib(libPath)
 	if err != nil {
 		return nil, err
 	}
-	be, err := openBackend(path)
-	if err != nil {
-		return nil, err
-	}
-	params := C.lmscore_go_default_params(be.vt)
-	params.device = C.int32_t(clampInt32(device))
-	params.precision = C.int32_t(precision)
-	return open(be, m, params)
+	return openBackend(path)
+}
+
+// cudaParams are be's defaults with the precision and device ordinal set.
+func cudaParams(be *backend, precision Precision, device int) C.lmscore_backend_params {
+	p := C.lmscore_go_default_params(be.vt)
+	p.device = C.int32_t(clampInt32(device))
+	p.precision = C.int32_t(precision)
+	return p
 }
 
 func openBackend(path string) (*backend, error) {

@@ -105,6 +105,12 @@ func openEngine(t testing.TB, m *model.Model, threads, blockSize, nBlocks, maxTo
 	if err != nil {
 		t.Fatalf("OpenCPU: %v", err)
 	}
+	return engineOn(t, mod, blockSize, nBlocks, maxTokens, maxOutputs)
+}
+
+// engineOn gives an open model its KV pool and step, closed with the test.
+func engineOn(t testing.TB, mod *Model, blockSize, nBlocks, maxTokens, maxOutputs int) *engine {
+	t.Helper()
 	kv, err := mod.NewKV(blockSize, nBlocks)
 	if err != nil {
 		t.Fatalf("NewKV: %v", err)

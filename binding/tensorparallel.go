@@ -62,10 +62,7 @@ func OpenCPUTensorParallel(m *model.Model, threads, size int) (*Model, error) {
 		threads = runtime.NumCPU()
 	}
 	return openTensorParallel(cpuBackend, m, size, func(int) C.lmscore_backend_params {
-		p := C.lmscore_go_default_params(cpuBackend.vt)
-		p.n_threads = C.int32_t(clampInt32(max(1, threads/size)))
-		p.precision = C.int32_t(PrecisionFP32)
-		return p
+		return cpuParams(max(1, threads/size))
 	})
 }
 
@@ -76,19 +73,12 @@ func OpenCUDATensorParallel(m *model.Model, libPath string, precision Precision,
 	if len(devices) == 1 {
 		return OpenCUDA(m, libPath, precision, devices[0])
 	}
-	path, err := FindCUDALib(libPath)
-	if err != nil {
-		return nil, err
-	}
-	be, err := openBackend(path)
+	be, err := cudaBackend(libPath)
 	if err != nil {
 		return nil, err
 	}
 	return openTensorParallel(be, m, len(devices), func(r int) C.lmscore_backend_params {
-		p := C.lmscore_go_default_params(be.vt)
-		p.device = C.int32_t(clampInt32(devices[r]))
-		p.precision = C.int32_t(precision)
-		return p
+		return cudaParams(be, precision, devices[r])
 	})
 }
 

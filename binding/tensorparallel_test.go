@@ -28,17 +28,7 @@ func openTP(t testing.TB, m *model.Model, threads, size, blockSize, nBlocks, max
 	if mod.TensorParallel() != size {
 		t.Fatalf("TensorParallel() = %d, want %d", mod.TensorParallel(), size)
 	}
-	kv, err := mod.NewKV(blockSize, nBlocks)
-	if err != nil {
-		t.Fatalf("NewKV: %v", err)
-	}
-	step, err := mod.NewStep(maxTokens, maxTokens)
-	if err != nil {
-		t.Fatalf("NewStep: %v", err)
-	}
-	e := &engine{m: mod, kv: kv, step: step}
-	t.Cleanup(func() { e.close(t) })
-	return e
+	return engineOn(t, mod, blockSize, nBlocks, maxTokens, maxTokens)
 }
 
 // tpModel is a dense model whose heads, KV heads and FFN split 2 and 4 ways.
