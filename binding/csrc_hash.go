@@ -6,4 +6,4 @@ package binding
 // unity files here #include, so this constant changing is what makes
 // go build recompile the C++ core; TestCsrcHashIsCurrent fails when it is
 // stale. Regenerate with: go generate ./binding
-const csrcHash = "a2e7930a51560b70842296459b569055c490d1a97318968a51d02de64a20ec4c"
+const csrcHash = "306d2ccbbe62672cc328daa78360177e5131637dc33295a80fc3547719741c7b"

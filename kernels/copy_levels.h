@@ -43,7 +43,7 @@ inline void plan_copy_levels(const int32_t *src, const int32_t *dst, const int32
         const int32_t lv =
             1 + std::max(deepest(written, src[i]), std::max(deepest(written, dst[i]), deepest(read, dst[i])));
         level[(size_t)i] = lv;
-        written[dst[i]] = std::max(deepest(written, dst[i]), lv);
+        written[dst[i]] = lv; // past every earlier write of dst, by its rule
         read[src[i]] = std::max(deepest(read, src[i]), lv);
         top = std::max(top, lv);
     }

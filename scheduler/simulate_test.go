@@ -273,18 +273,18 @@ func (sim *simulator) step(st *Step, maxT, maxO int, want [][]expected, got [][]
 	// points at now, a slot still pending holding an earlier token's.
 	ids := make([]uint64, n)
 	parents := make([]uint64, n)
-	resolve := func(slot, ti int) (uint64, uint64, error) {
+	resolve := func(slot, ti int) (uint64, error) {
 		s := sim.slots[slot]
 		if !s.written {
-			return 0, 0, errors.New("unwritten")
+			return 0, errors.New("unwritten")
 		}
 		if s.pending == 0 {
-			return s.id, s.parent, nil
+			return s.id, nil
 		}
 		if tj := s.pending - 1; tj < ti {
-			return ids[tj], parents[tj], nil
+			return ids[tj], nil
 		}
-		return 0, 0, errors.New("written by a later token of the step")
+		return 0, errors.New("written by a later token of the step")
 	}
 	for sgi := 0; sgi < b.NumSegments(); sgi++ {
 		lo, hi := int(b.SegTokenStart[sgi]), int(b.SegTokenStart[sgi+1])
@@ -293,7 +293,7 @@ func (sim *simulator) step(st *Step, maxT, maxO int, want [][]expected, got [][]
 			pos := int(b.Positions[ti])
 			prev := uint64(simRoot)
 			if pos > 0 {
-				id, _, err := resolve(sim.slotOf(table, pos-1), ti)
+				id, err := resolve(sim.slotOf(table, pos-1), ti)
 				if err != nil {
 					return fmt.Errorf("segment %d: position %d reads position %d: %v", sgi, pos, pos-1, err)
 				}
@@ -301,7 +301,7 @@ func (sim *simulator) step(st *Step, maxT, maxO int, want [][]expected, got [][]
 			}
 			ids[ti], parents[ti] = simID(prev, b.TokenIDs[ti]), prev
 			if b.Slots[ti] < 0 {
-				id, _, err := resolve(sim.slotOf(table, pos), ti)
+				id, err := resolve(sim.slotOf(table, pos), ti)
 				if err != nil || id != ids[ti] {
 					return fmt.Errorf("segment %d: logit-only position %d finds no matching cached K/V", sgi, pos)
 				}

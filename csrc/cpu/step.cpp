@@ -155,8 +155,10 @@ void copy_blocks(lmscore_kv &kv, const lmscore_batch &b, int l) {
 
 // sum_ranks sums a shard's partial rows over its tensor-parallel group; a
 // whole model's are whole already.
-void sum_ranks(lmscore_model &m, float *rows, int64_t n) {
-    if (m.tp) m.tp->sum_rows(m.tp_rank, rows, n, *m.pool);
+void sum_ranks(lmscore_model &m, float *rows, int64_t n, StepProfile *prof) {
+    if (!m.tp) return;
+    m.tp->sum_rows(m.tp_rank, rows, n, *m.pool);
+    lap(prof, "tensor-parallel sum");
 }
 
 // dense_ffn writes the FFN of one layer for nr rows of in (n_embd each,
@@ -185,11 +187,7 @@ void dense_ffn(lmscore_step &st, const LayerWeights &lw, const float *in, int64_
     lap(st.profile.get(), hp.gated_ffn() ? "gated activation" : "gelu");
     gemm(pool, kern, st.gemm, act, ff, nr, lw.ffn_down, out, E);
     lap(st.profile.get(), "down gemm");
-    if (st.model->tp) {
-        // A shard's partial rows: summed over the ranks before the bias.
-        sum_ranks(*st.model, out, nr * E);
-        lap(st.profile.get(), "tensor-parallel sum");
-    }
+    sum_ranks(*st.model, out, nr * E, st.profile.get()); // a shard's partial rows, before the bias
     for_rows(pool, nr, [&](int64_t t) { add_bias(out + t * E, lw.ffn_down_b, E); });
 }
 
@@ -445,10 +443,7 @@ static void run_step_body(lmscore_step &st, lmscore_kv &kv, const lmscore_batch 
             float *xc = x + r0 * E, *hc = h + r0 * E, *tc = tmp + r0 * E;
             gemm(pool, kern, st.gemm, attn + r0 * nq, nq, nr, lw.wo, tc, E);
             lap(prof, "wo gemm");
-            if (m.tp) {
-                sum_ranks(m, tc, nr * E);
-                lap(prof, "tensor-parallel sum");
-            }
+            sum_ranks(m, tc, nr * E, prof);
             for_rows(pool, nr, [&](int64_t t) {
                 float *xt = xc + t * E, *yt = tc + t * E;
                 add_bias(yt, lw.bo, E);
